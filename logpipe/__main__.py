@@ -1,0 +1,3 @@
+from logpipe.cli import main
+
+main()

@@ -1,0 +1,356 @@
+"""Configuration: one ``logpipe.toml``, validated on load, overridden by the environment.
+
+Why pydantic with ``extra="forbid"``: a typo in a key (``nameSpace``) must be an error that names the
+key and the file, not a silently ignored setting that makes metrics go nowhere. With no file at all
+the embedded default applies (a local folder, DuckDB, SQLite, local metrics), so ``logpipe demo``
+works on a fresh machine with no AWS account.
+
+Environment overrides: ``LOGPIPE_<SECTION>_<KEY>=value`` (for example ``LOGPIPE_STORE_ROOT=s3://b`` or
+``LOGPIPE_METRICS_SINKS='["cloudwatch"]'``). The value is read as a TOML value when it parses as one
+(numbers, booleans, arrays), otherwise as a string. ``LOGPIPE_CONFIG`` names the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from logpipe.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "logpipe.toml"
+ENV_PREFIX = "LOGPIPE_"
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+Level = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as ``15m``, ``1h`` or ``7d``; raises ValueError with the accepted forms."""
+    match = _DURATION_RE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration: use a number and a unit, like 90s, 15m, 1h, 7d or 2w")
+    return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StoreConfig(Section):
+    """Where the logs are: a local folder laid out like the bucket, or ``s3://bucket``."""
+
+    root: str = "./logpipe-data"
+    prefix: str = "logs"
+    region: str | None = None
+    # Firehose dynamic partitioning adds a ``service=NAME/`` level before ``dt=``.
+    service_partition: bool = False
+    # Where S3 objects of a window are cached for the DuckDB engine.
+    cache_dir: str = "./.logpipe-cache"
+
+    @field_validator("prefix")
+    @classmethod
+    def _strip_prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or any(part in ("", ".", "..") for part in value.split("/")):
+            raise ValueError("must be a path like 'logs' or 'ecs/logs', without empty, '.' or '..' parts")
+        return value
+
+    @property
+    def is_s3(self) -> bool:
+        return self.root.startswith("s3://")
+
+
+class EngineConfig(Section):
+    """Which engine runs the saved queries: DuckDB on one machine, Athena at scale."""
+
+    kind: Literal["duckdb", "athena"] = "duckdb"
+    # Athena
+    workgroup: str = "primary"
+    database: str = "logpipe"
+    table: str = "logs"
+    output_location: str | None = None
+    region: str | None = None
+    poll_interval_seconds: float = Field(default=0.5, gt=0)
+    timeout_seconds: float = Field(default=900, gt=0)
+    # DuckDB
+    threads: int | None = Field(default=None, ge=1)
+    memory_limit: str | None = None
+
+    @field_validator("output_location")
+    @classmethod
+    def _s3_location(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("s3://"):
+            raise ValueError("must be an s3:// URL such as s3://my-athena-results/logpipe/")
+        return value
+
+
+class StateConfig(Section):
+    """Patterns, watermarks, the publish ledger and local metrics: one SQLAlchemy URL."""
+
+    url: str = "sqlite:///./logpipe-state.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError("must be a SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db")
+        return value
+
+
+class MetricsConfig(Section):
+    """Where derived metrics go."""
+
+    sinks: list[Literal["local", "cloudwatch", "datadog", "emf"]] = Field(default_factory=lambda: ["local"])
+    namespace: str = "Logpipe"
+    region: str | None = None
+    # Per-pattern metrics only for the top N patterns; the rest are aggregated into "other".
+    top_patterns: int = Field(default=20, ge=0)
+    retry_mode: Literal["standard", "adaptive"] = "standard"
+    max_attempts: int = Field(default=8, ge=1)
+    datadog_site: str = "datadoghq.com"
+    # The API key comes from DD_API_KEY, or from this Secrets Manager secret id; never from the file.
+    datadog_api_key_secret: str | None = None
+    datadog_tags: list[str] = Field(default_factory=list)
+
+
+class DestinationConfig(Section):
+    """One place a digest is delivered to."""
+
+    kind: Literal["file", "sns", "ses", "slack", "datadog"]
+    path: str | None = None  # file
+    topic_arn: str | None = None  # sns
+    sender: str | None = None  # ses
+    recipients: list[str] = Field(default_factory=list)  # ses
+    # Slack: the webhook URL is a secret: give the environment variable or Secrets Manager id holding it.
+    webhook_url_env: str | None = None
+    webhook_url_secret: str | None = None
+    format: Literal["md", "html", "slack", "text"] | None = None
+
+
+class DigestConfig(Section):
+    """When digests are built and where they go."""
+
+    schedule: str = "0 7 * * *"  # daily at 07:00 UTC
+    hourly: bool = False
+    window: str = "24h"
+    top_patterns: int = Field(default=10, ge=1)
+    samples_per_pattern: int = Field(default=3, ge=0)
+    destinations: list[DestinationConfig] = Field(default_factory=list)
+    console_url: str | None = None
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class DatadogRoute(Section):
+    """What the router forwards to Datadog: the expensive part, so filtered and sampled."""
+
+    enabled: bool = False
+    min_level: Level = "WARN"
+    # Share of records below min_level that are still forwarded (0 = none, 1 = all).
+    sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    exclude: list[str] = Field(default_factory=list)  # regexes of known noise
+    site: str = "datadoghq.com"
+    api_key_secret_arn: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("exclude")
+    @classmethod
+    def _regexes_compile(cls, values: list[str]) -> list[str]:
+        for pattern in values:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from exc
+        return values
+
+
+class FirelensService(Section):
+    """Router settings for one ECS service."""
+
+    firehose_stream: str | None = None
+    log_format: Literal["json", "text", "auto"] = "auto"
+    runtime: Literal["java", "python", "go", "dotnet", "node", "other"] = "other"
+    datadog: DatadogRoute = Field(default_factory=DatadogRoute)
+
+
+class FirelensConfig(Section):
+    """The FireLens log router (Fluent Bit) per service."""
+
+    region: str = "us-east-1"
+    firehose_stream: str = "logpipe-logs"
+    router_image: str = "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"
+    router_memory_mib: int = Field(default=256, ge=64)
+    storage_limit: str = "512M"
+    stop_timeout_seconds: int = Field(default=120, ge=2, le=120)
+    datadog: DatadogRoute = Field(default_factory=DatadogRoute)
+    services: dict[str, FirelensService] = Field(default_factory=dict)
+
+
+class InfraConfig(Section):
+    """The CloudFormation stacks."""
+
+    stack_prefix: str = "logpipe"
+    region: str = "us-east-1"
+    bucket: str | None = None
+    retention_days: int = Field(default=400, ge=1)
+    infrequent_access_days: int = Field(default=30, ge=30)
+    glacier_days: int = Field(default=90, ge=1)
+    athena_bytes_scanned_cutoff: int = Field(default=10 * 1024**3, ge=10 * 1024**2)
+    firehose_buffer_mb: int = Field(default=64, ge=1, le=128)
+    firehose_buffer_seconds: int = Field(default=300, ge=0, le=900)
+    dynamic_partitioning: bool = False
+
+
+class QueriesConfig(Section):
+    """Extra folders of saved queries, next to the ones shipped with logpipe."""
+
+    dirs: list[str] = Field(default_factory=list)
+    include_shipped: bool = True
+
+
+class DetectorsConfig(Section):
+    """Error-pattern detectors."""
+
+    lookback_days: int = Field(default=7, ge=1)
+    spike_min_count: int = Field(default=20, ge=1)
+    spike_ratio: float = Field(default=3.0, gt=1.0)
+    error_rate_threshold: float = Field(default=0.05, gt=0, le=1)
+    error_rate_min_records: int = Field(default=200, ge=1)
+
+
+class ServiceConfig(Section):
+    """The long-running service (``logpipe serve``) and ``logpipe run``."""
+
+    port: int = Field(default=8080, ge=1, le=65535)
+    host: str = "0.0.0.0"
+    lateness: str = "10m"
+    window: str = "1h"
+    detect_schedule: str = "5 * * * *"
+    max_catchup_windows: int = Field(default=168, ge=1)
+    misfire_grace_seconds: int = Field(default=300, ge=1)
+
+    @field_validator("lateness", "window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class Config(Section):
+    """The whole configuration; every section has the embedded default."""
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    firelens: FirelensConfig = Field(default_factory=FirelensConfig)
+    infra: InfraConfig = Field(default_factory=InfraConfig)
+    queries: QueriesConfig = Field(default_factory=QueriesConfig)
+    detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+
+    # Not part of the file: where it came from, for messages.
+    source: str | None = Field(default=None, exclude=True)
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
+    """Merge LOGPIPE_<SECTION>_<KEY> variables into the raw data; return the names applied."""
+    sections = {name for name, field in Config.model_fields.items() if name != "source"}
+    applied = []
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == "LOGPIPE_CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        if section not in sections or not key:
+            continue
+        data.setdefault(section, {})
+        if not isinstance(data[section], dict):
+            continue
+        data[section][key] = _env_value(raw)
+        applied.append(name)
+    return applied
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{key}'")
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"'{key}': {message} (got {err.get('input')!r})")
+    return f"invalid configuration in {source}: " + "; ".join(problems)
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Load and validate the configuration.
+
+    ``path`` None means ``$LOGPIPE_CONFIG`` or ``./logpipe.toml`` if either exists, else the
+    embedded default. A path given explicitly must exist.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    explicit = path is not None or "LOGPIPE_CONFIG" in environ
+    file = Path(path if path is not None else environ.get("LOGPIPE_CONFIG", DEFAULT_CONFIG_FILE))
+    data: dict[str, Any] = {}
+    source = "the embedded default"
+    if file.exists():
+        source = str(file)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {file}: {exc}") from exc
+    elif explicit:
+        raise ConfigError(f"config file {file} does not exist")
+    applied = _apply_env(data, environ)
+    if applied:
+        source += " with environment overrides " + ", ".join(applied)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from exc
+    config.source = source
+    return config
+
+
+_SECRET_KEY_RE = re.compile(r"(key|token|password|secret|webhook_url)$", re.IGNORECASE)
+_URL_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)([^@/\s]+)(@)")
+
+
+def redact_config(data: Any, key: str = "") -> Any:
+    """Hide secrets for display: values of secret-looking keys and passwords inside URLs.
+
+    Names of secrets (``..._secret`` ids, ``..._env`` variable names) are references, not secrets,
+    but a literal value under a secret-looking key is masked whatever it is.
+    """
+    if isinstance(data, dict):
+        return {k: redact_config(v, k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact_config(v, key) for v in data]
+    if isinstance(data, str):
+        if _SECRET_KEY_RE.search(key) and not key.endswith(("_secret", "_secret_arn")) and data:
+            return "***"
+        return _URL_PASSWORD_RE.sub(r"\1***\3", data)
+    return data

@@ -1,0 +1,172 @@
+"""The storage layout, defined once.
+
+``{root}/{prefix}/[service=NAME/]dt=YYYY-MM-DD/hour=HH/{object}.gz``: gzip'd JSON lines, hive-style
+partitions. The Firehose prefix (``infra/``), the Glue table's partition projection, the local store,
+the simulator and the DuckDB engine all take their paths from here, so that they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+HOUR = timedelta(hours=1)
+DT_FORMAT = "%Y-%m-%d"
+HOUR_FORMAT = "%H"
+OBJECT_SUFFIX = ".gz"
+
+_PARTITION_RE = re.compile(
+    r"(?:^|/)(?:service=(?P<service>[^/]+)/)?dt=(?P<dt>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<object>[^/]+)$"
+)
+
+
+def utc(moment: datetime) -> datetime:
+    """The same instant in UTC; naive datetimes are taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+def hours_in_window(start: datetime, end: datetime) -> list[datetime]:
+    """The hour partitions that hold records with ``start <= time < end``."""
+    start, end = utc(start), utc(end)
+    hours = []
+    hour = floor_hour(start)
+    while hour < end:
+        hours.append(hour)
+        hour += HOUR
+    return hours
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One hour partition, optionally of one service."""
+
+    hour: datetime
+    service: str | None = None
+
+    @property
+    def dt(self) -> str:
+        return self.hour.strftime(DT_FORMAT)
+
+    @property
+    def hour_text(self) -> str:
+        return self.hour.strftime(HOUR_FORMAT)
+
+
+@dataclass(frozen=True)
+class PartitionBounds:
+    """The partition values a window covers, as the saved queries bind them.
+
+    Queries filter ``dt BETWEEN :dt_start AND :dt_end`` and, within the edge days,
+    ``concat(dt, hour)`` between ``dthour_start`` and ``dthour_end`` (strings compare in time order).
+    """
+
+    dt_start: str
+    dt_end: str
+    dthour_start: str
+    dthour_end: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of the store under one prefix."""
+
+    prefix: str = "logs"
+    service_partition: bool = False
+
+    def partition_dir(self, hour: datetime, service: str | None = None) -> str:
+        """``prefix/[service=NAME/]dt=YYYY-MM-DD/hour=HH`` for the hour holding ``hour``."""
+        hour = floor_hour(hour)
+        parts = [self.prefix]
+        if service is not None:
+            parts.append(f"service={service}")
+        parts.append(f"dt={hour.strftime(DT_FORMAT)}")
+        parts.append(f"hour={hour.strftime(HOUR_FORMAT)}")
+        return "/".join(parts)
+
+    def object_key(self, hour: datetime, stream: str = "logpipe", service: str | None = None,
+                   seq: int | None = None) -> str:
+        """A Firehose-style object name: ``{stream}-1-{YYYY-MM-DD-HH-MM-SS}-{id}.gz``."""
+        stamp = utc(hour).strftime("%Y-%m-%d-%H-%M-%S")
+        ident = f"{seq:08d}" if seq is not None else uuid.uuid4().hex
+        return f"{self.partition_dir(hour, service)}/{stream}-1-{stamp}-{ident}{OBJECT_SUFFIX}"
+
+    def glob(self) -> str:
+        """A glob matching every object of the store under the prefix."""
+        if self.service_partition:
+            return f"{self.prefix}/service=*/dt=*/hour=*/*{OBJECT_SUFFIX}"
+        return f"{self.prefix}/dt=*/hour=*/*{OBJECT_SUFFIX}"
+
+    def partition_dirs(self, start: datetime, end: datetime) -> list[str]:
+        """Partition folders (without the service level) a window needs."""
+        return [self.partition_dir(hour) for hour in hours_in_window(start, end)]
+
+    def parse_key(self, key: str) -> tuple[Partition, str] | None:
+        """The partition and object name of a key under this prefix, or None if it is not one."""
+        key = key.lstrip("/")
+        if not key.startswith(self.prefix + "/"):
+            return None
+        match = _PARTITION_RE.search(key[len(self.prefix) :])
+        if not match:
+            return None
+        hour = datetime.strptime(f"{match['dt']} {match['hour']}", f"{DT_FORMAT} {HOUR_FORMAT}")
+        return Partition(hour.replace(tzinfo=UTC), match["service"]), match["object"]
+
+    # -- the same layout as AWS describes it -----------------------------------------------------
+
+    def firehose_prefix(self) -> str:
+        """Firehose's S3 prefix with timestamp namespaces (and the service key when partitioning)."""
+        service = "service=!{partitionKeyFromQuery:service}/" if self.service_partition else ""
+        return f"{self.prefix}/{service}dt=!{{timestamp:yyyy-MM-dd}}/hour=!{{timestamp:HH}}/"
+
+    def firehose_error_prefix(self) -> str:
+        return f"{self.prefix}-errors/!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/hour=!{{timestamp:HH}}/"
+
+    def glue_projection(self, bucket: str, start_date: str = "2024-01-01") -> dict[str, str]:
+        """Glue table parameters for partition projection over this layout."""
+        params = {
+            "projection.enabled": "true",
+            "projection.dt.type": "date",
+            "projection.dt.format": "yyyy-MM-dd",
+            "projection.dt.range": f"{start_date},NOW",
+            "projection.dt.interval": "1",
+            "projection.dt.interval.unit": "DAYS",
+            "projection.hour.type": "integer",
+            "projection.hour.range": "0,23",
+            "projection.hour.digits": "2",
+        }
+        service = ""
+        if self.service_partition:
+            params["projection.service.type"] = "injected"
+            service = "service=${service}/"
+        params["storage.location.template"] = f"s3://{bucket}/{self.prefix}/{service}dt=${{dt}}/hour=${{hour}}/"
+        return params
+
+    def partition_keys(self) -> list[str]:
+        return (["service"] if self.service_partition else []) + ["dt", "hour"]
+
+
+def partition_bounds(start: datetime, end: datetime) -> PartitionBounds:
+    """Partition values covering ``start <= time < end`` (``end`` exclusive)."""
+    start = floor_hour(start)
+    last = floor_hour(utc(end) - timedelta(microseconds=1))
+    if last < start:
+        last = start
+    return PartitionBounds(
+        dt_start=start.strftime(DT_FORMAT),
+        dt_end=last.strftime(DT_FORMAT),
+        dthour_start=start.strftime(DT_FORMAT + HOUR_FORMAT),
+        dthour_end=last.strftime(DT_FORMAT + HOUR_FORMAT),
+    )
+
+
+def iter_hours(start: datetime, end: datetime) -> Iterator[datetime]:
+    yield from hours_in_window(start, end)
