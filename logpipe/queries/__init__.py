@@ -1,0 +1,1 @@
+"""Saved queries: the files, their typed parameters, the runner."""

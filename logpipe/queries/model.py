@@ -1,0 +1,83 @@
+"""What a saved query is, once its file is loaded (the contract other modules build on).
+
+A file ``queries/NAME.sql`` holds Athena (Trino) SQL over the logical table ``logs`` with named
+placeholders (``:service``, ``:window_start``); its leading ``--`` comment lines are the header that
+``logpipe.queries.loader`` parses into these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+ParamType = Literal["string", "int", "float", "bool", "timestamp", "duration", "enum", "list"]
+
+# Parameters the runner always supplies; a query may use any of them without declaring them.
+RUNNER_PARAMS = ("window_start", "window_end", "dt_start", "dt_end", "dthour_start", "dthour_end")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: ParamType
+    default: Any = None
+    required: bool = False
+    description: str = ""
+    choices: tuple[str, ...] = ()  # enum values, or the item type's allowed values for list
+    item_type: ParamType = "string"  # for list
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a result column becomes a metric: one data point per row (timestamp = the window's end).
+
+    ``kind="distribution"``: ``column`` holds a list of values and ``counts_column`` (optional) their
+    counts, so CloudWatch can compute percentiles (``Values``/``Counts``).
+    """
+
+    name: str
+    column: str
+    unit: str = "Count"
+    dimensions: tuple[str, ...] = ()
+    kind: Literal["gauge", "distribution"] = "gauge"
+    counts_column: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedQuery:
+    name: str
+    description: str
+    sql: str  # the body, header removed
+    path: Path
+    schedule: str | None = None  # cron ("0 * * * *") or interval ("every 15m")
+    window: str = "1h"  # the default window length for scheduled runs and --since
+    params: tuple[Param, ...] = ()
+    metrics: tuple[MetricSpec, ...] = ()
+    header_lines: int = 0
+
+
+@dataclass
+class QueryStats:
+    """What running a query cost: the same fields on both engines."""
+
+    engine: str
+    bytes_scanned: int = 0
+    engine_ms: float = 0.0
+    cost_usd: float = 0.0
+    files_scanned: int = 0
+    bad_records: dict[str, int] = field(default_factory=dict)
+    query_id: str | None = None
+
+
+@dataclass
+class QueryResult:
+    query: SavedQuery
+    frame: pd.DataFrame
+    window_start: datetime
+    window_end: datetime
+    params: dict[str, Any]
+    stats: QueryStats
