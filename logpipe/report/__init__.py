@@ -1,1 +1,1 @@
-"""report."""
+"""Reports: charts and the HTML report of `logpipe demo`."""
