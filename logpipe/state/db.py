@@ -36,7 +36,9 @@ def _register_tables() -> None:
 
 
 # Modules that declare tables on ``metadata`` (each adds its own line).
-STATE_MODULES: list[str] = []
+STATE_MODULES: list[str] = [
+    "logpipe.patterns.store",
+]
 
 
 @cache

@@ -1,0 +1,488 @@
+"""The pattern store: what the detectors remember between runs, behind the ``[state]`` URL.
+
+Why these tables: a detector can only call a pattern "new" or a count a "spike" against history, and
+history has to survive restarts and be shared by ``serve`` and a manual ``logpipe detect``. Counts are
+kept per pattern, service and hour (the time-of-day baseline needs the hour); examples are few and
+redacted before they are written; the miner's own state is kept so ids stay stable across runs.
+
+Concurrency: every count is written with ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``
+(SQLite and PostgreSQL both speak it), so two writers add up instead of overwriting each other. The
+work of one detection window (mine, compare, write) runs in one transaction that first takes the miner
+row's lock (``BEGIN IMMEDIATE`` on SQLite, a row lock on PostgreSQL): two processes detecting at once
+mine one after the other and never lose each other's patterns, and a window already recorded as
+processed is never counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Table,
+    Text,
+    case,
+    delete,
+    func,
+    select,
+    update,
+)
+
+from logpipe.errors import UsageError
+from logpipe.state.db import metadata, open_state
+
+Status = Literal["new", "known", "muted", "resolved"]
+STATUSES: tuple[str, ...] = ("new", "known", "muted", "resolved")
+MAX_EXAMPLES = 5
+MINER_NAME = "errors"
+
+patterns_table = Table(
+    "patterns", metadata,
+    Column("pattern_id", String(64), primary_key=True),
+    Column("template", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("first_seen", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("status_changed_at", DateTime, nullable=True),
+)
+
+pattern_counts_table = Table(
+    "pattern_counts", metadata,
+    Column("pattern_id", String(64), primary_key=True),
+    Column("service", String(255), primary_key=True),
+    Column("hour", DateTime, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+pattern_examples_table = Table(
+    "pattern_examples", metadata,
+    Column("pattern_id", String(64), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("service", String(255), nullable=False),
+    Column("seen_at", DateTime, nullable=False),
+    Column("line", Text, nullable=False),
+)
+
+pattern_aliases_table = Table(
+    "pattern_aliases", metadata,
+    Column("old_id", String(64), primary_key=True),
+    Column("new_id", String(64), nullable=False),
+)
+
+miner_state_table = Table(
+    "pattern_miner_state", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("state", Text, nullable=True),
+)
+
+service_counts_table = Table(
+    "service_counts", metadata,
+    Column("service", String(255), primary_key=True),
+    Column("hour", DateTime, primary_key=True),
+    Column("records", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+)
+
+detect_windows_table = Table(
+    "detect_windows", metadata,
+    Column("window_start", DateTime, primary_key=True),
+    Column("window_end", DateTime, primary_key=True),
+    Column("processed_at", DateTime, nullable=False),
+    Column("error_records", BigInteger, nullable=False),
+    Column("patterns", Integer, nullable=False),
+)
+
+
+def _naive(moment: datetime) -> datetime:
+    """Stored as naive UTC: SQLite has no time zones, and both dialects then compare alike."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT that knows ``ON CONFLICT`` (one table instead of ``if`` chains)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _earliest(current: Any, incoming: Any) -> Any:
+    return case((current <= incoming, current), else_=incoming)
+
+
+def _latest(current: Any, incoming: Any) -> Any:
+    return case((current >= incoming, current), else_=incoming)
+
+
+@dataclass
+class PatternRecord:
+    pattern_id: str
+    template: str
+    status: str
+    first_seen: datetime
+    last_seen: datetime
+    total: int
+    status_changed_at: datetime | None = None
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Example:
+    service: str
+    seen_at: datetime
+    line: str
+
+
+@dataclass(frozen=True)
+class PatternUpdate:
+    """What one window adds to one pattern."""
+
+    pattern_id: str
+    template: str
+    first_seen: datetime
+    last_seen: datetime
+    total: int
+
+
+def _record(row: Any) -> PatternRecord:
+    return PatternRecord(
+        pattern_id=row.pattern_id, template=row.template, status=row.status,
+        first_seen=_aware(row.first_seen), last_seen=_aware(row.last_seen), total=int(row.total),
+        status_changed_at=_aware(row.status_changed_at),
+    )
+
+
+class StoreWriter:
+    """Writes on one connection inside one transaction (see ``PatternStore.window_session``)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- reads inside the transaction -------------------------------------------------------------
+
+    def patterns(self, pattern_ids: Iterable[str] | None = None) -> dict[str, PatternRecord]:
+        query = select(patterns_table)
+        if pattern_ids is not None:
+            ids = sorted(set(pattern_ids))
+            if not ids:
+                return {}
+            query = query.where(patterns_table.c.pattern_id.in_(ids))
+        return {row.pattern_id: _record(row) for row in self.conn.execute(query)}
+
+    def counts(self, start: datetime, end: datetime,
+               pattern_ids: Iterable[str] | None = None) -> dict[tuple[str, str, datetime], int]:
+        """Counts per (pattern, service, hour) for hours in ``[start, end)``."""
+        c = pattern_counts_table.c
+        query = select(c.pattern_id, c.service, c.hour, c.n).where(c.hour >= _naive(start), c.hour < _naive(end))
+        if pattern_ids is not None:
+            query = query.where(c.pattern_id.in_(sorted(set(pattern_ids))))
+        return {(r.pattern_id, r.service, _aware(r.hour)): int(r.n) for r in self.conn.execute(query)}
+
+    def service_counts(self, start: datetime, end: datetime) -> dict[tuple[str, datetime], tuple[int, int]]:
+        c = service_counts_table.c
+        query = select(c.service, c.hour, c.records, c.errors).where(c.hour >= _naive(start), c.hour < _naive(end))
+        return {(r.service, _aware(r.hour)): (int(r.records), int(r.errors)) for r in self.conn.execute(query)}
+
+    def processed_windows(self, start: datetime | None = None,
+                          end: datetime | None = None) -> list[tuple[datetime, datetime]]:
+        """Processed windows that overlap ``[start, end)`` (all of them without bounds)."""
+        c = detect_windows_table.c
+        query = select(c.window_start, c.window_end).order_by(c.window_start)
+        if start is not None and end is not None:
+            query = query.where(c.window_start < _naive(end), c.window_end > _naive(start))
+        return [(_aware(r.window_start), _aware(r.window_end)) for r in self.conn.execute(query)]
+
+    def load_miner_state(self, name: str = MINER_NAME) -> Any:
+        text = self.conn.execute(select(miner_state_table.c.state).where(miner_state_table.c.name == name)).scalar()
+        return json.loads(text) if text else None
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def save_miner_state(self, state: Any, name: str = MINER_NAME) -> None:
+        stmt = _insert(self.conn, miner_state_table).values(name=name, version=1, state=json.dumps(state))
+        stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"state": stmt.excluded.state})
+        self.conn.execute(stmt)
+
+    def upsert_patterns(self, updates: Iterable[PatternUpdate], status: Status = "new") -> None:
+        """Insert patterns or widen their first/last seen and add to their totals."""
+        rows = [{"pattern_id": u.pattern_id, "template": u.template, "status": status,
+                 "first_seen": _naive(u.first_seen), "last_seen": _naive(u.last_seen), "total": u.total,
+                 "status_changed_at": _now()} for u in updates]
+        if not rows:
+            return
+        t = patterns_table
+        stmt = _insert(self.conn, t)
+        stmt = stmt.on_conflict_do_update(index_elements=["pattern_id"], set_={
+            "template": stmt.excluded.template,
+            "first_seen": _earliest(t.c.first_seen, stmt.excluded.first_seen),
+            "last_seen": _latest(t.c.last_seen, stmt.excluded.last_seen),
+            "total": t.c.total + stmt.excluded.total,
+        })
+        self.conn.execute(stmt, rows)
+
+    def add_counts(self, rows: Iterable[tuple[str, str, datetime, int]]) -> None:
+        """Add ``n`` to the count of (pattern, service, hour): concurrent writers add up."""
+        values = [{"pattern_id": p, "service": s, "hour": _naive(h), "n": int(n)} for p, s, h, n in rows]
+        if not values:
+            return
+        t = pattern_counts_table
+        stmt = _insert(self.conn, t)
+        stmt = stmt.on_conflict_do_update(index_elements=["pattern_id", "service", "hour"],
+                                          set_={"n": t.c.n + stmt.excluded.n})
+        self.conn.execute(stmt, values)
+
+    def add_service_counts(self, rows: Iterable[tuple[str, datetime, int, int]]) -> None:
+        values = [{"service": s, "hour": _naive(h), "records": int(r), "errors": int(e)} for s, h, r, e in rows]
+        if not values:
+            return
+        t = service_counts_table
+        stmt = _insert(self.conn, t)
+        stmt = stmt.on_conflict_do_update(index_elements=["service", "hour"], set_={
+            "records": t.c.records + stmt.excluded.records, "errors": t.c.errors + stmt.excluded.errors})
+        self.conn.execute(stmt, values)
+
+    def add_examples(self, pattern_id: str, examples: Iterable[tuple[str, datetime, str]],
+                     limit: int = MAX_EXAMPLES) -> None:
+        """Keep a few distinct example lines per pattern. Lines must already be redacted."""
+        t = pattern_examples_table
+        have = self.conn.execute(select(func.count()).select_from(t).where(t.c.pattern_id == pattern_id)).scalar()
+        room = limit - int(have or 0)
+        values = []
+        for service, seen_at, line in examples:
+            if room <= 0:
+                break
+            digest = hashlib.sha256(line.encode("utf-8", "replace")).hexdigest()[:32]
+            values.append({"pattern_id": pattern_id, "digest": digest, "service": service,
+                           "seen_at": _naive(seen_at), "line": line})
+            room -= 1
+        if values:
+            self.conn.execute(_insert(self.conn, t).on_conflict_do_nothing(), values)
+
+    def set_status(self, pattern_id: str, status: Status) -> None:
+        self.conn.execute(update(patterns_table).where(patterns_table.c.pattern_id == pattern_id)
+                          .values(status=status, status_changed_at=_now()))
+
+    def add_aliases(self, aliases: dict[str, str]) -> None:
+        """Record old id -> current id and fold the old pattern's history into the current one."""
+        aliases = {old: new for old, new in aliases.items() if old != new}
+        if not aliases:
+            return
+        stmt = _insert(self.conn, pattern_aliases_table)
+        stmt = stmt.on_conflict_do_update(index_elements=["old_id"], set_={"new_id": stmt.excluded.new_id})
+        self.conn.execute(stmt, [{"old_id": o, "new_id": n} for o, n in aliases.items()])
+        # Aliases that pointed at an id that is itself now an alias follow the chain.
+        for old, new in aliases.items():
+            self.conn.execute(update(pattern_aliases_table).where(pattern_aliases_table.c.new_id == old)
+                              .values(new_id=new))
+        for old, new in aliases.items():
+            self._fold(old, new)
+
+    def _fold(self, old: str, new: str) -> None:
+        c = pattern_counts_table.c
+        moved = [(r.pattern_id, r.service, r.hour, r.n)
+                 for r in self.conn.execute(select(c.pattern_id, c.service, c.hour, c.n).where(c.pattern_id == old))]
+        self.add_counts((new, s, _aware(h), n) for _, s, h, n in moved)
+        self.conn.execute(delete(pattern_counts_table).where(c.pattern_id == old))
+        e = pattern_examples_table.c
+        lines = [(r.service, _aware(r.seen_at), r.line) for r in
+                 self.conn.execute(select(e.service, e.seen_at, e.line).where(e.pattern_id == old))]
+        self.add_examples(new, lines)
+        self.conn.execute(delete(pattern_examples_table).where(e.pattern_id == old))
+        old_row = self.patterns([old]).get(old)
+        if old_row is not None:
+            current = self.patterns([new]).get(new)
+            template = current.template if current else old_row.template
+            self.upsert_patterns([PatternUpdate(new, template, old_row.first_seen, old_row.last_seen,
+                                                old_row.total)], status=old_row.status)  # type: ignore[arg-type]
+            self.conn.execute(delete(patterns_table).where(patterns_table.c.pattern_id == old))
+
+    def mark_window(self, start: datetime, end: datetime, error_records: int, patterns: int) -> None:
+        stmt = _insert(self.conn, detect_windows_table).values(
+            window_start=_naive(start), window_end=_naive(end), processed_at=_now(),
+            error_records=int(error_records), patterns=int(patterns))
+        self.conn.execute(stmt.on_conflict_do_nothing())
+
+
+class PatternStore:
+    """The pattern store over one SQLAlchemy engine (``[state] url``)."""
+
+    def __init__(self, engine_or_url: Engine | str) -> None:
+        self.engine = open_state(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+
+    @classmethod
+    def from_config(cls, config: Any) -> PatternStore:
+        return cls(config.state.url)
+
+    # -- transactions --------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[StoreWriter]:
+        """A plain transaction: enough for upserts that add up."""
+        with self.engine.begin() as conn:
+            yield StoreWriter(conn)
+
+    @contextmanager
+    def window_session(self, name: str = MINER_NAME) -> Iterator[StoreWriter]:
+        """A transaction holding the miner's lock: one window's mine-compare-write at a time.
+
+        SQLite: ``BEGIN IMMEDIATE`` takes the database write lock up front (waiting up to the busy
+        timeout), so no later read-then-write can fail with a stale snapshot. PostgreSQL: the miner
+        row is created if missing and locked with an UPDATE until commit.
+        """
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            stmt = _insert(conn, miner_state_table).values(name=name, version=0, state=None)
+            conn.execute(stmt.on_conflict_do_nothing())
+            conn.execute(update(miner_state_table).where(miner_state_table.c.name == name)
+                         .values(version=miner_state_table.c.version + 1))
+            try:
+                yield StoreWriter(conn)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    # -- reads for the CLI, digest and metrics -----------------------------------------------------------
+
+    def resolve_id(self, pattern_id: str) -> str:
+        """The current id for an id or an old alias of one."""
+        with self.engine.connect() as conn:
+            seen = set()
+            current = pattern_id
+            while current not in seen:
+                seen.add(current)
+                new = conn.execute(select(pattern_aliases_table.c.new_id)
+                                   .where(pattern_aliases_table.c.old_id == current)).scalar()
+                if new is None:
+                    return current
+                current = new
+            return current
+
+    def get(self, pattern_id: str) -> PatternRecord | None:
+        current = self.resolve_id(pattern_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(patterns_table).where(patterns_table.c.pattern_id == current)).first()
+            if row is None:
+                return None
+            record = _record(row)
+            record.aliases = sorted(conn.execute(select(pattern_aliases_table.c.old_id)
+                                                 .where(pattern_aliases_table.c.new_id == current)).scalars())
+            return record
+
+    def require(self, pattern_id: str) -> PatternRecord:
+        record = self.get(pattern_id)
+        if record is None:
+            raise UsageError(f"no pattern with id {pattern_id!r} in the pattern store: "
+                             "'logpipe patterns list' shows the known ids")
+        return record
+
+    def list(self, status: str | None = None, service: str | None = None) -> list[PatternRecord]:
+        """Patterns, most frequent first; ``service`` keeps those seen in that service."""
+        query = select(patterns_table).order_by(patterns_table.c.total.desc(), patterns_table.c.pattern_id)
+        if status is not None:
+            if status not in STATUSES:
+                raise UsageError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+            query = query.where(patterns_table.c.status == status)
+        if service is not None:
+            c = pattern_counts_table.c
+            query = query.where(patterns_table.c.pattern_id.in_(
+                select(c.pattern_id).where(c.service == service).distinct()))
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def services_of(self, pattern_id: str) -> dict[str, int]:
+        c = pattern_counts_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.service, func.sum(c.n)).where(c.pattern_id == pattern_id)
+                                .group_by(c.service).order_by(func.sum(c.n).desc()))
+            return {service: int(n) for service, n in rows}
+
+    def hourly_counts(self, pattern_id: str, start: datetime | None = None,
+                      end: datetime | None = None) -> dict[datetime, int]:
+        """Counts per hour over all services (for the sparkline in ``patterns show``)."""
+        c = pattern_counts_table.c
+        query = select(c.hour, func.sum(c.n)).where(c.pattern_id == pattern_id).group_by(c.hour).order_by(c.hour)
+        if start is not None:
+            query = query.where(c.hour >= _naive(start))
+        if end is not None:
+            query = query.where(c.hour < _naive(end))
+        with self.engine.connect() as conn:
+            return {_aware(hour): int(n) for hour, n in conn.execute(query)}
+
+    def examples(self, pattern_id: str, limit: int = MAX_EXAMPLES) -> list[Example]:
+        e = pattern_examples_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(e.service, e.seen_at, e.line).where(e.pattern_id == pattern_id)
+                                .order_by(e.seen_at.desc(), e.digest).limit(limit))
+            return [Example(r.service, _aware(r.seen_at), r.line) for r in rows]
+
+    def counts(self, start: datetime, end: datetime,
+               pattern_ids: Iterable[str] | None = None) -> dict[tuple[str, str, datetime], int]:
+        with self.engine.connect() as conn:
+            return StoreWriter(conn).counts(start, end, pattern_ids)
+
+    def processed_windows(self, start: datetime | None = None,
+                          end: datetime | None = None) -> list[tuple[datetime, datetime]]:
+        with self.engine.connect() as conn:
+            return StoreWriter(conn).processed_windows(start, end)
+
+    def set_status(self, pattern_id: str, status: Status) -> PatternRecord:
+        """Mute or resolve (or reopen) a pattern; ids of old aliases work too."""
+        if status not in STATUSES:
+            raise UsageError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+        record = self.require(pattern_id)
+        with self.transaction() as writer:
+            writer.set_status(record.pattern_id, status)
+        record.status = status
+        return record
+
+    def add_counts(self, rows: Iterable[tuple[str, str, datetime, int]]) -> None:
+        with self.transaction() as writer:
+            writer.add_counts(rows)
+
+
+def covered_hours(windows: Iterable[tuple[datetime, datetime]]) -> set[datetime]:
+    """Hours fully inside one of the processed windows."""
+    from logpipe.layout import HOUR, floor_hour
+
+    hours: set[datetime] = set()
+    for start, end in windows:
+        hour = floor_hour(start)
+        if hour < start:
+            hour += HOUR
+        while hour + HOUR <= end:
+            hours.add(hour)
+            hour += HOUR
+    return hours
+
+
+__all__ = ["STATUSES", "Example", "PatternRecord", "PatternStore", "PatternUpdate", "StoreWriter",
+           "covered_hours"]
