@@ -1,0 +1,276 @@
+"""Publish data points exactly once per (job, window) to every configured sink.
+
+How (see README.md in this folder for the reasoning):
+
+1. ``enqueue`` writes the window row and every sink's batches into the outbox in ONE transaction.
+   Batches are planned deterministically (points sorted by identity, fixed batch ids), and a window
+   already present makes the call a no-op, so re-running a job over the same window adds nothing.
+2. ``flush`` takes each pending batch, marks it ``sending`` (committed) *before* the call, sends it,
+   and marks it ``sent`` together with its ledger row in one transaction after the call.
+3. A failure that certainly did not land (throttled after botocore's retries, refused, never
+   connected) puts the batch back to ``pending``. A failure that may have landed (5xx, a connection
+   cut after the request went out) - and a batch found still ``sending`` by a later run, i.e. a
+   crash between the call and the ledger write - is *in doubt*:
+   * idempotent sinks (local: keyed inserts; Datadog: gauges overwrite; EMF) simply resend;
+   * CloudWatch adds duplicates up, so the batch is read back with GetMetricData (SampleCount at
+     the exact metric, dimensions and minute) once CloudWatch had ``readback_settle_seconds`` to
+     show it, and compared with what other published batches put there: landed -> ledger, not
+     landed -> resend, cannot tell -> wait for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from logpipe.errors import DeliveryError
+from logpipe.metrics import ledger as L
+from logpipe.metrics.model import (
+    DataPoint,
+    merge_points,
+    points_from_json,
+    points_from_result,
+    points_to_json,
+)
+from logpipe.sinks import OutcomeUnknown, SendRejected, Sink, build_sink
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
+    from logpipe.queries.model import QueryResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SinkReport:
+    sent_batches: int = 0
+    sent_points: int = 0
+    rejected: int = 0  # sends that certainly failed (will be retried)
+    unknown: int = 0  # sends whose outcome was unknown
+    resolved_landed: int = 0  # in-doubt batches found to have landed (not resent)
+    resolved_resend: int = 0  # in-doubt batches found not to have landed (resent)
+    pending_batches: int = 0  # left for the next run
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FlushReport:
+    sinks: dict[str, SinkReport] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return all(r.pending_batches == 0 for r in self.sinks.values())
+
+    @property
+    def sent_points(self) -> int:
+        return sum(r.sent_points for r in self.sinks.values())
+
+
+class Publisher:
+    """``enqueue`` windows of points, ``flush`` them to the sinks; safe to run from several processes."""
+
+    def __init__(self, config: Config, engine: Engine | None = None, sinks: dict[str, Sink] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        from logpipe.state.db import open_state
+
+        self.config = config
+        self.engine = engine or open_state(config.state.url)
+        self._sinks: dict[str, Sink] = dict(sinks or {})
+        self.clock = clock
+
+    def sink(self, name: str) -> Sink:
+        if name not in self._sinks:
+            self._sinks[name] = build_sink(name, self.config, self.engine)
+        return self._sinks[name]
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # -- enqueue -------------------------------------------------------------------------------
+    def enqueue(self, job: str, window_start: datetime, window_end: datetime,
+                points: Iterable[DataPoint]) -> bool:
+        """Queue a window's points for every configured sink; False if the window was queued before."""
+        namespace = self.config.metrics.namespace
+        ordered = sorted(merge_points(points), key=lambda p: p.identity(namespace))
+        start_ms, end_ms = L.to_ms(window_start), L.to_ms(window_end)
+        now = self._now_ms()
+        with self.engine.connect() as conn:
+            exists = conn.execute(select(func.count()).select_from(L.windows).where(
+                L.windows.c.job == job, L.windows.c.window_start_ms == start_ms,
+                L.windows.c.window_end_ms == end_ms)).scalar_one()
+        if exists:
+            return False
+        rows = []
+        for sink_name in dict.fromkeys(self.config.metrics.sinks):
+            for seq, batch in enumerate(self.sink(sink_name).plan(ordered)):
+                rows.append({"batch_id": L.batch_id(sink_name, job, start_ms, end_ms, seq), "sink": sink_name,
+                             "job": job, "window_start_ms": start_ms, "window_end_ms": end_ms, "seq": seq,
+                             "n_points": len(batch), "points_json": points_to_json(batch), "state": L.PENDING,
+                             "attempts": 0, "last_error": None, "updated_ms": now})
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(L.windows), [{"job": job, "window_start_ms": start_ms, "window_end_ms": end_ms,
+                                                  "points": len(ordered), "enqueued_ms": now}])
+                if rows:
+                    conn.execute(insert(L.outbox), rows)
+        except IntegrityError:
+            return False  # another process queued the same window first
+        return True
+
+    # -- flush ---------------------------------------------------------------------------------
+    def flush(self, sinks: Sequence[str] | None = None) -> FlushReport:
+        """Send every pending batch, resolve in-doubt ones; what cannot be sent now stays queued."""
+        report = FlushReport()
+        for name in dict.fromkeys(sinks or self.config.metrics.sinks):
+            report.sinks[name] = self._flush_sink(name)
+        return report
+
+    def _flush_sink(self, name: str) -> SinkReport:
+        rep = SinkReport()
+        try:
+            sink = self.sink(name)
+        except DeliveryError as exc:
+            rep.errors.append(str(exc))
+            rep.pending_batches = self._count_open(name)
+            return rep
+        for _ in range(self.config.metrics.flush_rounds):
+            self._resolve_in_doubt(name, sink, rep)
+            pending = self._batches(name, (L.PENDING,))
+            if not pending:
+                if not self._batches(name, L.IN_DOUBT, ids_only=True):
+                    break
+                continue  # in-doubt batches may resolve (or wait for the settle time)
+            consecutive_rejections = 0
+            for row in pending:
+                if not self._claim(row.batch_id):
+                    continue  # another process took it
+                points = points_from_json(row.points_json)
+                try:
+                    sink.send(points, row.batch_id)
+                except SendRejected as exc:
+                    self._set_state(row.batch_id, L.PENDING, str(exc))
+                    rep.rejected += 1
+                    rep.errors.append(str(exc))
+                    consecutive_rejections += 1
+                    if consecutive_rejections >= 3:
+                        break  # the sink is unhappy: let the next round (or run) try again
+                    continue
+                except OutcomeUnknown as exc:
+                    self._set_state(row.batch_id, L.UNKNOWN, str(exc))
+                    rep.unknown += 1
+                    rep.errors.append(str(exc))
+                    continue
+                consecutive_rejections = 0
+                self._mark_sent(row, "send")
+                rep.sent_batches += 1
+                rep.sent_points += row.n_points
+        rep.pending_batches = self._count_open(name)
+        return rep
+
+    def _resolve_in_doubt(self, name: str, sink: Sink, rep: SinkReport) -> None:
+        settle_ms = int(self.config.metrics.readback_settle_seconds * 1000)
+        for row in self._batches(name, L.IN_DOUBT):
+            if sink.idempotent:
+                self._set_state(row.batch_id, L.PENDING, row.last_error, expect=row.state)
+                continue
+            if self._now_ms() - row.updated_ms < settle_ms:
+                continue
+            points = points_from_json(row.points_json)
+            try:
+                verdict = sink.landed(points, self._baseline(row, points))
+            except DeliveryError as exc:
+                rep.errors.append(str(exc))
+                continue
+            if verdict is True:
+                self._mark_sent(row, "readback", expect=row.state)
+                rep.resolved_landed += 1
+            elif verdict is False:
+                self._set_state(row.batch_id, L.PENDING, row.last_error, expect=row.state)
+                rep.resolved_resend += 1
+
+    def _baseline(self, row: Any, points: Sequence[DataPoint]) -> dict[str, float]:
+        """SampleCounts that *other* published batches of this sink put at the same identities."""
+        namespace = self.config.metrics.namespace
+        wanted = {p.identity(namespace) for p in points}
+        ends = {L.to_ms(p.timestamp) for p in points}
+        base: dict[str, float] = defaultdict(float)
+        with self.engine.connect() as conn:
+            others = conn.execute(select(L.outbox.c.points_json).where(
+                L.outbox.c.sink == row.sink, L.outbox.c.state == L.SENT, L.outbox.c.batch_id != row.batch_id,
+                L.outbox.c.window_end_ms.in_(ends))).all()
+        for (text,) in others:
+            for p in points_from_json(text):
+                key = p.identity(namespace)
+                if key in wanted:
+                    base[key] += p.sample_count
+        return dict(base)
+
+    # -- state changes -------------------------------------------------------------------------
+    def _batches(self, sink: str, states: Sequence[str], ids_only: bool = False) -> list:  # type: ignore[type-arg]
+        cols = [L.outbox.c.batch_id] if ids_only else list(L.outbox.c)
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(*cols).where(L.outbox.c.sink == sink, L.outbox.c.state.in_(states))
+                                     .order_by(L.outbox.c.window_start_ms, L.outbox.c.job, L.outbox.c.seq)).all())
+
+    def _count_open(self, sink: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(L.outbox).where(
+                L.outbox.c.sink == sink, L.outbox.c.state != L.SENT)).scalar_one()
+
+    def _claim(self, batch_id: str) -> bool:
+        """pending -> sending, committed before the call (compare-and-set: one process wins)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(update(L.outbox).where(L.outbox.c.batch_id == batch_id,
+                                                         L.outbox.c.state == L.PENDING)
+                                  .values(state=L.SENDING, attempts=L.outbox.c.attempts + 1,
+                                          updated_ms=self._now_ms()))
+            return result.rowcount == 1
+
+    def _set_state(self, batch_id: str, state: str, error: str | None, expect: str | None = None) -> None:
+        stmt = update(L.outbox).where(L.outbox.c.batch_id == batch_id)
+        if expect is not None:
+            stmt = stmt.where(L.outbox.c.state == expect)
+        with self.engine.begin() as conn:
+            conn.execute(stmt.values(state=state, last_error=(error or "")[:2000] or None,
+                                     updated_ms=self._now_ms()))
+
+    def _mark_sent(self, row, how: str, expect: str = L.SENDING) -> None:  # type: ignore[no-untyped-def]
+        now = self._now_ms()
+        with self.engine.begin() as conn:
+            done = conn.execute(update(L.outbox).where(L.outbox.c.batch_id == row.batch_id,
+                                                       L.outbox.c.state == expect)
+                                .values(state=L.SENT, last_error=None, updated_ms=now)).rowcount
+            if done:
+                conn.execute(insert(L.ledger), [{"batch_id": row.batch_id, "sink": row.sink, "job": row.job,
+                                                 "window_start_ms": row.window_start_ms,
+                                                 "window_end_ms": row.window_end_ms, "n_points": row.n_points,
+                                                 "published_ms": now, "how": how}])
+
+    # -- inspection ----------------------------------------------------------------------------
+    def status(self) -> dict[str, dict[str, int]]:
+        """Batches per sink and state."""
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        with self.engine.connect() as conn:
+            for sink, state, count in conn.execute(select(L.outbox.c.sink, L.outbox.c.state, func.count())
+                                                   .group_by(L.outbox.c.sink, L.outbox.c.state)):
+                out[sink][state] = count
+        return dict(out)
+
+
+def publish_result(config: Config, result: QueryResult, job: str | None = None,
+                   publisher: Publisher | None = None) -> bool:
+    """Queue a saved query's result as data points (for ``logpipe run``; call ``Publisher.flush`` after).
+
+    The job defaults to the query's name; the top-N pattern guard of ``[metrics] top_patterns`` applies.
+    """
+    publisher = publisher or Publisher(config)
+    points = points_from_result(result, top_patterns=config.metrics.top_patterns)
+    return publisher.enqueue(job or result.query.name, result.window_start, result.window_end, points)
