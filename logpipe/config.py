@@ -118,6 +118,16 @@ class MetricsConfig(Section):
     # The API key comes from DD_API_KEY, or from this Secrets Manager secret id; never from the file.
     datadog_api_key_secret: str | None = None
     datadog_tags: list[str] = Field(default_factory=list)
+    # A full URL (http://127.0.0.1:8126) instead of https://api.{datadog_site}: for a proxy or a test server.
+    datadog_url: str | None = None
+    # CloudWatch limits per PutMetricData call (AWS: 1,000 data points, 1 MB).
+    max_points_per_call: int = Field(default=1000, ge=1, le=1000)
+    max_request_bytes: int = Field(default=1_000_000, ge=10_000, le=1_000_000)
+    # A batch whose outcome is unknown is read back with GetMetricData only after CloudWatch had this
+    # long to make it visible; until then it waits (never resent blindly).
+    readback_settle_seconds: float = Field(default=120.0, ge=0)
+    # Send/resolve rounds within one flush before leaving the rest for the next run.
+    flush_rounds: int = Field(default=5, ge=1)
 
 
 class DestinationConfig(Section):
@@ -163,6 +173,9 @@ class DatadogRoute(Section):
     site: str = "datadoghq.com"
     api_key_secret_arn: str | None = None
     tags: list[str] = Field(default_factory=list)
+    # Hard cap on records per second forwarded to Datadog (throttle filter), so an error storm cannot
+    # run up the bill; None = no cap.
+    max_per_second: int | None = Field(default=None, ge=1)
 
     @field_validator("exclude")
     @classmethod
@@ -195,6 +208,12 @@ class FirelensConfig(Section):
     stop_timeout_seconds: int = Field(default=120, ge=2, le=120)
     datadog: DatadogRoute = Field(default_factory=DatadogRoute)
     services: dict[str, FirelensService] = Field(default_factory=dict)
+    # Where the rendered files live inside the router image (absolute: FireLens @INCLUDEs our file).
+    config_dir: str = "/fluent-bit/etc/logpipe"
+    # Pack many records into one Firehose record (Fluent Bit >= 4.2.2): Firehose bills every record
+    # rounded up to 5 KB, so unaggregated small lines cost many times their size.
+    simple_aggregation: bool = True
+    retry_limit: int = Field(default=15, ge=1)
 
 
 class InfraConfig(Section):

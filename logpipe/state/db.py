@@ -37,6 +37,8 @@ def _register_tables() -> None:
 
 # Modules that declare tables on ``metadata`` (each adds its own line).
 STATE_MODULES: list[str] = [
+    "logpipe.metrics.ledger",
+    "logpipe.sinks.local",
     "logpipe.patterns.store",
 ]
 
