@@ -43,10 +43,15 @@ SELECT
   dt,
   hour
 FROM {raw}
+WHERE coalesce({all_raw}) IS NOT NULL
 """
 
 
 def logs_view_sql(raw_table: str) -> str:
     """The ``logs`` view over a raw table with the contract's columns."""
     raw_columns = ",\n  ".join(f'"{c}"' if c == "time" else c for c in RAW_COLUMNS if c not in CANONICAL_KEYS)
-    return LOGS_VIEW_SQL.format(raw=raw_table, raw_columns=raw_columns + ',\n  "time" AS raw_time')
+    # str.replace, not str.format: the regexes in the view hold braces (``{16,}``).
+    # A row with no known key is a record the reader could not parse (DuckDB's ignore_errors and
+    # Athena's ignore.malformed.json both make it a row of NULLs): it is counted as bad, not a log.
+    all_raw = ", ".join(f'"{c}"' for c in RAW_COLUMNS)
+    return LOGS_VIEW_SQL.replace("{all_raw}", all_raw).replace("{raw_columns}", raw_columns + ',\n  "time" AS raw_time').replace("{raw}", raw_table)

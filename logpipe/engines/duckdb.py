@@ -1,0 +1,238 @@
+"""DuckDB: the saved queries on one machine, over the store's gzip JSON lines.
+
+Only the window's objects are read: the store lists the window's hour partitions (the one layout of
+logpipe.layout) and DuckDB gets that file list, reading the gzip files itself with all its threads.
+On an ``s3://`` store the window's objects are first copied into ``[store] cache_dir`` with boto3
+(httpfs is a download and fails offline), keyed by key and size: Firehose objects never change.
+
+Bad records: DuckDB's ``read_json(ignore_errors=true)`` turns a line it cannot read (not JSON, cut
+off, invalid UTF-8, not an object) into a row of NULLs instead of failing the query. The ``logs`` view
+drops rows with no known key, and a per-object count (cached) puts them into QueryStats.bad_records,
+with the reasons of logpipe.store's reader for the few objects that have any.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from logpipe.config import Config
+from logpipe.engines.base import BoundStatement, Progress
+from logpipe.engines.transpile import rewrite_for_duckdb, to_duckdb
+from logpipe.errors import EngineError
+from logpipe.queries.model import QueryStats
+from logpipe.queries.params import prepare_tree
+from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, logs_view_sql
+from logpipe.store import ReadStats, Store, StoredObject, decompress_lines, parse_record
+
+RAW_TABLE = "logs_raw"
+MAX_OBJECT_SIZE = 16 * 1024 * 1024  # one record (JSON object) may be this large before it is "bad"
+
+# (path, size, mtime_ns) -> bad records by reason. Objects are immutable once written.
+_BAD_CACHE: dict[tuple[str, int, int], dict[str, int]] = {}
+_BAD_LOCK = threading.Lock()
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _columns_struct() -> str:
+    return "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in RAW_COLUMNS) + "}"
+
+
+def _quoted(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def read_json_sql(files: Sequence[str], filename: bool = False) -> str:
+    """``read_json`` over exact files with the contract's schema (every raw column VARCHAR)."""
+    listed = "[" + ", ".join(_sql_string(f) for f in files) + "]"
+    extra = ", filename=true" if filename else ""
+    return (f"read_json({listed}, format='newline_delimited', compression='gzip', "
+            f"columns={_columns_struct()}, hive_partitioning=true, hive_types_autocast=false, "
+            f"ignore_errors=true, maximum_object_size={MAX_OBJECT_SIZE}{extra})")
+
+
+def _empty_raw_sql() -> str:
+    cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {_quoted(c)}" for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
+    return f"SELECT {cols} WHERE false"
+
+
+def _all_null_predicate() -> str:
+    return "coalesce(" + ", ".join(_quoted(c) for c in RAW_COLUMNS) + ") IS NULL"
+
+
+class DuckDBEngine:
+    """Runs statements on an in-memory DuckDB whose ``logs`` view covers one window of the store."""
+
+    name = "duckdb"
+
+    def __init__(self, config: Config, store: Store | None = None, count_bad_records: bool = True):
+        self.config = config
+        self.store = store or Store(config.store)
+        self.count_bad_records = count_bad_records
+
+    # -- the window's files -----------------------------------------------------------------------
+
+    def window_objects(self, start: Any, end: Any) -> list[StoredObject]:
+        return self.store.list_objects(start, end)
+
+    def local_files(self, objects: Sequence[StoredObject], progress: Progress | None = None) -> list[str]:
+        """Local paths of the objects (downloaded into the cache first on an S3 store)."""
+        if self.store.local_root is not None:
+            return [str(self.store.local_path(o.key)) for o in objects]
+        cache = Path(self.config.store.cache_dir).expanduser() / self.store.bucket
+        if self.store.base_key:
+            cache = cache / self.store.base_key
+        todo = []
+        paths = []
+        for obj in objects:
+            path = cache / obj.key
+            paths.append(str(path))
+            if not (path.exists() and path.stat().st_size == obj.size):
+                todo.append((obj, path))
+        if todo:
+            if progress:
+                progress(f"downloading {len(todo)} of {len(objects)} objects into {cache}")
+
+            def fetch(item: tuple[StoredObject, Path]) -> None:
+                obj, path = item
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.name + f".{os.getpid()}.{threading.get_ident()}.part")
+                tmp.write_bytes(self.store.read_bytes(obj.key))
+                tmp.replace(path)
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(fetch, todo))
+        return paths
+
+    # -- connections ------------------------------------------------------------------------------
+
+    def connect(self, files: Sequence[str]) -> Any:
+        """A DuckDB connection with ``logs_raw`` over the files and the ``logs`` view."""
+        import duckdb
+
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute("SET TimeZone='UTC'")
+            if self.config.engine.threads:
+                con.execute(f"SET threads={int(self.config.engine.threads)}")
+            if self.config.engine.memory_limit:
+                con.execute(f"SET memory_limit={_sql_string(self.config.engine.memory_limit)}")
+            cols = ", ".join(_quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
+            source = f"SELECT {cols} FROM {read_json_sql(files)}" if files else _empty_raw_sql()
+            con.execute(f"CREATE VIEW {RAW_TABLE} AS {source}")
+            con.execute(f"CREATE VIEW logs AS {to_duckdb(logs_view_sql(RAW_TABLE))}")
+        except Exception:
+            con.close()
+            raise
+        return con
+
+    # -- bad records ------------------------------------------------------------------------------
+
+    def bad_records(self, files: Sequence[str], con: Any) -> dict[str, int]:
+        """Bad records of the files by reason; each object is counted once and remembered."""
+        keys = {}
+        for f in files:
+            st = os.stat(f)
+            keys[f] = (f, st.st_size, st.st_mtime_ns)
+        with _BAD_LOCK:
+            todo = [f for f in files if keys[f] not in _BAD_CACHE]
+        if todo:
+            rows = con.execute(
+                f"SELECT filename, count(*) FILTER (WHERE {_all_null_predicate()}) "
+                f"FROM {read_json_sql(todo, filename=True)} GROUP BY filename").fetchall()
+            counts = {str(name): int(n) for name, n in rows}
+            for f in todo:
+                n = counts.get(f, 0)
+                reasons = self._classify(f, n) if n else {}
+                with _BAD_LOCK:
+                    _BAD_CACHE[keys[f]] = reasons
+        total: dict[str, int] = {}
+        with _BAD_LOCK:
+            for f in files:
+                for reason, n in _BAD_CACHE[keys[f]].items():
+                    total[reason] = total.get(reason, 0) + n
+        return total
+
+    @staticmethod
+    def _classify(path: str, expected: int) -> dict[str, int]:
+        """Why an object's records were unreadable: logpipe.store's reader names the reason."""
+        stats = ReadStats()
+        known = set(RAW_COLUMNS)
+        no_known = 0
+        for line in decompress_lines(Path(path).read_bytes(), stats):
+            record = parse_record(line, stats)
+            if record is not None and not (known & {k for k, v in record.items() if v is not None}):
+                no_known += 1
+        reasons = dict(stats.bad)
+        if no_known:
+            reasons["no_known_keys"] = no_known
+        # DuckDB is the reference for how many rows were lost; keep the total equal to its count.
+        rest = expected - sum(reasons.values())
+        if rest > 0:
+            reasons["unreadable"] = reasons.get("unreadable", 0) + rest
+        return reasons
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def compile(self, statement: BoundStatement) -> tuple[str, dict[str, Any]]:
+        """The DuckDB text and the named values it binds (``$name``)."""
+        tree = prepare_tree(statement.tree, statement.values, statement.types)
+        from logpipe.engines.transpile import placeholders
+
+        used = placeholders(tree)
+        sql = rewrite_for_duckdb(tree).sql(dialect="duckdb")
+        return sql, {name: statement.values[name] for name in used}
+
+    def run(self, statement: BoundStatement, progress: Progress | None = None
+            ) -> tuple[pd.DataFrame, QueryStats]:
+        started = time.perf_counter()
+        sql, values = self.compile(statement)
+        if progress:
+            progress("listing partitions")
+        objects = self.window_objects(statement.window_start, statement.window_end)
+        files = self.local_files(objects, progress)
+        con = self.connect(files)
+        try:
+            if progress:
+                progress(f"reading {len(files)} objects")
+            try:
+                frame = con.execute(sql, values).df()
+            except Exception as exc:
+                raise EngineError(f"DuckDB failed: {_one_line(exc)}") from exc
+            bad = self.bad_records(files, con) if (self.count_bad_records and files) else {}
+        finally:
+            con.close()
+        stats = QueryStats(engine=self.name, bytes_scanned=sum(o.size for o in objects),
+                           engine_ms=(time.perf_counter() - started) * 1000, cost_usd=0.0,
+                           files_scanned=len(files), bad_records=bad)
+        return frame, stats
+
+    def explain(self, statement: BoundStatement, analyze: bool = True) -> str:
+        """DuckDB's plan (with ANALYZE: the files it really scanned) for the statement."""
+        sql, values = self.compile(statement)
+        files = self.local_files(self.window_objects(statement.window_start, statement.window_end))
+        con = self.connect(files)
+        try:
+            rows = con.execute(("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + sql, values).fetchall()
+        finally:
+            con.close()
+        return "\n".join(str(r[-1]) for r in rows)
+
+    def close(self) -> None:
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) < 600 else text[:597] + "..."
+

@@ -1,0 +1,244 @@
+"""Typed query parameters: validated in Python, then bound by the engine, never pasted into SQL.
+
+Two defences, in this order: a value must parse as its declared type (a UsageError names the
+parameter and the type expected), and the parsed value reaches the engine as a bound parameter
+(DuckDB prepared parameters; Athena ExecutionParameters), so even a string full of quotes is only
+ever compared, never run.
+
+How each type is bound (both engines see the same values):
+
+========== ============================== ==========================================================
+type       accepts                        bound as
+========== ============================== ==========================================================
+string     any text without NUL, <= 1024   VARCHAR (1024: Athena's limit for one ExecutionParameter)
+int        ``-12``, ``42`` (64-bit)        BIGINT
+float      ``1.5``, ``2e-3`` (finite)      DOUBLE
+bool       true/false/yes/no/1/0           BOOLEAN
+timestamp  ISO 8601 (``Z`` or offset)      TIMESTAMP WITH TIME ZONE (UTC)
+duration   ``90s`` ``15m`` ``1h`` ``7d``   BIGINT seconds
+enum       one of the declared choices     VARCHAR
+list       ``a,b`` or a JSON array         ARRAY of the item type (``x IN (:list)`` works too)
+========== ============================== ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlglot import exp
+
+from logpipe.config import parse_duration
+from logpipe.errors import UsageError
+from logpipe.layout import partition_bounds, utc
+from logpipe.queries.model import RUNNER_PARAMS, Param, ParamType, SavedQuery
+
+MAX_STRING = 1024
+MAX_LIST = 100
+_INT_RE = re.compile(r"^[+-]?\d{1,19}$")
+_BOOLS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+SCALAR_TYPES: tuple[ParamType, ...] = ("string", "int", "float", "bool", "timestamp", "duration", "enum")
+
+# SQL types for a typed NULL and for Athena casts.
+SQL_TYPES: dict[str, str] = {
+    "string": "VARCHAR", "enum": "VARCHAR", "int": "BIGINT", "duration": "BIGINT", "float": "DOUBLE",
+    "bool": "BOOLEAN", "timestamp": "TIMESTAMP WITH TIME ZONE",
+}
+
+
+def _describe(param: Param) -> str:
+    if param.type == "enum":
+        return "one of " + ", ".join(param.choices)
+    if param.type == "list":
+        inner = "one of " + "|".join(param.choices) if param.choices else param.item_type
+        return f"a list of {inner} (comma-separated or a JSON array)"
+    return {
+        "string": f"text without NUL characters, at most {MAX_STRING} characters",
+        "int": "a whole number (64-bit)",
+        "float": "a finite number",
+        "bool": "true or false",
+        "timestamp": "an ISO 8601 time like 2026-11-26T10:00:00Z",
+        "duration": "a duration like 90s, 15m, 1h or 7d",
+    }[param.type]
+
+
+def _bad(param: Param, value: Any) -> UsageError:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return UsageError(f"parameter '{param.name}' expects {_describe(param)}, got {shown}")
+
+
+def _scalar(param: Param, kind: ParamType, value: Any, choices: tuple[str, ...]) -> Any:
+    if kind in ("string", "enum"):
+        if not isinstance(value, str) or "\x00" in value or len(value) > MAX_STRING:
+            raise _bad(param, value)
+        if kind == "enum" and value not in choices:
+            raise _bad(param, value)
+        return value
+    if kind == "int":
+        if isinstance(value, bool):
+            raise _bad(param, value)
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, str) and _INT_RE.match(value.strip()):
+            number = int(value.strip())
+        else:
+            raise _bad(param, value)
+        if not -(2**63) <= number < 2**63:
+            raise _bad(param, value)
+        return number
+    if kind == "float":
+        if isinstance(value, bool):
+            raise _bad(param, value)
+        try:
+            number = float(value) if isinstance(value, (int, float, str)) else math.nan
+        except ValueError:
+            raise _bad(param, value) from None
+        if not math.isfinite(number):
+            raise _bad(param, value)
+        return number
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLS:
+            return _BOOLS[value.strip().lower()]
+        raise _bad(param, value)
+    if kind == "timestamp":
+        if isinstance(value, datetime):
+            return utc(value)
+        if isinstance(value, str) and len(value) <= 40:
+            try:
+                return utc(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+            except ValueError:
+                pass
+        raise _bad(param, value)
+    if kind == "duration":
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except ValueError:
+                pass
+        raise _bad(param, value)
+    raise _bad(param, value)
+
+
+def coerce(param: Param, value: Any) -> Any:
+    """The typed value of a parameter given as text (CLI, header default) or as a Python value."""
+    if value is None:
+        if param.required:
+            raise UsageError(f"parameter '{param.name}' is required: give --param {param.name}=VALUE")
+        return None
+    if param.type != "list":
+        return _scalar(param, param.type, value, param.choices)
+    items: Iterable[Any]
+    if isinstance(value, (list, tuple)):
+        items = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                raise _bad(param, value) from None
+            if not isinstance(items, list):
+                raise _bad(param, value)
+        else:
+            items = [part.strip() for part in text.split(",")] if text else []
+    else:
+        raise _bad(param, value)
+    result = [_scalar(param, param.item_type, item, param.choices) for item in items]
+    if len(result) > MAX_LIST:
+        raise UsageError(f"parameter '{param.name}' takes at most {MAX_LIST} items, got {len(result)}")
+    return result
+
+
+def runner_values(start: datetime, end: datetime) -> dict[str, Any]:
+    """What the runner always binds: the window and the partition bounds that cover it."""
+    bounds = partition_bounds(start, end)
+    return {
+        "window_start": utc(start), "window_end": utc(end),
+        "dt_start": bounds.dt_start, "dt_end": bounds.dt_end,
+        "dthour_start": bounds.dthour_start, "dthour_end": bounds.dthour_end,
+    }
+
+
+RUNNER_TYPES: dict[str, ParamType] = {
+    "window_start": "timestamp", "window_end": "timestamp", "dt_start": "string", "dt_end": "string",
+    "dthour_start": "string", "dthour_end": "string",
+}
+
+
+def resolve(query: SavedQuery, given: Mapping[str, Any], start: datetime, end: datetime
+            ) -> tuple[dict[str, Any], dict[str, Param]]:
+    """Every value the query can use (declared params with defaults, then the runner's), and the
+    Param of each name. Unknown names and missing required values are UsageErrors."""
+    declared = {p.name: p for p in query.params}
+    for name in given:
+        if name in RUNNER_PARAMS:
+            raise UsageError(f"parameter '{name}' is set by the runner from --since/--until; do not pass it")
+        if name not in declared:
+            known = ", ".join(declared) or "none"
+            raise UsageError(f"query '{query.name}' has no parameter '{name}' (its parameters: {known})")
+    values: dict[str, Any] = {}
+    for name, param in declared.items():
+        values[name] = coerce(param, given[name]) if name in given else coerce(param, param.default)
+    types = dict(declared)
+    for name, value in runner_values(start, end).items():
+        values[name] = value
+        types[name] = Param(name, RUNNER_TYPES[name])
+    return values, types
+
+
+# -- binding into the AST -------------------------------------------------------------------------
+
+
+def typed_null(param: Param) -> exp.Expression:
+    """``CAST(NULL AS <type>)``: a None value is written as SQL NULL, typed so ``:p IS NULL`` works."""
+    if param.type == "list":
+        inner = SQL_TYPES.get(param.item_type, "VARCHAR")
+        return exp.cast(exp.Null(), exp.DataType.build(f"ARRAY<{inner}>"))
+    return exp.cast(exp.Null(), exp.DataType.build(SQL_TYPES[param.type]))
+
+
+def prepare_tree(tree: exp.Expression, values: Mapping[str, Any], types: Mapping[str, Param]) -> exp.Expression:
+    """Placeholders made ready to bind, on a copy: None values become typed NULLs, and
+    ``x IN (:list)`` becomes ``contains(:list, x)`` so a list binds as one array value."""
+    tree = tree.copy()
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.In) and len(node.expressions) == 1:
+            only = node.expressions[0]
+            if isinstance(only, exp.Placeholder) and only.name in types and types[only.name].type == "list":
+                return exp.ArrayContains(this=only.copy(), expression=node.this.copy())
+        if isinstance(node, exp.Placeholder) and node.name in values and values[node.name] is None:
+            return typed_null(types[node.name])
+        return node
+
+    return tree.transform(visit, copy=False)
+
+
+def athena_literal(value: Any, kind: ParamType) -> str:
+    """One Athena ExecutionParameter: the SQL literal of a validated value.
+
+    Athena parses each ExecutionParameter as a single literal and binds it (it never splices the text
+    into the statement); the literal is still built by sqlglot so quotes inside strings are escaped.
+    """
+    if kind in ("string", "enum"):
+        return exp.Literal.string(value).sql(dialect="trino")
+    if kind in ("int", "duration"):
+        return str(int(value))
+    if kind == "float":
+        text = repr(float(value))
+        return text if "e" in text.lower() else text + "E0"
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "timestamp":
+        return exp.Literal.string(utc(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")).sql(dialect="trino")
+    raise ValueError(f"no literal form for {kind}")

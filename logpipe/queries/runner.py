@@ -1,0 +1,149 @@
+"""Run saved queries (and ad-hoc SQL) on the configured engine over a time window.
+
+The one entry point the CLI, the scheduler, metrics and detectors share: it resolves typed
+parameters, supplies the window and its partition bounds, picks the engine, and returns a
+QueryResult whose stats look the same on DuckDB and Athena.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from logpipe.config import Config
+from logpipe.engines.base import BoundStatement, Progress, athena_cost
+from logpipe.engines.transpile import parse
+from logpipe.errors import UsageError
+from logpipe.layout import utc
+from logpipe.queries.loader import get_query, load_queries
+from logpipe.queries.model import QueryResult, SavedQuery
+from logpipe.queries.params import resolve
+from logpipe.store import Store
+
+__all__ = ["ExplainResult", "adhoc_query", "explain_query", "get_engine", "load_queries", "run_query", "run_sql"]
+
+ENGINES = ("duckdb", "athena")
+
+
+def get_engine(config: Config, engine: str | None = None) -> Any:
+    """The engine object for ``engine`` (default: ``[engine] kind``)."""
+    kind = engine or config.engine.kind
+    if kind == "duckdb":
+        from logpipe.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(config)
+    if kind == "athena":
+        from logpipe.engines.athena import AthenaEngine
+
+        return AthenaEngine(config)
+    raise UsageError(f"unknown engine {kind!r}: use one of {', '.join(ENGINES)}")
+
+
+def adhoc_query(sql: str) -> SavedQuery:
+    """A SavedQuery for SQL typed at the prompt (no header, no declared parameters)."""
+    sql = sql.strip().rstrip(";").strip()
+    if not sql:
+        raise UsageError("no SQL given")
+    parse(sql, source="<sql>")
+    return SavedQuery(name="adhoc", description="ad-hoc SQL", sql=sql, path=Path("<sql>"))
+
+
+def _statement(query: SavedQuery, start: datetime, end: datetime, params: Mapping[str, Any]) -> BoundStatement:
+    start, end = utc(start), utc(end)
+    if start >= end:
+        raise UsageError(f"the window start ({start:%Y-%m-%dT%H:%M:%SZ}) must be before its end ({end:%Y-%m-%dT%H:%M:%SZ})")
+    values, types = resolve(query, params, start, end)
+    tree = parse(query.sql, source=str(query.path), line_offset=query.header_lines)
+    return BoundStatement(tree=tree, values=values, types=types, window_start=start, window_end=end)
+
+
+def run_query(config: Config, query: SavedQuery | str, start: datetime, end: datetime,
+              params: Mapping[str, Any] | None = None, engine: str | None = None,
+              progress: Progress | None = None) -> QueryResult:
+    """Run a saved query (object or name) over ``[start, end)``; every row comes back in the frame."""
+    if isinstance(query, str):
+        query = get_query(config, query)
+    statement = _statement(query, start, end, params or {})
+    runner = get_engine(config, engine)
+    try:
+        frame, stats = runner.run(statement, progress)
+    finally:
+        runner.close()
+    public = {k: v for k, v in statement.values.items()}
+    return QueryResult(query=query, frame=frame, window_start=statement.window_start,
+                       window_end=statement.window_end, params=public, stats=stats)
+
+
+def run_sql(config: Config, sql_text: str, start: datetime, end: datetime, engine: str | None = None,
+            progress: Progress | None = None) -> QueryResult:
+    """Ad-hoc Athena-dialect SQL over the table ``logs`` (the runner's placeholders are available)."""
+    return run_query(config, adhoc_query(sql_text), start, end, {}, engine, progress)
+
+
+# -- explain --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExplainResult:
+    """What a query would read, and what Athena would charge for it."""
+
+    query: SavedQuery
+    window_start: datetime
+    window_end: datetime
+    partitions: list[tuple[str, int, int]]  # (partition dir, objects, bytes)
+    bytes_scanned: int
+    objects: int
+    athena_cost_usd: float
+    bounded: bool
+    warnings: list[str] = field(default_factory=list)
+    duckdb_sql: str = ""
+
+
+def _partition_columns_filtered(tree: exp.Expression) -> set[str]:
+    """The partition columns (dt, hour) that a WHERE clause of the statement filters on."""
+    found: set[str] = set()
+    for where in tree.find_all(exp.Where):
+        for column in where.find_all(exp.Column):
+            if column.name in ("dt", "hour"):
+                found.add(column.name)
+    return found
+
+
+def explain_query(config: Config, query: SavedQuery | str, start: datetime, end: datetime,
+                  params: Mapping[str, Any] | None = None) -> ExplainResult:
+    """The partitions and bytes the query would scan over the window, its Athena cost, and a warning
+    when the SQL itself is not bounded by partition predicates (Athena would then scan everything)."""
+    from logpipe.engines.duckdb import DuckDBEngine
+
+    if isinstance(query, str):
+        query = get_query(config, query)
+    statement = _statement(query, start, end, params or {})
+    store = Store(config.store)
+    objects = store.list_objects(statement.window_start, statement.window_end)
+    per_dir: dict[str, list[int]] = {}
+    for obj in objects:
+        directory = obj.key.rsplit("/", 1)[0]
+        entry = per_dir.setdefault(directory, [0, 0])
+        entry[0] += 1
+        entry[1] += obj.size
+    total = sum(o.size for o in objects)
+    filtered = _partition_columns_filtered(statement.tree)
+    warnings = []
+    bounded = "dt" in filtered
+    if not bounded:
+        warnings.append(
+            f"query '{query.name}' has no predicate on the partition column dt: on Athena it would scan "
+            "every partition of the table. Add 'dt BETWEEN :dt_start AND :dt_end AND "
+            "concat(dt, hour) BETWEEN :dthour_start AND :dthour_end' to its WHERE clause.")
+    elif "hour" not in filtered:
+        warnings.append(f"query '{query.name}' filters dt but not hour: on Athena it scans whole days.")
+    duckdb_sql, _ = DuckDBEngine(config, store).compile(statement)
+    return ExplainResult(
+        query=query, window_start=statement.window_start, window_end=statement.window_end,
+        partitions=[(d, n, b) for d, (n, b) in per_dir.items()], bytes_scanned=total, objects=len(objects),
+        athena_cost_usd=athena_cost(total), bounded=bounded, warnings=warnings, duckdb_sql=duckdb_sql)
