@@ -18,6 +18,7 @@ from logpipe.errors import LogpipeError
 # Each module defines ``commands``: a list of click commands or groups to add to the top level.
 COMMAND_MODULES = [
     "logpipe.cli.config_cmd",
+    "logpipe.cli.infra",
 ]
 
 
