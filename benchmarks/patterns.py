@@ -1,0 +1,242 @@
+"""Accuracy and speed of logpipe's template miner against Drain3 on the Loghub 2k samples.
+
+Why this script exists: the miner's grouping decides what a "new error" is, so its accuracy and
+its cost per line are product properties. We measure them the standard way (Loghub's grouping
+accuracy and parsing accuracy, on the corrected ground truth of Khan et al., ICSE 2022) and run
+Drain3 (PyPI, its defaults plus the masks from its own example config) on the very same input in
+the same process, so the comparison is like for like.
+
+Definitions (per dataset, input = the ``Content`` column, ground truth = ``EventTemplate``):
+
+* GA (grouping accuracy): a line is correct when its predicted group holds exactly the same set
+  of lines as its ground-truth group. Groups are taken after the whole file is mined (for our
+  miner: the final id, i.e. ``resolve(id)`` of the id emitted for the line).
+* PA (parsing accuracy): a line is correct when the final template of its group equals its
+  ground-truth template after ``normalise`` (below) is applied to *both* sides.
+* lines/s: wall time of the mining loop only (no I/O, no scoring), for (a) the 2k lines once
+  (cold: every pattern is new), and (b) a realistic stream: the 2k lines replayed 50 times, each
+  replay with fresh variable values (every digit run replaced by a fresh random number, so the
+  raw lines never repeat but the patterns do).
+
+Usage:  .venv/bin/python benchmarks/patterns.py [--data ../shared/data/loghub] [--replays 50]
+        [--out benchmarks/results/patterns.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import platform
+import random
+import re
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from logpipe.patterns.miner import TemplateMiner  # noqa: E402
+
+DATASETS = ["HDFS", "Hadoop", "Spark", "Zookeeper", "BGL", "Linux", "OpenSSH", "Apache"]
+
+# Drain3's example config (drain3/examples/drain3.ini): ids, IPs, hex sequences, hex, numbers.
+DRAIN3_MASKS = [
+    (r"((?<=[^A-Za-z0-9])|^)(([0-9a-f]{2,}:){3,}([0-9a-f]{2,}))((?=[^A-Za-z0-9])|$)", "ID"),
+    (r"((?<=[^A-Za-z0-9])|^)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})((?=[^A-Za-z0-9])|$)", "IP"),
+    (r"((?<=[^A-Za-z0-9])|^)([0-9a-f]{6,} ?){3,}((?=[^A-Za-z0-9])|$)", "SEQ"),
+    (r"((?<=[^A-Za-z0-9])|^)([0-9A-F]{4} ?){4,}((?=[^A-Za-z0-9])|$)", "SEQ"),
+    (r"((?<=[^A-Za-z0-9])|^)(0x[a-f0-9A-F]+)((?=[^A-Za-z0-9])|$)", "HEX"),
+    (r"((?<=[^A-Za-z0-9])|^)([\-\+]?\d+)((?=[^A-Za-z0-9])|$)", "NUM"),
+]
+
+_PLACEHOLDER = re.compile(r"<[A-Z]+>|<:[A-Z]+:>")
+_JOINED_WILDCARDS = re.compile(r"<\*>(?:[.:/@#_-]?<\*>)+")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(template: str) -> str:
+    """The one normalisation applied to predicted AND ground-truth templates before comparing.
+
+    Typed placeholders (``<NUM>``, ``<IP>``) become ``<*>``; whitespace runs become one space;
+    wildcards joined directly or by one of ``. : / @ # _ -`` collapse into one ``<*>`` (so
+    ``<*>:<*>`` for ``ip:port`` equals ``<*>``). Space-separated wildcards are kept apart.
+    """
+    text = _PLACEHOLDER.sub("<*>", template)
+    text = _SPACES.sub(" ", text).strip()
+    return _JOINED_WILDCARDS.sub("<*>", text)
+
+
+def load(data: Path, name: str) -> tuple[list[str], list[str]]:
+    path = data / name / f"{name}_2k.log_structured_corrected.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r["Content"] for r in rows], [r["EventTemplate"] for r in rows]
+
+
+def grouping_accuracy(truth: Sequence[str], predicted: Sequence[str]) -> float:
+    truth_sizes = Counter(truth)
+    by_pred: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(predicted):
+        by_pred[p].append(i)
+    correct = 0
+    for members in by_pred.values():
+        labels = {truth[i] for i in members}
+        if len(labels) == 1 and truth_sizes[next(iter(labels))] == len(members):
+            correct += len(members)
+    return correct / len(truth)
+
+
+def parsing_accuracy(truth: Sequence[str], templates: Sequence[str]) -> float:
+    cache: dict[str, str] = {}
+
+    def norm(t: str) -> str:
+        if t not in cache:
+            cache[t] = normalise(t)
+        return cache[t]
+
+    return sum(norm(t) == norm(p) for t, p in zip(truth, templates, strict=True)) / len(truth)
+
+
+# ---- the two miners behind one interface: lines -> (group ids, final templates, seconds) ----
+
+def run_logpipe(lines: Sequence[str]) -> tuple[list[str], list[str], float]:
+    miner = TemplateMiner()
+    add = miner.add
+    start = time.perf_counter()
+    ids = [add(line).pattern_id for line in lines]
+    elapsed = time.perf_counter() - start
+    final = {p.pattern_id: p.template for p in miner.patterns()}
+    resolved = [miner.resolve(i) for i in ids]
+    return resolved, [final[i] for i in resolved], elapsed
+
+
+def run_drain3(lines: Sequence[str]) -> tuple[list[str], list[str], float]:
+    from drain3 import TemplateMiner as Drain3Miner
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    config = TemplateMinerConfig()
+    config.masking_instructions = [MaskingInstruction(p, m) for p, m in DRAIN3_MASKS]
+    miner = Drain3Miner(config=config)
+    add = miner.add_log_message
+    start = time.perf_counter()
+    ids = [add(line)["cluster_id"] for line in lines]
+    elapsed = time.perf_counter() - start
+    final = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
+    return [str(i) for i in ids], [final[i] for i in ids], elapsed
+
+
+MINERS: dict[str, Callable[[Sequence[str]], tuple[list[str], list[str], float]]] = {
+    "logpipe": run_logpipe,
+    "drain3": run_drain3,
+}
+
+_DIGITS = re.compile(r"\d+")
+
+
+def replay(lines: Sequence[str], times: int, seed: int = 7) -> list[str]:
+    """The realistic stream: known patterns again and again, with fresh variable values."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for _ in range(times):
+        out.extend(_DIGITS.sub(lambda m: str(rng.randrange(10 ** len(m.group())) if m else 0), line)
+                   for line in lines)
+    return out
+
+
+def machine_info() -> str:
+    model = "unknown"
+    try:
+        for row in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
+            if row.startswith("Model name:"):
+                model = row.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import os
+
+    return (f"CPU: {model}, {os.cpu_count()} cores visible; Python {platform.python_version()}; "
+            f"{platform.system()} {platform.release()}; date {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "loghub")
+    parser.add_argument("--replays", type=int, default=50)
+    parser.add_argument("--datasets", nargs="*", default=DATASETS)
+    parser.add_argument("--miners", nargs="*", default=list(MINERS))
+    parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here too")
+    parser.add_argument("--no-stream", action="store_true", help="skip the replayed-stream speed run")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"no Loghub data at {args.data}: pass --data", file=sys.stderr)
+        return 2
+
+    rows: list[dict[str, object]] = []
+    for name in args.datasets:
+        lines, truth = load(args.data, name)
+        stream = [] if args.no_stream else replay(lines, args.replays)
+        row: dict[str, object] = {"dataset": name}
+        for miner in args.miners:
+            ids, templates, secs = MINERS[miner](lines)
+            row[f"{miner}_ga"] = grouping_accuracy(truth, ids)
+            row[f"{miner}_pa"] = parsing_accuracy(truth, templates)
+            row[f"{miner}_lps"] = len(lines) / secs
+            if stream:
+                _, _, ssecs = MINERS[miner](stream)
+                row[f"{miner}_stream_lps"] = len(stream) / ssecs
+        rows.append(row)
+        print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) and v < 10 else f"{k}={v:.0f}"
+                       if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+
+    table = render(rows, args.miners, args.replays, not args.no_stream)
+    print()
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table)
+    return 0
+
+
+def render(rows: list[dict[str, object]], miners: list[str], replays: int, stream: bool) -> str:
+    head = ["dataset"]
+    for m in miners:
+        head += [f"{m} GA", f"{m} PA", f"{m} lines/s (2k cold)"] + ([f"{m} lines/s (stream)"] if stream else [])
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cells(row: dict[str, object]) -> list[str]:
+        c = [str(row["dataset"])]
+        for m in miners:
+            c += [f"{row[f'{m}_ga']:.3f}", f"{row[f'{m}_pa']:.3f}", f"{row[f'{m}_lps']:,.0f}"]
+            if stream:
+                c.append(f"{row[f'{m}_stream_lps']:,.0f}")
+        return c
+
+    for row in rows:
+        out.append("| " + " | ".join(cells(row)) + " |")
+    mean: dict[str, object] = {"dataset": "**average**"}
+    for key in rows[0]:
+        if key != "dataset":
+            vals = [float(r[key]) for r in rows]  # type: ignore[arg-type]
+            mean[key] = sum(vals) / len(vals)
+    out.append("| " + " | ".join(cells(mean)) + " |")
+    if stream:
+        out.append("")
+        out.append(f"stream = the 2k lines replayed {replays}x with fresh digits ({2000 * replays:,} lines per dataset).")
+    if len(miners) == 2 and "drain3" in miners:
+        ratios = [float(r["logpipe_lps"]) / float(r["drain3_lps"]) for r in rows]  # type: ignore[arg-type]
+        out.append(f"speed-up vs Drain3, 2k cold: min {min(ratios):.1f}x, mean {sum(ratios) / len(ratios):.1f}x")
+        if stream:
+            sr = [float(r["logpipe_stream_lps"]) / float(r["drain3_stream_lps"]) for r in rows]  # type: ignore[arg-type]
+            out.append(f"speed-up vs Drain3, stream: min {min(sr):.1f}x, mean {sum(sr) / len(sr):.1f}x")
+    out.append("")
+    out.append(machine_info())
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

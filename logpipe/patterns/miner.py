@@ -1,0 +1,325 @@
+"""The online template miner: one message in, a stable pattern id and template out.
+
+How it works, and why:
+
+1. **Stack traces** (multi-line records) are grouped by exception type + message template + top
+   frames (``traces.stack_trace_key``), never by their whole text.
+2. **Masking** (``masking.mask``): one generic set of RE2-compatible regexes turns numbers, ids,
+   IPs, paths, timestamps... into ``<*>``. In real streams almost every line then hits
+   3. **the cache**: masked text -> pattern, one dict lookup. This is what makes the miner fast.
+4. On a miss the masked line is compared with the *generalised* patterns of the same token count
+   (those with a learned wildcard). If none matches it becomes a new pattern, and
+5. **generalisation**: patterns that are equal except at one position are siblings; once
+   ``merge_distinct`` siblings with distinct values at that position exist, the position is a
+   variable (user names, host names: variables without digits) and the siblings merge into one
+   pattern with ``<*>`` there. Requiring several distinct values, instead of Drain's similarity
+   threshold, keeps ``... from RUNNING to FAILED`` and ``... to SUCCEEDED`` apart: words without
+   digits are usually the constant part of a log statement.
+
+**Ids.** A pattern id is a hash of the template (or of the stack-trace grouping key), never a
+counter: the same pattern has the same id in another run, process or machine. When patterns merge,
+the merged pattern gets the id of its new template and every old id is kept in ``aliases``
+(``old -> new``); ``resolve(id)`` follows them. A streaming consumer therefore stores the id it
+was given for a line at that time and resolves it later. Both the aliases and the patterns are
+in ``to_state()``, so a pattern store can persist and reload the miner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from logpipe.patterns.masking import WILDCARD, mask
+from logpipe.patterns.traces import stack_trace_key
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MinerConfig:
+    """The one generic configuration (tuned across all benchmark data sets, none special-cased)."""
+
+    merge_distinct: int = int(__import__("os").environ.get("K", "3"))
+    """Distinct values seen at one position before that position becomes a variable."""
+    max_examples: int = 3
+    """Raw example messages kept per pattern (for digests; pass them through ``redact``)."""
+    cache_size: int = 200_000
+    """Masked lines remembered for the fast path; the cache is cleared when it grows past this."""
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    pattern_id: str
+    template: str
+    is_new: bool
+
+
+@dataclass
+class Pattern:
+    pattern_id: str
+    template: str
+    count: int
+    examples: list[str] = field(default_factory=list)
+
+
+def pattern_id_for(key: str) -> str:
+    """The stable id of a template or grouping key: 16 hex digits of BLAKE2b."""
+    return hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+class _Cluster:
+    __slots__ = ("count", "examples", "pattern_id", "target", "template", "tokens", "wild")
+
+    def __init__(self, tokens: list[str] | None, template: str, pattern_id: str,
+                 wild: dict[int, tuple[str, str]] | None = None) -> None:
+        self.tokens = tokens  # None for stack-trace patterns
+        self.template = template
+        self.pattern_id = pattern_id
+        self.wild = wild or {}  # position -> (prefix, suffix) around a learned wildcard
+        self.count = 0
+        self.examples: list[str] = []
+        self.target: _Cluster | None = None  # set when merged into another pattern
+
+    def live(self) -> _Cluster:
+        c = self
+        while c.target is not None:
+            c = c.target
+        return c
+
+    def matches(self, tokens: list[str]) -> bool:
+        own = self.tokens
+        assert own is not None
+        wild = self.wild
+        for i, tok in enumerate(tokens):
+            if i in wild:
+                pre, suf = wild[i]
+                if not (tok.startswith(pre) and tok.endswith(suf) and len(tok) >= len(pre) + len(suf)):
+                    return False
+            elif tok != own[i]:
+                return False
+        return True
+
+
+def _template(tokens: list[str]) -> str:
+    return " ".join(tokens)
+
+
+def _trim_prefix(values: list[str]) -> str:
+    """Common prefix of ``values``, cut back to end at a non-alphanumeric character."""
+    first = min(values)
+    last = max(values)
+    n = 0
+    while n < len(first) and n < len(last) and first[n] == last[n]:
+        n += 1
+    prefix = first[:n]
+    while prefix and prefix[-1].isalnum():
+        prefix = prefix[:-1]
+    return prefix
+
+
+class TemplateMiner:
+    """Online, streaming log template miner with stable, hash-derived pattern ids."""
+
+    def __init__(self, config: MinerConfig | None = None) -> None:
+        self.config = config or MinerConfig()
+        self.aliases: dict[str, str] = {}
+        self._by_id: dict[str, _Cluster] = {}
+        self._cache: dict[str, _Cluster] = {}
+        self._generalised: dict[int, list[_Cluster]] = {}
+        self._siblings: dict[str, list[_Cluster]] = {}
+
+    # ---- public API ----
+
+    def add(self, message: str) -> MatchResult:
+        """Mine one message: the id and template of its pattern (learning from it)."""
+        if "\n" in message:
+            trace = stack_trace_key(message)
+            if trace is not None:
+                return self._add_trace(message, *trace)
+        masked = mask(message)
+        cluster = self._cache.get(masked)
+        if cluster is not None:
+            if cluster.target is not None:
+                cluster = cluster.live()
+                self._cache[masked] = cluster
+            cluster.count += 1
+            return MatchResult(cluster.pattern_id, cluster.template, False)
+        return self._add_miss(message, masked)
+
+    def match(self, message: str) -> MatchResult | None:
+        """The pattern ``message`` belongs to, without learning; ``None`` if it is unknown."""
+        if "\n" in message:
+            trace = stack_trace_key(message)
+            if trace is not None:
+                found = self._by_id.get(pattern_id_for("trace\x1f" + trace[0]))
+                return MatchResult(found.pattern_id, found.template, False) if found else None
+        masked = mask(message)
+        cluster = self._cache.get(masked)
+        if cluster is None:
+            tokens = masked.split()
+            cluster = self._by_id.get(pattern_id_for(_template(tokens))) or self._find_generalised(tokens)
+        if cluster is None:
+            return None
+        cluster = cluster.live()
+        return MatchResult(cluster.pattern_id, cluster.template, False)
+
+    def resolve(self, pattern_id: str) -> str:
+        """Follow merge aliases from any id this miner ever returned to the current id."""
+        seen = 0
+        while pattern_id in self.aliases and seen < 1000:
+            pattern_id = self.aliases[pattern_id]
+            seen += 1
+        return pattern_id
+
+    def patterns(self) -> list[Pattern]:
+        """The current patterns, most frequent first."""
+        return [Pattern(c.pattern_id, c.template, c.count, list(c.examples))
+                for c in sorted(self._by_id.values(), key=lambda c: (-c.count, c.pattern_id))]
+
+    # ---- state ----
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-serialisable snapshot: patterns, learned wildcards, counts, examples, aliases."""
+        return {
+            "version": STATE_VERSION,
+            "config": {"merge_distinct": self.config.merge_distinct, "max_examples": self.config.max_examples,
+                       "cache_size": self.config.cache_size},
+            "patterns": [
+                {"pattern_id": c.pattern_id, "template": c.template, "tokens": c.tokens,
+                 "wild": {str(k): list(v) for k, v in c.wild.items()}, "count": c.count,
+                 "examples": list(c.examples)}
+                for c in self._by_id.values()
+            ],
+            "aliases": dict(self.aliases),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TemplateMiner:
+        """Rebuild a miner from ``to_state()`` output (indexes are recomputed, not stored)."""
+        if state.get("version") != STATE_VERSION:
+            from logpipe.errors import LogpipeError
+
+            raise LogpipeError(f"miner state version {state.get('version')!r} is not supported "
+                               f"(expected {STATE_VERSION}); re-mine the patterns")
+        miner = cls(MinerConfig(**state.get("config", {})))
+        for item in state["patterns"]:
+            wild = {int(k): (v[0], v[1]) for k, v in item.get("wild", {}).items()}
+            c = _Cluster(item.get("tokens"), item["template"], item["pattern_id"], wild)
+            c.count = int(item.get("count", 0))
+            c.examples = list(item.get("examples", []))
+            miner._register(c)
+        miner.aliases.update(state.get("aliases", {}))
+        return miner
+
+    # ---- internals ----
+
+    def _add_trace(self, message: str, key: str, display: str) -> MatchResult:
+        pid = pattern_id_for("trace\x1f" + key)
+        cluster = self._by_id.get(pid)
+        is_new = cluster is None
+        if cluster is None:
+            cluster = _Cluster(None, display, pid)
+            self._by_id[pid] = cluster
+        self._count(cluster, message)
+        return MatchResult(pid, cluster.template, is_new)
+
+    def _count(self, cluster: _Cluster, message: str) -> None:
+        cluster.count += 1
+        if len(cluster.examples) < self.config.max_examples:
+            cluster.examples.append(message)
+
+    def _add_miss(self, message: str, masked: str) -> MatchResult:
+        if len(self._cache) >= self.config.cache_size:
+            self._cache.clear()
+        tokens = masked.split()
+        template = _template(tokens)
+        cluster = self._by_id.get(pattern_id_for(template)) or self._find_generalised(tokens)
+        if cluster is not None:
+            cluster = cluster.live()
+            self._cache[masked] = cluster
+            self._count(cluster, message)
+            return MatchResult(cluster.pattern_id, cluster.template, False)
+        cluster = _Cluster(tokens, template, pattern_id_for(template))
+        self._count(cluster, message)
+        self._register(cluster)
+        cluster = self._generalise(cluster)
+        self._cache[masked] = cluster
+        return MatchResult(cluster.pattern_id, cluster.template, True)
+
+    def _find_generalised(self, tokens: list[str]) -> _Cluster | None:
+        best: _Cluster | None = None
+        for c in self._generalised.get(len(tokens), ()):
+            if c.target is None and c.matches(tokens) and (best is None or len(c.wild) < len(best.wild)):
+                best = c
+        return best
+
+    def _sibling_keys(self, cluster: _Cluster) -> list[tuple[int, str]]:
+        tokens = cluster.tokens
+        assert tokens is not None
+        if len(tokens) < 2:
+            return []
+        keys = []
+        for p in range(len(tokens)):
+            if p in cluster.wild:
+                continue
+            # A learned variable needs some constant text around it.
+            if not any(WILDCARD not in t for i, t in enumerate(tokens) if i != p):
+                continue
+            keys.append((p, f"{p}\x1f" + "\x1f".join(tokens[:p]) + "\x1e" + "\x1f".join(tokens[p + 1:])))
+        return keys
+
+    def _register(self, cluster: _Cluster) -> None:
+        self._by_id[cluster.pattern_id] = cluster
+        if cluster.tokens is None:
+            return
+        if cluster.wild:
+            self._generalised.setdefault(len(cluster.tokens), []).append(cluster)
+        for _p, key in self._sibling_keys(cluster):
+            self._siblings.setdefault(key, []).append(cluster)
+
+    def _generalise(self, cluster: _Cluster) -> _Cluster:
+        """Merge ``cluster`` with its siblings where a position has enough distinct values."""
+        for p, key in self._sibling_keys(cluster):
+            group = [c for c in self._siblings.get(key, ()) if c.target is None]
+            self._siblings[key] = group
+            if len(group) >= self.config.merge_distinct or (
+                    len(group) >= 2 and any(WILDCARD in c.tokens[p] for c in group)):  # type: ignore[index]
+                merged = self._merge(group, p)
+                return self._generalise(merged) if merged.target is None else merged.live()
+        return cluster
+
+    def _merge(self, group: list[_Cluster], p: int) -> _Cluster:
+        values = [c.tokens[p] for c in group]  # type: ignore[index]
+        prefix = _trim_prefix(values)
+        suffix = _trim_prefix([v[len(prefix):][::-1] for v in values])[::-1]
+        first = group[0]
+        tokens = list(first.tokens)  # type: ignore[arg-type]
+        tokens[p] = prefix + WILDCARD + suffix
+        wild = dict(first.wild)
+        wild[p] = (prefix, suffix)
+        template = _template(tokens)
+        pid = pattern_id_for(template)
+        merged = self._by_id.get(pid)
+        if merged is None:
+            merged = _Cluster(tokens, template, pid, wild)
+            self._register(merged)
+        else:
+            merged = merged.live()
+            if merged.tokens is not None and p not in merged.wild:
+                # A pattern with this very template exists (its variable came from masking):
+                # it now also stands for the learned wildcard.
+                merged.wild[p] = (prefix, suffix)
+                if len(merged.wild) == 1:
+                    self._generalised.setdefault(len(tokens), []).append(merged)
+        for c in group:
+            if c is merged:
+                continue
+            c.target = merged
+            self.aliases[c.pattern_id] = merged.pattern_id
+            self._by_id.pop(c.pattern_id, None)
+            merged.count += c.count
+            room = self.config.max_examples - len(merged.examples)
+            if room > 0:
+                merged.examples.extend(c.examples[:room])
+        return merged
