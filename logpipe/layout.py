@@ -37,7 +37,9 @@ def floor_hour(moment: datetime) -> datetime:
 def hours_in_window(start: datetime, end: datetime) -> list[datetime]:
     """The hour partitions that hold records with ``start <= time < end``."""
     start, end = utc(start), utc(end)
-    hours = []
+    hours: list[datetime] = []
+    if start >= end:  # an empty (or reversed) window holds no record, so it needs no partition
+        return hours
     hour = floor_hour(start)
     while hour < end:
         hours.append(hour)
