@@ -19,6 +19,7 @@ from logpipe.errors import LogpipeError
 COMMAND_MODULES = [
     "logpipe.cli.config_cmd",
     "logpipe.cli.infra",
+    "logpipe.cli.firelens",
 ]
 
 
