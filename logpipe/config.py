@@ -246,6 +246,9 @@ class DetectorsConfig(Section):
     spike_ratio: float = Field(default=3.0, gt=1.0)
     error_rate_threshold: float = Field(default=0.05, gt=0, le=1)
     error_rate_min_records: int = Field(default=200, ge=1)
+    # Hours of processed history the lookback needs before anything is called new (a first run
+    # learns a baseline instead of flagging everything).
+    warmup_hours: int = Field(default=24, ge=0)
 
 
 class ServiceConfig(Section):

@@ -15,7 +15,7 @@ FROM (
     ts,
     coalesce(service, 'unknown') AS service,
     coalesce(message, '') AS message,
-    regexp_replace(regexp_replace(substr(coalesce(message, ''), 1, 2000), '=[^\s=:,;()\[\]{}\"''<>|&]*[.@/0-9][^\s=:,;()\[\]{}\"''<>|&]*', '=<*>'), '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?|[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z][A-Za-z0-9+.-]*://[^\s\"''<>|]+|[A-Za-z0-9_.~+-]*(?:/[A-Za-z0-9_.~%+@-]*){2,}|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:com|net|org|io|edu|gov|internal|local|lan|cloud)\b|\"[^\"\n]*\"|[^\s=:,;()\[\]{}\"''<>|]*[0-9][^\s=:,;()\[\]{}\"''<>|]*', '<*>') AS shape
+    regexp_replace(regexp_replace(substr(coalesce(message, ''), 1, 2000), '=[^\s=:,;()\[\]{}\"''<>|&]*[.@/0-9][^\s=:,;()\[\]{}\"''<>|&]*', '=<*>'), '[0-9]+-[0-9]+-[0-9]+[T ][0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?(?:Z|[+-][0-9]+(?::[0-9]+)?)?|(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\s+[0-9]+,?\s+[0-9]+:[0-9]+:[0-9]+(?:\s+[0-9]+)?|[0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?|[A-Za-z][A-Za-z0-9+.-]*://[^\s\"''<>|]+|[A-Za-z0-9_.~+-]*(?:/[A-Za-z0-9_.~%+@-]*){2,}|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:com|net|org|io|edu|gov|internal|local|lan|cloud)\b|\"[^\"\n]*\"|[^\s=:,;()\[\]{}\"''<>|]*[0-9][^\s=:,;()\[\]{}\"''<>|]*', '<*>') AS shape
   FROM logs
   WHERE dt BETWEEN :dt_start AND :dt_end
     AND concat(dt, hour) BETWEEN :dthour_start AND :dthour_end

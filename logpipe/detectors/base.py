@@ -1,0 +1,153 @@
+"""What detectors produce and what they look at.
+
+A ``Finding`` is the unit the digest, the CLI and the metrics share: what happened (kind, severity,
+title), where (service, pattern), why we think so (``evidence``: count, baseline, ratio...), a few
+redacted sample lines, and the saved query that shows the lines, so a reader can go from the digest
+to the records with one command. Detectors are plain functions over a ``DetectionContext`` built
+once per window from the engine's summaries and the pattern store: they never query anything.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from statistics import median
+from typing import Any, Literal
+
+from logpipe.config import DetectorsConfig
+from logpipe.layout import HOUR, hours_in_window
+from logpipe.patterns.store import PatternRecord
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+# Saved queries a finding points to (shipped in queries/).
+PATTERN_QUERY = "top_error_messages"
+SERVICE_QUERY = "top_error_messages"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Finding:
+    kind: str  # new_pattern | spike | error_spike | error_rate | regression
+    severity: Severity
+    service: str | None
+    pattern_id: str | None
+    template: str | None
+    title: str
+    evidence: dict[str, Any]
+    samples: list[str]
+    query: str
+    query_params: dict[str, str]
+    window_start: datetime
+    window_end: datetime
+
+    def command(self) -> str:
+        """The CLI line that shows the records behind the finding."""
+        parts = ["logpipe", "query", "run", self.query]
+        for key, value in self.query_params.items():
+            parts += ["--param", f"{key}={value}"]
+        parts += ["--since", _iso(self.window_start), "--until", _iso(self.window_end)]
+        return shlex.join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["window_start"] = _iso(self.window_start)
+        data["window_end"] = _iso(self.window_end)
+        data["command"] = self.command()
+        return data
+
+
+@dataclass
+class PatternActivity:
+    """One pattern in one service during the window."""
+
+    pattern_id: str
+    template: str
+    service: str
+    count: int
+    first_ts: datetime
+    last_ts: datetime
+    samples: list[str] = field(default_factory=list)  # redacted
+
+
+@dataclass
+class DetectionContext:
+    """Everything the detectors compare: this window against the store's history before it."""
+
+    config: DetectorsConfig
+    start: datetime
+    end: datetime
+    activity: list[PatternActivity]
+    # (pattern_id, service, hour) -> count, for the window and for the lookback before it
+    counts: dict[tuple[str, str, datetime], int]
+    history: dict[tuple[str, str, datetime], int]
+    # (service, hour) -> (records, errors), for the window and the lookback
+    services: dict[tuple[str, datetime], tuple[int, int]]
+    service_history: dict[tuple[str, datetime], tuple[int, int]]
+    before: dict[str, PatternRecord]  # the store's patterns as they were before this window
+    covered: set[datetime]  # hours of the lookback that earlier runs processed
+    warmed_up: bool  # enough history to call anything new
+    samples_per_finding: int = 3
+
+    # -- helpers the detectors share ------------------------------------------------------------
+
+    @property
+    def lookback_start(self) -> datetime:
+        return self.start - timedelta(days=self.config.lookback_days)
+
+    def window_hours(self) -> list[datetime]:
+        return hours_in_window(self.start, self.end)
+
+    def seen_in_lookback(self, pattern_id: str) -> bool:
+        return any(pid == pattern_id and n > 0 for (pid, _s, _h), n in self.history.items())
+
+    def baseline_days(self) -> list[list[datetime]]:
+        """The same hours of the day on each previous day of the lookback that earlier runs covered."""
+        days = []
+        hours = self.window_hours()
+        for k in range(1, self.config.lookback_days + 1):
+            shifted = [h - timedelta(days=k) for h in hours]
+            if shifted and all(h in self.covered for h in shifted):
+                days.append(shifted)
+        return days
+
+    def pattern_baseline(self, pattern_id: str, service: str) -> tuple[float, int] | None:
+        """Median count of a pattern in a service over the covered same-hour windows; None if none."""
+        days = self.baseline_days()
+        if not days:
+            return None
+        values = [sum(self.history.get((pattern_id, service, h), 0) for h in day) for day in days]
+        return float(median(values)), len(days)
+
+    def service_error_baseline(self, service: str) -> tuple[float, int] | None:
+        days = self.baseline_days()
+        if not days:
+            return None
+        values = [sum(self.service_history.get((service, h), (0, 0))[1] for h in day) for day in days]
+        return float(median(values)), len(days)
+
+    def service_totals(self) -> dict[str, tuple[int, int]]:
+        """(records, errors) per service in the window."""
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for (service, _hour), (records, errors) in self.services.items():
+            totals[service][0] += records
+            totals[service][1] += errors
+        return {s: (r, e) for s, (r, e) in totals.items()}
+
+    def status(self, pattern_id: str) -> str | None:
+        record = self.before.get(pattern_id)
+        return record.status if record else None
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.kind, f.service or "",
+                                           -float(f.evidence.get("count", 0) or 0), f.pattern_id or ""))
+
+
+__all__ = ["HOUR", "DetectionContext", "Finding", "PatternActivity", "Severity", "sort_findings"]

@@ -1,0 +1,262 @@
+"""One detection run over a window: engine summaries in, findings out, the pattern store updated.
+
+The data path (DESIGN "Scale"): the engine returns error *shapes* (masked in SQL, grouped per
+service and hour, one raw example each) and record counts per service and hour; Python mines only
+the distinct shapes with the ``TemplateMiner`` (whose state lives in the store, so ids are stable
+across runs), folds the counts per pattern, and the detectors compare them with the store's history.
+
+Idempotent per window: the store records which windows it has learned from. The same window run
+again reports its findings but adds nothing; a window overlapping a learned one is detected but not
+learned (its hours would be counted twice). A first run with no history learns a baseline: before
+an empty store's first window, the ``warmup_hours`` before it are learned first, and while the
+lookback holds fewer than ``warmup_hours`` processed hours nothing is called new.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from logpipe.config import Config
+from logpipe.detectors import error_rate, new_pattern, regression, spike
+from logpipe.detectors.base import DetectionContext, Finding, PatternActivity, sort_findings
+from logpipe.detectors.shapes import ERROR_SHAPES_QUERY, RECORDS_QUERY
+from logpipe.layout import floor_hour, hours_in_window, utc
+from logpipe.patterns.store import PatternStore, PatternUpdate, covered_hours
+
+DETECTORS = (new_pattern.detect, regression.detect, spike.detect, error_rate.detect)
+MAX_EXAMPLE_CHARS = 4000
+
+# fetch(query_name, start, end) -> the saved query's result frame
+Fetch = Callable[[str, datetime, datetime], pd.DataFrame]
+
+
+@dataclass
+class ServiceActivity:
+    records: int
+    errors: int
+
+
+@dataclass
+class DetectionReport:
+    """What a run found and what it saw; the digest, the CLI and the metrics read this."""
+
+    window_start: datetime
+    window_end: datetime
+    findings: list[Finding]
+    patterns: list[PatternActivity]
+    services: dict[str, ServiceActivity]
+    learned: bool = False  # the store was updated from this window
+    baseline: bool = False  # not enough history yet: learning, nothing called new
+    already_processed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def error_records(self) -> int:
+        return sum(s.errors for s in self.services.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window_start": self.window_start.isoformat(), "window_end": self.window_end.isoformat(),
+            "learned": self.learned, "baseline": self.baseline, "already_processed": self.already_processed,
+            "notes": list(self.notes),
+            "findings": [f.to_dict() for f in self.findings],
+            "services": {s: {"records": a.records, "errors": a.errors} for s, a in sorted(self.services.items())},
+            "patterns": [{"pattern_id": p.pattern_id, "template": p.template, "service": p.service,
+                          "count": p.count, "first_ts": p.first_ts.isoformat(), "last_ts": p.last_ts.isoformat(),
+                          "samples": p.samples} for p in self.patterns],
+        }
+
+
+def engine_fetch(config: Config) -> Fetch:
+    """Run the detectors' saved queries on the configured engine."""
+    from logpipe.queries.runner import run_query
+
+    def fetch(name: str, start: datetime, end: datetime) -> pd.DataFrame:
+        return run_query(config, name, start, end, {}).frame
+
+    return fetch
+
+
+def _ts(value: Any) -> datetime:
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.to_pydatetime()
+
+
+def _redacted(line: str) -> str:
+    from logpipe.redact import redact
+
+    line = redact(line)
+    return line if len(line) <= MAX_EXAMPLE_CHARS else line[:MAX_EXAMPLE_CHARS] + " …"
+
+
+def _miner_state_without_examples(state: dict[str, Any]) -> dict[str, Any]:
+    """The miner keeps raw example lines; the store keeps only redacted ones (its own table)."""
+    for item in state.get("patterns", []):
+        item["examples"] = []
+    return state
+
+
+def run_detectors(config: Config, start: datetime, end: datetime, *, learn: bool = True,
+                  store: PatternStore | None = None, fetch: Fetch | None = None) -> DetectionReport:
+    """Detect over ``[start, end)``; with ``learn`` the store learns from the window (once)."""
+    start, end = utc(start), utc(end)
+    store = store or PatternStore.from_config(config)
+    fetch = fetch or engine_fetch(config)
+    notes = []
+    warmup = timedelta(hours=config.detectors.warmup_hours)
+    if learn and warmup and not store.processed_windows():
+        baseline = _process(config, store, start - warmup, start, learn=True, fetch=fetch, only_if_records=True)
+        if baseline.learned:
+            notes.append(f"first run: learned a baseline from the {config.detectors.warmup_hours}h before the window "
+                         f"({baseline.error_records} error records, {len(baseline.patterns)} pattern rows)")
+    report = _process(config, store, start, end, learn=learn, fetch=fetch)
+    report.notes[:0] = notes
+    return report
+
+
+def _process(config: Config, store: PatternStore, start: datetime, end: datetime, *, learn: bool, fetch: Fetch,
+             only_if_records: bool = False) -> DetectionReport:
+    from logpipe.patterns.miner import TemplateMiner
+
+    shapes = fetch(ERROR_SHAPES_QUERY, start, end)
+    records = fetch(RECORDS_QUERY, start, end)
+    services: dict[str, ServiceActivity] = {}
+    service_rows: dict[tuple[str, datetime], tuple[int, int]] = {}
+    for row in records.itertuples(index=False):
+        hour = floor_hour(_ts(row.bucket))
+        service_rows[(str(row.service), hour)] = (int(row.records), int(row.errors))
+        activity = services.setdefault(str(row.service), ServiceActivity(0, 0))
+        activity.records += int(row.records)
+        activity.errors += int(row.errors)
+    total_records = sum(a.records for a in services.values())
+    cfg = config.detectors
+    lookback_start = start - timedelta(days=cfg.lookback_days)
+    samples_wanted = config.digest.samples_per_pattern
+
+    with store.window_session() as w:
+        processed = w.processed_windows(start, end)
+        already = (start, end) in processed
+        write = learn and not processed and not (only_if_records and total_records == 0)
+        state = w.load_miner_state()
+        miner = TemplateMiner.from_state(state) if state else TemplateMiner()
+        aliases_before = dict(miner.aliases)
+
+        # Mine the distinct shapes (the raw example of each: stack traces need their frames).
+        mined = []
+        for row in shapes.itertuples(index=False):
+            example = "" if row.example is None else str(row.example)
+            result = miner.add(example)
+            mined.append((result.pattern_id, str(row.service), floor_hour(_ts(row.bucket)), int(row.records),
+                          _ts(row.first_ts), _ts(row.last_ts), example))
+        templates = {p.pattern_id: p.template for p in miner.patterns()}
+
+        counts: dict[tuple[str, str, datetime], int] = defaultdict(int)
+        spans: dict[tuple[str, str], list[datetime]] = {}
+        raw_examples: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for pid, service, hour, n, first_ts, last_ts, example in mined:
+            pid = miner.resolve(pid)
+            counts[(pid, service, hour)] += n
+            span = spans.setdefault((pid, service), [first_ts, last_ts])
+            span[0], span[1] = min(span[0], first_ts), max(span[1], last_ts)
+            if example not in raw_examples[(pid, service)] and len(raw_examples[(pid, service)]) < samples_wanted:
+                raw_examples[(pid, service)].append(example)
+        activity = []
+        for (pid, service), (first_ts, last_ts) in spans.items():
+            total = sum(n for (p, s, _h), n in counts.items() if p == pid and s == service)
+            activity.append(PatternActivity(pid, templates.get(pid, ""), service, total, first_ts, last_ts,
+                                            [_redacted(x) for x in raw_examples[(pid, service)]]))
+        activity.sort(key=lambda a: (-a.count, a.service, a.pattern_id))
+
+        # History before the window, with ids merged by this window's mining folded in.
+        history: dict[tuple[str, str, datetime], int] = defaultdict(int)
+        for (pid, service, hour), n in w.counts(lookback_start, start).items():
+            history[(miner.resolve(pid), service, hour)] += n
+        ids = {a.pattern_id for a in activity}
+        old_ids = {old for old in miner.aliases if miner.resolve(old) in ids}
+        before_rows = w.patterns(ids | old_ids)
+        before = {pid: rec for pid, rec in before_rows.items() if pid in ids}
+        for old in old_ids:
+            if old in before_rows and miner.resolve(old) not in before:
+                before[miner.resolve(old)] = before_rows[old]
+        covered = covered_hours(w.processed_windows(lookback_start, start))
+        lookback_hours = set(hours_in_window(lookback_start, start))
+        warmed_up = len(covered & lookback_hours) >= cfg.warmup_hours
+
+        ctx = DetectionContext(
+            config=cfg, start=start, end=end, activity=activity, counts=dict(counts), history=dict(history),
+            services=service_rows, service_history=w.service_counts(lookback_start, start), before=before,
+            covered=covered, warmed_up=warmed_up, samples_per_finding=samples_wanted)
+        findings = sort_findings([f for detect in DETECTORS for f in detect(ctx)])
+
+        if write:
+            new_aliases = {old: miner.resolve(old) for old in miner.aliases
+                           if aliases_before.get(old) != miner.aliases[old]}
+            w.add_aliases(new_aliases)
+            per_pattern: dict[str, list[Any]] = {}
+            for a in activity:
+                item = per_pattern.setdefault(a.pattern_id, [a.first_ts, a.last_ts, 0])
+                item[0], item[1], item[2] = min(item[0], a.first_ts), max(item[1], a.last_ts), item[2] + a.count
+            w.upsert_patterns([PatternUpdate(pid, templates.get(pid, ""), f, last, n)
+                               for pid, (f, last, n) in per_pattern.items()],
+                              status="new" if warmed_up else "known")
+            for finding in findings:
+                if finding.kind == regression.KIND and finding.pattern_id:
+                    w.set_status(finding.pattern_id, "new")  # reopened: reported once
+            w.add_counts((p, s, h, n) for (p, s, h), n in counts.items())
+            w.add_service_counts((s, h, r, e) for (s, h), (r, e) in service_rows.items())
+            for a in activity:
+                w.add_examples(a.pattern_id, [(a.service, a.first_ts, line) for line in a.samples])
+            w.save_miner_state(_miner_state_without_examples(miner.to_state()))
+            w.mark_window(start, end, sum(counts.values()), len(per_pattern))
+
+    notes = []
+    if already:
+        notes.append("this window was already processed: findings shown, nothing counted again")
+    elif processed and learn:
+        notes.append("this window overlaps windows already processed: detected but not learned "
+                     "(its hours would be counted twice)")
+    if not warmed_up:
+        notes.append(f"learning the baseline: {len(covered & lookback_hours)} of {cfg.warmup_hours} hours of "
+                     "history seen, so nothing is called new yet")
+    return DetectionReport(window_start=start, window_end=end, findings=findings, patterns=activity,
+                           services=services, learned=write, baseline=not warmed_up, already_processed=already,
+                           notes=notes)
+
+
+def detection_points(report: DetectionReport, top_patterns: int = 20) -> list[dict[str, Any]]:
+    """Metric points for the metrics sinks: ErrorCount and NewPatterns per service, PatternCount for
+    the top N patterns per service (the rest summed as ``other``, the cardinality guard)."""
+    from logpipe.metrics import names
+
+    at = report.window_end
+    points: list[dict[str, Any]] = []
+
+    def point(name: str, value: float, **dims: str) -> None:
+        info = names.KNOWN_BY_NAME[name]
+        points.append({"name": name, "value": float(value), "unit": info.unit, "dimensions": dims,
+                       "timestamp": at})
+
+    new_by_service: dict[str, int] = defaultdict(int)
+    for finding in report.findings:
+        if finding.kind == new_pattern.KIND and finding.service:
+            new_by_service[finding.service] += 1
+    for service, activity in sorted(report.services.items()):
+        point(names.ERROR_COUNT, activity.errors, **{names.DIM_SERVICE: service})
+        point(names.NEW_PATTERNS, new_by_service.get(service, 0), **{names.DIM_SERVICE: service})
+    totals: dict[str, int] = defaultdict(int)
+    for item in report.patterns:
+        totals[item.pattern_id] += item.count
+    top = {pid for pid, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top_patterns]}
+    per_dims: dict[tuple[str, str], int] = defaultdict(int)
+    for item in report.patterns:
+        per_dims[(item.service, item.pattern_id if item.pattern_id in top else names.OTHER)] += item.count
+    for (service, pid), count in sorted(per_dims.items()):
+        point(names.PATTERN_COUNT, count, **{names.DIM_SERVICE: service, names.DIM_PATTERN: pid})
+    return points
