@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "logpipe.cli.config_cmd",
     "logpipe.cli.infra",
     "logpipe.cli.firelens",
+    "logpipe.cli.query",
 ]
 
 

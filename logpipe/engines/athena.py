@@ -1,0 +1,182 @@
+"""Athena: the saved queries at scale, through pyathena's default cursor.
+
+* ``logs`` is the configured Glue table seen through the same normalising view as on DuckDB:
+  ``WITH logs AS (<logpipe.schema.logs_view_sql("db"."table")>)`` is put in front of the query.
+* Values are bound with Athena's own ExecutionParameters (pyathena ``paramstyle="qmark"``): Athena
+  binds each one as a single literal, server side. pyathena's ``pyformat`` style would escape the
+  values and paste them into the text, which is exactly what we do not want. Named placeholders are
+  rewritten to ``?`` on the AST, in the order the SQL generator writes them.
+* Polling backs off (``poll_interval_seconds`` doubling to 5 s); past ``timeout_seconds`` the query is
+  stopped (StopQueryExecution) and the run fails saying so. FAILED and CANCELLED carry Athena's
+  StateChangeReason.
+* Results stream in pages (``fetchmany``) into pandas frames, so a large result is not held both as
+  Python rows and as a frame.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+from sqlglot import exp
+
+from logpipe.config import Config
+from logpipe.engines.base import BoundStatement, Progress, athena_cost
+from logpipe.engines.transpile import parse, to_athena_positional
+from logpipe.errors import EngineError
+from logpipe.queries.model import QueryStats
+from logpipe.queries.params import SQL_TYPES, athena_literal, prepare_tree
+from logpipe.schema import logs_view_sql
+
+MAX_POLL_SECONDS = 5.0
+CHUNK_ROWS = 10_000
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class AthenaEngine:
+    """Runs statements on Amazon Athena (or any endpoint AWS_ENDPOINT_URL points at)."""
+
+    name = "athena"
+
+    def __init__(self, config: Config, chunk_rows: int = CHUNK_ROWS):
+        self.config = config
+        self.chunk_rows = chunk_rows
+
+    # -- SQL ----------------------------------------------------------------------------------
+
+    def table(self) -> str:
+        cfg = self.config.engine
+        return f"{_quote_ident(cfg.database)}.{_quote_ident(cfg.table)}"
+
+    def compile(self, statement: BoundStatement) -> tuple[str, list[str]]:
+        """Athena SQL with ``?`` placeholders, and the ExecutionParameters in their order."""
+        tree = prepare_tree(statement.tree, statement.values, statement.types)
+        values: dict[str, Any] = {}
+        kinds: dict[str, str] = {}
+
+        def bind(node: exp.Expression) -> exp.Expression:
+            if not isinstance(node, exp.Placeholder) or node.meta.get("logpipe_bound"):
+                return node
+            name = node.name
+            if name not in statement.values:
+                raise EngineError(f"placeholder ':{name}' has no value")
+            param = statement.types[name]
+            value = statement.values[name]
+            if param.type == "list":
+                items = []
+                for index, item in enumerate(value):
+                    key = f"{name}#{index}"
+                    values[key], kinds[key] = item, param.item_type
+                    items.append(self._placeholder(key, param.item_type))
+                array = exp.Array(expressions=items)
+                if not items:
+                    inner = SQL_TYPES.get(param.item_type, "VARCHAR")
+                    return exp.cast(array, exp.DataType.build(f"ARRAY<{inner}>"))
+                return array
+            values[name], kinds[name] = value, param.type
+            return self._placeholder(name, param.type)
+
+        tree = tree.transform(bind, copy=False)
+        view = parse(logs_view_sql(self.table()), source="logpipe.schema.LOGS_VIEW_SQL")
+        cte = exp.CTE(this=view, alias=exp.TableAlias(this=exp.to_identifier("logs")))
+        existing = tree.args.get("with_")
+        if existing is not None:
+            existing.set("expressions", [cte, *existing.expressions])
+        else:
+            tree.set("with_", exp.With(expressions=[cte]))
+        sql, order = to_athena_positional(tree)
+        return sql, [athena_literal(values[name], kinds[name]) for name in order]  # type: ignore[arg-type]
+
+    @staticmethod
+    def _placeholder(name: str, kind: str) -> exp.Expression:
+        node = exp.Placeholder(this=name)
+        node.meta["logpipe_bound"] = True
+        if kind == "timestamp":  # bound as ISO 8601 text; Athena parses it into a timestamp
+            return exp.Anonymous(this="from_iso8601_timestamp", expressions=[node])
+        return node
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, statement: BoundStatement, progress: Progress | None = None
+            ) -> tuple[pd.DataFrame, QueryStats]:
+        from pyathena import connect
+        from pyathena.cursor import Cursor
+        from pyathena.error import DatabaseError
+
+        cfg = self.config.engine
+        sql, parameters = self.compile(statement)
+        started = time.monotonic()
+        seen: dict[str, Any] = {"execution": None, "timed_out": False, "stopped": False}
+        holder: dict[str, Any] = {}
+
+        def on_poll(execution: Any) -> None:
+            seen["execution"] = execution
+            if progress:
+                progress(f"Athena {execution.state} ({time.monotonic() - started:.0f}s)")
+            if (time.monotonic() - started > cfg.timeout_seconds and not seen["stopped"]
+                    and execution.state not in ("SUCCEEDED", "FAILED", "CANCELLED")):
+                seen["timed_out"] = seen["stopped"] = True
+                holder["cursor"]._cancel(execution.query_id)  # StopQueryExecution
+
+        class BackoffCursor(Cursor):
+            """pyathena's cursor with a poll interval that doubles up to MAX_POLL_SECONDS."""
+
+            _delay = cfg.poll_interval_seconds
+
+            def _wait_poll_interval(self) -> None:
+                time.sleep(self._delay)
+                self._delay = min(self._delay * 2, MAX_POLL_SECONDS)
+
+        try:
+            conn = connect(work_group=cfg.workgroup, schema_name=cfg.database,
+                           s3_staging_dir=cfg.output_location, region_name=cfg.region,
+                           poll_interval=cfg.poll_interval_seconds, on_poll=on_poll,
+                           cursor_class=BackoffCursor)
+        except Exception as exc:
+            raise EngineError(f"cannot connect to Athena (workgroup {cfg.workgroup}): {exc}") from exc
+        try:
+            cursor = conn.cursor()
+            holder["cursor"] = cursor
+            try:
+                cursor.execute(sql, parameters or None, paramstyle="qmark")
+            except DatabaseError as exc:
+                raise self._failure(cursor, seen, exc) from exc
+            except Exception as exc:
+                raise EngineError(f"Athena request failed: {' '.join(str(exc).split())}") from exc
+            columns = [d[0] for d in cursor.description or []]
+            frames = []
+            while True:
+                rows = cursor.fetchmany(self.chunk_rows)
+                if not rows:
+                    break
+                frames.append(pd.DataFrame.from_records(rows, columns=columns))
+                if progress:
+                    progress(f"fetching results ({sum(len(f) for f in frames)} rows)")
+            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+            scanned = int(cursor.data_scanned_in_bytes or 0)
+            stats = QueryStats(engine=self.name, bytes_scanned=scanned,
+                               engine_ms=float(cursor.engine_execution_time_in_millis or 0),
+                               cost_usd=athena_cost(scanned), query_id=cursor.query_id)
+        finally:
+            conn.close()
+        return frame, stats
+
+    def _failure(self, cursor: Any, seen: dict[str, Any], exc: Exception) -> EngineError:
+        execution = seen["execution"]
+        query_id = getattr(execution, "query_id", None) or cursor.query_id
+        if seen["timed_out"]:
+            return EngineError(
+                f"Athena query {query_id} ran longer than [engine] timeout_seconds="
+                f"{self.config.engine.timeout_seconds:g} and was stopped (StopQueryExecution); "
+                "narrow the window or raise the timeout")
+        state = getattr(execution, "state", None) or "FAILED"
+        reason = getattr(execution, "state_change_reason", None) or " ".join(str(exc).split()) or "no reason given"
+        return EngineError(f"Athena query {query_id} {state}: {reason}")
+
+    def close(self) -> None:
+        pass
+
