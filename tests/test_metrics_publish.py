@@ -1,0 +1,219 @@
+"""Exactly-once publishing to CloudWatch (moto server) through real faults, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from sqlalchemy import func, select
+
+from logpipe.config import Config
+from logpipe.metrics import ledger as L
+from logpipe.metrics.model import DataPoint
+from logpipe.metrics.publisher import Publisher
+from logpipe.state.db import open_state
+
+T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+NS = "LogpipeTest"
+
+
+def _config(state_url: str, **metrics: Any) -> Config:
+    settings = {"sinks": ["cloudwatch"], "namespace": NS, "readback_settle_seconds": 0, "region": "us-east-1"}
+    settings.update(metrics)
+    return Config.model_validate({"metrics": settings, "state": {"url": state_url}})
+
+
+def _window(i: int, services: int = 4) -> tuple[datetime, datetime, list[DataPoint]]:
+    start, end = T0 + timedelta(hours=i), T0 + timedelta(hours=i + 1)
+    points = [DataPoint("ErrorCount", end, value=10 * i + s + 1, dimensions={"service": f"svc{s}"})
+              for s in range(services)]
+    points.append(DataPoint("Latency", end, unit="Milliseconds", dimensions={"service": "svc0"},
+                            values=[10.0 + i, 20.0, 30.0], counts=[1, 2, 3]))
+    return start, end, points
+
+
+def _read_back(endpoint: str, points: list[DataPoint]) -> dict[tuple[str, tuple, datetime], tuple[float, float]]:
+    """(name, dims, timestamp) -> (Sum, SampleCount) straight from moto (not through the proxy)."""
+    client = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1")
+    keys = sorted({(p.name, p.dimensions) for p in points})
+    start = min(p.timestamp for p in points) - timedelta(hours=1)
+    end = max(p.timestamp for p in points) + timedelta(hours=1)
+    out: dict[tuple[str, tuple, datetime], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for stat_index, stat in enumerate(("Sum", "SampleCount")):
+        queries = [{"Id": f"q{i}", "MetricStat": {
+            "Metric": {"Namespace": NS, "MetricName": name, "Dimensions": [{"Name": k, "Value": v} for k, v in dims]},
+            "Period": 60, "Stat": stat}} for i, (name, dims) in enumerate(keys)]
+        result = client.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end)
+        for res in result["MetricDataResults"]:
+            name, dims = keys[int(res["Id"][1:])]
+            for ts, value in zip(res["Timestamps"], res["Values"], strict=True):
+                out[(name, dims, ts.astimezone(UTC))][stat_index] += value
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _assert_exactly_once(endpoint: str, points: list[DataPoint]) -> None:
+    seen = _read_back(endpoint, points)
+    expected = {(p.name, p.dimensions, p.timestamp): (round(p.total, 6), p.sample_count) for p in points}
+    assert {k: (round(s, 6), c) for k, (s, c) in seen.items()} == expected
+
+
+def _ledger_rows(engine: Any) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(L.ledger)).scalar_one()
+
+
+def test_publish_reads_back_and_second_publish_adds_nothing(aws: str, state_url: str) -> None:
+    config = _config(state_url)
+    publisher = Publisher(config)
+    all_points = []
+    for i in range(3):
+        start, end, points = _window(i)
+        all_points += points
+        assert publisher.enqueue("errors", start, end, points) is True
+    report = publisher.flush()
+    assert report.complete and report.sinks["cloudwatch"].sent_points == len(all_points)
+    _assert_exactly_once(aws, all_points)
+
+    # The same windows again (another run of the job, a fresh process): nothing new is queued or sent.
+    again = Publisher(config)
+    for i in range(3):
+        start, end, points = _window(i)
+        assert again.enqueue("errors", start, end, points) is False
+    report = again.flush()
+    assert report.sinks["cloudwatch"].sent_batches == 0
+    _assert_exactly_once(aws, all_points)
+    assert _ledger_rows(open_state(state_url)) == 3
+
+
+def test_batches_are_the_minimum_number_of_calls_within_limits(aws: str, tmp_path: Any) -> None:
+    config = _config(f"sqlite:///{tmp_path}/s.db")
+    publisher = Publisher(config)
+    end = T0 + timedelta(hours=1)
+    points = [DataPoint("PatternCount", end, value=i, dimensions={"service": f"s{i % 7}", "pattern_id": f"p{i}"})
+              for i in range(2500)]
+    publisher.enqueue("patterns", T0, end, points)
+    report = publisher.flush()
+    sink = publisher.sink("cloudwatch")
+    assert report.complete
+    assert sink.calls == 3  # ceil(2500 / 1000)
+    assert len(sink.request_sizes) == 3 and max(sink.request_sizes) <= 1_000_000
+
+
+def test_size_limit_splits_batches(aws: str, tmp_path: Any) -> None:
+    # Long dimension values make 300 points far bigger than a (lowered) size limit.
+    config = _config(f"sqlite:///{tmp_path}/s.db", max_request_bytes=20_000)
+    publisher = Publisher(config)
+    end = T0 + timedelta(hours=1)
+    points = [DataPoint("PatternCount", end, value=1, dimensions={"pattern_id": f"{i:04d}" + "x" * 200})
+              for i in range(300)]
+    publisher.enqueue("patterns", T0, end, points)
+    sink = publisher.sink("cloudwatch")
+    planned = sink.plan(points)
+    assert len(planned) > 1 and all(sink.request_size(b) <= 20_000 for b in planned)
+    assert publisher.flush().complete
+    assert sink.calls == len(planned)
+    assert max(sink.request_sizes) <= 20_000
+    _assert_exactly_once(aws, points)
+
+
+def test_distributions_keep_counts_and_cap_distinct_values(aws: str, tmp_path: Any) -> None:
+    config = _config(f"sqlite:///{tmp_path}/s.db")
+    publisher = Publisher(config)
+    end = T0 + timedelta(hours=1)
+    point = DataPoint("Latency", end, unit="Milliseconds", dimensions={"service": "api"},
+                      values=[float(v) for v in range(1000)], counts=[2.0] * 1000)
+    publisher.enqueue("latency", T0, end, [point])
+    assert publisher.flush().complete
+    _assert_exactly_once(aws, [point])
+
+
+@pytest.mark.slow
+def test_thirty_percent_faults_nothing_lost_or_doubled(aws: str, fault_proxy: Any, state_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = fault_proxy(aws, failure_rate=0.3, modes=("throttle", "500", "cut", "cut_after", "delay"), seed=7)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", proxy.url)
+    # Small batches so that there are many calls (and many faults) in a fast test.
+    config = _config(state_url, max_points_per_call=3, max_attempts=4)
+    all_points = []
+    publisher = Publisher(config)
+    for i in range(24):
+        start, end, points = _window(i)
+        all_points += points
+        publisher.enqueue("errors", start, end, points)
+    runs = 0
+    while True:
+        runs += 1
+        report = Publisher(config).flush()  # a fresh process each run
+        if report.complete or runs >= 15:
+            break
+    assert report.complete, report
+    assert proxy.stats["cut_after"] > 0 and proxy.stats["throttle"] > 0 and proxy.stats["500"] > 0, proxy.stats
+    _assert_exactly_once(aws, all_points)
+    assert _ledger_rows(open_state(state_url)) == 24 * 2  # 5 points per window, 3 per call
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so no code path handles it."""
+
+
+def test_crash_after_the_call_before_the_ledger_does_not_double(aws: str, state_url: str) -> None:
+    config = _config(state_url)
+    start, end, points = _window(0)
+    first = Publisher(config)
+    first.enqueue("errors", start, end, points)
+
+    def die(**_: Any) -> None:
+        raise Crash()
+
+    first.sink("cloudwatch").client.meta.events.register("after-call.cloudwatch.PutMetricData", die)
+    with pytest.raises(Crash):
+        first.flush()
+    assert first.status()["cloudwatch"] == {"sending": 1}
+    _assert_exactly_once(aws, points)  # the call did land
+
+    report = Publisher(config).flush()
+    assert report.sinks["cloudwatch"].resolved_landed == 1 and report.sinks["cloudwatch"].sent_batches == 0
+    _assert_exactly_once(aws, points)
+    engine = open_state(state_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(L.ledger.c.how)).scalars().all() == ["readback"]
+
+
+def test_crash_before_the_request_left_resends(aws: str, state_url: str) -> None:
+    config = _config(state_url)
+    start, end, points = _window(0)
+    first = Publisher(config)
+    first.enqueue("errors", start, end, points)
+
+    def die(**_: Any) -> None:
+        raise Crash()
+
+    first.sink("cloudwatch").client.meta.events.register("before-send.cloudwatch.PutMetricData", die)
+    with pytest.raises(Crash):
+        first.flush()
+    report = Publisher(config).flush()
+    assert report.sinks["cloudwatch"].resolved_resend == 1 and report.sinks["cloudwatch"].sent_batches == 1
+    _assert_exactly_once(aws, points)
+
+
+def test_in_doubt_batch_waits_for_the_settle_time(aws: str, tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    config = _config(url, readback_settle_seconds=300)
+    start, end, points = _window(0)
+    now = [1_000_000.0]
+    first = Publisher(config, clock=lambda: now[0])
+    first.enqueue("errors", start, end, points)
+    first.sink("cloudwatch").client.meta.events.register(
+        "after-call.cloudwatch.PutMetricData", lambda **_: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(Crash):
+        first.flush()
+    later = Publisher(config, clock=lambda: now[0])
+    report = later.flush()
+    assert report.sinks["cloudwatch"].pending_batches == 1 and report.sinks["cloudwatch"].resolved_landed == 0
+    now[0] += 301
+    report = later.flush()
+    assert report.complete and report.sinks["cloudwatch"].resolved_landed == 1
+    _assert_exactly_once(aws, points)
