@@ -16,7 +16,8 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -294,6 +295,19 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
+def _takes_text(section: str, key: str) -> bool:
+    """Whether a field is a string: there the raw text is meant (``LOGPIPE_STORE_PREFIX=2024`` is the
+    prefix "2024", not the number), not its TOML reading."""
+    model = Config.model_fields[section].annotation
+    field = getattr(model, "model_fields", {}).get(key)
+    if field is None:
+        return False
+    annotation = field.annotation
+    if annotation is str:
+        return True
+    return get_origin(annotation) in (Union, UnionType) and str in get_args(annotation)  # str | None
+
+
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
     """Merge LOGPIPE_<SECTION>_<KEY> variables into the raw data; return the names applied."""
     sections = {name for name, field in Config.model_fields.items() if name != "source"}
@@ -308,7 +322,7 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
         data.setdefault(section, {})
         if not isinstance(data[section], dict):
             continue
-        data[section][key] = _env_value(raw)
+        data[section][key] = raw if _takes_text(section, key) else _env_value(raw)
         applied.append(name)
     return applied
 
