@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "logpipe.cli.infra",
     "logpipe.cli.firelens",
     "logpipe.cli.query",
+    "logpipe.cli.simulate",
 ]
 
 

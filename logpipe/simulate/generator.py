@@ -173,7 +173,7 @@ class _Simulation:
         self.deploy_from = f"{spec.name}:{spec.family_revision}"
         self.deploy_to = f"{spec.name}:{spec.family_revision + 1}"
         span = self.end_ms - self.start_ms
-        self.deploy_ms = self.start_ms + (int(span * DEPLOY_AT) // 1000) * 1000  # whole seconds
+        self.deploy_ms = (self.start_ms + int(span * DEPLOY_AT)) // 1000 * 1000  # on a whole second
         self._plan()
 
     # -- the plan ---------------------------------------------------------------------------------------
