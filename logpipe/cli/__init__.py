@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "logpipe.cli.firelens",
     "logpipe.cli.query",
     "logpipe.cli.simulate",
+    "logpipe.cli.detect",
 ]
 
 

@@ -1,0 +1,63 @@
+"""``logpipe detect`` and ``logpipe patterns list/show/mute/resolve`` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_detectors import DAY0, HOUR, make_config, steady, write_hour
+
+
+def _setup(cli_cwd: Path) -> None:
+    config = make_config(cli_cwd, warmup_hours=0)
+    (cli_cwd / "logpipe.toml").write_text(
+        f'[store]\nroot = "{config.store.root}"\ncache_dir = "{config.store.cache_dir}"\n'
+        f'[state]\nurl = "{config.state.url}"\n[detectors]\nwarmup_hours = 0\nerror_rate_min_records = 10\n')
+    write_hour(config, DAY0, steady())
+    write_hour(config, DAY0 + HOUR, steady(user=3) + [
+        {"service": "cart", "level": "ERROR", "message": f"inventory service refused reservation {i} password=hunter{i}"}
+        for i in range(5)])
+
+
+def test_detect_json_then_table_and_idempotent(cli) -> None:  # type: ignore[no-untyped-def]
+    _setup(cli.cwd)
+    first = cli("detect", "--since", "2026-03-01T00:00:00Z", "--until", "2026-03-01T01:00:00Z", "--format", "json")
+    assert first.exit_code == 0, first
+    assert json.loads(first.stdout)["learned"] is True
+    second = cli("detect", "--since", "2026-03-01T01:00:00Z", "--until", "2026-03-01T02:00:00Z", "--format", "json")
+    assert second.exit_code == 0, second  # findings are output, not failure
+    data = json.loads(second.stdout)
+    new = [f for f in data["findings"] if f["kind"] == "new_pattern"]
+    assert [f["service"] for f in new] == ["cart"]
+    assert "hunter" not in second.stdout  # samples are redacted
+    assert new[0]["command"].startswith("logpipe query run top_error_messages --param service=cart")
+    again = cli("detect", "--since", "2026-03-01T01:00:00Z", "--until", "2026-03-01T02:00:00Z")
+    assert again.exit_code == 0, again
+    assert f"{len(data['findings'])} findings" in again.stdout and "already processed" in again.stderr
+
+
+def test_detect_bad_window_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("detect", "--since", "now", "--until", "2h")
+    assert result.exit_code == 2 and "--since" in result.stderr
+
+
+def test_patterns_list_show_mute_resolve(cli) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("logpipe.cli.patterns", reason="the patterns group (logpipe/cli/patterns.py) is not there yet")
+    _setup(cli.cwd)
+    assert cli("detect", "--since", "2026-03-01T00:00:00Z", "--until", "2026-03-01T02:00:00Z").exit_code == 0
+    listed = cli("patterns", "list", "--service", "cart")
+    assert listed.exit_code == 0, listed and "inventory" in listed.stdout
+    from logpipe.patterns.store import PatternStore
+
+    store = PatternStore(make_config(cli.cwd).state.url)
+    pid = next(p.pattern_id for p in store.list() if "inventory" in p.template)
+    shown = cli("patterns", "show", pid)
+    assert shown.exit_code == 0, shown
+    assert "inventory service refused reservation" in shown.stdout and "hunter" not in shown.stdout
+    assert cli("patterns", "mute", pid).exit_code == 0
+    assert store.require(pid).status == "muted"
+    assert cli("patterns", "resolve", pid).exit_code == 0
+    assert [p.pattern_id for p in store.list(status="resolved")] == [pid]
+    missing = cli("patterns", "show", "nope")
+    assert missing.exit_code == 2 and "patterns list" in missing.stderr
