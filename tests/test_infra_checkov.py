@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from support.checkov import failed_checks, run_checkov, skipped_checks
+from test_infra import full_config
 
 from logpipe.config import Config
 from logpipe.infra.render import render_templates, write_templates
-from test_infra import full_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,6 +23,7 @@ def _assert_clean(report: dict, where: str) -> None:
     assert report["summary"]["parsing_errors"] == 0, report["results"]["parsing_errors"]
     assert report["summary"]["passed"] > 0, f"checkov checked nothing in {where}"
     assert failed_checks(report) == [], where
+    assert len(skipped_checks(report)) == report["summary"]["skipped"]
     for skipped in skipped_checks(report):
         # A skip is allowed only with a written reason next to it in the template.
         comment = (skipped.get("check_result") or {}).get("suppress_comment", "")
@@ -30,12 +31,12 @@ def _assert_clean(report: dict, where: str) -> None:
 
 
 def test_checkov_passes_on_infra_folder() -> None:
-    _assert_clean(run_checkov(REPO_ROOT / "infra", "cloudformation"), "infra/")
+    _assert_clean(run_checkov(REPO_ROOT / "infra", "cloudformation", quiet=False), "infra/")
 
 
 def test_checkov_passes_with_every_option_on(tmp_path: Path) -> None:
     write_templates(full_config(), tmp_path)
-    _assert_clean(run_checkov(tmp_path, "cloudformation"), "full config")
+    _assert_clean(run_checkov(tmp_path, "cloudformation", quiet=False), "full config")
 
 
 def test_checkov_can_fail(tmp_path: Path) -> None:

@@ -91,8 +91,12 @@ def ensure_checkov() -> Path:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def run_checkov(path: str | Path, framework: str, extra_args: list[str] | None = None) -> dict[str, Any]:
+def run_checkov(path: str | Path, framework: str, extra_args: list[str] | None = None,
+                quiet: bool = True) -> dict[str, Any]:
     """Run checkov on a file (``-f``) or folder (``-d``) and return its parsed JSON report.
+
+    ``quiet`` (checkov's ``--quiet``) leaves passed and skipped checks out of the results (the summary
+    still counts them): pass ``quiet=False`` to read the skips and their reasons.
 
     checkov prints a list when it ran several frameworks and a bare summary when it found nothing
     to scan; both are folded into one dict: ``{"check_type": [...], "results": {"passed_checks",
@@ -101,8 +105,8 @@ def run_checkov(path: str | Path, framework: str, extra_args: list[str] | None =
     checkov = ensure_checkov()
     path = Path(path)
     target = ["-d", str(path)] if path.is_dir() else ["-f", str(path)]
-    cmd = [str(checkov), *target, "--framework", framework, "--skip-download", "-o", "json", "--quiet",
-           *(extra_args or [])]
+    cmd = [str(checkov), *target, "--framework", framework, "--skip-download", "-o", "json",
+           *(["--quiet"] if quiet else []), *(extra_args or [])]
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_DIFF": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, env=env)
     # checkov exits 1 when a check failed: that is a result, not an error. Anything else with no
