@@ -28,48 +28,88 @@ import re
 
 WILDCARD = "<*>"
 
-# Characters that end a token for the digit rule (besides whitespace).
-_SEP = r"\s=:,;()\[\]{}\"'<>|"
+_WS = r" \t\n\r\f\v"  # explicit ASCII whitespace: Python's \s and RE2's \s differ
+# Characters that end a token for the digit rule (whitespace too). "." splits tokens so that
+# "core.1234" keeps "core." and "java.lang.Foo$1" keeps its package.
+_SEP = _WS + r"=:,;()\[\]{}\"'<>|."
+_T = f"[^{_SEP}]"  # a token character
 
-_KEY_VALUE = rf"=[^{_SEP}&]*[.@/0-9][^{_SEP}&]*"
+# key=value: the value runs to the next separator (dots included, so hosts and versions stay one).
+_KEY_VALUE = rf"=[^{_WS}=:,;()\[\]{{}}\"'<>|&]*[@/0-9][^{_WS}=:,;()\[\]{{}}\"'<>|&]*"
 
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 
 # Every rule treats a digit as "any digit, any number of them" (``[0-9]+``, never ``{4}``), so
 # the mask of a line does not change when its digit runs change length. The miner relies on that:
-# its cache key is the line with each digit run collapsed to one ``0`` (see ``shape``).
-_VARIABLES = "|".join([
+# its cache key is the line with each digit run collapsed to one ``0``.
+# Each shape is (a substring every match contains, regex): the substring lets Python skip a regex
+# that cannot match; the result is the same as applying the regex.
+_SHAPES: list[tuple[str, str]] = [
     # ISO-8601 timestamp with optional fraction and zone (before the digit rule: it has a space).
-    r"[0-9]+-[0-9]+-[0-9]+[T ][0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?(?:Z|[+-][0-9]+(?::[0-9]+)?)?",
+    (":", r"[0-9]+-[0-9]+-[0-9]+[T ][0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?(?:Z|[+-][0-9]+(?::[0-9]+)?)?"),
     # ctime / syslog dates: "Fri Jul  1 07:57:30 2005", "Jul 1 07:57:30"
-    rf"(?:{_DAY},?\s+)?{_MONTH}\s+[0-9]+,?\s+[0-9]+:[0-9]+:[0-9]+(?:\s+[0-9]+)?",
+    (":", rf"(?:{_DAY},?[ \t]+)?{_MONTH}[ \t]+[0-9]+,?[ \t]+[0-9]+:[0-9]+:[0-9]+(?:[ \t]+[0-9]+)?"),
     # clock time 12:34:56(.789)
-    r"[0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?",
+    (":", r"[0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?"),
     # URL with a scheme
-    r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>|]+",
-    # file path: at least two slashes (so "I/O" and "and/or" stay)
-    r"[A-Za-z0-9_.~+-]*(?:/[A-Za-z0-9_.~%+@-]*){2,}",
-    # host name under a common top-level domain
-    r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:com|net|org|io|edu|gov|internal|local|lan|cloud)\b",
+    ("://", rf"[A-Za-z][A-Za-z0-9+.-]*://[^{_WS}\"'<>|]+"),
+    # absolute file path (so "I/O" and "and/or" stay)
+    ("/", r"/[A-Za-z0-9_.~%+@-]*(?:/[A-Za-z0-9_.~%+@-]*)+"),
+    # host name: two or more dots, a common top-level domain, and a digit or hyphen in the
+    # first label (so Java packages like org.apache.hadoop.net stay)
+    (".", r"[A-Za-z0-9]*[0-9-][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+\.(?:com|net|org|io|internal|local)"),
     # double-quoted value
-    r"\"[^\"\n]*\"",
-    # any token containing a digit: numbers, hex, IPs, UUIDs, durations, ids
-    rf"[^{_SEP}]*[0-9][^{_SEP}]*",
-])
+    ('"', r"\"[^\"\n]*\""),
+]
+
+# A token with a digit is a variable (numbers, hex, IPs, UUIDs, durations, ids like blk_-1608
+# or container_1445_01) unless it is an identifier word: letters, then digits, then letters
+# (ssh2, jk2_init, log4j, sha256). Written as the four shapes of a variable token:
+_P = f"[^{_SEP}A-Za-z0-9_]"  # punctuation inside a token
+_VARIABLE_TOKEN = "(?:" + "|".join([
+    rf"[0-9]{_T}*",                                                   # starts with a digit
+    rf"[^{_SEP}A-Za-z0-9]{_T}*[0-9]{_T}*",                            # starts with punctuation or _
+    rf"[A-Za-z][A-Za-z0-9_]*(?:{_P}{_T}*[0-9]|[0-9][A-Za-z0-9_]*{_P}){_T}*",  # word + punctuation
+    r"[A-Za-z][A-Za-z0-9_]*(?:_[0-9]|[0-9][A-Za-z_]+[0-9])[A-Za-z0-9_]*",  # _digits or 2 digit runs
+]) + ")"
+
+_JOINED = r"<\*>(?:\.?<\*>)+"  # "<*>.<*>.<*>.<*>" (an IP, a version) reads as one "<*>"
+
+_SEPARATORS = [" ", "\t", "\n", "\r", "\f", "\v", "=", ":", ",", ";", "(", ")", "[", "]", "{", "}",
+               '"', "'", "<", ">", "|", "."]
 
 MASK_REGEXES_SQL: list[tuple[str, str]] = [
     (_KEY_VALUE, "=" + WILDCARD),
-    (_VARIABLES, WILDCARD),
+    *[(regex, WILDCARD) for _, regex in _SHAPES],
+    # RE2 has no lookbehind: a variable token is matched with the separator before it, one pass
+    # per separator (and one at the start of the text); the separator is put back.
+    ("^" + _VARIABLE_TOKEN, WILDCARD),
+    *[(re.escape(sep) + _VARIABLE_TOKEN, sep + WILDCARD) for sep in _SEPARATORS],
+    (_JOINED, WILDCARD),
 ]
-"""The masks as ``(RE2 regex, replacement)``, to apply in order (Athena/DuckDB ``regexp_replace``)."""
+"""The masks as ``(RE2 regex, replacement)``, to apply in order (Athena/DuckDB ``regexp_replace``).
+
+No lookarounds and no back-references; the replacement is literal text (no ``$1``/``\\1``).
+"""
 
 _key_value_sub = re.compile(_KEY_VALUE).sub
-_variables_sub = re.compile(_VARIABLES).sub
+_shape_subs = [(needle, re.compile(regex).sub) for needle, regex in _SHAPES]
+# Python has lookarounds: the same token rule in one pass instead of one per separator.
+_tokens_sub = re.compile(f"(?<!{_T}){_VARIABLE_TOKEN}(?!{_T})").sub
+_joined_sub = re.compile(_JOINED).sub
+_has_digit = re.compile("[0-9]").search
 
 
 def mask(message: str) -> str:
     """Replace the variable parts of ``message`` with ``<*>`` (same result as the SQL sequence)."""
     if "=" in message:
         message = _key_value_sub("=<*>", message)
-    return _variables_sub(WILDCARD, message)
+    for needle, sub in _shape_subs:
+        if needle in message:
+            message = sub(WILDCARD, message)
+    if _has_digit(message):
+        message = _tokens_sub(WILDCARD, message)
+    if "*>.<*" in message or "*><*" in message:
+        message = _joined_sub(WILDCARD, message)
+    return message
