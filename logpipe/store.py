@@ -18,7 +18,7 @@ from typing import Any
 
 from logpipe.config import StoreConfig
 from logpipe.errors import StoreError
-from logpipe.layout import Layout, Partition, hours_in_window
+from logpipe.layout import OBJECT_SUFFIX, Layout, Partition, hours_in_window
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,8 @@ class Store:
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
                 for item in page.get("Contents", []):
+                    if not item["Key"].endswith(OBJECT_SUFFIX):  # as the local listing: objects only
+                        continue
                     key = item["Key"][len(self.base_key) + 1 :] if self.base_key else item["Key"]
                     yield key, int(item["Size"])
         except Exception as exc:  # botocore raises many kinds; the user needs the URL and the reason
