@@ -96,6 +96,7 @@ def test_standard_retries_get_through_30_percent_faults(aws: str, fault_proxy: A
     ("sns", lambda c: c.list_topics(), "Throttling"),  # query protocol, XML
     ("firehose", lambda c: c.list_delivery_streams(), "ThrottlingException"),  # JSON protocol
     ("athena", lambda c: c.list_work_groups(), "ThrottlingException"),
+    ("sesv2", lambda c: c.list_email_identities(), "ThrottlingException"),  # REST-JSON, status 429
 ])
 def test_throttle_is_the_protocols_throttling_error_and_retried(aws: str, fault_proxy: Any, service: str,
                                                                call: Any, code: str) -> None:
