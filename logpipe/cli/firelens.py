@@ -41,11 +41,8 @@ def render(app: AppContext, services: tuple[str, ...], render_all: bool, out: st
     several = len(names) > 1
     # Render every service before writing anything: a bad name leaves no half-written output.
     for rendered in [render_service(config, name) for name in names]:
-        name = rendered.service
-        if out is None:
-            target = Path("firelens-out") / name
-        else:
-            target = Path(out) / name if several else Path(out)
+        base = Path("firelens-out") if out is None else Path(out)
+        target = base / rendered.service if (out is None or several) else base
         for path in rendered.write(target):
             console.print(f"wrote {path}", highlight=False, markup=False)
 

@@ -44,11 +44,11 @@ HTTP_PORT = 2020
 # ("TypeError: ...\n    at ...") are covered by the built-in java parser's rules.
 MULTILINE_PARSERS: dict[str, tuple[str, ...]] = {
     "java": ("java",),
-    "python": ("python",),
+    "python": ("multiline-python",),
     "go": ("go",),
     "dotnet": ("multiline-dotnet",),
     "node": ("java",),
-    "other": ("java", "python", "go", "multiline-dotnet"),
+    "other": ("java", "multiline-python", "go", "multiline-dotnet"),
 }
 
 
