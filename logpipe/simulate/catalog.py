@@ -226,6 +226,8 @@ ORDERS = ServiceSpec("orders", "python", 17, tasks=2, per_day=24_000, patterns=[
             frames=('File "/app/orders/api/views.py", line 57, in create_order\n    address = validate_address(payload["shipping"])',
                     'File "/app/orders/domain/address.py", line 23, in validate_address\n    raise ValidationError(msg)'),
             logger="orders.api.views"),
+    Pattern("broker_lost", "FATAL", 0.3, lambda r: f"Lost connection to message broker amqp://orders@{private_ip(r)}:5672//, giving up after {r.randint(5, 12)} retries",
+            "Lost connection to message broker <*>, giving up after <*> retries", logger="orders.worker"),
 ])
 
 ORDERS_CRASH = Pattern(

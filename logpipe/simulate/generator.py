@@ -11,6 +11,7 @@ clock or ``uuid4`` is read.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import time
 from bisect import bisect
@@ -407,8 +408,14 @@ class _Simulation:
             return line[: rng.randrange(8, len(line) - 1)]
         if kind == "invalid_utf8":  # a Latin-1 name written by a misconfigured encoder
             return line.replace(b'"log":"', b'"log":"Jos\xe9 M\xfcller: ', 1)
-        first = record["log"].split("\n", 1)[0]  # not JSON: the raw line, without the router's wrapper
-        return first.encode("ascii", "replace") or b"-"
+        # Not JSON: a raw line without the router's wrapper, or the router's own complaint.
+        line = record["log"].split("\n", 1)[0].encode("ascii", "replace")
+        try:
+            json.loads(line)
+        except ValueError:
+            return line
+        return (f"[{record.get('time', '')}] [ warn] [engine] failed to flush chunk '1-{rng.randrange(10**9)}.flb', "
+                f"retry in {rng.randint(5, 60)} seconds: task_id=3, input=forward.1 > output=kinesis_firehose.0").encode()
 
     # -- writing --------------------------------------------------------------------------------------------
 
