@@ -53,7 +53,7 @@ def split_options(text: str) -> list[tuple[str, str | None]]:
             key, value = options[-1]
             options[-1] = (key, f"{value},{part}")
         elif stripped:
-            options.append((stripped.lower(), None))
+            options.append((stripped, None))
     cleaned = []
     for key, value in options:
         if value is not None:
@@ -103,7 +103,7 @@ def _parse_param(name: str, value: str) -> Param:
         if key == "default":
             has_default = True
             default = None if val in (None, "null", "") else val
-        elif key == "required" and val is None:
+        elif key.lower() == "required" and val is None:
             required = True
         elif key == "description":
             description = val or ""
