@@ -58,7 +58,9 @@ def fill(config: Config, start: datetime, hours: int) -> None:
 
 
 def test_error_shapes_file_is_rendered_from_the_masks() -> None:
-    assert (REPO / "queries" / "error_shapes.sql").read_text() == render_error_shapes_sql(), (
+    with open(REPO / "queries" / "error_shapes.sql", encoding="utf-8", newline="") as file:
+        text = file.read()
+    assert text == render_error_shapes_sql(), (
         "run: python -m logpipe.detectors.shapes > queries/error_shapes.sql")
 
 

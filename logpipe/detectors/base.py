@@ -120,6 +120,9 @@ class DetectionContext:
     def pattern_baseline(self, pattern_id: str, service: str) -> tuple[float, int] | None:
         """Median count of a pattern in a service over the covered same-hour windows; None if none."""
         days = self.baseline_days()
+        record = self.before.get(pattern_id)
+        if record is not None:  # days before the pattern existed say nothing about its usual level
+            days = [day for day in days if day[0] >= record.first_seen.replace(minute=0, second=0, microsecond=0)]
         if not days:
             return None
         values = [sum(self.history.get((pattern_id, service, h), 0) for h in day) for day in days]

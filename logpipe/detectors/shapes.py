@@ -32,11 +32,21 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_CONTROL_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\f": "\\f", "\v": "\\v"}
+
+
+def _regex_text(regex: str) -> str:
+    """The regex with control characters written as RE2 escapes, so the .sql file holds none."""
+    for char, escape in _CONTROL_ESCAPES.items():
+        regex = regex.replace("\\" + char, escape).replace(char, escape)
+    return regex
+
+
 def masked_expression(column: str) -> str:
     """``regexp_replace(regexp_replace(col, r1, s1), r2, s2)``: the masks in order (Athena SQL)."""
     expr = column
     for regex, replacement in MASK_REGEXES_SQL:
-        expr = f"regexp_replace({expr}, {_literal(regex)}, {_literal(replacement)})"
+        expr = f"regexp_replace({expr}, {_literal(_regex_text(regex))}, {_literal(replacement)})"
     return expr
 
 
