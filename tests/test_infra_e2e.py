@@ -217,3 +217,22 @@ def test_stacks_records_and_read_back_on_moto(aws: str, cli: Any, tmp_path: Path
         errors[row["service"]] = errors.get(row["service"], 0) + int(row["errors"])
     assert totals == {"checkout": 40, "payments": 40, "search": 40}
     assert sum(errors.values()) == 12
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
+def test_cli_deploy_order_and_no_changes_on_moto(aws: str, cli: Any) -> None:
+    Path(cli.cwd, "logpipe.toml").write_text('[infra]\nstack_prefix = "clitest"\n')
+    # The stateless stack first: its imports do not exist yet. One line that names the missing export.
+    result = cli("infra", "deploy", "--stack", "stateless", "--poll-seconds", "0")
+    assert result.exit_code == 1
+    assert "clitest-stateless" in result.stderr and "No export named clitest-stateful-" in result.stderr
+    assert "--stack stateful" in result.stderr and "Traceback" not in result.stderr
+
+    result = cli("infra", "deploy", "--stack", "stateful", "--poll-seconds", "0")
+    assert result.exit_code == 0, result
+    assert "clitest-stateful: create (CREATE_COMPLETE)" in result.stdout
+    result = cli("infra", "deploy", "--stack", "stateful", "--poll-seconds", "0")
+    assert result.exit_code == 0, result
+    assert "clitest-stateful: unchanged" in result.stdout
+    buckets = {b["Name"] for b in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]}
+    assert {f"clitest-logs-{ACCOUNT}-{REGION}", f"clitest-access-logs-{ACCOUNT}-{REGION}"} <= buckets

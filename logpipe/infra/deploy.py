@@ -141,7 +141,10 @@ def deploy_stack(
         cfn.execute_change_set(StackName=stack_name, ChangeSetName=change_set)
         final = _wait_stack(cfn, stack_name, poll_seconds, timeout_seconds, say)
     except (ClientError, BotoCoreError) as exc:
-        raise DeployError(f"deploying stack {stack_name} failed: {exc}") from exc
+        hint = ""
+        if "No export named" in str(exc):
+            hint = " (the stateful stack exports it: deploy that first, `logpipe infra deploy --stack stateful`)"
+        raise DeployError(f"deploying stack {stack_name} failed: {exc}{hint}") from exc
     if final["StackStatus"] not in STACK_DONE:
         raise DeployError(f"stack {stack_name} ended {final['StackStatus']}"
                           + _reasons_suffix(cfn, stack_name, started))
