@@ -26,7 +26,7 @@ from typing import Any
 from logpipe.errors import UsageError
 from logpipe.layout import HOUR, hours_in_window, utc
 from logpipe.simulate import catalog
-from logpipe.simulate.catalog import Pattern, ServiceSpec, hex_id, uuid_text
+from logpipe.simulate.catalog import Pattern, ServiceSpec, hex_id, pick, ri, uuid_text
 from logpipe.simulate.fleet import Fleet, new_identity
 from logpipe.simulate.records import HourClock, RecordMaker, dumps
 from logpipe.store import Store, gzip_lines
@@ -302,22 +302,22 @@ class _Simulation:
             patterns, choose = self._steady[name], self._choose[name]
             n = round(spec.per_day / 24 * curve * rng.uniform(0.92, 1.08))
             for _ in range(n):
-                t_ms = rng.randrange(lo, hi)
-                keys = self.fleet.identity(name, rng.randrange(spec.tasks), t_ms).keys
+                t_ms = lo + int(rng.random() * (hi - lo))
+                keys = self.fleet.identity(name, int(rng.random() * spec.tasks), t_ms).keys
                 emit(t_ms, name, self.maker.pattern_record(spec, keys, t_ms, patterns[choose(rng.random())], rng))
 
         # HTTP requests through the gateway, some logged by the upstream too (same trace and request id).
         gateway = self.specs["api-gateway"]
         n = round(catalog.GATEWAY_REQUESTS_PER_DAY / 24 * curve * rng.uniform(0.92, 1.08))
         for _ in range(n):
-            t_ms = rng.randrange(lo, hi)
+            t_ms = lo + int(rng.random() * (hi - lo))
             record, upstream, latency, trace = self._request(rng, t_ms, gateway)
             emit(t_ms, "api-gateway", record)
             if upstream and rng.random() < catalog.DOWNSTREAM_LOG_SHARE and record["status"] < 500:
                 up_ms = t_ms - int(latency * 0.5)
                 if up_ms >= lo:
                     spec = self.specs[upstream]
-                    keys = self.fleet.identity(upstream, rng.randrange(spec.tasks), up_ms).keys
+                    keys = self.fleet.identity(upstream, int(rng.random() * spec.tasks), up_ms).keys
                     emit(up_ms, upstream, self.maker.pattern_record(spec, keys, up_ms, catalog.REQUEST_PATTERNS[upstream],
                                                                     rng, trace))
 
@@ -333,24 +333,24 @@ class _Simulation:
         _, method, template, upstream, typical = catalog.ROUTES[self._routes(rng.random())]
         path = template
         if "{" in template:
-            path = template.format(sku=f"SKU-{rng.randint(10000, 99999)}", uuid=uuid_text(rng),
-                                   order=rng.randint(1_000_000, 9_999_999), hex=hex_id(rng, 8))
+            path = template.format(sku=f"SKU-{ri(rng, 10000, 99999)}", uuid=uuid_text(rng),
+                                   order=ri(rng, 1_000_000, 9_999_999), hex=hex_id(rng, 8))
         if upstream is None:
-            status, agent = (200 if rng.random() < 0.98 else 304), catalog.HEALTH_AGENT if path == "/healthz" else rng.choice(catalog.USER_AGENTS)
+            status, agent = (200 if rng.random() < 0.98 else 304), catalog.HEALTH_AGENT if path == "/healthz" else pick(rng, catalog.USER_AGENTS)
         else:
-            status, agent = catalog.STATUSES[self._statuses(rng.random())][1], rng.choice(catalog.USER_AGENTS)
+            status, agent = catalog.STATUSES[self._statuses(rng.random())][1], pick(rng, catalog.USER_AGENTS)
         latency = rng.lognormvariate(0.0, 0.6) * typical
         if rng.random() < 0.01:  # the tail: GC pauses, cold caches, slow upstreams
             latency *= rng.uniform(10, 40)
         if status == 504:
             latency = 60_000 + rng.random() * 5
         latency = round(latency, 1)
-        size = 0 if status in (204, 304) else rng.randint(120, 48_000)
+        size = 0 if status in (204, 304) else ri(rng, 120, 48_000)
         ip = catalog.client_ip(rng)
         if agent == catalog.HEALTH_AGENT:  # the load balancer, from inside the VPC
             size, ip = 2, catalog.private_ip(rng)
         trace = (hex_id(rng, 32), hex_id(rng, 32))
-        keys = self.fleet.identity("api-gateway", rng.randrange(gateway.tasks), t_ms).keys
+        keys = self.fleet.identity("api-gateway", int(rng.random() * gateway.tasks), t_ms).keys
         record = self.maker.access_record(keys, t_ms, method, path, status, latency, size, ip, agent, trace[1], trace[0])
         return record, upstream, latency, trace
 
@@ -364,7 +364,7 @@ class _Simulation:
             emit(item.t_ms, item.service, record, bad="too_large")
         elif item.kind == "access504":
             record = self.maker.access_record(keys, item.t_ms, "GET", f"/api/v1/orders/{rng.randint(1_000_000, 9_999_999)}",
-                                              504, 60_000.0, 562, catalog.client_ip(rng), rng.choice(catalog.USER_AGENTS),
+                                              504, 60_000.0, 562, catalog.client_ip(rng), pick(rng, catalog.USER_AGENTS),
                                               hex_id(rng, 32), hex_id(rng, 32))
             emit(item.t_ms, item.service, record)
         elif item.pattern is not None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from random import Random
 from typing import Any
 
-from logpipe.simulate.catalog import Pattern, ServiceSpec
+from logpipe.simulate.catalog import Pattern, ServiceSpec, ri
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -85,7 +85,7 @@ class RecordMaker:
         if runtime == "python":
             if pattern.error_type and rng.random() < 0.2:
                 # An exception escaping a background thread: Python prints a plain traceback on stderr.
-                text = (f"Exception in thread Thread-{rng.randint(2, 9)} (sync_loop):\n"
+                text = (f"Exception in thread Thread-{ri(rng, 2, 9)} (sync_loop):\n"
                         + python_trace(pattern.error_type, message, pattern))
                 return {**keys, "source": "stderr", "log": text}
             return self._python(spec, keys, t_ms, pattern, message, trace)
@@ -102,7 +102,7 @@ class RecordMaker:
     def _java(self, spec: ServiceSpec, keys: dict[str, str], t_ms: int, pattern: Pattern, message: str,
               rng: Random, trace: tuple[str, str] | None) -> dict[str, Any]:
         iso = self._iso(t_ms)
-        thread = f"http-nio-8080-exec-{rng.randint(1, 200)}"
+        thread = f"http-nio-8080-exec-{ri(rng, 1, 200)}"
         app: dict[str, Any] = {"@timestamp": iso, "@version": "1", "message": message, "logger_name": pattern.logger,
                                "thread_name": thread, "level": JAVA_LEVEL[pattern.level],
                                "level_value": JAVA_LEVEL_VALUE[pattern.level]}
@@ -171,8 +171,8 @@ class RecordMaker:
     def _nginx_error(self, spec: ServiceSpec, keys: dict[str, str], t_ms: int, pattern: Pattern, message: str,
                      rng: Random) -> dict[str, Any]:
         m, s, _ = self.clock.parts(t_ms)
-        worker = rng.randint(20, 40)
-        line = f"{self.clock.slashed}{m:02d}:{s:02d} [{NGINX_LEVEL[pattern.level]}] {worker}#{worker}: *{rng.randint(1, 999999)} {message}"
+        worker = ri(rng, 20, 40)
+        line = f"{self.clock.slashed}{m:02d}:{s:02d} [{NGINX_LEVEL[pattern.level]}] {worker}#{worker}: *{ri(rng, 1, 999999)} {message}"
         return {**keys, "source": "stderr", "log": line, "time": self._iso(t_ms), "service": spec.name,
                 "level": pattern.level, "message": message}
 
