@@ -230,6 +230,9 @@ class InfraConfig(Section):
     firehose_buffer_mb: int = Field(default=64, ge=1, le=128)
     firehose_buffer_seconds: int = Field(default=300, ge=0, le=900)
     dynamic_partitioning: bool = False
+    # Firehose's AppendDelimiterToRecord: a newline after each record. Turn off when every record
+    # the producer sends already ends with one (or objects get blank lines between records).
+    firehose_append_delimiter: bool = True
 
 
 class QueriesConfig(Section):

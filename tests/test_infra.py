@@ -410,3 +410,11 @@ def test_deploy_rejected_change_set_is_an_error_not_no_changes(monkeypatch: pyte
     stub.add_response("describe_change_set", {"Status": "FAILED", "StatusReason": "Template format error: bad"})
     with stub, pytest.raises(DeployError, match="Template format error"):
         deploy_stack("logpipe-stateful", "{}", cfn=cfn, poll_seconds=0)
+
+
+def test_delimiter_processor_can_be_turned_off() -> None:
+    config = Config.model_validate({"infra": {"firehose_append_delimiter": False}})
+    destination = resource(render_stateless(config), "AWS::KinesisFirehose::DeliveryStream")[
+        "ExtendedS3DestinationConfiguration"]
+    assert "ProcessingConfiguration" not in destination
+    assert cfn_lint(dump_template(render_stateless(config))) == []

@@ -466,8 +466,9 @@ def _processors(config: Config) -> list[dict[str, Any]]:
             {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
         ]})
     # A newline between records, so Athena's line reader sees one record per line.
-    processors.append({"Type": "AppendDelimiterToRecord", "Parameters": [
-        {"ParameterName": "Delimiter", "ParameterValue": "\\n"}]})
+    if config.infra.firehose_append_delimiter:
+        processors.append({"Type": "AppendDelimiterToRecord", "Parameters": [
+            {"ParameterName": "Delimiter", "ParameterValue": "\\n"}]})
     return processors
 
 
@@ -487,8 +488,10 @@ def render_stateless(config: Config) -> dict[str, Any]:
         "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": key_arn}},
         "CloudWatchLoggingOptions": {"Enabled": True, "LogGroupName": Ref("FirehoseLogGroup"),
                                      "LogStreamName": Ref("FirehoseLogStream")},
-        "ProcessingConfiguration": {"Enabled": True, "Processors": _processors(config)},
     }
+    processors = _processors(config)
+    if processors:
+        destination["ProcessingConfiguration"] = {"Enabled": True, "Processors": processors}
     if infra.dynamic_partitioning:
         destination["DynamicPartitioningConfiguration"] = {"Enabled": True, "RetryOptions": {"DurationInSeconds": 300}}
     prefixes = [layout.prefix, f"{layout.prefix}-errors"]
