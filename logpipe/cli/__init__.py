@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "logpipe.cli.query",
     "logpipe.cli.simulate",
     "logpipe.cli.detect",
+    "logpipe.cli.metrics",
+    "logpipe.cli.dashboard",
 ]
 
 
