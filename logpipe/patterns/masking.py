@@ -37,30 +37,30 @@ _T = f"[^{_SEP}]"  # a token character
 # key=value: the value runs to the next separator (dots included, so hosts and versions stay one).
 _KEY_VALUE = rf"=[^{_WS}=:,;()\[\]{{}}\"'<>|&]*[@/0-9][^{_WS}=:,;()\[\]{{}}\"'<>|&]*"
 
-_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_DAY_OR_MONTH = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 
 # Every rule treats a digit as "any digit, any number of them" (``[0-9]+``, never ``{4}``), so
 # the mask of a line does not change when its digit runs change length. The miner relies on that:
 # its cache key is the line with each digit run collapsed to one ``0``.
-# Each shape is (a substring every match contains, regex): the substring lets Python skip a regex
+# Each shape is (substrings one of which every match contains, regex): the substring lets Python skip a regex
 # that cannot match; the result is the same as applying the regex.
-_SHAPES: list[tuple[str, str]] = [
+_SHAPES: list[tuple[tuple[str, ...], str]] = [
     # ISO-8601 timestamp with optional fraction and zone (before the digit rule: it has a space).
-    (":", r"[0-9]+-[0-9]+-[0-9]+[T ][0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?(?:Z|[+-][0-9]+(?::[0-9]+)?)?"),
+    ((":",), r"[0-9]+-[0-9]+-[0-9]+[T ][0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?(?:Z|[+-][0-9]+(?::[0-9]+)?)?"),
     # ctime / syslog dates: "Fri Jul  1 07:57:30 2005", "Jul 1 07:57:30"
-    (":", rf"(?:{_DAY},?[ \t]+)?{_MONTH}[ \t]+[0-9]+,?[ \t]+[0-9]+:[0-9]+:[0-9]+(?:[ \t]+[0-9]+)?"),
+    ((":",), rf"{_DAY_OR_MONTH},?[ \t]+(?:{_MONTH}[ \t]+)?[0-9]+,?[ \t]+[0-9]+:[0-9]+:[0-9]+(?:[ \t]+[0-9]+)?"),
     # clock time 12:34:56(.789)
-    (":", r"[0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?"),
+    ((":",), r"[0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]+)?"),
     # URL with a scheme
-    ("://", rf"[A-Za-z][A-Za-z0-9+.-]*://[^{_WS}\"'<>|]+"),
+    (("://",), rf"[A-Za-z][A-Za-z0-9+.-]*://[^{_WS}\"'<>|]+"),
     # absolute file path (so "I/O" and "and/or" stay)
-    ("/", r"/[A-Za-z0-9_.~%+@-]*(?:/[A-Za-z0-9_.~%+@-]*)+"),
+    (("/",), r"/[A-Za-z0-9_.~%+@-]*(?:/[A-Za-z0-9_.~%+@-]*)+"),
     # host name: two or more dots, a common top-level domain, and a digit or hyphen in the
     # first label (so Java packages like org.apache.hadoop.net stay)
-    (".", r"[A-Za-z0-9]*[0-9-][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+\.(?:com|net|org|io|internal|local)"),
+    ((".com", ".net", ".org", ".io", ".internal", ".local"), r"[A-Za-z0-9]*[0-9-][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+\.(?:com|net|org|io|internal|local)"),
     # double-quoted value
-    ('"', r"\"[^\"\n]*\""),
+    (('"',), r"\"[^\"\n]*\""),
 ]
 
 # A token with a digit is a variable (numbers, hex, IPs, UUIDs, durations, ids like blk_-1608
@@ -105,11 +105,30 @@ def mask(message: str) -> str:
     """Replace the variable parts of ``message`` with ``<*>`` (same result as the SQL sequence)."""
     if "=" in message:
         message = _key_value_sub("=<*>", message)
-    for needle, sub in _shape_subs:
-        if needle in message:
+    for needles, sub in _shape_subs:
+        if any(n in message for n in needles):
             message = sub(WILDCARD, message)
     if _has_digit(message):
         message = _tokens_sub(WILDCARD, message)
     if "*>.<*" in message or "*><*" in message:
         message = _joined_sub(WILDCARD, message)
     return message
+
+
+_shape_sub = re.compile(r"(?<![A-Za-z])[0-9]+").sub
+# A whole hex literal that stands alone as a token part ("0x7f3a", not "0x1f-02"): always masked.
+_shape_hex_sub = re.compile(r"(?<![A-Za-z0-9])0[xX][0-9A-Fa-f]+(?![\w.:-])").sub
+
+
+def shape(message: str) -> str:
+    """``message`` with every digit run that does not follow a letter collapsed to ``0``.
+
+    Why: two messages with the same shape have the same ``mask`` (every rule above sees a digit
+    run as "some digits", and a digit run that does not follow a letter is always masked), so the
+    shape is an exact, cheap cache key for the miner: a stream's repeated patterns with fresh
+    numbers skip masking entirely. Digit runs after a letter (``ssh2``) may survive masking, so
+    they are kept as they are.
+    """
+    if "0x" in message or "0X" in message:
+        message = _shape_hex_sub("0x0", message)
+    return _shape_sub("0", message)

@@ -27,13 +27,18 @@ in ``to_state()``, so a pattern store can persist and reload the miner.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from logpipe.patterns.masking import WILDCARD, mask
+from logpipe.patterns.masking import WILDCARD, mask, shape
 from logpipe.patterns.traces import stack_trace_key
 
 STATE_VERSION = 1
+
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+_has_digit = re.compile("[0-9]").search
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def pattern_id_for(key: str) -> str:
 
 
 class _Cluster:
-    __slots__ = ("count", "examples", "pattern_id", "target", "template", "tokens", "wild")
+    __slots__ = ("count", "examples", "pattern_id", "result", "target", "template", "tokens", "wild")
 
     def __init__(self, tokens: list[str] | None, template: str, pattern_id: str,
                  wild: dict[int, tuple[str, str]] | None = None) -> None:
@@ -80,6 +85,7 @@ class _Cluster:
         self.count = 0
         self.examples: list[str] = []
         self.target: _Cluster | None = None  # set when merged into another pattern
+        self.result = MatchResult(pattern_id, template, False)  # shared by every cache hit
 
     def live(self) -> _Cluster:
         c = self
@@ -126,6 +132,7 @@ class TemplateMiner:
         self.aliases: dict[str, str] = {}
         self._by_id: dict[str, _Cluster] = {}
         self._cache: dict[str, _Cluster] = {}
+        self._shape_cache: dict[str, tuple[_Cluster, bool]] = {}
         self._generalised: dict[int, list[_Cluster]] = {}
         self._siblings: dict[str, list[_Cluster]] = {}
 
@@ -133,19 +140,36 @@ class TemplateMiner:
 
     def add(self, message: str) -> MatchResult:
         """Mine one message: the id and template of its pattern (learning from it)."""
-        if "\n" in message:
-            trace = stack_trace_key(message)
-            if trace is not None:
-                return self._add_trace(message, *trace)
-        masked = mask(message)
-        cluster = self._cache.get(masked)
-        if cluster is not None:
-            if cluster.target is not None:
-                cluster = cluster.live()
-                self._cache[masked] = cluster
+        cluster = self._cache.get(message.translate(_DIGITS_TO_ZERO))
+        if cluster is not None and cluster.target is None:
             cluster.count += 1
-            return MatchResult(cluster.pattern_id, cluster.template, False)
-        return self._add_miss(message, masked)
+            if len(cluster.examples) < self.config.max_examples:
+                cluster.examples.append(message)
+            return cluster.result
+        return self._add_slow(message)
+
+    def add_many(self, messages: Iterable[str]) -> list[MatchResult]:
+        """``[add(m) for m in messages]``, faster: one C-level pass computes every cache key."""
+        messages = list(messages)
+        if not messages:
+            return []
+        keys = "\x00".join(messages).translate(_DIGITS_TO_ZERO).split("\x00")
+        if len(keys) != len(messages):  # a message contained NUL: no shortcut
+            return [self.add(m) for m in messages]
+        get = self._cache.get
+        out: list[MatchResult] = []
+        append = out.append
+        max_examples = self.config.max_examples
+        for message, key in zip(messages, keys, strict=True):
+            cluster = get(key)
+            if cluster is not None and cluster.target is None:
+                cluster.count += 1
+                if len(cluster.examples) < max_examples:
+                    cluster.examples.append(message)
+                append(cluster.result)
+            else:
+                append(self._add_slow(message))
+        return out
 
     def match(self, message: str) -> MatchResult | None:
         """The pattern ``message`` belongs to, without learning; ``None`` if it is unknown."""
@@ -154,15 +178,16 @@ class TemplateMiner:
             if trace is not None:
                 found = self._by_id.get(pattern_id_for("trace\x1f" + trace[0]))
                 return MatchResult(found.pattern_id, found.template, False) if found else None
-        masked = mask(message)
-        cluster = self._cache.get(masked)
+        cluster = self._cache.get(message.translate(_DIGITS_TO_ZERO))
         if cluster is None:
-            tokens = masked.split()
+            hit = self._shape_cache.get(shape(message))
+            cluster = hit[0] if hit else None
+        if cluster is None:
+            tokens = mask(message).split()
             cluster = self._by_id.get(pattern_id_for(_template(tokens))) or self._find_generalised(tokens)
         if cluster is None:
             return None
-        cluster = cluster.live()
-        return MatchResult(cluster.pattern_id, cluster.template, False)
+        return cluster.live().result
 
     def resolve(self, pattern_id: str) -> str:
         """Follow merge aliases from any id this miner ever returned to the current id."""
@@ -229,23 +254,53 @@ class TemplateMiner:
         if len(cluster.examples) < self.config.max_examples:
             cluster.examples.append(message)
 
-    def _add_miss(self, message: str, masked: str) -> MatchResult:
-        if len(self._cache) >= self.config.cache_size:
+    def _add_slow(self, message: str) -> MatchResult:
+        """Everything but the exact-cache hit: traces, the shape cache, masking, new patterns.
+
+        Two caches, both exact: ``_cache`` is keyed by the message with every digit turned into
+        ``0`` (``str.translate``: nearly free), and holds only patterns whose masked text has no
+        digit left (then every message with that key masks the same). ``_shape_cache`` is keyed
+        by ``masking.shape`` (digit runs collapsed, so numbers of any length share a key) and
+        also serves masked texts that keep digits (``ssh2``).
+        """
+        if "\n" in message:
+            trace = stack_trace_key(message)
+            if trace is not None:
+                return self._add_trace(message, *trace)
+        if len(self._shape_cache) >= self.config.cache_size:
             self._cache.clear()
+            self._shape_cache.clear()
+        shaped = shape(message)
+        hit = self._shape_cache.get(shaped)
+        if hit is not None:
+            cluster, digit_free = hit[0].live(), hit[1]
+            self._remember(message, shaped, cluster, digit_free)
+            self._count(cluster, message)
+            return cluster.result
+        masked = mask(message)
+        digit_free = _has_digit(masked) is None
         tokens = masked.split()
         template = _template(tokens)
         cluster = self._by_id.get(pattern_id_for(template)) or self._find_generalised(tokens)
         if cluster is not None:
             cluster = cluster.live()
-            self._cache[masked] = cluster
+            self._remember(message, shaped, cluster, digit_free)
             self._count(cluster, message)
-            return MatchResult(cluster.pattern_id, cluster.template, False)
+            return cluster.result
         cluster = _Cluster(tokens, template, pattern_id_for(template))
         self._count(cluster, message)
         self._register(cluster)
         cluster = self._generalise(cluster)
-        self._cache[masked] = cluster
+        self._remember(message, shaped, cluster, digit_free)
         return MatchResult(cluster.pattern_id, cluster.template, True)
+
+    def _remember(self, message: str, shaped: str, cluster: _Cluster, digit_free: bool) -> None:
+        # Multi-line records are not cached: whether they are stack traces is decided per record.
+        if "\n" in message:
+            return
+        self._shape_cache[shaped] = (cluster, digit_free)
+        if digit_free:
+            self._cache[message.translate(_DIGITS_TO_ZERO)] = cluster
 
     def _find_generalised(self, tokens: list[str]) -> _Cluster | None:
         best: _Cluster | None = None
