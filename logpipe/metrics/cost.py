@@ -81,6 +81,19 @@ def _cardinality(dim: str, services: int, config: Config, observed: Mapping[str,
     return max(1, observed.get(dim, 1))
 
 
+def _series(dims: Sequence[str], services: int, config: Config, observed: Mapping[str, int], jobs: int) -> int:
+    """Unique dimension combinations. A pattern belongs to one service, so (service, pattern_id)
+    together are the top N patterns plus one ``other`` per service, not their product."""
+    rest = list(dims)
+    count = 1
+    if N.DIM_PATTERN in rest:
+        rest.remove(N.DIM_PATTERN)
+        if N.DIM_SERVICE in rest:
+            rest.remove(N.DIM_SERVICE)
+        count = config.metrics.top_patterns + services
+    return count * math.prod(_cardinality(d, services, config, observed, jobs) for d in rest)
+
+
 def estimate(config: Config, queries: Sequence[SavedQuery], services: int,
              observed: Mapping[str, int] | None = None, alarms: int | None = None,
              alarm_metrics: int | None = None, dashboards: int = 1) -> CostEstimate:
@@ -95,7 +108,7 @@ def estimate(config: Config, queries: Sequence[SavedQuery], services: int,
     service_window = parse_duration(config.service.window)
     rows: list[MetricEstimate] = []
     for info in N.KNOWN_METRICS:
-        series = math.prod(_cardinality(d, services, config, observed, len(jobs) + 1) for d in info.dimensions)
+        series = _series(info.dimensions, services, config, observed, len(jobs) + 1)
         rows.append(MetricEstimate(info.name, info.dimensions, series, DETECTOR_JOB, SECONDS_PER_MONTH / service_window))
     seen = {(m.name, m.dimensions) for m in rows}
     for query in jobs:
@@ -104,7 +117,7 @@ def estimate(config: Config, queries: Sequence[SavedQuery], services: int,
             if (spec.name, tuple(spec.dimensions)) in seen:
                 continue
             seen.add((spec.name, tuple(spec.dimensions)))
-            series = math.prod(_cardinality(d, services, config, observed, len(jobs) + 1) for d in spec.dimensions)
+            series = _series(spec.dimensions, services, config, observed, len(jobs) + 1)
             rows.append(MetricEstimate(spec.name, tuple(spec.dimensions), series, query.name, windows))
     for dim in sorted({d for m in rows for d in m.dimensions} - {N.DIM_SERVICE, N.DIM_PATTERN, N.DIM_JOB}):
         assumptions.append(f"{dim}: {observed.get(dim, 1)} value(s)" + ("" if dim in observed else " (assumed)"))
