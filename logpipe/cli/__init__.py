@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "logpipe.cli.query",
     "logpipe.cli.simulate",
     "logpipe.cli.detect",
+    "logpipe.cli.demo",
     "logpipe.cli.metrics",
     "logpipe.cli.dashboard",
 ]

@@ -1,0 +1,50 @@
+"""``logpipe demo``: simulate a day locally, run every saved query and detector, print the digest,
+write the HTML report. Needs no AWS account and no config file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from logpipe.cli.common import AppContext, console, parse_time, pass_app
+
+STAGES = {"simulate": "Simulating a day of ECS logs", "queries": "Running the saved queries",
+          "detect": "Detecting error patterns", "report": "Writing the HTML report"}
+
+
+@click.command("demo")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("logpipe-demo"),
+              show_default=True, help="Working folder for the demo's store, state and report (recreated).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Simulator seed (same seed, same logs).")
+@click.option("--rate", type=click.FloatRange(0.01, 20), default=1.0, show_default=True,
+              help="Log volume: 1.0 is about 200k records a day.")
+@click.option("--end", "end_text", default="now", show_default=True,
+              help="End of the simulated day (rounded down to the hour): 'now', a duration back, or ISO 8601.")
+@pass_app
+def demo(app: AppContext, folder: Path, seed: int, rate: float, end_text: str) -> None:
+    """Run the whole product locally on a simulated day of logs."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from logpipe.demo import run_demo
+    from logpipe.report.terminal import print_demo_digest
+
+    began = time.perf_counter()
+    end = parse_time(end_text)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        tasks = {stage: progress.add_task(text, total=None, start=False) for stage, text in STAGES.items()}
+
+        def tick(stage: str, done: int, total: int) -> None:
+            task = tasks[stage]
+            progress.start_task(task)
+            progress.update(task, completed=done, total=total)
+
+        run = run_demo(app.config, folder, end=end, seed=seed, rate=rate, progress=tick)
+    print_demo_digest(run, console)
+    elapsed = time.perf_counter() - began
+    console.print(f"\n[bold]Report:[/] {run.report_path}   [dim](demo took {elapsed:.1f} s)[/]", highlight=False)
+
+
+commands = [demo]

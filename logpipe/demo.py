@@ -1,0 +1,181 @@
+"""``logpipe demo``: the product's main job, end to end, on one machine with no AWS account.
+
+It does what the service does on ECS, in one go and in a folder of its own: simulate a day of
+FireLens records into a local store laid out like the bucket, run every saved query on DuckDB, run
+the detectors window by window the way the scheduler would (the first windows learn the baseline),
+publish the derived metrics to the local sink, then print the digest and write an HTML report.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from logpipe.config import Config
+from logpipe.layout import floor_hour
+
+DEMO_HOURS = 24
+# Detection runs like the scheduler: one learning window, then windows of this size up to the end.
+LEARN_HOURS = 12
+DETECT_STEP_HOURS = 4
+
+
+@dataclass
+class DemoRun:
+    """Everything the demo produced, for the terminal digest and the HTML report."""
+
+    folder: Path
+    start: datetime
+    end: datetime
+    config: Config
+    simulation: Any = None
+    results: dict[str, Any] = field(default_factory=dict)  # query name -> QueryResult
+    skipped: dict[str, str] = field(default_factory=dict)  # query name -> why
+    detections: list[Any] = field(default_factory=list)  # DetectionReport per window
+    points_published: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    report_path: Path | None = None
+
+    @property
+    def findings(self) -> list[Any]:
+        return [f for report in self.detections for f in report.findings]
+
+
+def demo_config(base: Config, folder: Path) -> Config:
+    """The user's config pointed at the demo folder: local store, DuckDB, SQLite, local metrics."""
+    config = base.model_copy(deep=True)
+    config.store.root = str(folder / "data")
+    config.store.cache_dir = str(folder / "cache")
+    config.store.service_partition = False
+    config.engine.kind = "duckdb"
+    config.state.url = f"sqlite:///{(folder / 'state.db').as_posix()}"
+    config.metrics.sinks = ["local"]
+    config.detectors.warmup_hours = LEARN_HOURS
+    return config
+
+
+def prepare_folder(folder: Path) -> None:
+    """A fresh demo folder: what an earlier demo left is removed, anything else is refused."""
+    if folder.exists():
+        ours = {"data", "cache", "state.db", "state.db-wal", "state.db-shm", "report.html"}
+        strangers = [p.name for p in folder.iterdir() if p.name not in ours]
+        if strangers:
+            from logpipe.errors import UsageError
+
+            raise UsageError(f"{folder} exists and holds files the demo did not write ({', '.join(sorted(strangers)[:5])}); "
+                             "choose another --dir")
+        for name in ours:
+            path = folder / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _step(run: DemoRun, name: str, began: float) -> None:
+    run.timings[name] = time.perf_counter() - began
+
+
+def _params_for(query: Any, run: DemoRun) -> dict[str, Any] | None:
+    """Values for required parameters without defaults, taken from the simulated data; None to skip."""
+    params: dict[str, Any] = {}
+    for param in query.params:
+        if not param.required or param.default is not None:
+            continue
+        if param.name in ("trace_id", "id", "request_id"):
+            trace = _a_failed_trace(run)
+            if trace is None:
+                return None
+            params[param.name] = trace
+        else:
+            return None
+    return params
+
+
+def _a_failed_trace(run: DemoRun) -> str | None:
+    """A trace id of a request that failed, so the demo can show ``trace_lines`` on something real."""
+    from logpipe.queries.runner import run_sql
+
+    sql = ("SELECT trace_id, count(*) AS n FROM logs WHERE level IN ('ERROR', 'FATAL') AND trace_id IS NOT NULL "
+           "AND dt BETWEEN :dt_start AND :dt_end GROUP BY trace_id ORDER BY n DESC, trace_id LIMIT 1")
+    result = run_sql(run.config, sql, run.start, run.end)
+    if result.frame.empty:
+        return None
+    return str(result.frame.iloc[0]["trace_id"])
+
+
+def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: int = 42, rate: float = 1.0,
+             progress: Callable[[str, int, int], None] | None = None) -> DemoRun:
+    """Simulate, query, detect, publish and report; returns what happened (the CLI prints it)."""
+    from logpipe.detectors.run import detection_points, run_detectors
+    from logpipe.metrics.model import DataPoint, points_from_result
+    from logpipe.metrics.publisher import Publisher
+    from logpipe.queries.loader import load_queries
+    from logpipe.queries.runner import run_query
+    from logpipe.report.html import write_report
+    from logpipe.simulate import simulate
+    from logpipe.store import Store
+
+    def tick(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(stage, done, total)
+
+    prepare_folder(folder)
+    config = demo_config(base, folder)
+    end = floor_hour(end if end is not None else datetime.now(UTC))
+    start = end - timedelta(hours=DEMO_HOURS)
+    run = DemoRun(folder=folder, start=start, end=end, config=config)
+
+    began = time.perf_counter()
+    run.simulation = simulate(Store(config.store), start, end, seed=seed, rate=rate,
+                              progress=lambda done, total: tick("simulate", done, total))
+    _step(run, "simulate", began)
+
+    began = time.perf_counter()
+    queries = load_queries(config)
+    publisher = Publisher(config)
+    for i, (name, query) in enumerate(sorted(queries.items())):
+        tick("queries", i, len(queries))
+        params = _params_for(query, run)
+        if params is None:
+            run.skipped[name] = "needs a parameter the demo cannot choose"
+            continue
+        result = run_query(config, query, start, end, params)
+        run.results[name] = result
+        points = points_from_result(result, top_patterns=config.metrics.top_patterns)
+        if points:
+            publisher.enqueue(f"query:{name}", start, end, points)
+            run.points_published += len(points)
+    tick("queries", len(queries), len(queries))
+    _step(run, "queries", began)
+
+    began = time.perf_counter()
+    windows = [(start, start + timedelta(hours=LEARN_HOURS))]
+    cursor = windows[0][1]
+    while cursor < end:
+        windows.append((cursor, min(cursor + timedelta(hours=DETECT_STEP_HOURS), end)))
+        cursor = windows[-1][1]
+    for i, (w_start, w_end) in enumerate(windows):
+        tick("detect", i, len(windows))
+        report = run_detectors(config, w_start, w_end, learn=True)
+        run.detections.append(report)
+        points = [DataPoint(**p) for p in detection_points(report, config.metrics.top_patterns)]
+        if points:
+            publisher.enqueue("detect", w_start, w_end, points)
+            run.points_published += len(points)
+    tick("detect", len(windows), len(windows))
+    publisher.flush()
+    _step(run, "detect", began)
+
+    began = time.perf_counter()
+    tick("report", 0, 1)
+    run.report_path = write_report(run, folder / "report.html")
+    tick("report", 1, 1)
+    _step(run, "report", began)
+    return run
