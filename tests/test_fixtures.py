@@ -4,6 +4,7 @@ injects faults botocore sees as the real ones, the state databases are fresh, th
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import time
 import uuid
@@ -235,3 +236,18 @@ def test_cli_in_process_captures_output_and_exit_code(cli: Any) -> None:
 def test_cli_subprocess(cli: Any) -> None:
     code, out, _ = cli.subprocess("--version")
     assert code == 0 and "logpipe" in out
+
+
+def test_concurrent_multipart_upload_through_faults(aws: str, fault_proxy: Any) -> None:
+    from boto3.s3.transfer import TransferConfig
+
+    proxy = fault_proxy(aws, failure_rate=0.25, modes=("throttle", "500", "cut"), seed=3)
+    s3 = client("s3", proxy.url, attempts=12)
+    s3.create_bucket(Bucket="multi")
+    payload = os.urandom(6 * 5 * 1024 * 1024 + 123)  # 7 parts of the 5 MiB minimum
+    config = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024,
+                            max_concurrency=4)
+    s3.upload_fileobj(io.BytesIO(payload), "multi", "big", Config=config)
+    proxy.set(failure_rate=0.0)
+    assert s3.get_object(Bucket="multi", Key="big")["Body"].read() == payload
+    assert sum(proxy.stats[m] for m in ("throttle", "500", "cut")) > 0, proxy.stats
