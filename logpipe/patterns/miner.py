@@ -45,7 +45,7 @@ _has_digit = re.compile("[0-9]").search
 class MinerConfig:
     """The one generic configuration (tuned across all benchmark data sets, none special-cased)."""
 
-    merge_distinct: int = int(__import__("os").environ.get("K", "3"))
+    merge_distinct: int = 3
     """Distinct values seen at one position before that position becomes a variable."""
     max_examples: int = 3
     """Raw example messages kept per pattern (for digests; pass them through ``redact``)."""
