@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "logpipe.cli.demo",
     "logpipe.cli.metrics",
     "logpipe.cli.dashboard",
+    "logpipe.cli.patterns",
 ]
 
 
