@@ -80,6 +80,7 @@ def _exercise(endpoint: str, rounds: int) -> None:
     assert sum(p["Sum"] for p in stats["Datapoints"]) == rounds
 
 
+@pytest.mark.slow  # ~5 s, most of it botocore's jittered backoff sleeps
 def test_standard_retries_get_through_30_percent_faults(aws: str, fault_proxy: Any) -> None:
     proxy = fault_proxy(aws, failure_rate=0.3, modes=("throttle", "500", "cut", "delay"), seed=7,
                         delay_seconds=0.05)
