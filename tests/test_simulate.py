@@ -229,6 +229,14 @@ def test_service_partitioning_splits_objects_per_service(tmp_path: Path) -> None
         assert obj.partition.service in record["container_name"]
 
 
+def test_bad_rate_zero_writes_clean_data(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    summary = simulate(store, START, START + timedelta(hours=1), rate=0.05, bad_rate=0)
+    stats = ReadStats()
+    assert sum(1 for _ in store.iter_records(store.list_all(), stats)) == summary.records > 0
+    assert summary.bad_records == stats.bad_total == 0
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"rate": 0}, "rate"), ({"rate": float("nan")}, "rate"), ({"bad_rate": 1.5}, "bad rate"),
     ({"end": START}, "window is empty"),

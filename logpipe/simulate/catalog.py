@@ -22,7 +22,7 @@ FIRST_NAMES = ("anna", "ben", "carla", "david", "emma", "felix", "grace", "hugo"
 LAST_NAMES = ("schmidt", "meyer", "garcia", "smith", "nguyen", "rossi", "kowalski", "dubois", "jensen",
               "silva", "murphy", "novak", "tanaka", "ali", "berg")
 MAIL_DOMAINS = ("example.com", "mail.example.org", "shop-customer.net", "example.de")
-WAREHOUSES = ("WH-1", "WH-2", "WH-3", "WH-EU-4")
+WAREHOUSES = ("WH-1", "WH-2", "WH-3", "WH-4")
 CURRENCIES = ("EUR", "USD", "GBP")
 PROVIDERS = ("stripe", "adyen", "paypal")
 
@@ -139,7 +139,7 @@ CHECKOUT = ServiceSpec("checkout", "java", 41, tasks=3, per_day=32_000, patterns
             "Slow call to payments: POST /v1/charges took <*> ms (threshold <*> ms)", logger="com.shop.checkout.client.PaymentsClient"),
     Pattern("stock_conflict", "WARN", 2, lambda r: f"Stock reservation conflict for {sku(r)} in order {order_id(r)}, retrying ({ri(r, 1, 3)}/3)",
             "Stock reservation conflict for <*> in order <*>, retrying (<*>/3)", logger="com.shop.checkout.inventory.StockClient"),
-    Pattern("redis_timeout", "ERROR", 1.2, lambda r: f"Redis command timed out after 2000 ms: GET cart:{uuid_text(r)}",
+    Pattern("redis_timeout", "ERROR", 0.6, lambda r: f"Redis command timed out after 2000 ms: GET cart:{uuid_text(r)}",
             "Redis command timed out after 2000 ms: GET cart:<*>", error_type="io.lettuce.core.RedisCommandTimeoutException",
             frames=("io.lettuce.core.internal.ExceptionFactory.createTimeoutException(ExceptionFactory.java:59)",
                     "io.lettuce.core.internal.Futures.awaitOrCancel(Futures.java:246)",
@@ -147,7 +147,7 @@ CHECKOUT = ServiceSpec("checkout", "java", 41, tasks=3, per_day=32_000, patterns
                     "com.shop.checkout.cart.RedisCartRepository.find(RedisCartRepository.java:48)",
                     "com.shop.checkout.cart.CartService.load(CartService.java:71)", *_SPRING_WEB),
             logger="com.shop.checkout.cart.CartService"),
-    Pattern("payment_declined", "ERROR", 1.5, lambda r: f"Payment declined for order {order_id(r)}: card ending {ri(r, 1000, 9999)} ({pick(r, ('insufficient_funds', 'expired_card', 'do_not_honor'))})",
+    Pattern("payment_declined", "ERROR", 0.8, lambda r: f"Payment declined for order {order_id(r)}: card ending {ri(r, 1000, 9999)} ({pick(r, ('insufficient_funds', 'expired_card', 'do_not_honor'))})",
             "Payment declined for order <*>: card ending <*> (<*>)", error_type="com.shop.checkout.payment.PaymentDeclinedException",
             frames=("com.shop.checkout.payment.PaymentsClient.charge(PaymentsClient.java:112)",
                     "com.shop.checkout.CheckoutService.placeOrder(CheckoutService.java:203)",
@@ -195,10 +195,10 @@ PAYMENTS = ServiceSpec("payments", "dotnet", 8, tasks=2, per_day=16_000, docker_
             "Sent receipt for order <*> to <*>", logger="Payments.Notifications.ReceiptSender"),
     Pattern("retry", "WARN", 3, lambda r: f"Retrying call to {pick(r, PROVIDERS)} after {pick(r, (200, 400, 800))} ms (attempt {ri(r, 2, 4)} of 4)",
             "Retrying call to <*> after <*> ms (attempt <*> of 4)", logger="Payments.Providers.ProviderClient"),
-    Pattern("provider_503", "ERROR", 1.2, lambda r: f"Capture failed for charge ch_{hex_id(r, 14)}: provider returned 503 Service Unavailable",
+    Pattern("provider_503", "ERROR", 0.6, lambda r: f"Capture failed for charge ch_{hex_id(r, 14)}: provider returned 503 Service Unavailable",
             "Capture failed for charge <*>: provider returned 503 Service Unavailable",
             error_type="System.Net.Http.HttpRequestException", frames=_DOTNET_HTTP, logger="Payments.Api.CaptureHandler"),
-    Pattern("idempotency", "ERROR", 0.8, lambda r: f"Duplicate idempotency key {uuid_text(r)} for order {order_id(r)}",
+    Pattern("idempotency", "ERROR", 0.4, lambda r: f"Duplicate idempotency key {uuid_text(r)} for order {order_id(r)}",
             "Duplicate idempotency key <*> for order <*>", error_type="Payments.Domain.IdempotencyConflictException",
             frames=("Payments.Domain.ChargeRepository.InsertAsync(Charge charge) in /src/Payments/Domain/ChargeRepository.cs:line 63",
                     "Payments.Api.AuthorizeHandler.Handle(AuthorizeCommand command, CancellationToken ct) in /src/Payments/Api/AuthorizeHandler.cs:line 40"),
@@ -225,20 +225,20 @@ ORDERS = ServiceSpec("orders", "python", 17, tasks=2, per_day=24_000, patterns=[
             "SELECT orders took <*> ms rows=<*>", logger="orders.db"),
     Pattern("shipping_slow", "WARN", 3, lambda r: f"Shipping quote from carrier {pick(r, ('dhl', 'ups', 'dpd'))} took {ri(r, 2000, 9000)} ms",
             "Shipping quote from carrier <*> took <*> ms", logger="orders.shipping"),
-    Pattern("pool_exhausted", "ERROR", 1.0, lambda r: "QueuePool limit of size 10 overflow 20 reached, connection timed out, timeout 30.00",
+    Pattern("pool_exhausted", "ERROR", 0.5, lambda r: "QueuePool limit of size 10 overflow 20 reached, connection timed out, timeout 30.00",
             "QueuePool limit of size 10 overflow 20 reached, connection timed out, timeout 30.00",
             error_type="sqlalchemy.exc.TimeoutError",
             frames=('File "/app/orders/api/views.py", line 88, in get_order\n    order = repo.get(order_id)',
                     'File "/app/orders/db/repository.py", line 41, in get\n    with self.engine.connect() as conn:',
                     'File "/usr/local/lib/python3.12/site-packages/sqlalchemy/pool/impl.py", line 168, in _do_get\n    raise exc.TimeoutError('),
             logger="orders.api.views"),
-    Pattern("validation", "ERROR", 1.5, lambda r: f"Invalid shipping address for order {order_id(r)}: postal code '{ri(r, 100, 99999)}' does not match country '{pick(r, ('DE', 'FR', 'US'))}'",
+    Pattern("validation", "ERROR", 0.7, lambda r: f"Invalid shipping address for order {order_id(r)}: postal code '{ri(r, 100, 99999)}' does not match country '{pick(r, ('DE', 'FR', 'US'))}'",
             "Invalid shipping address for order <*>: postal code <*> does not match country <*>",
             error_type="orders.domain.errors.ValidationError",
             frames=('File "/app/orders/api/views.py", line 57, in create_order\n    address = validate_address(payload["shipping"])',
                     'File "/app/orders/domain/address.py", line 23, in validate_address\n    raise ValidationError(msg)'),
             logger="orders.api.views"),
-    Pattern("broker_lost", "FATAL", 0.3, lambda r: f"Lost connection to message broker amqp://orders@{private_ip(r)}:5672//, giving up after {ri(r, 5, 12)} retries",
+    Pattern("broker_lost", "FATAL", 0.1, lambda r: f"Lost connection to message broker amqp://orders@{private_ip(r)}:5672//, giving up after {ri(r, 5, 12)} retries",
             "Lost connection to message broker <*>, giving up after <*> retries", logger="orders.worker"),
 ])
 
@@ -257,9 +257,9 @@ INVENTORY = ServiceSpec("inventory", "go", 12, tasks=2, per_day=16_000, docker_n
             "cache refresh took <*>ms (<*> items)", logger="plain"),
     Pattern("low_stock", "WARN", 3, lambda r: f"warning: low stock for {sku(r)} in {pick(r, WAREHOUSES)}: {ri(r, 0, 4)} left",
             "warning: low stock for <*> in <*>: <*> left", logger="plain"),
-    Pattern("sync_failed", "ERROR", 1.2, lambda r: f"failed to sync stock from warehouse {pick(r, WAREHOUSES)}: context deadline exceeded",
+    Pattern("sync_failed", "ERROR", 0.6, lambda r: f"failed to sync stock from warehouse {pick(r, WAREHOUSES)}: context deadline exceeded",
             "failed to sync stock from warehouse <*>: context deadline exceeded", logger="plain"),
-    Pattern("db_refused", "ERROR", 1.0, lambda r: f"dial tcp {private_ip(r)}:5432: connect: connection refused",
+    Pattern("db_refused", "ERROR", 0.5, lambda r: f"dial tcp {private_ip(r)}:5432: connect: connection refused",
             "dial tcp <*>: connect: connection refused", logger="logrus"),
 ])
 
@@ -281,7 +281,7 @@ INVENTORY_PANIC = Pattern(
 
 # -- api-gateway: nginx access logs (text, parsed by the router) and its error log on stderr -------------
 
-API_GATEWAY = ServiceSpec("api-gateway", "nginx", 23, tasks=3, per_day=3_000, patterns=[
+API_GATEWAY = ServiceSpec("api-gateway", "nginx", 23, tasks=3, per_day=1_500, patterns=[
     Pattern("upstream_timeout", "ERROR", 1.0,
             lambda r: (f"upstream timed out (110: Connection timed out) while reading response header from upstream, "
                        f"client: {client_ip(r)}, server: _, request: \"GET /api/v1/orders/{order_id(r)} HTTP/1.1\", "

@@ -195,11 +195,18 @@ class _Simulation:
             for pattern in patterns:
                 self._add(self.start_ms + rng.randrange(max(warmup, 1)), name, rng.randrange(self.specs[name].tasks),
                           pattern=pattern)
+        if self.bad_rate > 0:  # each kind of bad record at least once, whatever the dice say
+            for kind in BAD_KINDS:
+                name = sorted(self.specs)[rng.randrange(len(self.specs))]
+                patterns = self._steady[name]
+                self._add(self.start_ms + rng.randrange(span), name, rng.randrange(self.specs[name].tasks),
+                          pattern=patterns[rng.randrange(len(patterns))], kind="bad:" + kind)
         changes: list[tuple[int, str, int, int, str]] = []  # (t, service, slot, revision, why)
         if hours >= 1:
             self._plan_bursts(rng, span, max(1, round(hours / 8)))
             changes += self._plan_crashes(rng, span, max(1, round(hours / 6)))
-            self._plan_huge(rng, span)
+            if self.bad_rate > 0:  # bad_rate 0 asks for clean data: no huge line either
+                self._plan_huge(rng, span)
         spec = self.specs[DEPLOY_SERVICE]
         for slot in range(spec.tasks):
             changes.append((self.deploy_ms + slot * ROLLOUT_STEP_MS, spec.name, slot, spec.family_revision + 1, "deploy"))
@@ -374,7 +381,7 @@ class _Simulation:
                 self.new_error_example = self.new_error_example or record["message"]
                 emit(item.t_ms, item.service, record, bad="never")
             else:
-                emit(item.t_ms, item.service, record)
+                emit(item.t_ms, item.service, record, bad=item.kind.removeprefix("bad:") or None)
         else:
             emit(item.t_ms, item.service, self.maker.raw_record(spec, keys, item.t_ms, item.text, item.source, item.level))
 
@@ -384,8 +391,8 @@ class _Simulation:
 
         def emit(t_ms: int, service: str, record: dict[str, Any], bad: str | None = None) -> None:
             counter[0] += 1
-            if bad is None and bad_rate and rng.random() < bad_rate:
-                line = self._corrupt(record, rng)
+            if bad in BAD_KINDS or (bad is None and bad_rate and rng.random() < bad_rate):
+                line = self._corrupt(record, rng, bad)
             else:
                 line = dumps(record)
                 if bad == "too_large":
@@ -394,9 +401,9 @@ class _Simulation:
 
         return emit
 
-    def _corrupt(self, record: dict[str, Any], rng: Random) -> bytes:
+    def _corrupt(self, record: dict[str, Any], rng: Random, kind: str | None = None) -> bytes:
         """One bad line, as shippers really produce them."""
-        kind = BAD_KINDS[rng.randrange(len(BAD_KINDS))]
+        kind = kind or BAD_KINDS[rng.randrange(len(BAD_KINDS))]
         self.bad_by_kind[kind] = self.bad_by_kind.get(kind, 0) + 1
         if kind == "wrong_types":
             options = [(k, v) for k, v in (("status", "abc"), ("level", 3), ("latency_ms", "n/a"), ("time", 1764151200))
