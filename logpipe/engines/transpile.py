@@ -233,6 +233,36 @@ def _url_extract_path(node: exp.Expression) -> exp.Expression:
     return _regexp_extract_null(extract)
 
 
+_ARRAY_MATCH = {"any_match", "all_match", "none_match"}
+
+
+def _array_match(node: exp.Expression) -> exp.Expression:
+    """Trino's ``any_match(array, x -> p)`` (and ``all_match``, ``none_match``) do not exist in DuckDB:
+    count the elements ``list_filter`` keeps. An empty array gives false / true / true as in Trino; a
+    NULL array gives NULL. (Trino's NULL for "no element true but some predicate NULL" becomes false.)"""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() in _ARRAY_MATCH):
+        return node
+    array, predicate = node.expressions
+    if not isinstance(predicate, exp.Lambda):
+        raise QueryError(f"{node.name} needs a lambda (x -> ...) as its second argument")
+    kind = node.name.lower()
+    if kind == "all_match":
+        predicate = exp.Lambda(this=exp.not_(exp.paren(predicate.this.copy())),
+                               expressions=[e.copy() for e in predicate.expressions])
+    kept = exp.Anonymous(this="len", expressions=[
+        exp.Anonymous(this="list_filter", expressions=[array.copy(), predicate.copy()])])
+    zero = exp.Literal.number(0)
+    return exp.GT(this=kept, expression=zero) if kind == "any_match" else exp.EQ(this=kept, expression=zero)
+
+
+def _utf8_length(node: exp.Expression) -> exp.Expression:
+    """``length(to_utf8(s))`` (bytes, the way storage and ingestion are billed): DuckDB has no
+    ``length`` of a BLOB; ``octet_length`` is the same number."""
+    if isinstance(node, exp.Length) and isinstance(node.this, exp.Encode):
+        return exp.Anonymous(this="octet_length", expressions=[node.this.copy()])
+    return node
+
+
 @dataclass(frozen=True)
 class Rewrite:
     """One fix of sqlglot's Athena -> DuckDB output, with why it is needed (see its docstring)."""
@@ -252,6 +282,8 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite("varchar_length", _varchar_length),
     Rewrite("format_datetime", _format_datetime),
     Rewrite("url_extract_path", _url_extract_path),
+    Rewrite("array_match_lambdas", _array_match),
+    Rewrite("utf8_byte_length", _utf8_length),
 )
 
 
