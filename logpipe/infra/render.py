@@ -321,6 +321,8 @@ def render_stateful(config: Config) -> dict[str, Any]:
         },
         "LogBucket": {
             "Type": "AWS::S3::Bucket",
+            # Access logs are delivered under the target bucket's policy: have it in place first.
+            "DependsOn": "AccessLogBucketPolicy",
             "DeletionPolicy": "Retain",  # the logs outlive the stack
             "UpdateReplacePolicy": "Retain",
             "Properties": {
