@@ -295,3 +295,14 @@ def test_cli_bad_arguments_exit_2_with_one_line(cli: Any, args: list[str], messa
     assert message in stderr
     assert "Traceback" not in stderr
     assert not (cli.cwd / "logpipe-data").exists()
+
+
+def test_cli_writes_to_an_s3_bucket(cli: Any, boto_client: Any) -> None:
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket="sim-out")
+    code, stdout, stderr = cli("simulate", "--out", "s3://sim-out/team", "--start", "2026-11-25T14:00:00Z",
+                               "--end", "2026-11-25T14:30:00Z", "--rate", "0.02")
+    assert code == 0, stderr
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="sim-out")["Contents"]]
+    assert len(keys) == 2 and all(k.startswith("team/logs/dt=2026-11-25/hour=14/") for k in keys)
+    assert "s3://sim-out/team/logs" in stdout
