@@ -1,53 +1,92 @@
 """Redaction of secrets and personal data in anything logpipe stores or shows.
 
-Log lines leak: emails, access keys, bearer tokens, passwords in URLs, card numbers. Everything that
-leaves the engine for a human (pattern examples, digest samples, report tables) passes through
-``redact`` first. It is idempotent (redacting twice changes nothing more) and never raises.
+Why here, once: pattern examples, digests, Slack messages and error messages all quote raw log
+lines, and raw log lines leak credentials and personal data more often than anyone plans for. Every
+place that shows or stores a raw line calls ``redact(text)``; it never raises, and running it twice
+gives the same result as running it once (so already-redacted text can pass through again).
+
+What is masked (each replaced by a ``<redacted:KIND>`` marker, keys and structure kept):
+
+* passwords in URLs (``https://user:pass@host`` -> ``https://<redacted:credentials>@host``);
+* JSON Web Tokens (``eyJ...eyJ...sig``) and ``Bearer``/``Basic`` authorization values;
+* AWS access key ids (``AKIA``/``ASIA``... + 16) and AWS secret keys given as key/value;
+* values of secret-looking keys: ``password=``, ``passwd``, ``pwd``, ``secret``, ``token``,
+  ``api_key``, ``access_token``, ``client_secret``, ``private_key``... (``k=v``, ``k: v``, JSON);
+* email addresses;
+* card numbers: 13-19 digits, optionally grouped by spaces or dashes, that pass the Luhn check
+  (so ordinary ids and timestamps stay);
+* IPv4 addresses only when asked (``ip=True``): they are often needed to debug, and are not
+  secrets, but can be personal data.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-_CARD_CANDIDATE = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+_URL_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/\s:@<>]+:[^/\s@<>]+@")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_AUTH_HEADER = re.compile(r"\b(Bearer|Basic)(\s+)(?!<redacted)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+_AWS_ACCESS_KEY = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b")
+_AWS_SECRET = re.compile(
+    r"""(?i)(aws_?secret_?(?:access_?)?key|secret_?access_?key)(["']?\s*[:=]\s*["']?)(?!<redacted)[A-Za-z0-9/+=]{40}""")
+_SECRET_KEYS = (r"pass(?:word|wd|phrase)?|pwd|secret|(?:access_?|refresh_?|auth_?|api_?|session_?)?token"
+                r"|api_?key|apikey|client_?secret|private_?key|authorization|credentials?")
+# key (optionally quoted) = or : value (quoted, or up to whitespace/separator)
+_SECRET_VALUE = re.compile(
+    rf"""(?i)(["']?\b(?:[\w.-]*[_.-])?(?:{_SECRET_KEYS})\b["']?)(\s*[:=]\s*)(?!<redacted)("[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)""")
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_IPV4 = re.compile(r"(?<![\d.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?![\d.])")
 
-_RULES: list[tuple[re.Pattern[str], str]] = [
-    # JWTs first: three base64url parts, the first two starting with '{"' encoded (eyJ).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"), "<jwt>"),
-    (re.compile(r"(?i)\b(bearer|token)(\s+|=|:\s*)(?!<)[A-Za-z0-9._~+/-]{8,}=*"), r"\1\2<token>"),
-    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?!<)(basic|digest)\s+[A-Za-z0-9+/=._-]{6,}"), r"\1\2 <token>"),
-    (re.compile(r"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), "<aws-access-key>"),
-    (re.compile(r"(?i)(aws_?secret_?(access_?)?key[\"']?\s*[:=]\s*[\"']?)(?!<)[A-Za-z0-9/+=]{40}"), r"\1<secret>"),
-    (re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]+:)(?!<)[^@/\s]+(@)", re.IGNORECASE), r"\1<password>\2"),
-    (re.compile(r"(?i)\b(password|passwd|pwd|secret|api_?key|apikey|access_?token|client_?secret)"
-                r"([\"']?\s*[:=]\s*[\"']?)(?!<)[^\s\"',;&}]+"), r"\1\2<redacted>"),
-    (re.compile(r"(?i)(?<![\w.+-])[\w.+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}\b"), "<email>"),
-]
 
-
-def _luhn_ok(digits: str) -> bool:
+def luhn_ok(digits: str) -> bool:
+    """True when the digit string passes the Luhn checksum (card numbers do, most ids do not)."""
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        n = ord(ch) - 48
-        if i % 2 == 1:
-            n *= 2
-            if n > 9:
-                n -= 9
-        total += n
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
     return total % 10 == 0
 
 
 def _card(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", match.group(0))
-    if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-        return "<card>"
-    return match.group(0)
+    text = match.group(0)
+    digits = re.sub(r"[ -]", "", text)
+    if 13 <= len(digits) <= 19 and luhn_ok(digits) and len(set(digits)) > 1:
+        return "<redacted:card>"
+    return text
 
 
-def redact(text: str) -> str:
-    """``text`` with secrets and personal data replaced by ``<kind>`` markers."""
+def _secret_value(match: re.Match[str]) -> str:
+    value = match.group(3)
+    quote = value[0] if value[:1] in "\"'" and len(value) >= 2 else ""
+    return f"{match.group(1)}{match.group(2)}{quote}<redacted:secret>{quote}"
+
+
+_RULES: list[tuple[str | None, re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    ("://", _URL_CREDENTIALS, r"\1<redacted:credentials>@"),
+    ("eyJ", _JWT, "<redacted:jwt>"),
+    (None, _AUTH_HEADER, r"\1\2<redacted:token>"),
+    (None, _AWS_ACCESS_KEY, "<redacted:aws-key>"),
+    (None, _AWS_SECRET, r"\1\2<redacted:aws-secret>"),
+    (None, _SECRET_VALUE, _secret_value),
+    ("@", _EMAIL, "<redacted:email>"),
+]
+
+
+def redact(text: str, *, ip: bool = False) -> str:
+    """``text`` with secrets and personal data replaced by ``<redacted:KIND>``; never raises."""
     if not text:
         return text
-    for pattern, replacement in _RULES:
-        text = pattern.sub(replacement, text)
-    return _CARD_CANDIDATE.sub(_card, text)
+    for needle, regex, replacement in _RULES:
+        if needle is None or needle in text:
+            text = regex.sub(replacement, text)
+    if sum(ch.isdigit() for ch in text) >= 13:
+        text = _CARD.sub(_card, text)
+    if ip:
+        text = _IPV4.sub("<redacted:ip>", text)
+    return text

@@ -1,0 +1,95 @@
+"""Redaction: what must disappear, what must stay, and that it never crashes and is idempotent."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logpipe.redact import luhn_ok, redact
+
+# (input, secret that must be gone, text that must remain)
+POSITIVE = [
+    ("connect https://bob:hunter2@db.internal:5432/app failed", "hunter2", "db.internal:5432/app"),
+    ("postgres://svc:p%40ss@10.0.0.5/db", "p%40ss", "10.0.0.5/db"),
+    ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", "abcdefghijklmnopqrstuvwxyz012345", "Authorization"),
+    ("header authorization=Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA==", "header"),
+    ("using key AKIAIOSFODNN7EXAMPLE for upload", "AKIAIOSFODNN7EXAMPLE", "for upload"),
+    ("sts creds ASIAY34FZKBOKMUTVV7A expire soon", "ASIAY34FZKBOKMUTVV7A", "expire soon"),
+    ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY region=us-east-1",
+     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "region=us-east-1"),
+    ("login failed password=hunter2 user=bob", "hunter2", "user=bob"),
+    ('{"user": "bob", "password": "correct horse battery", "retry": 3}', "correct horse battery", '"retry": 3'),
+    ("db_password: s3cr3t; host=db", "s3cr3t", "host=db"),
+    ("client_secret='abc.def-ghi'", "abc.def-ghi", "client_secret"),
+    ("X-Api-Key api_key=0123456789abcdef", "0123456789abcdef", "X-Api-Key"),
+    ("token: tok_live_abcdef next", "tok_live_abcdef", "next"),
+    ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U ok",
+     "eyJzdWIiOiIxMjM0NTY3ODkwIn0", " ok"),
+    ("mail sent to alice.smith+ops@example.co.uk today", "alice.smith+ops@example.co.uk", "today"),
+    ("charged card 4111 1111 1111 1111 ok", "4111 1111 1111 1111", "ok"),
+    ("charged card 5500-0000-0000-0004 ok", "5500-0000-0000-0004", "ok"),
+    ("charged card 378282246310005 (amex)", "378282246310005", "(amex)"),
+]
+
+# Text that looks a bit like a secret but is not one: must come out unchanged.
+NEGATIVE = [
+    "Adding job token for job_1445144423722_0020 to jobTokenSecretManager",
+    "Failed password for invalid user admin from 10.0.0.1 port 22 ssh2",
+    "order 4111 1111 1111 1112 (fails the Luhn check)",
+    "epoch millis 1700000000000 and 1700000000001",
+    "user@localhost is not an email address with a domain",
+    "ARN arn:aws:iam::123456789012:role/app",
+    "password reset requested for account 42",
+    "https://example.com/path?q=1",
+    "bearer of bad news",
+    "",
+]
+
+
+@pytest.mark.parametrize(("text", "secret", "kept"), POSITIVE)
+def test_secrets_are_masked(text: str, secret: str, kept: str) -> None:
+    out = redact(text)
+    assert secret not in out
+    assert kept in out
+    assert "<redacted:" in out
+
+
+@pytest.mark.parametrize("text", NEGATIVE)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_ip_addresses_only_on_request() -> None:
+    text = "client 192.168.1.20 via 10.0.0.1, version 1.2.3.4.5, bad 256.1.1.1"
+    assert redact(text) == text
+    assert redact(text, ip=True) == "client <redacted:ip> via <redacted:ip>, version 1.2.3.4.5, bad 256.1.1.1"
+
+
+def test_luhn() -> None:
+    assert luhn_ok("4111111111111111")
+    assert luhn_ok("79927398713")
+    assert not luhn_ok("4111111111111112")
+
+
+def test_structure_is_kept() -> None:
+    assert redact("password=hunter2") == "password=<redacted:secret>"
+    assert redact('"password": "x y"') == '"password": "<redacted:secret>"'
+    assert redact("https://u:p@h/x") == "https://<redacted:credentials>@h/x"
+
+
+_FRAGMENTS = st.sampled_from([
+    "password=", "token: ", "Bearer ", "https://", "user:", "pass@", "@", "example.com", "AKIA",
+    "IOSFODNN7EXAMPLE", "eyJ", "eyJhbGciOiJIUzI1NiJ9.", "4111 1111 1111 1111", "-", " ", "=", ":", '"', "'",
+    "aws_secret_access_key=", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "<redacted:secret>", "1234", "\n",
+    "192.168.0.1", ".", "/",
+])
+_TEXT = st.one_of(st.text(max_size=200), st.lists(st.one_of(_FRAGMENTS, st.text(max_size=8)), max_size=25).map("".join))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, st.booleans())
+def test_never_crashes_and_is_idempotent(text: str, ip: bool) -> None:
+    once = redact(text, ip=ip)
+    assert isinstance(once, str)
+    assert redact(once, ip=ip) == once
