@@ -187,15 +187,15 @@ _DOTNET_HTTP = (
 )
 
 PAYMENTS = ServiceSpec("payments", "dotnet", 8, tasks=2, per_day=16_000, docker_names=True, patterns=[
-    Pattern("authorized", "INFO", 30, lambda r: f"Authorized payment pay_{hex_id(r, 14)} for order {order_id(r)}: {amount(r)} {pick(r, CURRENCIES)} via {pick(r, PROVIDERS)}",
+    Pattern("authorized", "INFO", 30, lambda r: f"Authorized payment pay_3{hex_id(r, 13)} for order {order_id(r)}: {amount(r)} {pick(r, CURRENCIES)} via {pick(r, PROVIDERS)}",
             "Authorized payment <*> for order <*>: <*> <*> via <*>", logger="Payments.Api.AuthorizeHandler"),
-    Pattern("captured", "INFO", 22, lambda r: f"Captured charge ch_{hex_id(r, 14)} in {duration_ms(r, 120)} ms",
+    Pattern("captured", "INFO", 22, lambda r: f"Captured charge ch_3{hex_id(r, 13)} in {duration_ms(r, 120)} ms",
             "Captured charge <*> in <*> ms", logger="Payments.Api.CaptureHandler"),
     Pattern("receipt", "INFO", 8, lambda r: f"Sent receipt for order {order_id(r)} to {email(r)}",
             "Sent receipt for order <*> to <*>", logger="Payments.Notifications.ReceiptSender"),
     Pattern("retry", "WARN", 3, lambda r: f"Retrying call to {pick(r, PROVIDERS)} after {pick(r, (200, 400, 800))} ms (attempt {ri(r, 2, 4)} of 4)",
             "Retrying call to <*> after <*> ms (attempt <*> of 4)", logger="Payments.Providers.ProviderClient"),
-    Pattern("provider_503", "ERROR", 0.6, lambda r: f"Capture failed for charge ch_{hex_id(r, 14)}: provider returned 503 Service Unavailable",
+    Pattern("provider_503", "ERROR", 0.6, lambda r: f"Capture failed for charge ch_3{hex_id(r, 13)}: provider returned 503 Service Unavailable",
             "Capture failed for charge <*>: provider returned 503 Service Unavailable",
             error_type="System.Net.Http.HttpRequestException", frames=_DOTNET_HTTP, logger="Payments.Api.CaptureHandler"),
     Pattern("idempotency", "ERROR", 0.4, lambda r: f"Duplicate idempotency key {uuid_text(r)} for order {order_id(r)}",
