@@ -152,7 +152,7 @@ MINERS: dict[str, Callable[[Sequence[str]], tuple[list[str], list[str], float]]]
 }
 
 # Numbers standing alone (not the "2" of "ssh2": that is part of a word) get fresh values.
-_NUMBERS = re.compile(r"(?<![A-Za-z0-9])0x[0-9a-f]+|(?<![A-Za-z])[0-9]+")
+_NUMBERS = re.compile(r"(?<![A-Za-z0-9])0x[0-9a-f]+|(?<![A-Za-z0-9])[0-9]+")
 
 
 def _fresh(rng: random.Random, old: str) -> str:

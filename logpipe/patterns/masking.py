@@ -115,7 +115,7 @@ def mask(message: str) -> str:
     return message
 
 
-_shape_sub = re.compile(r"(?<![A-Za-z])[0-9]+").sub
+_shape_sub = re.compile(r"(?<![A-Za-z0-9])[0-9]+").sub
 # A whole hex literal that stands alone as a token part ("0x7f3a", not "0x1f-02"): always masked.
 _shape_hex_sub = re.compile(r"(?<![A-Za-z0-9])0[xX][0-9A-Fa-f]+(?![\w.:-])").sub
 

@@ -15,6 +15,8 @@ import re
 
 from logpipe.patterns.masking import mask
 
+_DIGITS = re.compile(r"[0-9]+")
+
 TOP_FRAMES = 3
 """How many innermost application frames take part in the key (Sentry uses the in-app frames)."""
 
@@ -44,7 +46,8 @@ def _clean_frame(frame: str) -> str:
 def _key(kind: str, exc_type: str, message: str, frames: list[str]) -> tuple[str, str]:
     template = mask(message.strip()) if message else ""
     top = [_clean_frame(f) for f in frames[:TOP_FRAMES]]
-    key = "\x1f".join([kind, exc_type, template, *top])
+    # Generated frames carry counters (GeneratedMethodAccessor12, $Proxy45): digits never decide.
+    key = "\x1f".join([kind, exc_type, template, *(_DIGITS.sub("0", f) for f in top)])
     display = f"{exc_type}: {template}" if template else exc_type
     if top:
         display += f" at {top[0]}"

@@ -1,0 +1,296 @@
+"""The template miner: masking (and its SQL twin), stable ids, merges and aliases, stack traces.
+
+All messages here are written for these tests (no third-party log data).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logpipe.patterns import MASK_REGEXES_SQL, TemplateMiner, mask, stack_trace_key
+from logpipe.patterns.masking import shape
+from logpipe.patterns.miner import MinerConfig, pattern_id_for
+
+REPO = Path(__file__).resolve().parent.parent
+
+SAMPLES = [
+    "GET /api/v1/orders/123 200 in 35ms",
+    "Connection from 10.0.12.7:51234 closed after 12.5s",
+    "user=alice id=42 email=alice@example.org ok",
+    "request 123e4567-e89b-12d3-a456-426614174000 failed at 2024-05-01T10:11:12.345Z",
+    "worker pid 4242 exited with status 0x1f",
+    "Fri Jul  1 07:57:30 2005 cron started",
+    "ssh2 handshake via jk2_init() x86_64 log4j",
+    'payload "hello world 42" rejected',
+    "opened /var/lib/app/data-7.db and /tmp/x",
+    "fetch https://cdn.example.com/a/b.js?v=3 took 120 ms",
+    "host ip-10-0-3-7.ec2.internal is unhealthy",
+    "blk_-1608999687919862906 replicated to 3 nodes",
+    "core.12345 written; container_1445144423722_0020_01_000004 killed",
+    "tab\tseparated\t7\tvalues",
+    "",
+    "   leading and trailing spaces 9   ",
+    "ünïcödé 12 ok",
+]
+
+
+def sql_mask(text: str) -> str:
+    """The SQL masks applied in order with Python's re (replacement taken literally, as in SQL)."""
+    for regex, replacement in MASK_REGEXES_SQL:
+        text = re.sub(regex, lambda _m, r=replacement: r, text)
+    return text
+
+
+def test_mask_examples() -> None:
+    assert mask("GET /api/v1/orders/123 200 in 35ms") == "GET <*> <*> in <*>"
+    assert mask("Connection from 10.0.12.7:51234 closed after 12.5s") == "Connection from <*>:<*> closed after <*>"
+    assert mask("user=alice id=42 email=alice@example.org ok") == "user=alice id=<*> email=<*> ok"
+    assert mask("request 123e4567-e89b-12d3-a456-426614174000 failed at 2024-05-01T10:11:12.345Z") == \
+        "request <*> failed at <*>"
+    assert mask("worker pid 4242 exited with status 0x1f") == "worker pid <*> exited with status <*>"
+    assert mask("Fri Jul  1 07:57:30 2005 cron started") == "<*> cron started"
+    # identifier words keep their digits: they are part of the constant text
+    assert mask("ssh2 handshake via jk2_init() x86_64 log4j") == "ssh2 handshake via jk2_init() <*> log4j"
+    assert mask('payload "hello world 42" rejected') == "payload <*> rejected"
+    assert mask("opened /var/lib/app/data-7.db and /tmp/x") == "opened <*> and <*>"
+    assert mask("host ip-10-0-3-7.ec2.internal is unhealthy") == "host <*> is unhealthy"
+    assert mask("core.12345 written") == "core.<*> written"
+    assert mask("") == ""
+
+
+def test_sql_masks_are_re2_safe() -> None:
+    for regex, replacement in MASK_REGEXES_SQL:
+        assert not re.search(r"\(\?<?[=!]", regex), f"lookaround in {regex!r}"
+        assert not re.search(r"\\[1-9]", regex), f"back-reference in {regex!r}"
+        assert "$" not in replacement and "\\" not in replacement
+        re.compile(regex)
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_python_mask_agrees_with_the_sql_sequence(text: str) -> None:
+    assert sql_mask(text) == mask(text)
+
+
+def test_duckdb_regexp_replace_agrees_with_mask() -> None:
+    """The same masks on a real engine (DuckDB's RE2), as the detectors run them."""
+    import duckdb
+
+    con = duckdb.connect()
+    rows = []
+    for text in SAMPLES:
+        value = text
+        for regex, replacement in MASK_REGEXES_SQL:
+            value = con.execute("SELECT regexp_replace(?, ?, ?, 'g')", [value, regex, replacement]).fetchone()[0]
+        rows.append((text, value))
+    assert [(t, v) for t, v in rows if v != mask(t)] == []
+
+
+_WORDS = st.sampled_from(["error", "user", "ssh2", "x86_64", "id=", "host", "/", ".", ":", "-", "_", "0x",
+                          "blk_", "(", ")", " ", "=", "core.", "Jul ", "T", "Z", "ab", "e3"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_WORDS, st.from_regex(r"[0-9]{1,6}", fullmatch=True)), min_size=1, max_size=20),
+       st.randoms(use_true_random=False))
+def test_mask_does_not_depend_on_number_values(parts: list[str], rnd: random.Random) -> None:
+    """The miner's caches rely on it: same shape -> same mask (numbers of any value and length)."""
+    text = "".join(parts)
+    other = re.sub(r"(?<![A-Za-z0-9])[0-9]+", lambda m: str(rnd.randrange(1, 10 ** rnd.randint(1, 6))), text)
+    if shape(other) == shape(text):
+        assert mask(other) == mask(text)
+    assert sql_mask(text) == mask(text)
+
+
+# ---- the miner ----
+
+def test_same_pattern_same_id_and_template() -> None:
+    miner = TemplateMiner()
+    a = miner.add("Payment 1234 declined for order 55")
+    b = miner.add("Payment 98 declined for order 7012")
+    assert a.pattern_id == b.pattern_id
+    assert a.template == "Payment <*> declined for order <*>"
+    assert a.is_new and not b.is_new
+    assert a.pattern_id == pattern_id_for("Payment <*> declined for order <*>")
+    assert [(p.template, p.count) for p in miner.patterns()] == [("Payment <*> declined for order <*>", 2)]
+
+
+def test_different_constant_words_stay_apart() -> None:
+    miner = TemplateMiner()
+    ids = {miner.add(f"Task {i} transitioned from RUNNING to {state}").pattern_id
+           for i, state in enumerate(["SUCCEEDED", "FAILED"] * 3)}
+    assert len(ids) == 2
+
+
+def test_merge_alias_resolves_old_ids() -> None:
+    miner = TemplateMiner(MinerConfig(merge_distinct=3))
+    first = miner.add("Session opened for user alice by sshd")
+    second = miner.add("Session opened for user bob by sshd")
+    assert first.pattern_id != second.pattern_id  # two values are not yet a variable
+    third = miner.add("Session opened for user carol by sshd")
+    assert third.template == "Session opened for user <*> by sshd"
+    assert miner.resolve(first.pattern_id) == third.pattern_id
+    assert miner.resolve(second.pattern_id) == third.pattern_id
+    assert miner.aliases[first.pattern_id] == third.pattern_id
+    # new values now match the merged pattern directly
+    assert miner.add("Session opened for user dave by sshd").pattern_id == third.pattern_id
+    assert [p.count for p in miner.patterns()] == [4]
+    # ... and the alias map survives a round trip through the persisted state
+    reloaded = TemplateMiner.from_state(json.loads(json.dumps(miner.to_state())))
+    assert reloaded.resolve(first.pattern_id) == third.pattern_id
+    assert reloaded.add("Session opened for user erin by sshd").pattern_id == third.pattern_id
+    assert reloaded.match("Session opened for user frank by sshd").pattern_id == third.pattern_id
+
+
+def test_a_masked_value_makes_a_position_variable_sooner() -> None:
+    miner = TemplateMiner()
+    a = miner.add("lookup (cache) done")
+    b = miner.add("lookup (42) done")
+    assert a.pattern_id != b.pattern_id or a.template == "lookup (<*>) done"
+    assert miner.resolve(a.pattern_id) == miner.resolve(b.pattern_id)
+    assert miner.patterns()[0].template == "lookup (<*>) done"
+
+
+def test_match_does_not_learn() -> None:
+    miner = TemplateMiner()
+    assert miner.match("disk 3 full") is None
+    miner.add("disk 3 full")
+    hit = miner.match("disk 9 full")
+    assert hit is not None and hit.template == "disk <*> full"
+    assert miner.patterns()[0].count == 1
+    assert miner.match("something else entirely") is None
+
+
+def test_add_many_equals_add() -> None:
+    lines = [f"job {i} {'ok' if i % 3 else 'failed'} on node-{i % 5} user {u}"
+             for i, u in zip(range(300), ["ann", "ben", "cy", "dee"] * 75, strict=True)]
+    lines += ["", "bad \ufffd byte 7", "multi\nline 3"]
+    one, many = TemplateMiner(), TemplateMiner()
+    singles = [one.add(x) for x in lines]
+    batch = many.add_many(lines)
+    assert [r.pattern_id for r in singles] == [r.pattern_id for r in batch]
+    assert one.to_state() == many.to_state()
+
+
+def test_examples_and_state_round_trip() -> None:
+    miner = TemplateMiner(MinerConfig(max_examples=2))
+    for i in range(5):
+        miner.add(f"timeout after {i}s")
+    (pattern,) = miner.patterns()
+    assert pattern.examples == ["timeout after 0s", "timeout after 1s"]
+    state = miner.to_state()
+    again = TemplateMiner.from_state(state)
+    assert again.to_state() == state
+
+
+def test_unknown_state_version_is_a_clear_error() -> None:
+    from logpipe.errors import LogpipeError
+
+    with pytest.raises(LogpipeError, match="version"):
+        TemplateMiner.from_state({"version": 99, "patterns": []})
+
+
+_STABILITY_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from logpipe.patterns import TemplateMiner
+    miner = TemplateMiner()
+    ids = [miner.add(line).pattern_id for line in sys.stdin.read().split("\\n")]
+    print(json.dumps({"ids": ids, "final": [miner.resolve(i) for i in ids]}))
+""")
+
+
+def test_ids_are_stable_across_processes() -> None:
+    lines = [f"Invalid user {u} from 10.0.{i}.9 port {2000 + i}" for i, u in enumerate(["ann", "bob", "cyd", "dan"])]
+    lines += ["cache miss for key order:77", "cache miss for key order:78", "GC pause 12ms"]
+    miner = TemplateMiner()
+    here = [miner.add(line).pattern_id for line in lines]
+    runs = []
+    for hashseed in ("1", "2"):  # a different str hash seed must not change anything
+        proc = subprocess.run([sys.executable, "-c", _STABILITY_SCRIPT], input="\n".join(lines), text=True,
+                              capture_output=True, check=True, cwd=REPO,
+                              env={"PYTHONHASHSEED": hashseed, "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+        runs.append(json.loads(proc.stdout))
+    assert runs[0]["ids"] == runs[1]["ids"] == here
+    assert runs[0]["final"] == [miner.resolve(i) for i in here]
+
+
+# ---- stack traces ----
+
+JAVA_TRACE = """java.lang.IllegalStateException: Order {order} is in state PAID, expected NEW
+\tat com.acme.orders.OrderService.cancel(OrderService.java:{line1})
+\tat com.acme.orders.OrderController.cancel(OrderController.java:{line2})
+\tat jdk.internal.reflect.GeneratedMethodAccessor{acc}.invoke(Unknown Source)
+\tat org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:{line3})
+\t... {more} more
+"""
+
+
+def java(order: int, line1: int, line2: int, acc: int = 7, more: int = 42, exc: str | None = None) -> str:
+    text = JAVA_TRACE.format(order=order, line1=line1, line2=line2, acc=acc, line3=line1 + 100, more=more)
+    return text.replace("java.lang.IllegalStateException", exc) if exc else text
+
+
+def test_java_traces_group_by_type_message_and_top_frames() -> None:
+    miner = TemplateMiner()
+    a = miner.add(java(order=1001, line1=88, line2=40))
+    b = miner.add(java(order=2002, line1=91, line2=44, acc=12, more=7))  # other build: other line numbers
+    c = miner.add(java(order=1001, line1=88, line2=40, exc="java.lang.IllegalArgumentException"))
+    assert a.pattern_id == b.pattern_id
+    assert c.pattern_id != a.pattern_id
+    assert a.template.startswith("java.lang.IllegalStateException: Order <*> is in state PAID, expected NEW")
+    assert "com.acme.orders.OrderService.cancel" in a.template
+    key_a, _ = stack_trace_key(java(1, 2, 3))  # type: ignore[misc]
+    key_b, _ = stack_trace_key(java(1, 2, 3).replace("OrderService.cancel", "OrderService.refund"))  # type: ignore[misc]
+    assert key_a != key_b  # a different top frame is a different error
+
+
+def test_java_trace_header_with_thread_name() -> None:
+    text = 'Exception in thread "pool-3-thread-7" java.util.concurrent.TimeoutException: waited 30000 ms\n' \
+           "\tat com.acme.Client.call(Client.java:12)\n"
+    other = text.replace("pool-3-thread-7", "pool-9-thread-1").replace("30000", "5000").replace(":12)", ":19)")
+    assert stack_trace_key(text) == stack_trace_key(other)
+    assert stack_trace_key(text)[1] == "java.util.concurrent.TimeoutException: waited <*> ms at com.acme.Client.call"  # type: ignore[index]
+
+
+def test_python_traceback() -> None:
+    def tb(path: str, line: int, key: str) -> str:
+        return ("Traceback (most recent call last):\n"
+                f'  File "{path}/app/handlers.py", line {line}, in handle\n'
+                "    return process(event)\n"
+                f'  File "{path}/app/process.py", line {line + 7}, in process\n'
+                "    raise KeyError(key)\n"
+                f"KeyError: '{key}'\n")
+
+    a, b = stack_trace_key(tb("/srv/v1", 10, "user_id")), stack_trace_key(tb("/srv/v2", 33, "user_id"))
+    assert a is not None and a == b
+    assert a[1] == "KeyError: 'user_id' at process.py:process"
+    assert stack_trace_key(tb("/srv", 1, "x").replace("KeyError", "ValueError")) != a
+
+
+def test_go_panic_and_dotnet() -> None:
+    go = ("panic: runtime error: index out of range [5] with length 3\n\ngoroutine 1 [running]:\n"
+          "main.lookup(...)\n\t/src/main.go:12 +0x1d\nmain.main()\n\t/src/main.go:20 +0x25\n")
+    go2 = go.replace("[5]", "[9]").replace("goroutine 1", "goroutine 77").replace("+0x1d", "+0x2f")
+    assert stack_trace_key(go) == stack_trace_key(go2)
+    assert stack_trace_key(go)[1].startswith("panic: runtime error: index out of range")  # type: ignore[index]
+    dotnet = ("System.InvalidOperationException: Sequence contains no elements\n"
+              "   at System.Linq.ThrowHelper.ThrowNoElementsException()\n"
+              "   at Acme.Orders.Service.Place(Order o) in C:\\src\\Service.cs:line 42\n")
+    assert stack_trace_key(dotnet) == stack_trace_key(dotnet.replace("line 42", "line 57"))
+    assert stack_trace_key(dotnet)[1].startswith("System.InvalidOperationException")  # type: ignore[index]
+
+
+def test_plain_multiline_text_is_not_a_trace() -> None:
+    assert stack_trace_key("first line\nsecond line") is None
+    assert stack_trace_key("one line only") is None
+    miner = TemplateMiner()
+    assert miner.add("config reloaded\n  3 keys changed").template == "config reloaded <*> keys changed"
