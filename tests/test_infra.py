@@ -381,6 +381,13 @@ def test_deploy_failure_names_the_failed_resources(monkeypatch: pytest.MonkeyPat
          "ResourceStatusReason": "Invalid request provided: BytesScannedCutoffPerQuery is too small"},
         {"StackId": STACK_ID, "EventId": "1", "StackName": "logpipe-stateful", "Timestamp": now,
          "LogicalResourceId": "LogBucket", "ResourceType": "AWS::S3::Bucket", "ResourceStatus": "UPDATE_COMPLETE"},
+        {"StackId": STACK_ID, "EventId": "0", "StackName": "logpipe-stateful", "Timestamp": now,
+         "LogicalResourceId": "logpipe-stateful", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_IN_PROGRESS", "ResourceStatusReason": "User Initiated"},
+        # An earlier deploy's failure: not this deploy's reason.
+        {"StackId": STACK_ID, "EventId": "-1", "StackName": "logpipe-stateful", "Timestamp": now,
+         "LogicalResourceId": "GlueTable", "ResourceType": "AWS::Glue::Table", "ResourceStatus": "UPDATE_FAILED",
+         "ResourceStatusReason": "an old failure"},
     ]
     stub.add_response("describe_stack_events", {"StackEvents": events})
     with stub, pytest.raises(DeployError) as info:
@@ -388,7 +395,7 @@ def test_deploy_failure_names_the_failed_resources(monkeypatch: pytest.MonkeyPat
     message = str(info.value)
     assert "UPDATE_ROLLBACK_COMPLETE" in message
     assert "WorkGroup (AWS::Athena::WorkGroup): Invalid request provided: BytesScannedCutoffPerQuery is too small" in message
-    assert "LogBucket" not in message
+    assert "LogBucket" not in message and "old failure" not in message
 
 
 def test_deploy_refuses_a_rolled_back_stack_with_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from logpipe.errors import LogpipeError
@@ -70,6 +70,9 @@ def failure_reasons(cfn: Any, stack_name: str, since: datetime | None = None) ->
     """``LogicalId (Type): reason`` for each failed resource event of the stack, oldest first."""
     reasons: list[str] = []
     paginator = cfn.get_paginator("describe_stack_events")
+    # Events come newest first. This operation's events end (going back) at the stack's own
+    # CREATE/UPDATE_IN_PROGRESS; ``since`` (minus a margin for clock skew) is the fallback bound.
+    since = since - timedelta(minutes=5) if since is not None else None
     for page in paginator.paginate(StackName=stack_name):
         for event in page["StackEvents"]:
             if since is not None and event["Timestamp"] < since:
@@ -78,6 +81,12 @@ def failure_reasons(cfn: Any, stack_name: str, since: datetime | None = None) ->
             reason = event.get("ResourceStatusReason")
             if status.endswith("FAILED") and reason:
                 reasons.append(f"{event.get('LogicalResourceId')} ({event.get('ResourceType')}): {reason}")
+            if (event.get("ResourceType") == "AWS::CloudFormation::Stack"
+                    and status in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS")):
+                break
+        else:
+            continue
+        break
     reasons.reverse()
     # The stack's own event only repeats "resource(s) failed": keep the resource reasons first.
     return reasons
