@@ -306,3 +306,10 @@ def test_cli_writes_to_an_s3_bucket(cli: Any, boto_client: Any) -> None:
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="sim-out")["Contents"]]
     assert len(keys) == 2 and all(k.startswith("team/logs/dt=2026-11-25/hour=14/") for k in keys)
     assert "s3://sim-out/team/logs" in stdout
+
+
+def test_cli_unwritable_out_is_one_line_and_exit_1(cli: Any) -> None:
+    (cli.cwd / "afile").write_text("not a folder")
+    code, _, stderr = cli("simulate", "--out", "afile", "--hours", "1", "--rate", "0.01")
+    assert code == 1
+    assert stderr.startswith("error: cannot write afile/logs/dt=") and "Traceback" not in stderr
