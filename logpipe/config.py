@@ -135,7 +135,9 @@ class DestinationConfig(Section):
     """One place a digest is delivered to."""
 
     kind: Literal["file", "sns", "ses", "slack", "datadog"]
-    path: str | None = None  # file
+    # Names the destination in the delivery ledger and in messages (default: kind and target).
+    name: str | None = None
+    path: str | None = None  # file: a file name ({start} and {end} are filled in) or a folder ending in /
     topic_arn: str | None = None  # sns
     sender: str | None = None  # ses
     recipients: list[str] = Field(default_factory=list)  # ses
@@ -143,6 +145,8 @@ class DestinationConfig(Section):
     webhook_url_env: str | None = None
     webhook_url_secret: str | None = None
     format: Literal["md", "html", "slack", "text"] | None = None
+    region: str | None = None  # sns (default: from the topic ARN), ses
+    tags: list[str] = Field(default_factory=list)  # datadog events
 
 
 class DigestConfig(Section):
@@ -155,6 +159,10 @@ class DigestConfig(Section):
     samples_per_pattern: int = Field(default=3, ge=0)
     destinations: list[DestinationConfig] = Field(default_factory=list)
     console_url: str | None = None
+    # Attempts per destination within one run (exponential backoff between); what still fails stays
+    # in the delivery outbox and is retried on the next run.
+    delivery_attempts: int = Field(default=3, ge=1, le=10)
+    delivery_backoff_seconds: float = Field(default=1.0, ge=0)
 
     @field_validator("window")
     @classmethod
@@ -265,6 +273,10 @@ class ServiceConfig(Section):
     detect_schedule: str = "5 * * * *"
     max_catchup_windows: int = Field(default=168, ge=1)
     misfire_grace_seconds: int = Field(default=300, ge=1)
+    # /healthz turns 503 when a job has been running longer than this (stuck).
+    stuck_after_seconds: int = Field(default=3600, ge=1)
+    # On SIGTERM: how long to wait for the running job before exiting (ECS stopTimeout is 30 s by default).
+    stop_timeout_seconds: float = Field(default=25.0, gt=0)
 
     @field_validator("lateness", "window")
     @classmethod

@@ -40,6 +40,8 @@ STATE_MODULES: list[str] = [
     "logpipe.metrics.ledger",
     "logpipe.sinks.local",
     "logpipe.patterns.store",
+    "logpipe.service.watermarks",
+    "logpipe.digest.deliver",
 ]
 
 

@@ -1,0 +1,133 @@
+"""Build the digest of a window: findings from the detectors, errors against the previous period,
+the top patterns with their hourly trend, redacted samples and the query that shows each one.
+
+The heavy work stays in the engine (the detectors' summaries, one ``records_by_service`` query for
+the previous period); counts per hour come from the pattern store, which the detectors fill.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from logpipe.config import Config
+from logpipe.digest.model import Digest, DigestFinding, JobProblem, ServiceErrors, TopPattern, iso
+from logpipe.layout import hours_in_window, utc
+
+ATHENA_CONSOLE = "https://{region}.console.aws.amazon.com/athena/home?region={region}#/query-editor"
+PATTERN_QUERY = "top_error_messages"
+
+
+def athena_console_url(config: Config) -> str | None:
+    """The Athena query editor, when the engine is Athena (where a reader can run the query)."""
+    if config.engine.kind != "athena":
+        return None
+    region = config.engine.region or config.store.region or config.infra.region
+    return ATHENA_CONSOLE.format(region=region)
+
+
+def pattern_command(service: str | None, start: datetime, end: datetime) -> str:
+    parts = ["logpipe", "query", "run", PATTERN_QUERY]
+    if service:
+        parts += ["--param", f"service={service}"]
+    return shlex.join([*parts, "--since", iso(start), "--until", iso(end)])
+
+
+def _previous_services(config: Config, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
+    from logpipe.queries.runner import run_query
+
+    frame = run_query(config, "records_by_service", start, end, {}).frame
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in frame.itertuples(index=False):
+        out[str(row.service)][0] += int(row.records)
+        out[str(row.service)][1] += int(row.errors)
+    return {s: (r, e) for s, (r, e) in out.items()}
+
+
+def _job_problems(config: Config, since: datetime) -> list[JobProblem]:
+    from logpipe.service.watermarks import WatermarkStore
+    from logpipe.state.db import open_state
+
+    store = WatermarkStore(open_state(config.state.url))
+    return [JobProblem(w.job, w.start, w.attempts, w.last_error or "") for w in store.failures_since(since)]
+
+
+def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool = True, charts: bool = True,
+                 title: str | None = None, now: datetime | None = None) -> Digest:
+    """The digest of ``[start, end)``; ``learn`` lets the detectors learn the window (once)."""
+    from logpipe.detectors.run import run_detectors
+    from logpipe.patterns.store import PatternStore
+
+    start, end = utc(start), utc(end)
+    previous_start = start - (end - start)
+    store = PatternStore.from_config(config)
+    report = run_detectors(config, start, end, learn=learn, store=store)
+    console = athena_console_url(config) or config.digest.console_url
+
+    previous = _previous_services(config, previous_start, start)
+    names = sorted(set(report.services) | set(previous))
+    services = [ServiceErrors(s, report.services[s].errors if s in report.services else 0,
+                              previous.get(s, (0, 0))[1],
+                              report.services[s].records if s in report.services else 0) for s in names]
+    services = [s for s in services if s.errors or s.previous]
+    services.sort(key=lambda s: (-s.errors, -s.previous, s.service))
+
+    findings = [DigestFinding(kind=f.kind, severity=f.severity, title=f.title, service=f.service,
+                              pattern_id=f.pattern_id, samples=list(f.samples), command=f.command(),
+                              console_url=athena_console_url(config)) for f in report.findings]
+
+    # Top patterns over all services (muted ones left out: someone decided they are noise).
+    statuses = {p.pattern_id: p.status for p in store.list()}
+    per: dict[str, dict[str, Any]] = {}
+    for item in report.patterns:
+        entry = per.setdefault(item.pattern_id, {"template": item.template, "count": 0,
+                                                 "services": defaultdict(int), "samples": []})
+        entry["count"] += item.count
+        entry["services"][item.service] += item.count
+        for line in item.samples:
+            if line not in entry["samples"] and len(entry["samples"]) < config.digest.samples_per_pattern:
+                entry["samples"].append(line)
+    ranked = sorted(((pid, e) for pid, e in per.items() if statuses.get(pid) != "muted"),
+                    key=lambda kv: (-kv[1]["count"], kv[0]))[: config.digest.top_patterns]
+    ids = [pid for pid, _ in ranked]
+    hours = hours_in_window(start, end)
+    window_counts = store.counts(start, end, ids)
+    previous_counts = store.counts(previous_start, start, ids)
+    top = []
+    for pid, entry in ranked:
+        hourly = {h: 0 for h in hours}
+        for (p, _service, hour), n in window_counts.items():
+            if p == pid and hour in hourly:
+                hourly[hour] += n
+        prev = sum(n for (p, _s, _h), n in previous_counts.items() if p == pid)
+        services_sorted = sorted(entry["services"], key=lambda s: (-entry["services"][s], s))
+        pattern = TopPattern(pattern_id=pid, template=entry["template"], services=services_sorted,
+                             count=entry["count"], previous=prev, hourly=list(hourly.values()),
+                             samples=entry["samples"], status=statuses.get(pid),
+                             command=pattern_command(services_sorted[0] if len(services_sorted) == 1 else None,
+                                                     start, end))
+        if charts:
+            pattern.chart_png = sparkline_png(pattern.hourly)
+        top.append(pattern)
+
+    notes = list(report.notes)
+    if not report.learned and sum(hourly_total for p in top for hourly_total in p.hourly) == 0 and top:
+        notes.append("hourly trends are empty: the detectors have not learned this window yet (run 'logpipe detect')")
+    hours_long = int((end - start).total_seconds() // 3600)
+    return Digest(
+        title=title or f"error digest {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC ({hours_long}h)",
+        window_start=start, window_end=end, generated_at=utc(now or datetime.now(UTC)), engine=config.engine.kind,
+        services=services, findings=findings, top_patterns=top,
+        job_problems=_job_problems(config, previous_start), notes=notes, console_url=console)
+
+
+def sparkline_png(values: list[int]) -> bytes:
+    """A small trend chart (counts per hour); one point is drawn as a flat line."""
+    from logpipe.report.charts import sparkline
+
+    series = [float(v) for v in values] or [0.0]
+    if len(series) == 1:
+        series = series * 2
+    return sparkline(series)

@@ -1,0 +1,436 @@
+"""Deliver digests exactly once per (digest window, destination): file, SNS, SES, Slack, Datadog.
+
+How:
+
+1. ``enqueue`` renders the digest for every destination and writes one outbox row per destination,
+   keyed by (digest key, destination id), with the rendered payload. The service calls it inside the
+   transaction that moves the job's watermark, so a window's deliveries are queued exactly when the
+   window completes; a row already there is left alone (queued once, whatever re-runs).
+2. ``flush`` claims each pending row (``pending`` -> ``sending``, committed before the call), sends
+   it with a few attempts and exponential backoff, then marks it ``sent`` (the ledger). What still
+   fails goes back to ``pending`` with its error: never dropped, retried on the next run, reported.
+3. A row found ``sending`` by a later run means a crash between the call and the ledger write. A
+   file is simply written again (same content, same name). For SNS/SES/Slack/Datadog there is no way
+   to ask whether the message arrived, so it is sent again: a crash in that millisecond window can
+   duplicate one digest (at-least-once there), while a crash anywhere else cannot.
+
+Secrets (the Slack webhook URL, the Datadog API key) are read when sending and appear in no row,
+message or error: errors name the variable or secret id instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    select,
+    update,
+)
+
+from logpipe.config import Config, DestinationConfig
+from logpipe.digest.model import Digest, iso
+from logpipe.errors import ConfigError, DeliveryError
+from logpipe.state.db import metadata
+
+log = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT = "pending", "sending", "sent"
+SNS_SUBJECT_MAX = 100
+SNS_MESSAGE_MAX = 256 * 1024
+DATADOG_TEXT_MAX = 4000
+DATADOG_TITLE_MAX = 100
+
+outbox = Table(
+    "digest_outbox", metadata,
+    Column("digest_key", String(128), nullable=False),
+    Column("destination", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("job", String(255), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: what to send, rendered once
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("sent_ms", BigInteger, nullable=True),
+    PrimaryKeyConstraint("digest_key", "destination", name="pk_digest_outbox"),
+)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def destination_id(dest: DestinationConfig) -> str:
+    """A stable name for the ledger: the configured name, else the kind and its target (no secrets)."""
+    if dest.name:
+        return dest.name
+    target = {"file": dest.path, "sns": dest.topic_arn, "ses": ",".join(dest.recipients),
+              "slack": dest.webhook_url_env or dest.webhook_url_secret, "datadog": "events"}[dest.kind]
+    return f"{dest.kind}:{target}"
+
+
+def check_destination(dest: DestinationConfig) -> None:
+    """What each kind needs; raised when the digest is enqueued, not hours later when it is sent."""
+    missing = {"file": not dest.path, "sns": not dest.topic_arn, "ses": not (dest.sender and dest.recipients),
+               "slack": not (dest.webhook_url_env or dest.webhook_url_secret), "datadog": False}[dest.kind]
+    if missing:
+        need = {"file": "path", "sns": "topic_arn", "ses": "sender and recipients",
+                "slack": "webhook_url_env (an environment variable) or webhook_url_secret (a Secrets Manager id)",
+                "datadog": ""}[dest.kind]
+        raise ConfigError(f"[[digest.destinations]] of kind {dest.kind!r} needs {need}")
+
+
+# -- rendering per destination ---------------------------------------------------------------------
+
+
+def _file_format(dest: DestinationConfig) -> str:
+    if dest.format:
+        return dest.format
+    suffix = Path(dest.path or "").suffix.lower()
+    return {".html": "html", ".htm": "html", ".json": "slack", ".txt": "text"}.get(suffix, "md")
+
+
+def render_for(dest: DestinationConfig, digest: Digest) -> dict[str, Any]:
+    """The payload a destination gets, rendered once (a resend sends exactly the same bytes)."""
+    from logpipe.digest.render_html import mime_email, render_html
+    from logpipe.digest.render_md import render_markdown
+    from logpipe.digest.render_slack import render_slack
+
+    check_destination(dest)
+    if dest.kind == "file":
+        fmt = _file_format(dest)
+        if fmt == "html":
+            content = render_html(digest)
+        elif fmt == "slack":
+            content = json.dumps(render_slack(digest), indent=2)
+        elif fmt == "text":
+            content = render_text_plain(digest)
+        else:
+            content = render_markdown(digest)
+        path = str(dest.path)
+        ext = {"html": "html", "slack": "json", "text": "txt"}.get(fmt, "md")
+        stamp = {"start": digest.window_start.strftime("%Y%m%dT%H%MZ"), "end": digest.window_end.strftime("%Y%m%dT%H%MZ")}
+        path = path + "digest-{start}-{end}." + ext if path.endswith("/") else path
+        return {"path": path.format(**stamp), "content": content}
+    if dest.kind == "sns":
+        return {"topic_arn": dest.topic_arn, "subject": _sns_subject(digest.subject()),
+                "message": short_text(digest, SNS_MESSAGE_MAX)}
+    if dest.kind == "ses":
+        raw = mime_email(digest, str(dest.sender), list(dest.recipients))
+        return {"sender": dest.sender, "recipients": list(dest.recipients),
+                "raw": base64.b64encode(raw).decode("ascii")}
+    if dest.kind == "slack":
+        return {"message": render_slack(digest)}
+    severe = any(f.severity == "critical" for f in digest.findings)
+    return {"title": digest.subject()[:DATADOG_TITLE_MAX], "text": short_text(digest, DATADOG_TEXT_MAX, markdown=True),
+            "alert_type": "error" if severe else ("warning" if digest.findings else "info"),
+            "tags": ["source:logpipe", *dest.tags], "aggregation_key": f"logpipe-digest-{digest.key}"[:100]}
+
+
+def render_text_plain(digest: Digest) -> str:
+    from rich.console import Console
+
+    from logpipe.digest.render_text import render_text
+
+    console = Console(record=True, width=120, file=open(os.devnull, "w"))  # noqa: SIM115
+    render_text(digest, console)
+    return console.export_text()
+
+
+def _sns_subject(text: str) -> str:
+    """SNS Subject: ASCII-ish, no line breaks, at most 100 characters."""
+    text = " ".join(text.split())
+    return text[:SNS_SUBJECT_MAX]
+
+
+def short_text(digest: Digest, limit: int, markdown: bool = False) -> str:
+    """The Markdown digest, shortened (fewer samples and findings) until it fits ``limit`` bytes."""
+    from logpipe.digest.render_md import render_markdown
+
+    for samples, findings in ((True, None), (False, None), (False, 20), (False, 5), (False, 0)):
+        text = render_markdown(digest, samples=samples, max_findings=findings)
+        if len(text.encode("utf-8")) <= limit:
+            return text
+    encoded = text.encode("utf-8")[: limit - 20]
+    prefix = "%%% \n" if markdown else ""
+    return prefix + encoded.decode("utf-8", errors="ignore") + "\n… (truncated)"
+
+
+# -- the outbox --------------------------------------------------------------------------------------
+
+
+def _insert(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(outbox)
+
+
+def enqueue(conn: Connection, digest: Digest, destinations: list[DestinationConfig], job: str) -> int:
+    """Queue the digest for every destination on ``conn`` (the caller's transaction); rows already
+    queued for this (digest, destination) are kept as they are. Returns the rows added."""
+    now = _now_ms()
+    added = 0
+    for dest in destinations:
+        row = {"digest_key": f"{job}:{digest.key}", "destination": destination_id(dest), "kind": dest.kind,
+               "job": job, "payload": json.dumps(render_for(dest, digest)), "state": PENDING, "attempts": 0,
+               "created_ms": now, "updated_ms": now}
+        added += conn.execute(_insert(conn).values(**row).on_conflict_do_nothing()).rowcount or 0
+    return added
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[str] = field(default_factory=list)  # "destination (digest key)"
+    failed: dict[str, str] = field(default_factory=dict)  # destination -> error
+    resent_in_doubt: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class Deliverer:
+    """Sends what the outbox holds; one instance per run."""
+
+    def __init__(self, config: Config, engine: Engine, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.engine = engine
+        self.sleep = sleep
+        self.destinations = {destination_id(d): d for d in config.digest.destinations}
+
+    def flush(self, digest_key: str | None = None) -> DeliveryReport:
+        report = DeliveryReport()
+        c = outbox.c
+        query = select(outbox).where(c.state.in_((PENDING, SENDING))).order_by(c.created_ms, c.destination)
+        if digest_key is not None:
+            query = query.where(c.digest_key == digest_key)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            if row.state == SENDING:
+                report.resent_in_doubt += 1
+            if not self._claim(row.digest_key, row.destination, row.state):
+                continue
+            error = self._send_with_retries(row)
+            with self.engine.begin() as conn:
+                stmt = update(outbox).where(c.digest_key == row.digest_key, c.destination == row.destination)
+                if error is None:
+                    conn.execute(stmt.values(state=SENT, sent_ms=_now_ms(), updated_ms=_now_ms(), last_error=None))
+                    report.sent.append(f"{row.destination} ({row.digest_key})")
+                else:
+                    conn.execute(stmt.values(state=PENDING, updated_ms=_now_ms(), last_error=error[:2000]))
+                    report.failed[row.destination] = error
+        return report
+
+    def _claim(self, key: str, destination: str, state: str) -> bool:
+        c = outbox.c
+        with self.engine.begin() as conn:
+            return conn.execute(update(outbox).where(c.digest_key == key, c.destination == destination,
+                                                     c.state == state)
+                                .values(state=SENDING, attempts=c.attempts + 1, updated_ms=_now_ms())).rowcount == 1
+
+    def _send_with_retries(self, row: Any) -> str | None:
+        payload = json.loads(row.payload)
+        attempts = self.config.digest.delivery_attempts
+        error = None
+        for attempt in range(attempts):
+            try:
+                send(row.kind, payload, self.destinations.get(row.destination), self.config)
+                return None
+            except DeliveryError as exc:
+                error = str(exc)
+            except Exception as exc:  # a library error we did not map: still kept and reported
+                error = f"{type(exc).__name__}: {exc}"
+            log.warning("digest delivery to %s failed (attempt %d of %d): %s", row.destination, attempt + 1,
+                        attempts, error)
+            if attempt + 1 < attempts:
+                self.sleep(self.config.digest.delivery_backoff_seconds * (2 ** attempt))
+        return f"{row.destination}: {error}"
+
+    def status(self) -> dict[str, dict[str, int]]:
+        from sqlalchemy import func
+
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for dest, state, n in conn.execute(select(outbox.c.destination, outbox.c.state, func.count())
+                                               .group_by(outbox.c.destination, outbox.c.state)):
+                out.setdefault(dest, {})[state] = n
+        return out
+
+
+# -- senders ------------------------------------------------------------------------------------------
+
+
+def send(kind: str, payload: dict[str, Any], dest: DestinationConfig | None, config: Config) -> None:
+    SENDERS[kind](payload, dest, config)
+
+
+def _send_file(payload: dict[str, Any], _dest: DestinationConfig | None, _config: Config) -> None:
+    path = Path(payload["path"])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(payload["content"], encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a reader never sees half a digest
+    except OSError as exc:
+        raise DeliveryError(f"cannot write the digest to {path}: {exc.strerror or exc}") from exc
+
+
+def _aws_error(what: str, exc: Exception) -> DeliveryError:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+    return DeliveryError(f"{what}: {code or type(exc).__name__}: {exc}")
+
+
+def _send_sns(payload: dict[str, Any], dest: DestinationConfig | None, config: Config) -> None:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    arn = payload["topic_arn"]
+    region = (dest.region if dest else None) or (arn.split(":")[3] if arn.count(":") >= 5 else None)
+    try:
+        boto3.client("sns", region_name=region).publish(TopicArn=arn, Subject=payload["subject"],
+                                                       Message=payload["message"])
+    except (ClientError, BotoCoreError) as exc:
+        raise _aws_error(f"cannot publish the digest to SNS topic {arn}", exc) from exc
+
+
+def _send_ses(payload: dict[str, Any], dest: DestinationConfig | None, config: Config) -> None:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = (dest.region if dest else None) or config.infra.region
+    try:
+        boto3.client("ses", region_name=region).send_raw_email(
+            Source=payload["sender"], Destinations=payload["recipients"],
+            RawMessage={"Data": base64.b64decode(payload["raw"])})
+    except (ClientError, BotoCoreError) as exc:
+        raise _aws_error(f"cannot email the digest from {payload['sender']} through SES", exc) from exc
+
+
+def slack_webhook_url(dest: DestinationConfig, config: Config) -> str:
+    """The webhook URL (a secret): from the environment variable or Secrets Manager. Never logged."""
+    if dest.webhook_url_env:
+        url = os.environ.get(dest.webhook_url_env, "").strip()
+        if not url:
+            raise DeliveryError(f"the Slack webhook URL variable ${dest.webhook_url_env} is not set")
+        return url
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        secret = boto3.client("secretsmanager", region_name=dest.region or config.infra.region).get_secret_value(
+            SecretId=dest.webhook_url_secret)
+    except (ClientError, BotoCoreError) as exc:
+        raise _aws_error(f"cannot read the Slack webhook URL from Secrets Manager secret {dest.webhook_url_secret!r}",
+                         exc) from exc
+    text = (secret.get("SecretString") or "").strip()
+    if text.startswith("{"):
+        text = str(json.loads(text).get("webhook_url") or json.loads(text).get("url") or "")
+    if not text.startswith("https://") and not text.startswith("http://"):
+        raise DeliveryError(f"Secrets Manager secret {dest.webhook_url_secret!r} holds no webhook URL "
+                            "(expected the URL itself or JSON with 'webhook_url')")
+    return text
+
+
+def _send_slack(payload: dict[str, Any], dest: DestinationConfig | None, config: Config) -> None:
+    if dest is None:
+        raise DeliveryError("the Slack destination is no longer in [[digest.destinations]]: add it back to send")
+    url = slack_webhook_url(dest, config)
+    where = f"${dest.webhook_url_env}" if dest.webhook_url_env else f"secret {dest.webhook_url_secret!r}"
+    request = urllib.request.Request(url, data=json.dumps(payload["message"]).encode("utf-8"), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read(2000).decode("utf-8", errors="replace")
+            if response.status >= 300:
+                raise DeliveryError(f"Slack webhook ({where}) answered HTTP {response.status}: {body[:200]}")
+    except urllib.error.HTTPError as exc:
+        body = exc.read(500).decode("utf-8", errors="replace")
+        raise DeliveryError(f"Slack webhook ({where}) answered HTTP {exc.code}: {body[:200]}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryError(f"cannot reach the Slack webhook ({where}): {type(reason).__name__}") from None
+
+
+def _send_datadog(payload: dict[str, Any], _dest: DestinationConfig | None, config: Config) -> None:
+    from datadog_api_client import ApiClient, Configuration
+    from datadog_api_client.exceptions import ApiException
+    from datadog_api_client.v1.api.events_api import EventsApi
+    from datadog_api_client.v1.model.event_alert_type import EventAlertType
+    from datadog_api_client.v1.model.event_create_request import EventCreateRequest
+
+    from logpipe.sinks.datadog import read_api_key
+
+    key = read_api_key(config.metrics)
+    if config.metrics.datadog_url:
+        configuration = Configuration(host=config.metrics.datadog_url.rstrip("/"))
+    else:
+        configuration = Configuration()
+        configuration.server_variables["site"] = config.metrics.datadog_site
+    configuration.api_key["apiKeyAuth"] = key
+    configuration.enable_retry = False
+    body = EventCreateRequest(title=payload["title"], text=payload["text"],
+                              alert_type=EventAlertType(payload["alert_type"]), tags=payload["tags"],
+                              aggregation_key=payload["aggregation_key"], source_type_name="logpipe")
+    try:
+        with ApiClient(configuration) as client:
+            EventsApi(client).create_event(body=body)
+    except ApiException as exc:
+        raise DeliveryError(f"Datadog refused the digest event: HTTP {exc.status} {exc.reason}") from None
+    except Exception as exc:
+        text = str(exc).replace(key, "***")
+        raise DeliveryError(f"cannot send the digest event to Datadog at {configuration.host}: "
+                            f"{type(exc).__name__}: {text[:300]}") from None
+
+
+SENDERS: dict[str, Callable[[dict[str, Any], DestinationConfig | None, Config], None]] = {
+    "file": _send_file, "sns": _send_sns, "ses": _send_ses, "slack": _send_slack, "datadog": _send_datadog,
+}
+
+
+def deliver_now(config: Config, digest: Digest, destinations: list[DestinationConfig] | None = None,
+                job: str = "digest") -> DeliveryReport:
+    """Queue (once) and send the digest to the destinations: what ``logpipe digest --send`` does."""
+    from logpipe.state.db import open_state
+
+    engine = open_state(config.state.url)
+    dests = list(destinations if destinations is not None else config.digest.destinations)
+    if not dests:
+        raise ConfigError("no digest destinations: add [[digest.destinations]] (kind = file, sns, ses, slack "
+                          "or datadog) to the config, or write the digest with --output FILE")
+    with engine.begin() as conn:
+        enqueue(conn, digest, dests, job)
+    return Deliverer(config, engine).flush(f"{job}:{digest.key}")
+
+
+def ledger(engine: Engine) -> list[dict[str, Any]]:
+    """Delivered digests (for tests and ``/status``)."""
+    c = outbox.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(c.digest_key, c.destination, c.attempts, c.sent_ms).where(c.state == SENT)
+                            .order_by(c.sent_ms)).all()
+    return [{"digest": r.digest_key, "destination": r.destination, "attempts": r.attempts,
+             "sent": iso(datetime.fromtimestamp(r.sent_ms / 1000, UTC))} for r in rows]

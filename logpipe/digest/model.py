@@ -1,0 +1,142 @@
+"""The digest, built once and rendered per format (Markdown, HTML, Slack, text).
+
+Why one model: a digest is sent to several places at once (an email, a Slack channel, an SNS topic);
+building it once means every destination says the same thing, and each renderer only decides how
+it looks. Everything in here is already redacted: renderers never see raw log lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ServiceErrors:
+    """Errors of one service in the window and in the previous period of the same length."""
+
+    service: str
+    errors: int
+    previous: int
+    records: int = 0
+
+    @property
+    def change(self) -> float | None:
+        """Relative change against the previous period; None when it had no errors."""
+        if self.previous == 0:
+            return None
+        return (self.errors - self.previous) / self.previous
+
+    @property
+    def change_text(self) -> str:
+        if self.previous == 0:
+            return "new" if self.errors else "="
+        change = self.change or 0.0
+        return f"{change:+.0%}"
+
+
+@dataclass
+class DigestFinding:
+    kind: str
+    severity: str
+    title: str
+    service: str | None
+    pattern_id: str | None
+    samples: list[str]
+    command: str  # the CLI line that shows its records
+    console_url: str | None = None  # the Athena console when the engine is Athena
+
+
+@dataclass
+class TopPattern:
+    pattern_id: str
+    template: str
+    services: list[str]
+    count: int
+    previous: int
+    hourly: list[int]  # counts per hour over the window (the sparkline)
+    samples: list[str]
+    command: str
+    status: str | None = None
+    chart_png: bytes | None = field(default=None, repr=False)
+
+    @property
+    def content_id(self) -> str:
+        """The Content-ID of its chart in a MIME email."""
+        return f"spark-{self.pattern_id}@logpipe"
+
+
+@dataclass
+class JobProblem:
+    """A scheduled job whose window failed and was not redone yet (from the service's state)."""
+
+    job: str
+    window_start: datetime
+    attempts: int
+    error: str
+
+
+@dataclass
+class Digest:
+    title: str
+    window_start: datetime
+    window_end: datetime
+    generated_at: datetime
+    engine: str
+    services: list[ServiceErrors]
+    findings: list[DigestFinding]
+    top_patterns: list[TopPattern]
+    job_problems: list[JobProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    console_url: str | None = None
+
+    @property
+    def previous_start(self) -> datetime:
+        return self.window_start - (self.window_end - self.window_start)
+
+    @property
+    def length(self) -> timedelta:
+        return self.window_end - self.window_start
+
+    def length_text(self) -> str:
+        hours = int(self.length.total_seconds() // 3600)
+        return f"{hours // 24}d" if hours % 24 == 0 and hours >= 24 else f"{hours}h"
+
+    @property
+    def total_errors(self) -> int:
+        return sum(s.errors for s in self.services)
+
+    @property
+    def total_previous(self) -> int:
+        return sum(s.previous for s in self.services)
+
+    @property
+    def new_patterns(self) -> list[DigestFinding]:
+        return [f for f in self.findings if f.kind == "new_pattern"]
+
+    @property
+    def spikes(self) -> list[DigestFinding]:
+        return [f for f in self.findings if f.kind != "new_pattern"]
+
+    @property
+    def key(self) -> str:
+        """Identifies the digest of this window (the delivery ledger's key)."""
+        return f"{iso(self.window_start)}/{iso(self.window_end)}"
+
+    def subject(self) -> str:
+        """A one-line summary for an email subject or an SNS Subject (<= 100 characters)."""
+        worst = "critical" if any(f.severity == "critical" for f in self.findings) else (
+            "warning" if self.findings else "ok")
+        text = (f"[logpipe {worst}] {self.title}: {self.total_errors} errors, "
+                f"{len(self.new_patterns)} new, {len(self.spikes)} spikes")
+        return text[:100]
+
+    def summary(self) -> dict[str, Any]:
+        return {"window_start": iso(self.window_start), "window_end": iso(self.window_end),
+                "errors": self.total_errors, "previous_errors": self.total_previous,
+                "findings": len(self.findings), "top_patterns": len(self.top_patterns)}

@@ -1,0 +1,271 @@
+"""Watermarks: for every scheduled job, the end of the last window it completed.
+
+Why a watermark and not "run over the last hour": the scheduler can be down (a deploy, a crash, a
+task replacement), a run can fail, and two processes (``serve`` and a manual ``logpipe run``) can
+run at once. With a watermark per job, a run processes every *due* window after the watermark, in
+order, and moves the watermark only when a window completed - so no window is skipped and none is
+counted twice:
+
+* windows are tumbling and aligned to their size (hourly windows are ``[10:00, 11:00)``, daily ones
+  ``[00:00, 24:00)`` UTC);
+* a window is due once ``now - lateness`` has passed its end (lateness covers Firehose buffering:
+  records of 10:59 may land in S3 minutes later);
+* the **first run** of a job (no watermark yet) starts from the most recent complete window, not the
+  beginning of time: a new deployment does not rescan months of logs;
+* after downtime a run catches up at most ``max_catchup_windows`` windows (oldest first); the rest
+  are left for the next run, which the service starts at once (never skipped);
+* a failed window stops the job's run: the watermark stays before it, so it is retried next time.
+
+Two tables on the shared state metadata: ``service_jobs`` (one row per job: the watermark and the
+last run/error, which ``/status`` shows after a restart) and ``service_job_windows`` (one row per
+window tried: attempts, completion, last error - which shows a window redone after a crash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    select,
+    update,
+)
+
+from logpipe.state.db import metadata
+
+MAX_ERROR_CHARS = 2000
+
+jobs_table = Table(
+    "service_jobs", metadata,
+    Column("job", String(255), primary_key=True),
+    Column("window_seconds", Integer, nullable=False),
+    Column("watermark_ms", BigInteger, nullable=True),  # end of the last completed window
+    Column("last_run_started_ms", BigInteger, nullable=True),
+    Column("last_run_finished_ms", BigInteger, nullable=True),
+    Column("last_success_ms", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_ms", BigInteger, nullable=True),
+    Column("last_error_window_ms", BigInteger, nullable=True),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+)
+
+windows_table = Table(
+    "service_job_windows", metadata,
+    Column("job", String(255), nullable=False),
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("started_ms", BigInteger, nullable=True),
+    Column("completed_ms", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    PrimaryKeyConstraint("job", "window_start_ms", "window_end_ms", name="pk_service_job_windows"),
+)
+
+
+def to_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT with ``ON CONFLICT`` (SQLite and PostgreSQL speak the same form)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def align(moment: datetime, size: timedelta) -> datetime:
+    """The start of the size-aligned window holding ``moment`` (aligned to the Unix epoch, UTC)."""
+    seconds = int(size.total_seconds())
+    stamp = int(moment.timestamp())
+    return datetime.fromtimestamp(stamp - stamp % seconds, UTC)
+
+
+def due_windows(watermark: datetime | None, now: datetime, size: timedelta, lateness: timedelta,
+                limit: int) -> tuple[list[tuple[datetime, datetime]], int]:
+    """The windows to process now (oldest first, at most ``limit``) and how many more are due.
+
+    No watermark: only the most recent complete window. A watermark that is not aligned (the window
+    size changed) steps from the watermark itself, so nothing between is skipped.
+    """
+    last_end = align(now - lateness, size)
+    if watermark is None:
+        return [(last_end - size, last_end)], 0
+    windows: list[tuple[datetime, datetime]] = []
+    start = watermark
+    while start + size <= last_end:
+        windows.append((start, start + size))
+        start += size
+    return windows[:limit], max(0, len(windows) - limit)
+
+
+@dataclass
+class JobState:
+    """What the state store knows about a job (for ``/status`` and the digest)."""
+
+    job: str
+    window_seconds: int
+    watermark: datetime | None
+    last_run_started: datetime | None
+    last_run_finished: datetime | None
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    last_error_window: datetime | None
+    consecutive_failures: int
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(m: datetime | None) -> str | None:
+            return None if m is None else m.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        return {"watermark": iso(self.watermark), "window_seconds": self.window_seconds,
+                "last_run_started": iso(self.last_run_started), "last_run_finished": iso(self.last_run_finished),
+                "last_success": iso(self.last_success), "last_error": self.last_error,
+                "last_error_at": iso(self.last_error_at), "last_error_window": iso(self.last_error_window),
+                "consecutive_failures": self.consecutive_failures}
+
+
+@dataclass
+class WindowRecord:
+    job: str
+    start: datetime
+    end: datetime
+    attempts: int
+    completed: datetime | None
+    last_error: str | None
+
+
+class _Lost(Exception):
+    """Another process moved the watermark first: roll the transaction back."""
+
+
+def _state(row: Any) -> JobState:
+    return JobState(job=row.job, window_seconds=row.window_seconds, watermark=from_ms(row.watermark_ms),
+                    last_run_started=from_ms(row.last_run_started_ms),
+                    last_run_finished=from_ms(row.last_run_finished_ms), last_success=from_ms(row.last_success_ms),
+                    last_error=row.last_error, last_error_at=from_ms(row.last_error_ms),
+                    last_error_window=from_ms(row.last_error_window_ms),
+                    consecutive_failures=row.consecutive_failures or 0)
+
+
+class WatermarkStore:
+    """Reads and compare-and-set writes of job watermarks; safe with several processes."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def _now_ms(self) -> int:
+        return to_ms(self.clock())
+
+    def ensure(self, job: str, window: timedelta) -> JobState:
+        with self.engine.begin() as conn:
+            conn.execute(_insert(conn, jobs_table).values(
+                job=job, window_seconds=int(window.total_seconds()), consecutive_failures=0).on_conflict_do_nothing())
+            row = conn.execute(select(jobs_table).where(jobs_table.c.job == job)).one()
+        return _state(row)
+
+    def get(self, job: str) -> JobState | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs_table).where(jobs_table.c.job == job)).first()
+        return None if row is None else _state(row)
+
+    def all(self) -> dict[str, JobState]:
+        with self.engine.connect() as conn:
+            return {row.job: _state(row) for row in conn.execute(select(jobs_table).order_by(jobs_table.c.job))}
+
+    def run_started(self, job: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs_table).where(jobs_table.c.job == job).values(last_run_started_ms=self._now_ms()))
+
+    def run_finished(self, job: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs_table).where(jobs_table.c.job == job).values(last_run_finished_ms=self._now_ms()))
+
+    def start_window(self, job: str, start: datetime, end: datetime) -> int:
+        """Count an attempt at a window (committed before the work, so a crash leaves a trace)."""
+        now = self._now_ms()
+        key = {"job": job, "window_start_ms": to_ms(start), "window_end_ms": to_ms(end)}
+        with self.engine.begin() as conn:
+            conn.execute(_insert(conn, windows_table).values(**key, attempts=0).on_conflict_do_nothing())
+            c = windows_table.c
+            conn.execute(update(windows_table).where(c.job == job, c.window_start_ms == key["window_start_ms"],
+                                                     c.window_end_ms == key["window_end_ms"])
+                         .values(attempts=c.attempts + 1, started_ms=now))
+            return conn.execute(select(c.attempts).where(c.job == job, c.window_start_ms == key["window_start_ms"],
+                                                         c.window_end_ms == key["window_end_ms"])).scalar_one()
+
+    def complete(self, job: str, start: datetime, end: datetime, previous: datetime | None,
+                 also: Callable[[Connection], None] | None = None) -> bool:
+        """Move the watermark from ``previous`` to ``end`` - and run ``also`` - in ONE transaction.
+
+        Compare-and-set: False (nothing written, ``also`` rolled back) when another process moved
+        the watermark first, i.e. completed this window already.
+        """
+        now = self._now_ms()
+        c = jobs_table.c
+        try:
+            with self.engine.begin() as conn:
+                stmt = update(jobs_table).where(c.job == job)
+                stmt = stmt.where(c.watermark_ms.is_(None) if previous is None else c.watermark_ms == to_ms(previous))
+                moved = conn.execute(stmt.values(watermark_ms=to_ms(end), last_success_ms=now,
+                                                 consecutive_failures=0)).rowcount
+                if not moved:
+                    raise _Lost
+                w = windows_table.c
+                conn.execute(update(windows_table).where(w.job == job, w.window_start_ms == to_ms(start),
+                                                         w.window_end_ms == to_ms(end)).values(completed_ms=now))
+                if also is not None:
+                    also(conn)
+        except _Lost:
+            return False
+        return True
+
+    def fail(self, job: str, start: datetime, end: datetime, error: str) -> None:
+        now = self._now_ms()
+        error = error[:MAX_ERROR_CHARS]
+        with self.engine.begin() as conn:
+            c = jobs_table.c
+            conn.execute(update(jobs_table).where(c.job == job).values(
+                last_error=error, last_error_ms=now, last_error_window_ms=to_ms(start),
+                consecutive_failures=c.consecutive_failures + 1))
+            w = windows_table.c
+            conn.execute(update(windows_table).where(w.job == job, w.window_start_ms == to_ms(start),
+                                                     w.window_end_ms == to_ms(end)).values(last_error=error))
+
+    def windows(self, job: str | None = None) -> list[WindowRecord]:
+        w = windows_table.c
+        query = select(windows_table).order_by(w.job, w.window_start_ms)
+        if job is not None:
+            query = query.where(w.job == job)
+        with self.engine.connect() as conn:
+            return [WindowRecord(r.job, from_ms(r.window_start_ms), from_ms(r.window_end_ms),  # type: ignore[arg-type]
+                                 r.attempts, from_ms(r.completed_ms), r.last_error) for r in conn.execute(query)]
+
+    def failures_since(self, since: datetime) -> list[WindowRecord]:
+        """Windows whose last attempt failed and that are not completed yet (for the digest)."""
+        w = windows_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(windows_table).where(w.last_error.is_not(None), w.completed_ms.is_(None),
+                                                            w.started_ms >= to_ms(since))
+                                .order_by(w.job, w.window_start_ms)).all()
+        return [WindowRecord(r.job, from_ms(r.window_start_ms), from_ms(r.window_end_ms),  # type: ignore[arg-type]
+                             r.attempts, None, r.last_error) for r in rows]
