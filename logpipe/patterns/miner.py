@@ -314,14 +314,17 @@ class TemplateMiner:
         assert tokens is not None
         if len(tokens) < 2:
             return []
+        constant = [WILDCARD not in t for t in tokens]
+        n_constant = sum(constant)
+        joined = "\x1f".join(tokens)
         keys = []
-        for p in range(len(tokens)):
-            if p in cluster.wild:
-                continue
+        start = 0  # offset of token p in ``joined``
+        for p, token in enumerate(tokens):
+            end = start + len(token)
             # A learned variable needs some constant text around it.
-            if not any(WILDCARD not in t for i, t in enumerate(tokens) if i != p):
-                continue
-            keys.append((p, f"{p}\x1f" + "\x1f".join(tokens[:p]) + "\x1e" + "\x1f".join(tokens[p + 1:])))
+            if p not in cluster.wild and n_constant - constant[p] > 0:
+                keys.append((p, f"{p}\x1e{joined[:start]}\x1e{joined[end:]}"))
+            start = end + 1
         return keys
 
     def _register(self, cluster: _Cluster) -> None:
