@@ -172,3 +172,16 @@ def test_no_key_anywhere_is_an_actionable_error(tmp_path: Any, monkeypatch: pyte
     monkeypatch.delenv("DD_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="DD_API_KEY"):
         read_api_key(_config("http://127.0.0.1:9", tmp_path).metrics)
+
+
+def test_points_queue_without_a_key_and_wait_for_one(datadog: FakeDatadog, tmp_path: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DD_API_KEY", raising=False)
+    publisher = Publisher(_config(datadog.url, tmp_path))
+    assert publisher.enqueue("errors", T.replace(hour=5), T, _points())
+    report = publisher.flush()
+    assert not report.complete and "DD_API_KEY" in report.sinks["datadog"].errors[0]
+    assert publisher.status() == {"datadog": {"pending": 1}}
+    monkeypatch.setenv("DD_API_KEY", API_KEY)
+    assert Publisher(_config(datadog.url, tmp_path)).flush().complete
+    assert datadog.series()[("logpipe.ErrorCount", ("service:api", "env:test"))] == [7.0]

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from logpipe.errors import DeliveryError
+from logpipe.errors import DeliveryError, LogpipeError
 from logpipe.metrics import ledger as L
 from logpipe.metrics.model import (
     DataPoint,
@@ -168,6 +168,11 @@ class Publisher:
                     rep.unknown += 1
                     rep.errors.append(str(exc))
                     continue
+                except LogpipeError as exc:  # e.g. no API key: nothing was sent, and retrying now won't help
+                    self._set_state(row.batch_id, L.PENDING, str(exc))
+                    rep.errors.append(str(exc))
+                    rep.pending_batches = self._count_open(name)
+                    return rep
                 consecutive_rejections = 0
                 self._mark_sent(row, "send")
                 rep.sent_batches += 1

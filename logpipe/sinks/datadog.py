@@ -95,23 +95,33 @@ class DatadogSink:
     idempotent = True
 
     def __init__(self, config: MetricsConfig, api_key: str | None = None) -> None:
-        from datadog_api_client import Configuration
-
-        self._key = api_key or read_api_key(config)
+        self._config = config
+        self._key = api_key  # read on first send: queuing points must not need the secret
         self.prefix = config.namespace.lower()
         self.tags = list(config.datadog_tags)
-        if config.datadog_url:
-            self.configuration = Configuration(host=config.datadog_url.rstrip("/"))
-        else:
-            self.configuration = Configuration()
-            self.configuration.server_variables["site"] = config.datadog_site
-        self.configuration.api_key["apiKeyAuth"] = self._key
-        self.configuration.enable_retry = True
-        self.configuration.max_retries = max(0, min(config.max_attempts - 1, 5))
+        self.host = config.datadog_url.rstrip("/") if config.datadog_url else f"https://api.{config.datadog_site}"
+        self._configuration: Any = None
         self.calls = 0
 
+    @property
+    def configuration(self) -> Any:
+        if self._configuration is None:
+            from datadog_api_client import Configuration
+
+            self._key = self._key or read_api_key(self._config)
+            if self._config.datadog_url:
+                configuration = Configuration(host=self.host)
+            else:
+                configuration = Configuration()
+                configuration.server_variables["site"] = self._config.datadog_site
+            configuration.api_key["apiKeyAuth"] = self._key
+            configuration.enable_retry = True
+            configuration.max_retries = max(0, min(self._config.max_attempts - 1, 5))
+            self._configuration = configuration
+        return self._configuration
+
     def __repr__(self) -> str:  # never show the key
-        return f"DatadogSink(host={self.configuration.host!r})"
+        return f"DatadogSink(host={self.host!r})"
 
     def plan(self, points: Sequence[DataPoint]) -> list[list[DataPoint]]:
         per_call = MAX_SERIES_PER_CALL // len(SUMMARY_SUFFIXES)
@@ -147,15 +157,16 @@ class DatadogSink:
         from datadog_api_client.v2.model.metric_payload import MetricPayload
 
         self.calls += 1
+        configuration = self.configuration  # a missing key is a ConfigError: the batch stays queued
         try:
-            with ApiClient(self.configuration) as client:
+            with ApiClient(configuration) as client:
                 MetricsApi(client).submit_metrics(body=MetricPayload(series=self.series(points)))
         except ApiException as exc:
             hint = " (check the API key and [metrics] datadog_site)" if exc.status in (401, 403) else ""
             raise SendRejected(self._scrub(f"Datadog refused metrics batch {batch_id[:12]}: HTTP {exc.status} "
                                            f"{exc.reason}{hint}")) from None
         except Exception as exc:  # urllib3 and socket errors: the type is enough, the text may hold URLs
-            raise SendRejected(self._scrub(f"cannot reach Datadog at {self.configuration.host} for batch "
+            raise SendRejected(self._scrub(f"cannot reach Datadog at {self.host} for batch "
                                            f"{batch_id[:12]}: {type(exc).__name__}")) from None
 
     def landed(self, points: Sequence[DataPoint], baseline: dict[str, float]) -> bool | None:
