@@ -10,13 +10,15 @@ same sequence (compiled once), so both sides agree by construction; a test check
 
 What becomes ``<*>``:
 
-* ``key=value`` values that look like identifiers (contain a digit or one of ``. @ /``); plain
-  words after ``=`` (``tty=ssh``, ``level=error``) are categorical and stay;
-* ISO-8601 timestamps, clock times, UUIDs, URLs and file paths (two or more ``/``), host names
-  under common top-level domains, double-quoted strings;
-* any token with a digit in it: numbers, hex (``0x1f``, ``deadbeef42``), IPs, ``ip:port``,
-  durations (``250ms``), ids (``blk_-1608``, ``container_1445_01``). Tokens are split on
-  whitespace and ``= : , ; ( ) [ ] { } " ' < > |`` so ``/10.0.0.1:50010:Got`` keeps ``Got``.
+* ``key=value`` values that look like identifiers (contain a digit, ``@`` or ``/``); plain words
+  after ``=`` (``tty=ssh``, ``level=error``, ``file=main.cpp``) are categorical and stay;
+* ISO-8601 timestamps, ctime/syslog dates, clock times, URLs, absolute paths, host names (two or
+  more dots, a common TLD, a digit or hyphen in the first label), double-quoted strings;
+* any token with a digit in it (numbers, hex, IPs, UUIDs, durations like ``250ms``, ids like
+  ``blk_-1608`` or ``container_1445_01``), except identifier words: letters, then one digit run,
+  then letters (``ssh2``, ``jk2_init``, ``log4j``, ``sha256``). Tokens are split on whitespace and
+  ``= : , ; ( ) [ ] { } " ' < > | .``, so ``/10.0.0.1:50010:Got`` keeps ``Got`` and
+  ``core.1234`` keeps ``core.``; ``<*>.<*>`` (an IP, a version) then reads as one ``<*>``.
 
 In SQL use each pair in order, e.g. DuckDB ``regexp_replace(msg, regex, repl, 'g')`` (Athena's
 ``regexp_replace`` replaces every match already).

@@ -4,15 +4,19 @@ How it works, and why:
 
 1. **Stack traces** (multi-line records) are grouped by exception type + message template + top
    frames (``traces.stack_trace_key``), never by their whole text.
-2. **Masking** (``masking.mask``): one generic set of RE2-compatible regexes turns numbers, ids,
-   IPs, paths, timestamps... into ``<*>``. In real streams almost every line then hits
-   3. **the cache**: masked text -> pattern, one dict lookup. This is what makes the miner fast.
+2. **Caches**: most lines in a real stream repeat a known pattern with new numbers. A line's key
+   is the line with every digit turned into ``0`` (``str.translate``, nearly free); a hit costs
+   one dict lookup. A second key, ``masking.shape`` (digit runs collapsed), catches numbers of
+   new lengths. Both are exact: lines with the same key always mask the same (tested).
+3. **Masking** (``masking.mask``), only on a miss: one generic set of RE2-compatible regexes turns
+   numbers, ids, IPs, paths, timestamps... into ``<*>``; identical masked text is one pattern.
 4. On a miss the masked line is compared with the *generalised* patterns of the same token count
    (those with a learned wildcard). If none matches it becomes a new pattern, and
 5. **generalisation**: patterns that are equal except at one position are siblings; once
    ``merge_distinct`` siblings with distinct values at that position exist, the position is a
    variable (user names, host names: variables without digits) and the siblings merge into one
-   pattern with ``<*>`` there. Requiring several distinct values, instead of Drain's similarity
+   pattern with ``<*>`` there (two values suffice when one of them was already masked, as in
+   ``()`` and ``(<*>)``: that slot is known to hold variables). Requiring several distinct values, instead of Drain's similarity
    threshold, keeps ``... from RUNNING to FAILED`` and ``... to SUCCEEDED`` apart: words without
    digits are usually the constant part of a log statement.
 
@@ -303,10 +307,18 @@ class TemplateMiner:
             self._cache[message.translate(_DIGITS_TO_ZERO)] = cluster
 
     def _find_generalised(self, tokens: list[str]) -> _Cluster | None:
+        candidates = self._generalised.get(len(tokens))
+        if not candidates:
+            return None
         best: _Cluster | None = None
-        for c in self._generalised.get(len(tokens), ()):
-            if c.target is None and c.matches(tokens) and (best is None or len(c.wild) < len(best.wild)):
+        dead = False
+        for c in candidates:
+            if c.target is not None:
+                dead = True
+            elif c.matches(tokens) and (best is None or len(c.wild) < len(best.wild)):
                 best = c
+        if dead:
+            candidates[:] = [c for c in candidates if c.target is None]
         return best
 
     def _sibling_keys(self, cluster: _Cluster) -> list[tuple[int, str]]:
