@@ -5,8 +5,10 @@ Why a fixed, generic set of masks: the same masks must run in Python (the miner)
 Python sees them), and they must work on any service's logs without per-dataset tuning.
 
 The masks are kept RE2-compatible (no lookarounds, no back-references) and are applied as an
-ordered sequence of ``(regex, replacement)`` pairs, ``MASK_REGEXES_SQL``. Python applies the very
-same sequence (compiled once), so both sides agree by construction; a test checks it.
+ordered sequence of ``(regex, replacement)`` pairs, ``MASK_REGEXES_SQL``. Python applies the same
+sequence, two shortcuts aside: the token rule runs as one pass with lookarounds (SQL needs one
+pass per separator), and a regex is skipped when a substring every match needs is absent. Tests
+check that ``mask`` and the SQL sequence agree, with Python's ``re`` and on DuckDB.
 
 What becomes ``<*>``:
 
