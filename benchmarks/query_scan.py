@@ -17,7 +17,7 @@ What it does, in one run:
    same objects, and also the pattern a user would write to catch both ERROR and FATAL.
 4. Writes ``benchmarks/results/query_scan.md`` with the numbers, the machine and the command.
 
-Usage:  .venv/bin/python benchmarks/query_scan.py [--rate 10] [--hours 60] [--repeat 3]
+Usage:  .venv/bin/python benchmarks/query_scan.py [--rate 10] [--hours 72] [--repeat 3]
         [--out benchmarks/results/query_scan.md]
 """
 
@@ -145,7 +145,7 @@ def machine() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=10.0, help="simulator rate (1 = ~200k records a day)")
-    parser.add_argument("--hours", type=int, default=60)
+    parser.add_argument("--hours", type=int, default=72)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each contender (median reported)")
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (0 = DuckDB's default: all cores)")

@@ -33,6 +33,7 @@ CASES = [
     ("format_datetime", "SELECT format_datetime(TIMESTAMP '2024-01-02 03:04:05.678', 'yyyy-MM-dd''T''HH:mm:ss.SSS EEE')", ("2024-01-02T03:04:05.678 Tue",)),
     ("url_extract_path", "SELECT url_extract_path('https://a.com:80/x/y?q=1#f'), url_extract_path('not a url')", ("/x/y", None)),
     ("array_match_lambdas", "SELECT any_match(ARRAY['a.c', 'zz'], p -> regexp_like('abc', p)), any_match(CAST(ARRAY[] AS array(varchar)), p -> regexp_like('abc', p)), all_match(ARRAY[2, 3], x -> x > 2), none_match(ARRAY[2, 3], x -> x > 5)", (True, False, False, True)),
+    ("count_if_bigint", "SELECT typeof(count_if(x > 1)) FROM (VALUES 1, 2, 3) AS t(x)", ("BIGINT",)),
     ("utf8_byte_length", "SELECT length(to_utf8('h\u00e9llo')), length('h\u00e9llo')", (6, 5)),
 ]
 

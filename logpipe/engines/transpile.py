@@ -263,6 +263,15 @@ def _utf8_length(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _count_if_bigint(node: exp.Expression) -> exp.Expression:
+    """Trino's ``count_if`` is a BIGINT; DuckDB's is a HUGEINT, which pandas turns into float64 (JSON
+    output then shows ``237.0``). Cast it back."""
+    if not isinstance(node, exp.CountIf) or node.meta.get("logpipe_bigint"):
+        return node
+    node.meta["logpipe_bigint"] = True
+    return exp.Cast(this=node, to=exp.DataType.build("BIGINT"))
+
+
 @dataclass(frozen=True)
 class Rewrite:
     """One fix of sqlglot's Athena -> DuckDB output, with why it is needed (see its docstring)."""
@@ -284,6 +293,7 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite("url_extract_path", _url_extract_path),
     Rewrite("array_match_lambdas", _array_match),
     Rewrite("utf8_byte_length", _utf8_length),
+    Rewrite("count_if_bigint", _count_if_bigint),
 )
 
 
