@@ -35,18 +35,18 @@ def print_demo_digest(run: DemoRun, console: Console) -> None:
         console.print(table)
 
     findings = run.findings
-    table = Table(title=f"Findings ({len(findings)})", title_justify="left", show_lines=True)
-    for name in ("severity", "kind", "service", "what", "see the lines"):
-        table.add_column(name, overflow="fold")
-    for finding in findings[:15]:
-        what = finding.title + (f"\n[dim]{redact(finding.template)[:200]}[/]" if finding.template else "")
-        table.add_row(f"[{SEVERITY_STYLE.get(finding.severity, '')}]{finding.severity}[/]", finding.kind,
-                      finding.service or "", what, f"[cyan]{finding.command()}[/]")
+    console.print(f"\n[bold]Findings ({len(findings)})[/]")
     if not findings:
-        table.add_row("", "", "", "no new patterns, spikes or error-rate breaches", "")
-    console.print(table)
+        console.print("  no new patterns, spikes or error-rate breaches in the detection windows")
+    for finding in findings[:15]:
+        style = SEVERITY_STYLE.get(finding.severity, "")
+        console.print(f"  [{style}]{finding.severity:<8}[/] [bold]{finding.kind}[/] {finding.title}", highlight=False)
+        if finding.template and finding.template[:60] not in finding.title:
+            console.print(f"           [dim]{redact(finding.template)[:300]}[/]", highlight=False, markup=True)
+        console.print(f"           [cyan]{finding.command()}[/]", highlight=False, soft_wrap=True)
     if len(findings) > 15:
-        console.print(f"[dim]... and {len(findings) - 15} more in the report[/]")
+        console.print(f"  [dim]... and {len(findings) - 15} more in the report[/]")
+    console.print()
 
     top = run.results.get("top_error_messages")
     if top is not None and not top.frame.empty:
