@@ -27,6 +27,9 @@ COMMAND_MODULES = [
     "logpipe.cli.metrics",
     "logpipe.cli.dashboard",
     "logpipe.cli.patterns",
+    "logpipe.cli.patterns_store",
+    "logpipe.cli.serve",
+    "logpipe.cli.digest",
 ]
 
 

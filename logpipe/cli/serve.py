@@ -1,0 +1,117 @@
+"""``logpipe serve`` (the scheduler plus /healthz and /status) and ``logpipe run`` (every due window
+of every job once, then exit: for an ECS scheduled task or cron)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from logpipe.cli.common import AppContext, console, err_console, parse_time, pass_app
+
+
+@click.command("serve")
+@click.option("--port", type=int, default=None, help="HTTP port for /healthz and /status (default: [service] port, 8080).")
+@click.option("--host", default=None, help="Address to listen on (default: [service] host, 0.0.0.0).")
+@click.option("--no-catch-up", is_flag=True, help="Wait for each job's schedule instead of running due windows at start.")
+@pass_app
+def serve_command(app: AppContext, port: int | None, host: str | None, no_catch_up: bool) -> None:
+    """Run the scheduled jobs and answer /healthz and /status until SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+
+    from logpipe.errors import UsageError
+    from logpipe.service.health import HealthServer
+    from logpipe.service.scheduler import Service
+
+    config = app.config
+    service = Service(config)
+    host = host or config.service.host
+    port = config.service.port if port is None else port
+    try:
+        server = HealthServer(service, host, port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        err_console.print(f"received {signal.Signals(signum).name}: stopping", highlight=False)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    service.start(catch_up=not no_catch_up)
+    err_console.print(f"logpipe serve: {len(service.jobs)} jobs ({', '.join(j.name for j in service.jobs)}); "
+                      f"health on http://{host}:{server.port}/healthz", highlight=False)
+    try:
+        while not done.wait(1.0):
+            pass
+    finally:
+        clean = service.stop()
+        server.close()
+    if clean:
+        err_console.print("stopped cleanly", highlight=False)
+    else:
+        err_console.print("stopped with a job still running: its window is redone on the next start", highlight=False)
+
+
+@click.command("run")
+@click.option("--job", "jobs", multiple=True, help="Only this job (repeatable); 'logpipe run --list' shows them.")
+@click.option("--now", "now_text", default=None, help="Pretend the time is this (ISO 8601): for tests and backfills.")
+@click.option("--list", "list_only", is_flag=True, help="List the scheduled jobs and their watermarks, run nothing.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_app
+def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, list_only: bool, fmt: str) -> None:
+    """Run every due window of every scheduled job once, then exit (non-zero if any window failed)."""
+    from rich.table import Table
+
+    from logpipe.digest.model import iso
+    from logpipe.service.jobs import JobRunner, build_jobs, select_jobs
+
+    config = app.config
+    selected = select_jobs(build_jobs(config), jobs)
+    runner = JobRunner(config)
+    if list_only:
+        states = runner.watermarks.all()
+        table = Table()
+        for column in ("job", "schedule", "window", "watermark", "last error"):
+            table.add_column(column, overflow="fold")
+        for job in selected:
+            state = states.get(job.name)
+            mark = state.watermark if state else None
+            table.add_row(job.name, job.schedule, str(job.window), iso(mark) if mark else "-",
+                          (state.last_error or "") if state else "")
+        console.print(table)
+        return
+    now = parse_time(now_text) if now_text else None
+    reports = []
+    for job in selected:
+        with err_console.status(f"running {job.name}"):
+            reports.append(runner.run(job, now))
+    if fmt == "json":
+        click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        table = Table()
+        for column in ("job", "windows done", "failed", "left for next run", "problem"):
+            table.add_column(column, overflow="fold")
+        for r in reports:
+            done = sum(1 for w in r.windows if w.ok)
+            problem = r.error or next((f"{iso(w.start)}: {w.error}" for w in r.windows if not w.ok), "")
+            if r.flush_errors:
+                problem = (problem + "\n" if problem else "") + "queued for retry: " + "; ".join(r.flush_errors[:3])
+            table.add_row(r.job, str(done), str(sum(1 for w in r.windows if not w.ok)), str(r.backlog), problem)
+        console.print(table)
+    failed = [r.job for r in reports if r.failed]
+    if failed:
+        raise _failed(failed)
+
+
+def _failed(jobs: list[str]) -> Exception:
+    from logpipe.errors import LogpipeError
+
+    return LogpipeError(f"{len(jobs)} job(s) had a failed window: {', '.join(jobs)}; the watermark stays before "
+                        "it, so the next run retries it ('logpipe run --list' shows the errors)")
+
+
+commands = [serve_command, run_command]

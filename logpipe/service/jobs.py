@@ -1,0 +1,277 @@
+"""The scheduled jobs and how one run of a job processes its due windows.
+
+Jobs come from the config: every saved query with a ``schedule`` (``query:NAME``), the detectors
+(``detect``, ``[service] detect_schedule``) and the digests (``digest`` daily, ``digest:hourly`` when
+``[digest] hourly``). Processing one window, per kind:
+
+* query:  run the query, queue its metric points in the publisher's outbox (key: job + window);
+* detect: run the detectors (they learn the window once), queue ErrorCount/NewPatterns/PatternCount;
+* digest: build the digest, queue one delivery per destination.
+
+Then the watermark moves past the window. For digests the deliveries are queued in the SAME
+transaction as the watermark. The metrics publisher commits its own transaction (its API takes no
+connection), but enqueuing a window twice is a no-op, so a crash between the two simply redoes the
+window and queues nothing new: exactly once either way. After the windows the outboxes are flushed;
+what cannot be sent stays queued for the next run (the watermark still moves: the points and
+digests are durably queued, not lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from logpipe.config import Config, parse_duration
+from logpipe.errors import LogpipeError, UsageError
+
+log = logging.getLogger(__name__)
+
+# The one test hook of the service: seconds to sleep after a window's work (query, detection or
+# digest) and before anything is queued or the watermark moves - so a test can kill the process in
+# the middle of a job. Read here and nowhere else; unset in production.
+PAUSE_ENV = "LOGPIPE_TEST_PAUSE_AFTER_QUERY"
+
+JobKind = Literal["query", "detect", "digest"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    kind: JobKind
+    schedule: str  # cron ("0 * * * *") or interval ("every 15m")
+    window: timedelta
+    query: Any = None  # the SavedQuery of a query job
+
+    def trigger(self) -> Any:
+        return make_trigger(self.schedule)
+
+
+def make_trigger(schedule: str) -> Any:
+    """An APScheduler trigger for a cron line or ``every DURATION`` (UTC)."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    text = " ".join(schedule.split())
+    try:
+        if text.startswith("every "):
+            return IntervalTrigger(seconds=parse_duration(text.removeprefix("every ")), timezone=UTC)
+        return CronTrigger.from_crontab(text, timezone=UTC)
+    except ValueError as exc:
+        raise UsageError(f"schedule {schedule!r}: {exc}; use a 5-field cron ('5 * * * *') or 'every 15m'") from None
+
+
+def build_jobs(config: Config) -> list[JobSpec]:
+    """Every scheduled job the config describes, in a stable order."""
+    from logpipe.queries.loader import load_queries
+
+    jobs = []
+    for query in load_queries(config).values():
+        if query.schedule:
+            jobs.append(JobSpec(f"query:{query.name}", "query", query.schedule,
+                                timedelta(seconds=parse_duration(query.window)), query))
+    jobs.append(JobSpec("detect", "detect", config.service.detect_schedule,
+                        timedelta(seconds=parse_duration(config.service.window))))
+    jobs.append(JobSpec("digest", "digest", config.digest.schedule,
+                        timedelta(seconds=parse_duration(config.digest.window))))
+    if config.digest.hourly:
+        jobs.append(JobSpec("digest:hourly", "digest", "5 * * * *", timedelta(hours=1)))
+    for job in jobs:
+        job.trigger()  # a bad schedule is an error at start, naming the job
+    return jobs
+
+
+@dataclass
+class WindowOutcome:
+    start: datetime
+    end: datetime
+    ok: bool
+    seconds: float
+    attempt: int
+    error: str | None = None
+    skipped: bool = False  # another process completed it first
+
+
+@dataclass
+class JobRunReport:
+    job: str
+    windows: list[WindowOutcome] = field(default_factory=list)
+    backlog: int = 0  # due windows left for the next run (catch-up bound)
+    stopped: bool = False  # a stop was requested between windows
+    flush_errors: list[str] = field(default_factory=list)
+    error: str | None = None  # the run could not start (bad config...)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or any(not w.ok for w in self.windows)
+
+    def to_dict(self) -> dict[str, Any]:
+        from logpipe.digest.model import iso
+
+        return {"job": self.job, "failed": self.failed, "backlog": self.backlog, "stopped": self.stopped,
+                "error": self.error, "flush_errors": self.flush_errors,
+                "windows": [{"start": iso(w.start), "end": iso(w.end), "ok": w.ok, "seconds": round(w.seconds, 3),
+                             "attempt": w.attempt, "error": w.error, "skipped": w.skipped} for w in self.windows]}
+
+
+def _pause() -> None:
+    raw = os.environ.get(PAUSE_ENV)
+    if not raw:
+        return
+    print(f"logpipe: pausing {raw}s after the window's work ({PAUSE_ENV})", file=sys.stderr, flush=True)
+    time.sleep(float(raw))
+
+
+class JobRunner:
+    """Runs jobs over their due windows; shared by ``logpipe run`` and the scheduler."""
+
+    def __init__(self, config: Config, stop: threading.Event | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        from logpipe.service.watermarks import WatermarkStore
+        from logpipe.state.db import open_state
+
+        self.config = config
+        self.engine = open_state(config.state.url)
+        self.watermarks = WatermarkStore(self.engine, clock)
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self._publisher: Any = None
+
+    @property
+    def publisher(self) -> Any:
+        if self._publisher is None:
+            from logpipe.metrics.publisher import Publisher
+
+            self._publisher = Publisher(self.config, self.engine)
+        return self._publisher
+
+    def run(self, job: JobSpec, now: datetime | None = None) -> JobRunReport:
+        """Process every due window of ``job`` (oldest first); stop at the first failure."""
+        from logpipe.service.watermarks import due_windows
+
+        report = JobRunReport(job.name)
+        now = now or self.clock()
+        state = self.watermarks.ensure(job.name, job.window)
+        self.watermarks.run_started(job.name)
+        lateness = timedelta(seconds=parse_duration(self.config.service.lateness))
+        windows, report.backlog = due_windows(state.watermark, now, job.window, lateness,
+                                              self.config.service.max_catchup_windows)
+        previous = state.watermark
+        try:
+            for start, end in windows:
+                if self.stop.is_set():
+                    report.stopped = True
+                    report.backlog += len(windows) - len(report.windows)
+                    break
+                outcome = self._window(job, start, end, previous)
+                report.windows.append(outcome)
+                if not outcome.ok:
+                    report.backlog += len(windows) - len(report.windows)
+                    break
+                current = self.watermarks.get(job.name)
+                previous = current.watermark if current else end
+        finally:
+            report.flush_errors = self._flush(job)
+            self.watermarks.run_finished(job.name)
+        return report
+
+    def _window(self, job: JobSpec, start: datetime, end: datetime, previous: datetime | None) -> WindowOutcome:
+        began = time.perf_counter()
+        attempt = self.watermarks.start_window(job.name, start, end)
+        log.info("job %s: window %s .. %s (attempt %d)", job.name, start, end, attempt)
+        try:
+            finish = self._process(job, start, end)
+            done = self.watermarks.complete(job.name, start, end, previous, finish)
+        except Exception as exc:  # every failure is recorded; the watermark stays before the window
+            error = str(exc) if isinstance(exc, LogpipeError) else f"{type(exc).__name__}: {exc}"
+            log.warning("job %s: window %s .. %s failed: %s", job.name, start, end, error)
+            self.watermarks.fail(job.name, start, end, error)
+            self._count_failure(job, start, end, attempt)
+            return WindowOutcome(start, end, False, time.perf_counter() - began, attempt, error)
+        return WindowOutcome(start, end, True, time.perf_counter() - began, attempt, skipped=not done)
+
+    # -- per kind ----------------------------------------------------------------------------------
+
+    def _process(self, job: JobSpec, start: datetime, end: datetime) -> Callable[[Any], None] | None:
+        """Do the window's work; return what must commit together with the watermark (or None)."""
+        if job.kind == "query":
+            from logpipe.metrics.model import points_from_result
+            from logpipe.queries.runner import run_query
+
+            result = run_query(self.config, job.query, start, end, {})
+            points = points_from_result(result, top_patterns=self.config.metrics.top_patterns)
+            _pause()
+            self.publisher.enqueue(job.name, start, end, points)
+            return None
+        if job.kind == "detect":
+            from logpipe.detectors.run import detection_points, run_detectors
+            from logpipe.metrics.model import DataPoint
+
+            report = run_detectors(self.config, start, end, learn=True)
+            points = [DataPoint(p["name"], p["timestamp"], value=p["value"], unit=p["unit"],
+                                dimensions=tuple(p["dimensions"].items()))
+                      for p in detection_points(report, self.config.metrics.top_patterns)]
+            _pause()
+            self.publisher.enqueue(job.name, start, end, points)
+            return None
+        from logpipe.digest import deliver
+        from logpipe.digest.build import build_digest
+
+        digest = build_digest(self.config, start, end, now=self.clock())
+        destinations = list(self.config.digest.destinations)
+        _pause()
+        if not destinations:
+            return None
+
+        def queue(conn: Any) -> None:
+            deliver.enqueue(conn, digest, destinations, job.name)
+
+        return queue
+
+    def _count_failure(self, job: JobSpec, start: datetime, end: datetime, attempt: int) -> None:
+        """A JobFailures point per failed attempt (its own exactly-once key), for alarms."""
+        from logpipe.metrics import names
+        from logpipe.metrics.model import DataPoint
+
+        point = DataPoint(names.JOB_FAILURES, end, value=1.0, unit="Count", dimensions=((names.DIM_JOB, job.name),))
+        try:
+            self.publisher.enqueue(f"{job.name}:failure:{attempt}", start, end, [point])
+        except Exception as exc:  # the failure itself is recorded in the state; do not hide it behind this
+            log.warning("cannot queue the JobFailures metric for %s: %s", job.name, exc)
+
+    def _flush(self, job: JobSpec) -> list[str]:
+        errors: list[str] = []
+        try:
+            if self._publisher is not None:
+                flushed = self.publisher.flush()
+                errors += [e for rep in flushed.sinks.values() for e in rep.errors[:3]]
+            if job.kind == "digest" and self.config.digest.destinations:
+                from logpipe.digest.deliver import Deliverer
+
+                delivered = Deliverer(self.config, self.engine).flush()
+                errors += list(delivered.failed.values())
+        except Exception as exc:  # stays queued: the next run flushes again
+            errors.append(f"{type(exc).__name__}: {exc}")
+        for error in errors:
+            log.warning("job %s: delivery left queued for the next run: %s", job.name, error)
+        return errors
+
+
+def select_jobs(jobs: list[JobSpec], names: tuple[str, ...] | list[str]) -> list[JobSpec]:
+    if not names:
+        return jobs
+    by_name = {j.name: j for j in jobs}
+    # ``--job errors_by_service`` finds ``query:errors_by_service`` too.
+    picked = []
+    for name in names:
+        job = by_name.get(name) or by_name.get(f"query:{name}")
+        if job is None:
+            raise UsageError(f"no scheduled job {name!r}: the jobs are {', '.join(by_name)}")
+        picked.append(job)
+    return picked

@@ -1,0 +1,158 @@
+"""The long-running service: APScheduler jobs over the watermark runner, plus what ``/healthz`` and
+``/status`` report.
+
+Why APScheduler's BackgroundScheduler with ``coalesce=True, max_instances=1``: a job that missed
+several fire times (the process was busy or suspended) runs once, not once per missed time, and
+never overlaps itself - the watermark makes one run catch up on every due window anyway. At start
+every job runs once right away, so a restarted task catches up without waiting for its schedule.
+
+Stopping (SIGTERM from ECS): the runner's stop event is set, so a running job finishes its current
+window and leaves the rest (the watermark only moves after a window completes; an interrupted
+window is simply redone by the next process). ``stop`` waits up to ``stop_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from logpipe.config import Config
+from logpipe.service.jobs import JobRunner, JobRunReport, JobSpec, build_jobs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Running:
+    since: datetime
+    monotonic: float
+
+
+class Service:
+    def __init__(self, config: Config, jobs: list[JobSpec] | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.config = config
+        self.clock = clock
+        self.stop_event = threading.Event()
+        self.runner = JobRunner(config, self.stop_event, clock)
+        self.jobs = jobs if jobs is not None else build_jobs(config)
+        self.running: dict[str, Running] = {}
+        self.last_reports: dict[str, JobRunReport] = {}
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self.scheduler: Any = None
+        self.started_at: datetime | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, catch_up: bool = True) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": self.config.service.misfire_grace_seconds})
+        for job in self.jobs:
+            kwargs: dict[str, Any] = {}
+            if catch_up:
+                kwargs["next_run_time"] = datetime.now(UTC)
+            self.scheduler.add_job(self.run_job, job.trigger(), args=[job], id=job.name, name=job.name, **kwargs)
+        self.scheduler.start()
+        self.started_at = self.clock()
+        log.info("scheduler started with %d jobs", len(self.jobs))
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop scheduling, let a running job finish its window; True if everything stopped in time."""
+        timeout = self.config.service.stop_timeout_seconds if timeout is None else timeout
+        self.stop_event.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self.running and time.monotonic() < deadline:
+                self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return not self.running
+
+    @property
+    def scheduler_running(self) -> bool:
+        return self.scheduler is not None and self.scheduler.running and not self.stop_event.is_set()
+
+    # -- a job run -------------------------------------------------------------------------------
+
+    def run_job(self, job: JobSpec) -> JobRunReport | None:
+        if self.stop_event.is_set():
+            return None
+        with self._lock:
+            if job.name in self.running:
+                return None
+            self.running[job.name] = Running(self.clock(), time.monotonic())
+        try:
+            report = self.runner.run(job)
+        except Exception as exc:  # the scheduler thread must survive; the error shows in /status
+            log.exception("job %s could not run", job.name)
+            report = JobRunReport(job.name, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._idle:
+                self.running.pop(job.name, None)
+                self._idle.notify_all()
+        self.last_reports[job.name] = report
+        if report.backlog and not report.failed and not self.stop_event.is_set() and self.scheduler is not None:
+            # Catch-up bound reached: run again now rather than at the next fire time.
+            self.scheduler.modify_job(job.name, next_run_time=datetime.now(UTC))
+        return report
+
+    # -- health and status -----------------------------------------------------------------------
+
+    def stuck_jobs(self) -> list[str]:
+        limit = self.config.service.stuck_after_seconds
+        now = time.monotonic()
+        return sorted(name for name, r in list(self.running.items()) if now - r.monotonic > limit)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        stuck = self.stuck_jobs()
+        ok = self.scheduler_running and not stuck
+        reasons = []
+        if not self.scheduler_running:
+            reasons.append("the scheduler is not running" + (" (stopping)" if self.stop_event.is_set() else ""))
+        if stuck:
+            reasons.append(f"running longer than {self.config.service.stuck_after_seconds}s: {', '.join(stuck)}")
+        return ok, {"status": "ok" if ok else "unhealthy", "reasons": reasons, "running": sorted(self.running),
+                    "jobs": len(self.jobs)}
+
+    def status(self) -> dict[str, Any]:
+        """Jobs, their next and last runs, watermarks and last errors (no secrets: no config values)."""
+        from logpipe.digest.model import iso
+
+        states = self.runner.watermarks.all()
+        jobs = []
+        for job in self.jobs:
+            next_run = None
+            if self.scheduler is not None and self.scheduler.running:
+                scheduled = self.scheduler.get_job(job.name)
+                if scheduled is not None and scheduled.next_run_time is not None:
+                    next_run = iso(scheduled.next_run_time.astimezone(UTC))
+            state = states.get(job.name)
+            running = self.running.get(job.name)
+            report = self.last_reports.get(job.name)
+            jobs.append({
+                "name": job.name, "kind": job.kind, "schedule": job.schedule,
+                "window_seconds": int(job.window.total_seconds()), "next_run": next_run,
+                "running_since": iso(running.since) if running else None,
+                **(state.to_dict() if state else {"watermark": None}),
+                "last_report": report.to_dict() if report else None,
+            })
+        ok, health = self.health()
+        return {"healthy": ok, "health": health, "started_at": iso(self.started_at) if self.started_at else None,
+                "now": iso(self.clock()), "jobs": jobs, "metrics_outbox": self._outbox_status()}
+
+    def _outbox_status(self) -> dict[str, Any]:
+        try:
+            from logpipe.digest.deliver import Deliverer
+
+            return {"metrics": self.runner.publisher.status(),
+                    "digests": Deliverer(self.config, self.runner.engine).status()}
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}"}
