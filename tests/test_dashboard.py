@@ -62,7 +62,7 @@ def test_alarm_metric_names_are_the_shared_constants() -> None:
 
 def test_render_cli_writes_json(cli: Any, tmp_path: Path) -> None:
     out = tmp_path / "dash"
-    code, stdout, stderr = cli("dashboard", "render", "--out", str(out), "--service", "api")
+    code, _, stderr = cli("dashboard", "render", "--out", str(out), "--service", "api")
     assert code == 0, stderr
     dash = json.loads((out / "dashboard.json").read_text())
     assert dash["DashboardName"] == "logpipe-logs" and dash["DashboardBody"]["widgets"]
