@@ -89,3 +89,32 @@ def test_local_html_dashboard(tmp_path: Path) -> None:
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert page.index("ErrorCount") < page.index("LogRecords")
+
+
+def test_deploy_cli_on_moto(cli: Any, aws: str, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("LOGPIPE_STATE_URL", f"sqlite:///{tmp_path}/none.db")
+    monkeypatch.setenv("LOGPIPE_METRICS_REGION", "us-east-1")
+    code, out, err = cli("dashboard", "deploy", "--service", "checkout")
+    assert code == 0, err
+    assert "applied dashboard logpipe-logs" in out and "applied alarm logpipe-checkout-error-spike" in out
+    client = boto3.client("cloudwatch", region_name="us-east-1")
+    body = json.loads(client.get_dashboard(DashboardName="logpipe-logs")["DashboardBody"])
+    alarm_widget = next(w for w in body["widgets"] if w["type"] == "alarm")
+    account = boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
+    assert all(f":{account}:alarm:logpipe-checkout-" in a for a in alarm_widget["properties"]["alarms"])
+
+
+def test_render_local_cli(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    monkeypatch.setenv("LOGPIPE_STATE_URL", url)
+    code, _, err = cli("dashboard", "render", "--local", "--out", str(tmp_path / "html"))
+    assert code == 2 and "no local metric history" in err
+    config = Config.model_validate({"state": {"url": url}})
+    publisher = Publisher(config)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    publisher.enqueue("errors", end - timedelta(hours=1), end,
+                      [DataPoint(N.ERROR_COUNT, end, value=4, dimensions={"service": "api"})])
+    publisher.flush()
+    code, _, err = cli("dashboard", "render", "--local", "--out", str(tmp_path / "html"))
+    assert code == 0, err
+    assert "data:image/png;base64," in (tmp_path / "html" / "index.html").read_text()

@@ -253,6 +253,8 @@ def render_local_html(config: Config, engine: Engine, out_path: str | Path, star
         about = html.escape(info.description) if info else "saved-query metric"
         sections.append(f'<section><h2>{html.escape(name)}</h2><p>{about}</p>'
                         f'<img alt="{html.escape(name)}" src="data:image/png;base64,{image}"></section>')
+    if not sections:
+        sections.append("<p>No metric points in the chosen time range; widen it with --since.</p>")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>logpipe metrics</title><style>"
             "body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#222}"
             "img{max-width:100%}section{margin-bottom:2em}</style></head><body>"
