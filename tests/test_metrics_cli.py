@@ -53,3 +53,12 @@ def test_status_and_flush_commands(cli: Any, tmp_path: Path, monkeypatch: Any) -
                    job="other-job")
     code, out, err = cli("metrics", "flush")
     assert code == 1 and "DD_API_KEY" in err and "Traceback" not in err
+
+
+def test_two_jobs_emitting_the_same_point_are_warned_about(tmp_path: Path, caplog: Any) -> None:
+    config = Config.model_validate({"state": {"url": f"sqlite:///{tmp_path}/s.db"}})
+    publisher = Publisher(config)
+    publish_result(config, _result(), job="one", publisher=publisher)
+    assert not caplog.records
+    publish_result(config, _result(), job="two", publisher=publisher)
+    assert any("PatternCount" in r.getMessage() and "one" in r.getMessage() for r in caplog.records)

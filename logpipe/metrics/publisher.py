@@ -115,6 +115,7 @@ class Publisher:
                              "job": job, "window_start_ms": start_ms, "window_end_ms": end_ms, "seq": seq,
                              "n_points": len(batch), "points_json": points_to_json(batch), "state": L.PENDING,
                              "attempts": 0, "last_error": None, "updated_ms": now})
+        self._warn_overlaps(job, end_ms, ordered)
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(L.windows), [{"job": job, "window_start_ms": start_ms, "window_end_ms": end_ms,
@@ -124,6 +125,31 @@ class Publisher:
         except IntegrityError:
             return False  # another process queued the same window first
         return True
+
+    def _warn_overlaps(self, job: str, end_ms: int, points: Sequence[DataPoint]) -> list[str]:
+        """Warn when another job already queued the same metric, dimensions and timestamp.
+
+        CloudWatch adds such points up (two jobs both emitting ``ErrorCount{service=api}`` for the
+        same window double the count), and the read-back of an in-doubt batch cannot tell the two
+        apart. Returns the overlapping metric names.
+        """
+        if not points or not self.config.metrics.sinks:
+            return []
+        namespace = self.config.metrics.namespace
+        mine = {p.identity(namespace): p for p in points}
+        with self.engine.connect() as conn:
+            others = conn.execute(select(L.outbox.c.job, L.outbox.c.points_json).where(
+                L.outbox.c.sink == self.config.metrics.sinks[0], L.outbox.c.window_end_ms == end_ms,
+                L.outbox.c.job != job)).all()
+        clashes: dict[str, set[str]] = defaultdict(set)
+        for other_job, text in others:
+            for p in points_from_json(text):
+                if p.identity(namespace) in mine:
+                    clashes[p.name].add(other_job)
+        for name, jobs in sorted(clashes.items()):
+            log.warning("metric %s from job %s has the same dimensions and timestamp as job(s) %s: sinks will "
+                        "add them up; give one of them another metric name", name, job, ", ".join(sorted(jobs)))
+        return sorted(clashes)
 
     # -- flush ---------------------------------------------------------------------------------
     def flush(self, sinks: Sequence[str] | None = None) -> FlushReport:
