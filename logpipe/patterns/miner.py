@@ -5,7 +5,7 @@ How it works, and why:
 1. **Stack traces** (multi-line records) are grouped by exception type + message template + top
    frames (``traces.stack_trace_key``), never by their whole text.
 2. **Caches**: most lines in a real stream repeat a known pattern with new numbers. A line's key
-   is the line with every digit turned into ``0`` (``str.translate``, nearly free); a hit costs
+   is the line with every digit turned into ``0`` (``bytes.translate``, nearly free); a hit costs
    one dict lookup. A second key, ``masking.shape`` (digit runs collapsed), catches numbers of
    new lengths. Both are exact: lines with the same key always mask the same (tested).
 3. **Masking** (``masking.mask``), only on a miss: one generic set of RE2-compatible regexes turns
@@ -41,7 +41,9 @@ from logpipe.patterns.traces import stack_trace_key
 
 STATE_VERSION = 1
 
-_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+# The fast cache key: the UTF-8 bytes with every digit turned into "0". bytes.translate with a
+# static table is a C loop (str.translate rebuilds its table on every call: 10x slower).
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _has_digit = re.compile("[0-9]").search
 
 
@@ -135,7 +137,7 @@ class TemplateMiner:
         self.config = config or MinerConfig()
         self.aliases: dict[str, str] = {}
         self._by_id: dict[str, _Cluster] = {}
-        self._cache: dict[str, _Cluster] = {}
+        self._cache: dict[bytes, _Cluster] = {}
         self._shape_cache: dict[str, tuple[_Cluster, bool]] = {}
         self._generalised: dict[int, list[_Cluster]] = {}
         self._siblings: dict[str, list[_Cluster]] = {}
@@ -144,32 +146,22 @@ class TemplateMiner:
 
     def add(self, message: str) -> MatchResult:
         """Mine one message: the id and template of its pattern (learning from it)."""
-        cluster = self._cache.get(message.translate(_DIGITS_TO_ZERO))
+        cluster = self._cache.get(message.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO))
         if cluster is not None and cluster.target is None:
             cluster.count += 1
-            if len(cluster.examples) < self.config.max_examples:
-                cluster.examples.append(message)
             return cluster.result
         return self._add_slow(message)
 
     def add_many(self, messages: Iterable[str]) -> list[MatchResult]:
-        """``[add(m) for m in messages]``, faster: one C-level pass computes every cache key."""
-        messages = list(messages)
-        if not messages:
-            return []
-        keys = "\x00".join(messages).translate(_DIGITS_TO_ZERO).split("\x00")
-        if len(keys) != len(messages):  # a message contained NUL: no shortcut
-            return [self.add(m) for m in messages]
+        """``[add(m) for m in messages]``, faster (no method call per message on the fast path)."""
+        table = _DIGITS_TO_ZERO
         get = self._cache.get
         out: list[MatchResult] = []
         append = out.append
-        max_examples = self.config.max_examples
-        for message, key in zip(messages, keys, strict=True):
-            cluster = get(key)
+        for message in messages:
+            cluster = get(message.encode("utf-8", "surrogatepass").translate(table))
             if cluster is not None and cluster.target is None:
                 cluster.count += 1
-                if len(cluster.examples) < max_examples:
-                    cluster.examples.append(message)
                 append(cluster.result)
             else:
                 append(self._add_slow(message))
@@ -182,7 +174,7 @@ class TemplateMiner:
             if trace is not None:
                 found = self._by_id.get(pattern_id_for("trace\x1f" + trace[0]))
                 return MatchResult(found.pattern_id, found.template, False) if found else None
-        cluster = self._cache.get(message.translate(_DIGITS_TO_ZERO))
+        cluster = self._cache.get(message.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO))
         if cluster is None:
             hit = self._shape_cache.get(shape(message))
             cluster = hit[0] if hit else None
@@ -262,7 +254,7 @@ class TemplateMiner:
         """Everything but the exact-cache hit: traces, the shape cache, masking, new patterns.
 
         Two caches, both exact: ``_cache`` is keyed by the message with every digit turned into
-        ``0`` (``str.translate``: nearly free), and holds only patterns whose masked text has no
+        ``0`` (``bytes.translate``: nearly free), and holds only patterns whose masked text has no
         digit left (then every message with that key masks the same). ``_shape_cache`` is keyed
         by ``masking.shape`` (digit runs collapsed, so numbers of any length share a key) and
         also serves masked texts that keep digits (``ssh2``).
@@ -278,8 +270,8 @@ class TemplateMiner:
         hit = self._shape_cache.get(shaped)
         if hit is not None:
             cluster, digit_free = hit[0].live(), hit[1]
-            self._remember(message, shaped, cluster, digit_free)
             self._count(cluster, message)
+            self._remember(message, shaped, cluster, digit_free)
             return cluster.result
         masked = mask(message)
         digit_free = _has_digit(masked) is None
@@ -288,8 +280,8 @@ class TemplateMiner:
         cluster = self._by_id.get(pattern_id_for(template)) or self._find_generalised(tokens)
         if cluster is not None:
             cluster = cluster.live()
-            self._remember(message, shaped, cluster, digit_free)
             self._count(cluster, message)
+            self._remember(message, shaped, cluster, digit_free)
             return cluster.result
         cluster = _Cluster(tokens, template, pattern_id_for(template))
         self._count(cluster, message)
@@ -303,8 +295,9 @@ class TemplateMiner:
         if "\n" in message:
             return
         self._shape_cache[shaped] = (cluster, digit_free)
-        if digit_free:
-            self._cache[message.translate(_DIGITS_TO_ZERO)] = cluster
+        # The fast path keeps no examples: a pattern enters it once its examples are collected.
+        if digit_free and len(cluster.examples) >= self.config.max_examples:
+            self._cache[message.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO)] = cluster
 
     def _find_generalised(self, tokens: list[str]) -> _Cluster | None:
         candidates = self._generalised.get(len(tokens))
