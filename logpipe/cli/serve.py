@@ -35,15 +35,15 @@ def serve_command(app: AppContext, port: int | None, host: str | None, no_catch_
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        err_console.print(f"received {signal.Signals(signum).name}: stopping", highlight=False)
+        click.echo(f"received {signal.Signals(signum).name}: stopping", err=True)
         done.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.start()
     service.start(catch_up=not no_catch_up)
-    err_console.print(f"logpipe serve: {len(service.jobs)} jobs ({', '.join(j.name for j in service.jobs)}); "
-                      f"health on http://{host}:{server.port}/healthz", highlight=False)
+    click.echo(f"logpipe serve: {len(service.jobs)} jobs ({', '.join(j.name for j in service.jobs)}); "
+               f"health on http://{host}:{server.port}/healthz", err=True)
     try:
         while not done.wait(1.0):
             pass
@@ -51,9 +51,9 @@ def serve_command(app: AppContext, port: int | None, host: str | None, no_catch_
         clean = service.stop()
         server.close()
     if clean:
-        err_console.print("stopped cleanly", highlight=False)
+        click.echo("stopped cleanly", err=True)
     else:
-        err_console.print("stopped with a job still running: its window is redone on the next start", highlight=False)
+        click.echo("stopped with a job still running: its window is redone on the next start", err=True)
 
 
 @click.command("run")

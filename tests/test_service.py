@@ -1,0 +1,287 @@
+"""``logpipe serve`` and ``logpipe run`` as real processes: /healthz within seconds, a clean stop on
+SIGTERM, and crash safety - ``kill -9`` in the middle of a job, start again: the window is redone
+once, no metric point (local and CloudWatch on moto) or digest (file and SNS) is sent twice, no
+window is skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from logpipe.config import load_config
+from logpipe.queries.loader import SHIPPED_DIR
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+class Proc:
+    """A ``python -m logpipe`` child whose stderr lines are collected as they come."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.popen = subprocess.Popen([sys.executable, "-m", "logpipe", *args], cwd=cwd, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.popen.stderr is not None
+        for line in self.popen.stderr:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.popen.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not seen in {timeout}s; stderr so far: {''.join(self.seen)[-3000:]}")
+
+    def stderr_text(self) -> str:
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return "".join(self.seen)
+
+
+def _env(config_path: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LOGPIPE_CONFIG": str(config_path)}
+    env.update(extra)
+    return env
+
+
+def _write_config(tmp_path: Path, extra: str = "") -> Path:
+    """Three saved queries (one scheduled) so the jobs are query:errors_by_service, detect and digest."""
+    qdir = tmp_path / "queries"
+    qdir.mkdir(exist_ok=True)
+    for name in ("errors_by_service", "error_shapes", "records_by_service"):
+        shutil.copy(SHIPPED_DIR / f"{name}.sql", qdir / f"{name}.sql")
+    path = tmp_path / "logpipe.toml"
+    path.write_text(f"""
+[store]
+root = "{tmp_path}/store"
+cache_dir = "{tmp_path}/cache"
+[state]
+url = "sqlite:///{tmp_path}/state.db"
+[queries]
+dirs = ["{qdir}"]
+include_shipped = false
+[detectors]
+warmup_hours = 1
+[service]
+window = "1h"
+lateness = "10m"
+[digest]
+window = "1h"
+schedule = "0 * * * *"
+delivery_backoff_seconds = 0.01
+{extra}
+""")
+    return path
+
+
+def _get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.slow  # a real process: ~3-5 s
+def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    config = _write_config(tmp_path)
+    began = time.monotonic()
+    proc = Proc(["serve", "--port", "0", "--host", "127.0.0.1"], _env(config), tmp_path)
+    try:
+        line = proc.wait_for("health on http://", timeout=10)
+        url = line.strip().rsplit(" ", 1)[-1].removesuffix("/healthz")
+        code, body = _get(url + "/healthz")
+        while code != 200 and time.monotonic() - began < 10:
+            time.sleep(0.1)
+            code, body = _get(url + "/healthz")
+        assert code == 200 and body["status"] == "ok", body
+        assert time.monotonic() - began < 10
+        code, status = _get(url + "/status")
+        assert code == 200
+        names = [j["name"] for j in status["jobs"]]
+        assert names == ["query:errors_by_service", "detect", "digest"]
+        assert all("next_run" in j and "watermark" in j and "last_error" in j for j in status["jobs"])
+        assert "sqlite" not in json.dumps(status)  # no configuration values (the state URL could hold a password)
+        assert _get(url + "/nope")[0] == 404
+        stop = time.monotonic()
+        proc.popen.send_signal(signal.SIGTERM)
+        assert proc.popen.wait(timeout=30) == 0
+        assert time.monotonic() - stop < 25
+        assert "stopped cleanly" in proc.stderr_text()
+    finally:
+        if proc.popen.poll() is None:
+            proc.popen.kill()
+
+
+def test_healthz_is_503_for_a_stuck_job_or_a_stopped_scheduler(tmp_path: Path) -> None:
+    from logpipe.service.health import HealthServer
+    from logpipe.service.scheduler import Running, Service
+
+    config = load_config(_write_config(tmp_path))
+    config.service.stuck_after_seconds = 5
+    service = Service(config)
+    server = HealthServer(service, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{server.port}"
+    try:
+        assert _get(url + "/healthz")[0] == 503  # not started
+        service.start(catch_up=False)
+        assert _get(url + "/healthz")[0] == 200
+        service.running["detect"] = Running(T0, time.monotonic() - 60)
+        code, body = _get(url + "/healthz")
+        assert code == 503 and "detect" in body["reasons"][0]
+        service.running.clear()
+        assert service.stop(timeout=5)
+        code, body = _get(url + "/healthz")
+        assert code == 503 and "stopping" in body["reasons"][0]
+    finally:
+        server.close()
+
+
+def _simulate(config_path: Path, hours: int) -> None:
+    from logpipe.simulate import simulate
+    from logpipe.store import Store
+
+    simulate(Store(load_config(config_path).store), T0, T0 + hours * H, seed=5, rate=0.03)
+
+
+def _run(config_path: Path, tmp_path: Path, now: datetime, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "logpipe", "run", "--now", now.isoformat(), *args], cwd=tmp_path,
+                          env=_env(config_path, **env), capture_output=True, text=True, timeout=120)
+
+
+def _kill_during(config_path: Path, tmp_path: Path, now: datetime, *args: str, **env: str) -> str:
+    """Start ``logpipe run`` with the pause hook, SIGKILL it while a window's work is done but nothing
+    is queued yet; return its stderr."""
+    proc = Proc(["run", "--now", now.isoformat(), *args], _env(config_path, LOGPIPE_TEST_PAUSE_AFTER_QUERY="60",
+                                                                **env), tmp_path)
+    try:
+        proc.wait_for("pausing", timeout=60)
+        proc.popen.send_signal(signal.SIGKILL)
+        assert proc.popen.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if proc.popen.poll() is None:
+            proc.popen.kill()
+    return proc.stderr_text()
+
+
+def _sqs_messages(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    out = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            return out
+        out += [json.loads(m["Body"]) for m in got]
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+
+
+@pytest.mark.slow  # four real processes over simulated data: ~15 s
+def test_kill_9_mid_job_redoes_the_window_once_and_sends_nothing_twice(tmp_path: Path, boto_client: Any,
+                                                                         aws: str) -> None:
+    sns, sqs = boto_client("sns"), boto_client("sqs")
+    topic = sns.create_topic(Name="digests")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="digests")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    config_path = _write_config(tmp_path, f"""
+[[digest.destinations]]
+kind = "file"
+path = "{tmp_path}/digests/"
+[[digest.destinations]]
+kind = "sns"
+topic_arn = "{topic}"
+[metrics]
+sinks = ["local", "cloudwatch"]
+region = "us-east-1"
+""")
+    _simulate(config_path, 5)
+    env = {"AWS_ENDPOINT_URL": aws}
+    first = _run(config_path, tmp_path, T0 + timedelta(hours=1, minutes=15), **env)
+    assert first.returncode == 0, first.stderr
+    # Killed in the query job's first window, then in the digest job's first window.
+    _kill_during(config_path, tmp_path, T0 + timedelta(hours=4, minutes=15), **env)
+    _kill_during(config_path, tmp_path, T0 + timedelta(hours=4, minutes=15), "--job", "digest", **env)
+    final = _run(config_path, tmp_path, T0 + timedelta(hours=4, minutes=15), "--format", "json", **env)
+    assert final.returncode == 0, final.stderr
+    again = _run(config_path, tmp_path, T0 + timedelta(hours=4, minutes=15), "--format", "json", **env)
+    assert all(not r["windows"] for r in json.loads(again.stdout))  # nothing left: nothing redone
+
+    from logpipe.service.watermarks import WatermarkStore
+    from logpipe.state.db import open_state
+
+    config = load_config(config_path)
+    engine = open_state(config.state.url)
+    marks = WatermarkStore(engine)
+    for job in ("query:errors_by_service", "detect", "digest"):
+        windows = marks.windows(job)
+        assert [w.start for w in windows] == [T0 + k * H for k in range(4)], job  # none skipped
+        assert all(w.completed for w in windows), job
+        assert marks.get(job).watermark == T0 + 4 * H  # type: ignore[union-attr]
+    attempts = {(w.job, w.start): w.attempts for w in marks.windows()}
+    assert attempts[("query:errors_by_service", T0 + H)] == 2  # killed once, redone once
+    assert attempts[("digest", T0 + H)] == 2
+    assert sum(attempts.values()) == 12 + 2
+
+    # Metrics: every point once in the local sink and once in CloudWatch.
+    from sqlalchemy import select
+
+    from logpipe.metrics.ledger import outbox
+    from logpipe.sinks.local import local_metrics
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.job, local_metrics.c.name, local_metrics.c.dims, local_metrics.c.ts_ms)
+                            .join(outbox, outbox.c.batch_id == local_metrics.c.batch_id)).all()
+        assert conn.execute(select(local_metrics.c.id)).all().__len__() == len(rows)
+    per_identity = Counter(rows)  # per producer (job), metric, dimensions and window end
+    assert per_identity and max(per_identity.values()) == 1
+    error_points = [r for r in rows if r.name == "ErrorCount"]
+    cloudwatch = boto_client("cloudwatch")
+    services = {json.loads(r.dims)[0][1] for r in error_points}
+    for service in services:
+        stats = cloudwatch.get_metric_statistics(
+            Namespace="Logpipe", MetricName="ErrorCount", Dimensions=[{"Name": "service", "Value": service}],
+            StartTime=T0, EndTime=T0 + 6 * H, Period=60, Statistics=["SampleCount"])["Datapoints"]
+        local = [r for r in error_points if json.loads(r.dims)[0][1] == service]
+        # Two producers (the saved query and the detector) each put one point per window end.
+        expected = Counter(r.ts_ms for r in local)
+        got = Counter(int(d["Timestamp"].timestamp() * 1000) for d in stats for _ in range(int(d["SampleCount"])))
+        assert got == expected, service
+
+    # Digests: one file and one SNS message per window, the killed window included.
+    files = sorted(p.name for p in (tmp_path / "digests").iterdir())
+    assert len(files) == 4 and len(set(files)) == 4
+    messages = _sqs_messages(sqs, queue_url)
+    subjects = [m["Subject"] for m in messages]
+    assert len(messages) == 4, subjects
+    assert len({m["Message"].splitlines()[0] for m in messages}) == 4  # four different windows
+    from logpipe.digest.deliver import ledger
+
+    assert len(ledger(engine)) == 8
