@@ -231,8 +231,11 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
 
 
 def detection_points(report: DetectionReport, top_patterns: int = 20) -> list[dict[str, Any]]:
-    """Metric points for the metrics sinks: ErrorCount and NewPatterns per service, PatternCount for
-    the top N patterns per service (the rest summed as ``other``, the cardinality guard)."""
+    """Metric points for the metrics sinks: NewPatterns per service, PatternCount for the top N
+    patterns per service (the rest summed as ``other``, the cardinality guard).
+
+    ErrorCount is not emitted here: the saved query ``errors_by_service`` owns it, and CloudWatch
+    would add two publishers' points for the same timestamp together."""
     from logpipe.metrics import names
 
     at = report.window_end
@@ -247,8 +250,7 @@ def detection_points(report: DetectionReport, top_patterns: int = 20) -> list[di
     for finding in report.findings:
         if finding.kind == new_pattern.KIND and finding.service:
             new_by_service[finding.service] += 1
-    for service, activity in sorted(report.services.items()):
-        point(names.ERROR_COUNT, activity.errors, **{names.DIM_SERVICE: service})
+    for service in sorted(report.services):
         point(names.NEW_PATTERNS, new_by_service.get(service, 0), **{names.DIM_SERVICE: service})
     totals: dict[str, int] = defaultdict(int)
     for item in report.patterns:
