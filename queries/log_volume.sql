@@ -40,7 +40,7 @@ FROM (
       coalesce(length(to_utf8(ecs_task_arn)) + 18, 0) +
       coalesce(length(to_utf8(ecs_task_definition)) + 25, 0) +
       coalesce(length(to_utf8(raw_time)) + 10, 0) +
-      CASE WHEN message = log THEN 0 ELSE coalesce(length(to_utf8(message)) + 13, 0) END +
+      coalesce(length(to_utf8(message)) + 13, 0) +
       coalesce(length(to_utf8(service)) + 13, 0) +
       coalesce(length(to_utf8(level)) + 11, 0) +
       coalesce(length(to_utf8(logger)) + 12, 0) +
