@@ -1,0 +1,43 @@
+# logpipe service image: the scheduler (`logpipe serve`) with /healthz for the ECS health check.
+# Build: docker build -t logpipe .   Run: docker run -p 8080:8080 -e LOGPIPE_STATE_URL=... logpipe
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MPLBACKEND=Agg \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    # The shipped saved queries live next to the package (queries/), so the source tree is the
+    # import path; pip installs only the dependencies.
+    PYTHONPATH=/opt/logpipe \
+    LOGPIPE_SERVICE_PORT=8080
+
+WORKDIR /opt/logpipe
+
+# Dependencies first (a layer that changes only when pyproject.toml does).
+COPY pyproject.toml README.md ./
+RUN mkdir logpipe && touch logpipe/__init__.py \
+    && pip install --no-cache-dir . \
+    && pip uninstall -y logpipe \
+    && rm -rf logpipe build
+
+COPY logpipe ./logpipe
+COPY queries ./queries
+
+RUN groupadd --system --gid 10001 logpipe \
+    && useradd --system --uid 10001 --gid logpipe --home-dir /var/lib/logpipe --create-home logpipe \
+    && python -c "import logpipe.cli"
+
+USER 10001:10001
+WORKDIR /var/lib/logpipe
+EXPOSE 8080
+
+# No curl in a slim image: the standard library asks /healthz (exit 1 on anything but 200).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os,sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('LOGPIPE_SERVICE_PORT', '8080'), timeout=4).status == 200 else 1)"]
+
+# ECS sends SIGTERM on stop; `logpipe serve` finishes the running window and exits (stopTimeout 30 s).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["python", "-m", "logpipe"]
+CMD ["serve"]
