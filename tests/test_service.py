@@ -285,3 +285,22 @@ region = "us-east-1"
     from logpipe.digest.deliver import ledger
 
     assert len(ledger(engine)) == 8
+
+
+def test_readme_task_definition_is_valid_json_with_firelens_health_and_state() -> None:
+    import re
+
+    text = (REPO_ROOT / "logpipe" / "service" / "README.md").read_text()
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+    task = blocks[0]
+    containers = {c["name"]: c for c in task["containerDefinitions"]}
+    assert containers["log_router"]["firelensConfiguration"]["type"] == "fluentbit"
+    service = containers["logpipe"]
+    assert service["logConfiguration"]["logDriver"] == "awsfirelens"
+    assert "/healthz" in " ".join(service["healthCheck"]["command"])
+    assert any(s["name"] == "LOGPIPE_STATE_URL" and ":secretsmanager:" in s["valueFrom"] for s in service["secrets"])
+    assert service["stopTimeout"] > load_config(environ={}).service.stop_timeout_seconds
+    assert blocks[1]["volumes"][0]["efsVolumeConfiguration"]["transitEncryption"] == "ENABLED"
+    # Every LOGPIPE_ variable in the example is a real config key.
+    env = {e["name"]: e["value"] for e in service["environment"]}
+    load_config(environ=env)
