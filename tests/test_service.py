@@ -114,7 +114,9 @@ def _get(url: str) -> tuple[int, dict[str, Any]]:
 def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     config = _write_config(tmp_path)
     began = time.monotonic()
-    proc = Proc(["serve", "--port", "0", "--host", "127.0.0.1"], _env(config), tmp_path)
+    # Every job runs at start (catch-up) and pauses 2 s inside its window: SIGTERM arrives mid-job.
+    proc = Proc(["serve", "--port", "0", "--host", "127.0.0.1"],
+                _env(config, LOGPIPE_TEST_PAUSE_AFTER_QUERY="2"), tmp_path)
     try:
         line = proc.wait_for("health on http://", timeout=10)
         url = line.strip().rsplit(" ", 1)[-1].removesuffix("/healthz")
@@ -131,11 +133,18 @@ def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         assert all("next_run" in j and "watermark" in j and "last_error" in j for j in status["jobs"])
         assert "sqlite" not in json.dumps(status)  # no configuration values (the state URL could hold a password)
         assert _get(url + "/nope")[0] == 404
+        proc.wait_for("pausing", timeout=10)
         stop = time.monotonic()
         proc.popen.send_signal(signal.SIGTERM)
         assert proc.popen.wait(timeout=30) == 0
         assert time.monotonic() - stop < 25
         assert "stopped cleanly" in proc.stderr_text()
+        # The running windows were finished (checkpointed), not abandoned half-way.
+        from logpipe.service.watermarks import WatermarkStore
+        from logpipe.state.db import open_state
+
+        windows = WatermarkStore(open_state(load_config(config).state.url)).windows()
+        assert windows and all(w.completed for w in windows)
     finally:
         if proc.popen.poll() is None:
             proc.popen.kill()

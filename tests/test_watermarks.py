@@ -81,7 +81,8 @@ def test_catch_up_after_downtime_and_retry_of_a_failed_window(tmp_path: Path) ->
     assert report.failed and report.backlog == 6
     state = runner.watermarks.get(job.name)
     assert state is not None and state.watermark == T0 + 5 * H and "engine down" in (state.last_error or "")
-    # JobFailures is queued for the metrics (exactly once for this attempt).
+    # The next digest lists it; JobFailures is queued for the metrics (exactly once for this attempt).
+    assert [(w.job, w.start) for w in runner.watermarks.failures_since(T0)] == [("query:x", T0 + 5 * H)]
     assert any(r.job.startswith("query:x:failure:") for r in _metric_windows(runner))
     runner.fail = set()
     runner.calls.clear()
@@ -94,6 +95,7 @@ def test_catch_up_after_downtime_and_retry_of_a_failed_window(tmp_path: Path) ->
     assert sorted(history) == [T0 + k * H for k in range(2, 12)]
     assert history[T0 + 5 * H].attempts == 2 and all(w.completed for w in history.values())
     assert runner.watermarks.get(job.name).consecutive_failures == 0  # type: ignore[union-attr]
+    assert runner.watermarks.failures_since(T0) == []
 
 
 def _metric_windows(runner: JobRunner) -> list:  # type: ignore[type-arg]

@@ -26,6 +26,10 @@ from logpipe.service.jobs import JobRunner, JobRunReport, JobSpec, build_jobs
 
 log = logging.getLogger(__name__)
 
+# /status keys of a job that has not run yet (the same shape as a JobState's).
+EMPTY_STATE_KEYS = ("watermark", "last_run_started", "last_run_finished", "last_success", "last_error",
+                    "last_error_at", "last_error_window", "consecutive_failures")
+
 
 @dataclass
 class Running:
@@ -141,7 +145,7 @@ class Service:
                 "name": job.name, "kind": job.kind, "schedule": job.schedule,
                 "window_seconds": int(job.window.total_seconds()), "next_run": next_run,
                 "running_since": iso(running.since) if running else None,
-                **(state.to_dict() if state else {"watermark": None}),
+                **(state.to_dict() if state else dict.fromkeys(EMPTY_STATE_KEYS)),
                 "last_report": report.to_dict() if report else None,
             })
         ok, health = self.health()
