@@ -209,3 +209,16 @@ def test_datadog_event(tmp_path: Path, flaky: Any, monkeypatch: pytest.MonkeyPat
     path, event, headers = server.accepted[0]
     assert path == "/api/v1/events" and headers["DD-API-KEY"] == "dd-secret-key"
     assert event["alert_type"] == "error" and "team:payments" in event["tags"] and len(event["text"]) <= 4000
+
+
+def test_slack_webhook_from_secrets_manager(tmp_path: Path, flaky: Any, boto_client: Any) -> None:
+    server = flaky(0)
+    boto_client("secretsmanager").create_secret(Name="logpipe/slack",
+                                                SecretString=json.dumps({"webhook_url": server.url + SECRET_URL_PATH}))
+    config = _config(tmp_path, [{"kind": "slack", "webhook_url_secret": "logpipe/slack", "region": "us-east-1"}])
+    report = deliver_now(config, _digest())
+    assert report.ok, report.failed
+    assert server.accepted[0][0] == SECRET_URL_PATH
+    missing = _config(tmp_path / "other", [{"kind": "slack", "webhook_url_secret": "nope", "region": "us-east-1"}])
+    failed = deliver_now(missing, _digest())
+    assert "slack:nope" in failed.failed and "ResourceNotFoundException" in failed.failed["slack:nope"]
