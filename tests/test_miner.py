@@ -81,6 +81,14 @@ def test_python_mask_agrees_with_the_sql_sequence(text: str) -> None:
     assert sql_mask(text) == mask(text)
 
 
+@pytest.mark.parametrize("text", SAMPLES)
+def test_mask_is_idempotent_and_premasked_text_mines_the_same(text: str) -> None:
+    """Detectors mask in SQL, then mine the masked text: it must land on the raw text's pattern."""
+    assert mask(mask(text)) == mask(text)
+    miner = TemplateMiner()
+    assert miner.add(text).pattern_id == miner.add(sql_mask(text)).pattern_id
+
+
 def test_duckdb_regexp_replace_agrees_with_mask() -> None:
     """The same masks on a real engine (DuckDB's RE2), as the detectors run them."""
     import duckdb
@@ -109,6 +117,7 @@ def test_mask_does_not_depend_on_number_values(parts: list[str], rnd: random.Ran
     if shape(other) == shape(text):
         assert mask(other) == mask(text)
     assert sql_mask(text) == mask(text)
+    assert mask(mask(text)) == mask(text)
 
 
 # ---- the miner ----
@@ -294,3 +303,20 @@ def test_plain_multiline_text_is_not_a_trace() -> None:
     assert stack_trace_key("one line only") is None
     miner = TemplateMiner()
     assert miner.add("config reloaded\n  3 keys changed").template == "config reloaded <*> keys changed"
+
+
+_LINE = st.lists(st.one_of(_WORDS, st.from_regex(r"[0-9]{1,6}", fullmatch=True),
+                           st.sampled_from(["alice", "bob", "carol", "dave"])), min_size=1, max_size=12).map("".join)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_LINE, min_size=1, max_size=40))
+def test_caches_never_change_a_result(lines: list[str]) -> None:
+    """The same stream with the caches emptied before every line gives the very same answers."""
+    cached, uncached = TemplateMiner(), TemplateMiner()
+    for line in lines + lines:
+        expected = cached.add(line)
+        uncached._cache.clear()
+        uncached._shape_cache.clear()
+        assert uncached.add(line) == expected
+    assert cached.to_state() == uncached.to_state()
