@@ -338,14 +338,26 @@ class TemplateMiner:
             return
         if cluster.wild:
             self._generalised.setdefault(len(cluster.tokens), []).append(cluster)
+        siblings = self._siblings
         for _p, key in self._sibling_keys(cluster):
-            self._siblings.setdefault(key, []).append(cluster)
+            group = siblings.get(key)
+            if group is None:
+                siblings[key] = [cluster]
+            else:
+                group.append(cluster)
 
     def _generalise(self, cluster: _Cluster) -> _Cluster:
-        """Merge ``cluster`` with its siblings where a position has enough distinct values."""
+        """Merge ``cluster`` with its siblings where a position has enough distinct values.
+
+        Called right after ``_register(cluster)``, so a group of one is ``cluster`` alone.
+        """
+        siblings = self._siblings
         for p, key in self._sibling_keys(cluster):
-            group = [c for c in self._siblings.get(key, ()) if c.target is None]
-            self._siblings[key] = group
+            group = siblings.get(key)
+            if group is None or len(group) < 2:
+                continue
+            group = [c for c in group if c.target is None]
+            siblings[key] = group
             if len(group) >= self.config.merge_distinct or (
                     len(group) >= 2 and any(WILDCARD in c.tokens[p] for c in group)):  # type: ignore[index]
                 merged = self._merge(group, p)
