@@ -320,3 +320,17 @@ def test_caches_never_change_a_result(lines: list[str]) -> None:
         uncached._shape_cache.clear()
         assert uncached.add(line) == expected
     assert cached.to_state() == uncached.to_state()
+
+
+def test_long_messages_are_grouped_on_their_prefix_and_stay_fast() -> None:
+    import time
+
+    miner = TemplateMiner(MinerConfig(max_chars=100))
+    head = "upload of part 7 failed: " + "x" * 80
+    a = miner.add(head + " tail one 1")
+    b = miner.add(head.replace("7", "9") + " completely different tail")
+    assert a.pattern_id == b.pattern_id
+    # adversarial input for Python's regex engine (quadratic host-name backtracking) stays cheap
+    start = time.perf_counter()
+    TemplateMiner().add("a1." * 300_000 + "x .com")
+    assert time.perf_counter() - start < 2

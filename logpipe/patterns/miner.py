@@ -57,6 +57,10 @@ class MinerConfig:
     """Raw example messages kept per pattern (for digests; pass them through ``redact``)."""
     cache_size: int = 200_000
     """Masked lines remembered for the fast path; the cache is cleared when it grows past this."""
+    max_chars: int = 2000
+    """Messages (not stack traces) are masked and grouped on their first ``max_chars`` characters, as the
+    SQL path does (``detectors.shapes.SHAPE_PREFIX_CHARS``): a 1 MB line must not cost seconds
+    (some masks are quadratic on adversarial input in Python's regex engine, never in RE2)."""
 
 
 @dataclass(frozen=True)
@@ -175,11 +179,11 @@ class TemplateMiner:
                 found = self._by_id.get(pattern_id_for("trace\x1f" + trace[0]))
                 return MatchResult(found.pattern_id, found.template, False) if found else None
         cluster = self._cache.get(message.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO))
-        if cluster is None:
+        if cluster is None and len(message) <= self.config.max_chars:
             hit = self._shape_cache.get(shape(message))
             cluster = hit[0] if hit else None
         if cluster is None:
-            tokens = mask(message).split()
+            tokens = mask(message[:self.config.max_chars]).split()
             cluster = self._by_id.get(pattern_id_for(_template(tokens))) or self._find_generalised(tokens)
         if cluster is None:
             return None
@@ -205,7 +209,7 @@ class TemplateMiner:
         return {
             "version": STATE_VERSION,
             "config": {"merge_distinct": self.config.merge_distinct, "max_examples": self.config.max_examples,
-                       "cache_size": self.config.cache_size},
+                       "cache_size": self.config.cache_size, "max_chars": self.config.max_chars},
             "patterns": [
                 {"pattern_id": c.pattern_id, "template": c.template, "tokens": c.tokens,
                  "wild": {str(k): list(v) for k, v in c.wild.items()}, "count": c.count,
@@ -266,14 +270,16 @@ class TemplateMiner:
         if len(self._shape_cache) >= self.config.cache_size:
             self._cache.clear()
             self._shape_cache.clear()
-        shaped = shape(message)
-        hit = self._shape_cache.get(shaped)
+        # A truncated message is not cached by shape: shapes of different lengths cut differently.
+        long = len(message) > self.config.max_chars
+        shaped = "" if long else shape(message)
+        hit = None if long else self._shape_cache.get(shaped)
         if hit is not None:
             cluster, digit_free = hit[0].live(), hit[1]
             self._count(cluster, message)
             self._remember(message, shaped, cluster, digit_free)
             return cluster.result
-        masked = mask(message)
+        masked = mask(message[:self.config.max_chars] if long else message)
         digit_free = _has_digit(masked) is None
         tokens = masked.split()
         template = _template(tokens)
@@ -292,7 +298,8 @@ class TemplateMiner:
 
     def _remember(self, message: str, shaped: str, cluster: _Cluster, digit_free: bool) -> None:
         # Multi-line records are not cached: whether they are stack traces is decided per record.
-        if "\n" in message:
+        # Nor are over-long ones: their keys would be as big as they are.
+        if "\n" in message or len(message) > self.config.max_chars:
             return
         self._shape_cache[shaped] = (cluster, digit_free)
         # The fast path keeps no examples: a pattern enters it once its examples are collected.
