@@ -20,9 +20,9 @@ from logpipe.config import Config
 from logpipe.layout import floor_hour
 
 DEMO_HOURS = 24
-# Detection runs like the scheduler: one learning window, then windows of this size up to the end.
+# Detection: the first half of the day is learned as the baseline, the second half is the digest's
+# window (and the first half its "previous period").
 LEARN_HOURS = 12
-DETECT_STEP_HOURS = 4
 
 
 @dataclass
@@ -40,10 +40,27 @@ class DemoRun:
     points_published: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     report_path: Path | None = None
+    digest: Any = None  # logpipe.digest.model.Digest of the detection window
+    digest_paths: list[Path] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Any]:
         return [f for report in self.detections for f in report.findings]
+
+
+def write_digest_files(digest: Any, folder: Path) -> list[Path]:
+    """The digest in the formats it is delivered in: HTML (mail), Markdown, Slack Block Kit JSON."""
+    import json
+
+    from logpipe.digest.render_html import render_html
+    from logpipe.digest.render_md import render_markdown
+    from logpipe.digest.render_slack import render_slack
+
+    paths = [folder / "digest.html", folder / "digest.md", folder / "digest-slack.json"]
+    paths[0].write_text(render_html(digest), encoding="utf-8")
+    paths[1].write_text(render_markdown(digest), encoding="utf-8")
+    paths[2].write_text(json.dumps(render_slack(digest), indent=2), encoding="utf-8")
+    return paths
 
 
 def demo_config(base: Config, folder: Path) -> Config:
@@ -62,7 +79,8 @@ def demo_config(base: Config, folder: Path) -> Config:
 def prepare_folder(folder: Path) -> None:
     """A fresh demo folder: what an earlier demo left is removed, anything else is refused."""
     if folder.exists():
-        ours = {"data", "cache", "state.db", "state.db-wal", "state.db-shm", "report.html"}
+        ours = {"data", "cache", "state.db", "state.db-wal", "state.db-shm", "report.html", "digest.html",
+                "digest.md", "digest-slack.json"}
         strangers = [p.name for p in folder.iterdir() if p.name not in ours]
         if strangers:
             from logpipe.errors import UsageError
@@ -114,6 +132,7 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
              progress: Callable[[str, int, int], None] | None = None) -> DemoRun:
     """Simulate, query, detect, publish and report; returns what happened (the CLI prints it)."""
     from logpipe.detectors.run import detection_points, run_detectors
+    from logpipe.digest.build import build_digest
     from logpipe.metrics.model import DataPoint, points_from_result
     from logpipe.metrics.publisher import Publisher
     from logpipe.queries.loader import load_queries
@@ -156,21 +175,22 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     _step(run, "queries", began)
 
     began = time.perf_counter()
-    windows = [(start, start + timedelta(hours=LEARN_HOURS))]
-    cursor = windows[0][1]
-    while cursor < end:
-        windows.append((cursor, min(cursor + timedelta(hours=DETECT_STEP_HOURS), end)))
-        cursor = windows[-1][1]
-    for i, (w_start, w_end) in enumerate(windows):
-        tick("detect", i, len(windows))
-        report = run_detectors(config, w_start, w_end, learn=True)
-        run.detections.append(report)
-        points = [DataPoint(**p) for p in detection_points(report, config.metrics.top_patterns)]
-        if points:
-            publisher.enqueue("detect", w_start, w_end, points)
-            run.points_published += len(points)
-    tick("detect", len(windows), len(windows))
+    middle = start + timedelta(hours=LEARN_HOURS)
+    tick("detect", 0, 3)
+    run.detections.append(run_detectors(config, start, middle, learn=True))
+    tick("detect", 1, 3)
+    report = run_detectors(config, middle, end, learn=True)
+    run.detections.append(report)
+    points = [DataPoint(**p) for p in detection_points(report, config.metrics.top_patterns)]
+    if points:
+        publisher.enqueue("detect", middle, end, points)
+        run.points_published += len(points)
     publisher.flush()
+    tick("detect", 2, 3)
+    # The digest of the second half, as the scheduled service would send it (already learned above).
+    run.digest = build_digest(config, middle, end, learn=False)
+    run.digest_paths = write_digest_files(run.digest, folder)
+    tick("detect", 3, 3)
     _step(run, "detect", began)
 
     began = time.perf_counter()

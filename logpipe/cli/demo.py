@@ -44,7 +44,9 @@ def demo(app: AppContext, folder: Path, seed: int, rate: float, end_text: str) -
         run = run_demo(app.config, folder, end=end, seed=seed, rate=rate, progress=tick)
     print_demo_digest(run, console)
     elapsed = time.perf_counter() - began
-    console.print(f"\n[bold]Report:[/] {run.report_path}   [dim](demo took {elapsed:.1f} s)[/]", highlight=False)
+    console.print(f"\n[bold]Report:[/] {run.report_path}", highlight=False)
+    console.print("[bold]Digest as delivered:[/] " + ", ".join(str(p) for p in run.digest_paths), highlight=False)
+    console.print(f"[dim]demo took {elapsed:.1f} s[/]", highlight=False)
 
 
 commands = [demo]
