@@ -33,9 +33,7 @@ def _to_toml(data: dict, prefix: str = "") -> str:
     """A small TOML writer for our config shape (tables of scalars, lists and nested tables)."""
     scalars, tables = [], []
     for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        if isinstance(value, dict) or (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
             tables.append((key, value))
         else:
             scalars.append(f"{key} = {json.dumps(value)}")
