@@ -34,8 +34,10 @@ _SECRET_KEYS = (r"pass(?:word|wd|phrase)?|pwd|secret|(?:access_?|refresh_?|auth_
                 r"|api_?key|apikey|client_?secret|private_?key|authorization|credentials?")
 # key (optionally quoted) = or : value (quoted, or up to whitespace/separator)
 _SECRET_VALUE = re.compile(
-    rf"""(?i)(["']?\b(?:[\w.-]*[_.-])?(?:{_SECRET_KEYS})\b["']?)(\s*[:=]\s*)(?!<redacted)("[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)""")
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+    rf"""(?i)(["']?(?<![\w.-])(?:[\w.-]*[_.-])?(?:{_SECRET_KEYS})\b["']?)(\s*[:=]\s*)(?!<redacted)("[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)""")
+# The lookbehinds make a match start only where a local part / key starts: without them a long
+# run like "a.a.a.…@x" backtracks from every position (seconds for a few KB).
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _IPV4 = re.compile(r"(?<![\d.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?![\d.])")
 
