@@ -80,15 +80,30 @@ _RULES: list[tuple[str | None, re.Pattern[str], str | Callable[[re.Match[str]], 
 ]
 
 
-def redact(text: str, *, ip: bool = False) -> str:
-    """``text`` with secrets and personal data replaced by ``<redacted:KIND>``; never raises."""
-    if not text:
-        return text
-    for needle, regex, replacement in _RULES:
-        if needle is None or needle in text:
-            text = regex.sub(replacement, text)
+def _once(text: str, ip: bool) -> str:
+    # Cards and IPs first: their markers end in ">", which would let a later pass find a key the
+    # digits hid ("4111…PASSWORD=x").
     if sum(ch.isdigit() for ch in text) >= 13:
         text = _CARD.sub(_card, text)
     if ip:
         text = _IPV4.sub("<redacted:ip>", text)
+    for needle, regex, replacement in _RULES:
+        if needle is None or needle in text:
+            text = regex.sub(replacement, text)
+    return text
+
+
+def redact(text: str, *, ip: bool = False) -> str:
+    """``text`` with secrets and personal data replaced by ``<redacted:KIND>``; never raises.
+
+    Idempotent: the rules run again until nothing changes (a replacement can expose a neighbour,
+    e.g. a key glued to a card number), at most a few rounds.
+    """
+    if not text:
+        return text
+    for _ in range(4):
+        again = _once(text, ip)
+        if again == text:
+            break
+        text = again
     return text
