@@ -65,6 +65,8 @@ class MinerConfig:
 
 @dataclass(frozen=True)
 class MatchResult:
+    """What ``add``/``match`` say about one message: its pattern now (ids resolve later)."""
+
     pattern_id: str
     template: str
     is_new: bool
@@ -72,6 +74,8 @@ class MatchResult:
 
 @dataclass
 class Pattern:
+    """A current pattern: template, how many messages it has seen, a few raw examples."""
+
     pattern_id: str
     template: str
     count: int
@@ -135,7 +139,10 @@ def _trim_prefix(values: list[str]) -> str:
 
 
 class TemplateMiner:
-    """Online, streaming log template miner with stable, hash-derived pattern ids."""
+    """Online, streaming log template miner with stable, hash-derived pattern ids.
+
+    Not thread-safe: use one miner per thread (or a lock); persist and share through ``to_state``.
+    """
 
     def __init__(self, config: MinerConfig | None = None) -> None:
         self.config = config or MinerConfig()
