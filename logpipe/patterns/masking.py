@@ -108,6 +108,9 @@ _shape_subs = [(needles, re.compile(_PY_PREFIX.get(regex, "") + regex).sub) for 
 _tokens_sub = re.compile(f"(?<!{_T})(?={_T}*[0-9]){_VARIABLE_TOKEN}(?!{_T})").sub
 _joined_sub = re.compile(_JOINED).sub
 _has_digit = re.compile("[0-9]").search
+# The host rule's substrings as one search (it is the only shape with several).
+_tld_search = re.compile("|".join(re.escape(n) for n in _SHAPES[5][0])).search
+assert all(len(needles) == 1 for i, (needles, _) in enumerate(_SHAPES) if i != 5)
 
 
 def mask(message: str) -> str:
@@ -115,7 +118,10 @@ def mask(message: str) -> str:
     if "=" in message:
         message = _key_value_sub("=<*>", message)
     for needles, sub in _shape_subs:
-        if any(n in message for n in needles):
+        if len(needles) == 1:  # (no generator for the common case: this runs on every miss)
+            if needles[0] in message:
+                message = sub(WILDCARD, message)
+        elif _tld_search(message):
             message = sub(WILDCARD, message)
     if _has_digit(message):
         message = _tokens_sub(WILDCARD, message)
