@@ -8,26 +8,25 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/tmp/matplotlib \
-    # The shipped saved queries live next to the package (queries/), so the source tree is the
-    # import path; pip installs only the dependencies.
-    PYTHONPATH=/opt/logpipe \
     LOGPIPE_SERVICE_PORT=8080
 
 WORKDIR /opt/logpipe
 
-# Dependencies first (a layer that changes only when pyproject.toml does).
+# Dependencies first (a layer that changes only when pyproject.toml does), then the package itself:
+# a regular install puts the shipped saved queries in /usr/local/share/logpipe/queries.
 COPY pyproject.toml README.md ./
-RUN mkdir logpipe && touch logpipe/__init__.py \
+RUN mkdir logpipe queries && touch logpipe/__init__.py \
     && pip install --no-cache-dir . \
     && pip uninstall -y logpipe \
-    && rm -rf logpipe build
+    && rm -rf logpipe queries build
 
 COPY logpipe ./logpipe
 COPY queries ./queries
+RUN pip install --no-cache-dir --no-deps . && rm -rf /opt/logpipe/build
 
 RUN groupadd --system --gid 10001 logpipe \
     && useradd --system --uid 10001 --gid logpipe --home-dir /var/lib/logpipe --create-home logpipe \
-    && python -c "import logpipe.cli"
+    && logpipe query list > /dev/null
 
 USER 10001:10001
 WORKDIR /var/lib/logpipe
@@ -39,5 +38,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 
 # ECS sends SIGTERM on stop; `logpipe serve` finishes the running window and exits (stopTimeout 30 s).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["python", "-m", "logpipe"]
+ENTRYPOINT ["logpipe"]
 CMD ["serve"]

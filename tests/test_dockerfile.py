@@ -40,7 +40,7 @@ def test_base_user_entry_and_context() -> None:
     assert users and users[-1].split(":")[0] not in ("root", "0")
     entry = json.loads(next(args for word, args in instructions if word == "ENTRYPOINT"))
     cmd = json.loads(next(args for word, args in instructions if word == "CMD"))
-    assert entry + cmd == ["python", "-m", "logpipe", "serve"]
+    assert entry + cmd == ["logpipe", "serve"]
     ignore = (REPO / ".dockerignore").read_text()
     assert "!logpipe/**" in ignore and "!queries/**" in ignore  # the shipped queries are in the image
 

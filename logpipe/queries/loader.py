@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,18 @@ from logpipe.config import Config, parse_duration
 from logpipe.errors import QueryError, UsageError
 from logpipe.queries.model import RUNNER_PARAMS, MetricSpec, Param, SavedQuery
 
-SHIPPED_DIR = Path(logpipe.__file__).resolve().parent.parent / "queries"
+
+
+def _shipped_dir() -> Path:
+    """The shipped ``queries/``: beside the package in a checkout (editable install), else where a
+    regular install (wheel, Docker image) put them: ``{prefix}/share/logpipe/queries``."""
+    beside = Path(logpipe.__file__).resolve().parent.parent / "queries"
+    if beside.is_dir():
+        return beside
+    return Path(sys.prefix) / "share" / "logpipe" / "queries"
+
+
+SHIPPED_DIR = _shipped_dir()
 
 HEADER_KEYS = ("name", "description", "schedule", "window", "param", "metric")
 _KEY_RE = re.compile(r"^--\s*(?P<key>[A-Za-z_]+)(?:\s+(?P<arg>[A-Za-z_][A-Za-z0-9_]*))?\s*:\s*(?P<value>.*)$")
