@@ -279,7 +279,7 @@ region = "us-east-1"
             Namespace="Logpipe", MetricName="ErrorCount", Dimensions=[{"Name": "service", "Value": service}],
             StartTime=T0, EndTime=T0 + 6 * H, Period=60, Statistics=["SampleCount"])["Datapoints"]
         local = [r for r in error_points if json.loads(r.dims)[0][1] == service]
-        # Two producers (the saved query and the detector) each put one point per window end.
+        # One producer (the saved query errors_by_service) puts one point per service per window end.
         expected = Counter(r.ts_ms for r in local)
         got = Counter(int(d["Timestamp"].timestamp() * 1000) for d in stats for _ in range(int(d["SampleCount"])))
         assert got == expected, service
