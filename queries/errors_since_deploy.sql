@@ -17,7 +17,7 @@ SELECT
   count(DISTINCT ecs_task_arn) AS tasks,
   count(*) AS records,
   count_if(level IN ('ERROR', 'FATAL')) AS errors,
-  round(100.0 * count_if(level IN ('ERROR', 'FATAL')) / count(*), 3) AS error_rate
+  round(100 * CAST(count_if(level IN ('ERROR', 'FATAL')) AS double) / count(*), 3) AS error_rate
 FROM (
   SELECT
     ts,

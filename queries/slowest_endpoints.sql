@@ -17,7 +17,7 @@ SELECT
   round(approx_percentile(latency, 0.50), 1) AS latency_p50_ms,
   round(approx_percentile(latency, 0.95), 1) AS latency_p95_ms,
   round(max(latency), 1) AS latency_max_ms,
-  round(100.0 * count_if(status_code >= 500) / count(*), 3) AS http_5xx_rate
+  round(100 * CAST(count_if(status_code >= 500) AS double) / count(*), 3) AS http_5xx_rate
 FROM (
   SELECT
     service,

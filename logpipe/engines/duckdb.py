@@ -7,13 +7,16 @@ On an ``s3://`` store the window's objects are first copied into ``[store] cache
 
 Bad records: DuckDB's ``read_json(ignore_errors=true)`` turns a line it cannot read (not JSON, cut
 off, invalid UTF-8, not an object) into a row of NULLs instead of failing the query. The ``logs`` view
-drops rows with no known key, and a per-object count (cached) puts them into QueryStats.bad_records,
-with the reasons of logpipe.store's reader for the few objects that have any.
+drops rows with no known key, and a per-object count puts them into QueryStats.bad_records, with the
+reasons of logpipe.store's reader for the objects that have any. The count is a second scan, so it is
+remembered per object (path, size, mtime) in the process and in ``[store] cache_dir``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -38,6 +41,9 @@ MAX_OBJECT_SIZE = 16 * 1024 * 1024  # one record (JSON object) may be this large
 # (path, size, mtime_ns) -> bad records by reason. Objects are immutable once written.
 _BAD_CACHE: dict[tuple[str, int, int], dict[str, int]] = {}
 _BAD_LOCK = threading.Lock()
+# The same counts on disk (in [store] cache_dir), so that each `logpipe query run` - a new process -
+# does not scan every object twice again. Best effort: an unwritable cache only costs time.
+BAD_CACHE_FILE = "bad-records.sqlite"
 
 
 def _sql_string(text: str) -> str:
@@ -147,6 +153,11 @@ class DuckDBEngine:
         with _BAD_LOCK:
             todo = [f for f in files if keys[f] not in _BAD_CACHE]
         if todo:
+            remembered = _load_bad_counts(self._bad_cache_file(), [keys[f] for f in todo])
+            with _BAD_LOCK:
+                _BAD_CACHE.update(remembered)
+                todo = [f for f in todo if keys[f] not in _BAD_CACHE]
+        if todo:
             rows = con.execute(
                 f"SELECT filename, count(*) FILTER (WHERE {_all_null_predicate()}) "
                 f"FROM {read_json_sql(todo, filename=True)} GROUP BY filename").fetchall()
@@ -165,12 +176,18 @@ class DuckDBEngine:
             # Decompression (most of the cost) releases the GIL: one worker per core.
             with ThreadPoolExecutor(max_workers=max(1, min(len(bad_files), os.cpu_count() or 1))) as pool:
                 list(pool.map(classify, bad_files))
+            with _BAD_LOCK:
+                counted = {keys[f]: _BAD_CACHE[keys[f]] for f in todo}
+            _save_bad_counts(self._bad_cache_file(), counted)
         total: dict[str, int] = {}
         with _BAD_LOCK:
             for f in files:
                 for reason, n in _BAD_CACHE[keys[f]].items():
                     total[reason] = total.get(reason, 0) + n
         return total
+
+    def _bad_cache_file(self) -> Path:
+        return Path(self.config.store.cache_dir).expanduser() / BAD_CACHE_FILE
 
     @staticmethod
     def _classify(path: str, expected: int) -> dict[str, int]:
@@ -254,6 +271,47 @@ class DuckDBEngine:
         return "\n".join(str(r[-1]) for r in rows)
 
     def close(self) -> None:
+        pass
+
+
+def _bad_db(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=5)
+    db.execute("CREATE TABLE IF NOT EXISTS bad_records (path TEXT, size INTEGER, mtime_ns INTEGER, "
+                "reasons TEXT, PRIMARY KEY (path, size, mtime_ns))")
+    return db
+
+
+def _load_bad_counts(path: Path, keys: Sequence[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict[str, int]]:
+    """The remembered bad-record reasons of these objects (those the file has)."""
+    if not path.exists():
+        return {}
+    wanted = set(keys)
+    found: dict[tuple[str, int, int], dict[str, int]] = {}
+    try:
+        db = _bad_db(path)
+        try:
+            for name, size, mtime_ns, reasons in db.execute("SELECT path, size, mtime_ns, reasons FROM bad_records"):
+                key = (name, size, mtime_ns)
+                if key in wanted:
+                    found[key] = {str(k): int(v) for k, v in json.loads(reasons).items()}
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError, ValueError, AttributeError):
+        return {}
+    return found
+
+
+def _save_bad_counts(path: Path, counted: dict[tuple[str, int, int], dict[str, int]]) -> None:
+    try:
+        db = _bad_db(path)
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO bad_records VALUES (?, ?, ?, ?)",
+                               [(*key, json.dumps(reasons)) for key, reasons in counted.items()])
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError):
         pass
 
 
