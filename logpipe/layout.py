@@ -30,6 +30,15 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def to_ms(moment: datetime) -> int:
+    """Epoch milliseconds (how state tables store instants: portable across SQLite and PostgreSQL)."""
+    return int(utc(moment).timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
 def floor_hour(moment: datetime) -> datetime:
     return utc(moment).replace(minute=0, second=0, microsecond=0)
 

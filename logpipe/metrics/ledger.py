@@ -15,7 +15,6 @@ Three tables on the shared state metadata:
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Column, Index, Integer, PrimaryKeyConstraint, String, Table, Text
 
@@ -65,15 +64,6 @@ ledger = Table(
     Index("ix_metric_ledger_job_window", "job", "window_start_ms"),
 )
 
-
-def to_ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def batch_id(sink: str, job: str, window_start_ms: int, window_end_ms: int, seq: int) -> str:

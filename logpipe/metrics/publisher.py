@@ -32,6 +32,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from logpipe.errors import DeliveryError, LogpipeError
+from logpipe.layout import to_ms
 from logpipe.metrics import ledger as L
 from logpipe.metrics.model import (
     DataPoint,
@@ -100,7 +101,7 @@ class Publisher:
         """Queue a window's points for every configured sink; False if the window was queued before."""
         namespace = self.config.metrics.namespace
         ordered = sorted(merge_points(points), key=lambda p: p.identity(namespace))
-        start_ms, end_ms = L.to_ms(window_start), L.to_ms(window_end)
+        start_ms, end_ms = to_ms(window_start), to_ms(window_end)
         now = self._now_ms()
         with self.engine.connect() as conn:
             exists = conn.execute(select(func.count()).select_from(L.windows).where(
@@ -231,7 +232,7 @@ class Publisher:
         """SampleCounts that *other* published batches of this sink put at the same identities."""
         namespace = self.config.metrics.namespace
         wanted = {p.identity(namespace) for p in points}
-        ends = {L.to_ms(p.timestamp) for p in points}
+        ends = {to_ms(p.timestamp) for p in points}
         base: dict[str, float] = defaultdict(float)
         with self.engine.connect() as conn:
             others = conn.execute(select(L.outbox.c.points_json).where(

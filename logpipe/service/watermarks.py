@@ -42,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 
+from logpipe.layout import from_ms, to_ms
 from logpipe.state.db import metadata
 
 MAX_ERROR_CHARS = 2000
@@ -73,14 +74,8 @@ windows_table = Table(
 )
 
 
-def to_ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def from_ms(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+def from_ms_or_none(ms: int | None) -> datetime | None:
+    return None if ms is None else from_ms(ms)
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -158,11 +153,11 @@ class _Lost(Exception):
 
 
 def _state(row: Any) -> JobState:
-    return JobState(job=row.job, window_seconds=row.window_seconds, watermark=from_ms(row.watermark_ms),
-                    last_run_started=from_ms(row.last_run_started_ms),
-                    last_run_finished=from_ms(row.last_run_finished_ms), last_success=from_ms(row.last_success_ms),
-                    last_error=row.last_error, last_error_at=from_ms(row.last_error_ms),
-                    last_error_window=from_ms(row.last_error_window_ms),
+    return JobState(job=row.job, window_seconds=row.window_seconds, watermark=from_ms_or_none(row.watermark_ms),
+                    last_run_started=from_ms_or_none(row.last_run_started_ms),
+                    last_run_finished=from_ms_or_none(row.last_run_finished_ms), last_success=from_ms_or_none(row.last_success_ms),
+                    last_error=row.last_error, last_error_at=from_ms_or_none(row.last_error_ms),
+                    last_error_window=from_ms_or_none(row.last_error_window_ms),
                     consecutive_failures=row.consecutive_failures or 0)
 
 
@@ -257,8 +252,8 @@ class WatermarkStore:
         if job is not None:
             query = query.where(w.job == job)
         with self.engine.connect() as conn:
-            return [WindowRecord(r.job, from_ms(r.window_start_ms), from_ms(r.window_end_ms),  # type: ignore[arg-type]
-                                 r.attempts, from_ms(r.completed_ms), r.last_error) for r in conn.execute(query)]
+            return [WindowRecord(r.job, from_ms_or_none(r.window_start_ms), from_ms_or_none(r.window_end_ms),  # type: ignore[arg-type]
+                                 r.attempts, from_ms_or_none(r.completed_ms), r.last_error) for r in conn.execute(query)]
 
     def failures_since(self, since: datetime) -> list[WindowRecord]:
         """Windows whose last attempt failed and that are not completed yet (for the digest)."""
@@ -267,5 +262,5 @@ class WatermarkStore:
             rows = conn.execute(select(windows_table).where(w.last_error.is_not(None), w.completed_ms.is_(None),
                                                             w.started_ms >= to_ms(since))
                                 .order_by(w.job, w.window_start_ms)).all()
-        return [WindowRecord(r.job, from_ms(r.window_start_ms), from_ms(r.window_end_ms),  # type: ignore[arg-type]
+        return [WindowRecord(r.job, from_ms_or_none(r.window_start_ms), from_ms_or_none(r.window_end_ms),  # type: ignore[arg-type]
                              r.attempts, None, r.last_error) for r in rows]

@@ -18,13 +18,13 @@ from bisect import bisect
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import accumulate
 from random import Random
 from typing import Any
 
 from logpipe.errors import UsageError
-from logpipe.layout import HOUR, hours_in_window, utc
+from logpipe.layout import HOUR, from_ms, hours_in_window, to_ms, utc
 from logpipe.simulate import catalog
 from logpipe.simulate.catalog import Pattern, ServiceSpec, hex_id, pick, ri, uuid_text
 from logpipe.simulate.fleet import Fleet, new_identity
@@ -125,14 +125,6 @@ def _chooser(weights: list[float]) -> Callable[[float], int]:
     return lambda u: min(bisect(cumulative, u * total), len(cumulative) - 1)
 
 
-def _ms(moment: datetime) -> int:
-    return int(utc(moment).timestamp() * 1000)
-
-
-def _from_ms(t_ms: int) -> datetime:
-    return datetime.fromtimestamp(t_ms / 1000, tz=UTC)
-
-
 def _check_args(start: datetime, end: datetime, rate: float, bad_rate: float) -> None:
     if end <= start:
         raise UsageError(f"the simulation window is empty: end {end:%Y-%m-%dT%H:%M:%SZ} is not after start "
@@ -151,7 +143,7 @@ class _Simulation:
     def __init__(self, store: Store, start: datetime, end: datetime, seed: int, rate: float, bad_rate: float):
         self.store = store
         self.start, self.end = start, end
-        self.start_ms, self.end_ms = _ms(start), _ms(end)
+        self.start_ms, self.end_ms = to_ms(start), to_ms(end)
         self.seed, self.rate, self.bad_rate = seed, rate, bad_rate
         self.specs = {spec.name: spec for spec in catalog.SERVICES}
         self.plan_rng = Random(f"logpipe-sim/{seed}/{self.start_ms}/{self.end_ms}")
@@ -238,8 +230,8 @@ class _Simulation:
                 if service == "api-gateway":  # the clients see it too: 504s after nginx's 60 s timeout
                     self._add(t_ms + 1, service, slot, kind="access504")
                     added += 1
-            self.bursts.append(Burst(service, pattern.template, _from_ms(begin),
-                                     _from_ms(min(begin + duration, self.end_ms)), added))
+            self.bursts.append(Burst(service, pattern.template, from_ms(begin),
+                                     from_ms(min(begin + duration, self.end_ms)), added))
 
     def _plan_crashes(self, rng: Random, span: int, count: int) -> list[tuple[int, str, int, int, str]]:
         """Crashes happen before the deploy, so their signals are known before anything new appears."""
@@ -252,7 +244,7 @@ class _Simulation:
             slot = rng.randrange(spec.tasks)
             pattern = catalog.CRASHES[service]
             self._add(t_ms, service, slot, pattern=pattern)
-            self.crashes.append(Crash(service, _from_ms(t_ms), pattern.template))
+            self.crashes.append(Crash(service, from_ms(t_ms), pattern.template))
             if service == "orders":
                 # gunicorn's master restarts the killed worker; the container lives on.
                 self._add(t_ms + 40, service, slot, text=f"Booting worker with pid: {rng.randint(400, 900)}",
@@ -285,8 +277,8 @@ class _Simulation:
 
     def _plan_new_errors(self, rng: Random, spec: ServiceSpec) -> None:
         first = self.deploy_ms + spec.tasks * ROLLOUT_STEP_MS  # all tasks run the new revision
-        for hour in hours_in_window(_from_ms(first), self.end):
-            lo, hi = max(first, _ms(hour)), min(self.end_ms, _ms(hour + HOUR))
+        for hour in hours_in_window(from_ms(first), self.end):
+            lo, hi = max(first, to_ms(hour)), min(self.end_ms, to_ms(hour + HOUR))
             if hi <= lo:
                 continue
             per_hour = max(NEW_ERRORS_MIN_PER_HOUR, NEW_ERRORS_PER_HOUR * self.rate * traffic_curve(hour.hour + 0.5))
@@ -299,7 +291,7 @@ class _Simulation:
 
     def hour_lines(self, hour: datetime) -> list[tuple[int, int, str, bytes]]:
         """Every line of one hour partition, in time order: (t_ms, tiebreak, service, line)."""
-        lo, hi = max(self.start_ms, _ms(hour)), min(self.end_ms, _ms(hour + HOUR))
+        lo, hi = max(self.start_ms, to_ms(hour)), min(self.end_ms, to_ms(hour + HOUR))
         rng = Random(f"logpipe-sim/{self.seed}/{hour:%Y%m%d%H}")
         self.maker.set_clock(HourClock(hour))
         curve = traffic_curve(hour.hour + 0.5) * self.rate * (hi - lo) / 3_600_000
@@ -450,7 +442,7 @@ class _Simulation:
 
     def _objects(self, hour: datetime, lines: list[tuple[int, int, str, bytes]]) -> list[tuple[str, list[bytes]]]:
         """Cut an hour into objects of ``OBJECT_SPAN_MS`` (per service with service partitioning)."""
-        hour_ms = _ms(hour)
+        hour_ms = to_ms(hour)
         per_service = self.store.layout.service_partition
         groups: dict[tuple[str | None, int], list[bytes]] = {}
         for t_ms, _, service, line in lines:
@@ -484,7 +476,7 @@ def simulate(store: Store, start: datetime, end: datetime, *, seed: int = 42, ra
     return SimulationSummary(
         records=sim.records, bad_records=sum(sim.bad_by_kind.values()), objects=sim.objects,
         bytes_written=sim.bytes_written, seconds=time.perf_counter() - began,
-        services=sorted(sim.specs), deploy_time=_from_ms(sim.deploy_ms), new_error_message=example,
+        services=sorted(sim.specs), deploy_time=from_ms(sim.deploy_ms), new_error_message=example,
         new_error_pattern=catalog.NEW_ERROR.template, new_error_service=spec.name,
         new_error_count=sim.new_error_count, deploy_service=spec.name, deploy_from=sim.deploy_from,
         deploy_to=sim.deploy_to, start=start, end=end, raw_bytes=sim.raw_bytes, bad_by_kind=dict(sim.bad_by_kind),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import (
@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from logpipe.layout import to_ms
 from logpipe.metrics.model import DataPoint
 from logpipe.state.db import metadata
 
@@ -56,12 +57,6 @@ def dims_key(dimensions: Mapping[str, str] | Sequence[tuple[str, str]]) -> str:
     return json.dumps(sorted([str(k), str(v)] for k, v in pairs), separators=(",", ":"))
 
 
-def _ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
 class LocalSink:
     name = "local"
     idempotent = True
@@ -77,7 +72,7 @@ class LocalSink:
     def send(self, points: Sequence[DataPoint], batch_id: str) -> None:
         rows = [{
             "batch_id": batch_id, "point_id": p.identity(self.namespace), "namespace": self.namespace,
-            "name": p.name, "dims": dims_key(p.dimensions), "ts_ms": _ms(p.timestamp), "unit": p.unit,
+            "name": p.name, "dims": dims_key(p.dimensions), "ts_ms": to_ms(p.timestamp), "unit": p.unit,
             "value": p.total, "count": p.sample_count,
             "dist": json.dumps([list(p.values), list(p.counts)]) if p.values else None,
         } for p in points]
@@ -106,9 +101,9 @@ def series(engine: Engine, name: str, dims: Mapping[str, str] | None = None,
     if dims is not None:
         conds.append(t.c.dims == dims_key(dims))
     if start is not None:
-        conds.append(t.c.ts_ms >= _ms(start))
+        conds.append(t.c.ts_ms >= to_ms(start))
     if end is not None:
-        conds.append(t.c.ts_ms <= _ms(end))
+        conds.append(t.c.ts_ms <= to_ms(end))
     if namespace is not None:
         conds.append(t.c.namespace == namespace)
     query = select(t.c.ts_ms, t.c.dims, t.c.value, t.c.count).where(and_(*conds)).order_by(t.c.ts_ms)
