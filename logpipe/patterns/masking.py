@@ -130,9 +130,13 @@ def mask(message: str) -> str:
     return message
 
 
-_shape_sub = re.compile(r"(?<![A-Za-z0-9])[0-9]+").sub
+# A digit run that does not follow a letter or digit, i.e. ``(?<![A-Za-z0-9])[0-9]+``, written to
+# start with the digit and look behind after it: a pattern that starts with a character class
+# lets Python's engine skip to the next digit in C instead of trying a match at every position.
+_shape_sub = re.compile(r"[0-9](?<![A-Za-z0-9][0-9])[0-9]*").sub
 # A whole hex literal that stands alone as a token part ("0x7f3a", not "0x1f-02"): always masked.
-_shape_hex_sub = re.compile(r"(?<![A-Za-z0-9])0[xX][0-9A-Fa-f]+(?![\w.:-])").sub
+# (``(?<![A-Za-z0-9])0[xX]...``, starting with the "0" for the same reason.)
+_shape_hex_sub = re.compile(r"0(?<![A-Za-z0-9]0)[xX][0-9A-Fa-f]+(?![\w.:-])").sub
 
 
 def shape(message: str) -> str:

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import itemgetter
 from typing import Any
 
 from logpipe.patterns.masking import WILDCARD, mask, shape
@@ -45,6 +47,8 @@ STATE_VERSION = 1
 # static table is a C loop (str.translate rebuilds its table on every call: 10x slower).
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _has_digit = re.compile("[0-9]").search
+# Digit runs right after an ASCII letter (the "2" of "ssh2"): the only digits masking can keep.
+_LETTER_DIGITS = re.compile(rb"(?<=[A-Za-z])[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ def pattern_id_for(key: str) -> str:
 
 
 class _Cluster:
-    __slots__ = ("count", "examples", "pattern_id", "result", "target", "template", "tokens", "wild")
+    __slots__ = ("count", "examples", "hot", "pattern_id", "result", "sibling_keys", "target", "template",
+                 "tokens", "wild")
 
     def __init__(self, tokens: list[str] | None, template: str, pattern_id: str,
                  wild: dict[int, tuple[str, str]] | None = None) -> None:
@@ -100,6 +105,9 @@ class _Cluster:
         self.examples: list[str] = []
         self.target: _Cluster | None = None  # set when merged into another pattern
         self.result = MatchResult(pattern_id, template, False)  # shared by every cache hit
+        # True while the cluster is live and has all its examples: then a fast-cache hit only counts.
+        self.hot = False
+        self.sibling_keys: list[tuple[int, str]] | None = None  # computed once, on first need
 
     def live(self) -> _Cluster:
         c = self
@@ -121,8 +129,43 @@ class _Cluster:
         return True
 
 
+class _Checked:
+    """A fast-cache entry for lines whose masked text keeps digits (``ssh2``, ``jk2_init``).
+
+    Lines with the same digits-to-zero key mask alike except where masking keeps a digit, and a
+    kept digit is always in a digit run right after an ASCII letter (a masked span never ends
+    with a letter, and no mask matches the empty string). So the entry reads those positions of
+    the UTF-8 line (``pick``) and maps their digits to the cluster: exact, and one C call.
+    """
+
+    __slots__ = ("by_digits", "pick")
+    hot = False  # never served by the inline fast path: ``_add_slow`` checks the digits
+
+    def __init__(self, pick: Callable[[bytes], Any]) -> None:
+        self.pick = pick
+        self.by_digits: dict[Any, _Cluster] = {}
+
+
 def _template(tokens: list[str]) -> str:
     return " ".join(tokens)
+
+
+def _sibling_keys(tokens: list[str], template: str, wild: dict[int, tuple[str, str]]) -> list[tuple[int, str]]:
+    n = len(tokens)
+    if n < 2:
+        return []
+    constant = [WILDCARD not in t for t in tokens]
+    n_constant = constant.count(True)
+    # A learned variable needs some constant text around it: with one constant token, only the
+    # other positions qualify; with none, no position does.
+    if n_constant >= 2:
+        positions: Iterable[int] = range(n)
+    elif n_constant == 1:
+        positions = [p for p in range(n) if not constant[p]]
+    else:
+        return []
+    starts = list(accumulate([len(t) + 1 for t in tokens], initial=0))  # offset of each token
+    return [(p, template[:starts[p]] + "\x1e" + template[starts[p + 1] - 1:]) for p in positions if p not in wild]
 
 
 def _trim_prefix(values: list[str]) -> str:
@@ -148,7 +191,7 @@ class TemplateMiner:
         self.config = config or MinerConfig()
         self.aliases: dict[str, str] = {}
         self._by_id: dict[str, _Cluster] = {}
-        self._cache: dict[bytes, _Cluster] = {}
+        self._cache: dict[bytes, _Cluster | _Checked] = {}
         self._shape_cache: dict[str, tuple[_Cluster, bool]] = {}
         self._generalised: dict[int, list[_Cluster]] = {}
         self._siblings: dict[str, list[_Cluster]] = {}
@@ -158,9 +201,9 @@ class TemplateMiner:
     def add(self, message: str) -> MatchResult:
         """Mine one message: the id and template of its pattern (learning from it)."""
         cluster = self._cache.get(message.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO))
-        if cluster is not None and cluster.target is None:
-            cluster.count += 1
-            return cluster.result
+        if cluster is not None and cluster.hot:
+            cluster.count += 1  # type: ignore[union-attr]
+            return cluster.result  # type: ignore[union-attr]
         return self._add_slow(message)
 
     def add_many(self, messages: Iterable[str]) -> list[MatchResult]:
@@ -171,9 +214,9 @@ class TemplateMiner:
         append = out.append
         for message in messages:
             cluster = get(message.encode("utf-8", "surrogatepass").translate(table))
-            if cluster is not None and cluster.target is None:
-                cluster.count += 1
-                append(cluster.result)
+            if cluster is not None and cluster.hot:
+                cluster.count += 1  # type: ignore[union-attr]
+                append(cluster.result)  # type: ignore[union-attr]
             else:
                 append(self._add_slow(message))
         return out
@@ -185,7 +228,10 @@ class TemplateMiner:
             if trace is not None:
                 found = self._by_id.get(pattern_id_for("trace\x1f" + trace[0]))
                 return MatchResult(found.pattern_id, found.template, False) if found else None
-        cluster = self._cache.get(message.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO))
+        cluster = None
+        if len(message) <= self.config.max_chars:
+            raw = message.encode("utf-8", "surrogatepass")
+            cluster = self._cached(raw, raw.translate(_DIGITS_TO_ZERO))
         if cluster is None and len(message) <= self.config.max_chars:
             hit = self._shape_cache.get(shape(message))
             cluster = hit[0] if hit else None
@@ -240,6 +286,7 @@ class TemplateMiner:
             c = _Cluster(item.get("tokens"), item["template"], item["pattern_id"], wild)
             c.count = int(item.get("count", 0))
             c.examples = list(item.get("examples", []))
+            c.hot = len(c.examples) >= miner.config.max_examples
             miner._register(c)
         miner.aliases.update(state.get("aliases", {}))
         return miner
@@ -258,60 +305,96 @@ class TemplateMiner:
 
     def _count(self, cluster: _Cluster, message: str) -> None:
         cluster.count += 1
-        if len(cluster.examples) < self.config.max_examples:
-            cluster.examples.append(message)
+        examples = cluster.examples
+        if len(examples) < self.config.max_examples:
+            examples.append(message)
+            cluster.hot = len(examples) >= self.config.max_examples and cluster.target is None
+
+    def _cached(self, raw: bytes, key: bytes) -> _Cluster | None:
+        """The fast cache's cluster for a line (UTF-8 ``raw``, digits-to-zero ``key``), if any."""
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        if type(entry) is _Checked:
+            picked = entry.pick(raw)
+            cluster = entry.by_digits.get(picked)
+            if cluster is None:
+                return None
+            if cluster.target is not None:
+                cluster = entry.by_digits[picked] = cluster.live()
+            return cluster
+        assert isinstance(entry, _Cluster)
+        if entry.target is not None:
+            entry = self._cache[key] = entry.live()
+        return entry
 
     def _add_slow(self, message: str) -> MatchResult:
-        """Everything but the exact-cache hit: traces, the shape cache, masking, new patterns.
+        """Everything but the inline fast-cache hit: traces, cache checks, masking, new patterns.
 
-        Two caches, both exact: ``_cache`` is keyed by the message with every digit turned into
-        ``0`` (``bytes.translate``: nearly free), and holds only patterns whose masked text has no
-        digit left (then every message with that key masks the same). ``_shape_cache`` is keyed
-        by ``masking.shape`` (digit runs collapsed, so numbers of any length share a key) and
-        also serves masked texts that keep digits (``ssh2``).
+        Two caches, both exact. ``_cache`` is keyed by the UTF-8 message with every digit turned
+        into ``0`` (``bytes.translate``: nearly free); lines with that key mask alike, except for
+        digits masking keeps, which a ``_Checked`` entry compares. ``add``/``add_many`` serve a hit
+        inline once the pattern is ``hot`` (live, examples collected); other hits land here and
+        only count. ``_shape_cache`` is keyed by ``masking.shape`` (digit runs collapsed, so
+        numbers of any length share a key): a new key with a known shape skips masking.
         """
         if "\n" in message:
             trace = stack_trace_key(message)
             if trace is not None:
                 return self._add_trace(message, *trace)
-        if len(self._shape_cache) >= self.config.cache_size:
+        # Multi-line records are not cached: whether they are stack traces is decided per record.
+        # Nor are over-long ones: their keys would be as big as they are, and they are masked on
+        # a prefix (shapes of different lengths cut differently).
+        if "\n" in message or len(message) > self.config.max_chars:
+            masked = mask(message[:self.config.max_chars])
+            return self._add_masked(message, masked)[0]
+        raw = message.encode("utf-8", "surrogatepass")
+        key = raw.translate(_DIGITS_TO_ZERO)
+        cluster = self._cached(raw, key)
+        if cluster is not None:
+            self._count(cluster, message)
+            return cluster.result
+        if len(self._cache) >= self.config.cache_size:
             self._cache.clear()
             self._shape_cache.clear()
-        # A truncated message is not cached by shape: shapes of different lengths cut differently.
-        long = len(message) > self.config.max_chars
-        shaped = "" if long else shape(message)
-        hit = None if long else self._shape_cache.get(shaped)
+        shaped = shape(message)
+        hit = self._shape_cache.get(shaped)
         if hit is not None:
             cluster, digit_free = hit[0].live(), hit[1]
             self._count(cluster, message)
-            self._remember(message, shaped, cluster, digit_free)
-            return cluster.result
-        masked = mask(message[:self.config.max_chars] if long else message)
-        digit_free = _has_digit(masked) is None
+            result = cluster.result
+        else:
+            masked = mask(message)
+            digit_free = _has_digit(masked) is None
+            result, cluster = self._add_masked(message, masked)
+        self._shape_cache[shaped] = (cluster, digit_free)
+        if digit_free:
+            self._cache[key] = cluster
+        else:
+            entry = self._cache.get(key)
+            if entry is None:
+                positions = [i for m in _LETTER_DIGITS.finditer(raw) for i in range(m.start(), m.end())]
+                if not positions:  # cannot happen (see _Checked); then simply do not cache
+                    return result
+                entry = self._cache[key] = _Checked(itemgetter(*positions))
+            if type(entry) is _Checked:
+                entry.by_digits[entry.pick(raw)] = cluster
+        return result
+
+    def _add_masked(self, message: str, masked: str) -> tuple[MatchResult, _Cluster]:
+        """Count ``message`` (masked as ``masked``) into its pattern, creating it if new."""
         tokens = masked.split()
         template = _template(tokens)
-        cluster = self._by_id.get(pattern_id_for(template)) or self._find_generalised(tokens)
+        pid = pattern_id_for(template)
+        cluster = self._by_id.get(pid) or self._find_generalised(tokens)
         if cluster is not None:
             cluster = cluster.live()
             self._count(cluster, message)
-            self._remember(message, shaped, cluster, digit_free)
-            return cluster.result
-        cluster = _Cluster(tokens, template, pattern_id_for(template))
+            return cluster.result, cluster
+        cluster = _Cluster(tokens, template, pid)
         self._count(cluster, message)
-        self._register(cluster)
-        cluster = self._generalise(cluster)
-        self._remember(message, shaped, cluster, digit_free)
-        return MatchResult(cluster.pattern_id, cluster.template, True)
-
-    def _remember(self, message: str, shaped: str, cluster: _Cluster, digit_free: bool) -> None:
-        # Multi-line records are not cached: whether they are stack traces is decided per record.
-        # Nor are over-long ones: their keys would be as big as they are.
-        if "\n" in message or len(message) > self.config.max_chars:
-            return
-        self._shape_cache[shaped] = (cluster, digit_free)
-        # The fast path keeps no examples: a pattern enters it once its examples are collected.
-        if digit_free and len(cluster.examples) >= self.config.max_examples:
-            self._cache[message.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO)] = cluster
+        cluster = self._generalise(cluster, self._register(cluster))
+        return MatchResult(cluster.pattern_id, cluster.template, True), cluster
 
     def _find_generalised(self, tokens: list[str]) -> _Cluster | None:
         candidates = self._generalised.get(len(tokens))
@@ -329,44 +412,46 @@ class TemplateMiner:
         return best
 
     def _sibling_keys(self, cluster: _Cluster) -> list[tuple[int, str]]:
-        tokens = cluster.tokens
-        assert tokens is not None
-        if len(tokens) < 2:
-            return []
-        constant = [WILDCARD not in t for t in tokens]
-        n_constant = sum(constant)
-        joined = "\x1f".join(tokens)
-        keys = []
-        start = 0  # offset of token p in ``joined``
-        for p, token in enumerate(tokens):
-            end = start + len(token)
-            # A learned variable needs some constant text around it.
-            if p not in cluster.wild and n_constant - constant[p] > 0:
-                keys.append((p, f"{p}\x1e{joined[:start]}\x1e{joined[end:]}"))
-            start = end + 1
+        """``(position, key)`` for each position that may become a variable (cached per pattern).
+
+        The key is the template with that token replaced by ``\x1e``: patterns equal except at
+        one position share it. Tokens never hold whitespace (``\x1e`` is whitespace to
+        ``str.split``), so the key tells the position too.
+        """
+        keys = cluster.sibling_keys
+        if keys is None:
+            tokens = cluster.tokens
+            assert tokens is not None
+            keys = cluster.sibling_keys = _sibling_keys(tokens, cluster.template, cluster.wild)
         return keys
 
-    def _register(self, cluster: _Cluster) -> None:
+    def _register(self, cluster: _Cluster) -> list[tuple[int, str]]:
+        """Index a pattern; returns its sibling keys shared with another pattern."""
         self._by_id[cluster.pattern_id] = cluster
+        cluster.hot = cluster.target is None and len(cluster.examples) >= self.config.max_examples
         if cluster.tokens is None:
-            return
+            return []
         if cluster.wild:
             self._generalised.setdefault(len(cluster.tokens), []).append(cluster)
         siblings = self._siblings
-        for _p, key in self._sibling_keys(cluster):
-            group = siblings.get(key)
+        shared = []
+        for item in self._sibling_keys(cluster):
+            group = siblings.get(item[1])
             if group is None:
-                siblings[key] = [cluster]
+                siblings[item[1]] = [cluster]
             else:
                 group.append(cluster)
+                shared.append(item)
+        return shared
 
-    def _generalise(self, cluster: _Cluster) -> _Cluster:
+    def _generalise(self, cluster: _Cluster, shared: list[tuple[int, str]] | None = None) -> _Cluster:
         """Merge ``cluster`` with its siblings where a position has enough distinct values.
 
-        Called right after ``_register(cluster)``, so a group of one is ``cluster`` alone.
+        ``shared``: what ``_register(cluster)`` returned (the keys with other patterns), when it
+        was just registered; otherwise every key of ``cluster`` is looked at.
         """
         siblings = self._siblings
-        for p, key in self._sibling_keys(cluster):
+        for p, key in self._sibling_keys(cluster) if shared is None else shared:
             group = siblings.get(key)
             if group is None or len(group) < 2:
                 continue
@@ -374,11 +459,13 @@ class TemplateMiner:
             siblings[key] = group
             if len(group) >= self.config.merge_distinct or (
                     len(group) >= 2 and any(WILDCARD in c.tokens[p] for c in group)):  # type: ignore[index]
-                merged = self._merge(group, p)
-                return self._generalise(merged) if merged.target is None else merged.live()
+                merged, merged_shared = self._merge(group, p)
+                return self._generalise(merged, merged_shared) if merged.target is None else merged.live()
         return cluster
 
-    def _merge(self, group: list[_Cluster], p: int) -> _Cluster:
+    def _merge(self, group: list[_Cluster], p: int) -> tuple[_Cluster, list[tuple[int, str]] | None]:
+        """Merge ``group`` at position ``p``; returns the merged pattern (and its ``_register``
+        result if it is new)."""
         values = [c.tokens[p] for c in group]  # type: ignore[index]
         prefix = _trim_prefix(values)
         suffix = _trim_prefix([v[len(prefix):][::-1] for v in values])[::-1]
@@ -390,25 +477,29 @@ class TemplateMiner:
         template = _template(tokens)
         pid = pattern_id_for(template)
         merged = self._by_id.get(pid)
+        shared = None
         if merged is None:
             merged = _Cluster(tokens, template, pid, wild)
-            self._register(merged)
+            shared = self._register(merged)
         else:
             merged = merged.live()
             if merged.tokens is not None and p not in merged.wild:
                 # A pattern with this very template exists (its variable came from masking):
                 # it now also stands for the learned wildcard.
                 merged.wild[p] = (prefix, suffix)
+                merged.sibling_keys = None  # position p may no longer become a variable
                 if len(merged.wild) == 1:
                     self._generalised.setdefault(len(tokens), []).append(merged)
         for c in group:
             if c is merged:
                 continue
             c.target = merged
+            c.hot = False
             self.aliases[c.pattern_id] = merged.pattern_id
             self._by_id.pop(c.pattern_id, None)
             merged.count += c.count
             room = self.config.max_examples - len(merged.examples)
             if room > 0:
                 merged.examples.extend(c.examples[:room])
-        return merged
+        merged.hot = merged.target is None and len(merged.examples) >= self.config.max_examples
+        return merged, shared
