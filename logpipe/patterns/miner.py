@@ -139,7 +139,7 @@ class _Checked:
     """
 
     __slots__ = ("by_digits", "pick")
-    hot = False  # never served by the inline fast path: ``_add_slow`` checks the digits
+    hot = False  # the digits are checked first (inline in ``add_many``, else in ``_add_slow``)
 
     def __init__(self, pick: Callable[[bytes], Any]) -> None:
         self.pick = pick
@@ -200,11 +200,13 @@ class TemplateMiner:
 
     def add(self, message: str) -> MatchResult:
         """Mine one message: the id and template of its pattern (learning from it)."""
-        cluster = self._cache.get(message.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO))
+        raw = message.encode("utf-8", "surrogatepass")
+        key = raw.translate(_DIGITS_TO_ZERO)
+        cluster = self._cache.get(key)
         if cluster is not None and cluster.hot:
             cluster.count += 1  # type: ignore[union-attr]
             return cluster.result  # type: ignore[union-attr]
-        return self._add_slow(message)
+        return self._add_slow(message, raw, key)
 
     def add_many(self, messages: Iterable[str]) -> list[MatchResult]:
         """``[add(m) for m in messages]``, faster (no method call per message on the fast path)."""
@@ -212,13 +214,23 @@ class TemplateMiner:
         get = self._cache.get
         out: list[MatchResult] = []
         append = out.append
+        checked = _Checked
         for message in messages:
-            cluster = get(message.encode("utf-8", "surrogatepass").translate(table))
-            if cluster is not None and cluster.hot:
-                cluster.count += 1  # type: ignore[union-attr]
-                append(cluster.result)  # type: ignore[union-attr]
-            else:
-                append(self._add_slow(message))
+            raw = message.encode("utf-8", "surrogatepass")
+            key = raw.translate(table)
+            cluster = get(key)
+            if cluster is not None:
+                if cluster.hot:
+                    cluster.count += 1  # type: ignore[union-attr]
+                    append(cluster.result)  # type: ignore[union-attr]
+                    continue
+                if type(cluster) is checked:
+                    found = cluster.by_digits.get(cluster.pick(raw))  # type: ignore[union-attr]
+                    if found is not None and found.hot:
+                        found.count += 1
+                        append(found.result)
+                        continue
+            append(self._add_slow(message, raw, key))
         return out
 
     def match(self, message: str) -> MatchResult | None:
@@ -328,7 +340,7 @@ class TemplateMiner:
             entry = self._cache[key] = entry.live()
         return entry
 
-    def _add_slow(self, message: str) -> MatchResult:
+    def _add_slow(self, message: str, raw: bytes, key: bytes) -> MatchResult:
         """Everything but the inline fast-cache hit: traces, cache checks, masking, new patterns.
 
         Two caches, both exact. ``_cache`` is keyed by the UTF-8 message with every digit turned
@@ -348,8 +360,7 @@ class TemplateMiner:
         if "\n" in message or len(message) > self.config.max_chars:
             masked = mask(message[:self.config.max_chars])
             return self._add_masked(message, masked)[0]
-        raw = message.encode("utf-8", "surrogatepass")
-        key = raw.translate(_DIGITS_TO_ZERO)
+        # (``raw``, ``key``: the UTF-8 message and its digits-to-zero cache key)
         cluster = self._cached(raw, key)
         if cluster is not None:
             self._count(cluster, message)
