@@ -92,8 +92,8 @@ def pattern_id_for(key: str) -> str:
 
 
 class _Cluster:
-    __slots__ = ("count", "examples", "hot", "pattern_id", "result", "sibling_keys", "target", "template",
-                 "tokens", "wild")
+    __slots__ = ("count", "examples", "hot", "index_keys", "indexed", "pattern_id", "result", "seq",
+                 "sibling_keys", "target", "template", "tokens", "wild")
 
     def __init__(self, tokens: list[str] | None, template: str, pattern_id: str,
                  wild: dict[int, tuple[str, str]] | None = None) -> None:
@@ -108,6 +108,9 @@ class _Cluster:
         # True while the cluster is live and has all its examples: then a fast-cache hit only counts.
         self.hot = False
         self.sibling_keys: list[tuple[int, str]] | None = None  # computed once, on first need
+        self.seq = 0  # registration order
+        self.indexed = False  # its sibling keys are in the sibling index (see ``_register``)
+        self.index_keys: list[tuple[int, str]] | None = None  # its keys when registered, if changed since
 
     def live(self) -> _Cluster:
         c = self
@@ -195,6 +198,8 @@ class TemplateMiner:
         self._shape_cache: dict[str, tuple[_Cluster, bool]] = {}
         self._generalised: dict[int, list[_Cluster]] = {}
         self._siblings: dict[str, list[_Cluster]] = {}
+        self._halves: dict[tuple[int, int, str], list[_Cluster]] = {}
+        self._seq = 0
 
     # ---- public API ----
 
@@ -215,21 +220,30 @@ class TemplateMiner:
         out: list[MatchResult] = []
         append = out.append
         checked = _Checked
+        max_examples = self.config.max_examples
         for message in messages:
             raw = message.encode("utf-8", "surrogatepass")
             key = raw.translate(table)
             cluster = get(key)
             if cluster is not None:
+                if type(cluster) is checked:
+                    cluster = cluster.by_digits.get(cluster.pick(raw))  # type: ignore[union-attr]
+                    if cluster is None:
+                        append(self._add_slow(message, raw, key))
+                        continue
                 if cluster.hot:
                     cluster.count += 1  # type: ignore[union-attr]
                     append(cluster.result)  # type: ignore[union-attr]
                     continue
-                if type(cluster) is checked:
-                    found = cluster.by_digits.get(cluster.pick(raw))  # type: ignore[union-attr]
-                    if found is not None and found.hot:
-                        found.count += 1
-                        append(found.result)
-                        continue
+                if cluster.target is None:  # type: ignore[union-attr]
+                    # A live pattern still collecting examples: ``_count``, inline.
+                    cluster.count += 1  # type: ignore[union-attr]
+                    examples = cluster.examples  # type: ignore[union-attr]
+                    if len(examples) < max_examples:
+                        examples.append(message)
+                        cluster.hot = len(examples) >= max_examples  # type: ignore[union-attr]
+                    append(cluster.result)  # type: ignore[union-attr]
+                    continue
             append(self._add_slow(message, raw, key))
         return out
 
@@ -437,16 +451,55 @@ class TemplateMiner:
         return keys
 
     def _register(self, cluster: _Cluster) -> list[tuple[int, str]]:
-        """Index a pattern; returns its sibling keys shared with another pattern."""
+        """Index a pattern; returns its sibling keys shared with another pattern.
+
+        The sibling index (one key per position: what ``_generalise`` needs) is built lazily:
+        two siblings differ at one position, so they share the first or the second half of their
+        tokens. A pattern is indexed only once another pattern shares one of its halves, and then
+        those patterns are indexed first (in registration order, so every sibling group keeps its
+        order). Most patterns share no half with another and never pay for one key per position;
+        the groups ``_generalise`` sees are exactly those of indexing every pattern at once.
+        """
         self._by_id[cluster.pattern_id] = cluster
         cluster.hot = cluster.target is None and len(cluster.examples) >= self.config.max_examples
-        if cluster.tokens is None:
+        tokens = cluster.tokens
+        if tokens is None:
             return []
         if cluster.wild:
-            self._generalised.setdefault(len(cluster.tokens), []).append(cluster)
+            self._generalised.setdefault(len(tokens), []).append(cluster)
+        n = len(tokens)
+        if n < 2:  # no sibling keys
+            return []
+        self._seq += 1
+        cluster.seq = self._seq
+        halves = self._halves
+        mates: list[_Cluster] | None = None
+        for half_key in ((n, 0, " ".join(tokens[:n // 2])), (n, 1, " ".join(tokens[n // 2:]))):
+            bucket = halves.get(half_key)
+            if bucket is None:
+                halves[half_key] = [cluster]
+            else:
+                if mates is None:
+                    mates = []
+                mates.extend(bucket)
+                bucket.append(cluster)
+        if mates is None:
+            return []
+        pending = [c for c in mates if not c.indexed and c.target is None]
+        if len(pending) > 1:
+            pending = sorted(dict.fromkeys(pending), key=lambda c: c.seq)
+        for c in pending:
+            self._index(c)
+        return self._index(cluster)
+
+    def _index(self, cluster: _Cluster) -> list[tuple[int, str]]:
+        """Put ``cluster``'s sibling keys (as of its registration) in the sibling index."""
+        cluster.indexed = True
+        keys = cluster.index_keys if cluster.index_keys is not None else self._sibling_keys(cluster)
+        cluster.index_keys = None
         siblings = self._siblings
         shared = []
-        for item in self._sibling_keys(cluster):
+        for item in keys:
             group = siblings.get(item[1])
             if group is None:
                 siblings[item[1]] = [cluster]
@@ -497,6 +550,8 @@ class TemplateMiner:
             if merged.tokens is not None and p not in merged.wild:
                 # A pattern with this very template exists (its variable came from masking):
                 # it now also stands for the learned wildcard.
+                if not merged.indexed and merged.index_keys is None:
+                    merged.index_keys = self._sibling_keys(merged)  # what indexing it then would have added
                 merged.wild[p] = (prefix, suffix)
                 merged.sibling_keys = None  # position p may no longer become a variable
                 if len(merged.wild) == 1:
