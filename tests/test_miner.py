@@ -334,3 +334,44 @@ def test_long_messages_are_grouped_on_their_prefix_and_stay_fast() -> None:
     start = time.perf_counter()
     TemplateMiner().add("a1." * 300_000 + "x .com")
     assert time.perf_counter() - start < 2
+
+
+def test_digits_kept_by_masking_are_part_of_the_cache_key() -> None:
+    """Same digits-to-zero key, different kept digits (ssh2 vs ssh3): never the same cache entry."""
+    miner = TemplateMiner()
+    lines = [f"Accepted key for root from 10.0.0.{i} port {i}22 ssh{2 + i % 2}" for i in range(12)]
+    results = miner.add_many(lines) + [miner.add(x) for x in lines]
+    by_version = {x[-1]: r.template for x, r in zip(lines + lines, results, strict=True)}
+    assert by_version == {"2": "Accepted key for root from <*> port <*> ssh2",
+                          "3": "Accepted key for root from <*> port <*> ssh3"}
+    assert sorted(p.count for p in miner.patterns()) == [12, 12]
+
+
+def test_examples_are_collected_before_a_pattern_is_served_from_the_cache() -> None:
+    miner = TemplateMiner(MinerConfig(max_examples=3))
+    miner.add_many([f"tick {i}" for i in range(10)])
+    [pattern] = miner.patterns()
+    assert (pattern.count, pattern.examples) == (10, ["tick 0", "tick 1", "tick 2"])
+
+
+class _EagerMiner(TemplateMiner):
+    """Indexes every pattern's sibling keys at once (the miner does it lazily)."""
+
+    def _register(self, cluster):  # type: ignore[no-untyped-def]
+        shared = super()._register(cluster)
+        if cluster.tokens is not None and len(cluster.tokens) >= 2 and not cluster.indexed:
+            shared = self._index(cluster)
+        return shared
+
+
+_WORD_LINE = st.lists(st.sampled_from(["ann", "bob", "cy", "job", "ok", "failed", "on", "at", "7", "x1"]),
+                      min_size=1, max_size=6).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_WORD_LINE, min_size=1, max_size=60), st.integers(2, 3))
+def test_lazy_sibling_index_merges_like_an_eager_one(lines: list[str], merge_distinct: int) -> None:
+    config = MinerConfig(merge_distinct=merge_distinct)
+    lazy, eager = TemplateMiner(config), _EagerMiner(config)
+    assert [lazy.add(x) for x in lines] == [eager.add(x) for x in lines]
+    assert lazy.to_state() == eager.to_state()
