@@ -6,8 +6,10 @@ How it works, and why:
    frames (``traces.stack_trace_key``), never by their whole text.
 2. **Caches**: most lines in a real stream repeat a known pattern with new numbers. A line's key
    is the line with every digit turned into ``0`` (``bytes.translate``, nearly free); a hit costs
-   one dict lookup. A second key, ``masking.shape`` (digit runs collapsed), catches numbers of
-   new lengths. Both are exact: lines with the same key always mask the same (tested).
+   one dict lookup. Lines with the same key mask the same except for digits masking keeps
+   (``ssh2``): for those the entry also compares the digits right after a letter. A second key,
+   ``masking.shape`` (digit runs collapsed), catches numbers of new lengths. Both are exact
+   (tested). The fast path takes a pattern once it has its examples; until then a hit only counts.
 3. **Masking** (``masking.mask``), only on a miss: one generic set of RE2-compatible regexes turns
    numbers, ids, IPs, paths, timestamps... into ``<*>``; identical masked text is one pattern.
 4. On a miss the masked line is compared with the *generalised* patterns of the same token count
