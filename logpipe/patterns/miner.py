@@ -391,7 +391,8 @@ class TemplateMiner:
             self._count(cluster, message)
             result = cluster.result
         else:
-            masked = mask(message)
+            # The shape masks like the message (same shape, same mask) and is shorter.
+            masked = mask(shaped)
             digit_free = _has_digit(masked) is None
             result, cluster = self._add_masked(message, masked)
         self._shape_cache[shaped] = (cluster, digit_free)
