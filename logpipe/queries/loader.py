@@ -18,7 +18,6 @@ from logpipe.errors import QueryError, UsageError
 from logpipe.queries.model import RUNNER_PARAMS, MetricSpec, Param, SavedQuery
 
 
-
 def _shipped_dir() -> Path:
     """The shipped ``queries/``: beside the package in a checkout (editable install), else where a
     regular install (wheel, Docker image) put them: ``{prefix}/share/logpipe/queries``."""
