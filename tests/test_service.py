@@ -299,8 +299,9 @@ region = "us-east-1"
 def test_readme_task_definition_is_valid_json_with_firelens_health_and_state() -> None:
     import re
 
-    text = (REPO_ROOT / "logpipe" / "service" / "README.md").read_text()
-    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text[text.index("### Running the service on ECS"):]
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", section, re.S)]
     task = blocks[0]
     containers = {c["name"]: c for c in task["containerDefinitions"]}
     assert containers["log_router"]["firelensConfiguration"]["type"] == "fluentbit"
