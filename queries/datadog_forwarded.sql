@@ -1,6 +1,6 @@
 -- name: datadog_forwarded
 -- description: What the Datadog route would forward under a router filter (min_level, sample_rate, exclude regexes), per service, and its monthly Datadog cost: ingestion per GB plus indexing per million events.
--- schedule: 15 * * * *
+-- schedule: 30 0 * * *
 -- window: 24h
 -- param min_level: enum(TRACE|DEBUG|INFO|WARN|ERROR|FATAL), default=WARN, description=Records at or above this level are forwarded ([firelens.datadog] min_level)
 -- param sample_rate: float, default=0, description=Share (0-1) of the records below min_level that are forwarded too ([firelens.datadog] sample_rate)

@@ -1,6 +1,6 @@
 -- name: errors_since_deploy
 -- description: Errors and error rate per task-definition revision of each service, with when each revision was first and last seen: did the last deploy make things worse?
--- schedule: every 15m
+-- schedule: 20 0 * * *
 -- window: 24h
 -- param service: string, default=null, description=Only this service (all services when not given)
 -- metric RevisionErrorRate: column=error_rate, unit=Percent, dimensions=service,task_definition

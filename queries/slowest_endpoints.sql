@@ -1,6 +1,6 @@
 -- name: slowest_endpoints
 -- description: The slowest HTTP endpoints (method and path with ids masked) by p95 latency, with request counts and 5xx share.
--- schedule: every 1h
+-- schedule: 25 0 * * *
 -- window: 24h
 -- param service: string, default=null, description=Only this service (all services when not given)
 -- param min_requests: int, default=5, description=Leave out endpoints with fewer requests than this (a p95 of 3 requests means little)

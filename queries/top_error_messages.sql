@@ -1,6 +1,6 @@
 -- name: top_error_messages
 -- description: The most frequent error messages, with variables (ids, numbers, addresses) masked so similar messages group together.
--- schedule: every 1h
+-- schedule: 15 0 * * *
 -- window: 24h
 -- param service: string, default=null, description=Only this service (all services when not given)
 -- param limit: int, default=20, description=How many message templates to return
