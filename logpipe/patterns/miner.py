@@ -94,7 +94,7 @@ def pattern_id_for(key: str) -> str:
 
 
 class _Cluster:
-    __slots__ = ("count", "examples", "hot", "index_keys", "indexed", "pattern_id", "result", "seq",
+    __slots__ = ("constant", "count", "examples", "hot", "index_keys", "indexed", "pattern_id", "result", "seq",
                  "sibling_keys", "target", "template", "tokens", "wild")
 
     def __init__(self, tokens: list[str] | None, template: str, pattern_id: str,
@@ -111,6 +111,8 @@ class _Cluster:
         self.hot = False
         self.sibling_keys: list[tuple[int, str]] | None = None  # computed once, on first need
         self.seq = 0  # registration order
+        # (getter of the constant positions, their tokens), for ``matches``; reset when ``wild`` grows
+        self.constant: tuple[Callable[[list[str]], Any], Any] | None = None
         self.indexed = False  # its sibling keys are in the sibling index (see ``_register``)
         self.index_keys: list[tuple[int, str]] | None = None  # its keys when registered, if changed since
 
@@ -121,15 +123,19 @@ class _Cluster:
         return c
 
     def matches(self, tokens: list[str]) -> bool:
-        own = self.tokens
-        assert own is not None
-        wild = self.wild
-        for i, tok in enumerate(tokens):
-            if i in wild:
-                pre, suf = wild[i]
-                if not (tok.startswith(pre) and tok.endswith(suf) and len(tok) >= len(pre) + len(suf)):
-                    return False
-            elif tok != own[i]:
+        """Same constant tokens (one C-level compare), and each learned wildcard's prefix/suffix."""
+        check = self.constant
+        if check is None:
+            own = self.tokens
+            assert own is not None
+            positions = [i for i in range(len(own)) if i not in self.wild]
+            check = self.constant = ((itemgetter(*positions), itemgetter(*positions)(own)) if positions
+                                     else (lambda _tokens: (), ()))
+        if check[0](tokens) != check[1]:
+            return False
+        for i, (pre, suf) in self.wild.items():
+            tok = tokens[i]
+            if not (tok.startswith(pre) and tok.endswith(suf) and len(tok) >= len(pre) + len(suf)):
                 return False
         return True
 
@@ -231,7 +237,7 @@ class TemplateMiner:
                 if type(cluster) is checked:
                     cluster = cluster.by_digits.get(cluster.pick(raw))  # type: ignore[union-attr]
                     if cluster is None:
-                        append(self._add_slow(message, raw, key))
+                        append(self._add_slow(message, raw, key, False))
                         continue
                 if cluster.hot:
                     cluster.count += 1  # type: ignore[union-attr]
@@ -246,7 +252,9 @@ class TemplateMiner:
                         cluster.hot = len(examples) >= max_examples  # type: ignore[union-attr]
                     append(cluster.result)  # type: ignore[union-attr]
                     continue
-            append(self._add_slow(message, raw, key))
+                append(self._add_slow(message, raw, key))  # a merged pattern: find the live one
+                continue
+            append(self._add_slow(message, raw, key, False))
         return out
 
     def match(self, message: str) -> MatchResult | None:
@@ -356,7 +364,7 @@ class TemplateMiner:
             entry = self._cache[key] = entry.live()
         return entry
 
-    def _add_slow(self, message: str, raw: bytes, key: bytes) -> MatchResult:
+    def _add_slow(self, message: str, raw: bytes, key: bytes, cached: bool = True) -> MatchResult:
         """Everything but the inline fast-cache hit: traces, cache checks, masking, new patterns.
 
         Two caches, both exact. ``_cache`` is keyed by the UTF-8 message with every digit turned
@@ -376,8 +384,9 @@ class TemplateMiner:
         if "\n" in message or len(message) > self.config.max_chars:
             masked = mask(message[:self.config.max_chars])
             return self._add_masked(message, masked)[0]
-        # (``raw``, ``key``: the UTF-8 message and its digits-to-zero cache key)
-        cluster = self._cached(raw, key)
+        # (``raw``, ``key``: the UTF-8 message and its digits-to-zero cache key; ``cached``: False
+        # when the caller knows the fast cache has nothing for it)
+        cluster = self._cached(raw, key) if cached else None
         if cluster is not None:
             self._count(cluster, message)
             return cluster.result
@@ -556,6 +565,7 @@ class TemplateMiner:
                 if not merged.indexed and merged.index_keys is None:
                     merged.index_keys = self._sibling_keys(merged)  # what indexing it then would have added
                 merged.wild[p] = (prefix, suffix)
+                merged.constant = None
                 merged.sibling_keys = None  # position p may no longer become a variable
                 if len(merged.wild) == 1:
                     self._generalised.setdefault(len(tokens), []).append(merged)
