@@ -204,6 +204,7 @@ class TemplateMiner:
         self._by_id: dict[str, _Cluster] = {}
         self._cache: dict[bytes, _Cluster | _Checked] = {}
         self._shape_cache: dict[str, tuple[_Cluster, bool]] = {}
+        self._by_masked: dict[str, _Cluster] = {}
         self._generalised: dict[int, list[_Cluster]] = {}
         self._siblings: dict[str, list[_Cluster]] = {}
         self._halves: dict[tuple[int, int, str], list[_Cluster]] = {}
@@ -393,6 +394,7 @@ class TemplateMiner:
         if len(self._cache) >= self.config.cache_size:
             self._cache.clear()
             self._shape_cache.clear()
+            self._by_masked.clear()
         shaped = shape(message)
         hit = self._shape_cache.get(shaped)
         if hit is not None:
@@ -420,15 +422,25 @@ class TemplateMiner:
 
     def _add_masked(self, message: str, masked: str) -> tuple[MatchResult, _Cluster]:
         """Count ``message`` (masked as ``masked``) into its pattern, creating it if new."""
+        # The pattern whose template is this masked text, while it is live (then the id lookup
+        # below would find it): skips tokenising and hashing for a known masked text.
+        cluster = self._by_masked.get(masked)
+        if cluster is not None and cluster.target is None:
+            self._count(cluster, message)
+            return cluster.result, cluster
         tokens = masked.split()
         template = _template(tokens)
         pid = pattern_id_for(template)
-        cluster = self._by_id.get(pid) or self._find_generalised(tokens)
+        cluster = self._by_id.get(pid)
+        if cluster is not None:
+            self._by_masked[masked] = cluster
+        else:
+            cluster = self._find_generalised(tokens)
         if cluster is not None:
             cluster = cluster.live()
             self._count(cluster, message)
             return cluster.result, cluster
-        cluster = _Cluster(tokens, template, pid)
+        cluster = self._by_masked[masked] = _Cluster(tokens, template, pid)
         self._count(cluster, message)
         cluster = self._generalise(cluster, self._register(cluster))
         return MatchResult(cluster.pattern_id, cluster.template, True), cluster
