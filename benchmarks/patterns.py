@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timing runs per measurement (best is kept)")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here too")
     parser.add_argument("--no-stream", action="store_true", help="skip the replayed-stream speed run")
+    parser.add_argument("--note", default="", help="a line about the run (e.g. machine load) for the output")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"no Loghub data at {args.data}: pass --data", file=sys.stderr)
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                        if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
 
     table = render(rows, args.miners, args.replays, not args.no_stream)
+    table += f"Timings are the best of {args.repeat} runs per measurement.{' ' + args.note if args.note else ''}\n"
     print()
     print(table)
     if args.out:
