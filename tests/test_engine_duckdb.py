@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import duckdb
+import pytest
+
 from logpipe.config import Config
-from logpipe.engines.duckdb import DuckDBEngine
+from logpipe.engines import duckdb as engine_module
+from logpipe.engines.duckdb import DuckDBEngine, _all_null_predicate, read_json_sql
 from logpipe.queries.runner import _statement, adhoc_query, run_query, run_sql
-from logpipe.store import gzip_lines
+from logpipe.store import MAX_RECORD_BYTES, gzip_lines
 
 DAY = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -86,3 +90,84 @@ def test_s3_store_is_cached_locally(s3_store) -> None:
     assert result.stats.bytes_scanned > 0
     cached = list((__import__("pathlib").Path(config.store.cache_dir)).rglob("*.gz"))
     assert len(cached) == 1 and "dt=2024-01-01/hour=05" in str(cached[0])
+
+
+# Lines as shippers and broken encoders write them, each with the reason the engine must name.
+EDGE_LINES: list[tuple[bytes, str | None]] = [
+    (rec(5, 1, "api", "ERROR", "good"), None),
+    (b"", None), (b"   \t", None),  # blank lines: read_json skips them, so they are not records
+    (b'  {"message": "leading blank"}', None), (b'{"foo": 1, "service": "api"}', None),
+    (b'{"mess\\u0061ge": "an escaped known key"}', None), (b'{"message": {"nested": 1}}', None),
+    (b"not json", "not_json"), (b'{"message": "a"} trailing', "not_json"),
+    (b'{"message": "a\x01b"}', "not_json"),  # a raw control character (the line scan's delimiter)
+    (b'{"message": "\\ud800"}', "not_json"),  # a lone surrogate: DuckDB rejects it (Python's json did not)
+    (b"[1, 2]", "not_an_object"), (b'"text"', "not_an_object"), (b"null", "not_an_object"),
+    (b'{"level":"INFO"}', None), (b'{"message": null, "level": "INFO"}', None),
+    (b"{}", "no_known_keys"), (b'{"foo": 1}', "no_known_keys"), (b'{"message": null}', "no_known_keys"),
+    (b'{"message":null}', "no_known_keys"), (b'{"level" :\tnull, "foo": 1}', "no_known_keys"),
+    (b'{"MESSAGE": "keys are case-sensitive"}', "no_known_keys"), (b'{"x": {"message": "nested"}}', "no_known_keys"),
+    (b'{"message": "caf\xe9"}', "invalid_utf8"),
+    # A large record DuckDB reads is a row of the query, not a lost one; a large unreadable one is too_large.
+    (b'{"message": "' + b"a" * (3 * MAX_RECORD_BYTES) + b'"}', None),
+    (b'{"message": "' + b"a" * MAX_RECORD_BYTES, "too_large"), (b"[" + b"1," * MAX_RECORD_BYTES + b"1]", "too_large"),
+    (b'{"message": "' + b"a" * (17 * MAX_RECORD_BYTES), "too_large"),  # past the line scan's limit (16 MiB)
+]
+
+
+def test_line_scan_names_every_line_read_json_drops(tmp_store) -> None:
+    key = tmp_store.layout.object_key(DAY.replace(hour=5))
+    tmp_store.write_object(key, gzip_lines([line for line, _ in EDGE_LINES]))
+    path = str(tmp_store.local_path(key))
+    expected: dict[str, int] = {}
+    for _, reason in EDGE_LINES:
+        if reason:
+            expected[reason] = expected.get(reason, 0) + 1
+    engine = DuckDBEngine(config_for(tmp_store))
+    found = engine._scan_bad_lines([path])
+    assert found == {path: expected}
+    # DuckDB's read_json is the reference: every row it makes all-NULL has exactly one reason.
+    con = duckdb.connect()
+    dropped = con.execute(f"SELECT count(*) FILTER (WHERE {_all_null_predicate()}) FROM {read_json_sql([path])}").fetchone()[0]
+    assert dropped == sum(expected.values())
+    # The slower fallback (read_json's count, reasons named in Python) has the same total; it names a
+    # lone surrogate (valid to Python's json) no better than by that total.
+    assert sum(engine._count_and_classify([path], con)[path].values()) == dropped
+
+
+def test_crlf_objects_take_the_line_scan(tmp_store) -> None:
+    key = tmp_store.layout.object_key(DAY.replace(hour=5))
+    lines = [rec(5, 1, "api", "ERROR", "x"), b"", b"not json", b'{"foo": 1}', b"[1]", b'{"message": "caf\xe9"}']
+    tmp_store.write_object(key, gzip_lines([line + b"\r" for line in lines]))
+    path = str(tmp_store.local_path(key))
+    found = DuckDBEngine(config_for(tmp_store))._scan_bad_lines([path])
+    assert found == {path: {"not_json": 1, "no_known_keys": 1, "not_an_object": 1, "invalid_utf8": 1}}
+
+
+def test_objects_the_line_scan_cannot_split_are_counted_the_slow_way(tmp_store, monkeypatch) -> None:
+    """The CSV reader breaks lines at a lone CR where read_json does not, and refuses LF and CRLF mixed
+    (strict mode): the line scan fails rather than miscount. Then each object is scanned on its own
+    and only those that still fail are counted with read_json and named in Python - same reasons."""
+    monkeypatch.setattr(engine_module, "_BAD_CACHE", {})
+    plain = tmp_store.layout.object_key(DAY.replace(hour=4))
+    tmp_store.write_object(plain, gzip_lines([rec(4, 1, "api", "ERROR", "x"), b"not json", b"{}"]))
+    odd = tmp_store.layout.object_key(DAY.replace(hour=5))
+    tmp_store.write_object(odd, gzip_lines([rec(5, 1, "api", "ERROR", "x"), b'{"message": "a"}\r{"message": "b"}',
+                                            b"not json\r", b"[1]"]))
+    paths = [str(tmp_store.local_path(plain)), str(tmp_store.local_path(odd))]
+    engine = DuckDBEngine(config_for(tmp_store))
+    with pytest.raises(duckdb.Error):
+        engine._scan_bad_lines([paths[1]])
+    slow: list[list[str]] = []
+    count_and_classify = DuckDBEngine._count_and_classify
+
+    def spy(self, files, con):
+        slow.append(list(files))
+        return count_and_classify(self, files, con)
+
+    monkeypatch.setattr(DuckDBEngine, "_count_and_classify", spy)
+    con = engine.connect(paths)
+    try:
+        assert engine.bad_records(paths, con) == {"not_json": 3, "not_an_object": 1, "no_known_keys": 1}
+    finally:
+        con.close()
+    assert slow == [[paths[1]]]

@@ -43,20 +43,22 @@ def test_counts_survive_a_new_process_and_a_changed_object_is_recounted(tmp_stor
     assert (Path(tmp_store.config.cache_dir) / BAD_CACHE_FILE).exists()
 
     fresh_process()
-    scans: list[str] = []
+    scans: list[list[str]] = []
+    count_bad = DuckDBEngine._count_bad
 
-    def spy_classify(path: str, expected: int) -> dict[str, int]:
-        scans.append(path)
-        return {"unreadable": expected}
+    def spy_count_bad(self, files, con):  # the one place new objects are scanned for bad records
+        scans.append(list(files))
+        return count_bad(self, files, con)
 
-    monkeypatch.setattr(DuckDBEngine, "_classify", staticmethod(spy_classify))
+    monkeypatch.setattr(DuckDBEngine, "_count_bad", spy_count_bad)
     again = run_query(config, "errors_by_service", DAY, DAY.replace(hour=6))
     assert again.stats.bad_records == first.stats.bad_records and scans == []
 
     fresh_process()
     tmp_store.write_object(key, gzip_lines(lines(5)))  # a new object under the same key: size changes
     changed = run_query(config, "errors_by_service", DAY, DAY.replace(hour=6))
-    assert changed.stats.bad_records == {"unreadable": 7} and len(scans) == 1
+    assert changed.stats.bad_records == {"not_json": 5, "invalid_utf8": 1, "not_an_object": 1}
+    assert scans == [[str(tmp_store.local_path(key))]]
 
 
 def test_an_unwritable_cache_only_costs_time(tmp_store, fresh_process, tmp_path) -> None:

@@ -7,9 +7,11 @@ On an ``s3://`` store the window's objects are first copied into ``[store] cache
 
 Bad records: DuckDB's ``read_json(ignore_errors=true)`` turns a line it cannot read (not JSON, cut
 off, invalid UTF-8, not an object) into a row of NULLs instead of failing the query. The ``logs`` view
-drops rows with no known key, and a per-object count puts them into QueryStats.bad_records, with the
-reasons of logpipe.store's reader for the objects that have any. The count is a second scan, so it is
-remembered per object (path, size, mtime) in the process and in ``[store] cache_dir``.
+drops rows with no known key. QueryStats.bad_records counts those rows by reason, per object, from one
+more parallel DuckDB scan that reads each line as text and classifies it in SQL (``_scan_bad_lines``;
+it agrees with read_json's all-NULL rows line for line). That scan is a second read of every new
+object, so its counts are remembered per object (path, size, mtime) in the process and in
+``[store] cache_dir``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ _BAD_LOCK = threading.Lock()
 # The same counts on disk (in [store] cache_dir), so that each `logpipe query run` - a new process -
 # does not scan every object twice again. Best effort: an unwritable cache only costs time.
 BAD_CACHE_FILE = "bad-records.sqlite"
+# Reading lines as text: a column delimiter no line of JSON may hold (a raw control character), and a
+# line length past which a line is only counted as too large (read_json's own object limit).
+_LINE_DELIMITER = "\x01"
+_MAX_LINE_SIZE = MAX_OBJECT_SIZE
 
 
 def _sql_string(text: str) -> str:
@@ -128,11 +134,7 @@ class DuckDBEngine:
 
         con = duckdb.connect(":memory:")
         try:
-            con.execute("SET TimeZone='UTC'")
-            if self.config.engine.threads:
-                con.execute(f"SET threads={int(self.config.engine.threads)}")
-            if self.config.engine.memory_limit:
-                con.execute(f"SET memory_limit={_sql_string(self.config.engine.memory_limit)}")
+            self._settings(con)
             cols = ", ".join(_quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
             source = f"SELECT {cols} FROM {read_json_sql(files)}" if files else _empty_raw_sql()
             con.execute(f"CREATE VIEW {RAW_TABLE} AS {source}")
@@ -141,6 +143,13 @@ class DuckDBEngine:
             con.close()
             raise
         return con
+
+    def _settings(self, con: Any) -> None:
+        con.execute("SET TimeZone='UTC'")
+        if self.config.engine.threads:
+            con.execute(f"SET threads={int(self.config.engine.threads)}")
+        if self.config.engine.memory_limit:
+            con.execute(f"SET memory_limit={_sql_string(self.config.engine.memory_limit)}")
 
     # -- bad records ------------------------------------------------------------------------------
 
@@ -158,26 +167,10 @@ class DuckDBEngine:
                 _BAD_CACHE.update(remembered)
                 todo = [f for f in todo if keys[f] not in _BAD_CACHE]
         if todo:
-            rows = con.execute(
-                f"SELECT filename, count(*) FILTER (WHERE {_all_null_predicate()}) "
-                f"FROM {read_json_sql(todo, filename=True)} GROUP BY filename").fetchall()
-            counts = {str(name): int(n) for name, n in rows}
+            found = self._count_bad(todo, con)
+            counted = {keys[f]: found.get(f, {}) for f in todo}
             with _BAD_LOCK:
-                for f in todo:
-                    if not counts.get(f):
-                        _BAD_CACHE[keys[f]] = {}
-            bad_files = [f for f in todo if counts.get(f)]
-
-            def classify(f: str) -> None:
-                reasons = self._classify(f, counts[f])
-                with _BAD_LOCK:
-                    _BAD_CACHE[keys[f]] = reasons
-
-            # Decompression (most of the cost) releases the GIL: one worker per core.
-            with ThreadPoolExecutor(max_workers=max(1, min(len(bad_files), os.cpu_count() or 1))) as pool:
-                list(pool.map(classify, bad_files))
-            with _BAD_LOCK:
-                counted = {keys[f]: _BAD_CACHE[keys[f]] for f in todo}
+                _BAD_CACHE.update(counted)
             _save_bad_counts(self._bad_cache_file(), counted)
         total: dict[str, int] = {}
         with _BAD_LOCK:
@@ -188,6 +181,119 @@ class DuckDBEngine:
 
     def _bad_cache_file(self) -> Path:
         return Path(self.config.store.cache_dir).expanduser() / BAD_CACHE_FILE
+
+    def _count_bad(self, files: Sequence[str], con: Any) -> dict[str, dict[str, int]]:
+        """Bad records of new objects by reason, from one line scan of them all (``_scan_bad_lines``).
+
+        When that scan fails (an object whose lines DuckDB's CSV reader cannot split as ``read_json``
+        does: a lone CR, or LF and CRLF line ends mixed), each object is scanned on its own, in
+        parallel, and only the objects that still fail are counted the slower way
+        (``_count_and_classify``)."""
+        import duckdb
+
+        try:
+            return self._scan_bad_lines(files)
+        except duckdb.Error:
+            if len(files) == 1:
+                return self._count_and_classify(files, con)
+
+        def one(path: str) -> tuple[str, dict[str, dict[str, int]] | None]:
+            try:
+                return path, self._scan_bad_lines([path], threads=1)
+            except duckdb.Error:
+                return path, None
+
+        with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
+            scanned = list(pool.map(one, files))
+        found = {path: result[path] for path, result in scanned if result and path in result}
+        rest = [path for path, result in scanned if result is None]
+        if rest:
+            found.update(self._count_and_classify(rest, con))
+        return found
+
+    def _scan_bad_lines(self, files: Sequence[str], threads: int = 0) -> dict[str, dict[str, int]]:
+        """Every line of the objects read as text, in one parallel DuckDB scan, and classified in SQL.
+
+        Why: the reasons used to cost a second ``read_json`` scan (to count the all-NULL rows) plus a
+        Python pass decompressing every object with bad rows - together more than twice the query.
+        Reading lines as text (``read_csv``, one column, a delimiter byte no JSON line may hold) needs
+        no JSON parsing of good lines: ``json_valid`` and a prefix test (a known key, not null, first)
+        settle nearly all of them; only the few others are parsed. A line is counted exactly when
+        ``read_json(ignore_errors)`` turns it into an all-NULL row (blank and whitespace-only lines are
+        skipped by both), named in logpipe.store's reader's order:
+
+        - ``too_large``: such a line longer than MAX_RECORD_BYTES (a large record DuckDB can read is a
+          row of the query, so it is not counted), or one past the CSV reader's line limit;
+        - ``invalid_utf8``: lines the CSV reader rejects as invalid encoding (from its reject tables;
+          a too large one too, as the reject table does not keep its length);
+        - ``not_json``: ``json_valid`` fails, or the line holds the delimiter byte (a raw control
+          character, never valid JSON);
+        - ``not_an_object``: valid JSON that is not an object;
+        - ``no_known_keys``: an object none of whose top-level keys of RAW_COLUMNS has a non-null value.
+
+        A lone CR inside a line is a line break to the CSV reader but not to ``read_json``; with
+        ``strict_mode`` DuckDB fails the scan (a lone CR, or LF and CRLF mixed in one object) rather
+        than miscount, and the caller falls back. ``threads``: DuckDB's threads (0 = the config's).
+        """
+        import duckdb
+
+        con = duckdb.connect(":memory:")
+        try:
+            self._settings(con)
+            if threads:
+                con.execute(f"SET threads={int(threads)}")
+            listed = "[" + ", ".join(_sql_string(f) for f in files) + "]"
+            source = (f"read_csv({listed}, columns={{'line': 'VARCHAR'}}, delim={_sql_string(_LINE_DELIMITER)}, "
+                      "quote='', escape='', header=false, auto_detect=false, strict_mode=true, "
+                      f"compression='gzip', filename=true, max_line_size={_MAX_LINE_SIZE}, store_rejects=true)")
+            # A valid line that opens with a known key whose value is not null (n) makes a row.
+            first_key = _sql_string('^[{]"(' + "|".join(RAW_COLUMNS) + r')":\s*[^\sn]')
+            paths = "[" + ", ".join(_sql_string('$."' + c + '"') for c in RAW_COLUMNS) + "]"
+            big = f"strlen(line) > {MAX_RECORD_BYTES}"
+            reason = (
+                "CASE WHEN NOT json_valid(line) THEN CASE WHEN trim(line, ' ' || chr(9) || chr(13)) = '' THEN NULL "
+                f"  WHEN {big} THEN 'too_large' ELSE 'not_json' END "
+                f"WHEN regexp_matches(line, {first_key}) THEN NULL "
+                f"WHEN json_type(line) <> 'OBJECT' THEN CASE WHEN {big} THEN 'too_large' ELSE 'not_an_object' END "
+                f"WHEN list_bool_and(list_transform(json_extract(line, {paths}), "
+                "                    lambda v: v IS NULL OR v = 'null'::JSON)) "
+                f"  THEN CASE WHEN {big} THEN 'too_large' ELSE 'no_known_keys' END END")
+            found: dict[str, dict[str, int]] = {}
+
+            def add(name: str, why: str, n: int) -> None:
+                reasons = found.setdefault(str(name), {})
+                reasons[why] = reasons.get(why, 0) + int(n)
+
+            for name, why, n in con.execute(
+                    f"SELECT filename, reason, count(*) FROM (SELECT filename, {reason} AS reason FROM {source} "
+                    "WHERE line IS NOT NULL) WHERE reason IS NOT NULL GROUP BY ALL").fetchall():
+                add(name, why, n)
+            # A rejected line may have several errors: name it by the first the reader would see.
+            for name, why, n in con.execute(
+                    "SELECT file_path, reason, count(*) FROM (SELECT s.file_path, e.line, "
+                    "  CASE max(CASE e.error_type WHEN 'LINE SIZE OVER MAXIMUM' THEN 3 "
+                    "    WHEN 'INVALID ENCODING' THEN 2 WHEN 'TOO MANY COLUMNS' THEN 1 ELSE 0 END) "
+                    "  WHEN 3 THEN 'too_large' WHEN 2 THEN 'invalid_utf8' WHEN 1 THEN 'not_json' "
+                    "  ELSE 'unreadable' END AS reason "
+                    "FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) GROUP BY ALL) "
+                    "GROUP BY ALL").fetchall():
+                add(name, why, n)
+        finally:
+            con.close()
+        return found
+
+    def _count_and_classify(self, files: Sequence[str], con: Any) -> dict[str, dict[str, int]]:
+        """The fallback: DuckDB counts each object's all-NULL rows (a ``read_json`` scan), and
+        logpipe.store's reader names the reasons of the objects that have any."""
+        rows = con.execute(
+            f"SELECT filename, count(*) FILTER (WHERE {_all_null_predicate()}) "
+            f"FROM {read_json_sql(files, filename=True)} GROUP BY filename").fetchall()
+        counts = {str(name): int(n) for name, n in rows}
+        bad_files = [f for f in files if counts.get(f)]
+        # Decompression (most of the cost) releases the GIL: one worker per core.
+        with ThreadPoolExecutor(max_workers=max(1, min(len(bad_files), os.cpu_count() or 1))) as pool:
+            reasons = list(pool.map(lambda f: self._classify(f, counts[f]), bad_files))
+        return dict(zip(bad_files, reasons, strict=True))
 
     @staticmethod
     def _classify(path: str, expected: int) -> dict[str, int]:
@@ -205,7 +311,13 @@ class DuckDBEngine:
         reasons = DuckDBEngine._reasons(suspicious, ReadStats(bad=dict(gzip_stats.bad)))
         if sum(n for reason, n in reasons.items() if reason != "too_large") < expected:
             reasons = DuckDBEngine._reasons(lines, ReadStats(bad=dict(gzip_stats.bad)))
-        # DuckDB is the reference for how many rows were lost; keep the total equal to its count.
+        # DuckDB is the reference for how many rows were lost; keep the total equal to its count. A too
+        # large record DuckDB still read is a row of the query, not a lost one.
+        excess = min(sum(reasons.values()) - expected, reasons.get("too_large", 0))
+        if excess > 0:
+            reasons["too_large"] -= excess
+            if not reasons["too_large"]:
+                del reasons["too_large"]
         rest = expected - sum(reasons.values())
         if rest > 0:
             reasons["unreadable"] = reasons.get("unreadable", 0) + rest
