@@ -5,16 +5,15 @@ and with a fault proxy failing 30% of CloudWatch calls nothing is lost or double
 from __future__ import annotations
 
 import json
-import shutil
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.service_config import write_service_config
 
 from logpipe.config import load_config
-from logpipe.queries.loader import SHIPPED_DIR
 
 T0 = datetime(2026, 4, 6, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -22,34 +21,13 @@ NOW = (T0 + 5 * H + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _config(tmp_path: Path) -> Path:
-    qdir = tmp_path / "queries"
-    qdir.mkdir()
-    for name in ("errors_by_service", "error_shapes", "records_by_service"):
-        shutil.copy(SHIPPED_DIR / f"{name}.sql", qdir / f"{name}.sql")
-    path = tmp_path / "logpipe.toml"
-    path.write_text(f"""
-[store]
-root = "{tmp_path}/store"
-cache_dir = "{tmp_path}/cache"
-[state]
-url = "sqlite:///{tmp_path}/state.db"
-[queries]
-dirs = ["{qdir}"]
-include_shipped = false
-[detectors]
-warmup_hours = 1
+    return write_service_config(tmp_path, """
 [metrics]
 sinks = ["local", "cloudwatch"]
 namespace = "RunTest"
 region = "us-east-1"
 readback_settle_seconds = 0
-[service]
-window = "1h"
-lateness = "10m"
-[digest]
-schedule = "0 0 1 1 *"
 """)
-    return path
 
 
 def _local_points(config_path: Path) -> dict[tuple[str, str, int], float]:

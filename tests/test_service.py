@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.service_config import write_service_config
 
 from logpipe.config import load_config
-from logpipe.queries.loader import SHIPPED_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -72,36 +71,6 @@ def _env(config_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _write_config(tmp_path: Path, extra: str = "") -> Path:
-    """Three saved queries (one scheduled) so the jobs are query:errors_by_service, detect and digest."""
-    qdir = tmp_path / "queries"
-    qdir.mkdir(exist_ok=True)
-    for name in ("errors_by_service", "error_shapes", "records_by_service"):
-        shutil.copy(SHIPPED_DIR / f"{name}.sql", qdir / f"{name}.sql")
-    path = tmp_path / "logpipe.toml"
-    path.write_text(f"""
-[store]
-root = "{tmp_path}/store"
-cache_dir = "{tmp_path}/cache"
-[state]
-url = "sqlite:///{tmp_path}/state.db"
-[queries]
-dirs = ["{qdir}"]
-include_shipped = false
-[detectors]
-warmup_hours = 1
-[service]
-window = "1h"
-lateness = "10m"
-[digest]
-window = "1h"
-schedule = "0 * * * *"
-delivery_backoff_seconds = 0.01
-{extra}
-""")
-    return path
-
-
 def _get(url: str) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -112,7 +81,7 @@ def _get(url: str) -> tuple[int, dict[str, Any]]:
 
 @pytest.mark.slow  # a real process: ~3-5 s
 def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    config = _write_config(tmp_path)
+    config = write_service_config(tmp_path)
     began = time.monotonic()
     # Every job runs at start (catch-up) and pauses 2 s inside its window: SIGTERM arrives mid-job.
     proc = Proc(["serve", "--port", "0", "--host", "127.0.0.1"],
@@ -154,7 +123,7 @@ def test_healthz_is_503_for_a_stuck_job_or_a_stopped_scheduler(tmp_path: Path) -
     from logpipe.service.health import HealthServer
     from logpipe.service.scheduler import Running, Service
 
-    config = load_config(_write_config(tmp_path))
+    config = load_config(write_service_config(tmp_path))
     config.service.stuck_after_seconds = 5
     service = Service(config)
     server = HealthServer(service, "127.0.0.1", 0).start()
@@ -220,7 +189,7 @@ def test_kill_9_mid_job_redoes_the_window_once_and_sends_nothing_twice(tmp_path:
     queue_url = sqs.create_queue(QueueName="digests")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    config_path = _write_config(tmp_path, f"""
+    config_path = write_service_config(tmp_path, f"""
 [[digest.destinations]]
 kind = "file"
 path = "{tmp_path}/digests/"
