@@ -50,7 +50,7 @@ def main() -> None:
 
     from logpipe.config import Config
     from logpipe.metrics.model import DataPoint
-    from logpipe.metrics.publisher import Publisher
+    from logpipe.sinks.publisher import Publisher
 
     tmp = tempfile.mkdtemp(prefix="logpipe-bench-")
     config = Config.model_validate({"metrics": {"sinks": ["cloudwatch"], "namespace": "LogpipeBench",

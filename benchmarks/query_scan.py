@@ -95,10 +95,11 @@ def drop_bad_cache(on_disk: bool) -> None:
 
 def run_engine(config: Config, end: dt.datetime, count_bad: bool) -> Any:
     from logpipe.engines.duckdb import DuckDBEngine
-    from logpipe.queries.runner import _statement, get_query
+    from logpipe.queries.loader import get_query
+    from logpipe.queries.runner import bind_statement
 
     query = get_query(config, "errors_by_service")
-    statement = _statement(query, START, end, {})
+    statement = bind_statement(query, START, end, {})
     return DuckDBEngine(config, count_bad_records=count_bad).run(statement)
 
 

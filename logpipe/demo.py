@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from logpipe.config import Config
+from logpipe.detectors.base import Finding
+from logpipe.detectors.run import DetectionReport
+from logpipe.digest.model import Digest
+from logpipe.errors import UsageError
 from logpipe.layout import floor_hour
+from logpipe.queries.model import QueryResult, SavedQuery
+from logpipe.simulate import SimulationSummary
 
 DEMO_HOURS = 24
 # Detection: the first half of the day is learned as the baseline, the second half is the digest's
@@ -33,22 +39,22 @@ class DemoRun:
     start: datetime
     end: datetime
     config: Config
-    simulation: Any = None
-    results: dict[str, Any] = field(default_factory=dict)  # query name -> QueryResult
+    simulation: SimulationSummary
+    results: dict[str, QueryResult] = field(default_factory=dict)  # query name -> its result
     skipped: dict[str, str] = field(default_factory=dict)  # query name -> why
-    detections: list[Any] = field(default_factory=list)  # DetectionReport per window
+    detections: list[DetectionReport] = field(default_factory=list)  # one per window
     points_published: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     report_path: Path | None = None
-    digest: Any = None  # logpipe.digest.model.Digest of the detection window
+    digest: Digest | None = None  # the digest of the detection window
     digest_paths: list[Path] = field(default_factory=list)
 
     @property
-    def findings(self) -> list[Any]:
+    def findings(self) -> list[Finding]:
         return [f for report in self.detections for f in report.findings]
 
 
-def write_digest_files(digest: Any, folder: Path) -> list[Path]:
+def write_digest_files(digest: Digest, folder: Path) -> list[Path]:
     """The digest in the formats it is delivered in: HTML (mail), Markdown, Slack Block Kit JSON."""
     import json
 
@@ -83,8 +89,6 @@ def prepare_folder(folder: Path) -> None:
                 "digest.md", "digest-slack.json"}
         strangers = [p.name for p in folder.iterdir() if p.name not in ours]
         if strangers:
-            from logpipe.errors import UsageError
-
             raise UsageError(f"{folder} exists and holds files the demo did not write ({', '.join(sorted(strangers)[:5])}); "
                              "choose another --dir")
         for name in ours:
@@ -100,7 +104,7 @@ def _step(run: DemoRun, name: str, began: float) -> None:
     run.timings[name] = time.perf_counter() - began
 
 
-def _params_for(query: Any, run: DemoRun) -> dict[str, Any] | None:
+def _params_for(query: SavedQuery, run: DemoRun) -> dict[str, Any] | None:
     """Values for required parameters without defaults, taken from the simulated data; None to skip."""
     params: dict[str, Any] = {}
     for param in query.params:
@@ -134,11 +138,11 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     from logpipe.detectors.run import detection_points, run_detectors
     from logpipe.digest.build import build_digest
     from logpipe.metrics.model import DataPoint, points_from_result
-    from logpipe.metrics.publisher import Publisher
     from logpipe.queries.loader import load_queries
     from logpipe.queries.runner import run_query
     from logpipe.report.html import write_report
     from logpipe.simulate import simulate
+    from logpipe.sinks.publisher import Publisher
     from logpipe.store import Store
 
     def tick(stage: str, done: int, total: int) -> None:
@@ -149,11 +153,11 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     config = demo_config(base, folder)
     end = floor_hour(end if end is not None else datetime.now(UTC))
     start = end - timedelta(hours=DEMO_HOURS)
-    run = DemoRun(folder=folder, start=start, end=end, config=config)
 
     began = time.perf_counter()
-    run.simulation = simulate(Store(config.store), start, end, seed=seed, rate=rate,
-                              progress=lambda done, total: tick("simulate", done, total))
+    simulation = simulate(Store(config.store), start, end, seed=seed, rate=rate,
+                          progress=lambda done, total: tick("simulate", done, total))
+    run = DemoRun(folder=folder, start=start, end=end, config=config, simulation=simulation)
     _step(run, "simulate", began)
 
     began = time.perf_counter()

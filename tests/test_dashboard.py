@@ -15,8 +15,8 @@ from logpipe.config import Config
 from logpipe.metrics import names as N
 from logpipe.metrics.dashboard import alarm_definitions, deploy, render, render_local_html
 from logpipe.metrics.model import DataPoint
-from logpipe.metrics.publisher import Publisher
 from logpipe.queries.model import MetricSpec, SavedQuery
+from logpipe.sinks.publisher import Publisher
 
 T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 

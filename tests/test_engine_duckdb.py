@@ -11,7 +11,7 @@ import pytest
 from logpipe.config import Config
 from logpipe.engines import duckdb as engine_module
 from logpipe.engines.duckdb import DuckDBEngine, _all_null_predicate, read_json_sql
-from logpipe.queries.runner import _statement, adhoc_query, run_query, run_sql
+from logpipe.queries.runner import adhoc_query, bind_statement, run_query, run_sql
 from logpipe.store import MAX_RECORD_BYTES, gzip_lines
 
 DAY = datetime(2024, 1, 1, tzinfo=UTC)
@@ -68,7 +68,7 @@ def test_only_the_window_partitions_are_scanned(tmp_store) -> None:
     fill(tmp_store)
     config = config_for(tmp_store)
     engine = DuckDBEngine(config)
-    statement = _statement(adhoc_query("SELECT count(*) FROM logs"), DAY.replace(hour=10), DAY.replace(hour=12), {})
+    statement = bind_statement(adhoc_query("SELECT count(*) FROM logs"), DAY.replace(hour=10), DAY.replace(hour=12), {})
     plan = engine.explain(statement)
     assert "Total Files Read: 2" in plan  # of the 24 hour objects in the store
     assert "hour=10/" in plan and "hour=11/" in plan and "hour=12/" not in plan and "hour=09/" not in plan

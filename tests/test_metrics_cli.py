@@ -9,10 +9,11 @@ from typing import Any
 import pandas as pd
 
 from logpipe.config import Config
+from logpipe.engines import QueryStats
+from logpipe.metrics.history import series
 from logpipe.metrics.names import OTHER
-from logpipe.metrics.publisher import Publisher, publish_result
-from logpipe.queries.model import MetricSpec, QueryResult, QueryStats, SavedQuery
-from logpipe.sinks.local import series
+from logpipe.queries.model import MetricSpec, QueryResult, SavedQuery
+from logpipe.sinks.publisher import Publisher, publish_result
 
 END = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from logpipe.engines import QueryStats
 from logpipe.errors import QueryError
 from logpipe.metrics.model import (
     DataPoint,
@@ -20,7 +21,7 @@ from logpipe.metrics.model import (
     points_to_json,
 )
 from logpipe.metrics.names import OTHER
-from logpipe.queries.model import MetricSpec, QueryResult, QueryStats, SavedQuery
+from logpipe.queries.model import MetricSpec, QueryResult, SavedQuery
 
 START = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)

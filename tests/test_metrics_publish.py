@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from logpipe.config import Config
 from logpipe.metrics import ledger as L
 from logpipe.metrics.model import DataPoint
-from logpipe.metrics.publisher import Publisher
+from logpipe.sinks.publisher import Publisher
 from logpipe.state.db import open_state
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)

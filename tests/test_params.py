@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from logpipe.config import Config
+from logpipe.engines.binding import Param, athena_literal
 from logpipe.errors import UsageError
 from logpipe.queries.loader import parse_query_text
-from logpipe.queries.model import Param
-from logpipe.queries.params import athena_literal, coerce
+from logpipe.queries.params import coerce
 from logpipe.queries.runner import run_query, run_sql
 from logpipe.store import Store, gzip_lines
 

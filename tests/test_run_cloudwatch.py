@@ -34,8 +34,8 @@ def _local_points(config_path: Path) -> dict[tuple[str, str, int], float]:
     """What the local sink holds: the ground truth of what was published, per metric, dims and time."""
     from sqlalchemy import select
 
-    from logpipe.sinks.local import local_metrics
     from logpipe.state.db import open_state
+    from logpipe.state.tables import metric_points as local_metrics
 
     engine = open_state(load_config(config_path).state.url)
     out: dict[tuple[str, str, int], float] = defaultdict(float)

@@ -109,8 +109,8 @@ def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         assert time.monotonic() - stop < 25
         assert "stopped cleanly" in proc.stderr_text()
         # The running windows were finished (checkpointed), not abandoned half-way.
-        from logpipe.service.watermarks import WatermarkStore
         from logpipe.state.db import open_state
+        from logpipe.state.watermarks import WatermarkStore
 
         windows = WatermarkStore(open_state(load_config(config).state.url)).windows()
         assert windows and all(w.completed for w in windows)
@@ -212,8 +212,8 @@ region = "us-east-1"
     again = _run(config_path, tmp_path, T0 + timedelta(hours=4, minutes=15), "--format", "json", **env)
     assert all(not r["windows"] for r in json.loads(again.stdout))  # nothing left: nothing redone
 
-    from logpipe.service.watermarks import WatermarkStore
     from logpipe.state.db import open_state
+    from logpipe.state.watermarks import WatermarkStore
 
     config = load_config(config_path)
     engine = open_state(config.state.url)
@@ -232,7 +232,7 @@ region = "us-east-1"
     from sqlalchemy import select
 
     from logpipe.metrics.ledger import outbox
-    from logpipe.sinks.local import local_metrics
+    from logpipe.state.tables import metric_points as local_metrics
 
     with engine.connect() as conn:
         rows = conn.execute(select(outbox.c.job, local_metrics.c.name, local_metrics.c.dims, local_metrics.c.ts_ms)

@@ -18,8 +18,8 @@ import pytest
 from logpipe.config import Config
 from logpipe.errors import ConfigError
 from logpipe.metrics.model import DataPoint
-from logpipe.metrics.publisher import Publisher
 from logpipe.sinks.datadog import DatadogSink, read_api_key
+from logpipe.sinks.publisher import Publisher
 
 API_KEY = "dd0123456789abcdef0123456789abcd"
 T = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)

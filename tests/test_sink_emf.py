@@ -9,8 +9,8 @@ from typing import Any
 
 from logpipe.config import Config
 from logpipe.metrics.model import UNITS, DataPoint
-from logpipe.metrics.publisher import Publisher
 from logpipe.sinks.emf import EmfSink
+from logpipe.sinks.publisher import Publisher
 
 T = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 

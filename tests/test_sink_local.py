@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from logpipe.config import Config
+from logpipe.metrics.history import dimension_cardinality, metric_names, series
 from logpipe.metrics.model import DataPoint
-from logpipe.metrics.publisher import Publisher
-from logpipe.sinks.local import LocalSink, dimension_cardinality, metric_names, series
+from logpipe.sinks.local import LocalSink
+from logpipe.sinks.publisher import Publisher
 from logpipe.state.db import open_state
 
 T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ import pytest
 
 from logpipe.config import Config
 from logpipe.service.jobs import JobRunner, JobSpec
-from logpipe.service.watermarks import WatermarkStore, align, due_windows
 from logpipe.state.db import open_state
+from logpipe.state.watermarks import WatermarkStore, align, due_windows
 
 H = timedelta(hours=1)
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

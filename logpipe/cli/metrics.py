@@ -23,7 +23,7 @@ def _history_cardinality(app: AppContext) -> dict[str, int]:
     url = make_url(app.config.state.url)
     if url.drivername.startswith("sqlite") and url.database and not Path(url.database).exists():
         return {}  # do not create a state file just to estimate
-    from logpipe.sinks.local import dimension_cardinality
+    from logpipe.metrics.history import dimension_cardinality
     from logpipe.state.db import open_state
 
     return dimension_cardinality(open_state(app.config.state.url))
@@ -76,7 +76,7 @@ def cost_command(app: AppContext, services: int | None, fmt: str) -> None:
 @pass_app
 def status_command(app: AppContext) -> None:
     """Batches in the publish queue, per sink and state."""
-    from logpipe.metrics.publisher import Publisher
+    from logpipe.sinks.publisher import Publisher
 
     status = Publisher(app.config).status()
     if not status:
@@ -98,7 +98,7 @@ def status_command(app: AppContext) -> None:
 def flush_command(app: AppContext) -> None:
     """Send queued metric batches now (exit 1 when some remain queued)."""
     from logpipe.errors import DeliveryError
-    from logpipe.metrics.publisher import Publisher
+    from logpipe.sinks.publisher import Publisher
 
     with err_console.status("publishing metrics"):
         report = Publisher(app.config).flush()

@@ -47,8 +47,8 @@ def _previous_services(config: Config, start: datetime, end: datetime) -> dict[s
 
 
 def _job_problems(config: Config, since: datetime) -> list[JobProblem]:
-    from logpipe.service.watermarks import WatermarkStore
     from logpipe.state.db import open_state
+    from logpipe.state.watermarks import WatermarkStore
 
     store = WatermarkStore(open_state(config.state.url))
     return [JobProblem(w.job, w.start, w.attempts, w.last_error or "") for w in store.failures_since(since)]
@@ -125,7 +125,7 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
 
 def sparkline_png(values: list[int]) -> bytes:
     """A small trend chart (counts per hour); one point is drawn as a flat line."""
-    from logpipe.report.charts import sparkline
+    from logpipe.charts import sparkline
 
     series = [float(v) for v in values] or [0.0]
     if len(series) == 1:

@@ -33,24 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    Integer,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, select, update
 
 from logpipe.config import Config, DestinationConfig
 from logpipe.digest.model import Digest, iso
 from logpipe.errors import ConfigError, DeliveryError
-from logpipe.state.db import metadata
+from logpipe.state.tables import digest_outbox
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +48,7 @@ SNS_MESSAGE_MAX = 256 * 1024
 DATADOG_TEXT_MAX = 4000
 DATADOG_TITLE_MAX = 100
 
-outbox = Table(
-    "digest_outbox", metadata,
-    Column("digest_key", String(128), nullable=False),
-    Column("destination", String(255), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("job", String(255), nullable=False),
-    Column("payload", Text, nullable=False),  # JSON: what to send, rendered once
-    Column("state", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text, nullable=True),
-    Column("created_ms", BigInteger, nullable=False),
-    Column("updated_ms", BigInteger, nullable=False),
-    Column("sent_ms", BigInteger, nullable=True),
-    PrimaryKeyConstraint("digest_key", "destination", name="pk_digest_outbox"),
-)
+outbox = digest_outbox
 
 
 def _now_ms() -> int:

@@ -29,7 +29,7 @@ def _template():  # type: ignore[no-untyped-def]
 
 def render_html(digest: Digest, images: Literal["data", "cid"] = "data") -> str:
     """The HTML; ``images="data"`` inlines charts, ``"cid"`` points at MIME parts by Content-ID."""
-    from logpipe.report.charts import data_uri
+    from logpipe.charts import data_uri
 
     sources: dict[str, str | None] = {}
     for p in digest.top_patterns:

@@ -22,11 +22,10 @@ import pandas as pd
 from sqlglot import exp
 
 from logpipe.config import Config
-from logpipe.engines.base import BoundStatement, Progress, athena_cost
+from logpipe.engines.base import Progress, QueryStats, athena_cost
+from logpipe.engines.binding import SQL_TYPES, BoundStatement, athena_literal, prepare_tree
 from logpipe.engines.transpile import parse, to_athena_positional
 from logpipe.errors import EngineError
-from logpipe.queries.model import QueryStats
-from logpipe.queries.params import SQL_TYPES, athena_literal, prepare_tree
 from logpipe.schema import logs_view_sql
 
 MAX_POLL_SECONDS = 5.0

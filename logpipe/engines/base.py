@@ -1,4 +1,4 @@
-"""What every engine does: run one parsed Athena statement with bound values over a window.
+"""What every engine does: run one bound Athena statement over a window and say what it cost.
 
 The runner (logpipe.queries.runner) resolves parameters and the window; an engine only binds and
 executes, and reports the same QueryStats fields on DuckDB and Athena.
@@ -7,15 +7,13 @@ executes, and reports the same QueryStats fields on DuckDB and Athena.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import pandas as pd
-from sqlglot import exp
 
-from logpipe.queries.model import Param, QueryStats
+from logpipe.engines.binding import BoundStatement
 
 ATHENA_USD_PER_TB = 5.0
 ATHENA_MIN_BYTES = 10 * 1024 * 1024  # Athena bills at least 10 MB per query
@@ -34,17 +32,21 @@ Progress = Callable[[str], None]
 
 
 @dataclass
-class BoundStatement:
-    """A parsed Athena statement and everything its placeholders may take."""
+class QueryStats:
+    """What running a query cost: the same fields on both engines."""
 
-    tree: exp.Expression
-    values: Mapping[str, Any]
-    types: Mapping[str, Param]
-    window_start: datetime
-    window_end: datetime
+    engine: str
+    bytes_scanned: int = 0
+    engine_ms: float = 0.0
+    cost_usd: float = 0.0
+    files_scanned: int = 0
+    bad_records: dict[str, int] = field(default_factory=dict)
+    query_id: str | None = None
 
 
 class Engine(Protocol):
+    """A query engine: DuckDB over the store on one machine, Athena at scale."""
+
     name: str
 
     def run(self, statement: BoundStatement, progress: Progress | None = None) -> tuple[pd.DataFrame, QueryStats]:
@@ -52,3 +54,6 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+__all__ = ["ATHENA_MIN_BYTES", "ATHENA_USD_PER_TB", "Engine", "Progress", "QueryStats", "athena_cost"]

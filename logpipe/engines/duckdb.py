@@ -29,11 +29,10 @@ from typing import Any
 import pandas as pd
 
 from logpipe.config import Config
-from logpipe.engines.base import BoundStatement, Progress
-from logpipe.engines.transpile import rewrite_for_duckdb, to_duckdb
+from logpipe.engines.base import Progress, QueryStats
+from logpipe.engines.binding import BoundStatement, prepare_tree
+from logpipe.engines.transpile import placeholders, rewrite_for_duckdb, to_duckdb
 from logpipe.errors import EngineError
-from logpipe.queries.model import QueryStats
-from logpipe.queries.params import prepare_tree
 from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, logs_view_sql
 from logpipe.store import MAX_RECORD_BYTES, ReadStats, Store, StoredObject, decompress_lines, parse_record
 
@@ -81,6 +80,14 @@ def _empty_raw_sql() -> str:
 
 def _all_null_predicate() -> str:
     return "coalesce(" + ", ".join(_quoted(c) for c in RAW_COLUMNS) + ") IS NULL"
+
+
+def compile_duckdb(statement: BoundStatement) -> tuple[str, dict[str, Any]]:
+    """The DuckDB text of a statement and the named values it binds (``$name``)."""
+    tree = prepare_tree(statement.tree, statement.values, statement.types)
+    used = placeholders(tree)
+    sql = rewrite_for_duckdb(tree).sql(dialect="duckdb")
+    return sql, {name: statement.values[name] for name in used}
 
 
 class DuckDBEngine:
@@ -341,13 +348,7 @@ class DuckDBEngine:
     # -- running ----------------------------------------------------------------------------------
 
     def compile(self, statement: BoundStatement) -> tuple[str, dict[str, Any]]:
-        """The DuckDB text and the named values it binds (``$name``)."""
-        tree = prepare_tree(statement.tree, statement.values, statement.types)
-        from logpipe.engines.transpile import placeholders
-
-        used = placeholders(tree)
-        sql = rewrite_for_duckdb(tree).sql(dialect="duckdb")
-        return sql, {name: statement.values[name] for name in used}
+        return compile_duckdb(statement)
 
     def run(self, statement: BoundStatement, progress: Progress | None = None
             ) -> tuple[pd.DataFrame, QueryStats]:

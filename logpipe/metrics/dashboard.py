@@ -58,7 +58,7 @@ def known_services(config: Config, engine: Engine | None = None, extra: Iterable
     if engine is not None:
         from sqlalchemy import select
 
-        from logpipe.sinks.local import local_metrics
+        from logpipe.state.tables import metric_points as local_metrics
 
         with engine.connect() as conn:
             for (dims,) in conn.execute(select(local_metrics.c.dims).distinct()):
@@ -236,7 +236,7 @@ def _chart(frame: Any, title: str, unit: str) -> str:
 def render_local_html(config: Config, engine: Engine, out_path: str | Path, start: datetime | None = None,
                       end: datetime | None = None) -> Path:
     """An HTML page with one chart per metric in the local history (images inline, no network)."""
-    from logpipe.sinks.local import metric_names, series
+    from logpipe.metrics.history import metric_names, series
 
     names = metric_names(engine)
     if not names:

@@ -16,53 +16,14 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import BigInteger, Column, Index, Integer, PrimaryKeyConstraint, String, Table, Text
-
-from logpipe.state.db import metadata
+from logpipe.state.tables import metric_ledger as ledger
+from logpipe.state.tables import metric_outbox as outbox
+from logpipe.state.tables import metric_windows as windows
 
 PENDING, SENDING, UNKNOWN, SENT = "pending", "sending", "unknown", "sent"
 IN_DOUBT = (SENDING, UNKNOWN)
 
-windows = Table(
-    "metric_windows", metadata,
-    Column("job", String(255), nullable=False),
-    Column("window_start_ms", BigInteger, nullable=False),
-    Column("window_end_ms", BigInteger, nullable=False),
-    Column("points", Integer, nullable=False),
-    Column("enqueued_ms", BigInteger, nullable=False),
-    PrimaryKeyConstraint("job", "window_start_ms", "window_end_ms", name="pk_metric_windows"),
-)
-
-outbox = Table(
-    "metric_outbox", metadata,
-    Column("batch_id", String(64), primary_key=True),
-    Column("sink", String(32), nullable=False),
-    Column("job", String(255), nullable=False),
-    Column("window_start_ms", BigInteger, nullable=False),
-    Column("window_end_ms", BigInteger, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("n_points", Integer, nullable=False),
-    Column("points_json", Text, nullable=False),
-    Column("state", String(16), nullable=False, default=PENDING),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text, nullable=True),
-    Column("updated_ms", BigInteger, nullable=False),
-    Index("ix_metric_outbox_sink_state", "sink", "state"),
-    Index("ix_metric_outbox_sink_end", "sink", "window_end_ms"),
-)
-
-ledger = Table(
-    "metric_ledger", metadata,
-    Column("batch_id", String(64), primary_key=True),
-    Column("sink", String(32), nullable=False),
-    Column("job", String(255), nullable=False),
-    Column("window_start_ms", BigInteger, nullable=False),
-    Column("window_end_ms", BigInteger, nullable=False),
-    Column("n_points", Integer, nullable=False),
-    Column("published_ms", BigInteger, nullable=False),
-    Column("how", String(16), nullable=False),
-    Index("ix_metric_ledger_job_window", "job", "window_start_ms"),
-)
+__all__ = ["IN_DOUBT", "PENDING", "SENDING", "SENT", "UNKNOWN", "batch_id", "ledger", "outbox", "windows"]
 
 
 

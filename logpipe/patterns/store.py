@@ -24,15 +24,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
-    DateTime,
     Engine,
-    Integer,
-    String,
     Table,
-    Text,
     case,
     delete,
     func,
@@ -41,70 +35,21 @@ from sqlalchemy import (
 )
 
 from logpipe.errors import UsageError
-from logpipe.state.db import metadata, open_state
+from logpipe.state import tables
+from logpipe.state.db import open_state
 
 Status = Literal["new", "known", "muted", "resolved"]
 STATUSES: tuple[str, ...] = ("new", "known", "muted", "resolved")
 MAX_EXAMPLES = 5
 MINER_NAME = "errors"
 
-patterns_table = Table(
-    "patterns", metadata,
-    Column("pattern_id", String(64), primary_key=True),
-    Column("template", Text, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("first_seen", DateTime, nullable=False),
-    Column("last_seen", DateTime, nullable=False),
-    Column("total", BigInteger, nullable=False),
-    Column("status_changed_at", DateTime, nullable=True),
-)
-
-pattern_counts_table = Table(
-    "pattern_counts", metadata,
-    Column("pattern_id", String(64), primary_key=True),
-    Column("service", String(255), primary_key=True),
-    Column("hour", DateTime, primary_key=True),
-    Column("n", BigInteger, nullable=False),
-)
-
-pattern_examples_table = Table(
-    "pattern_examples", metadata,
-    Column("pattern_id", String(64), primary_key=True),
-    Column("digest", String(64), primary_key=True),
-    Column("service", String(255), nullable=False),
-    Column("seen_at", DateTime, nullable=False),
-    Column("line", Text, nullable=False),
-)
-
-pattern_aliases_table = Table(
-    "pattern_aliases", metadata,
-    Column("old_id", String(64), primary_key=True),
-    Column("new_id", String(64), nullable=False),
-)
-
-miner_state_table = Table(
-    "pattern_miner_state", metadata,
-    Column("name", String(64), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("state", Text, nullable=True),
-)
-
-service_counts_table = Table(
-    "service_counts", metadata,
-    Column("service", String(255), primary_key=True),
-    Column("hour", DateTime, primary_key=True),
-    Column("records", BigInteger, nullable=False),
-    Column("errors", BigInteger, nullable=False),
-)
-
-detect_windows_table = Table(
-    "detect_windows", metadata,
-    Column("window_start", DateTime, primary_key=True),
-    Column("window_end", DateTime, primary_key=True),
-    Column("processed_at", DateTime, nullable=False),
-    Column("error_records", BigInteger, nullable=False),
-    Column("patterns", Integer, nullable=False),
-)
+patterns_table = tables.patterns
+pattern_counts_table = tables.pattern_counts
+pattern_examples_table = tables.pattern_examples
+pattern_aliases_table = tables.pattern_aliases
+miner_state_table = tables.pattern_miner_state
+service_counts_table = tables.service_counts
+detect_windows_table = tables.detect_windows
 
 
 def _naive(moment: datetime) -> datetime:

@@ -14,8 +14,9 @@ from typing import Any
 
 import logpipe
 from logpipe.config import Config, parse_duration
+from logpipe.engines.binding import Param
 from logpipe.errors import QueryError, UsageError
-from logpipe.queries.model import RUNNER_PARAMS, MetricSpec, Param, SavedQuery
+from logpipe.queries.model import RUNNER_PARAMS, MetricSpec, SavedQuery
 
 
 def _shipped_dir() -> Path:

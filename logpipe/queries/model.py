@@ -7,28 +7,18 @@ placeholders (``:service``, ``:window_start``); its leading ``--`` comment lines
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
-ParamType = Literal["string", "int", "float", "bool", "timestamp", "duration", "enum", "list"]
+from logpipe.engines.base import QueryStats
+from logpipe.engines.binding import Param
 
 # Parameters the runner always supplies; a query may use any of them without declaring them.
 RUNNER_PARAMS = ("window_start", "window_end", "dt_start", "dt_end", "dthour_start", "dthour_end")
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    type: ParamType
-    default: Any = None
-    required: bool = False
-    description: str = ""
-    choices: tuple[str, ...] = ()  # enum values, or the item type's allowed values for list
-    item_type: ParamType = "string"  # for list
 
 
 @dataclass(frozen=True)
@@ -61,19 +51,6 @@ class SavedQuery:
 
 
 @dataclass
-class QueryStats:
-    """What running a query cost: the same fields on both engines."""
-
-    engine: str
-    bytes_scanned: int = 0
-    engine_ms: float = 0.0
-    cost_usd: float = 0.0
-    files_scanned: int = 0
-    bad_records: dict[str, int] = field(default_factory=dict)
-    query_id: str | None = None
-
-
-@dataclass
 class QueryResult:
     query: SavedQuery
     frame: pd.DataFrame
@@ -81,3 +58,6 @@ class QueryResult:
     window_end: datetime
     params: dict[str, Any]
     stats: QueryStats
+
+
+__all__ = ["RUNNER_PARAMS", "MetricSpec", "QueryResult", "SavedQuery"]

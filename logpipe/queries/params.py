@@ -1,11 +1,11 @@
-"""Typed query parameters: validated in Python, then bound by the engine, never pasted into SQL.
+"""Saved-query parameters: the text a user gives, validated into typed values for the engine to bind.
 
 Two defences, in this order: a value must parse as its declared type (a UsageError names the
 parameter and the type expected), and the parsed value reaches the engine as a bound parameter
 (DuckDB prepared parameters; Athena ExecutionParameters), so even a string full of quotes is only
 ever compared, never run.
 
-How each type is bound (both engines see the same values):
+What each type accepts (``logpipe.engines.binding`` says how each is bound):
 
 ========== ============================== ==========================================================
 type       accepts                        bound as
@@ -27,27 +27,20 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlglot import exp
-
 from logpipe.config import parse_duration
+from logpipe.engines.binding import Param, ParamType
 from logpipe.errors import UsageError
 from logpipe.layout import partition_bounds, utc
-from logpipe.queries.model import RUNNER_PARAMS, Param, ParamType, SavedQuery
+from logpipe.queries.model import RUNNER_PARAMS, SavedQuery
 
 MAX_STRING = 1024
 MAX_LIST = 100
 _INT_RE = re.compile(r"^[+-]?\d{1,19}$")
 _BOOLS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
 SCALAR_TYPES: tuple[ParamType, ...] = ("string", "int", "float", "bool", "timestamp", "duration", "enum")
-
-# SQL types for a typed NULL and for Athena casts.
-SQL_TYPES: dict[str, str] = {
-    "string": "VARCHAR", "enum": "VARCHAR", "int": "BIGINT", "duration": "BIGINT", "float": "DOUBLE",
-    "bool": "BOOLEAN", "timestamp": "TIMESTAMP WITH TIME ZONE",
-}
 
 
 def _describe(param: Param) -> str:
@@ -196,49 +189,4 @@ def resolve(query: SavedQuery, given: Mapping[str, Any], start: datetime, end: d
     return values, types
 
 
-# -- binding into the AST -------------------------------------------------------------------------
-
-
-def typed_null(param: Param) -> exp.Expression:
-    """``CAST(NULL AS <type>)``: a None value is written as SQL NULL, typed so ``:p IS NULL`` works."""
-    if param.type == "list":
-        inner = SQL_TYPES.get(param.item_type, "VARCHAR")
-        return exp.cast(exp.Null(), exp.DataType.build(f"ARRAY<{inner}>"))
-    return exp.cast(exp.Null(), exp.DataType.build(SQL_TYPES[param.type]))
-
-
-def prepare_tree(tree: exp.Expression, values: Mapping[str, Any], types: Mapping[str, Param]) -> exp.Expression:
-    """Placeholders made ready to bind, on a copy: None values become typed NULLs, and
-    ``x IN (:list)`` becomes ``contains(:list, x)`` so a list binds as one array value."""
-    tree = tree.copy()
-
-    def visit(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.In) and len(node.expressions) == 1:
-            only = node.expressions[0]
-            if isinstance(only, exp.Placeholder) and only.name in types and types[only.name].type == "list":
-                return exp.ArrayContains(this=only.copy(), expression=node.this.copy())
-        if isinstance(node, exp.Placeholder) and node.name in values and values[node.name] is None:
-            return typed_null(types[node.name])
-        return node
-
-    return tree.transform(visit, copy=False)
-
-
-def athena_literal(value: Any, kind: ParamType) -> str:
-    """One Athena ExecutionParameter: the SQL literal of a validated value.
-
-    Athena parses each ExecutionParameter as a single literal and binds it (it never splices the text
-    into the statement); the literal is still built by sqlglot so quotes inside strings are escaped.
-    """
-    if kind in ("string", "enum"):
-        return exp.Literal.string(value).sql(dialect="trino")
-    if kind in ("int", "duration"):
-        return str(int(value))
-    if kind == "float":
-        text = repr(float(value))
-        return text if "e" in text.lower() else text + "E0"
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "timestamp":
-        return exp.Literal.string(utc(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")).sql(dialect="trino")
-    raise ValueError(f"no literal form for {kind}")
+__all__ = ["MAX_LIST", "MAX_STRING", "RUNNER_TYPES", "coerce", "resolve", "runner_values"]

@@ -1,8 +1,9 @@
 """Run saved queries (and ad-hoc SQL) on the configured engine over a time window.
 
 The one entry point the CLI, the scheduler, metrics and detectors share: it resolves typed
-parameters, supplies the window and its partition bounds, picks the engine, and returns a
-QueryResult whose stats look the same on DuckDB and Athena.
+parameters, supplies the window and its partition bounds, binds them into a ``BoundStatement``,
+hands it to the engine ``logpipe.engines.open_engine`` picks, and returns a QueryResult whose stats
+look the same on DuckDB and Athena.
 """
 
 from __future__ import annotations
@@ -16,32 +17,16 @@ from typing import Any
 from sqlglot import exp
 
 from logpipe.config import Config
-from logpipe.engines.base import BoundStatement, Progress, athena_cost
+from logpipe.engines import BoundStatement, Progress, athena_cost, open_engine
 from logpipe.engines.transpile import parse
 from logpipe.errors import UsageError
 from logpipe.layout import utc
-from logpipe.queries.loader import get_query, load_queries
+from logpipe.queries.loader import get_query
 from logpipe.queries.model import QueryResult, SavedQuery
 from logpipe.queries.params import resolve
 from logpipe.store import Store
 
-__all__ = ["ExplainResult", "adhoc_query", "explain_query", "get_engine", "load_queries", "run_query", "run_sql"]
-
-ENGINES = ("duckdb", "athena")
-
-
-def get_engine(config: Config, engine: str | None = None) -> Any:
-    """The engine object for ``engine`` (default: ``[engine] kind``)."""
-    kind = engine or config.engine.kind
-    if kind == "duckdb":
-        from logpipe.engines.duckdb import DuckDBEngine
-
-        return DuckDBEngine(config)
-    if kind == "athena":
-        from logpipe.engines.athena import AthenaEngine
-
-        return AthenaEngine(config)
-    raise UsageError(f"unknown engine {kind!r}: use one of {', '.join(ENGINES)}")
+__all__ = ["ExplainResult", "adhoc_query", "bind_statement", "explain_query", "run_query", "run_sql"]
 
 
 def adhoc_query(sql: str) -> SavedQuery:
@@ -53,7 +38,7 @@ def adhoc_query(sql: str) -> SavedQuery:
     return SavedQuery(name="adhoc", description="ad-hoc SQL", sql=sql, path=Path("<sql>"))
 
 
-def _statement(query: SavedQuery, start: datetime, end: datetime, params: Mapping[str, Any]) -> BoundStatement:
+def bind_statement(query: SavedQuery, start: datetime, end: datetime, params: Mapping[str, Any]) -> BoundStatement:
     start, end = utc(start), utc(end)
     if start >= end:
         raise UsageError(f"the window start ({start:%Y-%m-%dT%H:%M:%SZ}) must be before its end ({end:%Y-%m-%dT%H:%M:%SZ})")
@@ -68,8 +53,8 @@ def run_query(config: Config, query: SavedQuery | str, start: datetime, end: dat
     """Run a saved query (object or name) over ``[start, end)``; every row comes back in the frame."""
     if isinstance(query, str):
         query = get_query(config, query)
-    statement = _statement(query, start, end, params or {})
-    runner = get_engine(config, engine)
+    statement = bind_statement(query, start, end, params or {})
+    runner = open_engine(config, engine)
     try:
         frame, stats = runner.run(statement, progress)
     finally:
@@ -118,11 +103,11 @@ def explain_query(config: Config, query: SavedQuery | str, start: datetime, end:
                   params: Mapping[str, Any] | None = None) -> ExplainResult:
     """The partitions and bytes the query would scan over the window, its Athena cost, and a warning
     when the SQL itself is not bounded by partition predicates (Athena would then scan everything)."""
-    from logpipe.engines.duckdb import DuckDBEngine
+    from logpipe.engines.duckdb import compile_duckdb
 
     if isinstance(query, str):
         query = get_query(config, query)
-    statement = _statement(query, start, end, params or {})
+    statement = bind_statement(query, start, end, params or {})
     store = Store(config.store)
     objects = store.list_objects(statement.window_start, statement.window_end)
     per_dir: dict[str, list[int]] = {}
@@ -142,7 +127,7 @@ def explain_query(config: Config, query: SavedQuery | str, start: datetime, end:
             "concat(dt, hour) BETWEEN :dthour_start AND :dthour_end' to its WHERE clause.")
     elif "hour" not in filtered:
         warnings.append(f"query '{query.name}' filters dt but not hour: on Athena it scans whole days.")
-    duckdb_sql, _ = DuckDBEngine(config, store).compile(statement)
+    duckdb_sql, _ = compile_duckdb(statement)
     return ExplainResult(
         query=query, window_start=statement.window_start, window_end=statement.window_end,
         partitions=[(d, n, b) for d, (n, b) in per_dir.items()], bytes_scanned=total, objects=len(objects),

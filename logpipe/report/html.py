@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from logpipe.charts import data_uri, time_series_chart
 from logpipe.redact import redact
-from logpipe.report.charts import data_uri, time_series_chart
-
-if TYPE_CHECKING:
-    from logpipe.demo import DemoRun
+from logpipe.report.model import ReportedRun
 
 MAX_ROWS = 15
 
@@ -41,7 +39,7 @@ def _table(frame: Any) -> str:
     return shown.to_html(index=False, border=0, escape=True, na_rep="")
 
 
-def _charts(run: DemoRun) -> list[dict[str, str]]:
+def _charts(run: ReportedRun) -> list[dict[str, str]]:
     charts = []
     errors = run.results.get("errors_by_service")
     if errors is not None and not errors.frame.empty:
@@ -56,7 +54,7 @@ def _charts(run: DemoRun) -> list[dict[str, str]]:
     return charts
 
 
-def write_report(run: DemoRun, path: Path) -> Path:
+def write_report(run: ReportedRun, path: Path) -> Path:
     """Render the report for a demo run to ``path``."""
     sim = run.simulation
     bad_skipped = max((sum(r.stats.bad_records.values()) for r in run.results.values()), default=0)
@@ -84,3 +82,6 @@ def write_report(run: DemoRun, path: Path) -> Path:
     )
     path.write_text(html, encoding="utf-8")
     return path
+
+
+__all__ = ["write_report"]

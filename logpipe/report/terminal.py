@@ -3,24 +3,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.console import Console
 
-if TYPE_CHECKING:
-    from logpipe.demo import DemoRun
+from logpipe.digest.render_text import render_text
+from logpipe.report.model import ReportedRun
 
 
-def print_demo_digest(run: DemoRun, console: Console) -> None:
-    from logpipe.digest.render_text import render_text
-
+def print_demo_digest(run: ReportedRun, console: Console) -> None:
     sim = run.simulation
+    digest = run.digest
+    if digest is None:
+        raise ValueError("the demo run has no digest to print")
     bad = max((sum(r.stats.bad_records.values()) for r in run.results.values()), default=0)
     console.rule(f"[bold]logpipe demo[/]  {run.start:%Y-%m-%d %H:%M} to {run.end:%Y-%m-%d %H:%M} UTC")
     console.print(
         f"Simulated {sim.records:,} FireLens records from {len(sim.services)} services into {sim.objects} objects "
         f"({sim.bytes_written / 1e6:.1f} MB gzip). {bad:,} bad records were counted and skipped. "
         f"{len(run.results)} saved queries ran on DuckDB; {run.points_published:,} metric points went to the "
-        f"local sink. The first {int((run.digest.window_start - run.start).total_seconds() // 3600)} hours were "
+        f"local sink. The first {int((digest.window_start - run.start).total_seconds() // 3600)} hours were "
         "learned as the baseline; the digest covers the rest.\n", highlight=False)
-    render_text(run.digest, console)
+    render_text(digest, console)
+
+
+__all__ = ["print_demo_digest"]

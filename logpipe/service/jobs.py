@@ -133,8 +133,8 @@ class JobRunner:
 
     def __init__(self, config: Config, stop: threading.Event | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        from logpipe.service.watermarks import WatermarkStore
         from logpipe.state.db import open_state
+        from logpipe.state.watermarks import WatermarkStore
 
         self.config = config
         self.engine = open_state(config.state.url)
@@ -146,14 +146,14 @@ class JobRunner:
     @property
     def publisher(self) -> Any:
         if self._publisher is None:
-            from logpipe.metrics.publisher import Publisher
+            from logpipe.sinks.publisher import Publisher
 
             self._publisher = Publisher(self.config, self.engine)
         return self._publisher
 
     def run(self, job: JobSpec, now: datetime | None = None) -> JobRunReport:
         """Process every due window of ``job`` (oldest first); stop at the first failure."""
-        from logpipe.service.watermarks import due_windows
+        from logpipe.state.watermarks import due_windows
 
         report = JobRunReport(job.name)
         now = now or self.clock()

@@ -1,74 +1,62 @@
 """Metric sinks: where data points go (CloudWatch, Datadog, EMF on stdout, the local state store).
 
 A sink only knows how to send one batch and, for sinks where a resend would double-count, how to
-find out whether a batch whose outcome is unknown already landed. Exactly-once bookkeeping (outbox,
-ledger, retries across runs) lives in ``logpipe.metrics.publisher``, the same for every sink.
+find out whether a batch whose outcome is unknown already landed (``logpipe.sinks.base``).
+Exactly-once bookkeeping (outbox, ledger, retries across runs) lives in ``logpipe.sinks.publisher``,
+the same for every sink. Sinks are chosen from ``SINKS``, one entry per name in ``[metrics] sinks``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from logpipe.errors import DeliveryError
+from logpipe.sinks.base import OutcomeUnknown, SendRejected, Sink
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from logpipe.config import Config
-    from logpipe.metrics.model import DataPoint
 
 
-class SendRejected(DeliveryError):
-    """The sink definitely did not take the batch (throttled, refused, never connected): resend it."""
+def _cloudwatch(config: Config, _engine: Engine | None) -> Sink:
+    from logpipe.sinks.cloudwatch import CloudWatchSink
+
+    return CloudWatchSink(config.metrics)
 
 
-class OutcomeUnknown(DeliveryError):
-    """The request may or may not have been applied (5xx, connection cut after sending)."""
+def _datadog(config: Config, _engine: Engine | None) -> Sink:
+    from logpipe.sinks.datadog import DatadogSink
+
+    return DatadogSink(config.metrics)
 
 
-class Sink(Protocol):
-    """What the publisher needs from a sink."""
+def _emf(config: Config, _engine: Engine | None) -> Sink:
+    from logpipe.sinks.emf import EmfSink
 
-    name: str
-    # True when sending the same batch twice leaves the same result (gauges that overwrite, inserts
-    # keyed by batch id). Non-idempotent sinks must implement ``landed``.
-    idempotent: bool
+    return EmfSink(config.metrics)
 
-    def plan(self, points: Sequence[DataPoint]) -> list[list[DataPoint]]:
-        """Split points into the batches this sink sends in one call each (deterministic)."""
-        ...
 
-    def send(self, points: Sequence[DataPoint], batch_id: str) -> None:
-        """Send one batch; raise SendRejected or OutcomeUnknown on failure."""
-        ...
+def _local(config: Config, engine: Engine | None) -> Sink:
+    from logpipe.sinks.local import LocalSink
+    from logpipe.state.db import open_state
 
-    def landed(self, points: Sequence[DataPoint], baseline: dict[str, float]) -> bool | None:
-        """For a batch of unknown outcome: True if it landed, False if not, None if it cannot tell yet.
+    return LocalSink(engine or open_state(config.state.url), config.metrics.namespace)
 
-        ``baseline`` maps point identities to the SampleCount other, already-published batches put
-        at the same metric, dimensions and timestamp.
-        """
-        ...
+
+# name -> a factory of that sink (imports stay lazy: the Datadog client is optional).
+SINKS: dict[str, Callable[[Config, Engine | None], Sink]] = {
+    "local": _local, "cloudwatch": _cloudwatch, "datadog": _datadog, "emf": _emf,
+}
 
 
 def build_sink(name: str, config: Config, engine: Engine | None = None) -> Sink:
     """The sink called ``name`` (as in ``[metrics] sinks``), configured from ``config``."""
-    if name == "cloudwatch":
-        from logpipe.sinks.cloudwatch import CloudWatchSink
+    factory = SINKS.get(name)
+    if factory is None:
+        raise DeliveryError(f"unknown metrics sink {name!r}: use {', '.join(SINKS)} in [metrics] sinks")
+    return factory(config, engine)
 
-        return CloudWatchSink(config.metrics)
-    if name == "datadog":
-        from logpipe.sinks.datadog import DatadogSink
 
-        return DatadogSink(config.metrics)
-    if name == "emf":
-        from logpipe.sinks.emf import EmfSink
-
-        return EmfSink(config.metrics)
-    if name == "local":
-        from logpipe.sinks.local import LocalSink
-        from logpipe.state.db import open_state
-
-        return LocalSink(engine or open_state(config.state.url), config.metrics.namespace)
-    raise DeliveryError(f"unknown metrics sink {name!r}: use local, cloudwatch, datadog or emf in [metrics] sinks")
+__all__ = ["SINKS", "OutcomeUnknown", "SendRejected", "Sink", "build_sink"]

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from logpipe.metrics.model import DataPoint, compress_distribution
-from logpipe.sinks import OutcomeUnknown, SendRejected
+from logpipe.sinks.base import OutcomeUnknown, SendRejected
 
 if TYPE_CHECKING:
     from logpipe.config import MetricsConfig

@@ -25,7 +25,7 @@ import numpy as np
 
 from logpipe.errors import ConfigError
 from logpipe.metrics.model import DataPoint
-from logpipe.sinks import SendRejected
+from logpipe.sinks.base import SendRejected
 
 if TYPE_CHECKING:
     from logpipe.config import MetricsConfig

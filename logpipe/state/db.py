@@ -1,7 +1,6 @@
 """One SQLAlchemy engine for all state: patterns, watermarks, the publish ledger, local metrics.
 
-Every feature module declares its tables on the shared ``metadata``; ``open_state`` creates what is
-missing. SQLite gets WAL and a busy timeout so that two processes (``serve`` and a manual
+Every table is declared in ``logpipe.state.tables``; ``open_state`` creates what is missing. SQLite gets WAL and a busy timeout so that two processes (``serve`` and a manual
 ``logpipe run``) can write at once without "database is locked" failures.
 """
 
@@ -10,12 +9,11 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from logpipe.errors import ConfigError
-
-metadata = MetaData()
+from logpipe.state.tables import metadata
 
 _ALIASES = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 
@@ -27,22 +25,6 @@ def _normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _register_tables() -> None:
-    """Import the modules that declare tables, so ``create_all`` sees every one."""
-    import importlib
-
-    for module in STATE_MODULES:
-        importlib.import_module(module)
-
-
-# Modules that declare tables on ``metadata`` (each adds its own line).
-STATE_MODULES: list[str] = [
-    "logpipe.metrics.ledger",
-    "logpipe.sinks.local",
-    "logpipe.patterns.store",
-    "logpipe.service.watermarks",
-    "logpipe.digest.deliver",
-]
 
 
 @cache
@@ -70,7 +52,6 @@ def open_state(url: str) -> Engine:
     """The engine for a state URL, with every table created."""
     try:
         engine = _engine_for(url)
-        _register_tables()
         metadata.create_all(engine)
     except ConfigError:
         raise

@@ -28,50 +28,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    Integer,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, Table, select, update
 
 from logpipe.layout import from_ms, to_ms
-from logpipe.state.db import metadata
+from logpipe.state.tables import service_job_windows, service_jobs
 
 MAX_ERROR_CHARS = 2000
 
-jobs_table = Table(
-    "service_jobs", metadata,
-    Column("job", String(255), primary_key=True),
-    Column("window_seconds", Integer, nullable=False),
-    Column("watermark_ms", BigInteger, nullable=True),  # end of the last completed window
-    Column("last_run_started_ms", BigInteger, nullable=True),
-    Column("last_run_finished_ms", BigInteger, nullable=True),
-    Column("last_success_ms", BigInteger, nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("last_error_ms", BigInteger, nullable=True),
-    Column("last_error_window_ms", BigInteger, nullable=True),
-    Column("consecutive_failures", Integer, nullable=False, default=0),
-)
-
-windows_table = Table(
-    "service_job_windows", metadata,
-    Column("job", String(255), nullable=False),
-    Column("window_start_ms", BigInteger, nullable=False),
-    Column("window_end_ms", BigInteger, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("started_ms", BigInteger, nullable=True),
-    Column("completed_ms", BigInteger, nullable=True),
-    Column("last_error", Text, nullable=True),
-    PrimaryKeyConstraint("job", "window_start_ms", "window_end_ms", name="pk_service_job_windows"),
-)
+jobs_table = service_jobs
+windows_table = service_job_windows
 
 
 def from_ms_or_none(ms: int | None) -> datetime | None:

@@ -41,7 +41,8 @@ from logpipe.metrics.model import (
     points_from_result,
     points_to_json,
 )
-from logpipe.sinks import OutcomeUnknown, SendRejected, Sink, build_sink
+from logpipe.sinks import build_sink
+from logpipe.sinks.base import OutcomeUnknown, SendRejected, Sink
 
 if TYPE_CHECKING:
     from logpipe.config import Config

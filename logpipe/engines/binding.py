@@ -1,0 +1,112 @@
+"""Typed parameters and the statement that carries them to an engine, bound, never pasted into SQL.
+
+Why here, below the saved queries: an engine binds values of known types into one parsed statement,
+and that is all it needs to know. Where the values come from (a saved query's header, ``--param``,
+the runner's window) is ``logpipe.queries``' business; it builds a ``BoundStatement`` and hands it down.
+
+How each type is bound (both engines see the same values):
+
+========== ============================== ==========================================================
+type       Python value                   bound as
+========== ============================== ==========================================================
+string     str                            VARCHAR
+int        int (64-bit)                   BIGINT
+float      float (finite)                 DOUBLE
+bool       bool                           BOOLEAN
+timestamp  aware datetime (UTC)           TIMESTAMP WITH TIME ZONE
+duration   int seconds                    BIGINT
+enum       str, one of the choices        VARCHAR
+list       list of the item type          ARRAY of the item type (``x IN (:list)`` works too)
+========== ============================== ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlglot import exp
+
+from logpipe.layout import utc
+
+ParamType = Literal["string", "int", "float", "bool", "timestamp", "duration", "enum", "list"]
+
+# SQL types for a typed NULL and for Athena casts.
+SQL_TYPES: dict[str, str] = {
+    "string": "VARCHAR", "enum": "VARCHAR", "int": "BIGINT", "duration": "BIGINT", "float": "DOUBLE",
+    "bool": "BOOLEAN", "timestamp": "TIMESTAMP WITH TIME ZONE",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed parameter a statement may bind (declared in a saved query, or the runner's own)."""
+
+    name: str
+    type: ParamType
+    default: Any = None
+    required: bool = False
+    description: str = ""
+    choices: tuple[str, ...] = ()  # enum values, or the item type's allowed values for list
+    item_type: ParamType = "string"  # for list
+
+
+@dataclass
+class BoundStatement:
+    """A parsed Athena statement, the validated value of every placeholder, and their types."""
+
+    tree: exp.Expression
+    values: Mapping[str, Any]
+    types: Mapping[str, Param]
+    window_start: datetime
+    window_end: datetime
+
+
+def typed_null(param: Param) -> exp.Expression:
+    """``CAST(NULL AS <type>)``: a None value is written as SQL NULL, typed so ``:p IS NULL`` works."""
+    if param.type == "list":
+        inner = SQL_TYPES.get(param.item_type, "VARCHAR")
+        return exp.cast(exp.Null(), exp.DataType.build(f"ARRAY<{inner}>"))
+    return exp.cast(exp.Null(), exp.DataType.build(SQL_TYPES[param.type]))
+
+
+def prepare_tree(tree: exp.Expression, values: Mapping[str, Any], types: Mapping[str, Param]) -> exp.Expression:
+    """Placeholders made ready to bind, on a copy: None values become typed NULLs, and
+    ``x IN (:list)`` becomes ``contains(:list, x)`` so a list binds as one array value."""
+    tree = tree.copy()
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.In) and len(node.expressions) == 1:
+            only = node.expressions[0]
+            if isinstance(only, exp.Placeholder) and only.name in types and types[only.name].type == "list":
+                return exp.ArrayContains(this=only.copy(), expression=node.this.copy())
+        if isinstance(node, exp.Placeholder) and node.name in values and values[node.name] is None:
+            return typed_null(types[node.name])
+        return node
+
+    return tree.transform(visit, copy=False)
+
+
+def athena_literal(value: Any, kind: ParamType) -> str:
+    """One Athena ExecutionParameter: the SQL literal of a validated value.
+
+    Athena parses each ExecutionParameter as a single literal and binds it (it never splices the text
+    into the statement); the literal is still built by sqlglot so quotes inside strings are escaped.
+    """
+    if kind in ("string", "enum"):
+        return exp.Literal.string(value).sql(dialect="trino")
+    if kind in ("int", "duration"):
+        return str(int(value))
+    if kind == "float":
+        text = repr(float(value))
+        return text if "e" in text.lower() else text + "E0"
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "timestamp":
+        return exp.Literal.string(utc(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")).sql(dialect="trino")
+    raise ValueError(f"no literal form for {kind}")
+
+
+__all__ = ["SQL_TYPES", "BoundStatement", "Param", "ParamType", "athena_literal", "prepare_tree", "typed_null"]
