@@ -202,7 +202,8 @@ class FirelensService(Section):
 
     firehose_stream: str | None = None
     log_format: Literal["json", "text", "auto"] = "auto"
-    runtime: Literal["java", "python", "go", "dotnet", "node", "other"] = "other"
+    # java also covers Kotlin and Scala (JVM traces); "other" tries every runtime's rules.
+    runtime: Literal["java", "python", "go", "dotnet", "node", "ruby", "other"] = "other"
     datadog: DatadogRoute = Field(default_factory=DatadogRoute)
 
 
@@ -211,7 +212,14 @@ class FirelensConfig(Section):
 
     region: str = "us-east-1"
     firehose_stream: str = "logpipe-logs"
-    router_image: str = "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"
+    # A pinned aws-for-fluent-bit release whose Fluent Bit takes every key we render (see
+    # logpipe/firelens/versions.py). fluent_bit_version overrides what the image tag says, and is
+    # needed for an image whose tag does not name an aws-for-fluent-bit release.
+    router_image: str = "public.ecr.aws/aws-observability/aws-for-fluent-bit:3.2.1"
+    fluent_bit_version: str | None = None
+    # The multiline filters' flush_ms (Fluent Bit refuses < 500): a trace waits for its next line or
+    # this timer, and whatever is still waiting at SIGTERM is lost (fluent/fluent-bit#4918).
+    multiline_flush_ms: int = Field(default=1000, ge=500, le=10000)
     router_memory_mib: int = Field(default=256, ge=64)
     storage_limit: str = "512M"
     stop_timeout_seconds: int = Field(default=120, ge=2, le=120)
@@ -223,6 +231,13 @@ class FirelensConfig(Section):
     # rounded up to 5 KB, so unaggregated small lines cost many times their size.
     simple_aggregation: bool = True
     retry_limit: int = Field(default=15, ge=1)
+
+    @field_validator("fluent_bit_version")
+    @classmethod
+    def _fluent_bit_version(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d+\.\d+(?:\.\d+)?", value.strip()):
+            raise ValueError(f"{value!r} is not a Fluent Bit version: write it like 4.2.2")
+        return value
 
 
 class InfraConfig(Section):

@@ -15,8 +15,10 @@
 -- message matches an exclude regex never goes. Sampling is counted as its expectation
 -- (sample_rate x records), so the estimate is stable from run to run. The regexes are bound as
 -- parameters, never pasted into the SQL.
--- Bytes are the size of each record as a JSON line, estimated from its fields (the text of every key and
--- value plus quotes and separators); the stored gzip objects are smaller by --param compression_ratio.
+-- Bytes are the size of each record as the Datadog output sends it, estimated from its fields (the text of
+-- every key and value plus quotes and separators). The router drops the raw `log` from the Datadog copy
+-- (route.lua slim_for_datadog: `message`, which normalise.lua always sets, carries the text), so `log` is
+-- not counted; raw_log_gb_per_month and saved_usd_per_month show what sending it beside `message` would add.
 SELECT
   service,
   records,
@@ -27,6 +29,8 @@ SELECT
   round(forwarded_records / window_seconds * 2592000) AS events_per_month,
   round(forwarded_bytes / window_seconds * 2592000 / 1073741824, 3) AS gb_per_month,
   round(forwarded_bytes / window_seconds * 2592000 / 1073741824 * :ingest_usd_per_gb, 2) AS ingest_usd_per_month,
+  round(forwarded_log_bytes / window_seconds * 2592000 / 1073741824, 3) AS raw_log_gb_per_month,
+  round(forwarded_log_bytes / window_seconds * 2592000 / 1073741824 * :ingest_usd_per_gb, 2) AS saved_usd_per_month,
   round(forwarded_records / window_seconds * 2592000 / 1000000 * :index_usd_per_million, 2) AS index_usd_per_month,
   round(forwarded_bytes / window_seconds * 2592000 / 1073741824 * :ingest_usd_per_gb
         + forwarded_records / window_seconds * 2592000 / 1000000 * :index_usd_per_million, 2) AS total_usd_per_month
@@ -36,7 +40,8 @@ FROM (
     count(*) AS records,
     count_if(excluded) AS excluded,
     sum(CASE WHEN excluded THEN 0E0 WHEN at_level THEN 1E0 ELSE rate END) AS forwarded_records,
-    sum(CASE WHEN excluded THEN 0E0 WHEN at_level THEN bytes ELSE bytes * rate END) AS forwarded_bytes
+    sum(CASE WHEN excluded THEN 0E0 WHEN at_level THEN bytes ELSE bytes * rate END) AS forwarded_bytes,
+    sum(CASE WHEN excluded THEN 0E0 WHEN at_level THEN log_bytes ELSE log_bytes * rate END) AS forwarded_log_bytes
   FROM (
     SELECT
       coalesce(service, 'unknown') AS service,
@@ -46,7 +51,7 @@ FROM (
         >= CASE :min_level WHEN 'TRACE' THEN 0 WHEN 'DEBUG' THEN 1 WHEN 'INFO' THEN 2 WHEN 'WARN' THEN 3
         WHEN 'ERROR' THEN 4 WHEN 'FATAL' THEN 5 ELSE 3 END AS at_level,
       coalesce(any_match(:exclude, p -> regexp_like(coalesce(message, ''), p)), false) AS excluded,
-      coalesce(length(to_utf8(log)) + 9, 0) +
+      coalesce(length(to_utf8(log)) + 9, 0) AS log_bytes,
       coalesce(length(to_utf8(source)) + 12, 0) +
       coalesce(length(to_utf8(container_name)) + 20, 0) +
       coalesce(length(to_utf8(container_id)) + 18, 0) +

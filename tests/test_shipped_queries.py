@@ -251,6 +251,25 @@ def test_datadog_forwarded_default_costs(tmp_store) -> None:
     assert row["ingest_usd_per_month"] == pytest.approx(round(row["forwarded_bytes"] * 30 / GIB * 0.10, 2))
 
 
+def test_datadog_forwarded_counts_one_copy_of_the_text(tmp_store) -> None:
+    """The router drops `log` from the Datadog copy (route.lua slim_for_datadog; `message` carries the
+    text): forwarded bytes leave it out, saved_usd_per_month prices what sending it would add."""
+    raw = '{"level":"error","msg":"' + "x" * 300 + '"}'
+    recs = []
+    for service, log in (("api", raw), ("web", raw * 10)):  # same records but a 10x longer raw line
+        recs += [record(1, service, "ERROR", "x" * 300, log=log), record(2, service, "ERROR", "y" * 100)]
+    write(tmp_store, recs)
+    params = {"ingest_usd_per_gb": str(GIB), "index_usd_per_million": "0"}
+    by = {r["service"]: r for r in run(tmp_store, "datadog_forwarded", params)}
+    # each raw log plus '"log":"",' is saved (a one-day window: x 30 a month)
+    assert by["api"]["saved_usd_per_month"] == pytest.approx((len(raw) + 9 + 109) * 30)
+    assert by["web"]["saved_usd_per_month"] == pytest.approx((len(raw) * 10 + 9 + 109) * 30)
+    # the payload does not grow with the raw line; it still carries the message text
+    assert by["web"]["forwarded_bytes"] - by["api"]["forwarded_bytes"] == 2 * (len("web") - len("api"))
+    assert by["api"]["forwarded_bytes"] > 400
+    assert by["api"]["ingest_usd_per_month"] == pytest.approx(by["api"]["forwarded_bytes"] * 30, abs=1)
+
+
 def test_noisiest_lines(tmp_store) -> None:
     recs = [record(i, "api", "INFO", f"GET /healthz 200 in {i} ms") for i in range(5)]
     recs += [record(10 + i, "api", "DEBUG", f"cache hit for user {100 + i}") for i in range(2)]

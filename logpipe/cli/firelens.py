@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from logpipe.cli.common import AppContext, console, pass_app
+from logpipe.cli.common import AppContext, console, err_console, pass_app
 from logpipe.errors import UsageError
 
 
@@ -45,6 +45,10 @@ def render(app: AppContext, services: tuple[str, ...], render_all: bool, out: st
         target = base / rendered.service if (out is None or several) else base
         for path in rendered.write(target):
             console.print(f"wrote {path}", highlight=False, markup=False)
+        console.print(f"{rendered.service}: rendered for Fluent Bit {rendered.fluent_bit_version}",
+                      highlight=False, markup=False)
+        for warning in rendered.warnings:
+            err_console.print(f"warning: {rendered.service}: {warning}", highlight=False, markup=False)
 
 
 commands = [firelens_group]

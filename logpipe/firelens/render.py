@@ -11,12 +11,18 @@ The pipeline, in order (FireLens tags container logs ``<container>-firelens-<tas
 
 1. ``multiline`` in ``partial_message`` mode: rejoin lines the runtime split at 16 KB.
 2. ``multiline`` with the runtime's parsers: one record per stack trace. Buffered, and its emitter
-   keeps chunks on the filesystem, so a burst or a slow output does not grow memory.
+   keeps chunks on the filesystem, so a burst or a slow output does not grow memory. The rule sets
+   (``templates/parsers_multiline.conf``) never move to a state a start rule lists, which would make
+   Fluent Bit emit the trace's last line twice.
 3. ``parser`` (json): merge JSON app logs into the record, keeping the raw line in ``log``.
 4. ``lua`` normalise.lua: ``level``, ``service``, ``time``, ``message`` per the record contract.
 5. Datadog only: ``lua`` route.lua marks the records worth paying for, ``rewrite_tag`` copies the
    marked ones to a separate tag stream, ``modify`` drops the marker; on that stream ``grep``
-   excludes known noise and ``throttle`` caps the rate.
+   excludes known noise, ``throttle`` caps the rate and route.lua's ``slim_for_datadog`` drops the
+   raw ``log`` (and the app's own copy of the message), so Datadog bills one copy of the text.
+
+Keys are rendered for the Fluent Bit in ``router_image`` (``logpipe.firelens.versions``): a key the
+version does not take is left out, with a warning in ``RenderedService.warnings``.
 6. ``kinesis_firehose`` gets every record; ``datadog`` only the copied stream.
 """
 
@@ -30,6 +36,7 @@ from jinja2 import Environment, StrictUndefined
 
 from logpipe.config import Config, DatadogRoute, FirelensConfig, FirelensService
 from logpipe.errors import ConfigError, UsageError
+from logpipe.firelens import versions
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_FILES = ("parsers.conf", "parsers_multiline.conf", "normalise.lua")
@@ -40,15 +47,17 @@ ROUTE_MARKER = "_logpipe_dd"
 STORAGE_PATH = "/var/fluent-bit/state/flb-storage/"
 HTTP_PORT = 2020
 
-# Built-in multiline parsers where Fluent Bit has one; our own rule set for .NET. Node's V8 traces
-# ("TypeError: ...\n    at ...") are covered by the built-in java parser's rules.
+# Our rule sets (templates/parsers_multiline.conf) where Fluent Bit's built-in ones re-emit a line
+# (java, python) or do not exist (.NET); the built-in go and ruby rules as they are. Node's V8 traces
+# ("TypeError: ...\n    at ...") share the JVM rules.
 MULTILINE_PARSERS: dict[str, tuple[str, ...]] = {
-    "java": ("java",),
+    "java": ("multiline-jvm",),
     "python": ("multiline-python",),
     "go": ("go",),
     "dotnet": ("multiline-dotnet",),
-    "node": ("java",),
-    "other": ("java", "multiline-python", "go", "multiline-dotnet"),
+    "node": ("multiline-jvm",),
+    "ruby": ("ruby",),
+    "other": ("multiline-jvm", "multiline-python", "go", "multiline-dotnet", "ruby"),
 }
 
 
@@ -86,6 +95,8 @@ class RenderedService:
 
     service: str
     files: dict[str, str] = field(default_factory=dict)
+    fluent_bit_version: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def write(self, out_dir: Path) -> list[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,8 +134,9 @@ def datadog_host(site: str) -> str:
 
 
 def _main_sections(firelens: FirelensConfig, name: str, service: FirelensService,
-                   route: DatadogRoute) -> list[Section]:
+                   route: DatadogRoute, fluent_bit: versions.ResolvedVersion) -> list[Section]:
     conf_dir = firelens.config_dir.rstrip("/")
+    flush_ms = str(firelens.multiline_flush_ms)
     # Fluent Bit waits up to Grace seconds on SIGTERM to flush; ECS kills the router at stopTimeout.
     grace = max(1, firelens.stop_timeout_seconds - 5)
     sections = [
@@ -146,19 +158,23 @@ def _main_sections(firelens: FirelensConfig, name: str, service: FirelensService
             ("scheduler.base", "3"),
             ("scheduler.cap", "60"),
         ), comment=(
-            f"logpipe FireLens router for service '{name}' (rendered by `logpipe firelens render`).\n"
+            f"logpipe FireLens router for service '{name}' (rendered by `logpipe firelens render`)\n"
+            f"for Fluent Bit {versions.format_version(fluent_bit.version)} ({fluent_bit.source}).\n"
             "FireLens generates the forward inputs and @INCLUDEs this file; this [SERVICE] adds to its own.\n"
             f"Grace {grace}s < the router's stopTimeout ({firelens.stop_timeout_seconds}s): pending chunks flush "
             "before ECS kills it.\n"
             "storage.*: chunks of the filesystem-backed emitters below survive backpressure and retries\n"
-            "without growing memory; the backlog is replayed after a restart of the router.")),
+            "without growing memory; the backlog is replayed after a restart of the router.\n"
+            "Not saved by Grace: records still inside a multiline filter at SIGTERM (a trace waiting\n"
+            "for its next line or for flush_ms) are dropped by Fluent Bit before 5.2.0\n"
+            "(fluent/fluent-bit#4918, fixed by #12352); flush_ms is kept short for that reason.")),
         Section("FILTER", (
             ("Name", "multiline"),
             ("Match", APP_TAG_MATCH),
             ("multiline.key_content", "log"),
             ("mode", "partial_message"),
             ("buffer", "On"),
-            ("flush_ms", "2000"),
+            ("flush_ms", flush_ms),
             ("emitter_name", "partial_emitter"),
             ("emitter_storage.type", "filesystem"),
             ("emitter_mem_buf_limit", "16M"),
@@ -171,11 +187,12 @@ def _main_sections(firelens: FirelensConfig, name: str, service: FirelensService
         ("multiline.key_content", "log"),
         ("multiline.parser", ",".join(parsers)),
         ("buffer", "On"),
-        ("flush_ms", "2000"),
+        ("flush_ms", flush_ms),
         ("emitter_name", "stacktrace_emitter"),
         ("emitter_storage.type", "filesystem"),
         ("emitter_mem_buf_limit", "32M"),
-    ), comment=f"One record per stack trace ({service.runtime} runtime: {', '.join(parsers)})."))
+    ), comment=(f"One record per stack trace ({service.runtime} runtime: {', '.join(parsers)}). A trace ends\n"
+                f"at the next line no rule continues, or after flush_ms ({flush_ms} ms) at the latest.")))
     if service.log_format in ("json", "auto"):
         sections.append(Section("FILTER", (
             ("Name", "parser"),
@@ -243,6 +260,14 @@ def _datadog_filter_sections(conf_dir: str, route: DatadogRoute) -> list[Section
             ("Match", DATADOG_TAG),
             ("Remove", ROUTE_MARKER),
         )),
+        Section("FILTER", (
+            ("Name", "lua"),
+            ("Match", DATADOG_TAG),
+            ("script", f"{conf_dir}/route.lua"),
+            ("call", "slim_for_datadog"),
+            ("protected_mode", "On"),
+        ), comment=("One copy of the text: the datadog output sends every key, so without this the raw\n"
+                    "`log` (and the app's `msg`) would be billed beside `message`. S3 keeps them all.")),
     ]
     if route.exclude:
         sections.append(Section("FILTER", (
@@ -284,6 +309,26 @@ def _datadog_output(name: str, service: FirelensService, route: DatadogRoute, re
         "from Secrets Manager (`secrets`); it is never written in this file."))
 
 
+def _for_version(sections: list[Section], fluent_bit: versions.ResolvedVersion,
+                 warnings: list[str]) -> list[Section]:
+    """The sections without the keys ``fluent_bit`` would refuse, each dropped key said in ``warnings``."""
+    kept = []
+    for section in sections:
+        plugin = section.plugin() or ""
+        entries = []
+        for key, value in section.entries:
+            gated = versions.gate(plugin, key)
+            if gated and fluent_bit.version < gated.since:
+                warnings.append(
+                    f"left out {plugin} {key} (needs Fluent Bit >= {versions.format_version(gated.since)}, "
+                    f"{gated.source}; this renders for {versions.format_version(fluent_bit.version)} from "
+                    f"{fluent_bit.source}): {gated.without}")
+                continue
+            entries.append((key, value))
+        kept.append(Section(section.name, tuple(entries), section.comment))
+    return kept
+
+
 def _route_lua(name: str, route: DatadogRoute) -> str:
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
     template = env.from_string((TEMPLATES_DIR / "route.lua.j2").read_text(encoding="utf-8"))
@@ -298,6 +343,10 @@ def task_definition(firelens: FirelensConfig, name: str, service: FirelensServic
     router: dict = {
         "name": "log_router",
         "image": firelens.router_image,
+        # Root: FireLens has the router create its unix socket in a root-owned host directory
+        # (aws/containers-roadmap#2122; aws/aws-for-fluent-bit#713 "In FireLens, we need to run FLB
+        # as root"). Explicit, so a baked image with another USER still starts.
+        "user": "0",
         "essential": True,
         "firelensConfiguration": {
             "type": "fluentbit",
@@ -352,8 +401,12 @@ def render_service(config: Config, name: str) -> RenderedService:
     firelens = config.firelens
     service = resolve_service(firelens, name)
     route = datadog_route(firelens, service)
-    rendered = RenderedService(service=name)
-    rendered.files["fluent-bit.conf"] = format_sections(_main_sections(firelens, name, service, route))
+    fluent_bit = versions.resolve(firelens.router_image, firelens.fluent_bit_version)
+    rendered = RenderedService(service=name, fluent_bit_version=versions.format_version(fluent_bit.version),
+                               warnings=list(fluent_bit.warnings))
+    sections = _for_version(_main_sections(firelens, name, service, route, fluent_bit), fluent_bit,
+                            rendered.warnings)
+    rendered.files["fluent-bit.conf"] = format_sections(sections)
     for static in STATIC_FILES:
         rendered.files[static] = (TEMPLATES_DIR / static).read_text(encoding="utf-8")
     if route.enabled:

@@ -30,14 +30,15 @@ local LEVEL_KEYS = { "level", "severity", "lvl", "levelname", "loglevel", "log.l
 local TIME_KEYS = { "time", "timestamp", "ts", "@timestamp", "@t", "datetime", "Timestamp" }
 local MESSAGE_KEYS = { "message", "msg", "@m", "Message", "text" }
 
--- Words in free text, most severe first: the first one found wins.
+-- Level words in free text. The one that comes first in the line wins: formats put the level near
+-- the start ("2024-05-01 12:00:02 WARN ... Error budget at 80%" is a warning).
 local TEXT_LEVELS = {
-  { "FATAL", { "FATAL", "PANIC", "CRITICAL", "CRIT", "EMERG" } },
-  { "ERROR", { "ERROR", "ERR", "EXCEPTION", "TRACEBACK", "FAIL" } },
-  { "WARN", { "WARN", "WARNING" } },
-  { "DEBUG", { "DEBUG", "DBUG" } },
-  { "TRACE", { "TRACE", "TRCE" } },
-  { "INFO", { "INFO" } },
+  FATAL = "FATAL", PANIC = "FATAL", CRITICAL = "FATAL", CRIT = "FATAL", EMERG = "FATAL",
+  ERROR = "ERROR", ERR = "ERROR", EXCEPTION = "ERROR", TRACEBACK = "ERROR", FAIL = "ERROR",
+  WARN = "WARN", WARNING = "WARN",
+  DEBUG = "DEBUG", DBUG = "DEBUG",
+  TRACE = "TRACE", TRCE = "TRACE",
+  INFO = "INFO",
 }
 
 local function trim(s)
@@ -62,30 +63,93 @@ local function normalise_level_value(value)
   return nil
 end
 
-local function has_word(upper_text, word)
-  return string.find(upper_text, "%f[%w]" .. word .. "%f[%W]") ~= nil
+-- Exception headers that name no level: the first line of a stack trace as each runtime prints it.
+--   Java/Kotlin/Scala  java.lang.IllegalStateException: ...   Exception in thread "main" kotlin.X: ...
+--                      scala.MatchError: 3 (of class ...)      java.lang.StackOverflowError
+--   .NET               System.InvalidOperationException: ...  Unhandled exception. System.X: ...
+--   Node.js            TypeError: Cannot read ...   Error: boom   RangeError [ERR_X]: ...   Uncaught X: ...
+--   Python             Traceback (most recent call last):       KeyError: 'items' (a bare last line)
+--   Ruby               app.rb:3:in 'Foo#bar': undefined method 'x' for nil (NoMethodError)
+--                      ActionView::Template::Error (undefined local variable ...)
+--   Go                 panic: ...   goroutine 1 [running]:   fatal error: ... (FATAL)
+local HEADER_PREFIXES = { "Exception in thread \"[^\"]*\" ", "Unhandled exception%. ", "Unhandled Exception: ",
+                          "Uncaught ", "%[" }
+local CLASS_SUFFIXES = { "Exception", "Error", "Throwable" }
+
+local function class_is_exception(name)
+  name = string.gsub(name, "%$.*$", "")  -- a JVM inner class: HttpServerErrorException$BadGateway
+  for _, suffix in ipairs(CLASS_SUFFIXES) do
+    if #name >= #suffix and string.sub(name, -#suffix) == suffix then
+      return true
+    end
+  end
+  return false
+end
+
+-- The exception class a header line starts with (dotted, Ruby's :: or JS's $ included), or nil.
+local function header_class(line)
+  local rest = line
+  for _, prefix in ipairs(HEADER_PREFIXES) do
+    local stripped = string.gsub(rest, "^" .. prefix, "", 1)
+    rest = stripped
+  end
+  local name, after = string.match(rest, "^([%a_$][%w_$%.:]*)(.*)$")
+  if not name then
+    return nil
+  end
+  name = string.gsub(name, ":+$", "")
+  after = string.sub(rest, #name + 1)
+  if not class_is_exception(name) then
+    return nil
+  end
+  -- what may follow the class: ": message", nothing, " [ERR_CODE]: ..." (Node), " (message)" (Rails)
+  if after == "" or string.find(after, "^:") or string.find(after, "^ %[[%w_]+%]:")
+      or string.find(after, "^ %(") or string.find(after, "^%]") then
+    return name
+  end
+  return nil
+end
+
+local function stack_trace_level(text)
+  local first = string.match(text, "^[^\r\n]*")
+  if string.find(first, "^panic: ") or string.find(first, "^goroutine %d+ %[") or string.find(first, "^fatal error: ") then
+    return "FATAL"
+  end
+  if string.find(first, "^Traceback %(most recent call last%):") then
+    return "ERROR"
+  end
+  if header_class(first) then
+    return "ERROR"
+  end
+  -- Ruby's uncaught exception: "file:line:in 'method': message (ClassName)"
+  local ruby_class = string.match(first, "^%S+:%d+:in .*%(([%u][%w_:]*)%)%s*$")
+  if ruby_class then
+    return "ERROR"
+  end
+  -- Python's warnings module: "path.py:12: DeprecationWarning: message"
+  if string.find(first, "^%S+:%d+: [%w_%.]*Warning: ") then
+    return "WARN"
+  end
+  return nil
 end
 
 local function level_from_text(text)
   if type(text) ~= "string" or text == "" then
     return nil
   end
+  local header = stack_trace_level(text)
+  if header then
+    return header
+  end
   local head = string.upper(string.sub(text, 1, 200))
-  -- Stack trace headers that name no level.
-  if string.find(text, "^panic: ") or string.find(text, "^goroutine %d+ %[") then
-    return "FATAL"
-  end
-  if string.find(text, "^Traceback %(most recent call last%):") then
-    return "ERROR"
-  end
-  for _, entry in ipairs(TEXT_LEVELS) do
-    for _, word in ipairs(entry[2]) do
-      if has_word(head, word) then
-        return entry[1]
-      end
+  local best, best_at = nil, nil
+  for word, level in pairs(TEXT_LEVELS) do
+    local at = string.find(head, "%f[%w]" .. word .. "%f[%W]")
+    if at and (best_at == nil or at < best_at) then  -- two words never start at one place
+      best, best_at = level, at
     end
   end
-  return nil
+  return best
 end
 
 -- Days since 1970-01-01 of a civil date (proleptic Gregorian), H. Hinnant's algorithm: no os.time,
