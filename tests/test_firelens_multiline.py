@@ -158,6 +158,7 @@ def test_every_rendered_parser_is_ours_or_a_builtin():
     ("java", "java.log"), ("node", "node.log"), ("python", "python.log"), ("go", "go.log"),
     ("dotnet", "dotnet.log"), ("ruby", "ruby.log"),
     ("other", "java.log"), ("other", "python.log"), ("other", "go.log"), ("other", "ruby.log"),
+    ("other", "dotnet.log"), ("other", "node.log"),
 ])
 def test_rules_join_each_trace_once_and_nothing_else(runtime, trace_file):
     records = expected_records(trace_file)
