@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 import duckdb
 import pytest
+from support.configs import config_for
 
-from logpipe.config import Config
-from logpipe.engines import duckdb as engine_module
-from logpipe.engines.duckdb import DuckDBEngine, _all_null_predicate, read_json_sql
+from logpipe.engines import open_engine
+from logpipe.engines.bad_records import BadRecordCounter
+from logpipe.engines.raw_sql import all_null_predicate, read_json_sql
 from logpipe.queries.runner import adhoc_query, bind_statement, run_query, run_sql
+from logpipe.state.db import open_state
 from logpipe.store import MAX_RECORD_BYTES, gzip_lines
 
 DAY = datetime(2024, 1, 1, tzinfo=UTC)
@@ -31,8 +33,8 @@ def fill(store) -> None:
         store.write_object(store.layout.object_key(DAY.replace(hour=hour)), gzip_lines(lines))
 
 
-def config_for(store) -> Config:
-    return Config.model_validate({"store": store.config.model_dump()})
+def counter_for(store) -> BadRecordCounter:
+    return BadRecordCounter(open_state(config_for(store).state.url))
 
 
 def test_errors_by_service_exact_rows(tmp_store) -> None:
@@ -67,12 +69,12 @@ def test_top_error_messages_masks_and_limits(tmp_store) -> None:
 def test_only_the_window_partitions_are_scanned(tmp_store) -> None:
     fill(tmp_store)
     config = config_for(tmp_store)
-    engine = DuckDBEngine(config)
+    engine = open_engine(config, "duckdb")
     statement = bind_statement(adhoc_query("SELECT count(*) FROM logs"), DAY.replace(hour=10), DAY.replace(hour=12), {})
     plan = engine.explain(statement)
     assert "Total Files Read: 2" in plan  # of the 24 hour objects in the store
     assert "hour=10/" in plan and "hour=11/" in plan and "hour=12/" not in plan and "hour=09/" not in plan
-    files = engine.local_files(engine.window_objects(statement.window_start, statement.window_end))
+    files = tmp_store.local_paths(tmp_store.list_objects(statement.window_start, statement.window_end))
     assert [f.split("/")[-2] for f in files] == ["hour=10", "hour=11"]
     assert run_sql(config, "SELECT count(*) AS n FROM logs", DAY.replace(hour=10), DAY.replace(hour=12)).frame["n"][0] == 4
 
@@ -122,16 +124,16 @@ def test_line_scan_names_every_line_read_json_drops(tmp_store) -> None:
     for _, reason in EDGE_LINES:
         if reason:
             expected[reason] = expected.get(reason, 0) + 1
-    engine = DuckDBEngine(config_for(tmp_store))
-    found = engine._scan_bad_lines([path])
+    counter = counter_for(tmp_store)
+    found = counter._scan([path])
     assert found == {path: expected}
     # DuckDB's read_json is the reference: every row it makes all-NULL has exactly one reason.
     con = duckdb.connect()
-    dropped = con.execute(f"SELECT count(*) FILTER (WHERE {_all_null_predicate()}) FROM {read_json_sql([path])}").fetchone()[0]
+    dropped = con.execute(f"SELECT count(*) FILTER (WHERE {all_null_predicate()}) FROM {read_json_sql([path])}").fetchone()[0]
     assert dropped == sum(expected.values())
     # The slower fallback (read_json's count, reasons named in Python) has the same total; it names a
     # lone surrogate (valid to Python's json) no better than by that total.
-    assert sum(engine._count_and_classify([path], con)[path].values()) == dropped
+    assert sum(counter._count_and_classify([path], con)[path].values()) == dropped
 
 
 def test_crlf_objects_take_the_line_scan(tmp_store) -> None:
@@ -139,7 +141,7 @@ def test_crlf_objects_take_the_line_scan(tmp_store) -> None:
     lines = [rec(5, 1, "api", "ERROR", "x"), b"", b"not json", b'{"foo": 1}', b"[1]", b'{"message": "caf\xe9"}']
     tmp_store.write_object(key, gzip_lines([line + b"\r" for line in lines]))
     path = str(tmp_store.local_path(key))
-    found = DuckDBEngine(config_for(tmp_store))._scan_bad_lines([path])
+    found = counter_for(tmp_store)._scan([path])
     assert found == {path: {"not_json": 1, "no_known_keys": 1, "not_an_object": 1, "invalid_utf8": 1}}
 
 
@@ -147,27 +149,26 @@ def test_objects_the_line_scan_cannot_split_are_counted_the_slow_way(tmp_store, 
     """The CSV reader breaks lines at a lone CR where read_json does not, and refuses LF and CRLF mixed
     (strict mode): the line scan fails rather than miscount. Then each object is scanned on its own
     and only those that still fail are counted with read_json and named in Python - same reasons."""
-    monkeypatch.setattr(engine_module, "_BAD_CACHE", {})
     plain = tmp_store.layout.object_key(DAY.replace(hour=4))
     tmp_store.write_object(plain, gzip_lines([rec(4, 1, "api", "ERROR", "x"), b"not json", b"{}"]))
     odd = tmp_store.layout.object_key(DAY.replace(hour=5))
     tmp_store.write_object(odd, gzip_lines([rec(5, 1, "api", "ERROR", "x"), b'{"message": "a"}\r{"message": "b"}',
                                             b"not json\r", b"[1]"]))
     paths = [str(tmp_store.local_path(plain)), str(tmp_store.local_path(odd))]
-    engine = DuckDBEngine(config_for(tmp_store))
+    counter = counter_for(tmp_store)
     with pytest.raises(duckdb.Error):
-        engine._scan_bad_lines([paths[1]])
+        counter._scan([paths[1]])
     slow: list[list[str]] = []
-    count_and_classify = DuckDBEngine._count_and_classify
+    count_and_classify = BadRecordCounter._count_and_classify
 
     def spy(self, files, con):
         slow.append(list(files))
         return count_and_classify(self, files, con)
 
-    monkeypatch.setattr(DuckDBEngine, "_count_and_classify", spy)
-    con = engine.connect(paths)
+    monkeypatch.setattr(BadRecordCounter, "_count_and_classify", spy)
+    con = duckdb.connect()
     try:
-        assert engine.bad_records(paths, con) == {"not_json": 3, "not_an_object": 1, "no_known_keys": 1}
+        assert counter.count(paths, con) == {"not_json": 3, "not_an_object": 1, "no_known_keys": 1}
     finally:
         con.close()
     assert slow == [[paths[1]]]

@@ -95,7 +95,7 @@ def test_every_unit_has_a_layer() -> None:
     units = {unit_of(m) for m in modules()}
     unplaced = sorted(units - set(LAYER_OF))
     assert not unplaced, f"place these in LAYERS (tests/test_layers.py): {unplaced}"
-    gone = sorted(set(LAYER_OF) - units - {"logpipe.aws"})
+    gone = sorted(set(LAYER_OF) - units)
     assert not gone, f"LAYERS names units that do not exist: {gone}"
 
 

@@ -39,7 +39,8 @@ GROUP BY service ORDER BY service
 
 @pytest.fixture
 def setup(tmp_path: Path):
-    config = Config.model_validate({"store": {"root": str(tmp_path / "s")}})
+    config = Config.model_validate({"store": {"root": str(tmp_path / "s")},
+                                    "state": {"url": f"sqlite:///{tmp_path}/state.db"}})
     store = Store(config.store)
     records = [{"time": "2024-01-01T05:00:00Z", "service": svc, "level": "INFO", "message": "m"}
                for svc in ("api", "api", "web")]

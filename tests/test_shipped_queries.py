@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sqlglot
 from sqlglot import exp
+from support.configs import config_for
 
 from logpipe.config import Config
 from logpipe.queries.loader import SHIPPED_DIR, load_query_file
@@ -55,10 +56,6 @@ def write(store, records: list[dict[str, Any]]) -> list[bytes]:
     for hour, hour_lines in by_hour.items():
         store.write_object(store.layout.object_key(DAY.replace(hour=hour)), gzip_lines(hour_lines))
     return lines
-
-
-def config_for(store) -> Config:
-    return Config.model_validate({"store": store.config.model_dump()})
 
 
 def run(store, name: str, params: dict[str, Any] | None = None, start: datetime = DAY,

@@ -19,15 +19,19 @@ if TYPE_CHECKING:
 
 
 def _duckdb(config: Config) -> Engine:
+    from logpipe.engines.bad_records import BadRecordCounter
     from logpipe.engines.duckdb import DuckDBEngine
+    from logpipe.state.db import open_state
+    from logpipe.store import Store
 
-    return DuckDBEngine(config)
+    counter = BadRecordCounter(open_state(config.state.url), config.engine)
+    return DuckDBEngine(config.engine, Store(config.store), counter)
 
 
 def _athena(config: Config) -> Engine:
     from logpipe.engines.athena import AthenaEngine
 
-    return AthenaEngine(config)
+    return AthenaEngine(config.engine)
 
 
 # kind -> a factory of that engine from the configuration (imports stay lazy: pyathena is optional).

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 from sqlglot import exp
 
-from logpipe.config import Config
+from logpipe.config import EngineConfig
 from logpipe.engines.base import Progress, QueryStats, athena_cost
 from logpipe.engines.binding import SQL_TYPES, BoundStatement, athena_literal, prepare_tree
 from logpipe.engines.transpile import parse, to_athena_positional
@@ -41,14 +41,14 @@ class AthenaEngine:
 
     name = "athena"
 
-    def __init__(self, config: Config, chunk_rows: int = CHUNK_ROWS):
-        self.config = config
+    def __init__(self, settings: EngineConfig, chunk_rows: int = CHUNK_ROWS) -> None:
+        self.settings = settings
         self.chunk_rows = chunk_rows
 
     # -- SQL ----------------------------------------------------------------------------------
 
     def table(self) -> str:
-        cfg = self.config.engine
+        cfg = self.settings
         return f"{_quote_ident(cfg.database)}.{_quote_ident(cfg.table)}"
 
     def compile(self, statement: BoundStatement) -> tuple[str, list[str]]:
@@ -106,7 +106,7 @@ class AthenaEngine:
         from pyathena.cursor import Cursor
         from pyathena.error import DatabaseError
 
-        cfg = self.config.engine
+        cfg = self.settings
         sql, parameters = self.compile(statement)
         started = time.monotonic()
         seen: dict[str, Any] = {"execution": None, "timed_out": False, "stopped": False}
@@ -170,7 +170,7 @@ class AthenaEngine:
         if seen["timed_out"]:
             return EngineError(
                 f"Athena query {query_id} ran longer than [engine] timeout_seconds="
-                f"{self.config.engine.timeout_seconds:g} and was stopped (StopQueryExecution); "
+                f"{self.settings.timeout_seconds:g} and was stopped (StopQueryExecution); "
                 "narrow the window or raise the timeout")
         state = getattr(execution, "state", None) or "FAILED"
         reason = getattr(execution, "state_change_reason", None) or " ".join(str(exc).split()) or "no reason given"

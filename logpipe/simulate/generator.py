@@ -422,8 +422,6 @@ class _Simulation:
 
     def run(self, progress: Callable[[int, int], None] | None) -> None:
         hours = hours_in_window(self.start, self.end)
-        if self.store.config.is_s3:
-            _ = self.store.s3  # one client, made before the writer threads share it
         pending: list[Future[int]] = []
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="logpipe-sim-writer") as pool:
             for done, hour in enumerate(hours, start=1):

@@ -6,13 +6,19 @@ Every table is declared in ``logpipe.state.tables``; ``open_state`` creates what
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from logpipe.errors import ConfigError
+from logpipe.layout import from_ms, to_ms
 from logpipe.state.tables import metadata
 
 _ALIASES = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
@@ -59,3 +65,51 @@ def open_state(url: str) -> Engine:
         safe = make_url(url).render_as_string(hide_password=True)
         raise ConfigError(f"cannot open the state database {safe}: {exc}") from exc
     return engine
+
+
+# -- writing ------------------------------------------------------------------------------------------
+
+# The SET clause of an upsert, from the row that was refused (``excluded``): {"n": table.c.n + excluded.n}.
+UpdateFrom = Callable[[Any], Mapping[str, Any]]
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str],
+           update: UpdateFrom | None = None) -> int:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` (or ``DO NOTHING`` without ``update``), on ``conn``.
+
+    SQLite and PostgreSQL speak the same form, so concurrent writers add up or keep the first row
+    instead of failing on a duplicate key. Returns the rows the database reports as written.
+    """
+    if not rows:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    if update is None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    else:
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=dict(update(stmt.excluded)))
+    if len(rows) == 1:
+        return conn.execute(stmt.values(**rows[0])).rowcount or 0
+    return conn.execute(stmt, list(rows)).rowcount or 0
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> int:
+    """Insert the rows whose keys are not there yet; returns how many were added."""
+    return upsert(conn, table, rows, keys)
+
+
+# -- time: epoch milliseconds, UTC ----------------------------------------------------------------------
+
+
+# ``logpipe.layout.to_ms`` / ``from_ms`` convert; these two are what state code needs besides.
+
+
+def from_ms_or_none(ms: int | None) -> datetime | None:
+    return None if ms is None else from_ms(ms)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+__all__ = ["from_ms", "from_ms_or_none", "insert_ignore", "now_ms", "open_state", "to_ms", "upsert"]

@@ -196,3 +196,17 @@ service_job_windows = Table(
     Column("last_error", Text, nullable=True),
     PrimaryKeyConstraint("job", "window_start_ms", "window_end_ms", name="pk_service_job_windows"),
 )
+
+# -- the DuckDB engine's bad-record verdicts (logpipe.engines.bad_records) --------------------------
+
+# One row per object file counted: its reasons as JSON ({"not_json": 2}). Objects never change once
+# written, so (path, size, mtime) identifies what was counted; a rewritten file is counted again.
+bad_record_counts = Table(
+    "bad_record_counts", metadata,
+    Column("path", String(1024), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("counted_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("path", "size", "mtime_ns", name="pk_bad_record_counts"),
+)
