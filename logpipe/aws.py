@@ -58,7 +58,7 @@ def read_secret(*, env: str | None = None, secret_id: str | None = None, region:
         if value:
             return value
         if not secret_id:
-            raise error(f"{what} is not set: the environment variable ${env} is empty")
+            raise error(f"${env} is not set: it should hold {what}")
     if not secret_id:
         raise error(f"{what} has no source: name an environment variable or a Secrets Manager secret id")
     from botocore.exceptions import BotoCoreError, ClientError

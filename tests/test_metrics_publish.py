@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from logpipe.config import Config
-from logpipe.metrics import ledger as L
 from logpipe.metrics.model import DataPoint
 from logpipe.sinks.publisher import Publisher
 from logpipe.state.db import open_state
+from logpipe.state.tables import outbox
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 NS = "LogpipeTest"
@@ -62,7 +62,8 @@ def _assert_exactly_once(endpoint: str, points: list[DataPoint]) -> None:
 
 def _ledger_rows(engine: Any) -> int:
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(L.ledger)).scalar_one()
+        return conn.execute(select(func.count()).select_from(outbox).where(
+            outbox.c.channel == "metrics", outbox.c.state == "sent")).scalar_one()
 
 
 def test_publish_reads_back_and_second_publish_adds_nothing(aws: str, state_url: str) -> None:
@@ -181,7 +182,7 @@ def test_crash_after_the_call_before_the_ledger_does_not_double(aws: str, state_
     _assert_exactly_once(aws, points)
     engine = open_state(state_url)
     with engine.connect() as conn:
-        assert conn.execute(select(L.ledger.c.how)).scalars().all() == ["readback"]
+        assert conn.execute(select(outbox.c.sent_how).where(outbox.c.state == "sent")).scalars().all() == ["readback"]
 
 
 def test_crash_before_the_request_left_resends(aws: str, state_url: str) -> None:

@@ -231,12 +231,13 @@ region = "us-east-1"
     # Metrics: every point once in the local sink and once in CloudWatch.
     from sqlalchemy import select
 
-    from logpipe.metrics.ledger import outbox
     from logpipe.state.tables import metric_points as local_metrics
+    from logpipe.state.tables import outbox
 
     with engine.connect() as conn:
         rows = conn.execute(select(outbox.c.job, local_metrics.c.name, local_metrics.c.dims, local_metrics.c.ts_ms)
-                            .join(outbox, outbox.c.batch_id == local_metrics.c.batch_id)).all()
+                            .join(outbox, (outbox.c.item_key == local_metrics.c.batch_id)
+                                  & (outbox.c.channel == "metrics"))).all()
         assert conn.execute(select(local_metrics.c.id)).all().__len__() == len(rows)
     per_identity = Counter(rows)  # per producer (job), metric, dimensions and window end
     assert per_identity and max(per_identity.values()) == 1

@@ -101,10 +101,10 @@ def test_catch_up_after_downtime_and_retry_of_a_failed_window(tmp_path: Path) ->
 def _metric_windows(runner: JobRunner) -> list:  # type: ignore[type-arg]
     from sqlalchemy import select
 
-    from logpipe.metrics import ledger
+    from logpipe.state.tables import metric_windows
 
     with runner.engine.connect() as conn:
-        return list(conn.execute(select(ledger.windows)).all())
+        return list(conn.execute(select(metric_windows)).all())
 
 
 @pytest.mark.parametrize("schedule", ["every 15m", "5 * * * *"])

@@ -29,30 +29,24 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine
 
+from logpipe import aws
 from logpipe.config import Config, DestinationConfig
 from logpipe.digest.model import Digest, iso
 from logpipe.errors import ConfigError, DeliveryError
-from logpipe.state.tables import digest_outbox
+from logpipe.layout import from_ms, to_ms
+from logpipe.state.outbox import PENDING, SENDING, Outbox, OutboxItem, OutboxRow
 
 log = logging.getLogger(__name__)
 
-PENDING, SENDING, SENT = "pending", "sending", "sent"
 SNS_SUBJECT_MAX = 100
 SNS_MESSAGE_MAX = 256 * 1024
 DATADOG_TEXT_MAX = 4000
 DATADOG_TITLE_MAX = 100
-
-outbox = digest_outbox
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def destination_id(dest: DestinationConfig) -> str:
@@ -153,26 +147,17 @@ def short_text(digest: Digest, limit: int, markdown: bool = False) -> str:
 
 # -- the outbox --------------------------------------------------------------------------------------
 
-
-def _insert(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(outbox)
+CHANNEL = "digest"
 
 
 def enqueue(conn: Connection, digest: Digest, destinations: list[DestinationConfig], job: str) -> int:
     """Queue the digest for every destination on ``conn`` (the caller's transaction); rows already
     queued for this (digest, destination) are kept as they are. Returns the rows added."""
-    now = _now_ms()
-    added = 0
-    for dest in destinations:
-        row = {"digest_key": f"{job}:{digest.key}", "destination": destination_id(dest), "kind": dest.kind,
-               "job": job, "payload": json.dumps(render_for(dest, digest)), "state": PENDING, "attempts": 0,
-               "created_ms": now, "updated_ms": now}
-        added += conn.execute(_insert(conn).values(**row).on_conflict_do_nothing()).rowcount or 0
-    return added
+    items = [OutboxItem(target=destination_id(dest), key=f"{job}:{digest.key}", kind=dest.kind, job=job,
+                        payload=json.dumps(render_for(dest, digest)), window_start_ms=to_ms(digest.window_start),
+                        window_end_ms=to_ms(digest.window_end))
+             for dest in destinations]
+    return Outbox(conn.engine, CHANNEL).enqueue(conn, items)
 
 
 @dataclass
@@ -191,68 +176,46 @@ class Deliverer:
 
     def __init__(self, config: Config, engine: Engine, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
-        self.engine = engine
+        self.outbox = Outbox(engine, CHANNEL)
         self.sleep = sleep
         self.destinations = {destination_id(d): d for d in config.digest.destinations}
 
     def flush(self, digest_key: str | None = None) -> DeliveryReport:
         report = DeliveryReport()
-        c = outbox.c
-        query = select(outbox).where(c.state.in_((PENDING, SENDING))).order_by(c.created_ms, c.destination)
-        if digest_key is not None:
-            query = query.where(c.digest_key == digest_key)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        for row in rows:
+        for row in self.outbox.rows(states=(PENDING, SENDING), key=digest_key):
             if row.state == SENDING:
                 report.resent_in_doubt += 1
-            if not self._claim(row.digest_key, row.destination, row.state):
+            if not self.outbox.claim(row):
                 continue
             error = self._send_with_retries(row)
-            with self.engine.begin() as conn:
-                stmt = update(outbox).where(c.digest_key == row.digest_key, c.destination == row.destination)
-                if error is None:
-                    conn.execute(stmt.values(state=SENT, sent_ms=_now_ms(), updated_ms=_now_ms(), last_error=None))
-                    report.sent.append(f"{row.destination} ({row.digest_key})")
-                else:
-                    conn.execute(stmt.values(state=PENDING, updated_ms=_now_ms(), last_error=error[:2000]))
-                    report.failed[row.destination] = error
+            if error is None:
+                self.outbox.mark_sent(row)
+                report.sent.append(f"{row.target} ({row.key})")
+            else:
+                self.outbox.release(row, error)
+                report.failed[row.target] = error
         return report
 
-    def _claim(self, key: str, destination: str, state: str) -> bool:
-        c = outbox.c
-        with self.engine.begin() as conn:
-            return conn.execute(update(outbox).where(c.digest_key == key, c.destination == destination,
-                                                     c.state == state)
-                                .values(state=SENDING, attempts=c.attempts + 1, updated_ms=_now_ms())).rowcount == 1
-
-    def _send_with_retries(self, row: Any) -> str | None:
+    def _send_with_retries(self, row: OutboxRow) -> str | None:
         payload = json.loads(row.payload)
         attempts = self.config.digest.delivery_attempts
         error = None
         for attempt in range(attempts):
             try:
-                send(row.kind, payload, self.destinations.get(row.destination), self.config)
+                send(row.kind, payload, self.destinations.get(row.target), self.config)
                 return None
             except DeliveryError as exc:
                 error = str(exc)
             except Exception as exc:  # a library error we did not map: still kept and reported
                 error = f"{type(exc).__name__}: {exc}"
-            log.warning("digest delivery to %s failed (attempt %d of %d): %s", row.destination, attempt + 1,
+            log.warning("digest delivery to %s failed (attempt %d of %d): %s", row.target, attempt + 1,
                         attempts, error)
             if attempt + 1 < attempts:
                 self.sleep(self.config.digest.delivery_backoff_seconds * (2 ** attempt))
-        return f"{row.destination}: {error}"
+        return f"{row.target}: {error}"
 
     def status(self) -> dict[str, dict[str, int]]:
-        from sqlalchemy import func
-
-        out: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as conn:
-            for dest, state, n in conn.execute(select(outbox.c.destination, outbox.c.state, func.count())
-                                               .group_by(outbox.c.destination, outbox.c.state)):
-                out.setdefault(dest, {})[state] = n
-        return out
+        return self.outbox.status()
 
 
 # -- senders ------------------------------------------------------------------------------------------
@@ -274,30 +237,27 @@ def _send_file(payload: dict[str, Any], _dest: DestinationConfig | None, _config
 
 
 def _aws_error(what: str, exc: Exception) -> DeliveryError:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
-    return DeliveryError(f"{what}: {code or type(exc).__name__}: {exc}")
+    return DeliveryError(f"{what}: {aws.error_code(exc)}: {exc}")
 
 
 def _send_sns(payload: dict[str, Any], dest: DestinationConfig | None, config: Config) -> None:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     arn = payload["topic_arn"]
     region = (dest.region if dest else None) or (arn.split(":")[3] if arn.count(":") >= 5 else None)
     try:
-        boto3.client("sns", region_name=region).publish(TopicArn=arn, Subject=payload["subject"],
+        aws.client("sns", region).publish(TopicArn=arn, Subject=payload["subject"],
                                                        Message=payload["message"])
     except (ClientError, BotoCoreError) as exc:
         raise _aws_error(f"cannot publish the digest to SNS topic {arn}", exc) from exc
 
 
 def _send_ses(payload: dict[str, Any], dest: DestinationConfig | None, config: Config) -> None:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     region = (dest.region if dest else None) or config.infra.region
     try:
-        boto3.client("ses", region_name=region).send_raw_email(
+        aws.client("ses", region).send_raw_email(
             Source=payload["sender"], Destinations=payload["recipients"],
             RawMessage={"Data": base64.b64decode(payload["raw"])})
     except (ClientError, BotoCoreError) as exc:
@@ -306,27 +266,13 @@ def _send_ses(payload: dict[str, Any], dest: DestinationConfig | None, config: C
 
 def slack_webhook_url(dest: DestinationConfig, config: Config) -> str:
     """The webhook URL (a secret): from the environment variable or Secrets Manager. Never logged."""
-    if dest.webhook_url_env:
-        url = os.environ.get(dest.webhook_url_env, "").strip()
-        if not url:
-            raise DeliveryError(f"the Slack webhook URL variable ${dest.webhook_url_env} is not set")
-        return url
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        secret = boto3.client("secretsmanager", region_name=dest.region or config.infra.region).get_secret_value(
-            SecretId=dest.webhook_url_secret)
-    except (ClientError, BotoCoreError) as exc:
-        raise _aws_error(f"cannot read the Slack webhook URL from Secrets Manager secret {dest.webhook_url_secret!r}",
-                         exc) from exc
-    text = (secret.get("SecretString") or "").strip()
-    if text.startswith("{"):
-        text = str(json.loads(text).get("webhook_url") or json.loads(text).get("url") or "")
-    if not text.startswith("https://") and not text.startswith("http://"):
+    url = aws.read_secret(env=dest.webhook_url_env, secret_id=None if dest.webhook_url_env else dest.webhook_url_secret,
+                          region=dest.region or config.infra.region, json_keys=("webhook_url", "url"),
+                          what="the Slack webhook URL", error=DeliveryError)
+    if not url.startswith("https://") and not url.startswith("http://"):
         raise DeliveryError(f"Secrets Manager secret {dest.webhook_url_secret!r} holds no webhook URL "
                             "(expected the URL itself or JSON with 'webhook_url')")
-    return text
+    return url
 
 
 def _send_slack(payload: dict[str, Any], dest: DestinationConfig | None, config: Config) -> None:
@@ -350,22 +296,16 @@ def _send_slack(payload: dict[str, Any], dest: DestinationConfig | None, config:
 
 
 def _send_datadog(payload: dict[str, Any], _dest: DestinationConfig | None, config: Config) -> None:
-    from datadog_api_client import ApiClient, Configuration
+    from datadog_api_client import ApiClient
     from datadog_api_client.exceptions import ApiException
     from datadog_api_client.v1.api.events_api import EventsApi
     from datadog_api_client.v1.model.event_alert_type import EventAlertType
     from datadog_api_client.v1.model.event_create_request import EventCreateRequest
 
-    from logpipe.sinks.datadog import read_api_key
+    from logpipe.sinks.datadog import datadog_configuration, read_api_key
 
     key = read_api_key(config.metrics)
-    if config.metrics.datadog_url:
-        configuration = Configuration(host=config.metrics.datadog_url.rstrip("/"))
-    else:
-        configuration = Configuration()
-        configuration.server_variables["site"] = config.metrics.datadog_site
-    configuration.api_key["apiKeyAuth"] = key
-    configuration.enable_retry = False
+    configuration = datadog_configuration(config.metrics, key, retries=0)
     body = EventCreateRequest(title=payload["title"], text=payload["text"],
                               alert_type=EventAlertType(payload["alert_type"]), tags=payload["tags"],
                               aggregation_key=payload["aggregation_key"], source_type_name="logpipe")
@@ -402,9 +342,5 @@ def deliver_now(config: Config, digest: Digest, destinations: list[DestinationCo
 
 def ledger(engine: Engine) -> list[dict[str, Any]]:
     """Delivered digests (for tests and ``/status``)."""
-    c = outbox.c
-    with engine.connect() as conn:
-        rows = conn.execute(select(c.digest_key, c.destination, c.attempts, c.sent_ms).where(c.state == SENT)
-                            .order_by(c.sent_ms)).all()
-    return [{"digest": r.digest_key, "destination": r.destination, "attempts": r.attempts,
-             "sent": iso(datetime.fromtimestamp(r.sent_ms / 1000, UTC))} for r in rows]
+    return [{"digest": r.key, "destination": r.target, "attempts": r.attempts,
+             "sent": iso(from_ms(r.sent_ms or 0))} for r in Outbox(engine, CHANNEL).sent()]

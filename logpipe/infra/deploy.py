@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from logpipe import aws
 from logpipe.errors import LogpipeError
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
@@ -43,11 +44,7 @@ class DeployResult:
 
 def cloudformation_client(region: str | None = None) -> Any:
     """A CloudFormation client (endpoint from ``AWS_ENDPOINT_URL`` when set) with standard retries."""
-    import boto3
-    from botocore.config import Config as BotoConfig
-
-    return boto3.client("cloudformation", region_name=region,
-                        config=BotoConfig(retries={"mode": "standard", "max_attempts": 8}))
+    return aws.client("cloudformation", region)
 
 
 def _describe_stack(cfn: Any, stack_name: str) -> dict[str, Any] | None:

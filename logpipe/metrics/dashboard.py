@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from logpipe import aws
 from logpipe.config import parse_duration
 from logpipe.errors import DeliveryError, UsageError
 from logpipe.metrics import names as N
@@ -171,11 +172,10 @@ def write(rendered: Rendered, out_dir: str | Path) -> list[Path]:
 
 
 def account_id(config: Config) -> str:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return boto3.client("sts", region_name=_region(config)).get_caller_identity()["Account"]
+        return str(aws.client("sts", _region(config)).get_caller_identity()["Account"])
     except (ClientError, BotoCoreError) as exc:
         raise DeliveryError(f"cannot find the AWS account (sts:GetCallerIdentity failed: {exc}); "
                             "check your AWS credentials") from None
@@ -183,10 +183,9 @@ def account_id(config: Config) -> str:
 
 def deploy(config: Config, rendered: Rendered, client: Any = None) -> list[str]:
     """``PutDashboard`` and ``PutMetricAlarm`` for every alarm; the names applied."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = client or boto3.client("cloudwatch", region_name=_region(config))
+    client = client or aws.client("cloudwatch", _region(config))
     applied = []
     try:
         answer = client.put_dashboard(DashboardName=rendered.name, DashboardBody=json.dumps(rendered.body))

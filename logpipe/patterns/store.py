@@ -5,6 +5,8 @@ history has to survive restarts and be shared by ``serve`` and a manual ``logpip
 kept per pattern, service and hour (the time-of-day baseline needs the hour); examples are few and
 redacted before they are written; the miner's own state is kept so ids stay stable across runs.
 
+Times are epoch milliseconds (``*_ms``), as everywhere in the state database.
+
 Concurrency: every count is written with ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``
 (SQLite and PostgreSQL both speak it), so two writers add up instead of overwriting each other. The
 work of one detection window (mine, compare, write) runs in one transaction that first takes the miner
@@ -20,13 +22,12 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
     case,
     delete,
     func,
@@ -35,8 +36,9 @@ from sqlalchemy import (
 )
 
 from logpipe.errors import UsageError
+from logpipe.layout import from_ms, to_ms
 from logpipe.state import tables
-from logpipe.state.db import open_state
+from logpipe.state.db import from_ms_or_none, insert_ignore, now_ms, open_state, upsert
 
 Status = Literal["new", "known", "muted", "resolved"]
 STATUSES: tuple[str, ...] = ("new", "known", "muted", "resolved")
@@ -52,30 +54,8 @@ service_counts_table = tables.service_counts
 detect_windows_table = tables.detect_windows
 
 
-def _naive(moment: datetime) -> datetime:
-    """Stored as naive UTC: SQLite has no time zones, and both dialects then compare alike."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _insert(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT that knows ``ON CONFLICT`` (one table instead of ``if`` chains)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+def _ms(moment: datetime) -> int:
+    return to_ms(moment)
 
 
 def _earliest(current: Any, incoming: Any) -> Any:
@@ -119,8 +99,8 @@ class PatternUpdate:
 def _record(row: Any) -> PatternRecord:
     return PatternRecord(
         pattern_id=row.pattern_id, template=row.template, status=row.status,
-        first_seen=_aware(row.first_seen), last_seen=_aware(row.last_seen), total=int(row.total),
-        status_changed_at=_aware(row.status_changed_at),
+        first_seen=from_ms(row.first_seen_ms), last_seen=from_ms(row.last_seen_ms), total=int(row.total),
+        status_changed_at=from_ms_or_none(row.status_changed_ms),
     )
 
 
@@ -145,24 +125,24 @@ class StoreWriter:
                pattern_ids: Iterable[str] | None = None) -> dict[tuple[str, str, datetime], int]:
         """Counts per (pattern, service, hour) for hours in ``[start, end)``."""
         c = pattern_counts_table.c
-        query = select(c.pattern_id, c.service, c.hour, c.n).where(c.hour >= _naive(start), c.hour < _naive(end))
+        query = select(c.pattern_id, c.service, c.hour_ms, c.n).where(c.hour_ms >= _ms(start), c.hour_ms < _ms(end))
         if pattern_ids is not None:
             query = query.where(c.pattern_id.in_(sorted(set(pattern_ids))))
-        return {(r.pattern_id, r.service, _aware(r.hour)): int(r.n) for r in self.conn.execute(query)}
+        return {(r.pattern_id, r.service, from_ms(r.hour_ms)): int(r.n) for r in self.conn.execute(query)}
 
     def service_counts(self, start: datetime, end: datetime) -> dict[tuple[str, datetime], tuple[int, int]]:
         c = service_counts_table.c
-        query = select(c.service, c.hour, c.records, c.errors).where(c.hour >= _naive(start), c.hour < _naive(end))
-        return {(r.service, _aware(r.hour)): (int(r.records), int(r.errors)) for r in self.conn.execute(query)}
+        query = select(c.service, c.hour_ms, c.records, c.errors).where(c.hour_ms >= _ms(start), c.hour_ms < _ms(end))
+        return {(r.service, from_ms(r.hour_ms)): (int(r.records), int(r.errors)) for r in self.conn.execute(query)}
 
     def processed_windows(self, start: datetime | None = None,
                           end: datetime | None = None) -> list[tuple[datetime, datetime]]:
         """Processed windows that overlap ``[start, end)`` (all of them without bounds)."""
         c = detect_windows_table.c
-        query = select(c.window_start, c.window_end).order_by(c.window_start)
+        query = select(c.window_start_ms, c.window_end_ms).order_by(c.window_start_ms)
         if start is not None and end is not None:
-            query = query.where(c.window_start < _naive(end), c.window_end > _naive(start))
-        return [(_aware(r.window_start), _aware(r.window_end)) for r in self.conn.execute(query)]
+            query = query.where(c.window_start_ms < _ms(end), c.window_end_ms > _ms(start))
+        return [(from_ms(r.window_start_ms), from_ms(r.window_end_ms)) for r in self.conn.execute(query)]
 
     def load_miner_state(self, name: str = MINER_NAME) -> Any:
         text = self.conn.execute(select(miner_state_table.c.state).where(miner_state_table.c.name == name)).scalar()
@@ -171,47 +151,33 @@ class StoreWriter:
     # -- writes ------------------------------------------------------------------------------------
 
     def save_miner_state(self, state: Any, name: str = MINER_NAME) -> None:
-        stmt = _insert(self.conn, miner_state_table).values(name=name, version=1, state=json.dumps(state))
-        stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"state": stmt.excluded.state})
-        self.conn.execute(stmt)
+        upsert(self.conn, miner_state_table, [{"name": name, "version": 1, "state": json.dumps(state)}], ["name"],
+               lambda new: {"state": new.state})
 
     def upsert_patterns(self, updates: Iterable[PatternUpdate], status: Status = "new") -> None:
         """Insert patterns or widen their first/last seen and add to their totals."""
         rows = [{"pattern_id": u.pattern_id, "template": u.template, "status": status,
-                 "first_seen": _naive(u.first_seen), "last_seen": _naive(u.last_seen), "total": u.total,
-                 "status_changed_at": _now()} for u in updates]
-        if not rows:
-            return
-        t = patterns_table
-        stmt = _insert(self.conn, t)
-        stmt = stmt.on_conflict_do_update(index_elements=["pattern_id"], set_={
-            "template": stmt.excluded.template,
-            "first_seen": _earliest(t.c.first_seen, stmt.excluded.first_seen),
-            "last_seen": _latest(t.c.last_seen, stmt.excluded.last_seen),
-            "total": t.c.total + stmt.excluded.total,
+                 "first_seen_ms": _ms(u.first_seen), "last_seen_ms": _ms(u.last_seen), "total": u.total,
+                 "status_changed_ms": now_ms()} for u in updates]
+        t = patterns_table.c
+        upsert(self.conn, patterns_table, rows, ["pattern_id"], lambda new: {
+            "template": new.template,
+            "first_seen_ms": _earliest(t.first_seen_ms, new.first_seen_ms),
+            "last_seen_ms": _latest(t.last_seen_ms, new.last_seen_ms),
+            "total": t.total + new.total,
         })
-        self.conn.execute(stmt, rows)
 
     def add_counts(self, rows: Iterable[tuple[str, str, datetime, int]]) -> None:
         """Add ``n`` to the count of (pattern, service, hour): concurrent writers add up."""
-        values = [{"pattern_id": p, "service": s, "hour": _naive(h), "n": int(n)} for p, s, h, n in rows]
-        if not values:
-            return
-        t = pattern_counts_table
-        stmt = _insert(self.conn, t)
-        stmt = stmt.on_conflict_do_update(index_elements=["pattern_id", "service", "hour"],
-                                          set_={"n": t.c.n + stmt.excluded.n})
-        self.conn.execute(stmt, values)
+        values = [{"pattern_id": p, "service": s, "hour_ms": _ms(h), "n": int(n)} for p, s, h, n in rows]
+        upsert(self.conn, pattern_counts_table, values, ["pattern_id", "service", "hour_ms"],
+               lambda new: {"n": pattern_counts_table.c.n + new.n})
 
     def add_service_counts(self, rows: Iterable[tuple[str, datetime, int, int]]) -> None:
-        values = [{"service": s, "hour": _naive(h), "records": int(r), "errors": int(e)} for s, h, r, e in rows]
-        if not values:
-            return
-        t = service_counts_table
-        stmt = _insert(self.conn, t)
-        stmt = stmt.on_conflict_do_update(index_elements=["service", "hour"], set_={
-            "records": t.c.records + stmt.excluded.records, "errors": t.c.errors + stmt.excluded.errors})
-        self.conn.execute(stmt, values)
+        values = [{"service": s, "hour_ms": _ms(h), "records": int(r), "errors": int(e)} for s, h, r, e in rows]
+        t = service_counts_table.c
+        upsert(self.conn, service_counts_table, values, ["service", "hour_ms"],
+               lambda new: {"records": t.records + new.records, "errors": t.errors + new.errors})
 
     def add_examples(self, pattern_id: str, examples: Iterable[tuple[str, datetime, str]],
                      limit: int = MAX_EXAMPLES) -> None:
@@ -225,23 +191,21 @@ class StoreWriter:
                 break
             digest = hashlib.sha256(line.encode("utf-8", "replace")).hexdigest()[:32]
             values.append({"pattern_id": pattern_id, "digest": digest, "service": service,
-                           "seen_at": _naive(seen_at), "line": line})
+                           "seen_ms": _ms(seen_at), "line": line})
             room -= 1
-        if values:
-            self.conn.execute(_insert(self.conn, t).on_conflict_do_nothing(), values)
+        insert_ignore(self.conn, t, values, ["pattern_id", "digest"])
 
     def set_status(self, pattern_id: str, status: Status) -> None:
         self.conn.execute(update(patterns_table).where(patterns_table.c.pattern_id == pattern_id)
-                          .values(status=status, status_changed_at=_now()))
+                          .values(status=status, status_changed_ms=now_ms()))
 
     def add_aliases(self, aliases: dict[str, str]) -> None:
         """Record old id -> current id and fold the old pattern's history into the current one."""
         aliases = {old: new for old, new in aliases.items() if old != new}
         if not aliases:
             return
-        stmt = _insert(self.conn, pattern_aliases_table)
-        stmt = stmt.on_conflict_do_update(index_elements=["old_id"], set_={"new_id": stmt.excluded.new_id})
-        self.conn.execute(stmt, [{"old_id": o, "new_id": n} for o, n in aliases.items()])
+        upsert(self.conn, pattern_aliases_table, [{"old_id": o, "new_id": n} for o, n in aliases.items()],
+               ["old_id"], lambda new: {"new_id": new.new_id})
         # Aliases that pointed at an id that is itself now an alias follow the chain.
         for old, new in aliases.items():
             self.conn.execute(update(pattern_aliases_table).where(pattern_aliases_table.c.new_id == old)
@@ -251,13 +215,13 @@ class StoreWriter:
 
     def _fold(self, old: str, new: str) -> None:
         c = pattern_counts_table.c
-        moved = [(r.pattern_id, r.service, r.hour, r.n)
-                 for r in self.conn.execute(select(c.pattern_id, c.service, c.hour, c.n).where(c.pattern_id == old))]
-        self.add_counts((new, s, _aware(h), n) for _, s, h, n in moved)
+        moved = [(r.service, r.hour_ms, r.n)
+                 for r in self.conn.execute(select(c.service, c.hour_ms, c.n).where(c.pattern_id == old))]
+        self.add_counts((new, s, from_ms(h), n) for s, h, n in moved)
         self.conn.execute(delete(pattern_counts_table).where(c.pattern_id == old))
         e = pattern_examples_table.c
-        lines = [(r.service, _aware(r.seen_at), r.line) for r in
-                 self.conn.execute(select(e.service, e.seen_at, e.line).where(e.pattern_id == old))]
+        lines = [(r.service, from_ms(r.seen_ms), r.line) for r in
+                 self.conn.execute(select(e.service, e.seen_ms, e.line).where(e.pattern_id == old))]
         self.add_examples(new, lines)
         self.conn.execute(delete(pattern_examples_table).where(e.pattern_id == old))
         old_row = self.patterns([old]).get(old)
@@ -269,10 +233,9 @@ class StoreWriter:
             self.conn.execute(delete(patterns_table).where(patterns_table.c.pattern_id == old))
 
     def mark_window(self, start: datetime, end: datetime, error_records: int, patterns: int) -> None:
-        stmt = _insert(self.conn, detect_windows_table).values(
-            window_start=_naive(start), window_end=_naive(end), processed_at=_now(),
-            error_records=int(error_records), patterns=int(patterns))
-        self.conn.execute(stmt.on_conflict_do_nothing())
+        insert_ignore(self.conn, detect_windows_table, [{
+            "window_start_ms": _ms(start), "window_end_ms": _ms(end), "processed_ms": now_ms(),
+            "error_records": int(error_records), "patterns": int(patterns)}], ["window_start_ms", "window_end_ms"])
 
 
 class PatternStore:
@@ -304,8 +267,7 @@ class PatternStore:
         with self.engine.connect() as conn:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            stmt = _insert(conn, miner_state_table).values(name=name, version=0, state=None)
-            conn.execute(stmt.on_conflict_do_nothing())
+            insert_ignore(conn, miner_state_table, [{"name": name, "version": 0, "state": None}], ["name"])
             conn.execute(update(miner_state_table).where(miner_state_table.c.name == name)
                          .values(version=miner_state_table.c.version + 1))
             try:
@@ -374,20 +336,21 @@ class PatternStore:
                       end: datetime | None = None) -> dict[datetime, int]:
         """Counts per hour over all services (for the sparkline in ``patterns show``)."""
         c = pattern_counts_table.c
-        query = select(c.hour, func.sum(c.n)).where(c.pattern_id == pattern_id).group_by(c.hour).order_by(c.hour)
+        query = (select(c.hour_ms, func.sum(c.n)).where(c.pattern_id == pattern_id).group_by(c.hour_ms)
+                 .order_by(c.hour_ms))
         if start is not None:
-            query = query.where(c.hour >= _naive(start))
+            query = query.where(c.hour_ms >= _ms(start))
         if end is not None:
-            query = query.where(c.hour < _naive(end))
+            query = query.where(c.hour_ms < _ms(end))
         with self.engine.connect() as conn:
-            return {_aware(hour): int(n) for hour, n in conn.execute(query)}
+            return {from_ms(hour): int(n) for hour, n in conn.execute(query)}
 
     def examples(self, pattern_id: str, limit: int = MAX_EXAMPLES) -> list[Example]:
         e = pattern_examples_table.c
         with self.engine.connect() as conn:
-            rows = conn.execute(select(e.service, e.seen_at, e.line).where(e.pattern_id == pattern_id)
-                                .order_by(e.seen_at.desc(), e.digest).limit(limit))
-            return [Example(r.service, _aware(r.seen_at), r.line) for r in rows]
+            rows = conn.execute(select(e.service, e.seen_ms, e.line).where(e.pattern_id == pattern_id)
+                                .order_by(e.seen_ms.desc(), e.digest).limit(limit))
+            return [Example(r.service, from_ms(r.seen_ms), r.line) for r in rows]
 
     def counts(self, start: datetime, end: datetime,
                pattern_ids: Iterable[str] | None = None) -> dict[tuple[str, str, datetime], int]:

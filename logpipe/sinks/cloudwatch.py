@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from logpipe import aws
 from logpipe.metrics.model import DataPoint, compress_distribution
 from logpipe.sinks.base import OutcomeUnknown, SendRejected
 
@@ -60,16 +61,11 @@ class CloudWatchSink:
     idempotent = False
 
     def __init__(self, config: MetricsConfig, client: Any = None) -> None:
-        import boto3
-        from botocore.config import Config as BotoConfig
-
         self.namespace = config.namespace
         self.max_points = config.max_points_per_call
         self.max_bytes = config.max_request_bytes
-        self.client = client or boto3.client(
-            "cloudwatch", region_name=config.region,
-            config=BotoConfig(retries={"mode": config.retry_mode, "max_attempts": config.max_attempts},
-                              connect_timeout=5, read_timeout=30))
+        self.client = client or aws.client("cloudwatch", config.region, retry_mode=config.retry_mode,
+                                           max_attempts=config.max_attempts, connect_timeout=5, read_timeout=30)
         # What the wire saw: one entry per HTTP attempt of PutMetricData.
         self.request_sizes: list[int] = []
         self.calls = 0  # put_metric_data invocations (each may be several attempts)

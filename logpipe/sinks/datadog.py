@@ -15,7 +15,6 @@ HTTP status and reason only, and scrubbed of the key in case a library echoes it
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from logpipe import aws
 from logpipe.errors import ConfigError
 from logpipe.metrics.model import DataPoint
 from logpipe.sinks.base import SendRejected
@@ -41,34 +41,26 @@ SUMMARY_SUFFIXES = ("avg", "p50", "p95", "p99", "max", "count")
 
 def read_api_key(config: MetricsConfig) -> str:
     """The key from DD_API_KEY, else Secrets Manager; a ConfigError saying where to put it if neither."""
-    key = os.environ.get("DD_API_KEY", "").strip()
-    if key:
-        return key
-    if not config.datadog_api_key_secret:
+    if not os.environ.get("DD_API_KEY", "").strip() and not config.datadog_api_key_secret:
         raise ConfigError("the datadog metrics sink needs an API key: set DD_API_KEY, or "
                           "[metrics] datadog_api_key_secret to a Secrets Manager secret id holding it")
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    return aws.read_secret(env="DD_API_KEY", secret_id=config.datadog_api_key_secret, region=config.region,
+                           json_keys=("api_key", "DD_API_KEY"), what="the Datadog API key")
 
-    try:
-        secret = boto3.client("secretsmanager", region_name=config.region).get_secret_value(
-            SecretId=config.datadog_api_key_secret)
-    except (ClientError, BotoCoreError) as exc:
-        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
-        raise ConfigError(f"cannot read the Datadog API key from Secrets Manager secret "
-                          f"{config.datadog_api_key_secret!r}: {code}; check the id and secretsmanager:GetSecretValue "
-                          "permission") from None
-    text = (secret.get("SecretString") or "").strip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = {}
-        text = str(data.get("api_key") or data.get("DD_API_KEY") or "").strip()
-    if not text:
-        raise ConfigError(f"Secrets Manager secret {config.datadog_api_key_secret!r} holds no Datadog API key "
-                          "(expected the key itself or JSON with 'api_key')")
-    return text
+
+def datadog_configuration(config: MetricsConfig, api_key: str, retries: int) -> Any:
+    """The Datadog client's configuration: ``[metrics] datadog_url`` or the site, the key, ``retries``."""
+    from datadog_api_client import Configuration
+
+    if config.datadog_url:
+        configuration = Configuration(host=config.datadog_url.rstrip("/"))
+    else:
+        configuration = Configuration()
+        configuration.server_variables["site"] = config.datadog_site
+    configuration.api_key["apiKeyAuth"] = api_key
+    configuration.enable_retry = retries > 0
+    configuration.max_retries = retries
+    return configuration
 
 
 def weighted_quantile(values: Sequence[float], counts: Sequence[float], q: float) -> float:
@@ -106,18 +98,9 @@ class DatadogSink:
     @property
     def configuration(self) -> Any:
         if self._configuration is None:
-            from datadog_api_client import Configuration
-
             self._key = self._key or read_api_key(self._config)
-            if self._config.datadog_url:
-                configuration = Configuration(host=self.host)
-            else:
-                configuration = Configuration()
-                configuration.server_variables["site"] = self._config.datadog_site
-            configuration.api_key["apiKeyAuth"] = self._key
-            configuration.enable_retry = True
-            configuration.max_retries = max(0, min(self._config.max_attempts - 1, 5))
-            self._configuration = configuration
+            self._configuration = datadog_configuration(self._config, self._key,
+                                                        retries=max(0, min(self._config.max_attempts - 1, 5)))
         return self._configuration
 
     def __repr__(self) -> str:  # never show the key

@@ -12,12 +12,11 @@ import json
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from logpipe.layout import to_ms
 from logpipe.metrics.history import dims_key
 from logpipe.metrics.model import DataPoint
+from logpipe.state.db import insert_ignore
 from logpipe.state.tables import metric_points as local_metrics
 
 
@@ -42,11 +41,8 @@ class LocalSink:
         } for p in points]
         if not rows:
             return
-        dialect = self.engine.dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(local_metrics).on_conflict_do_nothing(index_elements=["batch_id", "point_id"])
         with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+            insert_ignore(conn, local_metrics, rows, ["batch_id", "point_id"])
 
     def landed(self, points: Sequence[DataPoint], baseline: dict[str, float]) -> bool | None:
         return None  # never asked: the sink is idempotent

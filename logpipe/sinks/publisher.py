@@ -2,7 +2,8 @@
 
 How (see README.md in this folder for the reasoning):
 
-1. ``enqueue`` writes the window row and every sink's batches into the outbox in ONE transaction.
+1. ``enqueue`` writes the window row (``metric_windows``) and every sink's batches into the outbox
+   (``logpipe.state.outbox``, channel "metrics") in ONE transaction.
    Batches are planned deterministically (points sorted by identity, fixed batch ids), and a window
    already present makes the call a no-op, so re-running a job over the same window adds nothing.
 2. ``flush`` takes each pending batch, marks it ``sending`` (committed) *before* the call, sends it,
@@ -20,20 +21,20 @@ How (see README.md in this folder for the reasoning):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from logpipe.errors import DeliveryError, LogpipeError
 from logpipe.layout import to_ms
-from logpipe.metrics import ledger as L
 from logpipe.metrics.model import (
     DataPoint,
     merge_points,
@@ -43,6 +44,8 @@ from logpipe.metrics.model import (
 )
 from logpipe.sinks import build_sink
 from logpipe.sinks.base import OutcomeUnknown, SendRejected, Sink
+from logpipe.state.outbox import IN_DOUBT, PENDING, SENT, UNKNOWN, Outbox, OutboxItem, OutboxRow
+from logpipe.state.tables import metric_windows
 
 if TYPE_CHECKING:
     from logpipe.config import Config
@@ -76,6 +79,15 @@ class FlushReport:
         return sum(r.sent_points for r in self.sinks.values())
 
 
+CHANNEL = "metrics"
+
+
+def batch_id(sink: str, job: str, window_start_ms: int, window_end_ms: int, seq: int) -> str:
+    """Deterministic: the same window planned again gets the same ids (so the same rows)."""
+    key = f"{sink}\x1f{job}\x1f{window_start_ms}\x1f{window_end_ms}\x1f{seq}"
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
 class Publisher:
     """``enqueue`` windows of points, ``flush`` them to the sinks; safe to run from several processes."""
 
@@ -85,6 +97,7 @@ class Publisher:
 
         self.config = config
         self.engine = engine or open_state(config.state.url)
+        self.outbox = Outbox(self.engine, CHANNEL, clock)
         self._sinks: dict[str, Sink] = dict(sinks or {})
         self.clock = clock
 
@@ -93,9 +106,6 @@ class Publisher:
             self._sinks[name] = build_sink(name, self.config, self.engine)
         return self._sinks[name]
 
-    def _now_ms(self) -> int:
-        return int(self.clock() * 1000)
-
     # -- enqueue -------------------------------------------------------------------------------
     def enqueue(self, job: str, window_start: datetime, window_end: datetime,
                 points: Iterable[DataPoint]) -> bool:
@@ -103,27 +113,24 @@ class Publisher:
         namespace = self.config.metrics.namespace
         ordered = sorted(merge_points(points), key=lambda p: p.identity(namespace))
         start_ms, end_ms = to_ms(window_start), to_ms(window_end)
-        now = self._now_ms()
+        w = metric_windows.c
         with self.engine.connect() as conn:
-            exists = conn.execute(select(func.count()).select_from(L.windows).where(
-                L.windows.c.job == job, L.windows.c.window_start_ms == start_ms,
-                L.windows.c.window_end_ms == end_ms)).scalar_one()
+            exists = conn.execute(select(func.count()).select_from(metric_windows).where(
+                w.job == job, w.window_start_ms == start_ms, w.window_end_ms == end_ms)).scalar_one()
         if exists:
             return False
-        rows = []
-        for sink_name in dict.fromkeys(self.config.metrics.sinks):
-            for seq, batch in enumerate(self.sink(sink_name).plan(ordered)):
-                rows.append({"batch_id": L.batch_id(sink_name, job, start_ms, end_ms, seq), "sink": sink_name,
-                             "job": job, "window_start_ms": start_ms, "window_end_ms": end_ms, "seq": seq,
-                             "n_points": len(batch), "points_json": points_to_json(batch), "state": L.PENDING,
-                             "attempts": 0, "last_error": None, "updated_ms": now})
+        items = [OutboxItem(target=sink_name, key=batch_id(sink_name, job, start_ms, end_ms, seq), kind=sink_name,
+                            job=job, payload=points_to_json(batch), size=len(batch), seq=seq,
+                            window_start_ms=start_ms, window_end_ms=end_ms)
+                 for sink_name in dict.fromkeys(self.config.metrics.sinks)
+                 for seq, batch in enumerate(self.sink(sink_name).plan(ordered))]
         self._warn_overlaps(job, end_ms, ordered)
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(L.windows), [{"job": job, "window_start_ms": start_ms, "window_end_ms": end_ms,
-                                                  "points": len(ordered), "enqueued_ms": now}])
-                if rows:
-                    conn.execute(insert(L.outbox), rows)
+                conn.execute(insert(metric_windows), [{"job": job, "window_start_ms": start_ms,
+                                                       "window_end_ms": end_ms, "points": len(ordered),
+                                                       "enqueued_ms": self.outbox.now_ms()}])
+                self.outbox.enqueue(conn, items)
         except IntegrityError:
             return False  # another process queued the same window first
         return True
@@ -139,12 +146,8 @@ class Publisher:
             return []
         namespace = self.config.metrics.namespace
         mine = {p.identity(namespace): p for p in points}
-        with self.engine.connect() as conn:
-            others = conn.execute(select(L.outbox.c.job, L.outbox.c.points_json).where(
-                L.outbox.c.sink == self.config.metrics.sinks[0], L.outbox.c.window_end_ms == end_ms,
-                L.outbox.c.job != job)).all()
         clashes: dict[str, set[str]] = defaultdict(set)
-        for other_job, text in others:
+        for other_job, text in self.outbox.payloads(self.config.metrics.sinks[0], [end_ms], other_than_job=job):
             for p in points_from_json(text):
                 if p.identity(namespace) in mine:
                     clashes[p.name].add(other_job)
@@ -167,24 +170,24 @@ class Publisher:
             sink = self.sink(name)
         except DeliveryError as exc:
             rep.errors.append(str(exc))
-            rep.pending_batches = self._count_open(name)
+            rep.pending_batches = self.outbox.count_open(name)
             return rep
         for _ in range(self.config.metrics.flush_rounds):
             self._resolve_in_doubt(name, sink, rep)
-            pending = self._batches(name, (L.PENDING,))
+            pending = self.outbox.rows(name, (PENDING,))
             if not pending:
-                if not self._batches(name, L.IN_DOUBT, ids_only=True):
+                if not self.outbox.rows(name, IN_DOUBT):
                     break
                 continue  # in-doubt batches may resolve (or wait for the settle time)
             consecutive_rejections = 0
             for row in pending:
-                if not self._claim(row.batch_id):
+                if not self.outbox.claim(row):
                     continue  # another process took it
-                points = points_from_json(row.points_json)
+                points = points_from_json(row.payload)
                 try:
-                    sink.send(points, row.batch_id)
+                    sink.send(points, row.key)
                 except SendRejected as exc:
-                    self._set_state(row.batch_id, L.PENDING, str(exc))
+                    self.outbox.release(row, str(exc), PENDING)
                     rep.rejected += 1
                     rep.errors.append(str(exc))
                     consecutive_rejections += 1
@@ -192,110 +195,60 @@ class Publisher:
                         break  # the sink is unhappy: let the next round (or run) try again
                     continue
                 except OutcomeUnknown as exc:
-                    self._set_state(row.batch_id, L.UNKNOWN, str(exc))
+                    self.outbox.release(row, str(exc), UNKNOWN)
                     rep.unknown += 1
                     rep.errors.append(str(exc))
                     continue
                 except LogpipeError as exc:  # e.g. no API key: nothing was sent, and retrying now won't help
-                    self._set_state(row.batch_id, L.PENDING, str(exc))
+                    self.outbox.release(row, str(exc), PENDING)
                     rep.errors.append(str(exc))
-                    rep.pending_batches = self._count_open(name)
+                    rep.pending_batches = self.outbox.count_open(name)
                     return rep
                 consecutive_rejections = 0
-                self._mark_sent(row, "send")
+                self.outbox.mark_sent(row, "send")
                 rep.sent_batches += 1
-                rep.sent_points += row.n_points
-        rep.pending_batches = self._count_open(name)
+                rep.sent_points += row.size
+        rep.pending_batches = self.outbox.count_open(name)
         return rep
 
     def _resolve_in_doubt(self, name: str, sink: Sink, rep: SinkReport) -> None:
         settle_ms = int(self.config.metrics.readback_settle_seconds * 1000)
-        for row in self._batches(name, L.IN_DOUBT):
+        for row in self.outbox.rows(name, IN_DOUBT):
             if sink.idempotent:
-                self._set_state(row.batch_id, L.PENDING, row.last_error, expect=row.state)
+                self.outbox.release(row, row.last_error, PENDING, expect=row.state)
                 continue
-            if self._now_ms() - row.updated_ms < settle_ms:
+            if self.outbox.now_ms() - row.updated_ms < settle_ms:
                 continue
-            points = points_from_json(row.points_json)
+            points = points_from_json(row.payload)
             try:
                 verdict = sink.landed(points, self._baseline(row, points))
             except DeliveryError as exc:
                 rep.errors.append(str(exc))
                 continue
             if verdict is True:
-                self._mark_sent(row, "readback", expect=row.state)
+                self.outbox.mark_sent(row, "readback", expect=row.state)
                 rep.resolved_landed += 1
             elif verdict is False:
-                self._set_state(row.batch_id, L.PENDING, row.last_error, expect=row.state)
+                self.outbox.release(row, row.last_error, PENDING, expect=row.state)
                 rep.resolved_resend += 1
 
-    def _baseline(self, row: Any, points: Sequence[DataPoint]) -> dict[str, float]:
+    def _baseline(self, row: OutboxRow, points: Sequence[DataPoint]) -> dict[str, float]:
         """SampleCounts that *other* published batches of this sink put at the same identities."""
         namespace = self.config.metrics.namespace
         wanted = {p.identity(namespace) for p in points}
         ends = {to_ms(p.timestamp) for p in points}
         base: dict[str, float] = defaultdict(float)
-        with self.engine.connect() as conn:
-            others = conn.execute(select(L.outbox.c.points_json).where(
-                L.outbox.c.sink == row.sink, L.outbox.c.state == L.SENT, L.outbox.c.batch_id != row.batch_id,
-                L.outbox.c.window_end_ms.in_(ends))).all()
-        for (text,) in others:
+        for _job, text in self.outbox.payloads(row.target, ends, states=(SENT,), other_than_key=row.key):
             for p in points_from_json(text):
                 key = p.identity(namespace)
                 if key in wanted:
                     base[key] += p.sample_count
         return dict(base)
 
-    # -- state changes -------------------------------------------------------------------------
-    def _batches(self, sink: str, states: Sequence[str], ids_only: bool = False) -> list:  # type: ignore[type-arg]
-        cols = [L.outbox.c.batch_id] if ids_only else list(L.outbox.c)
-        with self.engine.connect() as conn:
-            return list(conn.execute(select(*cols).where(L.outbox.c.sink == sink, L.outbox.c.state.in_(states))
-                                     .order_by(L.outbox.c.window_start_ms, L.outbox.c.job, L.outbox.c.seq)).all())
-
-    def _count_open(self, sink: str) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(L.outbox).where(
-                L.outbox.c.sink == sink, L.outbox.c.state != L.SENT)).scalar_one()
-
-    def _claim(self, batch_id: str) -> bool:
-        """pending -> sending, committed before the call (compare-and-set: one process wins)."""
-        with self.engine.begin() as conn:
-            result = conn.execute(update(L.outbox).where(L.outbox.c.batch_id == batch_id,
-                                                         L.outbox.c.state == L.PENDING)
-                                  .values(state=L.SENDING, attempts=L.outbox.c.attempts + 1,
-                                          updated_ms=self._now_ms()))
-            return result.rowcount == 1
-
-    def _set_state(self, batch_id: str, state: str, error: str | None, expect: str | None = None) -> None:
-        stmt = update(L.outbox).where(L.outbox.c.batch_id == batch_id)
-        if expect is not None:
-            stmt = stmt.where(L.outbox.c.state == expect)
-        with self.engine.begin() as conn:
-            conn.execute(stmt.values(state=state, last_error=(error or "")[:2000] or None,
-                                     updated_ms=self._now_ms()))
-
-    def _mark_sent(self, row, how: str, expect: str = L.SENDING) -> None:  # type: ignore[no-untyped-def]
-        now = self._now_ms()
-        with self.engine.begin() as conn:
-            done = conn.execute(update(L.outbox).where(L.outbox.c.batch_id == row.batch_id,
-                                                       L.outbox.c.state == expect)
-                                .values(state=L.SENT, last_error=None, updated_ms=now)).rowcount
-            if done:
-                conn.execute(insert(L.ledger), [{"batch_id": row.batch_id, "sink": row.sink, "job": row.job,
-                                                 "window_start_ms": row.window_start_ms,
-                                                 "window_end_ms": row.window_end_ms, "n_points": row.n_points,
-                                                 "published_ms": now, "how": how}])
-
     # -- inspection ----------------------------------------------------------------------------
     def status(self) -> dict[str, dict[str, int]]:
         """Batches per sink and state."""
-        out: dict[str, dict[str, int]] = defaultdict(dict)
-        with self.engine.connect() as conn:
-            for sink, state, count in conn.execute(select(L.outbox.c.sink, L.outbox.c.state, func.count())
-                                                   .group_by(L.outbox.c.sink, L.outbox.c.state)):
-                out[sink][state] = count
-        return dict(out)
+        return self.outbox.status()
 
 
 def publish_result(config: Config, result: QueryResult, job: str | None = None,

@@ -1,11 +1,16 @@
-"""One SQLAlchemy engine for all state: patterns, watermarks, the publish ledger, local metrics.
+"""One SQLAlchemy engine for all state: patterns, watermarks, the outbox, local metrics.
 
-Every table is declared in ``logpipe.state.tables``; ``open_state`` creates what is missing. SQLite gets WAL and a busy timeout so that two processes (``serve`` and a manual
-``logpipe run``) can write at once without "database is locked" failures.
+Every table is declared in ``logpipe.state.tables`` and built by the Alembic migrations in
+``logpipe/state/migrations``: ``open_state`` brings the database to the newest revision (a database
+made before migrations existed is adopted by the baseline revision, then upgraded). The state lives
+in PostgreSQL across deploys, so the schema changes only that way. SQLite gets WAL and a busy timeout
+so that two processes (``serve`` and a manual ``logpipe run``) can write at once without "database
+is locked" failures.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -19,7 +24,6 @@ from sqlalchemy.engine import make_url
 
 from logpipe.errors import ConfigError
 from logpipe.layout import from_ms, to_ms
-from logpipe.state.tables import metadata
 
 _ALIASES = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 
@@ -54,11 +58,63 @@ def _engine_for(url: str) -> Engine:
     return engine
 
 
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK_ID = 7_246_183_501  # PostgreSQL advisory lock held while migrating
+_migrated: set[str] = set()
+_migrated_lock = threading.Lock()
+
+
+def _alembic_config(connection: Connection | None = None) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision of the state schema."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(_alembic_config()).get_current_head())
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine, revision: str = "head", downgrade: bool = False) -> None:
+    """Upgrade (or downgrade) the state database, holding the database's lock so that two processes
+    starting at once migrate one after the other."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
+        cfg = _alembic_config(conn)
+        if downgrade:
+            command.downgrade(cfg, revision)
+        else:
+            command.upgrade(cfg, revision)
+        conn.commit()
+
+
 def open_state(url: str) -> Engine:
-    """The engine for a state URL, with every table created."""
+    """The engine for a state URL, its schema at the newest revision."""
     try:
         engine = _engine_for(url)
-        metadata.create_all(engine)
+        with _migrated_lock:
+            if url not in _migrated:
+                if current_revision(engine) != head_revision():
+                    migrate(engine)
+                _migrated.add(url)
     except ConfigError:
         raise
     except Exception as exc:
@@ -112,4 +168,5 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-__all__ = ["from_ms", "from_ms_or_none", "insert_ignore", "now_ms", "open_state", "to_ms", "upsert"]
+__all__ = ["MIGRATIONS", "current_revision", "from_ms", "from_ms_or_none", "head_revision", "insert_ignore", "migrate",
+           "now_ms", "open_state", "to_ms", "upsert"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -41,37 +40,6 @@ metric_windows = Table(
     PrimaryKeyConstraint("job", "window_start_ms", "window_end_ms", name="pk_metric_windows"),
 )
 
-metric_outbox = Table(
-    "metric_outbox", metadata,
-    Column("batch_id", String(64), primary_key=True),
-    Column("sink", String(32), nullable=False),
-    Column("job", String(255), nullable=False),
-    Column("window_start_ms", BigInteger, nullable=False),
-    Column("window_end_ms", BigInteger, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("n_points", Integer, nullable=False),
-    Column("points_json", Text, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text, nullable=True),
-    Column("updated_ms", BigInteger, nullable=False),
-    Index("ix_metric_outbox_sink_state", "sink", "state"),
-    Index("ix_metric_outbox_sink_end", "sink", "window_end_ms"),
-)
-
-metric_ledger = Table(
-    "metric_ledger", metadata,
-    Column("batch_id", String(64), primary_key=True),
-    Column("sink", String(32), nullable=False),
-    Column("job", String(255), nullable=False),
-    Column("window_start_ms", BigInteger, nullable=False),
-    Column("window_end_ms", BigInteger, nullable=False),
-    Column("n_points", Integer, nullable=False),
-    Column("published_ms", BigInteger, nullable=False),
-    Column("how", String(16), nullable=False),
-    Index("ix_metric_ledger_job_window", "job", "window_start_ms"),
-)
-
 # -- metrics: the local sink's history (logpipe.sinks.local writes, logpipe.metrics.history reads) --
 
 metric_points = Table(
@@ -91,22 +59,34 @@ metric_points = Table(
     Index("ix_metric_points_name_ts", "name", "ts_ms"),
 )
 
-# -- digests: the delivery outbox (logpipe.digest.deliver) ----------------------------------------
+# -- the outbox (logpipe.state.outbox): metric batches and digest deliveries, pending -> sending -> sent
 
-digest_outbox = Table(
-    "digest_outbox", metadata,
-    Column("digest_key", String(128), nullable=False),
-    Column("destination", String(255), nullable=False),
+# One row per thing to deliver, keyed by (channel, target, item_key): ("metrics", sink, batch id) or
+# ("digest", destination, digest key). A row that reached its target stays, state "sent", with when
+# and how we know (``sent_how``: "send", the call returned; "readback", read back after an unknown
+# outcome): that is the ledger.
+outbox = Table(
+    "outbox", metadata,
+    Column("channel", String(16), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("item_key", String(255), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("job", String(255), nullable=False),
-    Column("payload", Text, nullable=False),  # JSON: what to send, rendered once
+    Column("window_start_ms", BigInteger, nullable=True),
+    Column("window_end_ms", BigInteger, nullable=True),
+    Column("seq", Integer, nullable=False),
+    Column("size", Integer, nullable=False),  # data points in a metric batch; 1 for a digest
+    Column("payload", Text, nullable=False),  # what to send, rendered once (JSON)
     Column("state", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("sent_ms", BigInteger, nullable=True),
-    PrimaryKeyConstraint("digest_key", "destination", name="pk_digest_outbox"),
+    Column("sent_how", String(16), nullable=True),
+    PrimaryKeyConstraint("channel", "target", "item_key", name="pk_outbox"),
+    Index("ix_outbox_state", "channel", "target", "state"),
+    Index("ix_outbox_window_end", "channel", "target", "window_end_ms"),
 )
 
 # -- the pattern store (logpipe.patterns.store) -----------------------------------------------------
@@ -116,17 +96,17 @@ patterns = Table(
     Column("pattern_id", String(64), primary_key=True),
     Column("template", Text, nullable=False),
     Column("status", String(16), nullable=False),
-    Column("first_seen", DateTime, nullable=False),
-    Column("last_seen", DateTime, nullable=False),
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
     Column("total", BigInteger, nullable=False),
-    Column("status_changed_at", DateTime, nullable=True),
+    Column("status_changed_ms", BigInteger, nullable=True),
 )
 
 pattern_counts = Table(
     "pattern_counts", metadata,
     Column("pattern_id", String(64), primary_key=True),
     Column("service", String(255), primary_key=True),
-    Column("hour", DateTime, primary_key=True),
+    Column("hour_ms", BigInteger, primary_key=True),
     Column("n", BigInteger, nullable=False),
 )
 
@@ -135,7 +115,7 @@ pattern_examples = Table(
     Column("pattern_id", String(64), primary_key=True),
     Column("digest", String(64), primary_key=True),
     Column("service", String(255), nullable=False),
-    Column("seen_at", DateTime, nullable=False),
+    Column("seen_ms", BigInteger, nullable=False),
     Column("line", Text, nullable=False),
 )
 
@@ -155,16 +135,16 @@ pattern_miner_state = Table(
 service_counts = Table(
     "service_counts", metadata,
     Column("service", String(255), primary_key=True),
-    Column("hour", DateTime, primary_key=True),
+    Column("hour_ms", BigInteger, primary_key=True),
     Column("records", BigInteger, nullable=False),
     Column("errors", BigInteger, nullable=False),
 )
 
 detect_windows = Table(
     "detect_windows", metadata,
-    Column("window_start", DateTime, primary_key=True),
-    Column("window_end", DateTime, primary_key=True),
-    Column("processed_at", DateTime, nullable=False),
+    Column("window_start_ms", BigInteger, primary_key=True),
+    Column("window_end_ms", BigInteger, primary_key=True),
+    Column("processed_ms", BigInteger, nullable=False),
     Column("error_records", BigInteger, nullable=False),
     Column("patterns", Integer, nullable=False),
 )
@@ -182,7 +162,7 @@ service_jobs = Table(
     Column("last_error", Text, nullable=True),
     Column("last_error_ms", BigInteger, nullable=True),
     Column("last_error_window_ms", BigInteger, nullable=True),
-    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("consecutive_failures", Integer, nullable=False),
 )
 
 service_job_windows = Table(
@@ -190,7 +170,7 @@ service_job_windows = Table(
     Column("job", String(255), nullable=False),
     Column("window_start_ms", BigInteger, nullable=False),
     Column("window_end_ms", BigInteger, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False),
     Column("started_ms", BigInteger, nullable=True),
     Column("completed_ms", BigInteger, nullable=True),
     Column("last_error", Text, nullable=True),

@@ -16,7 +16,7 @@ counted twice:
   are left for the next run, which the service starts at once (never skipped);
 * a failed window stops the job's run: the watermark stays before it, so it is retried next time.
 
-Two tables on the shared state metadata: ``service_jobs`` (one row per job: the watermark and the
+Two tables of ``logpipe.state.tables``: ``service_jobs`` (one row per job: the watermark and the
 last run/error, which ``/status`` shows after a restart) and ``service_job_windows`` (one row per
 window tried: attempts, completion, last error - which shows a window redone after a crash).
 """
@@ -28,28 +28,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy import Connection, Engine, select, update
 
-from logpipe.layout import from_ms, to_ms
+from logpipe.layout import to_ms
+from logpipe.state.db import from_ms_or_none, insert_ignore
 from logpipe.state.tables import service_job_windows, service_jobs
 
 MAX_ERROR_CHARS = 2000
 
 jobs_table = service_jobs
 windows_table = service_job_windows
-
-
-def from_ms_or_none(ms: int | None) -> datetime | None:
-    return None if ms is None else from_ms(ms)
-
-
-def _insert(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT with ``ON CONFLICT`` (SQLite and PostgreSQL speak the same form)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
 
 
 def align(moment: datetime, size: timedelta) -> datetime:
@@ -138,8 +126,8 @@ class WatermarkStore:
 
     def ensure(self, job: str, window: timedelta) -> JobState:
         with self.engine.begin() as conn:
-            conn.execute(_insert(conn, jobs_table).values(
-                job=job, window_seconds=int(window.total_seconds()), consecutive_failures=0).on_conflict_do_nothing())
+            insert_ignore(conn, jobs_table, [{"job": job, "window_seconds": int(window.total_seconds()),
+                                              "consecutive_failures": 0}], ["job"])
             row = conn.execute(select(jobs_table).where(jobs_table.c.job == job)).one()
         return _state(row)
 
@@ -165,7 +153,7 @@ class WatermarkStore:
         now = self._now_ms()
         key = {"job": job, "window_start_ms": to_ms(start), "window_end_ms": to_ms(end)}
         with self.engine.begin() as conn:
-            conn.execute(_insert(conn, windows_table).values(**key, attempts=0).on_conflict_do_nothing())
+            insert_ignore(conn, windows_table, [{**key, "attempts": 0}], ["job", "window_start_ms", "window_end_ms"])
             c = windows_table.c
             conn.execute(update(windows_table).where(c.job == job, c.window_start_ms == key["window_start_ms"],
                                                      c.window_end_ms == key["window_end_ms"])

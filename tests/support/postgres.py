@@ -1,7 +1,7 @@
 """A fresh PostgreSQL database per test on the local server (127.0.0.1:5432, trust auth).
 
-Why a database and not a schema: the state code creates its tables with SQLAlchemy's
-``create_all`` in the default schema, so a fresh database is the isolation that needs nothing from
+Why a database and not a schema: the state code's migrations create its tables in the default
+schema, so a fresh database is the isolation that needs nothing from
 the code under test. ``DROP DATABASE ... WITH (FORCE)`` ends connections a cached engine still holds.
 """
 

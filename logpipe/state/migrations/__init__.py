@@ -1,0 +1,1 @@
+"""Alembic migrations of the state database (``logpipe.state.db.migrate`` runs them)."""

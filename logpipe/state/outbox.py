@@ -1,0 +1,194 @@
+"""The outbox: what must reach a target exactly once, kept in the state database until it has.
+
+Two channels use it - metric batches (``logpipe.sinks.publisher``) and digest deliveries
+(``logpipe.digest.deliver``) - and they share the one state machine:
+
+``pending`` -> ``sending`` -> ``sent``, and ``unknown`` for a send that failed in a way that may
+have landed. Every change is a compare-and-set on the row's state, committed on its own:
+
+* ``enqueue`` inserts rows inside the caller's transaction (so they commit with what produced them);
+  a row already there is kept as it is, so queuing the same thing twice adds nothing;
+* ``claim`` moves a row to ``sending`` and counts the attempt, committed *before* the send: of two
+  processes, one wins; a row found ``sending`` later means a crash between the send and ``mark_sent``;
+* ``mark_sent`` records when and how we know it arrived (the ledger); ``release`` puts a row back to
+  ``pending`` (or ``unknown``) with the error, never dropping it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from logpipe.state.db import insert_ignore
+from logpipe.state.tables import outbox as outbox_table
+
+PENDING, SENDING, UNKNOWN, SENT = "pending", "sending", "unknown", "sent"
+IN_DOUBT = (SENDING, UNKNOWN)
+STATES = (PENDING, SENDING, UNKNOWN, SENT)
+MAX_ERROR_CHARS = 2000
+_KEY = ("channel", "target", "item_key")
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """Something to deliver: to ``target`` (a sink, a destination), identified there by ``key``."""
+
+    target: str
+    key: str
+    kind: str
+    job: str
+    payload: str
+    size: int = 1
+    seq: int = 0
+    window_start_ms: int | None = None
+    window_end_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A row of the outbox as read: the item and where it stands."""
+
+    channel: str
+    target: str
+    key: str
+    kind: str
+    job: str
+    payload: str
+    size: int
+    seq: int
+    window_start_ms: int | None
+    window_end_ms: int | None
+    state: str
+    attempts: int
+    last_error: str | None
+    created_ms: int
+    updated_ms: int
+    sent_ms: int | None
+    sent_how: str | None
+
+
+def _row(r: Any) -> OutboxRow:
+    return OutboxRow(channel=r.channel, target=r.target, key=r.item_key, kind=r.kind, job=r.job, payload=r.payload,
+                     size=int(r.size), seq=int(r.seq), window_start_ms=r.window_start_ms, window_end_ms=r.window_end_ms,
+                     state=r.state, attempts=int(r.attempts), last_error=r.last_error, created_ms=int(r.created_ms),
+                     updated_ms=int(r.updated_ms), sent_ms=r.sent_ms, sent_how=r.sent_how)
+
+
+class Outbox:
+    """One channel of the outbox over the state database; safe to use from several processes."""
+
+    def __init__(self, engine: Engine, channel: str, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.clock = clock
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _where(self, row: OutboxRow) -> list[Any]:
+        c = outbox_table.c
+        return [c.channel == self.channel, c.target == row.target, c.item_key == row.key]
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def enqueue(self, conn: Connection, items: Iterable[OutboxItem]) -> int:
+        """Queue the items on ``conn`` (the caller's transaction); returns how many were new."""
+        now = self.now_ms()
+        rows = [{"channel": self.channel, "target": i.target, "item_key": i.key, "kind": i.kind, "job": i.job,
+                 "window_start_ms": i.window_start_ms, "window_end_ms": i.window_end_ms, "seq": i.seq,
+                 "size": i.size, "payload": i.payload, "state": PENDING, "attempts": 0, "last_error": None,
+                 "created_ms": now, "updated_ms": now, "sent_ms": None, "sent_how": None} for i in items]
+        added = 0
+        for row in rows:  # one by one: the count of rows really added is what callers report
+            added += insert_ignore(conn, outbox_table, [row], _KEY)
+        return added
+
+    def claim(self, row: OutboxRow) -> bool:
+        """``row.state`` -> ``sending``, counting the attempt; False when another process got there first."""
+        c = outbox_table.c
+        with self.engine.begin() as conn:
+            done = conn.execute(update(outbox_table).where(*self._where(row), c.state == row.state)
+                                .values(state=SENDING, attempts=c.attempts + 1, updated_ms=self.now_ms())).rowcount
+        return done == 1
+
+    def mark_sent(self, row: OutboxRow, how: str = "send", expect: str = SENDING) -> bool:
+        """The row reached its target (``how``: "send" or "readback"); False if its state had moved on."""
+        c = outbox_table.c
+        now = self.now_ms()
+        with self.engine.begin() as conn:
+            done = conn.execute(update(outbox_table).where(*self._where(row), c.state == expect)
+                                .values(state=SENT, last_error=None, updated_ms=now, sent_ms=now, sent_how=how)).rowcount
+        return done == 1
+
+    def release(self, row: OutboxRow, error: str | None, state: str = PENDING, expect: str | None = None) -> None:
+        """Put the row back (``pending``, or ``unknown`` for an outcome in doubt) with its last error."""
+        c = outbox_table.c
+        stmt = update(outbox_table).where(*self._where(row))
+        if expect is not None:
+            stmt = stmt.where(c.state == expect)
+        with self.engine.begin() as conn:
+            conn.execute(stmt.values(state=state, last_error=(error or "")[:MAX_ERROR_CHARS] or None,
+                                     updated_ms=self.now_ms()))
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def rows(self, target: str | None = None, states: Sequence[str] = (PENDING,), key: str | None = None
+             ) -> list[OutboxRow]:
+        """Rows in ``states``, oldest window first (then job, sequence, age, target)."""
+        c = outbox_table.c
+        query = select(outbox_table).where(c.channel == self.channel, c.state.in_(list(states)))
+        if target is not None:
+            query = query.where(c.target == target)
+        if key is not None:
+            query = query.where(c.item_key == key)
+        query = query.order_by(c.window_start_ms, c.job, c.seq, c.created_ms, c.target)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def payloads(self, target: str, window_end_ms: Iterable[int], *, states: Sequence[str] | None = None,
+                 other_than_job: str | None = None, other_than_key: str | None = None) -> list[tuple[str, str]]:
+        """(job, payload) of the target's rows for windows ending at these times."""
+        c = outbox_table.c
+        query = select(c.job, c.payload).where(c.channel == self.channel, c.target == target,
+                                               c.window_end_ms.in_(sorted(set(window_end_ms))))
+        if states is not None:
+            query = query.where(c.state.in_(list(states)))
+        if other_than_job is not None:
+            query = query.where(c.job != other_than_job)
+        if other_than_key is not None:
+            query = query.where(c.item_key != other_than_key)
+        with self.engine.connect() as conn:
+            return [(r.job, r.payload) for r in conn.execute(query)]
+
+    def count_open(self, target: str) -> int:
+        """Rows of the target not sent yet."""
+        c = outbox_table.c
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(outbox_table).where(
+                c.channel == self.channel, c.target == target, c.state != SENT)).scalar_one())
+
+    def status(self) -> dict[str, dict[str, int]]:
+        """Rows per target and state."""
+        c = outbox_table.c
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        with self.engine.connect() as conn:
+            for target, state, n in conn.execute(select(c.target, c.state, func.count())
+                                                 .where(c.channel == self.channel).group_by(c.target, c.state)):
+                out[target][state] = int(n)
+        return dict(out)
+
+    def sent(self) -> list[OutboxRow]:
+        """What reached its target, in the order it did (the ledger)."""
+        c = outbox_table.c
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(select(outbox_table).where(c.channel == self.channel,
+                                                                              c.state == SENT)
+                                                  .order_by(c.sent_ms, c.target, c.item_key))]
+
+
+__all__ = ["IN_DOUBT", "PENDING", "SENDING", "SENT", "STATES", "UNKNOWN", "Outbox", "OutboxItem", "OutboxRow"]
