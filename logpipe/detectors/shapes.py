@@ -2,7 +2,7 @@
 
 Why in SQL: a day of a large fleet's errors is millions of lines but only thousands of distinct
 shapes once the variables are masked. The engine masks (``regexp_replace`` with the miner's own
-RE2-safe masks, ``logpipe.patterns.masking.MASK_REGEXES_SQL``) and groups; Python mines only the
+RE2-safe masks, ``logpipe.patterns.masking.sql_mask_expression``) and groups; Python mines only the
 distinct shapes. The masks are ours, not user input, so they are written into the SQL text as
 constant literals; ``queries/error_shapes.sql`` is rendered from them by ``render_error_shapes_sql``
 and a test keeps the file and the masks in step.
@@ -12,7 +12,7 @@ Regenerate after changing the masks: ``python -m logpipe.detectors.shapes > quer
 
 from __future__ import annotations
 
-from logpipe.patterns.masking import MASK_REGEXES_SQL
+from logpipe.patterns.masking import MASKS, sql_generic_steps, sql_put_request_back, sql_request_parts
 
 ERROR_SHAPES_QUERY = "error_shapes"
 RECORDS_QUERY = "records_by_service"
@@ -32,28 +32,31 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-_CONTROL_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\f": "\\f", "\v": "\\v"}
-
-
-def _regex_text(regex: str) -> str:
-    """The regex with control characters written as RE2 escapes, so the .sql file holds none."""
-    for char, escape in _CONTROL_ESCAPES.items():
-        regex = regex.replace("\\" + char, escape).replace(char, escape)
-    return regex
-
-
-def masked_expression(column: str) -> str:
-    """``regexp_replace(regexp_replace(col, r1, s1), r2, s2)``: the masks in order (Athena SQL)."""
-    expr = column
-    for regex, replacement in MASK_REGEXES_SQL:
-        expr = f"regexp_replace({expr}, {_literal(_regex_text(regex))}, {_literal(replacement)})"
-    return expr
+MASKS_PER_STEP = 12
+"""Masks applied per subquery: sqlglot's parser recurses once per nested call, so the ~40 masks
+are applied in stacked subqueries rather than in one expression."""
 
 
 def render_error_shapes_sql() -> str:
     """The text of ``queries/error_shapes.sql``."""
     levels = ", ".join(_literal(level) for level in ERROR_LEVELS)
-    shape = masked_expression(f"substr(message, 1, {SHAPE_PREFIX_CHARS})")
+    text, request = sql_request_parts(f"substr(message, 1, {SHAPE_PREFIX_CHARS})")
+    inner = f"""SELECT
+    ts,
+    coalesce(service, 'unknown') AS service,
+    coalesce(message, '') AS message,
+    {text.replace("substr(message,", "substr(coalesce(message, ''),")} AS shape,
+    {request.replace("substr(message,", "substr(coalesce(message, ''),")} AS request
+  FROM logs
+  WHERE dt BETWEEN :dt_start AND :dt_end
+    AND concat(dt, hour) BETWEEN :dthour_start AND :dthour_end
+    AND ts >= :window_start AND ts < :window_end
+    AND level IN ({levels})"""
+    for n, start in enumerate(range(0, len(MASKS), MASKS_PER_STEP)):
+        inner = f"""SELECT ts, service, message, {sql_generic_steps("shape", MASKS[start:start + MASKS_PER_STEP])} AS shape, request
+  FROM (
+  {inner}
+  ) AS step{n}"""
     return f"""{_HEADER}
 SELECT
   service,
@@ -64,16 +67,10 @@ SELECT
   min(ts) AS first_ts,
   max(ts) AS last_ts
 FROM (
-  SELECT
-    ts,
-    coalesce(service, 'unknown') AS service,
-    coalesce(message, '') AS message,
-    {shape.replace("substr(message,", "substr(coalesce(message, ''),")} AS shape
-  FROM logs
-  WHERE dt BETWEEN :dt_start AND :dt_end
-    AND concat(dt, hour) BETWEEN :dthour_start AND :dthour_end
-    AND ts >= :window_start AND ts < :window_end
-    AND level IN ({levels})
+  SELECT ts, service, message, {sql_put_request_back("shape", "request")} AS shape
+  FROM (
+  {inner}
+  ) AS masked
 ) AS errors
 GROUP BY service, date_trunc('hour', ts), shape
 ORDER BY records DESC

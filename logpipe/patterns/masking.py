@@ -22,6 +22,23 @@ What becomes ``<*>``:
   ``= : , ; ( ) [ ] { } " ' < > | .``, so ``/10.0.0.1:50010:Got`` keeps ``Got`` and
   ``core.1234`` keeps ``core.``; ``<*>.<*>`` (an IP, a version) then reads as one ``<*>``.
 
+* ``true``/``false`` (any case): booleans are values, as the corrected Loghub labelling has them;
+* Windows paths (``C:\\Windows\\...``, ``\\\\host\\share``) like POSIX ones;
+* a size printed human-readably with its unit (``512 B``, ``3.1 KB``, ``2 GiB``): the unit is picked
+  by magnitude, so it belongs to the value.
+
+**HTTP requests** (access logs: nginx, Apache, ALB, most web frameworks) are grouped the way an
+engineer reads them: ``METHOD /route`` stays, with path segments that hold ids or numbers masked and
+literal segments kept (``GET /api/v1/orders/<*>``), a query string becomes ``?<*>``, and a status
+right after the request keeps its class (``504`` -> ``5xx``); the text before and after the request
+is masked as usual (latency and sizes are variables). ``request_shape`` does that part.
+
+Everything is defined once, as data: ``MASKS`` is the ordered table of :class:`MaskRule` (name,
+RE2 regex, literal replacement) for the generic part, ``REQUEST`` describes the HTTP request, and
+``MASK_REGEXES_SQL`` is the table as plain pairs. Rules are kept RE2-compatible so that a generator
+can render them into SQL for DuckDB and Trino; redaction rules (secret-shaped tokens) are meant to
+join the table as rules of their own, ahead of the generic ones.
+
 In SQL use each pair in order, e.g. DuckDB ``regexp_replace(msg, regex, repl, 'g')`` (Athena's
 ``regexp_replace`` replaces every match already).
 """
@@ -29,8 +46,18 @@ In SQL use each pair in order, e.g. DuckDB ``regexp_replace(msg, regex, repl, 'g
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 WILDCARD = "<*>"
+
+
+@dataclass(frozen=True)
+class MaskRule:
+    """One masking step: every match of ``regex`` (RE2 syntax) becomes ``replacement`` (literal)."""
+
+    name: str
+    regex: str
+    replacement: str = WILDCARD
 
 _WS = r" \t\n\r\f\v"  # explicit ASCII whitespace: Python's \s and RE2's \s differ
 # Characters that end a token for the digit rule (whitespace too). "." splits tokens so that
@@ -66,6 +93,8 @@ _SHAPES: list[tuple[tuple[str, ...], str]] = [
      r"[A-Za-z]*[0-9-][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+\.(?:com|net|org|io|internal|local)"),
     # double-quoted value
     (('"',), r"\"[^\"\n]*\""),
+    # Windows path: drive letter or UNC share, then backslash-separated parts
+    (("\\",), r"(?:[A-Za-z]:|\\\\[A-Za-z0-9_.$-]+)(?:\\[^\\ \t\n\r\f\v\"'<>|:*?]+)+\\?"),
 ]
 
 # A token with a digit is a variable (numbers, hex, IPs, UUIDs, durations, ids like blk_-1608
@@ -80,23 +109,85 @@ _VARIABLE_TOKEN = "(?:" + "|".join([
 ]) + ")"
 
 _JOINED = r"<\*>(?:\.?<\*>)+"  # "<*>.<*>.<*>.<*>" (an IP, a version) reads as one "<*>"
+# A size printed human-readably picks its unit by magnitude ("512 B", "3.1 KB"): the unit is part
+# of the value, so "<*> KB" and "<*> B" are one variable.
+_SIZE_UNIT = r"<\*> ?(?:[KMGTPE]i?B|B)\b"
+
+# Booleans are values (a flag's state), not part of the statement.
+_BOOLEAN = r"\b(?:[Tt]rue|TRUE|[Ff]alse|FALSE)\b"
 
 _SEPARATORS = [" ", "\t", "\n", "\r", "\f", "\v", "=", ":", ",", ";", "(", ")", "[", "]", "{", "}",
                '"', "'", "<", ">", "|", "."]
 
-MASK_REGEXES_SQL: list[tuple[str, str]] = [
-    (_KEY_VALUE, "=" + WILDCARD),
-    *[(regex, WILDCARD) for _, regex in _SHAPES],
+_SHAPE_NAMES = ("iso_timestamp", "ctime_date", "clock_time", "url", "posix_path", "host_name", "quoted",
+                "windows_path")
+
+MASKS: tuple[MaskRule, ...] = (
+    MaskRule("key_value", _KEY_VALUE, "=" + WILDCARD),
+    *[MaskRule(name, regex) for name, (_, regex) in zip(_SHAPE_NAMES, _SHAPES, strict=True)],
+    MaskRule("boolean", _BOOLEAN),
     # RE2 has no lookbehind: a variable token is matched with the separator before it, one pass
     # per separator (and one at the start of the text); the separator is put back.
-    ("^" + _VARIABLE_TOKEN, WILDCARD),
-    *[(re.escape(sep) + _VARIABLE_TOKEN, sep + WILDCARD) for sep in _SEPARATORS],
-    (_JOINED, WILDCARD),
-]
-"""The masks as ``(RE2 regex, replacement)``, to apply in order (Athena/DuckDB ``regexp_replace``).
+    MaskRule("token_at_start", "^" + _VARIABLE_TOKEN),
+    *[MaskRule(f"token_after_{sep.encode('unicode_escape').decode()!s}", re.escape(sep) + _VARIABLE_TOKEN,
+               sep + WILDCARD) for sep in _SEPARATORS],
+    MaskRule("joined_wildcards", _JOINED),
+    MaskRule("size_with_unit", _SIZE_UNIT),
+)
+"""The generic masks, in order: the one definition the miner and the SQL shapes are built from.
 
-No lookarounds and no back-references; the replacement is literal text (no ``$1``/``\\1``).
+No lookarounds and no back-references; the replacement is literal text (no ``$1``/``\\1``), so
+one rendering serves Athena (Trino) and DuckDB. To add a rule (e.g. redaction of secret-shaped
+tokens), add a :class:`MaskRule` here and its Python step in ``_mask_generic``; the tests run the
+table itself on Python's ``re`` and on DuckDB and compare with ``mask``.
 """
+
+MASK_REGEXES_SQL: list[tuple[str, str]] = [(rule.regex, rule.replacement) for rule in MASKS]
+"""``MASKS`` as ``(RE2 regex, replacement)`` pairs, for ``regexp_replace`` in order."""
+
+# ---- HTTP requests (access logs) ----
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
+# METHOD /path[?query][ HTTP/x.y]["][ status]: the status only when it follows the request
+# directly (common/combined log format, "GET /x 200 12ms"). Masked forms match again (idempotent).
+# Groups: method, path, query, version, closing quote, status class digit, what ends the status.
+# "{END}" is the end of the text: ``\Z`` in Python, ``$`` in RE2.
+_REQUEST_TEMPLATE = ("(" + "|".join(HTTP_METHODS) + rf") (/[^{_WS}\"?]*)(\?[^{_WS}\"]*)?"
+                     r'( HTTP/(?:[0-9.]+|<\*>))?("?)(?: ([1-5])(?:[0-9][0-9]|xx)([ \t,;]|{END}))?')
+_REQUEST_RE = _REQUEST_TEMPLATE.replace("{END}", r"\Z")
+_request_search = re.compile(r"(?<![A-Za-z0-9_])" + _REQUEST_RE).search
+
+ROUTE_MASKS: tuple[MaskRule, ...] = (
+    # a segment with a character that is not a letter, digit or "_.~-" (masked text too)
+    MaskRule("route_segment_special", r"/[^/]*[^A-Za-z0-9_.~/-][^/]*", "/" + WILDCARD),
+    # a segment with a digit, unless it is a version word (letters then digits: v1, oauth2)
+    MaskRule("route_segment_digits",
+             r"/(?:[0-9]|[_.~-][^/]*[0-9]|[A-Za-z]+(?:[0-9]+[^/0-9]|[_.~-][^/]*[0-9]))[^/]*", "/" + WILDCARD),
+)
+"""How a request path becomes a route (applied in order to the path alone): literal segments stay."""
+
+_route_subs = [(re.compile(rule.regex).sub, rule.replacement) for rule in ROUTE_MASKS]
+
+
+def _route(path: str) -> str:
+    for sub, replacement in _route_subs:
+        path = sub(replacement, path)
+    return path
+
+
+def request_shape(match: re.Match[str]) -> str:
+    """The masked form of one HTTP request match: method, route, ``?<*>``, version, status class."""
+    method, path, query, version, quote, status, end = match.groups()
+    out = f"{method} {_route(path)}"
+    if query:
+        out += "?" + WILDCARD
+    if version:
+        out += " HTTP/" + WILDCARD
+    out += quote
+    if status:
+        out += f" {status}xx{end}"
+    return out
+
 
 _key_value_sub = re.compile(_KEY_VALUE).sub
 # Python-only speed-ups that cannot change a result. Python's engine tries a match at every
@@ -106,20 +197,24 @@ _key_value_sub = re.compile(_KEY_VALUE).sub
 #   decides whether the three passes can match at all);
 # * every variable token has a digit (a lookahead skips the four alternatives on other tokens).
 _PY_PREFIX = {_SHAPES[5][1]: "(?<![A-Za-z0-9-])"}
-(_iso_sub, _ctime_sub, _clock_sub, _url_sub, _path_sub, _host_sub, _quoted_sub) = (
+(_iso_sub, _ctime_sub, _clock_sub, _url_sub, _path_sub, _host_sub, _quoted_sub, _windows_sub) = (
     re.compile(_PY_PREFIX.get(regex, "") + regex).sub for _, regex in _SHAPES)
-assert [n for n, _ in _SHAPES[:5]] + [n for n, _ in _SHAPES[6:]] == [(":",), (":",), (":",), ("://",), ("/",), ('"',)]
+assert [n for n, _ in _SHAPES[:5]] + [n for n, _ in _SHAPES[6:]] == [
+    (":",), (":",), (":",), ("://",), ("/",), ('"',), ("\\",)]
 _clock_search = re.compile("[0-9]:[0-9]+:[0-9]").search
+_boolean_sub = re.compile(_BOOLEAN, re.ASCII).sub
+_boolean_search = re.compile("[Tt]rue|TRUE|[Ff]alse|FALSE").search
 # Python has lookarounds: the same token rule in one pass instead of one per separator.
 _tokens_sub = re.compile(f"(?<!{_T})(?={_T}*[0-9]){_VARIABLE_TOKEN}(?!{_T})").sub
 _joined_sub = re.compile(_JOINED).sub
+_size_unit_sub = re.compile(_SIZE_UNIT, re.ASCII).sub
 _has_digit = re.compile("[0-9]").search
 # The host rule's substrings as one search (it is the only shape with several).
 _tld_search = re.compile("|".join(re.escape(n) for n in _SHAPES[5][0])).search
 
 
-def mask(message: str) -> str:
-    """Replace the variable parts of ``message`` with ``<*>`` (same result as the SQL sequence)."""
+def _mask_generic(message: str) -> str:
+    """``MASKS`` applied in order (each step skipped when a substring its matches need is absent)."""
     if "=" in message:
         message = _key_value_sub("=<*>", message)
     if ":" in message and _clock_search(message):
@@ -136,11 +231,33 @@ def mask(message: str) -> str:
         message = _host_sub(WILDCARD, message)
     if '"' in message:
         message = _quoted_sub(WILDCARD, message)
+    if "\\" in message:
+        message = _windows_sub(WILDCARD, message)
+    if _boolean_search(message):
+        message = _boolean_sub(WILDCARD, message)
     if _has_digit(message):
         message = _tokens_sub(WILDCARD, message)
     if "*>.<*" in message or "*><*" in message:
         message = _joined_sub(WILDCARD, message)
+    if "*> " in message and "B" in message:
+        message = _size_unit_sub(WILDCARD, message)
     return message
+
+
+# Where an HTTP request was, while the text around it is masked: no rule matches across a newline
+# or changes one, so the mark comes through unchanged and masking around it equals masking the
+# two sides apart (SQL does the same: ``sql_mask_expression``).
+_REQUEST_MARK = "\n\x1f\n"
+
+
+def mask(message: str) -> str:
+    """Replace the variable parts of ``message`` with ``<*>`` (HTTP requests keep their route)."""
+    if " /" in message:
+        request = _request_search(message)
+        if request is not None:
+            around = message[:request.start()] + _REQUEST_MARK + message[request.end():]
+            return _mask_generic(around).replace(_REQUEST_MARK, request_shape(request))
+    return _mask_generic(message)
 
 
 # A digit run that does not follow a letter or digit, i.e. ``(?<![A-Za-z0-9])[0-9]+``, written to
@@ -161,6 +278,99 @@ def shape(message: str) -> str:
     numbers skip masking entirely. Digit runs after a letter (``ssh2``) may survive masking, so
     they are kept as they are.
     """
+    if " /" in message:  # an HTTP status keeps its class: "504" -> "5xx" (masks the same)
+        request = _request_search(message)
+        if request is not None and request.group(6):
+            at = request.start(6)
+            return _collapse(message[:at]) + message[at] + "xx" + _collapse(message[at + 3:])
+    return _collapse(message)
+
+
+def _collapse(message: str) -> str:
     if "0x" in message or "0X" in message:
         message = _shape_hex_sub("0x0", message)
     return _shape_sub("0", message)
+
+
+_status_candidate_search = re.compile(r"(?<![A-Za-z0-9_])" + _REQUEST_RE.replace(" ([1-5])", " ([0-9])")).search
+
+
+def status_digit_offset(message: str) -> int | None:
+    """Where the digit that decides an HTTP status class would be, if ``message`` has a request.
+
+    Why: it is the one digit that is neither masked away nor kept whole, so the miner's digits-to-
+    zero cache key must check it (a ``404`` and a ``504`` share that key). Any first digit counts
+    here (``004`` too): lines with one key must be checked at one place.
+    """
+    if " /" not in message:
+        return None
+    request = _status_candidate_search(message)
+    return request.start(6) if request is not None and request.group(6) else None
+
+
+# ---- SQL ----
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_CONTROL_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\f": "\\f", "\v": "\\v"}
+
+
+def _sql_regex(regex: str) -> str:
+    """The regex as an SQL literal, control characters written as RE2 escapes (no raw tabs in .sql)."""
+    for char, escape in _CONTROL_ESCAPES.items():
+        regex = regex.replace("\\" + char, escape).replace(char, escape)
+    return _sql_literal(regex)
+
+
+def sql_generic_steps(expr: str, rules: tuple[MaskRule, ...] = MASKS) -> str:
+    """``rules`` applied to the SQL expression ``expr`` as nested ``regexp_replace`` calls."""
+    for rule in rules:
+        expr = f"regexp_replace({expr}, {_sql_regex(rule.regex)}, {_sql_literal(rule.replacement)})"
+    return expr
+
+
+SQL_REQUEST_MARK = "concat(chr(10), chr(31), chr(10))"
+"""``_REQUEST_MARK`` in SQL."""
+
+
+def sql_request_parts(column: str) -> tuple[str, str]:
+    """``(text, request)``: SQL for the text to mask (the request cut out, ``_REQUEST_MARK`` in its
+    place, or the whole message) and for the request's masked shape (``''`` without one).
+
+    Literal replacements only (no ``$1``, which sqlglot does not carry from Trino to DuckDB): the
+    request is cut out with ``regexp_extract`` (each wrapped in ``coalesce``: Trino gives NULL where
+    DuckDB gives ``''``) and rebuilt with ``concat``.
+    """
+    full = _sql_regex("(?s)^((?:.*?[^A-Za-z0-9_])??)" + _REQUEST_TEMPLATE.replace("{END}", "$"))
+
+    def part(group: int) -> str:
+        return f"coalesce(regexp_extract({column}, {full}, {group}), '')"
+
+    path = sql_generic_steps(part(3), ROUTE_MASKS)
+    has_request = f"(strpos({column}, ' /') > 0 AND regexp_like({column}, {full}))"
+    shape = (f"concat({part(2)}, ' ', {path}, "
+             f"CASE WHEN {part(4)} = '' THEN '' ELSE '?<*>' END, "
+             f"CASE WHEN {part(5)} = '' THEN '' ELSE ' HTTP/<*>' END, {part(6)}, "
+             f"CASE WHEN {part(7)} = '' THEN '' ELSE concat(' ', {part(7)}, 'xx', {part(8)}) END)")
+    text = (f"CASE WHEN {has_request} THEN concat({part(1)}, {SQL_REQUEST_MARK}, "
+            f"regexp_replace({column}, {full}, '')) ELSE {column} END")
+    return text, f"CASE WHEN {has_request} THEN {shape} ELSE '' END"
+
+
+def sql_put_request_back(masked: str, request: str) -> str:
+    """The last step: the request's shape where ``_REQUEST_MARK`` is (nothing to do without one)."""
+    return f"CASE WHEN {request} = '' THEN {masked} ELSE replace({masked}, {SQL_REQUEST_MARK}, {request}) END"
+
+
+def sql_mask_expression(column: str) -> str:
+    """``mask(column)`` as one Athena (Trino) SQL expression; sqlglot transpiles it for DuckDB.
+
+    It nests about 40 calls deep, near what sqlglot's parser takes at Python's default recursion
+    limit; a query that adds nesting of its own applies ``MASKS`` in stacked subqueries instead
+    (``sql_request_parts``, ``sql_generic_steps`` on slices of ``MASKS``, ``sql_put_request_back``),
+    as ``detectors/shapes.py`` does.
+    """
+    text, request = sql_request_parts(column)
+    return sql_put_request_back(sql_generic_steps(text), request)

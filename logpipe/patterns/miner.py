@@ -40,7 +40,7 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
-from logpipe.patterns.masking import WILDCARD, mask, shape
+from logpipe.patterns.masking import HTTP_METHODS, WILDCARD, mask, shape, status_digit_offset
 from logpipe.patterns.traces import stack_trace_key
 
 STATE_VERSION = 1
@@ -49,6 +49,8 @@ STATE_VERSION = 1
 # static table is a C loop (str.translate rebuilds its table on every call: 10x slower).
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _has_digit = re.compile("[0-9]").search
+# An enum-like value (see ``MinerConfig.merge_distinct_enum``).
+_ENUM_WORD = re.compile(r"[A-Z][A-Z0-9]*_?[A-Z][A-Z0-9_]*\Z|[^<]{1,2}\Z").match
 # Digit runs right after an ASCII letter (the "2" of "ssh2"): the only digits masking can keep.
 _LETTER_DIGITS = re.compile(rb"(?<=[A-Za-z])[0-9]+")
 
@@ -59,6 +61,11 @@ class MinerConfig:
 
     merge_distinct: int = 3
     """Distinct values seen at one position before that position becomes a variable."""
+    merge_distinct_enum: int = 4
+    """``merge_distinct`` where every value is enum-like: upper-case words (``RUNNING``, ``LOOKING``,
+    ``CONTAINER_LAUNCH``) or one or two characters (``x+``, ``on``). Such values name states,
+    axes and kinds: the constant part of a statement more often than a variable (0: no such rule).
+    Chosen by leave-one-system-out on the benchmark sets (``benchmarks/patterns.py``)."""
     max_examples: int = 3
     """Raw example messages kept per pattern (for digests; pass them through ``redact``)."""
     cache_size: int = 200_000
@@ -176,7 +183,24 @@ def _sibling_keys(tokens: list[str], template: str, wild: dict[int, tuple[str, s
     else:
         return []
     starts = list(accumulate([len(t) + 1 for t in tokens], initial=0))  # offset of each token
-    return [(p, template[:starts[p]] + "\x1e" + template[starts[p + 1] - 1:]) for p in positions if p not in wild]
+    fixed = _request_positions(tokens) if "/" in template else ()
+    return [(p, template[:starts[p]] + "\x1e" + template[starts[p + 1] - 1:]) for p in positions
+            if p not in wild and p not in fixed]
+
+
+_METHOD_TOKEN = re.compile('"?(?:' + "|".join(HTTP_METHODS) + r")\Z").match
+_STATUS_CLASS_TOKEN = re.compile(r"[1-5]xx[,;]?\Z").match
+
+
+def _request_positions(tokens: list[str]) -> set[int]:
+    """Positions an HTTP request keeps on purpose (method, route, status class): never variables."""
+    fixed = set()
+    for i, tok in enumerate(tokens[:-1]):
+        if _METHOD_TOKEN(tok) and tokens[i + 1].startswith("/"):
+            fixed.update((i, i + 1))
+    if fixed:
+        fixed.update(i for i, tok in enumerate(tokens) if _STATUS_CLASS_TOKEN(tok))
+    return fixed
 
 
 def _trim_prefix(values: list[str]) -> str:
@@ -298,7 +322,8 @@ class TemplateMiner:
         """A JSON-serialisable snapshot: patterns, learned wildcards, counts, examples, aliases."""
         return {
             "version": STATE_VERSION,
-            "config": {"merge_distinct": self.config.merge_distinct, "max_examples": self.config.max_examples,
+            "config": {"merge_distinct": self.config.merge_distinct,
+                       "merge_distinct_enum": self.config.merge_distinct_enum, "max_examples": self.config.max_examples,
                        "cache_size": self.config.cache_size, "max_chars": self.config.max_chars},
             "patterns": [
                 {"pattern_id": c.pattern_id, "template": c.template, "tokens": c.tokens,
@@ -407,12 +432,15 @@ class TemplateMiner:
             digit_free = _has_digit(masked) is None
             result, cluster = self._add_masked(message, masked)
         self._shape_cache[shaped] = (cluster, digit_free)
-        if digit_free:
+        status_at = status_digit_offset(message)
+        if digit_free and status_at is None:
             self._cache[key] = cluster
         else:
             entry = self._cache.get(key)
             if entry is None:
                 positions = [i for m in _LETTER_DIGITS.finditer(raw) for i in range(m.start(), m.end())]
+                if status_at is not None:  # an HTTP status's class digit (byte offset in ``raw``)
+                    positions.append(len(message[:status_at].encode("utf-8", "surrogatepass")))
                 if not positions:  # cannot happen (see _Checked); then simply do not cache
                     return result
                 entry = self._cache[key] = _Checked(itemgetter(*positions))
@@ -545,11 +573,19 @@ class TemplateMiner:
                 continue
             group = [c for c in group if c.target is None]
             siblings[key] = group
-            if len(group) >= self.config.merge_distinct or (
+            if len(group) >= self._needed(group, p) or (
                     len(group) >= 2 and any(WILDCARD in c.tokens[p] for c in group)):  # type: ignore[index]
                 merged, merged_shared = self._merge(group, p)
                 return self._generalise(merged, merged_shared) if merged.target is None else merged.live()
         return cluster
+
+    def _needed(self, group: list[_Cluster], p: int) -> int:
+        """Distinct values at position ``p`` before it becomes a variable: more for enum-like words."""
+        cfg = self.config
+        if cfg.merge_distinct_enum > cfg.merge_distinct and all(
+                _ENUM_WORD(c.tokens[p]) for c in group):  # type: ignore[index]
+            return cfg.merge_distinct_enum
+        return cfg.merge_distinct
 
     def _merge(self, group: list[_Cluster], p: int) -> tuple[_Cluster, list[tuple[int, str]] | None]:
         """Merge ``group`` at position ``p``; returns the merged pattern (and its ``_register``
