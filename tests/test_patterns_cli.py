@@ -27,41 +27,91 @@ def _objects(stdout: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
-def test_one_json_object_per_line_in_order(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_stream_writes_ids_as_known_and_closes_with_the_alias_map(cli) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli("patterns", "mine", "-", input="\n".join(LINES) + "\n")
     assert code == 0, err
     objs = _objects(out)
-    assert len(objs) == len(LINES)
-    assert [o["line"] for o in objs] == list(range(1, len(LINES) + 1))
-    assert all(isinstance(o["pattern_id"], str) and isinstance(o["template"], str) for o in objs)
-    assert objs[0]["template"] == "Payment <*> declined for order <*>"
-    assert objs[0]["pattern_id"] == objs[3]["pattern_id"]
-    assert objs[0]["is_new"] is True and objs[3]["is_new"] is False
-    assert objs[2]["template"] == ""  # an empty line still gets its object
-    assert objs[5]["template"] == "Session opened for user <*> by sshd"
-    # the ids written before the merge resolve to the merged pattern (same as the library)
+    *lines, closing = objs
+    assert len(lines) == len(LINES)
+    assert [o["line"] for o in lines] == list(range(1, len(LINES) + 1))
+    assert all(isinstance(o["pattern_id"], str) and isinstance(o["template"], str) for o in lines)
+    assert lines[0]["template"] == "Payment <*> declined for order <*>"
+    assert lines[0]["pattern_id"] == lines[3]["pattern_id"]
+    assert lines[0]["is_new"] is True and lines[3]["is_new"] is False
+    assert lines[2]["template"] == ""  # an empty line still gets its object
+    assert lines[5]["template"] == "Session opened for user <*> by sshd"
+    # the ids written are the ones known at that moment (same as the library) ...
     miner = TemplateMiner()
     results = [miner.add(line) for line in LINES]
-    assert [o["pattern_id"] for o in objs] == [r.pattern_id for r in results]
-    assert miner.resolve(str(objs[1]["pattern_id"])) == objs[5]["pattern_id"]
+    assert [o["pattern_id"] for o in lines] == [r.pattern_id for r in results]
+    # ... and the closing object maps each written id that was merged away to its final id
+    assert set(closing) == {"aliases"}
+    assert closing["aliases"] == {lines[1]["pattern_id"]: lines[5]["pattern_id"],
+                                  lines[4]["pattern_id"]: lines[5]["pattern_id"]}
 
-    # a file gives the same output as stdin (the file path reads in batches)
+
+def test_a_file_gets_final_ids(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "in.log"
     path.write_text("\n".join(LINES))  # no newline after the last line
-    code, from_file, err = cli("patterns", "mine", str(path))
+    code, out, err = cli("patterns", "mine", str(path))
     assert code == 0, err
-    assert _objects(from_file) == objs
+    objs = _objects(out)
+    assert len(objs) == len(LINES)  # no closing object: every id is final already
+    assert [o["line"] for o in objs] == list(range(1, len(LINES) + 1))
+    # the early "alice" line has the merged pattern, not the one it had when it was read
+    assert objs[1]["template"] == objs[4]["template"] == "Session opened for user <*> by sshd"
+    assert objs[1]["pattern_id"] == objs[4]["pattern_id"] == objs[5]["pattern_id"]
+    assert [o["is_new"] for o in objs] == [True, True, True, False, False, False, True]
+    # --final on stdin is the same output; --stream on the file is the streaming output
+    code, from_stdin, err = cli("patterns", "mine", "--final", "-", input="\n".join(LINES))
+    assert code == 0, err
+    assert _objects(from_stdin) == objs
+    code, streamed, err = cli("patterns", "mine", "--stream", str(path))
+    assert code == 0, err
+    assert _objects(streamed)[-1]["aliases"]
+
+
+def test_final_output_is_the_library_grouping_after_all_merges(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What ``patterns mine FILE`` writes is what the benchmark scores: ``resolve`` after the input."""
+    import random
+
+    rng = random.Random(3)
+    words = ["alpha", "beta", "gamma", "delta", "omega"]
+    lines = []
+    for i in range(3000):
+        kind = rng.randrange(4)
+        if kind == 0:
+            lines.append(f"user {rng.choice(words)} logged in from 10.0.{i % 7}.{i % 250}")
+        elif kind == 1:
+            lines.append(f"job {rng.choice(words)} finished in {rng.randrange(900)} ms with state {rng.choice(['OK', 'FAILED'])}")
+        elif kind == 2:
+            lines.append(f'GET /api/items/{i} {rng.choice([200, 404, 503])} {rng.randrange(50)}ms')
+        else:
+            lines.append(f"cache {rng.choice(words)} {rng.choice(words)} evicted {i} keys")
+    path = tmp_path / "big.log"
+    path.write_text("\n".join(lines) + "\n")
+    code, out, err = cli("patterns", "mine", str(path))
+    assert code == 0, err
+    objs = _objects(out)
+    miner = TemplateMiner()
+    results = miner.add_many(lines)
+    final = {p.pattern_id: p.template for p in miner.patterns()}
+    expected = [miner.resolve(r.pattern_id) for r in results]
+    assert [o["pattern_id"] for o in objs] == expected
+    assert [o["template"] for o in objs] == [final[i] for i in expected]
+    assert len(set(expected)) < len({r.pattern_id for r in results})  # merges did happen
 
 
 def test_invalid_utf8_and_crlf(cli) -> None:  # type: ignore[no-untyped-def]
     raw = b"ok line 1\r\n\xff\xfe broken \xc3 bytes 7\r\n\r\nlast 2"
-    code, out, err = cli("patterns", "mine", input=raw)
-    assert code == 0, err
-    objs = _objects(out)
-    assert len(objs) == 4
-    assert objs[1]["template"] == "\ufffd\ufffd broken \ufffd bytes <*>"
-    assert objs[2]["template"] == ""
-    assert objs[0]["template"] == "ok line <*>"
+    for mode in ("--stream", "--final"):
+        code, out, err = cli("patterns", "mine", mode, input=raw)
+        assert code == 0, err
+        objs = [o for o in _objects(out) if "line" in o]
+        assert len(objs) == 4
+        assert objs[1]["template"] == "\ufffd\ufffd broken \ufffd bytes <*>"
+        assert objs[2]["template"] == ""
+        assert objs[0]["template"] == "ok line <*>"
 
 
 def test_summary_table(cli) -> None:  # type: ignore[no-untyped-def]
@@ -91,8 +141,9 @@ def test_streams_each_line_before_input_ends() -> None:
         assert first["line"] == 1 and first["template"] == "first message <*>"
         proc.stdin.write(b"first message 2\n")
         proc.stdin.close()
-        rest = proc.stdout.read().decode().splitlines()
-        assert [json.loads(x)["pattern_id"] for x in rest] == [first["pattern_id"]]
+        rest = [json.loads(x) for x in proc.stdout.read().decode().splitlines()]
+        assert [x["pattern_id"] for x in rest[:-1]] == [first["pattern_id"]]
+        assert rest[-1] == {"aliases": {}}
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:

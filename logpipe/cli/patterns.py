@@ -4,12 +4,16 @@ Why a plain-text miner on the command line: it is the quickest way to see how th
 detectors will group a service's messages (``kubectl logs ... | logpipe patterns mine --summary``),
 and it is a filter other tools can consume (``jq``, a spreadsheet).
 
-Streaming contract: output line *i* belongs to input line *i* and is written as soon as that line is
-mined (when the input is a pipe or terminal, each output line is flushed). Templates may be
-generalised later in the stream (two patterns merge into one with a new ``<*>``); the
-``pattern_id`` written for a line is the id at that moment. Every id ever written still resolves:
-the miner keeps an alias map ``old_id -> new_id`` (``TemplateMiner.resolve``), and the final ids
-are shown by ``--summary``.
+Two modes, one contract: output line *i* belongs to input line *i*.
+
+* **Final** (the default for a regular file, ``--final`` for any input): the whole input is mined
+  first, then every line gets its *final* pattern: the id and template after all merges, exactly
+  the grouping ``--summary`` counts and ``benchmarks/patterns.py`` scores.
+* **Streaming** (the default for a pipe or terminal, ``--stream`` for a file): each line's object is
+  written (and flushed) as soon as the line is mined, with the id known at that moment. Patterns
+  may merge later in the stream (two become one with a new ``<*>``); every id ever written still
+  resolves, and when the input ends one closing object ``{"aliases": {"old id": "final id", ...}}``
+  maps each written id that changed to its final id (it has no ``line`` key).
 
 The ``patterns`` group is shared: ``logpipe.cli.patterns_store`` adds list/show/mute/resolve to it.
 """
@@ -29,9 +33,6 @@ from logpipe.errors import UsageError
 
 if TYPE_CHECKING:
     from logpipe.patterns.miner import TemplateMiner
-
-BATCH_LINES = 1000
-
 
 @click.group("patterns")
 def patterns_group() -> None:
@@ -73,15 +74,18 @@ def _decode(raw: bytes) -> str:
 @click.option("--summary", is_flag=True, help="Print a table of patterns and counts instead of one JSON line per input line.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="With --summary: how many patterns to show (most frequent first).")
-def mine_command(file: str, summary: bool, limit: int) -> None:
+@click.option("--final/--stream", "final", default=None,
+              help="--final: mine everything, then give each line its final pattern (default for a file). "
+                   "--stream: write each line at once with the id known then, and a closing alias map "
+                   "(default for a pipe).")
+def mine_command(file: str, summary: bool, limit: int, final: bool | None) -> None:
     """Mine templates from FILE (or stdin): one JSON object per input line, in order.
 
     Each object has ``line`` (1-based), ``pattern_id`` (stable: the same template gets the same id
-    in any run), ``template`` (variables as ``<*>``) and ``is_new``. An id written for an early
-    line may later be merged into a more general pattern; it still identifies it (alias map).
+    in any run), ``template`` (variables as ``<*>``) and ``is_new`` (the first line of its pattern).
+    With --stream an id written early may be merged later: the closing ``{"aliases": {...}}`` object
+    maps it to its final id.
     """
-    import json
-
     from logpipe.patterns.miner import TemplateMiner
 
     miner = TemplateMiner()
@@ -89,29 +93,16 @@ def mine_command(file: str, summary: bool, limit: int) -> None:
     out = sys.stdout
     try:
         if summary:
-            _mine_all(miner, source)
+            for batch in _chunks(source):
+                miner.add_many(batch)
             _print_summary(miner, limit)
             return
-        streaming = not _is_regular_file(source)
-        dumps = json.dumps
-        number = 0
-        if streaming:
-            for raw in iter(source.readline, b""):
-                number += 1
-                r = miner.add(_decode(raw))
-                out.write(dumps({"line": number, "pattern_id": r.pattern_id, "template": r.template,
-                                 "is_new": r.is_new}, ensure_ascii=False) + "\n")
-                out.flush()
+        if final is None:
+            final = _is_regular_file(source)
+        if final:
+            _mine_final(miner, source, out)
         else:
-            for batch in _batches(source):
-                results = miner.add_many(batch)
-                chunk = []
-                for r in results:
-                    number += 1
-                    chunk.append(dumps({"line": number, "pattern_id": r.pattern_id, "template": r.template,
-                                        "is_new": r.is_new}, ensure_ascii=False))
-                out.write("\n".join(chunk) + "\n")
-            out.flush()
+            _mine_streaming(miner, source, out)
     except BrokenPipeError:  # `... | head`: the reader is gone, which is not an error
         _silence_stdout()
     finally:
@@ -119,20 +110,76 @@ def mine_command(file: str, summary: bool, limit: int) -> None:
             source.close()
 
 
-def _batches(source: IO[bytes]) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for raw in source:
-        batch.append(_decode(raw))
-        if len(batch) >= BATCH_LINES:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _chunks(source: IO[bytes], size: int = 1 << 22) -> Iterator[list[str]]:
+    """The input's lines, decoded, a few MB at a time (one decode and one split per chunk)."""
+    pending = b""
+    while True:
+        block = source.read(size)
+        if not block:
+            break
+        block = pending + block
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            pending = block
+            continue
+        pending = block[cut + 1:]
+        text = block[:cut].decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        if "\r" in text:
+            lines = [line.rstrip("\r") for line in lines]
+        yield lines
+    if pending:
+        yield [pending.decode("utf-8", errors="replace").rstrip("\r\n")]
 
 
-def _mine_all(miner: TemplateMiner, source: IO[bytes]) -> None:
-    for batch in _batches(source):
-        miner.add_many(batch)
+def _tail(pattern_id: str, template: str, is_new: bool) -> str:
+    import json
+
+    return (f', "pattern_id": "{pattern_id}", "template": {json.dumps(template, ensure_ascii=False)}, '
+            f'"is_new": {"true" if is_new else "false"}}}')
+
+
+def _mine_final(miner: TemplateMiner, source: IO[bytes], out: IO[str]) -> None:
+    """Mine the whole input, then write each line's final pattern (ids after every merge)."""
+    results = []
+    for batch in _chunks(source):
+        results.extend(miner.add_many(batch))
+    final = {p.pattern_id: p.template for p in miner.patterns()}
+    resolve = miner.resolve
+    tails: dict[str, str] = {}  # written id -> the object's text after "line" (final id, template)
+    first: dict[str, str] = {}
+    chunk: list[str] = []
+    for number, r in enumerate(results, 1):
+        tail = tails.get(r.pattern_id)
+        if tail is None:
+            pid = resolve(r.pattern_id)
+            if pid in first:
+                tail = tails[r.pattern_id] = first[pid]
+            else:  # the first line of this final pattern
+                first[pid] = tails[r.pattern_id] = _tail(pid, final[pid], False)
+                tail = _tail(pid, final[pid], True)
+        chunk.append(f'{{"line": {number}{tail}')
+        if len(chunk) >= 10_000:
+            out.write("\n".join(chunk) + "\n")
+            chunk = []
+    if chunk:
+        out.write("\n".join(chunk) + "\n")
+    out.flush()
+
+
+def _mine_streaming(miner: TemplateMiner, source: IO[bytes], out: IO[str]) -> None:
+    """Write each line's object as soon as it is mined; close with the alias map of written ids."""
+    written: set[str] = set()
+    for number, raw in enumerate(iter(source.readline, b""), 1):
+        r = miner.add(_decode(raw))
+        written.add(r.pattern_id)
+        out.write(f'{{"line": {number}{_tail(r.pattern_id, r.template, r.is_new)}\n')
+        out.flush()
+    import json
+
+    aliases = {pid: miner.resolve(pid) for pid in sorted(written) if miner.resolve(pid) != pid}
+    out.write(json.dumps({"aliases": aliases}) + "\n")
+    out.flush()
 
 
 def _print_summary(miner: TemplateMiner, limit: int) -> None:
