@@ -2,7 +2,7 @@
 
 Why in SQL: a day of a large fleet's errors is millions of lines but only thousands of distinct
 shapes once the variables are masked. The engine masks (``regexp_replace`` with the miner's own
-RE2-safe masks, ``logpipe.patterns.masking.sql_mask_expression``) and groups; Python mines only the
+RE2-safe masks, ``logpipe.patterns.masking.MASKS``, around an HTTP request's shape) and groups; Python mines only the
 distinct shapes. The masks are ours, not user input, so they are written into the SQL text as
 constant literals; ``queries/error_shapes.sql`` is rendered from them by ``render_error_shapes_sql``
 and a test keeps the file and the masks in step.

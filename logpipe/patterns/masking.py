@@ -246,7 +246,7 @@ def _mask_generic(message: str) -> str:
 
 # Where an HTTP request was, while the text around it is masked: no rule matches across a newline
 # or changes one, so the mark comes through unchanged and masking around it equals masking the
-# two sides apart (SQL does the same: ``sql_mask_expression``).
+# two sides apart (SQL does the same: ``sql_request_parts``).
 _REQUEST_MARK = "\n\x1f\n"
 
 
@@ -286,9 +286,38 @@ def shape(message: str) -> str:
     return _collapse(message)
 
 
+# A whole token of hex digits and hyphens (request ids, trace ids, UUIDs, hashes) with a letter
+# and a digit that the token rule masks (anything but letters, one digit run, letters): always
+# masked, whatever its letters, so it collapses to "0" too. Bounded by separators other than ":"
+# (the clock rules look across ":"), "/" (path and route rules mask it whole either way) or a
+# preceding "_" ("pay_<hex>" is masked either way); never before a date's day (", 1", " 12").
+# 8 characters or more, so it never holds a status or a short word.
+_HEX_LEFT = frozenset(" \t\n\r\f\v=,;()[]{}\"'<>|./_")  # may stand before such a token
+_HEX_RIGHT = frozenset(" \t\n\r\f\v=,;()[]{}\"'<>|./")
+_hex_run_sub = re.compile(r"[0-9a-fA-F-]{8,}").sub
+_hex_token_hint = re.compile("[0-9a-fA-F-]{8}").search
+_one_digit_run_word = re.compile(r"[a-fA-F]+[0-9]+[a-fA-F]*\Z").match
+_date_follows = re.compile(r",?[ \t]+[0-9]").match  # a ctime/ISO date could run across the token
+
+
+def _hex_token(match: re.Match[str]) -> str:
+    token = match.group()
+    text = match.string
+    start, end = match.span()
+    if ((start and (text[start - 1] not in _HEX_LEFT
+                    or (text[start - 1] in ".," and start > 1 and text[start - 2].isdigit())))  # a fraction
+            or (end < len(text) and text[end] not in _HEX_RIGHT)
+            or _date_follows(text, end) or not _has_digit(token) or token.isdigit()
+            or _one_digit_run_word(token) or not any(c.isalpha() for c in token)):
+        return token
+    return "0"
+
+
 def _collapse(message: str) -> str:
     if "0x" in message or "0X" in message:
         message = _shape_hex_sub("0x0", message)
+    if "://" not in message and _hex_token_hint(message):  # (a URL scheme may start inside a token)
+        message = _hex_run_sub(_hex_token, message)
     return _shape_sub("0", message)
 
 
@@ -362,15 +391,3 @@ def sql_request_parts(column: str) -> tuple[str, str]:
 def sql_put_request_back(masked: str, request: str) -> str:
     """The last step: the request's shape where ``_REQUEST_MARK`` is (nothing to do without one)."""
     return f"CASE WHEN {request} = '' THEN {masked} ELSE replace({masked}, {SQL_REQUEST_MARK}, {request}) END"
-
-
-def sql_mask_expression(column: str) -> str:
-    """``mask(column)`` as one Athena (Trino) SQL expression; sqlglot transpiles it for DuckDB.
-
-    It nests about 40 calls deep, near what sqlglot's parser takes at Python's default recursion
-    limit; a query that adds nesting of its own applies ``MASKS`` in stacked subqueries instead
-    (``sql_request_parts``, ``sql_generic_steps`` on slices of ``MASKS``, ``sql_put_request_back``),
-    as ``detectors/shapes.py`` does.
-    """
-    text, request = sql_request_parts(column)
-    return sql_put_request_back(sql_generic_steps(text), request)

@@ -40,7 +40,7 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
-from logpipe.patterns.masking import HTTP_METHODS, WILDCARD, mask, shape, status_digit_offset
+from logpipe.patterns.masking import HTTP_METHODS, WILDCARD, _hex_token_hint, mask, shape, status_digit_offset
 from logpipe.patterns.traces import stack_trace_key
 
 STATE_VERSION = 1
@@ -432,6 +432,10 @@ class TemplateMiner:
             digit_free = _has_digit(masked) is None
             result, cluster = self._add_masked(message, masked)
         self._shape_cache[shaped] = (cluster, digit_free)
+        if _hex_token_hint(message):
+            # An id-like hex token (request id, UUID) makes this key unlikely to come again: the
+            # shape cache serves such lines; keep the fast cache for keys that repeat.
+            return result
         status_at = status_digit_offset(message)
         if digit_free and status_at is None:
             self._cache[key] = cluster
