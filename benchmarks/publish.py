@@ -72,7 +72,7 @@ def main() -> None:
         windows.append((end - timedelta(hours=1), end, points))
     total = sum(len(p) for _, _, p in windows)
 
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     started = time.perf_counter()
     for start, end, points in windows:
         publisher.enqueue("bench", start, end, points)
@@ -90,7 +90,7 @@ def main() -> None:
     seen = sink.observed_sample_counts(sample)
     assert all(seen[p.identity("LogpipeBench")] == p.sample_count for p in sample), seen
     # A second flush and a second enqueue of the same windows send nothing.
-    again = Publisher(config)
+    again = Publisher.from_config(config)
     assert not any(again.enqueue("bench", s, e, p) for s, e, p in windows)
     assert again.flush().sinks["cloudwatch"].sent_batches == 0
     del client

@@ -5,9 +5,13 @@ key and the file, not a silently ignored setting that makes metrics go nowhere. 
 the embedded default applies (a local folder, DuckDB, SQLite, local metrics), so ``logpipe demo``
 works on a fresh machine with no AWS account.
 
-Environment overrides: ``LOGPIPE_<SECTION>_<KEY>=value`` (for example ``LOGPIPE_STORE_ROOT=s3://b`` or
-``LOGPIPE_METRICS_SINKS='["cloudwatch"]'``). The value is read as a TOML value when it parses as one
-(numbers, booleans, arrays), otherwise as a string. ``LOGPIPE_CONFIG`` names the file.
+Built on pydantic-settings: the sources are the TOML file and the environment, which overrides it as
+``LOGPIPE_<SECTION>_<KEY>=value`` (for example ``LOGPIPE_STORE_ROOT=s3://b`` or
+``LOGPIPE_METRICS_SINKS='["cloudwatch"]'``): text fields take the text as it is, numbers and booleans
+are parsed by their field's type, lists and tables as TOML (or JSON). ``LOGPIPE_CONFIG`` names the file.
+
+Code below the CLI takes the section it needs (``StoreConfig``, ``EngineConfig``, ``MetricsConfig``...),
+not the whole ``Config``. The AWS region is one setting, ``[aws] region``.
 """
 
 from __future__ import annotations
@@ -15,11 +19,20 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from logpipe.errors import ConfigError
 
@@ -44,12 +57,25 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _default_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+class AwsConfig(Section):
+    """The AWS account side: one region for every client, stack and rendered config.
+
+    Default: ``$AWS_REGION``, else ``$AWS_DEFAULT_REGION``, else us-east-1. (An SNS topic's ARN names
+    its own region, which a digest sent to it uses.)
+    """
+
+    region: str = Field(default_factory=_default_region, min_length=1)
+
+
 class StoreConfig(Section):
     """Where the logs are: a local folder laid out like the bucket, or ``s3://bucket``."""
 
     root: str = "./logpipe-data"
     prefix: str = "logs"
-    region: str | None = None
     # Firehose dynamic partitioning adds a ``service=NAME/`` level before ``dt=``.
     service_partition: bool = False
     # Where S3 objects of a window are cached for the DuckDB engine.
@@ -77,7 +103,6 @@ class EngineConfig(Section):
     database: str = "logpipe"
     table: str = "logs"
     output_location: str | None = None
-    region: str | None = None
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     timeout_seconds: float = Field(default=900, gt=0)
     # DuckDB
@@ -110,7 +135,6 @@ class MetricsConfig(Section):
 
     sinks: list[Literal["local", "cloudwatch", "datadog", "emf"]] = Field(default_factory=lambda: ["local"])
     namespace: str = "Logpipe"
-    region: str | None = None
     # Per-pattern metrics only for the top N patterns; the rest are aggregated into "other".
     top_patterns: int = Field(default=20, ge=0)
     retry_mode: Literal["standard", "adaptive"] = "standard"
@@ -145,7 +169,6 @@ class DestinationConfig(Section):
     webhook_url_env: str | None = None
     webhook_url_secret: str | None = None
     format: Literal["md", "html", "slack", "text"] | None = None
-    region: str | None = None  # sns (default: from the topic ARN), ses
     tags: list[str] = Field(default_factory=list)  # datadog events
 
 
@@ -210,7 +233,6 @@ class FirelensService(Section):
 class FirelensConfig(Section):
     """The FireLens log router (Fluent Bit) per service."""
 
-    region: str = "us-east-1"
     firehose_stream: str = "logpipe-logs"
     # A pinned aws-for-fluent-bit release whose Fluent Bit takes every key we render (see
     # logpipe/firelens/versions.py). fluent_bit_version overrides what the image tag says, and is
@@ -244,7 +266,6 @@ class InfraConfig(Section):
     """The CloudFormation stacks."""
 
     stack_prefix: str = "logpipe"
-    region: str = "us-east-1"
     bucket: str | None = None
     retention_days: int = Field(default=400, ge=1)
     infrequent_access_days: int = Field(default=30, ge=30)
@@ -300,9 +321,31 @@ class ServiceConfig(Section):
         return value
 
 
-class Config(Section):
+class _Environment(EnvSettingsSource):
+    """``LOGPIPE_*`` variables from a given mapping (``os.environ`` by default); lists and tables are
+    read as TOML values (``['a', 'b']``), which JSON values also are."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = dict(environ)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            return super().decode_complex_value(field_name, field, value)
+
+
+class Config(BaseSettings):
     """The whole configuration; every section has the embedded default."""
 
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="_", env_nested_max_split=1,
+                                      extra="forbid", validate_assignment=True, case_sensitive=False)
+
+    aws: AwsConfig = Field(default_factory=AwsConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     state: StateConfig = Field(default_factory=StateConfig)
@@ -315,46 +358,55 @@ class Config(Section):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     # Not part of the file: where it came from, for messages.
-    source: str | None = Field(default=None, exclude=True)
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Plain ``Config()`` is the defaults and what is passed in; ``load_config`` adds the file and
+        the environment."""
+        return (init_settings,)
 
 
-def _env_value(raw: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+def _sources_for(file: Path | None, environ: Mapping[str, str]) -> type[Config]:
+    """``Config`` reading the environment, then the TOML file (the environment wins)."""
+
+    class FromFileAndEnvironment(Config):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                       init_settings: PydanticBaseSettingsSource,
+                                       env_settings: PydanticBaseSettingsSource,
+                                       dotenv_settings: PydanticBaseSettingsSource,
+                                       file_secret_settings: PydanticBaseSettingsSource,
+                                       ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, _Environment(settings_cls, environ)]
+            if file is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=file))
+            return tuple(sources)
+
+    return FromFileAndEnvironment
 
 
-def _takes_text(section: str, key: str) -> bool:
-    """Whether a field is a string: there the raw text is meant (``LOGPIPE_STORE_PREFIX=2024`` is the
-    prefix "2024", not the number), not its TOML reading."""
-    model = Config.model_fields[section].annotation
-    field = getattr(model, "model_fields", {}).get(key)
-    if field is None:
-        return False
-    annotation = field.annotation
-    if annotation is str:
-        return True
-    return get_origin(annotation) in (Union, UnionType) and str in get_args(annotation)  # str | None
-
-
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
-    """Merge LOGPIPE_<SECTION>_<KEY> variables into the raw data; return the names applied."""
-    sections = {name for name, field in Config.model_fields.items() if name != "source"}
+def _overrides(environ: Mapping[str, str]) -> list[str]:
+    """The ``LOGPIPE_<SECTION>_<KEY>`` variables that apply (for messages: names, never values)."""
+    sections = set(Config.model_fields)
     applied = []
-    for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == "LOGPIPE_CONFIG":
-            continue
-        rest = name[len(ENV_PREFIX) :].lower()
+    for name in sorted(environ):
+        rest = name[len(ENV_PREFIX):].lower() if name.upper().startswith(ENV_PREFIX) else ""
         section, _, key = rest.partition("_")
-        if section not in sections or not key:
-            continue
-        data.setdefault(section, {})
-        if not isinstance(data[section], dict):
-            continue
-        data[section][key] = raw if _takes_text(section, key) else _env_value(raw)
-        applied.append(name)
+        if section in sections and key:
+            applied.append(name)
     return applied
+
+
+_MOVED_KEYS = {"region": "the AWS region is one setting now: [aws] region"}
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:
@@ -362,14 +414,15 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"])
         if err["type"] == "extra_forbidden":
-            problems.append(f"unknown key '{key}'")
+            moved = _MOVED_KEYS.get(str(err["loc"][-1])) if len(err["loc"]) > 1 else None
+            problems.append(f"unknown key '{key}'" + (f" ({moved})" if moved else ""))
         else:
             message = err["msg"].removeprefix("Value error, ")
             problems.append(f"'{key}': {message} (got {err.get('input')!r})")
     return f"invalid configuration in {source}: " + "; ".join(problems)
 
 
-def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load and validate the configuration.
 
     ``path`` None means ``$LOGPIPE_CONFIG`` or ``./logpipe.toml`` if either exists, else the
@@ -378,26 +431,29 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     environ = dict(os.environ if environ is None else environ)
     explicit = path is not None or "LOGPIPE_CONFIG" in environ
     file = Path(path if path is not None else environ.get("LOGPIPE_CONFIG", DEFAULT_CONFIG_FILE))
-    data: dict[str, Any] = {}
     source = "the embedded default"
+    found: Path | None = None
     if file.exists():
-        source = str(file)
+        source, found = str(file), file
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            tomllib.loads(file.read_text(encoding="utf-8"))  # a clear message for a broken file, first
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file} is not valid TOML: {exc}") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {file}: {exc}") from exc
     elif explicit:
         raise ConfigError(f"config file {file} does not exist")
-    applied = _apply_env(data, environ)
+    applied = _overrides(environ)
     if applied:
         source += " with environment overrides " + ", ".join(applied)
     try:
-        config = Config.model_validate(data)
+        loaded = _sources_for(found, environ)()
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source)) from exc
-    config.source = source
+    except ValueError as exc:  # a list or table variable that is neither TOML nor JSON
+        raise ConfigError(f"invalid configuration in {source}: {exc}") from exc
+    config = Config.model_validate(loaded.model_dump())
+    config._source = source
     return config
 
 

@@ -162,7 +162,7 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
 
     began = time.perf_counter()
     queries = load_queries(config)
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     for i, (name, query) in enumerate(sorted(queries.items())):
         tick("queries", i, len(queries))
         params = _params_for(query, run)

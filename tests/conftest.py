@@ -125,8 +125,8 @@ def s3_store(boto_client: Callable[..., Any], tmp_path: Path) -> Any:
     from logpipe.store import Store
 
     boto_client("s3").create_bucket(Bucket="logpipe-test")
-    return Store(StoreConfig(root="s3://logpipe-test/base", prefix="logs", region="us-east-1",
-                             cache_dir=str(tmp_path / "cache")))
+    return Store(StoreConfig(root="s3://logpipe-test/base", prefix="logs", cache_dir=str(tmp_path / "cache")),
+                 region="us-east-1")
 
 
 # -- the CLI ------------------------------------------------------------------------------------------------

@@ -136,7 +136,8 @@ def test_env_overrides_file_values_with_types(tmp_path: Path) -> None:
     ("LOGPIPE_STORE_PREFIX", "2024", ("store", "prefix"), "2024"),  # text fields take the text as is
     ("LOGPIPE_STORE_PREFIX", "2026-11-26", ("store", "prefix"), "2026-11-26"),  # not a TOML date
     ("LOGPIPE_METRICS_NAMESPACE", "true", ("metrics", "namespace"), "true"),
-    ("LOGPIPE_STORE_REGION", "eu-west-1", ("store", "region"), "eu-west-1"),  # str | None
+    ("LOGPIPE_AWS_REGION", "eu-west-1", ("aws", "region"), "eu-west-1"),
+    ("LOGPIPE_ENGINE_OUTPUT_LOCATION", "s3://r/x", ("engine", "output_location"), "s3://r/x"),  # str | None
     ("LOGPIPE_DIGEST_SCHEDULE", "0 7 * * 1", ("digest", "schedule"), "0 7 * * 1"),
 ])
 def test_env_text_values_are_not_reinterpreted(name: str, raw: str, attr: tuple[str, str], expected: Any) -> None:

@@ -30,7 +30,7 @@ def _queries() -> list[SavedQuery]:
 
 
 def test_dashboard_and_alarms_accepted_by_cloudwatch(aws: str) -> None:
-    config = Config.model_validate({"metrics": {"region": "us-east-1"}})
+    config = Config.model_validate({"aws": {"region": "us-east-1"}})
     rendered = render(config, _queries(), ["api", "web"], "123456789012")
     titles = [w["properties"].get("title") for w in rendered.body["widgets"]]
     assert {"Errors per service", "New error patterns", "HTTP 5xx rate (%)", "Latency p95 (ms)", "Log volume",
@@ -77,7 +77,7 @@ def test_render_cli_without_services_says_what_to_do(cli: Any, tmp_path: Path, m
 
 def test_local_html_dashboard(tmp_path: Path) -> None:
     config = Config.model_validate({"state": {"url": f"sqlite:///{tmp_path}/s.db"}})
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     for h in range(6):
         end = T0 + timedelta(hours=h + 1)
         points = [DataPoint(N.ERROR_COUNT, end, value=h * 2, dimensions={"service": "api"}),
@@ -93,7 +93,7 @@ def test_local_html_dashboard(tmp_path: Path) -> None:
 
 def test_deploy_cli_on_moto(cli: Any, aws: str, tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("LOGPIPE_STATE_URL", f"sqlite:///{tmp_path}/none.db")
-    monkeypatch.setenv("LOGPIPE_METRICS_REGION", "us-east-1")
+    monkeypatch.setenv("LOGPIPE_AWS_REGION", "us-east-1")
     code, out, err = cli("dashboard", "deploy", "--service", "checkout")
     assert code == 0, err
     assert "applied dashboard logpipe-logs" in out and "applied alarm logpipe-checkout-error-spike" in out
@@ -110,7 +110,7 @@ def test_render_local_cli(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
     code, _, err = cli("dashboard", "render", "--local", "--out", str(tmp_path / "html"))
     assert code == 2 and "no local metric history" in err
     config = Config.model_validate({"state": {"url": url}})
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     publisher.enqueue("errors", end - timedelta(hours=1), end,
                       [DataPoint(N.ERROR_COUNT, end, value=4, dimensions={"service": "api"})])

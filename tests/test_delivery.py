@@ -40,7 +40,7 @@ def _config(tmp_path: Path, destinations: list[dict[str, Any]], **metrics: Any) 
     return Config.model_validate({
         "store": {"root": str(tmp_path / "store")}, "state": {"url": f"sqlite:///{tmp_path}/state.db"},
         "digest": {"destinations": destinations, "delivery_attempts": 3, "delivery_backoff_seconds": 0.01},
-        "metrics": metrics})
+        "metrics": metrics, "aws": {"region": "us-east-1"}})
 
 
 class FlakyServer:
@@ -119,8 +119,7 @@ def test_short_text_fits_by_dropping_samples_first() -> None:
 def test_ses_raw_email_with_inline_images(tmp_path: Path, boto_client: Any, aws: str) -> None:
     ses = boto_client("ses")
     ses.verify_email_identity(EmailAddress="digest@example.com")
-    config = _config(tmp_path, [{"kind": "ses", "sender": "digest@example.com", "recipients": ["oncall@example.com"],
-                                 "region": "us-east-1"}])
+    config = _config(tmp_path, [{"kind": "ses", "sender": "digest@example.com", "recipients": ["oncall@example.com"]}])
     report = deliver_now(config, _digest())
     assert report.ok, report.failed
     assert deliver_now(config, _digest()).sent == []  # once per window and destination
@@ -215,10 +214,10 @@ def test_slack_webhook_from_secrets_manager(tmp_path: Path, flaky: Any, boto_cli
     server = flaky(0)
     boto_client("secretsmanager").create_secret(Name="logpipe/slack",
                                                 SecretString=json.dumps({"webhook_url": server.url + SECRET_URL_PATH}))
-    config = _config(tmp_path, [{"kind": "slack", "webhook_url_secret": "logpipe/slack", "region": "us-east-1"}])
+    config = _config(tmp_path, [{"kind": "slack", "webhook_url_secret": "logpipe/slack"}])
     report = deliver_now(config, _digest())
     assert report.ok, report.failed
     assert server.accepted[0][0] == SECRET_URL_PATH
-    missing = _config(tmp_path / "other", [{"kind": "slack", "webhook_url_secret": "nope", "region": "us-east-1"}])
+    missing = _config(tmp_path / "other", [{"kind": "slack", "webhook_url_secret": "nope"}])
     failed = deliver_now(missing, _digest())
     assert "slack:nope" in failed.failed and "ResourceNotFoundException" in failed.failed["slack:nope"]

@@ -184,7 +184,7 @@ def test_stacks_records_and_read_back_on_moto(aws: str, cli: Any, tmp_path: Path
     assert sorted(body.splitlines(keepends=True)) == sorted(lines)  # every record, each on its own line
 
     # 5. What real Firehose writes (gzip, expanded prefix), written through the store's layout.
-    store = Store(StoreConfig(root=f"s3://{bucket}", region=REGION, cache_dir=str(tmp_path / "cache")))
+    store = Store(StoreConfig(root=f"s3://{bucket}", cache_dir=str(tmp_path / "cache")), region=REGION)
     by_hour: dict[datetime, list[bytes]] = {}
     for line in lines:
         moment = datetime.fromisoformat(json.loads(line)["time"])
@@ -204,7 +204,7 @@ def test_stacks_records_and_read_back_on_moto(aws: str, cli: Any, tmp_path: Path
 
     # 6. The query path reads them back from s3:// (DuckDB over the cached window).
     Path(cli.cwd, "logpipe.toml").write_text(
-        f'[store]\nroot = "s3://{bucket}"\nregion = "{REGION}"\ncache_dir = "{tmp_path / "qcache"}"\n'
+        f'[aws]\nregion = "{REGION}"\n[store]\nroot = "s3://{bucket}"\ncache_dir = "{tmp_path / "qcache"}"\n'
         f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n')
     result = cli("query", "run", "records_by_service", "--since", start.isoformat(),
                  "--until", (start + timedelta(hours=3)).isoformat(), "--format", "json")

@@ -27,9 +27,9 @@ def _result() -> QueryResult:
 
 def test_publish_result_queues_once_with_the_pattern_guard(tmp_path: Path) -> None:
     config = Config.model_validate({"metrics": {"top_patterns": 2}, "state": {"url": f"sqlite:///{tmp_path}/s.db"}})
-    publisher = Publisher(config)
-    assert publish_result(config, _result(), publisher=publisher) is True
-    assert publish_result(config, _result(), publisher=publisher) is False
+    publisher = Publisher.from_config(config)
+    assert publish_result(publisher, _result()) is True
+    assert publish_result(publisher, _result()) is False
     assert publisher.flush().complete
     got = {d["pattern_id"]: v for d, v in zip(series(publisher.engine, "PatternCount")["dims"],
                                               series(publisher.engine, "PatternCount")["value"], strict=True)}
@@ -40,7 +40,7 @@ def test_status_and_flush_commands(cli: Any, tmp_path: Path, monkeypatch: Any) -
     url = f"sqlite:///{tmp_path}/s.db"
     monkeypatch.setenv("LOGPIPE_STATE_URL", url)
     config = Config.model_validate({"state": {"url": url}})
-    publish_result(config, _result())
+    publish_result(Publisher.from_config(config), _result())
     code, out, err = cli("metrics", "status")
     assert code == 0, err
     assert "local" in out and "1" in out
@@ -50,16 +50,16 @@ def test_status_and_flush_commands(cli: Any, tmp_path: Path, monkeypatch: Any) -
     # A sink that cannot deliver: exit 1 with a one-line reason, the batch stays queued.
     monkeypatch.setenv("LOGPIPE_METRICS_SINKS", '["datadog"]')
     monkeypatch.delenv("DD_API_KEY", raising=False)
-    publish_result(Config.model_validate({"state": {"url": url}, "metrics": {"sinks": ["datadog"]}}), _result(),
-                   job="other-job")
+    publish_result(Publisher.from_config(Config.model_validate({"state": {"url": url}, "metrics": {"sinks": ["datadog"]}})),
+                   _result(), job="other-job")
     code, out, err = cli("metrics", "flush")
     assert code == 1 and "DD_API_KEY" in err and "Traceback" not in err
 
 
 def test_two_jobs_emitting_the_same_point_are_warned_about(tmp_path: Path, caplog: Any) -> None:
     config = Config.model_validate({"state": {"url": f"sqlite:///{tmp_path}/s.db"}})
-    publisher = Publisher(config)
-    publish_result(config, _result(), job="one", publisher=publisher)
+    publisher = Publisher.from_config(config)
+    publish_result(publisher, _result(), job="one")
     assert not caplog.records
-    publish_result(config, _result(), job="two", publisher=publisher)
+    publish_result(publisher, _result(), job="two")
     assert any("PatternCount" in r.getMessage() and "one" in r.getMessage() for r in caplog.records)

@@ -21,9 +21,9 @@ NS = "LogpipeTest"
 
 
 def _config(state_url: str, **metrics: Any) -> Config:
-    settings = {"sinks": ["cloudwatch"], "namespace": NS, "readback_settle_seconds": 0, "region": "us-east-1"}
+    settings = {"sinks": ["cloudwatch"], "namespace": NS, "readback_settle_seconds": 0}
     settings.update(metrics)
-    return Config.model_validate({"metrics": settings, "state": {"url": state_url}})
+    return Config.model_validate({"metrics": settings, "state": {"url": state_url}, "aws": {"region": "us-east-1"}})
 
 
 def _window(i: int, services: int = 4) -> tuple[datetime, datetime, list[DataPoint]]:
@@ -68,7 +68,7 @@ def _ledger_rows(engine: Any) -> int:
 
 def test_publish_reads_back_and_second_publish_adds_nothing(aws: str, state_url: str) -> None:
     config = _config(state_url)
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     all_points = []
     for i in range(3):
         start, end, points = _window(i)
@@ -79,7 +79,7 @@ def test_publish_reads_back_and_second_publish_adds_nothing(aws: str, state_url:
     _assert_exactly_once(aws, all_points)
 
     # The same windows again (another run of the job, a fresh process): nothing new is queued or sent.
-    again = Publisher(config)
+    again = Publisher.from_config(config)
     for i in range(3):
         start, end, points = _window(i)
         assert again.enqueue("errors", start, end, points) is False
@@ -91,7 +91,7 @@ def test_publish_reads_back_and_second_publish_adds_nothing(aws: str, state_url:
 
 def test_batches_are_the_minimum_number_of_calls_within_limits(aws: str, tmp_path: Any) -> None:
     config = _config(f"sqlite:///{tmp_path}/s.db")
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     end = T0 + timedelta(hours=1)
     points = [DataPoint("PatternCount", end, value=i, dimensions={"service": f"s{i % 7}", "pattern_id": f"p{i}"})
               for i in range(2500)]
@@ -106,7 +106,7 @@ def test_batches_are_the_minimum_number_of_calls_within_limits(aws: str, tmp_pat
 def test_size_limit_splits_batches(aws: str, tmp_path: Any) -> None:
     # Long dimension values make 300 points far bigger than a (lowered) size limit.
     config = _config(f"sqlite:///{tmp_path}/s.db", max_request_bytes=20_000)
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     end = T0 + timedelta(hours=1)
     points = [DataPoint("PatternCount", end, value=1, dimensions={"pattern_id": f"{i:04d}" + "x" * 200})
               for i in range(300)]
@@ -122,7 +122,7 @@ def test_size_limit_splits_batches(aws: str, tmp_path: Any) -> None:
 
 def test_distributions_keep_counts_and_cap_distinct_values(aws: str, tmp_path: Any) -> None:
     config = _config(f"sqlite:///{tmp_path}/s.db")
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     end = T0 + timedelta(hours=1)
     point = DataPoint("Latency", end, unit="Milliseconds", dimensions={"service": "api"},
                       values=[float(v) for v in range(1000)], counts=[2.0] * 1000)
@@ -141,7 +141,7 @@ def test_thirty_percent_faults_nothing_lost_or_doubled(aws: str, fault_proxy: An
     mode = "adaptive" if state_url.startswith("postgresql") else "standard"
     config = _config(state_url, max_points_per_call=3, max_attempts=4, retry_mode=mode)
     all_points = []
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     for i in range(24):
         start, end, points = _window(i)
         all_points += points
@@ -149,7 +149,7 @@ def test_thirty_percent_faults_nothing_lost_or_doubled(aws: str, fault_proxy: An
     runs = 0
     while True:
         runs += 1
-        report = Publisher(config).flush()  # a fresh process each run
+        report = Publisher.from_config(config).flush()  # a fresh process each run
         if report.complete or runs >= 15:
             break
     assert report.complete, report
@@ -165,7 +165,7 @@ class Crash(BaseException):
 def test_crash_after_the_call_before_the_ledger_does_not_double(aws: str, state_url: str) -> None:
     config = _config(state_url)
     start, end, points = _window(0)
-    first = Publisher(config)
+    first = Publisher.from_config(config)
     first.enqueue("errors", start, end, points)
 
     def die(**_: Any) -> None:
@@ -177,7 +177,7 @@ def test_crash_after_the_call_before_the_ledger_does_not_double(aws: str, state_
     assert first.status()["cloudwatch"] == {"sending": 1}
     _assert_exactly_once(aws, points)  # the call did land
 
-    report = Publisher(config).flush()
+    report = Publisher.from_config(config).flush()
     assert report.sinks["cloudwatch"].resolved_landed == 1 and report.sinks["cloudwatch"].sent_batches == 0
     _assert_exactly_once(aws, points)
     engine = open_state(state_url)
@@ -188,7 +188,7 @@ def test_crash_after_the_call_before_the_ledger_does_not_double(aws: str, state_
 def test_crash_before_the_request_left_resends(aws: str, state_url: str) -> None:
     config = _config(state_url)
     start, end, points = _window(0)
-    first = Publisher(config)
+    first = Publisher.from_config(config)
     first.enqueue("errors", start, end, points)
 
     def die(**_: Any) -> None:
@@ -197,7 +197,7 @@ def test_crash_before_the_request_left_resends(aws: str, state_url: str) -> None
     first.sink("cloudwatch").client.meta.events.register("before-send.cloudwatch.PutMetricData", die)
     with pytest.raises(Crash):
         first.flush()
-    report = Publisher(config).flush()
+    report = Publisher.from_config(config).flush()
     assert report.sinks["cloudwatch"].resolved_resend == 1 and report.sinks["cloudwatch"].sent_batches == 1
     _assert_exactly_once(aws, points)
 
@@ -207,13 +207,13 @@ def test_in_doubt_batch_waits_for_the_settle_time(aws: str, tmp_path: Any) -> No
     config = _config(url, readback_settle_seconds=300)
     start, end, points = _window(0)
     now = [1_000_000.0]
-    first = Publisher(config, clock=lambda: now[0])
+    first = Publisher.from_config(config, clock=lambda: now[0])
     first.enqueue("errors", start, end, points)
     first.sink("cloudwatch").client.meta.events.register(
         "after-call.cloudwatch.PutMetricData", lambda **_: (_ for _ in ()).throw(Crash()))
     with pytest.raises(Crash):
         first.flush()
-    later = Publisher(config, clock=lambda: now[0])
+    later = Publisher.from_config(config, clock=lambda: now[0])
     report = later.flush()
     assert report.sinks["cloudwatch"].pending_batches == 1 and report.sinks["cloudwatch"].resolved_landed == 0
     now[0] += 301

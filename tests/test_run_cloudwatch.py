@@ -25,8 +25,9 @@ def _config(tmp_path: Path) -> Path:
 [metrics]
 sinks = ["local", "cloudwatch"]
 namespace = "RunTest"
-region = "us-east-1"
 readback_settle_seconds = 0
+[aws]
+region = "us-east-1"
 """)
 
 

@@ -198,6 +198,7 @@ kind = "sns"
 topic_arn = "{topic}"
 [metrics]
 sinks = ["local", "cloudwatch"]
+[aws]
 region = "us-east-1"
 """)
     _simulate(config_path, 5)

@@ -87,7 +87,8 @@ def datadog() -> Iterator[FakeDatadog]:
 
 def _config(url: str, tmp_path: Any, **extra: Any) -> Config:
     metrics = {"sinks": ["datadog"], "datadog_url": url, "datadog_tags": ["env:test"], "max_attempts": 2, **extra}
-    return Config.model_validate({"metrics": metrics, "state": {"url": f"sqlite:///{tmp_path}/s.db"}})
+    return Config.model_validate({"metrics": metrics, "state": {"url": f"sqlite:///{tmp_path}/s.db"},
+                                  "aws": {"region": "us-east-1"}})
 
 
 def _points() -> list[DataPoint]:
@@ -99,7 +100,7 @@ def _points() -> list[DataPoint]:
 def test_submits_v2_gauges_with_the_key_header(datadog: FakeDatadog, tmp_path: Any,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DD_API_KEY", API_KEY)
-    publisher = Publisher(_config(datadog.url, tmp_path))
+    publisher = Publisher.from_config(_config(datadog.url, tmp_path))
     publisher.enqueue("errors", T.replace(hour=5), T, _points())
     assert publisher.flush().complete
     assert datadog.requests[0]["path"] == "/api/v2/series"
@@ -119,7 +120,7 @@ def test_unavailable_then_retried_on_the_next_flush(datadog: FakeDatadog, tmp_pa
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DD_API_KEY", API_KEY)
     config = _config(datadog.url, tmp_path, max_attempts=1)
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     publisher.enqueue("errors", T.replace(hour=5), T, _points())
     datadog.fail_next = 1
     report = publisher.flush()
@@ -136,7 +137,7 @@ def test_the_key_never_appears_in_logs_errors_or_output(datadog: FakeDatadog, tm
     monkeypatch.setenv("DD_API_KEY", API_KEY)
     caplog.set_level(logging.DEBUG)
     config = _config(datadog.url, tmp_path, flush_rounds=1)
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     publisher.enqueue("errors", T.replace(hour=5), T, _points())
     report = publisher.flush()
     assert not report.complete
@@ -161,11 +162,11 @@ def test_key_from_secrets_manager(aws: str, tmp_path: Any, monkeypatch: pytest.M
     monkeypatch.delenv("DD_API_KEY", raising=False)
     sm = boto3.client("secretsmanager", region_name="us-east-1")
     sm.create_secret(Name="logpipe/datadog", SecretString=json.dumps({"api_key": API_KEY}))
-    config = _config("http://127.0.0.1:9", tmp_path, datadog_api_key_secret="logpipe/datadog", region="us-east-1")
-    assert read_api_key(config.metrics) == API_KEY
-    missing = _config("http://127.0.0.1:9", tmp_path, datadog_api_key_secret="nope", region="us-east-1")
+    config = _config("http://127.0.0.1:9", tmp_path, datadog_api_key_secret="logpipe/datadog")
+    assert read_api_key(config.metrics, config.aws.region) == API_KEY
+    missing = _config("http://127.0.0.1:9", tmp_path, datadog_api_key_secret="nope")
     with pytest.raises(ConfigError, match="ResourceNotFoundException"):
-        read_api_key(missing.metrics)
+        read_api_key(missing.metrics, missing.aws.region)
 
 
 def test_no_key_anywhere_is_an_actionable_error(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,11 +178,11 @@ def test_no_key_anywhere_is_an_actionable_error(tmp_path: Any, monkeypatch: pyte
 def test_points_queue_without_a_key_and_wait_for_one(datadog: FakeDatadog, tmp_path: Any,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DD_API_KEY", raising=False)
-    publisher = Publisher(_config(datadog.url, tmp_path))
+    publisher = Publisher.from_config(_config(datadog.url, tmp_path))
     assert publisher.enqueue("errors", T.replace(hour=5), T, _points())
     report = publisher.flush()
     assert not report.complete and "DD_API_KEY" in report.sinks["datadog"].errors[0]
     assert publisher.status() == {"datadog": {"pending": 1}}
     monkeypatch.setenv("DD_API_KEY", API_KEY)
-    assert Publisher(_config(datadog.url, tmp_path)).flush().complete
+    assert Publisher.from_config(_config(datadog.url, tmp_path)).flush().complete
     assert datadog.series()[("logpipe.ErrorCount", ("service:api", "env:test"))] == [7.0]

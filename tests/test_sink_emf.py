@@ -87,7 +87,7 @@ def test_distributions_are_value_arrays() -> None:
 def test_publisher_writes_emf_once_per_window(tmp_path: Any, capsys: Any) -> None:
     config = Config.model_validate({"metrics": {"sinks": ["emf"]}, "state": {"url": f"sqlite:///{tmp_path}/s.db"}})
     points = [DataPoint("ErrorCount", T, value=3, dimensions={"service": "api"})]
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     assert publisher.enqueue("errors", T.replace(hour=5), T, points)
     assert publisher.flush().complete
     assert not publisher.enqueue("errors", T.replace(hour=5), T, points)

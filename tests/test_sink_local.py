@@ -38,7 +38,7 @@ def test_series_round_trip_and_idempotent_resend(state_url: str) -> None:
 def test_local_default_through_the_publisher(tmp_path: object) -> None:
     config = Config.model_validate({"state": {"url": f"sqlite:///{tmp_path}/s.db"}})
     assert config.metrics.sinks == ["local"]
-    publisher = Publisher(config)
+    publisher = Publisher.from_config(config)
     points = [DataPoint("ErrorCount", T0, value=5, dimensions={"service": "api"})]
     assert publisher.enqueue("errors", T0 - timedelta(hours=1), T0, points)
     assert publisher.flush().complete

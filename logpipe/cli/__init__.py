@@ -10,6 +10,7 @@ import importlib
 import sys
 
 import click
+from rich.markup import escape
 
 from logpipe import __version__
 from logpipe.cli.common import AppContext, err_console
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     except LogpipeError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # the last resort: still one line, with the way to see more
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+        err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
+                          "(run with --debug for the traceback)",
                           highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -46,7 +46,7 @@ def deploy(app: AppContext, which: str, poll_seconds: float, timeout_seconds: fl
     config = app.config
     templates = {kind: dump_template(t) for kind, t in render_templates(config).items()}
     kinds = ("stateful", "stateless") if which == "all" else (which,)
-    cfn = cloudformation_client(config.infra.region)
+    cfn = cloudformation_client(config.aws.region)
     with err_console.status("deploying") as status:
         results = deploy_all(templates, stack_names(config), kinds=kinds, cfn=cfn, poll_seconds=poll_seconds,
                              timeout_seconds=timeout_seconds, on_status=lambda text: status.update(text))

@@ -78,7 +78,7 @@ def status_command(app: AppContext) -> None:
     """Batches in the publish queue, per sink and state."""
     from logpipe.sinks.publisher import Publisher
 
-    status = Publisher(app.config).status()
+    status = Publisher.from_config(app.config).status()
     if not status:
         console.print("nothing queued or published yet")
         return
@@ -101,7 +101,7 @@ def flush_command(app: AppContext) -> None:
     from logpipe.sinks.publisher import Publisher
 
     with err_console.status("publishing metrics"):
-        report = Publisher(app.config).flush()
+        report = Publisher.from_config(app.config).flush()
     for sink, rep in report.sinks.items():
         console.print(f"{sink}: {rep.sent_points} points in {rep.sent_batches} batches sent, "
                       f"{rep.resolved_landed} found already delivered, {rep.pending_batches} still queued",

@@ -57,7 +57,7 @@ def simulate_command(app: AppContext, out: str | None, hours: float | None, star
         if not out.strip() or out.strip() == "s3://":
             raise UsageError("--out needs a folder or an s3://bucket URL")
         store_config = store_config.model_copy(update={"root": out.strip()})
-    store = Store(store_config)
+    store = Store(store_config, region=app.config.aws.region)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("hours"), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(f"simulating into {store.url(store.layout.prefix)}", total=None)

@@ -24,8 +24,7 @@ def athena_console_url(config: Config) -> str | None:
     """The Athena query editor, when the engine is Athena (where a reader can run the query)."""
     if config.engine.kind != "athena":
         return None
-    region = config.engine.region or config.store.region or config.infra.region
-    return ATHENA_CONSOLE.format(region=region)
+    return ATHENA_CONSOLE.format(region=config.aws.region)
 
 
 def pattern_command(service: str | None, start: datetime, end: datetime) -> str:

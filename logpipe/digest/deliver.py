@@ -244,7 +244,7 @@ def _send_sns(payload: dict[str, Any], dest: DestinationConfig | None, config: C
     from botocore.exceptions import BotoCoreError, ClientError
 
     arn = payload["topic_arn"]
-    region = (dest.region if dest else None) or (arn.split(":")[3] if arn.count(":") >= 5 else None)
+    region = arn.split(":")[3] if arn.count(":") >= 5 else config.aws.region  # the topic's own region
     try:
         aws.client("sns", region).publish(TopicArn=arn, Subject=payload["subject"],
                                                        Message=payload["message"])
@@ -255,7 +255,7 @@ def _send_sns(payload: dict[str, Any], dest: DestinationConfig | None, config: C
 def _send_ses(payload: dict[str, Any], dest: DestinationConfig | None, config: Config) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    region = (dest.region if dest else None) or config.infra.region
+    region = config.aws.region
     try:
         aws.client("ses", region).send_raw_email(
             Source=payload["sender"], Destinations=payload["recipients"],
@@ -267,7 +267,7 @@ def _send_ses(payload: dict[str, Any], dest: DestinationConfig | None, config: C
 def slack_webhook_url(dest: DestinationConfig, config: Config) -> str:
     """The webhook URL (a secret): from the environment variable or Secrets Manager. Never logged."""
     url = aws.read_secret(env=dest.webhook_url_env, secret_id=None if dest.webhook_url_env else dest.webhook_url_secret,
-                          region=dest.region or config.infra.region, json_keys=("webhook_url", "url"),
+                          region=config.aws.region, json_keys=("webhook_url", "url"),
                           what="the Slack webhook URL", error=DeliveryError)
     if not url.startswith("https://") and not url.startswith("http://"):
         raise DeliveryError(f"Secrets Manager secret {dest.webhook_url_secret!r} holds no webhook URL "
@@ -304,7 +304,7 @@ def _send_datadog(payload: dict[str, Any], _dest: DestinationConfig | None, conf
 
     from logpipe.sinks.datadog import datadog_configuration, read_api_key
 
-    key = read_api_key(config.metrics)
+    key = read_api_key(config.metrics, config.aws.region)
     configuration = datadog_configuration(config.metrics, key, retries=0)
     body = EventCreateRequest(title=payload["title"], text=payload["text"],
                               alert_type=EventAlertType(payload["alert_type"]), tags=payload["tags"],

@@ -25,13 +25,13 @@ def _duckdb(config: Config) -> Engine:
     from logpipe.store import Store
 
     counter = BadRecordCounter(open_state(config.state.url), config.engine)
-    return DuckDBEngine(config.engine, Store(config.store), counter)
+    return DuckDBEngine(config.engine, Store(config.store, region=config.aws.region), counter)
 
 
 def _athena(config: Config) -> Engine:
     from logpipe.engines.athena import AthenaEngine
 
-    return AthenaEngine(config.engine)
+    return AthenaEngine(config.engine, config.aws.region)
 
 
 # kind -> a factory of that engine from the configuration (imports stay lazy: pyathena is optional).

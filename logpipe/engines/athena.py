@@ -41,8 +41,9 @@ class AthenaEngine:
 
     name = "athena"
 
-    def __init__(self, settings: EngineConfig, chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(self, settings: EngineConfig, region: str | None = None, chunk_rows: int = CHUNK_ROWS) -> None:
         self.settings = settings
+        self.region = region
         self.chunk_rows = chunk_rows
 
     # -- SQL ----------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ class AthenaEngine:
 
         try:
             conn = connect(work_group=cfg.workgroup, schema_name=cfg.database,
-                           s3_staging_dir=cfg.output_location, region_name=cfg.region,
+                           s3_staging_dir=cfg.output_location, region_name=self.region,
                            poll_interval=cfg.poll_interval_seconds, on_poll=on_poll,
                            cursor_class=BackoffCursor)
         except Exception as exc:

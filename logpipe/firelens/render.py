@@ -134,7 +134,7 @@ def datadog_host(site: str) -> str:
 
 
 def _main_sections(firelens: FirelensConfig, name: str, service: FirelensService,
-                   route: DatadogRoute, fluent_bit: versions.ResolvedVersion) -> list[Section]:
+                   route: DatadogRoute, fluent_bit: versions.ResolvedVersion, region: str) -> list[Section]:
     conf_dir = firelens.config_dir.rstrip("/")
     flush_ms = str(firelens.multiline_flush_ms)
     # Fluent Bit waits up to Grace seconds on SIGTERM to flush; ECS kills the router at stopTimeout.
@@ -216,7 +216,7 @@ def _main_sections(firelens: FirelensConfig, name: str, service: FirelensService
         entry for entry in (
             ("Name", "kinesis_firehose"),
             ("Match", APP_TAG_MATCH),
-            ("region", firelens.region),
+            ("region", region),
             ("delivery_stream", service.firehose_stream or firelens.firehose_stream),
             ("simple_aggregation", "On") if firelens.simple_aggregation else None,
             ("auto_retry_requests", "true"),
@@ -337,7 +337,7 @@ def _route_lua(name: str, route: DatadogRoute) -> str:
 
 
 def task_definition(firelens: FirelensConfig, name: str, service: FirelensService,
-                    route: DatadogRoute) -> dict:
+                    route: DatadogRoute, region: str) -> dict:
     """The ECS task-definition snippet: the log router container and the app's logConfiguration."""
     conf_dir = firelens.config_dir.rstrip("/")
     router: dict = {
@@ -370,7 +370,7 @@ def task_definition(firelens: FirelensConfig, name: str, service: FirelensServic
             "logDriver": "awslogs",
             "options": {
                 "awslogs-group": f"/ecs/{name}/log-router",
-                "awslogs-region": firelens.region,
+                "awslogs-region": region,
                 "awslogs-stream-prefix": "firelens",
                 "awslogs-create-group": "true",
             },
@@ -404,7 +404,7 @@ def render_service(config: Config, name: str) -> RenderedService:
     fluent_bit = versions.resolve(firelens.router_image, firelens.fluent_bit_version)
     rendered = RenderedService(service=name, fluent_bit_version=versions.format_version(fluent_bit.version),
                                warnings=list(fluent_bit.warnings))
-    sections = _for_version(_main_sections(firelens, name, service, route, fluent_bit), fluent_bit,
+    sections = _for_version(_main_sections(firelens, name, service, route, fluent_bit, config.aws.region), fluent_bit,
                             rendered.warnings)
     rendered.files["fluent-bit.conf"] = format_sections(sections)
     for static in STATIC_FILES:
@@ -412,5 +412,5 @@ def render_service(config: Config, name: str) -> RenderedService:
     if route.enabled:
         rendered.files["route.lua"] = _route_lua(name, route)
     rendered.files["task-definition.json"] = json.dumps(
-        task_definition(firelens, name, service, route), indent=2) + "\n"
+        task_definition(firelens, name, service, route, config.aws.region), indent=2) + "\n"
     return rendered

@@ -47,7 +47,7 @@ def _period(config: Config) -> int:
 
 
 def _region(config: Config) -> str:
-    return config.metrics.region or config.infra.region
+    return config.aws.region
 
 
 def dashboard_name(config: Config) -> str:

@@ -108,7 +108,7 @@ def explain_query(config: Config, query: SavedQuery | str, start: datetime, end:
     if isinstance(query, str):
         query = get_query(config, query)
     statement = bind_statement(query, start, end, params or {})
-    store = Store(config.store)
+    store = Store(config.store, region=config.aws.region)
     objects = store.list_objects(statement.window_start, statement.window_end)
     per_dir: dict[str, list[int]] = {}
     for obj in objects:

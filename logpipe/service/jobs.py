@@ -148,7 +148,7 @@ class JobRunner:
         if self._publisher is None:
             from logpipe.sinks.publisher import Publisher
 
-            self._publisher = Publisher(self.config, self.engine)
+            self._publisher = Publisher(self.config.metrics, self.engine, self.config.aws.region)
         return self._publisher
 
     def run(self, job: JobSpec, now: datetime | None = None) -> JobRunReport:

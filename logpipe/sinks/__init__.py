@@ -17,46 +17,45 @@ from logpipe.sinks.base import OutcomeUnknown, SendRejected, Sink
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from logpipe.config import Config
+    from logpipe.config import MetricsConfig
 
 
-def _cloudwatch(config: Config, _engine: Engine | None) -> Sink:
+def _cloudwatch(metrics: MetricsConfig, _state: Engine, region: str | None) -> Sink:
     from logpipe.sinks.cloudwatch import CloudWatchSink
 
-    return CloudWatchSink(config.metrics)
+    return CloudWatchSink(metrics, region)
 
 
-def _datadog(config: Config, _engine: Engine | None) -> Sink:
+def _datadog(metrics: MetricsConfig, _state: Engine, region: str | None) -> Sink:
     from logpipe.sinks.datadog import DatadogSink
 
-    return DatadogSink(config.metrics)
+    return DatadogSink(metrics, region=region)
 
 
-def _emf(config: Config, _engine: Engine | None) -> Sink:
+def _emf(metrics: MetricsConfig, _state: Engine, _region: str | None) -> Sink:
     from logpipe.sinks.emf import EmfSink
 
-    return EmfSink(config.metrics)
+    return EmfSink(metrics)
 
 
-def _local(config: Config, engine: Engine | None) -> Sink:
+def _local(metrics: MetricsConfig, state: Engine, _region: str | None) -> Sink:
     from logpipe.sinks.local import LocalSink
-    from logpipe.state.db import open_state
 
-    return LocalSink(engine or open_state(config.state.url), config.metrics.namespace)
+    return LocalSink(state, metrics.namespace)
 
 
 # name -> a factory of that sink (imports stay lazy: the Datadog client is optional).
-SINKS: dict[str, Callable[[Config, Engine | None], Sink]] = {
+SINKS: dict[str, Callable[[MetricsConfig, Engine, str | None], Sink]] = {
     "local": _local, "cloudwatch": _cloudwatch, "datadog": _datadog, "emf": _emf,
 }
 
 
-def build_sink(name: str, config: Config, engine: Engine | None = None) -> Sink:
-    """The sink called ``name`` (as in ``[metrics] sinks``), configured from ``config``."""
+def build_sink(name: str, metrics: MetricsConfig, state: Engine, region: str | None = None) -> Sink:
+    """The sink called ``name`` (as in ``[metrics] sinks``); ``state`` is the state database (local sink)."""
     factory = SINKS.get(name)
     if factory is None:
         raise DeliveryError(f"unknown metrics sink {name!r}: use {', '.join(SINKS)} in [metrics] sinks")
-    return factory(config, engine)
+    return factory(metrics, state, region)
 
 
 __all__ = ["SINKS", "OutcomeUnknown", "SendRejected", "Sink", "build_sink"]

@@ -60,11 +60,11 @@ class CloudWatchSink:
     name = "cloudwatch"
     idempotent = False
 
-    def __init__(self, config: MetricsConfig, client: Any = None) -> None:
+    def __init__(self, config: MetricsConfig, region: str | None = None, client: Any = None) -> None:
         self.namespace = config.namespace
         self.max_points = config.max_points_per_call
         self.max_bytes = config.max_request_bytes
-        self.client = client or aws.client("cloudwatch", config.region, retry_mode=config.retry_mode,
+        self.client = client or aws.client("cloudwatch", region, retry_mode=config.retry_mode,
                                            max_attempts=config.max_attempts, connect_timeout=5, read_timeout=30)
         # What the wire saw: one entry per HTTP attempt of PutMetricData.
         self.request_sizes: list[int] = []

@@ -39,12 +39,12 @@ _UNITS = {"Seconds": "second", "Milliseconds": "millisecond", "Microseconds": "m
 SUMMARY_SUFFIXES = ("avg", "p50", "p95", "p99", "max", "count")
 
 
-def read_api_key(config: MetricsConfig) -> str:
+def read_api_key(config: MetricsConfig, region: str | None = None) -> str:
     """The key from DD_API_KEY, else Secrets Manager; a ConfigError saying where to put it if neither."""
     if not os.environ.get("DD_API_KEY", "").strip() and not config.datadog_api_key_secret:
         raise ConfigError("the datadog metrics sink needs an API key: set DD_API_KEY, or "
                           "[metrics] datadog_api_key_secret to a Secrets Manager secret id holding it")
-    return aws.read_secret(env="DD_API_KEY", secret_id=config.datadog_api_key_secret, region=config.region,
+    return aws.read_secret(env="DD_API_KEY", secret_id=config.datadog_api_key_secret, region=region,
                            json_keys=("api_key", "DD_API_KEY"), what="the Datadog API key")
 
 
@@ -86,8 +86,9 @@ class DatadogSink:
     name = "datadog"
     idempotent = True
 
-    def __init__(self, config: MetricsConfig, api_key: str | None = None) -> None:
+    def __init__(self, config: MetricsConfig, api_key: str | None = None, region: str | None = None) -> None:
         self._config = config
+        self._region = region
         self._key = api_key  # read on first send: queuing points must not need the secret
         self.prefix = config.namespace.lower()
         self.tags = list(config.datadog_tags)
@@ -98,7 +99,7 @@ class DatadogSink:
     @property
     def configuration(self) -> Any:
         if self._configuration is None:
-            self._key = self._key or read_api_key(self._config)
+            self._key = self._key or read_api_key(self._config, self._region)
             self._configuration = datadog_configuration(self._config, self._key,
                                                         retries=max(0, min(self._config.max_attempts - 1, 5)))
         return self._configuration

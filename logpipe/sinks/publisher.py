@@ -48,7 +48,7 @@ from logpipe.state.outbox import IN_DOUBT, PENDING, SENT, UNKNOWN, Outbox, Outbo
 from logpipe.state.tables import metric_windows
 
 if TYPE_CHECKING:
-    from logpipe.config import Config
+    from logpipe.config import Config, MetricsConfig
     from logpipe.queries.model import QueryResult
 
 log = logging.getLogger(__name__)
@@ -91,26 +91,33 @@ def batch_id(sink: str, job: str, window_start_ms: int, window_end_ms: int, seq:
 class Publisher:
     """``enqueue`` windows of points, ``flush`` them to the sinks; safe to run from several processes."""
 
-    def __init__(self, config: Config, engine: Engine | None = None, sinks: dict[str, Sink] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        from logpipe.state.db import open_state
-
-        self.config = config
-        self.engine = engine or open_state(config.state.url)
+    def __init__(self, metrics: MetricsConfig, engine: Engine, region: str | None = None,
+                 sinks: dict[str, Sink] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.metrics = metrics
+        self.engine = engine
+        self.region = region
         self.outbox = Outbox(self.engine, CHANNEL, clock)
         self._sinks: dict[str, Sink] = dict(sinks or {})
         self.clock = clock
 
+    @classmethod
+    def from_config(cls, config: Config, sinks: dict[str, Sink] | None = None,
+                    clock: Callable[[], float] = time.time) -> Publisher:
+        """The publisher of ``[metrics]``, over the ``[state]`` database, in ``[aws] region``."""
+        from logpipe.state.db import open_state
+
+        return cls(config.metrics, open_state(config.state.url), config.aws.region, sinks, clock)
+
     def sink(self, name: str) -> Sink:
         if name not in self._sinks:
-            self._sinks[name] = build_sink(name, self.config, self.engine)
+            self._sinks[name] = build_sink(name, self.metrics, self.engine, self.region)
         return self._sinks[name]
 
     # -- enqueue -------------------------------------------------------------------------------
     def enqueue(self, job: str, window_start: datetime, window_end: datetime,
                 points: Iterable[DataPoint]) -> bool:
         """Queue a window's points for every configured sink; False if the window was queued before."""
-        namespace = self.config.metrics.namespace
+        namespace = self.metrics.namespace
         ordered = sorted(merge_points(points), key=lambda p: p.identity(namespace))
         start_ms, end_ms = to_ms(window_start), to_ms(window_end)
         w = metric_windows.c
@@ -122,7 +129,7 @@ class Publisher:
         items = [OutboxItem(target=sink_name, key=batch_id(sink_name, job, start_ms, end_ms, seq), kind=sink_name,
                             job=job, payload=points_to_json(batch), size=len(batch), seq=seq,
                             window_start_ms=start_ms, window_end_ms=end_ms)
-                 for sink_name in dict.fromkeys(self.config.metrics.sinks)
+                 for sink_name in dict.fromkeys(self.metrics.sinks)
                  for seq, batch in enumerate(self.sink(sink_name).plan(ordered))]
         self._warn_overlaps(job, end_ms, ordered)
         try:
@@ -142,12 +149,12 @@ class Publisher:
         same window double the count), and the read-back of an in-doubt batch cannot tell the two
         apart. Returns the overlapping metric names.
         """
-        if not points or not self.config.metrics.sinks:
+        if not points or not self.metrics.sinks:
             return []
-        namespace = self.config.metrics.namespace
+        namespace = self.metrics.namespace
         mine = {p.identity(namespace): p for p in points}
         clashes: dict[str, set[str]] = defaultdict(set)
-        for other_job, text in self.outbox.payloads(self.config.metrics.sinks[0], [end_ms], other_than_job=job):
+        for other_job, text in self.outbox.payloads(self.metrics.sinks[0], [end_ms], other_than_job=job):
             for p in points_from_json(text):
                 if p.identity(namespace) in mine:
                     clashes[p.name].add(other_job)
@@ -160,7 +167,7 @@ class Publisher:
     def flush(self, sinks: Sequence[str] | None = None) -> FlushReport:
         """Send every pending batch, resolve in-doubt ones; what cannot be sent now stays queued."""
         report = FlushReport()
-        for name in dict.fromkeys(sinks or self.config.metrics.sinks):
+        for name in dict.fromkeys(sinks or self.metrics.sinks):
             report.sinks[name] = self._flush_sink(name)
         return report
 
@@ -172,7 +179,7 @@ class Publisher:
             rep.errors.append(str(exc))
             rep.pending_batches = self.outbox.count_open(name)
             return rep
-        for _ in range(self.config.metrics.flush_rounds):
+        for _ in range(self.metrics.flush_rounds):
             self._resolve_in_doubt(name, sink, rep)
             pending = self.outbox.rows(name, (PENDING,))
             if not pending:
@@ -212,7 +219,7 @@ class Publisher:
         return rep
 
     def _resolve_in_doubt(self, name: str, sink: Sink, rep: SinkReport) -> None:
-        settle_ms = int(self.config.metrics.readback_settle_seconds * 1000)
+        settle_ms = int(self.metrics.readback_settle_seconds * 1000)
         for row in self.outbox.rows(name, IN_DOUBT):
             if sink.idempotent:
                 self.outbox.release(row, row.last_error, PENDING, expect=row.state)
@@ -234,7 +241,7 @@ class Publisher:
 
     def _baseline(self, row: OutboxRow, points: Sequence[DataPoint]) -> dict[str, float]:
         """SampleCounts that *other* published batches of this sink put at the same identities."""
-        namespace = self.config.metrics.namespace
+        namespace = self.metrics.namespace
         wanted = {p.identity(namespace) for p in points}
         ends = {to_ms(p.timestamp) for p in points}
         base: dict[str, float] = defaultdict(float)
@@ -251,12 +258,10 @@ class Publisher:
         return self.outbox.status()
 
 
-def publish_result(config: Config, result: QueryResult, job: str | None = None,
-                   publisher: Publisher | None = None) -> bool:
+def publish_result(publisher: Publisher, result: QueryResult, job: str | None = None) -> bool:
     """Queue a saved query's result as data points (for ``logpipe run``; call ``Publisher.flush`` after).
 
     The job defaults to the query's name; the top-N pattern guard of ``[metrics] top_patterns`` applies.
     """
-    publisher = publisher or Publisher(config)
-    points = points_from_result(result, top_patterns=config.metrics.top_patterns)
+    points = points_from_result(result, top_patterns=publisher.metrics.top_patterns)
     return publisher.enqueue(job or result.query.name, result.window_start, result.window_end, points)

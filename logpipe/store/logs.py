@@ -23,20 +23,20 @@ from logpipe.store.s3 import S3ObjectStore
 SERVICE_FOLDER = "service="
 
 
-def open_object_store(config: StoreConfig) -> ObjectStore:
+def open_object_store(config: StoreConfig, region: str | None = None) -> ObjectStore:
     """The object store ``[store] root`` names: ``s3://bucket[/prefix]`` or a local folder."""
     if config.is_s3:
-        return S3ObjectStore(config.root, config.region, config.cache_dir)
+        return S3ObjectStore(config.root, region, config.cache_dir)
     return LocalObjectStore(config.root)
 
 
 class Store:
     """List, read and write the log objects of the store."""
 
-    def __init__(self, config: StoreConfig, objects: ObjectStore | None = None) -> None:
+    def __init__(self, config: StoreConfig, objects: ObjectStore | None = None, region: str | None = None) -> None:
         self.config = config
         self.layout = Layout(config.prefix, config.service_partition)
-        self.objects = objects if objects is not None else open_object_store(config)
+        self.objects = objects if objects is not None else open_object_store(config, region)
 
     def url(self, key: str = "") -> str:
         """Where a key lives, as a user would type it."""
