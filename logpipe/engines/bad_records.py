@@ -22,7 +22,13 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from logpipe.config import EngineConfig
-from logpipe.engines.raw_sql import all_null_predicate, connect, read_json_sql, sql_string
+from logpipe.engines.raw_sql import (
+    all_null_predicate,
+    connect,
+    read_json_sql,
+    readable_directories,
+    sql_string,
+)
 from logpipe.schema import RAW_COLUMNS
 from logpipe.state.db import now_ms, upsert
 from logpipe.state.tables import bad_record_counts
@@ -153,7 +159,7 @@ class BadRecordCounter:
         than miscount, and the caller falls back. ``threads``: DuckDB's threads (0 = the config's).
         """
 
-        con = connect(self.settings, threads)
+        con = connect(self.settings, threads, readable=readable_directories(files))
         try:
             listed = "[" + ", ".join(sql_string(f) for f in files) + "]"
             source = (f"read_csv({listed}, columns={{'line': 'VARCHAR'}}, delim={sql_string(_LINE_DELIMITER)}, "

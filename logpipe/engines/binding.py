@@ -55,13 +55,23 @@ class Param:
 
 @dataclass
 class BoundStatement:
-    """A parsed Athena statement, the validated value of every placeholder, and their types."""
+    """A parsed Athena statement, the validated value of every placeholder, and their types.
+
+    Only a read-only statement over ``logs`` can become one (``logpipe.engines.sandbox``): both
+    engines take nothing else, so the check cannot be skipped on the way to either of them.
+    """
 
     tree: exp.Expression
     values: Mapping[str, Any]
     types: Mapping[str, Param]
     window_start: datetime
     window_end: datetime
+    source: str = "statement"
+
+    def __post_init__(self) -> None:
+        from logpipe.engines.sandbox import check_read_only
+
+        check_read_only(self.tree, self.source)
 
 
 def typed_null(param: Param) -> exp.Expression:

@@ -18,7 +18,7 @@ from logpipe.config import EngineConfig
 from logpipe.engines.bad_records import BadRecordCounter
 from logpipe.engines.base import Progress, QueryStats
 from logpipe.engines.binding import BoundStatement, prepare_tree
-from logpipe.engines.raw_sql import connect, empty_raw_sql, quoted, read_json_sql
+from logpipe.engines.raw_sql import connect, empty_raw_sql, quoted, read_json_sql, readable_directories
 from logpipe.engines.transpile import placeholders, rewrite_for_duckdb, to_duckdb
 from logpipe.errors import EngineError
 from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, logs_view_sql
@@ -47,7 +47,7 @@ class DuckDBEngine:
 
     def connect(self, files: list[str]) -> Any:
         """A DuckDB connection with ``logs_raw`` over the files and the ``logs`` view."""
-        con = connect(self.settings)
+        con = connect(self.settings, readable=readable_directories(files))
         try:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
             source = f"SELECT {cols} FROM {read_json_sql(files)}" if files else empty_raw_sql()

@@ -6,6 +6,7 @@ Shared by the engine (the ``logs_raw`` view) and the bad-record count (which rea
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,8 +48,21 @@ def all_null_predicate() -> str:
     return "coalesce(" + ", ".join(quoted(c) for c in RAW_COLUMNS) + ") IS NULL"
 
 
-def connect(settings: EngineConfig, threads: int = 0) -> Any:
-    """An in-memory DuckDB connection in UTC, with ``[engine] threads`` and ``memory_limit``."""
+def readable_directories(files: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The folders holding ``files``, absolute: all a connection reading them needs to reach."""
+    return sorted({os.path.dirname(os.path.abspath(f)) for f in files})
+
+
+def connect(settings: EngineConfig, threads: int = 0, readable: Sequence[str] = ()) -> Any:
+    """An in-memory DuckDB connection in UTC, with ``[engine] threads`` and ``memory_limit``, locked
+    down: it reaches no file outside the ``readable`` folders (the objects of the window, in the store
+    or the download cache), loads and installs no extension, and its settings cannot be changed.
+
+    Why, when statements are already checked (``logpipe.engines.sandbox``): a second wall. DuckDB
+    reads and writes any file by default (``read_text``, ``COPY ... TO``, ``ATTACH``); with external
+    access off only the named folders remain, and ``lock_configuration`` keeps a statement from
+    turning it back on.
+    """
     import duckdb
 
     con = duckdb.connect(":memory:")
@@ -58,6 +72,13 @@ def connect(settings: EngineConfig, threads: int = 0) -> Any:
             con.execute(f"SET threads={int(threads or settings.threads or 1)}")
         if settings.memory_limit:
             con.execute(f"SET memory_limit={sql_string(settings.memory_limit)}")
+        folders = [os.path.join(os.path.abspath(d), "") for d in readable]
+        con.execute("SET allowed_directories = [" + ", ".join(sql_string(d) for d in folders) + "]")
+        con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET autoload_known_extensions = false")
+        con.execute("SET allow_community_extensions = false")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
     except Exception:
         con.close()
         raise
@@ -65,4 +86,4 @@ def connect(settings: EngineConfig, threads: int = 0) -> Any:
 
 
 __all__ = ["MAX_OBJECT_SIZE", "all_null_predicate", "connect", "empty_raw_sql", "quoted", "read_json_sql",
-           "sql_string"]
+           "readable_directories", "sql_string"]

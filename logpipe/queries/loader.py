@@ -177,6 +177,7 @@ def _check_schedule(value: str) -> str:
 
 def parse_query_text(text: str, path: Path) -> SavedQuery:
     """A SavedQuery from a file's text; errors name ``path:line``."""
+    from logpipe.engines.sandbox import check_read_only
     from logpipe.engines.transpile import parse, placeholders
 
     lines = text.splitlines()
@@ -233,7 +234,7 @@ def parse_query_text(text: str, path: Path) -> SavedQuery:
     body = "\n".join(lines[header_lines:]).strip().rstrip(";").strip()
     if not body:
         raise QueryError(f"{path}:{header_lines + 1}: no SQL after the header")
-    tree = parse(body, source=str(path), line_offset=header_lines)
+    tree = check_read_only(parse(body, source=str(path), line_offset=header_lines), source=str(path))
     declared = {p.name for p in header["params"]} | set(RUNNER_PARAMS)
     for name in placeholders(tree):
         if name not in declared:

@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from logpipe.config import Config
 from logpipe.engines import BoundStatement, Progress, athena_cost, open_engine
+from logpipe.engines.sandbox import check_read_only
 from logpipe.engines.transpile import parse
 from logpipe.errors import UsageError
 from logpipe.layout import utc
@@ -34,7 +35,7 @@ def adhoc_query(sql: str) -> SavedQuery:
     sql = sql.strip().rstrip(";").strip()
     if not sql:
         raise UsageError("no SQL given")
-    parse(sql, source="<sql>")
+    check_read_only(parse(sql, source="<sql>"), source="<sql>")
     return SavedQuery(name="adhoc", description="ad-hoc SQL", sql=sql, path=Path("<sql>"))
 
 
@@ -44,7 +45,8 @@ def bind_statement(query: SavedQuery, start: datetime, end: datetime, params: Ma
         raise UsageError(f"the window start ({start:%Y-%m-%dT%H:%M:%SZ}) must be before its end ({end:%Y-%m-%dT%H:%M:%SZ})")
     values, types = resolve(query, params, start, end)
     tree = parse(query.sql, source=str(query.path), line_offset=query.header_lines)
-    return BoundStatement(tree=tree, values=values, types=types, window_start=start, window_end=end)
+    return BoundStatement(tree=tree, values=values, types=types, window_start=start, window_end=end,
+                          source=str(query.path))
 
 
 def run_query(config: Config, query: SavedQuery | str, start: datetime, end: datetime,
