@@ -250,10 +250,10 @@ def test_bad_arguments_raise_usage_errors(tmp_path: Path, kwargs: dict[str, Any]
 
 @pytest.mark.slow
 def test_a_day_at_rate_one_is_fast_enough(tmp_path: Path) -> None:
+    # (No wall-clock assertion: the machine is shared. Speed is measured in benchmarks/.)
     summary = simulate(_store(tmp_path), START - timedelta(hours=14), START + timedelta(hours=10))
     assert 150_000 <= summary.records <= 250_000
     assert summary.objects == 96
-    assert summary.seconds < 20, f"{summary.records_per_second:.0f} records/s"  # ~5 s on an idle 2-core box
     assert len(summary.bursts) == 3 and len(summary.crashes) == 4
 
 
