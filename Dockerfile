@@ -12,17 +12,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/logpipe
 
-# Dependencies first (a layer that changes only when pyproject.toml does), then the package itself:
-# a regular install puts the shipped saved queries in /usr/local/share/logpipe/queries.
+# Dependencies first (a layer that changes only when pyproject.toml does), then the package itself
+# with every extra the service may use on ECS (Athena, Datadog, PostgreSQL state, digest charts); the
+# shipped saved queries are package data (logpipe.shipped_queries).
 COPY pyproject.toml README.md ./
 RUN mkdir logpipe queries && touch logpipe/__init__.py \
-    && pip install --no-cache-dir . \
+    && pip install --no-cache-dir ".[all]" \
     && pip uninstall -y logpipe \
     && rm -rf logpipe queries build
 
 COPY logpipe ./logpipe
 COPY queries ./queries
-RUN pip install --no-cache-dir --no-deps . && rm -rf /opt/logpipe/build
+RUN pip install --no-cache-dir --no-deps ".[all]" && rm -rf /opt/logpipe/build
 
 RUN groupadd --system --gid 10001 logpipe \
     && useradd --system --uid 10001 --gid logpipe --home-dir /var/lib/logpipe --create-home logpipe \

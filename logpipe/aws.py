@@ -32,7 +32,7 @@ def client(service: str, region: str | None = None, *, retry_mode: str = DEFAULT
         options["connect_timeout"] = connect_timeout
     if read_timeout is not None:
         options["read_timeout"] = read_timeout
-    return boto3.client(service, region_name=region, config=BotoConfig(**options))  # type: ignore[call-overload]
+    return boto3.client(service, region_name=region, config=BotoConfig(**options))
 
 
 def error_code(exc: BaseException) -> str:

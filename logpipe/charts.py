@@ -12,11 +12,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from logpipe.extras import require
+
 PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
            "#CCB974", "#64B5CD"]
 
 
 def _pyplot() -> Any:
+    require("charts", "drawing charts")
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -80,3 +83,6 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, width:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return png_bytes(fig)
+
+
+__all__ = ["PALETTE", "bar_chart", "data_uri", "png_bytes", "sparkline", "time_series_chart"]

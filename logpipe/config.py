@@ -130,10 +130,13 @@ class StateConfig(Section):
         return value
 
 
+SinkName = Literal["local", "cloudwatch", "datadog", "emf"]
+
+
 class MetricsConfig(Section):
     """Where derived metrics go."""
 
-    sinks: list[Literal["local", "cloudwatch", "datadog", "emf"]] = Field(default_factory=lambda: ["local"])
+    sinks: list[SinkName] = Field(default_factory=lambda: list[SinkName](["local"]))
     namespace: str = "Logpipe"
     # Per-pattern metrics only for the top N patterns; the rest are aggregated into "other".
     top_patterns: int = Field(default=20, ge=0)
@@ -476,3 +479,10 @@ def redact_config(data: Any, key: str = "") -> Any:
             return "***"
         return _URL_PASSWORD_RE.sub(r"\1***\3", data)
     return data
+
+
+__all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "LEVELS", "AwsConfig", "Config", "DatadogRoute",
+           "DestinationConfig", "DetectorsConfig", "DigestConfig", "EngineConfig", "FirelensConfig",
+           "FirelensService", "InfraConfig", "Level", "MetricsConfig", "QueriesConfig", "Section",
+           "ServiceConfig", "StateConfig", "StoreConfig", "load_config", "parse_duration",
+           "redact_config"]

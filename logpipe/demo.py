@@ -203,3 +203,6 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     tick("report", 1, 1)
     _step(run, "report", began)
     return run
+
+
+__all__ = ["DEMO_HOURS", "LEARN_HOURS", "DemoRun", "demo_config", "prepare_folder", "run_demo", "write_digest_files"]

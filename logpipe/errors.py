@@ -40,3 +40,13 @@ class EngineError(QueryError):
 
 class DeliveryError(LogpipeError):
     """A metric, digest or event could not be delivered (it is kept and retried)."""
+
+
+class MissingExtraError(LogpipeError):
+    """A feature needs an optional dependency that is not installed; the message names the extra."""
+
+    exit_code = 2
+
+
+__all__ = ["ConfigError", "DeliveryError", "EngineError", "LogpipeError", "MissingExtraError", "QueryError",
+           "StoreError", "UsageError"]

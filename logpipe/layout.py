@@ -181,3 +181,7 @@ def partition_bounds(start: datetime, end: datetime) -> PartitionBounds:
 
 def iter_hours(start: datetime, end: datetime) -> Iterator[datetime]:
     yield from hours_in_window(start, end)
+
+
+__all__ = ["DT_FORMAT", "HOUR", "HOUR_FORMAT", "OBJECT_SUFFIX", "Layout", "Partition", "PartitionBounds",
+           "floor_hour", "from_ms", "hours_in_window", "iter_hours", "partition_bounds", "to_ms", "utc"]

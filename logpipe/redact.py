@@ -107,3 +107,6 @@ def redact(text: str, *, ip: bool = False) -> str:
             break
         text = again
     return text
+
+
+__all__ = ["luhn_ok", "redact"]

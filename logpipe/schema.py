@@ -55,3 +55,7 @@ def logs_view_sql(raw_table: str) -> str:
     # Athena's ignore.malformed.json both make it a row of NULLs): it is counted as bad, not a log.
     all_raw = ", ".join(f'"{c}"' for c in RAW_COLUMNS)
     return LOGS_VIEW_SQL.replace("{all_raw}", all_raw).replace("{raw_columns}", raw_columns + ',\n  "time" AS raw_time').replace("{raw}", raw_table)
+
+
+__all__ = ["APP_KEYS", "CANONICAL_KEYS", "LOGS_VIEW_SQL", "PARTITION_COLUMNS", "RAW_COLUMNS", "ROUTER_KEYS",
+           "logs_view_sql"]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_detectors import DAY0, HOUR, make_config, steady, write_hour
+from support.detectors import DAY0, HOUR, make_config, steady, write_hour
 
 
 def _setup(cli_cwd: Path) -> None:

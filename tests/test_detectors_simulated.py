@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_detectors import make_config
+from support.detectors import make_config
 
 from logpipe.detectors.run import run_detectors
 from logpipe.simulate import simulate

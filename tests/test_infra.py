@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from botocore.stub import Stubber
+from support.infra import full_config
 
 from logpipe.config import Config, StoreConfig
 from logpipe.errors import ConfigError
@@ -28,20 +29,6 @@ from logpipe.schema import RAW_COLUMNS
 from logpipe.store import Store, gzip_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def full_config(**infra: Any) -> Config:
-    """Every optional part on: dynamic partitioning, secrets, an SNS digest."""
-    return Config.model_validate({
-        "store": {"prefix": "ecs/logs", "service_partition": True},
-        "engine": {"workgroup": "logs-wg", "database": "applogs", "table": "records"},
-        "metrics": {"namespace": "Shop/Logs", "datadog_api_key_secret": "logpipe/datadog"},
-        "firelens": {"firehose_stream": "shop-logs", "datadog": {
-            "api_key_secret_arn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:dd-AbCdEf"}},
-        "digest": {"destinations": [{"kind": "sns", "topic_arn": "arn:aws:sns:eu-west-1:111122223333:digests"}]},
-        "infra": {"stack_prefix": "shop", "bucket": "shop-ecs-logs", "dynamic_partitioning": True,
-                  "firehose_buffer_mb": 128, **infra},
-    })
 
 
 CONFIGS = {"default": Config(), "full": full_config()}

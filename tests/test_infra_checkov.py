@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from support.checkov import failed_checks, run_checkov, skipped_checks
-from test_infra import full_config
+from support.infra import full_config
 
 from logpipe.config import Config
 from logpipe.infra.render import render_templates, write_templates

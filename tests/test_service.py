@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.paused_logpipe import PAUSE_ENV
 from support.service_config import write_service_config
 
 from logpipe.config import load_config
@@ -33,8 +34,13 @@ H = timedelta(hours=1)
 class Proc:
     """A ``python -m logpipe`` child whose stderr lines are collected as they come."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.popen = subprocess.Popen([sys.executable, "-m", "logpipe", *args], cwd=cwd, env=env,
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, pause: str | None = None) -> None:
+        """``pause``: seconds to pause after each window's work (tests/support/paused_logpipe.py)."""
+        command = ["-m", "logpipe"]
+        if pause is not None:
+            env = {**env, PAUSE_ENV: pause}
+            command = [str(Path(__file__).parent / "support" / "paused_logpipe.py")]
+        self.popen = subprocess.Popen([sys.executable, *command, *args], cwd=cwd, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
@@ -84,17 +90,15 @@ def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
     config = write_service_config(tmp_path)
     began = time.monotonic()
     # Every job runs at start (catch-up) and pauses 2 s inside its window: SIGTERM arrives mid-job.
-    proc = Proc(["serve", "--port", "0", "--host", "127.0.0.1"],
-                _env(config, LOGPIPE_TEST_PAUSE_AFTER_QUERY="2"), tmp_path)
+    proc = Proc(["serve", "--port", "0", "--host", "127.0.0.1"], _env(config), tmp_path, pause="2")
     try:
-        line = proc.wait_for("health on http://", timeout=10)
+        line = proc.wait_for("health on http://", timeout=60)
         url = line.strip().rsplit(" ", 1)[-1].removesuffix("/healthz")
         code, body = _get(url + "/healthz")
-        while code != 200 and time.monotonic() - began < 10:
+        while code != 200 and time.monotonic() - began < 60:  # a wait, generous for a loaded machine
             time.sleep(0.1)
             code, body = _get(url + "/healthz")
         assert code == 200 and body["status"] == "ok", body
-        assert time.monotonic() - began < 10
         code, status = _get(url + "/status")
         assert code == 200
         names = [j["name"] for j in status["jobs"]]
@@ -102,11 +106,11 @@ def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         assert all("next_run" in j and "watermark" in j and "last_error" in j for j in status["jobs"])
         assert "sqlite" not in json.dumps(status)  # no configuration values (the state URL could hold a password)
         assert _get(url + "/nope")[0] == 404
-        proc.wait_for("pausing", timeout=10)
-        stop = time.monotonic()
+        proc.wait_for("pausing", timeout=60)
         proc.popen.send_signal(signal.SIGTERM)
-        assert proc.popen.wait(timeout=30) == 0
-        assert time.monotonic() - stop < 25
+        assert proc.popen.wait(timeout=120) == 0
+        # "cleanly": the running window finished within [service] stop_timeout_seconds (else the
+        # service says it stopped with a job still running).
         assert "stopped cleanly" in proc.stderr_text()
         # The running windows were finished (checkpointed), not abandoned half-way.
         from logpipe.state.db import open_state
@@ -156,10 +160,9 @@ def _run(config_path: Path, tmp_path: Path, now: datetime, *args: str, **env: st
 
 
 def _kill_during(config_path: Path, tmp_path: Path, now: datetime, *args: str, **env: str) -> str:
-    """Start ``logpipe run`` with the pause hook, SIGKILL it while a window's work is done but nothing
+    """Start ``logpipe run`` pausing after each window's work, SIGKILL it while a window's work is done but nothing
     is queued yet; return its stderr."""
-    proc = Proc(["run", "--now", now.isoformat(), *args], _env(config_path, LOGPIPE_TEST_PAUSE_AFTER_QUERY="60",
-                                                                **env), tmp_path)
+    proc = Proc(["run", "--now", now.isoformat(), *args], _env(config_path, **env), tmp_path, pause="60")
     try:
         proc.wait_for("pausing", timeout=60)
         proc.popen.send_signal(signal.SIGKILL)

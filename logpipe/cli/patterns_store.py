@@ -12,6 +12,7 @@ import click
 
 from logpipe.cli.common import AppContext, console, pass_app
 from logpipe.cli.patterns import patterns_group
+from logpipe.patterns.store import PatternStore, Status
 
 STATUSES = ("new", "known", "muted", "resolved")
 _SPARK = "▁▂▃▄▅▆▇█"
@@ -25,9 +26,7 @@ def sparkline(values: list[int]) -> str:
     return "".join(_SPARK[min(len(_SPARK) - 1, round(v / top * (len(_SPARK) - 1)))] for v in values)
 
 
-def _store(app: AppContext):  # type: ignore[no-untyped-def]
-    from logpipe.patterns.store import PatternStore
-
+def _store(app: AppContext) -> PatternStore:
     return PatternStore.from_config(app.config)
 
 
@@ -88,8 +87,8 @@ def show_command(app: AppContext, pattern_id: str, hours: int) -> None:
             console.print(f"  [{e.service} {e.seen_at:%Y-%m-%d %H:%M}] {e.line[:500]}", highlight=False, markup=False)
 
 
-def _set_status(app: AppContext, pattern_id: str, status: str) -> None:
-    record = _store(app).set_status(pattern_id, status)  # type: ignore[arg-type]
+def _set_status(app: AppContext, pattern_id: str, status: Status) -> None:
+    record = _store(app).set_status(pattern_id, status)
     console.print(f"{record.pattern_id}: {status}  ({record.template[:120]})", highlight=False, markup=False)
 
 

@@ -6,7 +6,7 @@ only with ``error_rate_min_records`` records in the window.
 
 from __future__ import annotations
 
-from logpipe.detectors.base import SERVICE_QUERY, DetectionContext, Finding
+from logpipe.detectors.base import SERVICE_QUERY, DetectionContext, Finding, Severity
 
 KIND = "error_rate"
 
@@ -20,7 +20,7 @@ def detect(ctx: DetectionContext) -> list[Finding]:
         rate = errors / records
         if rate <= threshold:
             continue
-        severity = "critical" if rate >= 2 * threshold else "warning"
+        severity: Severity = "critical" if rate >= 2 * threshold else "warning"
         findings.append(Finding(
             kind=KIND, severity=severity, service=service, pattern_id=None, template=None,
             title=f"{service}: {rate:.1%} of records are errors ({errors} of {records}, threshold {threshold:.1%})",

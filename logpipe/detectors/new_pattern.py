@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from logpipe.detectors.base import PATTERN_QUERY, DetectionContext, Finding, PatternActivity
+from logpipe.detectors.base import PATTERN_QUERY, DetectionContext, Finding, PatternActivity, Severity
 
 KIND = "new_pattern"
 
@@ -27,7 +27,7 @@ def detect(ctx: DetectionContext) -> list[Finding]:
             continue
         before = ctx.before.get(pattern_id)
         for item in items:
-            severity = "critical" if item.count >= ctx.config.spike_min_count else "warning"
+            severity: Severity = "critical" if item.count >= ctx.config.spike_min_count else "warning"
             evidence = {"count": item.count, "first_ts": item.first_ts.isoformat(),
                         "lookback_days": ctx.config.lookback_days}
             if before is not None and before.first_seen < ctx.start:

@@ -109,7 +109,7 @@ def run_detectors(config: Config, start: datetime, end: datetime, *, learn: bool
     start, end = utc(start), utc(end)
     store = store or PatternStore.from_config(config)
     fetch = fetch or engine_fetch(config)
-    notes = []
+    notes: list[str] = []
     warmup = timedelta(hours=config.detectors.warmup_hours)
     if learn and warmup and not store.processed_windows():
         baseline = _process(config, store, start - warmup, start, learn=True, fetch=fetch, only_if_records=True)
@@ -132,9 +132,9 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
     for row in records.itertuples(index=False):
         hour = floor_hour(_ts(row.bucket))
         service_rows[(str(row.service), hour)] = (int(row.records), int(row.errors))
-        activity = services.setdefault(str(row.service), ServiceActivity(0, 0))
-        activity.records += int(row.records)
-        activity.errors += int(row.errors)
+        seen = services.setdefault(str(row.service), ServiceActivity(0, 0))
+        seen.records += int(row.records)
+        seen.errors += int(row.errors)
     total_records = sum(a.records for a in services.values())
     cfg = config.detectors
     lookback_start = start - timedelta(days=cfg.lookback_days)
@@ -167,7 +167,7 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
             span[0], span[1] = min(span[0], first_ts), max(span[1], last_ts)
             if example not in raw_examples[(pid, service)] and len(raw_examples[(pid, service)]) < samples_wanted:
                 raw_examples[(pid, service)].append(example)
-        activity = []
+        activity: list[PatternActivity] = []
         for (pid, service), (first_ts, last_ts) in spans.items():
             total = sum(n for (p, s, _h), n in counts.items() if p == pid and s == service)
             activity.append(PatternActivity(pid, templates.get(pid, ""), service, total, first_ts, last_ts,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from logpipe.detectors.base import PATTERN_QUERY, SERVICE_QUERY, DetectionContext, Finding
+from logpipe.detectors.base import PATTERN_QUERY, SERVICE_QUERY, DetectionContext, Finding, Severity
 
 KIND = "spike"
 SERVICE_KIND = "error_spike"
@@ -22,7 +22,7 @@ def _judge(ctx: DetectionContext, count: int, baseline: float) -> tuple[bool, fl
     return count >= ctx.config.spike_min_count and ratio >= ctx.config.spike_ratio, ratio
 
 
-def _severity(ctx: DetectionContext, ratio: float) -> str:
+def _severity(ctx: DetectionContext, ratio: float) -> Severity:
     return "critical" if ratio >= 2 * ctx.config.spike_ratio else "warning"
 
 

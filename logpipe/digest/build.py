@@ -12,6 +12,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from logpipe import extras
 from logpipe.config import Config
 from logpipe.digest.model import Digest, DigestFinding, JobProblem, ServiceErrors, TopPattern, iso
 from logpipe.layout import hours_in_window, utc
@@ -60,6 +61,7 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
     from logpipe.patterns.store import PatternStore
 
     start, end = utc(start), utc(end)
+    draw_charts = extras.available("charts")  # without the extra: the digest, without its trend images
     previous_start = start - (end - start)
     store = PatternStore.from_config(config)
     report = run_detectors(config, start, end, learn=learn, store=store)
@@ -107,7 +109,7 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
                              samples=entry["samples"], status=statuses.get(pid),
                              command=pattern_command(services_sorted[0] if len(services_sorted) == 1 else None,
                                                      start, end))
-        if charts:
+        if charts and draw_charts:
             pattern.chart_png = sparkline_png(pattern.hourly)
         top.append(pattern)
 

@@ -38,6 +38,7 @@ from logpipe import aws
 from logpipe.config import Config, DestinationConfig
 from logpipe.digest.model import Digest, iso
 from logpipe.errors import ConfigError, DeliveryError
+from logpipe.extras import require
 from logpipe.layout import from_ms, to_ms
 from logpipe.state.outbox import PENDING, SENDING, Outbox, OutboxItem, OutboxRow
 
@@ -296,6 +297,7 @@ def _send_slack(payload: dict[str, Any], dest: DestinationConfig | None, config:
 
 
 def _send_datadog(payload: dict[str, Any], _dest: DestinationConfig | None, config: Config) -> None:
+    require("datadog", "digest delivery to Datadog")
     from datadog_api_client import ApiClient
     from datadog_api_client.exceptions import ApiException
     from datadog_api_client.v1.api.events_api import EventsApi

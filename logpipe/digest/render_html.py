@@ -11,7 +11,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import cache
-from typing import Literal
+from typing import Any, Literal, cast
 
 from logpipe.digest.model import Digest
 
@@ -19,7 +19,7 @@ SEVERITY_COLORS = {"critical": "#de350b", "warning": "#ff991f", "info": "#0065ff
 
 
 @cache
-def _template():  # type: ignore[no-untyped-def]
+def _template() -> Any:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("logpipe.digest", "templates"),
@@ -55,7 +55,7 @@ def mime_email(digest: Digest, sender: str, recipients: list[str], text: str | N
     msg["Message-ID"] = make_msgid(domain="logpipe")
     msg.set_content(text or render_markdown(digest))
     msg.add_alternative(render_html(digest, images="cid"), subtype="html")
-    html_part = msg.get_payload()[1]  # type: ignore[index]
+    html_part = cast(list[EmailMessage], msg.get_payload())[1]
     for p in digest.top_patterns:
         if p.chart_png is not None:
             html_part.add_related(p.chart_png, maintype="image", subtype="png", cid=f"<{p.content_id}>",

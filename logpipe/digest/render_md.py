@@ -62,14 +62,14 @@ def render_markdown(digest: Digest, *, samples: bool = True, max_findings: int |
         lines += ["## Top error patterns", "",
                   "| # | count | previous | trend (per hour) | services | pattern |",
                   "| ---: | ---: | ---: | --- | --- | --- |"]
-        for i, p in enumerate(digest.top_patterns, 1):
-            lines.append(f"| {i} | {p.count} | {p.previous} | {text_sparkline(p.hourly)} | "
-                         f"{_cell(', '.join(p.services), 60)} | `{_code(p.template, 150)}` |")
+        for i, top in enumerate(digest.top_patterns, 1):
+            lines.append(f"| {i} | {top.count} | {top.previous} | {text_sparkline(top.hourly)} | "
+                         f"{_cell(', '.join(top.services), 60)} | `{_code(top.template, 150)}` |")
         lines.append("")
         if samples:
-            for i, p in enumerate(digest.top_patterns, 1):
-                lines.append(f"**{i}. `{p.pattern_id}`** — `{p.command}`")
-                for line in p.samples:
+            for i, top in enumerate(digest.top_patterns, 1):
+                lines.append(f"**{i}. `{top.pattern_id}`** — `{top.command}`")
+                for line in top.samples:
                     lines.append(f"    {_code(line, 400)}")
                 lines.append("")
     for note in digest.notes:

@@ -42,9 +42,9 @@ def render_text(digest: Digest, console: Console) -> None:
         table = Table(title="top error patterns", title_justify="left")
         for column in ("count", "previous", "trend/h", "services", "pattern"):
             table.add_column(column, overflow="fold")
-        for p in digest.top_patterns:
-            table.add_row(str(p.count), str(p.previous), text_sparkline(p.hourly), ", ".join(p.services),
-                          Text(p.template[:200]))
+        for top in digest.top_patterns:
+            table.add_row(str(top.count), str(top.previous), text_sparkline(top.hourly), ", ".join(top.services),
+                          Text(top.template[:200]))
         console.print(table)
     for note in digest.notes:
         console.print(f"[dim]note:[/] {note}", highlight=False)

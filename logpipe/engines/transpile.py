@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlglot
 from sqlglot import exp
@@ -41,7 +41,7 @@ def parse(sql: str, source: str = "query", line_offset: int = 0) -> exp.Expressi
         raise QueryError(f"{source}:{line}: SQL syntax error: {desc}") from None
     if len(statements) != 1:
         raise QueryError(f"{source}: expected exactly one SQL statement, found {len(statements)}")
-    return statements[0]
+    return cast(exp.Expression, statements[0])
 
 
 def placeholders(tree: exp.Expression) -> list[str]:
@@ -325,9 +325,9 @@ class _PositionalAthena(Trino):
     """Athena's query dialect (engine v3 is Trino; sqlglot's Athena hands queries to Trino's generator), but each named placeholder is written as ``?`` and its name recorded in the
     order the generator writes it: the order Athena's ExecutionParameters must follow."""
 
-    class Generator(Trino.Generator):  # type: ignore[name-defined,misc]
+    class Generator(Trino.Generator):  # type: ignore[valid-type,misc]
         def placeholder_sql(self, expression: exp.Placeholder) -> str:
-            order: _Order = self._logpipe_order  # type: ignore[attr-defined]
+            order: _Order = self._logpipe_order
             order.names.append(expression.name)
             return "?"
 

@@ -58,7 +58,7 @@ def Ref(name: str) -> dict[str, str]:
     return {"Ref": name}
 
 
-def GetAtt(resource: str, attribute: str) -> dict[str, str]:
+def GetAtt(resource: str, attribute: str) -> dict[str, list[str]]:
     return {"Fn::GetAtt": [resource, attribute]}
 
 

@@ -235,8 +235,10 @@ def _chart(frame: Any, title: str, unit: str) -> str:
 def render_local_html(config: Config, engine: Engine, out_path: str | Path, start: datetime | None = None,
                       end: datetime | None = None) -> Path:
     """An HTML page with one chart per metric in the local history (images inline, no network)."""
+    from logpipe.extras import require
     from logpipe.metrics.history import metric_names, series
 
+    require("charts", "the local HTML dashboard")
     names = metric_names(engine)
     if not names:
         from sqlalchemy.engine import make_url

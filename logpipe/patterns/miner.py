@@ -194,7 +194,7 @@ _STATUS_CLASS_TOKEN = re.compile(r"[1-5]xx[,;]?\Z").match
 
 def _request_positions(tokens: list[str]) -> set[int]:
     """Positions an HTTP request keeps on purpose (method, route, status class): never variables."""
-    fixed = set()
+    fixed: set[int] = set()
     for i, tok in enumerate(tokens[:-1]):
         if _METHOD_TOKEN(tok) and tokens[i + 1].startswith("/"):
             fixed.update((i, i + 1))
@@ -260,7 +260,7 @@ class TemplateMiner:
             cluster = get(key)
             if cluster is not None:
                 if type(cluster) is checked:
-                    cluster = cluster.by_digits.get(cluster.pick(raw))  # type: ignore[union-attr]
+                    cluster = cluster.by_digits.get(cluster.pick(raw))
                     if cluster is None:
                         append(self._add_slow(message, raw, key, False))
                         continue
@@ -274,7 +274,7 @@ class TemplateMiner:
                     examples = cluster.examples  # type: ignore[union-attr]
                     if len(examples) < max_examples:
                         examples.append(message)
-                        cluster.hot = len(examples) >= max_examples  # type: ignore[union-attr]
+                        cluster.hot = len(examples) >= max_examples
                     append(cluster.result)  # type: ignore[union-attr]
                     continue
                 append(self._add_slow(message, raw, key))  # a merged pattern: find the live one

@@ -17,6 +17,7 @@ processed is never counted twice.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
@@ -311,7 +312,7 @@ class PatternStore:
                              "'logpipe patterns list' shows the known ids")
         return record
 
-    def list(self, status: str | None = None, service: str | None = None) -> list[PatternRecord]:
+    def list(self, status: str | None = None, service: str | None = None) -> builtins.list[PatternRecord]:
         """Patterns, most frequent first; ``service`` keeps those seen in that service."""
         query = select(patterns_table).order_by(patterns_table.c.total.desc(), patterns_table.c.pattern_id)
         if status is not None:
@@ -345,7 +346,7 @@ class PatternStore:
         with self.engine.connect() as conn:
             return {from_ms(hour): int(n) for hour, n in conn.execute(query)}
 
-    def examples(self, pattern_id: str, limit: int = MAX_EXAMPLES) -> list[Example]:
+    def examples(self, pattern_id: str, limit: int = MAX_EXAMPLES) -> builtins.list[Example]:
         e = pattern_examples_table.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(e.service, e.seen_ms, e.line).where(e.pattern_id == pattern_id)
@@ -358,7 +359,7 @@ class PatternStore:
             return StoreWriter(conn).counts(start, end, pattern_ids)
 
     def processed_windows(self, start: datetime | None = None,
-                          end: datetime | None = None) -> list[tuple[datetime, datetime]]:
+                          end: datetime | None = None) -> builtins.list[tuple[datetime, datetime]]:
         with self.engine.connect() as conn:
             return StoreWriter(conn).processed_windows(start, end)
 

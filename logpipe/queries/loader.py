@@ -6,9 +6,9 @@ names the file and the line, because whoever adds a query edits it in a text edi
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,18 @@ from logpipe.queries.model import RUNNER_PARAMS, MetricSpec, SavedQuery
 
 
 def _shipped_dir() -> Path:
-    """The shipped ``queries/``: beside the package in a checkout (editable install), else where a
-    regular install (wheel, Docker image) put them: ``{prefix}/share/logpipe/queries``."""
+    """The shipped ``queries/``: beside the package in a checkout (editable install), else the package
+    data ``logpipe.shipped_queries`` (a folder without ``__init__.py``) that a wheel, a ``--user``
+    install or the Docker image holds."""
     beside = Path(logpipe.__file__).resolve().parent.parent / "queries"
     if beside.is_dir():
         return beside
-    return Path(sys.prefix) / "share" / "logpipe" / "queries"
+    try:
+        spec = importlib.util.find_spec("logpipe.shipped_queries")
+    except ModuleNotFoundError:
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else beside  # none: only [queries] dirs are searched
 
 
 SHIPPED_DIR = _shipped_dir()

@@ -89,12 +89,12 @@ def _scalar(param: Param, kind: ParamType, value: Any, choices: tuple[str, ...])
         if isinstance(value, bool):
             raise _bad(param, value)
         try:
-            number = float(value) if isinstance(value, (int, float, str)) else math.nan
+            real = float(value) if isinstance(value, (int, float, str)) else math.nan
         except ValueError:
             raise _bad(param, value) from None
-        if not math.isfinite(number):
+        if not math.isfinite(real):
             raise _bad(param, value)
-        return number
+        return real
     if kind == "bool":
         if isinstance(value, bool):
             return value

@@ -9,6 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from logpipe import extras
 from logpipe.charts import data_uri, time_series_chart
 from logpipe.redact import redact
 from logpipe.report.model import ReportedRun
@@ -40,7 +41,9 @@ def _table(frame: Any) -> str:
 
 
 def _charts(run: ReportedRun) -> list[dict[str, str]]:
-    charts = []
+    charts: list[dict[str, str]] = []
+    if not extras.available("charts"):
+        return charts
     errors = run.results.get("errors_by_service")
     if errors is not None and not errors.frame.empty:
         charts.append({"title": "Errors per service per hour",
@@ -78,6 +81,7 @@ def write_report(run: ReportedRun, path: Path) -> Path:
     html = _env().get_template("report.html.j2").render(
         start=f"{run.start:%Y-%m-%d %H:%M}", end=f"{run.end:%Y-%m-%d %H:%M}", engine=run.config.engine.kind,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), cards=cards, charts=_charts(run),
+        charts_missing=not extras.available("charts"),
         findings=run.findings, queries=queries, skipped=run.skipped, timings=run.timings,
     )
     path.write_text(html, encoding="utf-8")

@@ -12,12 +12,20 @@ import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 
-def _handler(service: Any) -> type[BaseHTTPRequestHandler]:
+class Reporting(Protocol):
+    """What the endpoints ask of the service (``logpipe.service.scheduler.Service`` is one)."""
+
+    def health(self) -> tuple[bool, dict[str, Any]]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+def _handler(service: Reporting) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "logpipe"
         sys_version = ""
@@ -57,7 +65,7 @@ def _handler(service: Any) -> type[BaseHTTPRequestHandler]:
 class HealthServer:
     """Serves ``/healthz`` and ``/status`` for a Service in a background thread."""
 
-    def __init__(self, service: Any, host: str = "0.0.0.0", port: int = 8080) -> None:
+    def __init__(self, service: Reporting, host: str = "0.0.0.0", port: int = 8080) -> None:
         self.httpd = ThreadingHTTPServer((host, port), _handler(service))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="logpipe-health", daemon=True)

@@ -19,8 +19,6 @@ digests are durably queued, not lost).
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,15 +26,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy import Connection
+
 from logpipe.config import Config, parse_duration
+from logpipe.digest.model import Digest
 from logpipe.errors import LogpipeError, UsageError
+from logpipe.metrics.model import DataPoint, points_from_result
+from logpipe.queries.model import SavedQuery
+from logpipe.sinks.publisher import Publisher
 
 log = logging.getLogger(__name__)
-
-# The one test hook of the service: seconds to sleep after a window's work (query, detection or
-# digest) and before anything is queued or the watermark moves - so a test can kill the process in
-# the middle of a job. Read here and nowhere else; unset in production.
-PAUSE_ENV = "LOGPIPE_TEST_PAUSE_AFTER_QUERY"
 
 JobKind = Literal["query", "detect", "digest"]
 
@@ -47,7 +46,7 @@ class JobSpec:
     kind: JobKind
     schedule: str  # cron ("0 * * * *") or interval ("every 15m")
     window: timedelta
-    query: Any = None  # the SavedQuery of a query job
+    query: SavedQuery | None = None  # the saved query of a query job
 
     def trigger(self) -> Any:
         return make_trigger(self.schedule)
@@ -120,14 +119,6 @@ class JobRunReport:
                              "attempt": w.attempt, "error": w.error, "skipped": w.skipped} for w in self.windows]}
 
 
-def _pause() -> None:
-    raw = os.environ.get(PAUSE_ENV)
-    if not raw:
-        return
-    print(f"logpipe: pausing {raw}s after the window's work ({PAUSE_ENV})", file=sys.stderr, flush=True)
-    time.sleep(float(raw))
-
-
 class JobRunner:
     """Runs jobs over their due windows; shared by ``logpipe run`` and the scheduler."""
 
@@ -141,13 +132,11 @@ class JobRunner:
         self.watermarks = WatermarkStore(self.engine, clock)
         self.stop = stop or threading.Event()
         self.clock = clock
-        self._publisher: Any = None
+        self._publisher: Publisher | None = None
 
     @property
-    def publisher(self) -> Any:
+    def publisher(self) -> Publisher:
         if self._publisher is None:
-            from logpipe.sinks.publisher import Publisher
-
             self._publisher = Publisher(self.config.metrics, self.engine, self.config.aws.region)
         return self._publisher
 
@@ -198,39 +187,47 @@ class JobRunner:
 
     # -- per kind ----------------------------------------------------------------------------------
 
-    def _process(self, job: JobSpec, start: datetime, end: datetime) -> Callable[[Any], None] | None:
-        """Do the window's work; return what must commit together with the watermark (or None)."""
+    def _process(self, job: JobSpec, start: datetime, end: datetime) -> Callable[[Connection], None] | None:
+        """Do the window's work, queue what it produced; return what must commit together with the
+        watermark (or None)."""
+        return self._queue(job, start, end, self._work(job, start, end))
+
+    def _work(self, job: JobSpec, start: datetime, end: datetime) -> list[DataPoint] | Digest:
+        """The window's work: a query job's or the detectors' data points, or the digest. Nothing is
+        queued and no watermark moves here (the detectors' own store learns the window once)."""
         if job.kind == "query":
-            from logpipe.metrics.model import points_from_result
             from logpipe.queries.runner import run_query
 
+            if job.query is None:
+                raise UsageError(f"job {job.name} has no saved query")
             result = run_query(self.config, job.query, start, end, {})
-            points = points_from_result(result, top_patterns=self.config.metrics.top_patterns)
-            _pause()
-            self.publisher.enqueue(job.name, start, end, points)
-            return None
+            return points_from_result(result, top_patterns=self.config.metrics.top_patterns)
         if job.kind == "detect":
             from logpipe.detectors.run import detection_points, run_detectors
-            from logpipe.metrics.model import DataPoint
 
             report = run_detectors(self.config, start, end, learn=True)
-            points = [DataPoint(p["name"], p["timestamp"], value=p["value"], unit=p["unit"],
-                                dimensions=tuple(p["dimensions"].items()))
-                      for p in detection_points(report, self.config.metrics.top_patterns)]
-            _pause()
-            self.publisher.enqueue(job.name, start, end, points)
-            return None
-        from logpipe.digest import deliver
+            return [DataPoint(p["name"], p["timestamp"], value=p["value"], unit=p["unit"],
+                              dimensions=tuple(p["dimensions"].items()))
+                    for p in detection_points(report, self.config.metrics.top_patterns)]
         from logpipe.digest.build import build_digest
 
-        digest = build_digest(self.config, start, end, now=self.clock())
+        return build_digest(self.config, start, end, now=self.clock())
+
+    def _queue(self, job: JobSpec, start: datetime, end: datetime, work: list[DataPoint] | Digest
+               ) -> Callable[[Connection], None] | None:
+        """Metric points go to the publisher's outbox now (a window queued twice adds nothing); a
+        digest's deliveries are returned, to be queued in the watermark's own transaction."""
+        if not isinstance(work, Digest):
+            self.publisher.enqueue(job.name, start, end, work)
+            return None
         destinations = list(self.config.digest.destinations)
-        _pause()
         if not destinations:
             return None
 
-        def queue(conn: Any) -> None:
-            deliver.enqueue(conn, digest, destinations, job.name)
+        def queue(conn: Connection) -> None:
+            from logpipe.digest import deliver
+
+            deliver.enqueue(conn, work, destinations, job.name)
 
         return queue
 

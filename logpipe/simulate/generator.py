@@ -446,9 +446,10 @@ class _Simulation:
         for t_ms, _, service, line in lines:
             groups.setdefault((service if per_service else None, (t_ms - hour_ms) // OBJECT_SPAN_MS), []).append(line)
         out = []
-        for (service, index), chunk in sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
+        for (partition_service, index), chunk in sorted(groups.items(),
+                                                         key=lambda item: (item[0][0] or "", item[0][1])):
             flushed = hour + timedelta(milliseconds=index * OBJECT_SPAN_MS)
-            key = self.store.layout.object_key(flushed, stream=STREAM, service=service, seq=index)
+            key = self.store.layout.object_key(flushed, stream=STREAM, service=partition_service, seq=index)
             out.append((key, chunk))
         return out
 

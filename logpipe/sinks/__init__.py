@@ -3,59 +3,12 @@
 A sink only knows how to send one batch and, for sinks where a resend would double-count, how to
 find out whether a batch whose outcome is unknown already landed (``logpipe.sinks.base``).
 Exactly-once bookkeeping (outbox, ledger, retries across runs) lives in ``logpipe.sinks.publisher``,
-the same for every sink. Sinks are chosen from ``SINKS``, one entry per name in ``[metrics] sinks``.
+the same for every sink. Sinks are chosen from ``SINKS`` (``logpipe.sinks.registry``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-from logpipe.errors import DeliveryError
 from logpipe.sinks.base import OutcomeUnknown, SendRejected, Sink
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from logpipe.config import MetricsConfig
-
-
-def _cloudwatch(metrics: MetricsConfig, _state: Engine, region: str | None) -> Sink:
-    from logpipe.sinks.cloudwatch import CloudWatchSink
-
-    return CloudWatchSink(metrics, region)
-
-
-def _datadog(metrics: MetricsConfig, _state: Engine, region: str | None) -> Sink:
-    from logpipe.sinks.datadog import DatadogSink
-
-    return DatadogSink(metrics, region=region)
-
-
-def _emf(metrics: MetricsConfig, _state: Engine, _region: str | None) -> Sink:
-    from logpipe.sinks.emf import EmfSink
-
-    return EmfSink(metrics)
-
-
-def _local(metrics: MetricsConfig, state: Engine, _region: str | None) -> Sink:
-    from logpipe.sinks.local import LocalSink
-
-    return LocalSink(state, metrics.namespace)
-
-
-# name -> a factory of that sink (imports stay lazy: the Datadog client is optional).
-SINKS: dict[str, Callable[[MetricsConfig, Engine, str | None], Sink]] = {
-    "local": _local, "cloudwatch": _cloudwatch, "datadog": _datadog, "emf": _emf,
-}
-
-
-def build_sink(name: str, metrics: MetricsConfig, state: Engine, region: str | None = None) -> Sink:
-    """The sink called ``name`` (as in ``[metrics] sinks``); ``state`` is the state database (local sink)."""
-    factory = SINKS.get(name)
-    if factory is None:
-        raise DeliveryError(f"unknown metrics sink {name!r}: use {', '.join(SINKS)} in [metrics] sinks")
-    return factory(metrics, state, region)
-
+from logpipe.sinks.registry import SINKS, build_sink
 
 __all__ = ["SINKS", "OutcomeUnknown", "SendRejected", "Sink", "build_sink"]

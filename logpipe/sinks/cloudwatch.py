@@ -197,7 +197,7 @@ class CloudWatchSink:
 
     def landed(self, points: Sequence[DataPoint], baseline: dict[str, float]) -> bool | None:
         observed = self.observed_sample_counts(points)
-        verdicts = set()
+        verdicts: set[bool | None] = set()
         for p in points:
             key = p.identity(self.namespace)
             before = baseline.get(key, 0.0)

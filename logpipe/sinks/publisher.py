@@ -42,8 +42,8 @@ from logpipe.metrics.model import (
     points_from_result,
     points_to_json,
 )
-from logpipe.sinks import build_sink
 from logpipe.sinks.base import OutcomeUnknown, SendRejected, Sink
+from logpipe.sinks.registry import build_sink
 from logpipe.state.outbox import IN_DOUBT, PENDING, SENT, UNKNOWN, Outbox, OutboxItem, OutboxRow
 from logpipe.state.tables import metric_windows
 

@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from logpipe.errors import ConfigError
+from logpipe.errors import ConfigError, MissingExtraError
+from logpipe.extras import require
 from logpipe.layout import from_ms, to_ms
 
 _ALIASES = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
@@ -41,6 +42,8 @@ def _normalise_url(url: str) -> str:
 def _engine_for(url: str) -> Engine:
     url = _normalise_url(url)
     parsed = make_url(url)
+    if parsed.drivername.startswith("postgresql"):
+        require("postgres", "a PostgreSQL state database")
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +118,7 @@ def open_state(url: str) -> Engine:
                 if current_revision(engine) != head_revision():
                     migrate(engine)
                 _migrated.add(url)
-    except ConfigError:
+    except (ConfigError, MissingExtraError):
         raise
     except Exception as exc:
         safe = make_url(url).render_as_string(hide_password=True)

@@ -35,7 +35,7 @@ class ObjectStore(Protocol):
         """Where a key lives, as a user would type it (for messages)."""
         ...
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def iter_objects(self, prefix: str) -> Iterator[tuple[str, int]]:
         """Every object under ``prefix`` (a folder, ending in ``/``), at any depth, with its size."""
         ...
 

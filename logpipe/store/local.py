@@ -18,7 +18,7 @@ class LocalObjectStore:
     def url(self, key: str = "") -> str:
         return str(self.root / key)
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def iter_objects(self, prefix: str) -> Iterator[tuple[str, int]]:
         folder = self.root / prefix
         if not folder.is_dir():
             return

@@ -56,7 +56,7 @@ class Store:
 
     def _objects_under(self, folder: str) -> list[StoredObject]:
         found = []
-        for key, size in self.objects.list(folder + "/"):
+        for key, size in self.objects.iter_objects(folder + "/"):
             if not key.endswith(OBJECT_SUFFIX):  # objects only (not a writer's temporary file)
                 continue
             parsed = self.layout.parse_key(key)

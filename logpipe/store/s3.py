@@ -55,7 +55,7 @@ class S3ObjectStore:
     def url(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self._full_key(key)}"
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def iter_objects(self, prefix: str) -> Iterator[tuple[str, int]]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full_key(prefix)):

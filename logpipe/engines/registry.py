@@ -1,0 +1,47 @@
+"""Which engine runs a statement: one entry per ``[engine] kind``, so a new engine is one line here
+and nothing above changes (in the manner of sqlglot's dialect table)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from logpipe.engines.base import Engine
+from logpipe.errors import UsageError
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
+
+
+def _duckdb(config: Config) -> Engine:
+    from logpipe.engines.bad_records import BadRecordCounter
+    from logpipe.engines.duckdb import DuckDBEngine
+    from logpipe.state.db import open_state
+    from logpipe.store import Store
+
+    counter = BadRecordCounter(open_state(config.state.url), config.engine)
+    return DuckDBEngine(config.engine, Store(config.store, region=config.aws.region), counter)
+
+
+def _athena(config: Config) -> Engine:
+    from logpipe.engines.athena import AthenaEngine
+    from logpipe.extras import require
+
+    require("athena", "the athena engine")
+    return AthenaEngine(config.engine, config.aws.region)
+
+
+# kind -> a factory of that engine from the configuration (imports stay lazy: pyathena is optional).
+ENGINES: dict[str, Callable[[Config], Engine]] = {"duckdb": _duckdb, "athena": _athena}
+
+
+def open_engine(config: Config, kind: str | None = None) -> Engine:
+    """The engine of ``kind`` (default: ``[engine] kind``)."""
+    kind = kind or config.engine.kind
+    factory = ENGINES.get(kind)
+    if factory is None:
+        raise UsageError(f"unknown engine {kind!r}: use one of {', '.join(ENGINES)}")
+    return factory(config)
+
+
+__all__ = ["ENGINES", "open_engine"]

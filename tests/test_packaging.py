@@ -1,0 +1,81 @@
+"""How logpipe installs: the core for the embedded default, extras named when a feature needs one,
+and a wheel that carries what a non-editable install needs (saved queries, migrations, py.typed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from logpipe.config import Config
+from logpipe.errors import MissingExtraError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(("module", "extra", "call"), [
+    ("pyathena", "athena", lambda c: __import__("logpipe.engines", fromlist=["open_engine"]).open_engine(c, "athena")),
+    ("datadog_api_client", "datadog", lambda c: __import__("logpipe.sinks", fromlist=["build_sink"]).build_sink(
+        "datadog", c.metrics, None)),
+    ("psycopg", "postgres", lambda c: __import__("logpipe.state.db", fromlist=["open_state"]).open_state(
+        "postgresql://nobody@127.0.0.1:1/none")),
+    ("matplotlib", "charts", lambda c: __import__("logpipe.charts", fromlist=["sparkline"]).sparkline([1.0, 2.0])),
+])
+def test_a_missing_extra_is_named(module: str, extra: str, call, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(MissingExtraError, match=rf"pip install 'logpipe\[{extra}\]'"):
+        call(Config())
+
+
+@pytest.mark.slow
+def test_the_demo_runs_without_the_charts_extra(tmp_path: Path) -> None:
+    """The core is enough for the embedded default: without matplotlib the report says how to get charts."""
+    folder = tmp_path / "demo"
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "from logpipe.cli import main\n"
+            f"main(['demo', '--dir', {str(folder)!r}, '--rate', '0.1', '--end', '2026-11-20T12:00:00Z'])")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    assert "pip install 'logpipe[charts]'" in report and "data:image/png" not in report
+    assert (folder / "digest.html").exists() and "error digest" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_the_queries_the_migrations_and_py_typed(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = wheels.glob("logpipe-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = sorted(p.name for p in (REPO / "queries").glob("*.sql"))
+    assert {f"logpipe/shipped_queries/{n}" for n in shipped} <= names
+    assert {"logpipe/py.typed", "logpipe/state/migrations/env.py", "logpipe/state/migrations/script.py.mako",
+            "logpipe/report/templates/report.html.j2"} <= names
+    assert any(n.startswith("logpipe/state/migrations/versions/0001") for n in names)
+
+    # Installed away from the checkout (as a wheel or a --user install would be), it finds them.
+    site = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                              str(wheel)], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-3000:]
+    probe = (
+        "import logpipe, sys\n"
+        f"assert logpipe.__file__.startswith({str(site)!r}), logpipe.__file__\n"
+        "from logpipe.config import Config\n"
+        "from logpipe.queries.loader import SHIPPED_DIR, load_queries\n"
+        "from logpipe.state.db import current_revision, head_revision, open_state\n"
+        f"engine = open_state('sqlite:///{tmp_path}/state.db')\n"
+        "assert current_revision(engine) == head_revision()\n"
+        "print(SHIPPED_DIR)\n"
+        "print(' '.join(sorted(load_queries(Config()))))\n")
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    where, names_loaded = ran.stdout.splitlines()
+    assert where.startswith(str(site))
+    assert names_loaded.split() == sorted(n.removesuffix(".sql") for n in shipped)
