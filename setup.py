@@ -6,10 +6,9 @@ that name), so a wheel, a ``--user`` install or the Docker image finds them with
 pyproject.toml alone cannot find packages and map a folder from outside them at once.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
-    packages=[*find_packages(include=["logpipe", "logpipe.*"]), "logpipe.shipped_queries"],
+    packages=[*find_namespace_packages(include=["logpipe", "logpipe.*"], exclude=["*.__pycache__"]), "logpipe.shipped_queries"],
     package_dir={"logpipe.shipped_queries": "queries"},
-    package_data={"logpipe.shipped_queries": ["*.sql", "README.md"]},
 )
