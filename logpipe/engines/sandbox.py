@@ -91,7 +91,7 @@ def _kind(node: exp.Expression) -> str:
     return {"TRUNCATETABLE": "TRUNCATE", "LOADDATA": "LOAD DATA"}.get(key, key)
 
 
-def _where(node: exp.Expression) -> str:
+def _where(node: exp.Expr) -> str:
     line = node.meta.get("line") if node.meta else None
     return f" (line {line})" if line else ""
 
