@@ -84,16 +84,16 @@ def generate(rate: float, hours: int, seed: int) -> dict[str, Any]:
 
 
 def drop_bad_cache(config: Config) -> None:
-    """Forget the remembered bad-record counts (the state database's ``bad_record_counts``)."""
+    """Forget the remembered object verdicts (the state database's ``object_verdicts``)."""
     from logpipe.state.db import open_state
-    from logpipe.state.tables import bad_record_counts
+    from logpipe.state.tables import object_verdicts
 
     with open_state(config.state.url).begin() as conn:
-        conn.execute(bad_record_counts.delete())
+        conn.execute(object_verdicts.delete())
 
 
 def run_engine(config: Config, end: dt.datetime, count_bad: bool) -> Any:
-    from logpipe.engines.bad_records import BadRecordCounter
+    from logpipe.engines.bad_records import ObjectReader
     from logpipe.engines.duckdb import DuckDBEngine
     from logpipe.queries.loader import get_query
     from logpipe.queries.runner import bind_statement
@@ -102,8 +102,9 @@ def run_engine(config: Config, end: dt.datetime, count_bad: bool) -> Any:
 
     query = get_query(config, "errors_by_service")
     statement = bind_statement(query, START, end, {})
-    counter = BadRecordCounter(open_state(config.state.url), config.engine) if count_bad else None
-    return DuckDBEngine(config.engine, Store(config.store), counter).run(statement)
+    store = Store(config.store)
+    reader = ObjectReader(open_state(config.state.url), config.engine, store) if count_bad else None
+    return DuckDBEngine(config.engine, store, reader).run(statement)
 
 
 def grep_pipeline(files: list[str], pattern: str, extended: bool = False) -> tuple[str, int]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -78,8 +78,11 @@ class StoreConfig(Section):
     prefix: str = "logs"
     # Firehose dynamic partitioning adds a ``service=NAME/`` level before ``dt=``.
     service_partition: bool = False
-    # Where S3 objects of a window are cached for the DuckDB engine.
+    # Where S3 objects of a window are cached for the DuckDB engine (and salvaged copies of damaged
+    # objects, for any store), and how large that folder may grow ("10GiB", "500MB" or bytes):
+    # least recently used files go first.
     cache_dir: str = "./.logpipe-cache"
+    cache_max_bytes: ByteSize = Field(default=ByteSize(10 * 1024**3), ge=1024 * 1024)
 
     @field_validator("prefix")
     @classmethod
@@ -108,6 +111,14 @@ class EngineConfig(Section):
     # DuckDB
     threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
+    # A window longer than this needs --force (a typo like --since 99999d would read every partition).
+    max_window: str = "31d"
+
+    @field_validator("max_window")
+    @classmethod
+    def _max_window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
 
     @field_validator("output_location")
     @classmethod
@@ -316,8 +327,17 @@ class ServiceConfig(Section):
     stuck_after_seconds: int = Field(default=3600, ge=1)
     # On SIGTERM: how long to wait for the running job before exiting (ECS stopTimeout is 30 s by default).
     stop_timeout_seconds: float = Field(default=25.0, gt=0)
+    # A job whose window failed (not damaged data: that completes) is retried after this, doubling
+    # with each consecutive failure up to retry_max_seconds; /healthz says "degraded" (503) once a job
+    # failed this many times in a row (0: never).
+    retry_backoff_seconds: float = Field(default=30.0, ge=0)
+    retry_max_seconds: float = Field(default=1800.0, ge=0)
+    degraded_after_failures: int = Field(default=3, ge=0)
+    # A job's first run (no watermark yet) processes the windows of this much time before now, not
+    # only the latest one (digests excepted: they are messages to people, only the latest is sent).
+    first_run_backfill: str = "24h"
 
-    @field_validator("lateness", "window")
+    @field_validator("lateness", "window", "first_run_backfill")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)

@@ -128,7 +128,10 @@ class Layout:
         match = _PARTITION_RE.search(key[len(self.prefix) :])
         if not match:
             return None
-        hour = datetime.strptime(f"{match['dt']} {match['hour']}", f"{DT_FORMAT} {HOUR_FORMAT}")
+        try:
+            hour = datetime.strptime(f"{match['dt']} {match['hour']}", f"{DT_FORMAT} {HOUR_FORMAT}")
+        except ValueError:  # dt=2024-02-30, hour=99: not a partition
+            return None
         return Partition(hour.replace(tzinfo=UTC), match["service"]), match["object"]
 
     # -- the same layout as AWS describes it -----------------------------------------------------

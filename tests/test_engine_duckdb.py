@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -13,7 +13,6 @@ from logpipe.engines import open_engine
 from logpipe.engines.bad_records import BadRecordCounter
 from logpipe.engines.raw_sql import all_null_predicate, read_json_sql
 from logpipe.queries.runner import adhoc_query, bind_statement, run_query, run_sql
-from logpipe.state.db import open_state
 from logpipe.store import MAX_RECORD_BYTES, gzip_lines
 
 DAY = datetime(2024, 1, 1, tzinfo=UTC)
@@ -34,7 +33,7 @@ def fill(store) -> None:
 
 
 def counter_for(store) -> BadRecordCounter:
-    return BadRecordCounter(open_state(config_for(store).state.url))
+    return BadRecordCounter()
 
 
 def test_errors_by_service_exact_rows(tmp_store) -> None:
@@ -43,7 +42,8 @@ def test_errors_by_service_exact_rows(tmp_store) -> None:
     rows = [(str(r.hour), r.service, r.errors) for r in result.frame.itertuples()]
     assert rows == [("2024-01-01 04:00:00+00:00", "api", 1), ("2024-01-01 05:00:00+00:00", "api", 1),
                     ("2024-01-01 05:00:00+00:00", "web", 1)]
-    assert result.stats.files_scanned == 2
+    # hours 04 and 05, and 06 for records that arrived late ([service] lateness): each counted once
+    assert result.stats.files_scanned == 3
     assert result.stats.bad_records == {"not_json": 2, "invalid_utf8": 1, "not_an_object": 1}
     only_web = run_query(config_for(tmp_store), "errors_by_service", DAY.replace(hour=4), DAY.replace(hour=6),
                          {"service": "web"})
@@ -76,7 +76,12 @@ def test_only_the_window_partitions_are_scanned(tmp_store) -> None:
     assert "hour=10/" in plan and "hour=11/" in plan and "hour=12/" not in plan and "hour=09/" not in plan
     files = tmp_store.local_paths(tmp_store.list_objects(statement.window_start, statement.window_end))
     assert [f.split("/")[-2] for f in files] == ["hour=10", "hour=11"]
-    assert run_sql(config, "SELECT count(*) AS n FROM logs", DAY.replace(hour=10), DAY.replace(hour=12)).frame["n"][0] == 4
+    # The runner reads one more hour, for records that arrived late (10 minutes by default).
+    late = bind_statement(adhoc_query("SELECT count(*) FROM logs"), DAY.replace(hour=10), DAY.replace(hour=12), {},
+                          timedelta(minutes=10))
+    assert "Total Files Read: 3" in engine.explain(late) and late.values["dthour_end"] == "2024-01-0112"
+    assert run_sql(config, "SELECT count(*) AS n FROM logs WHERE ts >= :window_start AND ts < :window_end",
+                   DAY.replace(hour=10), DAY.replace(hour=12)).frame["n"][0] == 4
 
 
 def test_empty_window_returns_no_rows(tmp_store) -> None:
@@ -90,8 +95,9 @@ def test_s3_store_is_cached_locally(s3_store) -> None:
     result = run_query(config, "errors_by_service", DAY.replace(hour=5), DAY.replace(hour=6))
     assert result.frame["errors"].sum() == 2
     assert result.stats.bytes_scanned > 0
-    cached = list((__import__("pathlib").Path(config.store.cache_dir)).rglob("*.gz"))
-    assert len(cached) == 1 and "dt=2024-01-01/hour=05" in str(cached[0])
+    cached = sorted((__import__("pathlib").Path(config.store.cache_dir)).rglob("*.gz"))
+    # hour 05, and hour 06 where records of 05 that arrived late would lie
+    assert [p.parent.name for p in cached] == ["hour=05", "hour=06"]
 
 
 # Lines as shippers and broken encoders write them, each with the reason the engine must name.
@@ -168,7 +174,9 @@ def test_objects_the_line_scan_cannot_split_are_counted_the_slow_way(tmp_store, 
     monkeypatch.setattr(BadRecordCounter, "_count_and_classify", spy)
     con = duckdb.connect()
     try:
-        assert counter.count(paths, con) == {"not_json": 3, "not_an_object": 1, "no_known_keys": 1}
+        bad, placed = counter.count(paths, con, 600)
     finally:
         con.close()
+    assert bad == {paths[0]: {"not_json": 1, "no_known_keys": 1}, paths[1]: {"not_json": 2, "not_an_object": 1}}
+    assert placed == {paths[0]: (1, 0), paths[1]: (1, 0)}  # the records the logs view reads
     assert slow == [[paths[1]]]

@@ -1,6 +1,7 @@
-"""The DuckDB engine remembers each object's bad-record verdict in the state database, so a new
-process (each ``logpipe query run``) does not scan every object a second time; a changed object is
-counted again."""
+"""The DuckDB engine remembers each object's verdict (gzip check, bad lines, misplaced and good records)
+in the state database, so a new process (each ``logpipe query run``) neither checks nor scans an object
+a second time; a changed object is checked again, and a verdict that cannot be read or written only
+costs time."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from support.configs import config_for
 from logpipe.engines.bad_records import BadRecordCounter
 from logpipe.queries.runner import run_query
 from logpipe.state.db import open_state
-from logpipe.state.tables import bad_record_counts
+from logpipe.state.tables import object_verdicts
 from logpipe.store import gzip_lines
+from logpipe.store import integrity
 
 DAY = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -24,41 +26,48 @@ def lines(n_bad: int) -> list[bytes]:
     return good * 3 + [b"not json"] * n_bad + [b'{"message": "bad \xff"}', b"[1]"]
 
 
-def test_verdicts_outlive_the_engine_and_a_changed_object_is_recounted(tmp_store, monkeypatch) -> None:
+def test_verdicts_outlive_the_engine_and_a_changed_object_is_rechecked(tmp_store, monkeypatch) -> None:
     key = tmp_store.layout.object_key(DAY.replace(hour=5))
     tmp_store.write_object(key, gzip_lines(lines(2)))
     config = config_for(tmp_store)
     first = run_query(config, "errors_by_service", DAY, DAY.replace(hour=6))
     assert first.stats.bad_records == {"not_json": 2, "invalid_utf8": 1, "not_an_object": 1}
+    assert first.stats.quality.records == 3 and first.stats.quality.objects == 1
     with open_state(config.state.url).connect() as conn:
-        assert conn.execute(select(func.count()).select_from(bad_record_counts)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(object_verdicts)).scalar_one() == 1
 
     scans: list[list[str]] = []
+    checks: list[str] = []
     count_bad = BadRecordCounter._count_bad
+    check_file = integrity.check_file
 
-    def spy_count_bad(self, files, con):  # the one place new objects are scanned for bad records
+    def spy_count_bad(self, files, con, lateness_s=600):  # the one place new objects' lines are scanned
         scans.append(list(files))
-        return count_bad(self, files, con)
+        return count_bad(self, files, con, lateness_s)
+
+    def spy_check(path):
+        checks.append(str(path))
+        return check_file(path)
 
     monkeypatch.setattr(BadRecordCounter, "_count_bad", spy_count_bad)
+    monkeypatch.setattr("logpipe.engines.bad_records.check_file", spy_check)
     again = run_query(config, "errors_by_service", DAY, DAY.replace(hour=6))  # a new engine, as in a new process
-    assert again.stats.bad_records == first.stats.bad_records and scans == []
+    assert again.stats.bad_records == first.stats.bad_records and scans == [] and checks == []
 
     tmp_store.write_object(key, gzip_lines(lines(5)))  # a new object under the same key: size changes
     changed = run_query(config, "errors_by_service", DAY, DAY.replace(hour=6))
     assert changed.stats.bad_records == {"not_json": 5, "invalid_utf8": 1, "not_an_object": 1}
-    assert scans == [[str(tmp_store.local_path(key))]]
+    assert scans == [[str(tmp_store.local_path(key))]] and checks == [str(tmp_store.local_path(key))]
 
 
-def test_a_state_database_that_fails_only_costs_time(tmp_store, tmp_path) -> None:
-    """Verdicts that cannot be read or written are counted again; the query still answers."""
+def test_a_state_database_that_fails_only_costs_time(tmp_store) -> None:
+    """Verdicts that cannot be read or written are made again; the query still answers."""
     tmp_store.write_object(tmp_store.layout.object_key(DAY.replace(hour=5)), gzip_lines(lines(1)))
     config = config_for(tmp_store)
     state = open_state(config.state.url)
     with state.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE bad_record_counts")
-    counter = BadRecordCounter(state)
-    import duckdb
-
-    path = tmp_store.local_paths(tmp_store.list_all())
-    assert counter.count(path, duckdb.connect()) == {"not_json": 1, "invalid_utf8": 1, "not_an_object": 1}
+        conn.exec_driver_sql("DROP TABLE object_verdicts")
+    for _ in range(2):
+        result = run_query(config, "errors_by_service", DAY, DAY.replace(hour=6))
+        assert result.stats.bad_records == {"not_json": 1, "invalid_utf8": 1, "not_an_object": 1}
+        assert int(result.frame["errors"].sum()) == 3

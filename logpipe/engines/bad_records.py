@@ -1,38 +1,45 @@
-"""Bad-record accounting for the DuckDB engine: how many lines of each object it could not read, and why.
+"""Bad-record accounting for the DuckDB engine: every object of a window answered for.
 
-DuckDB's ``read_json(ignore_errors=true)`` turns a line it cannot read (not JSON, cut off, invalid
-UTF-8, not an object) into a row of NULLs instead of failing the query, and the ``logs`` view drops
-rows with no known key. ``QueryStats.bad_records`` counts those rows by reason, from one more
-parallel DuckDB scan that reads each line as text and classifies it in SQL (``_scan``; it agrees
-with read_json's all-NULL rows line for line). That scan is a second read of every new object, so
-each object's verdict is kept in the state database (``bad_record_counts``), keyed by path, size and
-mtime: a later query, in this process or another, never scans it again.
+Before DuckDB reads a window's objects, each new object is checked (``logpipe.store.integrity``: gzip
+members and CRCs); a damaged one is replaced by its salvaged copy in the cache folder (what decodes
+cleanly), or left out when nothing of it can be trusted. After the query, the lines of each new object
+are scanned once more: lines ``read_json(ignore_errors=true)`` turned into rows of NULLs (not JSON,
+cut off, invalid UTF-8, not an object; the ``logs`` view drops such rows) are counted by reason, and
+records whose time lies outside their partition's hour (beyond the lateness Firehose's buffering
+allows) are counted as misplaced. Everything learned is the object's verdict in the state database
+(``logpipe.store.verdicts``): a later query, in this process or another, neither checks nor scans the
+object again.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from logpipe.config import EngineConfig
 from logpipe.engines.raw_sql import (
     all_null_predicate,
     connect,
+    quoted,
     read_json_sql,
     readable_directories,
     sql_string,
 )
+from logpipe.layout import HOUR
 from logpipe.schema import RAW_COLUMNS
-from logpipe.state.db import now_ms, upsert
-from logpipe.state.tables import bad_record_counts
+from logpipe.store import Store, StoredObject
+from logpipe.store.cache import disk_error, evict, touch
+from logpipe.store.integrity import ObjectCheck, check_file, missing, write_salvaged
 from logpipe.store.records import MAX_RECORD_BYTES, ReadStats, decompress_lines, parse_record
+from logpipe.store.verdicts import ObjectVerdict, VerdictStore, verdict_for
 
 log = logging.getLogger(__name__)
 
@@ -41,71 +48,175 @@ log = logging.getLogger(__name__)
 # default buffer for that limit (16 lines' worth) made the scan ~20% slower here; two lines' worth is not.
 _LINE_DELIMITER = "\x01"
 _MAX_LINE_SIZE = 16 * 1024 * 1024
-_LOOKUP_CHUNK = 500  # keys per SELECT of remembered verdicts
+SALVAGE_FOLDER = "salvaged"
 
-FileKey = tuple[str, int, int]  # (path, size, mtime_ns)
+
+@dataclass
+class ReadEntry:
+    """One object of a window: its verdict, and the file DuckDB reads for it (None: nothing to read)."""
+
+    obj: StoredObject
+    url: str
+    verdict: ObjectVerdict | None  # None: the object was gone
+    file: str | None
+
+
+@dataclass
+class ReadPlan:
+    """A window's objects made ready for DuckDB."""
+
+    entries: list[ReadEntry] = field(default_factory=list)
+    new: list[ReadEntry] = field(default_factory=list)  # verdicts to scan and save after the query
+
+    @property
+    def files(self) -> list[str]:
+        return [e.file for e in self.entries if e.file is not None]
+
+
+class ObjectReader:
+    """Checks, salvages and counts the objects a DuckDB query reads (see the module docstring)."""
+
+    def __init__(self, state: Engine, settings: EngineConfig, store: Store, lateness_s: int = 600) -> None:
+        self.verdicts = VerdictStore(state)
+        self.settings = settings
+        self.store = store
+        self.lateness_s = lateness_s
+        self.counter = BadRecordCounter(settings)
+        self.cache_root = Path(store.config.cache_dir).expanduser()
+        self.salvage_root = self.cache_root / SALVAGE_FOLDER / hashlib.sha256(store.url().encode()).hexdigest()[:12]
+
+    def salvage_path(self, obj: StoredObject) -> Path:
+        """Where the salvaged copy of a damaged object lives (the hive folders kept: dt and hour)."""
+        return self.salvage_root / obj.key
+
+    def prepare(self, objects: Sequence[StoredObject], progress: Any = None) -> ReadPlan:
+        """Local files, verdicts (remembered or new: checked now) and salvaged copies of the objects."""
+        urls = {o.key: self.store.url(o.key) for o in objects}
+        known = self.verdicts.lookup((urls[o.key], o.size, o.version) for o in objects)
+        fetched = self.store.fetch(objects, progress)
+        plan = ReadPlan()
+        for obj in fetched.missing:
+            url = urls[obj.key]
+            plan.entries.append(ReadEntry(obj, url, None, None))
+        todo: list[tuple[StoredObject, str, str]] = []
+        for obj, path in fetched.files:
+            verdict = known.get((urls[obj.key], obj.size, obj.version))
+            if verdict is None:
+                todo.append((obj, urls[obj.key], path))
+                continue
+            plan.entries.append(self._entry(obj, verdict, path))
+        if todo:
+            if progress:
+                progress(f"checking {len(todo)} new objects")
+            with ThreadPoolExecutor(max_workers=_workers(len(todo))) as pool:
+                checked = list(pool.map(lambda item: self._check(*item), todo))
+            for entry in checked:
+                plan.entries.append(entry)
+                plan.new.append(entry)
+        plan.new += [e for e in plan.entries if e.verdict is not None and e not in plan.new
+                     and not e.verdict.scanned(self.lateness_s)]
+        plan.entries.sort(key=lambda e: (e.obj.partition.hour, e.obj.key))
+        salvaged = [Path(e.file) for e in plan.entries if e.file and e.verdict and not e.verdict.check.clean]
+        if salvaged:
+            touch(salvaged)
+            evict(self.cache_root, int(self.store.config.cache_max_bytes),
+                  keep={Path(f) for f in plan.files})
+        return plan
+
+    def _check(self, obj: StoredObject, url: str, path: str) -> ReadEntry:
+        """A new object: checked; a damaged one salvaged at once (which also says what it lost)."""
+        try:
+            check = check_file(path)
+            if not check.clean:
+                check = self._salvage(url, path, self.salvage_path(obj))
+        except FileNotFoundError:  # deleted between listing and reading
+            return ReadEntry(obj, url, None, None)
+        return self._entry(obj, verdict_for(obj, url, check), path)
+
+    def _salvage(self, url: str, path: str, target: Path) -> ObjectCheck:
+        try:
+            return write_salvaged(path, target)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise disk_error(exc, self.cache_root, f"writing the salvaged copy of {url}") from None
+
+    def _entry(self, obj: StoredObject, verdict: ObjectVerdict, path: str) -> ReadEntry:
+        """The file to read for an object with a verdict: itself, its salvaged copy, or none."""
+        if verdict.check.clean:
+            return ReadEntry(obj, verdict.url, verdict, path)
+        if not verdict.check.kept_lines:
+            return ReadEntry(obj, verdict.url, verdict, None)
+        target = self.salvage_path(obj)
+        if not target.exists():  # evicted from the cache: salvaged again
+            try:
+                self._salvage(verdict.url, path, target)
+            except FileNotFoundError:
+                return ReadEntry(obj, verdict.url, None, None)
+        return ReadEntry(obj, verdict.url, verdict, str(target))
+
+    def finish(self, plan: ReadPlan, con: Any) -> None:
+        """Scan the lines of the plan's new objects (bad lines by reason, misplaced and good records) and
+        remember their verdicts."""
+        scan = [e for e in plan.new if e.verdict is not None and e.file is not None]
+        if scan:
+            files = [e.file for e in scan if e.file]
+            bad, placed = self.counter.count(files, con, self.lateness_s)
+            for entry in scan:
+                assert entry.verdict is not None and entry.file is not None
+                entry.verdict.bad_lines = bad.get(entry.file, {})
+                entry.verdict.records, entry.verdict.misplaced = placed.get(entry.file, (0, 0))
+                entry.verdict.lateness_s = self.lateness_s
+        for entry in plan.new:
+            if entry.verdict is not None and entry.file is None:  # nothing readable: nothing more to count
+                entry.verdict.bad_lines, entry.verdict.records, entry.verdict.misplaced = {}, 0, 0
+                entry.verdict.lateness_s = self.lateness_s
+        self.verdicts.save([e.verdict for e in plan.new if e.verdict is not None])
+
+
+def missing_verdict(entry: ReadEntry) -> ObjectVerdict:
+    """The verdict of an object that was gone when read (not remembered: it may come back)."""
+    return verdict_for(entry.obj, entry.url, missing("listed, then gone before it could be read"))
+
+
+def _misplaced_sql(ts: str, lateness_s: int) -> str:
+    """True for a record time ``ts`` outside its partition's hour (``dt``, ``hour``), less the lateness."""
+    hour = "strptime(dt || ' ' || \"hour\", '%Y-%m-%d %H')::TIMESTAMPTZ"
+    return (f"({ts} < {hour} - INTERVAL {int(lateness_s)} SECOND "
+            f"OR {ts} >= {hour} + INTERVAL {int(HOUR.total_seconds())} SECOND)")
+
+
+def _workers(n: int) -> int:
+    return max(1, min(n, os.cpu_count() or 1))
 
 
 class BadRecordCounter:
-    """Counts the bad records of object files once each, remembering the verdicts in the state database."""
+    """Counts the bad lines of object files by reason, and their good and misplaced records."""
 
-    def __init__(self, state: Engine, settings: EngineConfig | None = None) -> None:
-        self.state = state
+    def __init__(self, settings: EngineConfig | None = None) -> None:
         self.settings = settings or EngineConfig()
 
-    def count(self, files: Sequence[str], con: Any) -> dict[str, int]:
-        """Bad records of the files by reason; ``con`` is the query's connection (for the fallback)."""
-        keys: dict[str, FileKey] = {}
-        for f in files:
-            st = os.stat(f)
-            keys[f] = (f, st.st_size, st.st_mtime_ns)
-        known = self._remembered(list(keys.values()))
-        todo = [f for f in files if keys[f] not in known]
-        if todo:
-            found = self._count_bad(todo, con)
-            counted = {keys[f]: found.get(f, {}) for f in todo}
-            self._remember(counted)
-            known.update(counted)
-        total: dict[str, int] = {}
-        for f in files:
-            for reason, n in known[keys[f]].items():
-                total[reason] = total.get(reason, 0) + n
-        return total
+    def count(self, files: Sequence[str], con: Any, lateness_s: int) -> tuple[dict[str, dict[str, int]],
+                                                                            dict[str, tuple[int, int]]]:
+        """Per file: bad lines by reason (files with none left out), and (records, misplaced): the
+        records the ``logs`` view reads, and how many of them are misplaced - a time (as the view
+        parses it) before the partition's hour less ``lateness_s``, or at or after its end."""
+        return self._count_bad(files, con, lateness_s)
 
-    # -- the verdicts, in the state database ----------------------------------------------------------
-
-    def _remembered(self, keys: list[FileKey]) -> dict[FileKey, dict[str, int]]:
-        wanted = set(keys)
-        found: dict[FileKey, dict[str, int]] = {}
-        t = bad_record_counts.c
-        paths = sorted({k[0] for k in keys})
-        try:
-            with self.state.connect() as conn:
-                for i in range(0, len(paths), _LOOKUP_CHUNK):
-                    rows = conn.execute(select(t.path, t.size, t.mtime_ns, t.reasons)
-                                        .where(t.path.in_(paths[i:i + _LOOKUP_CHUNK])))
-                    for path, size, mtime_ns, reasons in rows:
-                        key = (path, int(size), int(mtime_ns))
-                        if key in wanted:
-                            found[key] = {str(k): int(v) for k, v in json.loads(reasons).items()}
-        except Exception as exc:  # only costs time: the objects are counted again
-            log.warning("cannot read remembered bad-record counts: %s", exc)
-        return found
-
-    def _remember(self, counted: dict[FileKey, dict[str, int]]) -> None:
-        now = now_ms()
-        rows = [{"path": path, "size": size, "mtime_ns": mtime_ns, "reasons": json.dumps(reasons, sort_keys=True),
-                 "counted_ms": now} for (path, size, mtime_ns), reasons in counted.items()]
-        try:
-            with self.state.begin() as conn:
-                upsert(conn, bad_record_counts, rows, ["path", "size", "mtime_ns"],
-                       lambda new: {"reasons": new.reasons, "counted_ms": new.counted_ms})
-        except Exception as exc:  # only costs time: the next query counts them again
-            log.warning("cannot remember bad-record counts: %s", exc)
+    def count_records(self, files: Sequence[str], con: Any, lateness_s: int) -> dict[str, tuple[int, int]]:
+        """(records, misplaced) per file from a ``read_json`` scan (the fallback of the line scan)."""
+        ts = "TRY(CAST(\"time\" AS TIMESTAMPTZ))"  # the logs view's try(from_iso8601_timestamp(time))
+        known = ", ".join(quoted(c) for c in RAW_COLUMNS)
+        rows = con.execute(
+            f"SELECT filename, count(*), count(*) FILTER (WHERE {_misplaced_sql('t', lateness_s)}) "
+            f"FROM (SELECT filename, {ts} AS t, dt, \"hour\" FROM {read_json_sql(files, filename=True)} "
+            f"  WHERE coalesce({known}) IS NOT NULL) GROUP BY filename").fetchall()
+        return {str(name): (int(n), int(m)) for name, n, m in rows}
 
     # -- counting -------------------------------------------------------------------------------------
 
-    def _count_bad(self, files: Sequence[str], con: Any) -> dict[str, dict[str, int]]:
+    def _count_bad(self, files: Sequence[str], con: Any, lateness_s: int = 600
+                   ) -> tuple[dict[str, dict[str, int]], dict[str, tuple[int, int]]]:
         """Bad records of new objects by reason, from one line scan of them all (``_scan``).
 
         When that scan fails (an object whose lines DuckDB's CSV reader cannot split as ``read_json``
@@ -114,27 +225,42 @@ class BadRecordCounter:
         (``_count_and_classify``)."""
         import duckdb
 
+        def slow(paths: Sequence[str]) -> tuple[dict[str, dict[str, int]], dict[str, tuple[int, int]]]:
+            return self._count_and_classify(paths, con), self.count_records(paths, con, lateness_s)
+
         try:
-            return self._scan(files)
+            return self._scan_all(files, lateness_s=lateness_s)
         except duckdb.Error:
             if len(files) == 1:
-                return self._count_and_classify(files, con)
+                return slow(files)
 
-        def one(path: str) -> tuple[str, dict[str, dict[str, int]] | None]:
+        def one(path: str) -> tuple[str, tuple[dict[str, dict[str, int]], dict[str, tuple[int, int]]] | None]:
             try:
-                return path, self._scan([path], threads=1)
+                return path, self._scan_all([path], threads=1, lateness_s=lateness_s)
             except duckdb.Error:
                 return path, None
 
         with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
             scanned = list(pool.map(one, files))
-        found = {path: result[path] for path, result in scanned if result and path in result}
+        found: dict[str, dict[str, int]] = {}
+        placed: dict[str, tuple[int, int]] = {}
+        for _path, result in scanned:
+            if result is not None:
+                found.update(result[0])
+                placed.update(result[1])
         rest = [path for path, result in scanned if result is None]
         if rest:
-            found.update(self._count_and_classify(rest, con))
-        return found
+            bad, counts = slow(rest)
+            found.update(bad)
+            placed.update(counts)
+        return found, placed
 
     def _scan(self, files: Sequence[str], threads: int = 0) -> dict[str, dict[str, int]]:
+        """Bad lines by reason per file (``_scan_all``)."""
+        return self._scan_all(files, threads)[0]
+
+    def _scan_all(self, files: Sequence[str], threads: int = 0, lateness_s: int = 600
+                  ) -> tuple[dict[str, dict[str, int]], dict[str, tuple[int, int]]]:
         """Every line of the objects read as text, in one parallel DuckDB scan, and classified in SQL.
 
         Why: the reasons used to cost a second ``read_json`` scan (to count the all-NULL rows) plus a
@@ -157,6 +283,11 @@ class BadRecordCounter:
         A lone CR inside a line is a line break to the CSV reader but not to ``read_json``; with
         ``strict_mode`` DuckDB fails the scan (a lone CR, or LF and CRLF mixed in one object) rather
         than miscount, and the caller falls back. ``threads``: DuckDB's threads (0 = the config's).
+
+        The same scan counts each file's good records and the misplaced ones among them. A record
+        whose line holds ``"time":"<its partition's date>T<hour>:`` is placed (nearly all of them: a
+        substring test); only the others have their time parsed (as the ``logs`` view does) and
+        compared with the partition's hour (``dt`` and ``hour`` from the path).
         """
 
         con = connect(self.settings, threads, readable=readable_directories(files))
@@ -164,14 +295,15 @@ class BadRecordCounter:
             listed = "[" + ", ".join(sql_string(f) for f in files) + "]"
             source = (f"read_csv({listed}, columns={{'line': 'VARCHAR'}}, delim={sql_string(_LINE_DELIMITER)}, "
                       "quote='', escape='', header=false, auto_detect=false, strict_mode=true, "
-                      f"compression='gzip', filename=true, max_line_size={_MAX_LINE_SIZE}, "
+                      f"compression='gzip', filename=true, hive_partitioning=true, hive_types_autocast=false, "
+                      f"max_line_size={_MAX_LINE_SIZE}, "
                       f"buffer_size={2 * _MAX_LINE_SIZE}, store_rejects=true)")
             # A valid line that opens with a known key whose value is not null (n) makes a row.
             first_key = sql_string('^[{]"(' + "|".join(RAW_COLUMNS) + r')":\s*[^\sn]')
             paths = "[" + ", ".join(sql_string('$."' + c + '"') for c in RAW_COLUMNS) + "]"
             big = f"strlen(line) > {MAX_RECORD_BYTES}"
             reason = (
-                "CASE WHEN NOT json_valid(line) THEN CASE WHEN trim(line, ' ' || chr(9) || chr(13)) = '' THEN NULL "
+                "CASE WHEN NOT json_valid(line) THEN CASE WHEN trim(line, ' ' || chr(9) || chr(13)) = '' THEN 'blank' "
                 f"  WHEN {big} THEN 'too_large' ELSE 'not_json' END "
                 f"WHEN regexp_matches(line, {first_key}) THEN NULL "
                 f"WHEN json_type(line) <> 'OBJECT' THEN CASE WHEN {big} THEN 'too_large' ELSE 'not_an_object' END "
@@ -184,10 +316,19 @@ class BadRecordCounter:
                 reasons = found.setdefault(str(name), {})
                 reasons[why] = reasons.get(why, 0) + int(n)
 
-            for name, why, n in con.execute(
-                    f"SELECT filename, reason, count(*) FROM (SELECT filename, {reason} AS reason FROM {source} "
-                    "WHERE line IS NOT NULL) WHERE reason IS NOT NULL GROUP BY ALL").fetchall():
-                add(name, why, n)
+            placed_fast = "contains(line, '\"time\":\"' || dt || 'T' || \"hour\" || ':')"
+            parsed = "TRY(CAST(json_extract_string(line, '$.time') AS TIMESTAMPTZ))"
+            placed: dict[str, tuple[int, int]] = {}
+            for name, why, n, misplaced in con.execute(
+                    f"SELECT filename, reason, count(*), count(*) FILTER (WHERE reason IS NULL AND NOT {placed_fast} "
+                    f"  AND {_misplaced_sql(parsed, lateness_s)}) "
+                    f"FROM (SELECT filename, line, dt, \"hour\", {reason} AS reason FROM {source} "
+                    "WHERE line IS NOT NULL) GROUP BY ALL").fetchall():
+                if why is None:
+                    records, before = placed.get(str(name), (0, 0))
+                    placed[str(name)] = (records + int(n), before + int(misplaced))
+                elif why != "blank":
+                    add(name, why, n)
             # A rejected line may have several errors: name it by the first the reader would see.
             for name, why, n in con.execute(
                     "SELECT file_path, reason, count(*) FROM (SELECT s.file_path, e.line, "
@@ -200,7 +341,7 @@ class BadRecordCounter:
                 add(name, why, n)
         finally:
             con.close()
-        return found
+        return found, placed
 
     def _count_and_classify(self, files: Sequence[str], con: Any) -> dict[str, dict[str, int]]:
         """The fallback: DuckDB counts each object's all-NULL rows (a ``read_json`` scan), and
@@ -272,4 +413,4 @@ def _looks_like_object(line: bytes) -> bool:
     return True
 
 
-__all__ = ["BadRecordCounter"]
+__all__ = ["BadRecordCounter", "ObjectReader", "ReadEntry", "ReadPlan", "missing_verdict"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -42,6 +42,9 @@ class QueryStats:
     files_scanned: int = 0
     bad_records: dict[str, int] = field(default_factory=dict)
     query_id: str | None = None
+    misplaced_records: int = 0
+    # The window's data quality (logpipe.store.verdicts.DataQuality) where the engine counts it (DuckDB).
+    quality: Any = None
 
 
 class Engine(Protocol):

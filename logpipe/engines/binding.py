@@ -67,6 +67,8 @@ class BoundStatement:
     window_start: datetime
     window_end: datetime
     source: str = "statement"
+    # The end of the partitions to read: past window_end by the lateness records may arrive with.
+    scan_end: datetime | None = None
 
     def __post_init__(self) -> None:
         from logpipe.engines.sandbox import check_read_only

@@ -3,26 +3,36 @@
 Only the window's objects are read: the store lists the window's hour partitions (the one layout of
 logpipe.layout) and DuckDB gets that file list, reading the gzip files itself with all its threads.
 On an ``s3://`` store the object store copies the window's objects into its download cache first
-(httpfs is a download and fails offline). Lines DuckDB cannot read are counted by reason by
-``logpipe.engines.bad_records``, never silently dropped.
+(httpfs is a download and fails offline). Every object is checked before DuckDB reads it, damaged
+ones replaced by what can be trusted of them, and lines DuckDB cannot read counted by reason
+(``logpipe.engines.bad_records``): never a failed query, never garbage, never silently dropped.
+
+The partitions read reach past the window's end by ``scan_end`` (its lateness): a record of 10:59
+that Firehose delivered at 11:03 lies in ``hour=11`` and belongs to the window ending at 11:00. Data
+quality (bad and misplaced records, damaged objects) is that of the window's own hours, so each
+object is counted in one window only.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import pandas as pd
 
 from logpipe.config import EngineConfig
-from logpipe.engines.bad_records import BadRecordCounter
+from logpipe.engines.bad_records import ObjectReader, ReadPlan, missing_verdict
 from logpipe.engines.base import Progress, QueryStats
 from logpipe.engines.binding import BoundStatement, prepare_tree
 from logpipe.engines.raw_sql import connect, empty_raw_sql, quoted, read_json_sql, readable_directories
 from logpipe.engines.transpile import placeholders, rewrite_for_duckdb, to_duckdb
 from logpipe.errors import EngineError
+from logpipe.layout import floor_hour, hours_in_window, to_ms
 from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, logs_view_sql
 from logpipe.store import Store
+from logpipe.store.logs import UNRECOGNISED
+from logpipe.store.verdicts import DataQuality, quality
 
 RAW_TABLE = "logs_raw"
 
@@ -40,10 +50,10 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, settings: EngineConfig, store: Store, bad_records: BadRecordCounter | None = None) -> None:
+    def __init__(self, settings: EngineConfig, store: Store, reader: ObjectReader | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.bad_records = bad_records  # None: bad records are not counted
+        self.reader = reader  # None: objects are read as they are, nothing is checked or counted
 
     def connect(self, files: list[str]) -> Any:
         """A DuckDB connection with ``logs_raw`` over the files and the ``logs`` view."""
@@ -58,35 +68,81 @@ class DuckDBEngine:
             raise
         return con
 
+    def plan(self, statement: BoundStatement, progress: Progress | None = None) -> tuple[ReadPlan, list[str]]:
+        """The objects the statement reads, checked and made ready; and the unrecognised paths beside them."""
+        if progress:
+            progress("listing partitions")
+        listing = self.store.list_window(statement.window_start, statement.scan_end or statement.window_end)
+        UNRECOGNISED.add(listing.unrecognised)
+        if self.reader is not None:
+            return self.reader.prepare(listing.objects, progress), listing.unrecognised
+        from logpipe.engines.bad_records import ReadEntry
+
+        plan = ReadPlan()
+        fetched = self.store.fetch(listing.objects, progress)
+        plan.entries = [ReadEntry(obj, self.store.url(obj.key), None, path) for obj, path in fetched.files]
+        return plan, listing.unrecognised
+
     def run(self, statement: BoundStatement, progress: Progress | None = None
             ) -> tuple[pd.DataFrame, QueryStats]:
         started = time.perf_counter()
         sql, values = compile_duckdb(statement)
-        if progress:
-            progress("listing partitions")
-        objects = self.store.list_objects(statement.window_start, statement.window_end)
-        files = self.store.local_paths(objects, progress)
-        con = self.connect(files)
-        try:
-            if progress:
-                progress(f"reading {len(files)} objects")
-            try:
-                frame = con.execute(sql, values).df()
-            except Exception as exc:
-                raise EngineError(f"DuckDB failed: {_one_line(exc)}") from exc
-            bad = self.bad_records.count(files, con) if (self.bad_records is not None and files) else {}
-        finally:
-            con.close()
-        stats = QueryStats(engine=self.name, bytes_scanned=sum(o.size for o in objects),
+        plan, unrecognised = self.plan(statement, progress)
+        frame = self._query(plan, sql, values, progress)
+        data_quality = self.window_quality(plan, statement, unrecognised)
+        read = [e for e in plan.entries if e.file is not None]
+        stats = QueryStats(engine=self.name, bytes_scanned=sum(e.obj.size for e in read),
                            engine_ms=(time.perf_counter() - started) * 1000, cost_usd=0.0,
-                           files_scanned=len(files), bad_records=bad)
+                           files_scanned=len(read), bad_records=dict(data_quality.bad),
+                           misplaced_records=data_quality.misplaced, quality=data_quality)
         return frame, stats
+
+    def _query(self, plan: ReadPlan, sql: str, values: dict[str, Any], progress: Progress | None) -> pd.DataFrame:
+        """Run the statement over the plan's files; then count what the new objects held."""
+        for attempt in (1, 2):
+            files = plan.files
+            con = self.connect(files)
+            try:
+                if progress:
+                    progress(f"reading {len(files)} objects")
+                try:
+                    frame = con.execute(sql, values).df()
+                except Exception as exc:
+                    gone = [e for e in plan.entries if e.file is not None and not os.path.exists(e.file)]
+                    if gone and attempt == 1:  # deleted between checking and reading: read the rest
+                        for entry in gone:
+                            entry.file, entry.verdict = None, None
+                        plan.new = [e for e in plan.new if e not in gone]
+                        continue
+                    raise EngineError(f"DuckDB failed: {_one_line(exc)}") from exc
+                if self.reader is not None:
+                    if progress and plan.new:
+                        progress(f"counting bad records of {len(plan.new)} new objects")
+                    self.reader.finish(plan, con)
+                return frame
+            finally:
+                con.close()
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def window_quality(plan: ReadPlan, statement: BoundStatement, unrecognised: list[str]) -> DataQuality:
+        """Data quality of the window's own hours (not of the hours read past its end for late records)."""
+        owned = {to_ms(h) for h in hours_in_window(floor_hour(statement.window_start), statement.window_end)}
+        verdicts = []
+        for entry in plan.entries:
+            if to_ms(entry.obj.partition.hour) not in owned:
+                continue
+            if entry.verdict is not None:
+                verdicts.append(entry.verdict)
+            else:
+                verdicts.append(missing_verdict(entry))
+        return quality(verdicts, unrecognised)
 
     def explain(self, statement: BoundStatement, analyze: bool = True) -> str:
         """DuckDB's plan (with ANALYZE: the files it really scanned) for the statement."""
         sql, values = compile_duckdb(statement)
-        files = self.store.local_paths(self.store.list_objects(statement.window_start, statement.window_end))
-        con = self.connect(files)
+        plan, _ = self.plan(statement)
+        con = self.connect(plan.files)
         try:
             rows = con.execute(("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + sql, values).fetchall()
         finally:

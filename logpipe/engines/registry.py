@@ -14,13 +14,15 @@ if TYPE_CHECKING:
 
 
 def _duckdb(config: Config) -> Engine:
-    from logpipe.engines.bad_records import BadRecordCounter
+    from logpipe.config import parse_duration
+    from logpipe.engines.bad_records import ObjectReader
     from logpipe.engines.duckdb import DuckDBEngine
     from logpipe.state.db import open_state
     from logpipe.store import Store
 
-    counter = BadRecordCounter(open_state(config.state.url), config.engine)
-    return DuckDBEngine(config.engine, Store(config.store, region=config.aws.region), counter)
+    store = Store(config.store, region=config.aws.region)
+    reader = ObjectReader(open_state(config.state.url), config.engine, store, parse_duration(config.service.lateness))
+    return DuckDBEngine(config.engine, store, reader)
 
 
 def _athena(config: Config) -> Engine:

@@ -152,9 +152,10 @@ def coerce(param: Param, value: Any) -> Any:
     return result
 
 
-def runner_values(start: datetime, end: datetime) -> dict[str, Any]:
-    """What the runner always binds: the window and the partition bounds that cover it."""
-    bounds = partition_bounds(start, end)
+def runner_values(start: datetime, end: datetime, scan_end: datetime | None = None) -> dict[str, Any]:
+    """What the runner always binds: the window and the partition bounds that cover it (to
+    ``scan_end`` when given: the hours past the window where its late records lie)."""
+    bounds = partition_bounds(start, scan_end or end)
     return {
         "window_start": utc(start), "window_end": utc(end),
         "dt_start": bounds.dt_start, "dt_end": bounds.dt_end,
@@ -168,8 +169,8 @@ RUNNER_TYPES: dict[str, ParamType] = {
 }
 
 
-def resolve(query: SavedQuery, given: Mapping[str, Any], start: datetime, end: datetime
-            ) -> tuple[dict[str, Any], dict[str, Param]]:
+def resolve(query: SavedQuery, given: Mapping[str, Any], start: datetime, end: datetime,
+            scan_end: datetime | None = None) -> tuple[dict[str, Any], dict[str, Param]]:
     """Every value the query can use (declared params with defaults, then the runner's), and the
     Param of each name. Unknown names and missing required values are UsageErrors."""
     declared = {p.name: p for p in query.params}
@@ -183,7 +184,7 @@ def resolve(query: SavedQuery, given: Mapping[str, Any], start: datetime, end: d
     for name, param in declared.items():
         values[name] = coerce(param, given[name]) if name in given else coerce(param, param.default)
     types = dict(declared)
-    for name, value in runner_values(start, end).items():
+    for name, value in runner_values(start, end, scan_end).items():
         values[name] = value
         types[name] = Param(name, RUNNER_TYPES[name])
     return values, types

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
-from logpipe.config import Config
+from logpipe.config import Config, parse_duration
 from logpipe.engines import BoundStatement, Progress, athena_cost, open_engine
 from logpipe.engines.sandbox import check_read_only
 from logpipe.engines.transpile import parse
@@ -27,7 +27,8 @@ from logpipe.queries.model import QueryResult, SavedQuery
 from logpipe.queries.params import resolve
 from logpipe.store import Store
 
-__all__ = ["ExplainResult", "adhoc_query", "bind_statement", "explain_query", "run_query", "run_sql"]
+__all__ = ["ExplainResult", "adhoc_query", "bind_statement", "check_window", "explain_query", "lateness_of", "run_query",
+           "run_sql"]
 
 
 def adhoc_query(sql: str) -> SavedQuery:
@@ -39,23 +40,45 @@ def adhoc_query(sql: str) -> SavedQuery:
     return SavedQuery(name="adhoc", description="ad-hoc SQL", sql=sql, path=Path("<sql>"))
 
 
-def bind_statement(query: SavedQuery, start: datetime, end: datetime, params: Mapping[str, Any]) -> BoundStatement:
+def bind_statement(query: SavedQuery, start: datetime, end: datetime, params: Mapping[str, Any],
+                   lateness: timedelta = timedelta(0)) -> BoundStatement:
+    """The statement over ``[start, end)``, reading partitions to ``end + lateness`` (late records)."""
     start, end = utc(start), utc(end)
     if start >= end:
         raise UsageError(f"the window start ({start:%Y-%m-%dT%H:%M:%SZ}) must be before its end ({end:%Y-%m-%dT%H:%M:%SZ})")
-    values, types = resolve(query, params, start, end)
+    scan_end = end + lateness
+    values, types = resolve(query, params, start, end, scan_end)
     tree = parse(query.sql, source=str(query.path), line_offset=query.header_lines)
     return BoundStatement(tree=tree, values=values, types=types, window_start=start, window_end=end,
-                          source=str(query.path))
+                          source=str(query.path), scan_end=scan_end)
+
+
+def check_window(config: Config, start: datetime, end: datetime, force: bool = False) -> None:
+    """A window longer than ``[engine] max_window`` is refused unless forced (``--since 99999d`` is
+    more likely a typo than a wish to read every partition ever written)."""
+    limit = timedelta(seconds=parse_duration(config.engine.max_window))
+    if not force and end - start > limit:
+        days = (end - start).total_seconds() / 86400
+        raise UsageError(f"the window {start:%Y-%m-%dT%H:%M:%SZ} .. {end:%Y-%m-%dT%H:%M:%SZ} is {days:,.1f} days, "
+                         f"longer than [engine] max_window ({config.engine.max_window}): pass --force to read it "
+                         "anyway ('logpipe query explain' shows what it would read), or narrow --since/--until")
+
+
+def lateness_of(config: Config) -> timedelta:
+    """How late records may land in a later hour's partition (``[service] lateness``)."""
+    return timedelta(seconds=parse_duration(config.service.lateness))
 
 
 def run_query(config: Config, query: SavedQuery | str, start: datetime, end: datetime,
               params: Mapping[str, Any] | None = None, engine: str | None = None,
-              progress: Progress | None = None) -> QueryResult:
-    """Run a saved query (object or name) over ``[start, end)``; every row comes back in the frame."""
+              progress: Progress | None = None, force: bool = True) -> QueryResult:
+    """Run a saved query (object or name) over ``[start, end)``; every row comes back in the frame.
+
+    ``force`` False refuses a window longer than ``[engine] max_window`` (the CLI's default)."""
     if isinstance(query, str):
         query = get_query(config, query)
-    statement = bind_statement(query, start, end, params or {})
+    check_window(config, utc(start), utc(end), force)
+    statement = bind_statement(query, start, end, params or {}, lateness_of(config))
     runner = open_engine(config, engine)
     try:
         frame, stats = runner.run(statement, progress)
@@ -67,9 +90,9 @@ def run_query(config: Config, query: SavedQuery | str, start: datetime, end: dat
 
 
 def run_sql(config: Config, sql_text: str, start: datetime, end: datetime, engine: str | None = None,
-            progress: Progress | None = None) -> QueryResult:
+            progress: Progress | None = None, force: bool = True) -> QueryResult:
     """Ad-hoc Athena-dialect SQL over the table ``logs`` (the runner's placeholders are available)."""
-    return run_query(config, adhoc_query(sql_text), start, end, {}, engine, progress)
+    return run_query(config, adhoc_query(sql_text), start, end, {}, engine, progress, force)
 
 
 # -- explain --------------------------------------------------------------------------------------
@@ -109,9 +132,9 @@ def explain_query(config: Config, query: SavedQuery | str, start: datetime, end:
 
     if isinstance(query, str):
         query = get_query(config, query)
-    statement = bind_statement(query, start, end, params or {})
+    statement = bind_statement(query, start, end, params or {}, lateness_of(config))
     store = Store(config.store, region=config.aws.region)
-    objects = store.list_objects(statement.window_start, statement.window_end)
+    objects = store.list_objects(statement.window_start, statement.scan_end or statement.window_end)
     per_dir: dict[str, list[int]] = {}
     for obj in objects:
         directory = obj.key.rsplit("/", 1)[0]
@@ -121,6 +144,10 @@ def explain_query(config: Config, query: SavedQuery | str, start: datetime, end:
     total = sum(o.size for o in objects)
     filtered = _partition_columns_filtered(statement.tree)
     warnings = []
+    limit = timedelta(seconds=parse_duration(config.engine.max_window))
+    if statement.window_end - statement.window_start > limit:
+        warnings.append(f"the window is longer than [engine] max_window ({config.engine.max_window}): "
+                        "'query run' needs --force to read it")
     bounded = "dt" in filtered
     if not bounded:
         warnings.append(

@@ -177,16 +177,25 @@ service_job_windows = Table(
     PrimaryKeyConstraint("job", "window_start_ms", "window_end_ms", name="pk_service_job_windows"),
 )
 
-# -- the DuckDB engine's bad-record verdicts (logpipe.engines.bad_records) --------------------------
+# -- verdicts on stored objects (logpipe.store.verdicts) ---------------------------------------------
 
-# One row per object file counted: its reasons as JSON ({"not_json": 2}). Objects never change once
-# written, so (path, size, mtime) identifies what was counted; a rewritten file is counted again.
-bad_record_counts = Table(
-    "bad_record_counts", metadata,
-    Column("path", String(1024), nullable=False),
+# One row per object version: ``url`` as the store names it (s3://... or a local path), its size and
+# version (S3 ETag, local mtime_ns) - objects never change once written, so this identifies what was
+# checked. ``object_check``: the gzip verdict (logpipe.store.integrity.ObjectCheck as JSON);
+# ``bad_lines``: lines a reader could not read, by reason; ``misplaced``: records whose time lies
+# outside their partition's hour (beyond ``lateness_s``); both NULL until the lines were scanned.
+object_verdicts = Table(
+    "object_verdicts", metadata,
+    Column("url", String(1024), nullable=False),
     Column("size", BigInteger, nullable=False),
-    Column("mtime_ns", BigInteger, nullable=False),
-    Column("reasons", Text, nullable=False),
-    Column("counted_ms", BigInteger, nullable=False),
-    PrimaryKeyConstraint("path", "size", "mtime_ns", name="pk_bad_record_counts"),
+    Column("version", String(128), nullable=False),
+    Column("hour_ms", BigInteger, nullable=False),  # the partition hour
+    Column("object_check", Text, nullable=False),
+    Column("bad_lines", Text, nullable=True),
+    Column("misplaced", BigInteger, nullable=True),
+    Column("records", BigInteger, nullable=True),  # good records read
+    Column("lateness_s", Integer, nullable=True),
+    Column("checked_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("url", "size", "version", name="pk_object_verdicts"),
+    Index("ix_object_verdicts_hour", "hour_ms"),
 )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from logpipe.errors import StoreError
 from logpipe.layout import Partition
 
 # Called with a short state ("downloading 3 of 12 objects") while objects are fetched.
@@ -26,6 +27,11 @@ class StoredObject:
     key: str  # relative to the root: prefix/.../name.gz
     size: int
     partition: Partition
+    version: str = ""  # what changes when the object is rewritten: S3's ETag, a local file's mtime_ns
+
+
+class ObjectMissing(StoreError):
+    """An object that was listed is gone (deleted between listing and reading)."""
 
 
 class ObjectStore(Protocol):
@@ -35,25 +41,35 @@ class ObjectStore(Protocol):
         """Where a key lives, as a user would type it (for messages)."""
         ...
 
-    def iter_objects(self, prefix: str) -> Iterator[tuple[str, int]]:
-        """Every object under ``prefix`` (a folder, ending in ``/``), at any depth, with its size."""
+    def iter_objects(self, prefix: str) -> Iterator[tuple[str, int, str]]:
+        """Every object under ``prefix`` (a folder, ending in ``/``), at any depth: key, size, version."""
         ...
 
     def folders(self, prefix: str) -> list[str]:
         """The names of the folders directly under ``prefix``."""
         ...
 
+    def entries(self, prefix: str) -> tuple[list[str], list[str]]:
+        """The folders and the files directly under ``prefix`` (names): one delimiter listing."""
+        ...
+
     def read(self, key: str) -> bytes:
-        """The stored bytes of one object."""
+        """The stored bytes of one object (``ObjectMissing`` when there is none)."""
         ...
 
     def write(self, key: str, data: bytes) -> None:
         """Store one object whole: a reader never sees half of it."""
         ...
 
+    def local_copies(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None
+                     ) -> list[Path | None]:
+        """Like ``local_paths``, with None for an object that is gone."""
+        ...
+
     def local_paths(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None) -> list[Path]:
-        """A local file for each (key, size), in order: the object itself, or a cached copy of it."""
+        """A local file for each (key, size), in order: the object itself, or a cached copy of it
+        (``ObjectMissing`` names the first that is gone)."""
         ...
 
 
-__all__ = ["ObjectStore", "Progress", "StoredObject"]
+__all__ = ["ObjectMissing", "ObjectStore", "Progress", "StoredObject"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from logpipe.errors import StoreError
-from logpipe.store.base import Progress
+from logpipe.store.base import ObjectMissing, Progress
 
 
 class LocalObjectStore:
@@ -18,14 +19,18 @@ class LocalObjectStore:
     def url(self, key: str = "") -> str:
         return str(self.root / key)
 
-    def iter_objects(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def iter_objects(self, prefix: str) -> Iterator[tuple[str, int, str]]:
         folder = self.root / prefix
         if not folder.is_dir():
             return
         try:
             for path in folder.rglob("*"):
-                if path.is_file():
-                    yield path.relative_to(self.root).as_posix(), path.stat().st_size
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # removed while we walked
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    yield path.relative_to(self.root).as_posix(), st.st_size, str(st.st_mtime_ns)
         except OSError as exc:
             raise StoreError(f"cannot list {folder}: {exc}") from exc
 
@@ -35,9 +40,23 @@ class LocalObjectStore:
             return []
         return sorted(p.name for p in folder.iterdir() if p.is_dir())
 
+    def entries(self, prefix: str) -> tuple[list[str], list[str]]:
+        """The folders and the files directly under ``prefix`` (names)."""
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return [], []
+        try:
+            children = list(folder.iterdir())
+            return (sorted(p.name for p in children if p.is_dir()),
+                    sorted(p.name for p in children if p.is_file()))
+        except OSError as exc:
+            raise StoreError(f"cannot list {folder}: {exc}") from exc
+
     def read(self, key: str) -> bytes:
         try:
             return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectMissing(f"cannot read {self.url(key)}: no such object (deleted after it was listed?)") from None
         except OSError as exc:
             raise StoreError(f"cannot read {self.url(key)}: {exc}") from exc
 
@@ -54,8 +73,17 @@ class LocalObjectStore:
     def local_path(self, key: str) -> Path:
         return self.root / key
 
+    def local_copies(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None
+                     ) -> list[Path | None]:
+        paths = [self.root / key for key, _size in objects]
+        return [p if p.exists() else None for p in paths]
+
     def local_paths(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None) -> list[Path]:
-        return [self.root / key for key, _size in objects]
+        paths = [self.root / key for key, _size in objects]
+        for (key, _size), path in zip(objects, paths, strict=True):
+            if not path.exists():
+                raise ObjectMissing(f"cannot read {self.url(key)}: no such object (deleted after it was listed?)")
+        return paths
 
 
 __all__ = ["LocalObjectStore"]

@@ -7,27 +7,120 @@ in the code that branches on where the store is, is ``open_object_store``.
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from logpipe.config import StoreConfig
 from logpipe.errors import StoreError
-from logpipe.layout import OBJECT_SUFFIX, Layout, hours_in_window
+from logpipe.layout import DT_FORMAT, OBJECT_SUFFIX, Layout, hours_in_window
 from logpipe.store.base import ObjectStore, Progress, StoredObject
 from logpipe.store.local import LocalObjectStore
 from logpipe.store.records import ReadStats, decompress_lines, parse_record
 from logpipe.store.s3 import S3ObjectStore
 
+log = logging.getLogger(__name__)
+
 SERVICE_FOLDER = "service="
+
+
+# A window longer than this is listed day folder by day folder (only the days that exist), not hour by hour.
+LIST_BY_DAY_HOURS = 48
+_DAY_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
+_HOUR_RE = re.compile(r"^hour=(\d{2})$")
+RECHECK_SECONDS = 3600.0  # a folder examined for unrecognised paths is looked at again after this
 
 
 def open_object_store(config: StoreConfig, region: str | None = None) -> ObjectStore:
     """The object store ``[store] root`` names: ``s3://bucket[/prefix]`` or a local folder."""
     if config.is_s3:
-        return S3ObjectStore(config.root, region, config.cache_dir)
+        return S3ObjectStore(config.root, region, config.cache_dir, cache_max_bytes=int(config.cache_max_bytes))
     return LocalObjectStore(config.root)
+
+
+def _valid_day(name: str) -> bool:
+    match = _DAY_RE.match(name)
+    if not match:
+        return False
+    try:
+        datetime.strptime(match.group(1), DT_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_hour(name: str) -> bool:
+    match = _HOUR_RE.match(name)
+    return bool(match) and int(match.group(1)) < 24  # type: ignore[union-attr]
+
+
+class UnrecognisedPaths:
+    """Paths under the prefix that are not objects of the layout (``dt=notadate/``, ``hour=99/``, a
+    nested folder, a file without ``.gz``), kept for the life of the process: each is named once per run
+    (``new``), and all of them are counted where data quality is shown."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.found: dict[str, float] = {}  # url -> when first seen (epoch s)
+        self._examined: dict[str, float] = {}
+
+    def due(self, folder_url: str) -> bool:
+        """Whether a folder should be examined now (once per RECHECK_SECONDS)."""
+        now = time.time()
+        with self._lock:
+            last = self._examined.get(folder_url)
+            if last is not None and now - last < RECHECK_SECONDS:
+                return False
+            self._examined[folder_url] = now
+            return True
+
+    def add(self, urls: Sequence[str]) -> list[str]:
+        """Record paths; returns those not named before in this process."""
+        now = time.time()
+        new = []
+        with self._lock:
+            for url in urls:
+                if url not in self.found:
+                    self.found[url] = now
+                    new.append(url)
+        for url in new:
+            log.warning("not an object of the store's layout (%s), skipped: %s", LAYOUT_HINT, url)
+        return new
+
+    def all(self) -> list[str]:
+        with self._lock:
+            return sorted(self.found)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.found.clear()
+            self._examined.clear()
+
+
+LAYOUT_HINT = "prefix/[service=NAME/]dt=YYYY-MM-DD/hour=HH/NAME.gz"
+UNRECOGNISED = UnrecognisedPaths()
+
+
+@dataclass
+class Listing:
+    """A window's objects, and the paths beside them that are not objects of the layout."""
+
+    objects: list[StoredObject]
+    unrecognised: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Fetched:
+    """Local files of a window's objects: (object, file) pairs, and the objects that were gone."""
+
+    files: list[tuple[StoredObject, str]]
+    missing: list[StoredObject] = field(default_factory=list)
 
 
 class Store:
@@ -52,32 +145,76 @@ class Store:
         """Local files of the objects, in order (copies in the download cache for an S3 store)."""
         return [str(p) for p in self.objects.local_paths([(o.key, o.size) for o in objects], progress)]
 
+    def fetch(self, objects: Sequence[StoredObject], progress: Progress | None = None) -> Fetched:
+        """Local files of the objects; an object deleted since it was listed is reported, not an error."""
+        copies = self.objects.local_copies([(o.key, o.size) for o in objects], progress)
+        fetched = Fetched([])
+        for obj, path in zip(objects, copies, strict=True):
+            if path is None:
+                fetched.missing.append(obj)
+            else:
+                fetched.files.append((obj, str(path)))
+        return fetched
+
     # -- listing --------------------------------------------------------------------------------
 
-    def _objects_under(self, folder: str) -> list[StoredObject]:
+    def _objects_under(self, folder: str, unrecognised: list[str] | None = None) -> list[StoredObject]:
         found = []
-        for key, size in self.objects.iter_objects(folder + "/"):
-            if not key.endswith(OBJECT_SUFFIX):  # objects only (not a writer's temporary file)
-                continue
-            parsed = self.layout.parse_key(key)
+        for key, size, version in self.objects.iter_objects(folder + "/"):
+            parsed = self.layout.parse_key(key) if key.endswith(OBJECT_SUFFIX) else None
             if parsed:
-                found.append(StoredObject(key, size, parsed[0]))
+                found.append(StoredObject(key, size, parsed[0], version))
+            elif unrecognised is not None:
+                unrecognised.append(self.url(key))
         return found
 
     def list_objects(self, start: datetime, end: datetime) -> list[StoredObject]:
         """Every object in the hour partitions of ``start <= t < end``, in time order."""
-        objects: list[StoredObject] = []
+        return self.list_window(start, end).objects
+
+    def list_window(self, start: datetime, end: datetime) -> Listing:
+        """The window's objects (in time order), and paths near them that are not objects of the layout.
+
+        Short windows are listed hour folder by hour folder; longer ones by the day folders that exist,
+        so a window of years costs one listing per day that holds data, not one per hour."""
         hours = hours_in_window(start, end)
-        if self.config.service_partition:
-            # The service level comes first: list it once, then each service's hours.
-            for service in self.services():
+        unrecognised: list[str] = []
+        objects: list[StoredObject] = []
+        roots = ([self.layout.prefix + "/" + SERVICE_FOLDER + s for s in self.services()]
+                 if self.config.service_partition else [self.layout.prefix])
+        wanted = set(hours)
+        for root in roots:
+            service = root.rsplit(SERVICE_FOLDER, 1)[1] if self.config.service_partition else None
+            days = sorted({h.strftime(DT_FORMAT) for h in hours})
+            if len(hours) > LIST_BY_DAY_HOURS or self.config.service_partition:
+                present = self._examine(root, unrecognised, days)
+                for day in days:
+                    if day in present:
+                        objects.extend(o for o in self._objects_under(f"{root}/dt={day}", unrecognised)
+                                       if o.partition.hour in wanted)
+            else:
+                self._examine(root, unrecognised, days)
                 for hour in hours:
-                    objects.extend(self._objects_under(self.layout.partition_dir(hour, service)))
-        else:
-            for hour in hours:
-                objects.extend(self._objects_under(self.layout.partition_dir(hour)))
+                    objects.extend(self._objects_under(self.layout.partition_dir(hour, service), unrecognised))
         objects.sort(key=lambda o: (o.partition.hour, o.key))
-        return objects
+        return Listing(objects, sorted(set(unrecognised)))
+
+    def _examine(self, root: str, unrecognised: list[str], days: list[str]) -> set[str]:
+        """The day folders under ``root``; what is not a day folder, and what in the window's day folders
+        is not an hour folder, goes to ``unrecognised`` (each folder looked at once per RECHECK_SECONDS)."""
+        folders, files = self.objects.entries(root + "/")
+        present = {name.removeprefix("dt=") for name in folders if _valid_day(name)}
+        if UNRECOGNISED.due(self.url(root)):
+            unrecognised.extend(self.url(f"{root}/{name}/") for name in folders
+                                if not _valid_day(name) and not name.startswith(SERVICE_FOLDER))
+            unrecognised.extend(self.url(f"{root}/{name}") for name in files)
+        for day in days:
+            if day in present and UNRECOGNISED.due(self.url(f"{root}/dt={day}")):
+                hour_folders, day_files = self.objects.entries(f"{root}/dt={day}/")
+                unrecognised.extend(self.url(f"{root}/dt={day}/{name}/") for name in hour_folders
+                                    if not _valid_hour(name))
+                unrecognised.extend(self.url(f"{root}/dt={day}/{name}") for name in day_files)
+        return present
 
     def list_all(self) -> list[StoredObject]:
         """Every object under the prefix (for explain without a window, and tests)."""
@@ -119,4 +256,4 @@ class Store:
         return self.url(key)
 
 
-__all__ = ["Store", "open_object_store"]
+__all__ = ["UNRECOGNISED", "Fetched", "Listing", "Store", "UnrecognisedPaths", "open_object_store"]

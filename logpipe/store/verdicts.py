@@ -1,0 +1,206 @@
+"""Verdicts on stored objects, remembered in the state database: each object is checked and counted once.
+
+A verdict is everything a reader learns about one object version (URL, size, ETag or mtime): its gzip
+check (``logpipe.store.integrity``), the lines no reader could read by reason, the records whose time
+lies outside their partition's hour (``misplaced``), and the good records read. Objects never change
+once written, so a later query - in this process or another, on this engine or a Parquet compactor -
+reads the verdict instead of checking and scanning the object again.
+
+The verdicts of a window's hours are also its data quality (``quality``): what /status, the digest and
+the ``BadRecords`` / ``MisplacedRecords`` metrics report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from logpipe.layout import to_ms
+from logpipe.state.db import now_ms, upsert
+from logpipe.state.tables import object_verdicts
+from logpipe.store.base import StoredObject
+from logpipe.store.integrity import ObjectCheck
+
+log = logging.getLogger(__name__)
+
+_LOOKUP_CHUNK = 500  # URLs per SELECT
+
+VerdictKey = tuple[str, int, str]  # (url, size, version)
+
+
+@dataclass
+class ObjectVerdict:
+    """What is known of one object version. ``bad_lines``/``misplaced``/``records`` are None until its
+    lines were scanned (with ``lateness_s`` the lateness the misplaced count used)."""
+
+    url: str
+    size: int
+    version: str
+    hour_ms: int
+    check: ObjectCheck
+    bad_lines: dict[str, int] | None = None
+    misplaced: int | None = None
+    records: int | None = None
+    lateness_s: int | None = None
+
+    @property
+    def key(self) -> VerdictKey:
+        return (self.url, self.size, self.version)
+
+    @property
+    def readable(self) -> bool:
+        """Whether a reader gets any record from it (as it is, or from its salvaged copy)."""
+        return self.check.clean or self.check.kept_lines > 0
+
+    def scanned(self, lateness_s: int) -> bool:
+        return self.bad_lines is not None and self.misplaced is not None and self.lateness_s == lateness_s
+
+    def bad(self) -> dict[str, int]:
+        """Bad records by reason: what the object level lost, and the lines no reader could read."""
+        total = dict(self.check.lost)
+        for reason, n in (self.bad_lines or {}).items():
+            total[reason] = total.get(reason, 0) + n
+        return total
+
+
+def verdict_for(obj: StoredObject, url: str, check: ObjectCheck) -> ObjectVerdict:
+    return ObjectVerdict(url=url, size=obj.size, version=obj.version, hour_ms=to_ms(obj.partition.hour), check=check)
+
+
+class VerdictStore:
+    """Object verdicts in the state database (table ``object_verdicts``). Failures to read or write them
+    only cost time - the objects are checked again - so they are logged, never raised."""
+
+    def __init__(self, state: Engine) -> None:
+        self.state = state
+
+    def lookup(self, keys: Iterable[VerdictKey]) -> dict[VerdictKey, ObjectVerdict]:
+        wanted = set(keys)
+        found: dict[VerdictKey, ObjectVerdict] = {}
+        urls = sorted({k[0] for k in wanted})
+        t = object_verdicts.c
+        try:
+            with self.state.connect() as conn:
+                for i in range(0, len(urls), _LOOKUP_CHUNK):
+                    for row in conn.execute(select(object_verdicts).where(t.url.in_(urls[i:i + _LOOKUP_CHUNK]))):
+                        verdict = _verdict(row)
+                        if verdict.key in wanted:
+                            found[verdict.key] = verdict
+        except Exception as exc:
+            log.warning("cannot read remembered object verdicts (the objects are checked again): %s", exc)
+        return found
+
+    def save(self, verdicts: Sequence[ObjectVerdict]) -> None:
+        now = now_ms()
+        rows = [{"url": v.url, "size": v.size, "version": v.version, "hour_ms": v.hour_ms,
+                 "object_check": v.check.to_json(),
+                 "bad_lines": None if v.bad_lines is None else json.dumps(v.bad_lines, sort_keys=True),
+                 "misplaced": v.misplaced, "records": v.records, "lateness_s": v.lateness_s, "checked_ms": now}
+                for v in verdicts]
+        if not rows:
+            return
+        try:
+            with self.state.begin() as conn:
+                upsert(conn, object_verdicts, rows, ["url", "size", "version"],
+                       lambda new: {"hour_ms": new.hour_ms, "object_check": new.object_check,
+                                    "bad_lines": new.bad_lines, "misplaced": new.misplaced, "records": new.records,
+                                    "lateness_s": new.lateness_s, "checked_ms": new.checked_ms})
+        except Exception as exc:
+            log.warning("cannot remember object verdicts (the objects are checked again next time): %s", exc)
+
+    def in_hours(self, start: datetime, end: datetime) -> list[ObjectVerdict]:
+        """The newest verdict of every object whose partition hour lies in ``[start, end)``."""
+        t = object_verdicts.c
+        newest: dict[str, tuple[int, ObjectVerdict]] = {}
+        with self.state.connect() as conn:
+            rows = conn.execute(select(object_verdicts).where(t.hour_ms >= to_ms(start), t.hour_ms < to_ms(end)))
+            for row in rows:
+                verdict = _verdict(row)
+                if verdict.url not in newest or row.checked_ms > newest[verdict.url][0]:
+                    newest[verdict.url] = (int(row.checked_ms), verdict)
+        return [v for _, v in sorted(newest.values(), key=lambda item: (item[1].hour_ms, item[1].url))]
+
+
+def _verdict(row: object) -> ObjectVerdict:
+    r = row  # a Row of object_verdicts
+    bad = getattr(r, "bad_lines", None)
+    return ObjectVerdict(url=r.url, size=int(r.size), version=r.version, hour_ms=int(r.hour_ms),  # type: ignore[attr-defined]
+                         check=ObjectCheck.from_json(r.object_check),  # type: ignore[attr-defined]
+                         bad_lines=None if bad is None else {str(k): int(v) for k, v in json.loads(bad).items()},
+                         misplaced=None if r.misplaced is None else int(r.misplaced),  # type: ignore[attr-defined]
+                         records=None if r.records is None else int(r.records),  # type: ignore[attr-defined]
+                         lateness_s=r.lateness_s)  # type: ignore[attr-defined]
+
+
+@dataclass
+class DamagedObject:
+    url: str
+    problem: str
+    detail: str
+    lost: int  # records counted bad at the object level
+
+    def to_dict(self) -> dict[str, object]:
+        return {"url": self.url, "problem": self.problem, "detail": self.detail, "lost": self.lost}
+
+
+@dataclass
+class DataQuality:
+    """Bad, misplaced and good records, and damaged objects, of a set of objects (a window's)."""
+
+    objects: int = 0
+    records: int = 0
+    bad: dict[str, int] = field(default_factory=dict)
+    misplaced: int = 0
+    damaged: list[DamagedObject] = field(default_factory=list)
+    unscanned: int = 0  # objects whose lines were not scanned yet (counts below them are missing)
+    unrecognised: list[str] = field(default_factory=list)
+
+    @property
+    def bad_total(self) -> int:
+        return sum(self.bad.values())
+
+    @property
+    def clean(self) -> bool:
+        return not (self.bad or self.misplaced or self.damaged or self.unrecognised)
+
+    def add(self, verdict: ObjectVerdict) -> None:
+        self.objects += 1
+        for reason, n in verdict.bad().items():
+            self.bad[reason] = self.bad.get(reason, 0) + n
+        self.misplaced += verdict.misplaced or 0
+        self.records += verdict.records or 0
+        if verdict.bad_lines is None and verdict.readable:
+            self.unscanned += 1
+        for problem, detail in verdict.check.problems.items():
+            self.damaged.append(DamagedObject(verdict.url, problem, detail, verdict.check.lost.get(problem, 0)))
+
+    def summary(self) -> str:
+        """One line for people: ``bad records 3 (not_json=2, corrupt_gzip=1), misplaced 1, ...``."""
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.bad.items()))
+        parts = [f"bad records {self.bad_total}" + (f" ({reasons})" if reasons else ""),
+                 f"misplaced {self.misplaced}"]
+        if self.damaged:
+            parts.append(f"damaged objects {len({d.url for d in self.damaged})}")
+        if self.unrecognised:
+            parts.append(f"unrecognised paths {len(self.unrecognised)}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"objects": self.objects, "records": self.records, "bad_records": dict(sorted(self.bad.items())),
+                "bad_total": self.bad_total, "misplaced": self.misplaced, "unscanned_objects": self.unscanned,
+                "damaged_objects": [d.to_dict() for d in self.damaged], "unrecognised_paths": list(self.unrecognised)}
+
+
+def quality(verdicts: Iterable[ObjectVerdict], unrecognised: Sequence[str] = ()) -> DataQuality:
+    result = DataQuality(unrecognised=sorted(unrecognised))
+    for verdict in verdicts:
+        result.add(verdict)
+    return result
+
+
+__all__ = ["DamagedObject", "DataQuality", "ObjectVerdict", "VerdictKey", "VerdictStore", "quality", "verdict_for"]
