@@ -15,8 +15,7 @@ from logpipe.engines.bad_records import BadRecordCounter
 from logpipe.queries.runner import run_query
 from logpipe.state.db import open_state
 from logpipe.state.tables import object_verdicts
-from logpipe.store import gzip_lines
-from logpipe.store import integrity
+from logpipe.store import gzip_lines, integrity
 
 DAY = datetime(2024, 1, 1, tzinfo=UTC)
 
