@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from logpipe.cli.common import AppContext, console, err_console, pass_app, window_from
 from logpipe.errors import UsageError
@@ -117,9 +118,25 @@ def _print_stats(result: Any) -> None:
     parts.append(f"{stats.engine_ms / 1000:.2f}s")
     parts.append(f"cost ${stats.cost_usd:.6f}")
     parts.append(f"bad records {bad}" + (f" ({reasons})" if reasons else ""))
+    if stats.engine == "duckdb":
+        parts.append(f"misplaced {stats.misplaced_records}")
+    elif not stats.quality:
+        parts.append("bad records are not counted on Athena (its JSON SerDe skips them)")
     if stats.query_id:
         parts.append(f"query id {stats.query_id}")
-    err_console.print("[dim]" + " · ".join(parts) + "[/]", highlight=False)
+    err_console.print("[dim]" + escape(" · ".join(parts)) + "[/]", highlight=False)
+    quality = stats.quality
+    if quality is None:
+        return
+    if quality.misplaced:
+        err_console.print(f"[yellow]{quality.misplaced} misplaced records[/]: their time lies outside their "
+                          "partition's hour (beyond [service] lateness); no window counts them", highlight=False)
+    for damaged in quality.damaged:
+        lost = f", {damaged.lost} records lost" if damaged.lost else ""
+        err_console.print(f"[yellow]damaged object[/] {escape(damaged.url)}: {damaged.problem}{lost} "
+                          f"({escape(damaged.detail)})", highlight=False)
+    for path in quality.unrecognised:
+        err_console.print(f"[yellow]not an object of the layout[/], skipped: {escape(path)}", highlight=False)
 
 
 def _output_options(func: Any) -> Any:

@@ -42,12 +42,14 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 try:  # zlib-ng: the same API, about three times the speed of the standard library's zlib
     from zlib_ng import zlib_ng as _zlib
 except ImportError:  # pragma: no cover - the dependency is declared; stay correct without it
     import zlib as _zlib  # type: ignore[no-redef]
+
+_DecodeError = cast(type[Exception], _zlib.error)
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 CHUNK = 1 << 20  # compressed bytes per decode step
@@ -136,7 +138,7 @@ def check_file(path: str | Path) -> ObjectCheck:
                     decomp = _zlib.decompressobj(wbits=31)
                 try:
                     out = decomp.decompress(piece)
-                except _zlib.error:
+                except _DecodeError:
                     return ObjectCheck(clean=False)
                 started = True
                 if b"\r" in out or cr_carry:
@@ -268,7 +270,7 @@ def salvage(path: str | Path, out: IO[bytes] | None = None) -> ObjectCheck:
                 cursor += len(piece)
             if decomp.eof:
                 cursor -= len(decomp.unused_data)
-        except _zlib.error as exc:
+        except _DecodeError as exc:
             if not after_corrupt:
                 note(CORRUPT, max(1, spool.count_lines()), f"gzip member {members + 1} at byte {pos}: {exc}; "
                      "none of its records kept")

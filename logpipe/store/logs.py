@@ -205,16 +205,19 @@ class Store:
         folders, files = self.objects.entries(root + "/")
         present = {name.removeprefix("dt=") for name in folders if _valid_day(name)}
         if UNRECOGNISED.due(self.url(root)):
-            unrecognised.extend(self.url(f"{root}/{name}/") for name in folders
+            unrecognised.extend(self._folder_url(f"{root}/{name}") for name in folders
                                 if not _valid_day(name) and not name.startswith(SERVICE_FOLDER))
             unrecognised.extend(self.url(f"{root}/{name}") for name in files)
         for day in days:
             if day in present and UNRECOGNISED.due(self.url(f"{root}/dt={day}")):
                 hour_folders, day_files = self.objects.entries(f"{root}/dt={day}/")
-                unrecognised.extend(self.url(f"{root}/dt={day}/{name}/") for name in hour_folders
+                unrecognised.extend(self._folder_url(f"{root}/dt={day}/{name}") for name in hour_folders
                                     if not _valid_hour(name))
                 unrecognised.extend(self.url(f"{root}/dt={day}/{name}") for name in day_files)
         return present
+
+    def _folder_url(self, key: str) -> str:
+        return self.url(key).rstrip("/") + "/"
 
     def list_all(self) -> list[StoredObject]:
         """Every object under the prefix (for explain without a window, and tests)."""

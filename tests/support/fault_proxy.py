@@ -135,6 +135,7 @@ class FaultProxy:
         self.log: list[tuple[str, str, str]] = []  # (method, path, outcome) in arrival order
         self._lock = threading.Lock()
         self._random = random.Random(seed)
+        self._rules: list[list[Any]] = []
         self.failure_rate = 0.0
         self.modes: tuple[str, ...] = ()
         self.set(failure_rate=failure_rate, modes=modes)
@@ -159,9 +160,23 @@ class FaultProxy:
                     raise ValueError(f"unknown fault modes {sorted(unknown)}; choose from {MODES}")
                 self.modes = modes
 
-    def _draw(self) -> str | None:
+    def fail_next(self, path_contains: str, times: int, mode: str = "500", method: str | None = None) -> None:
+        """The next ``times`` requests whose path holds ``path_contains`` (and of ``method``, if given)
+        get ``mode``, whatever the failure rate: a deterministic fault for one object or call."""
+        if mode not in MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; choose from {MODES}")
+        with self._lock:
+            self._rules.append([path_contains, method, times, mode])
+
+    def _draw(self, method: str = "", path: str = "") -> str | None:
         with self._lock:
             self.stats["requests"] += 1
+            for rule in self._rules:
+                needle, wanted_method, left, mode = rule
+                if left > 0 and needle in urllib.parse.unquote(path) and wanted_method in (None, method):
+                    rule[2] -= 1
+                    self.stats[mode] += 1
+                    return str(mode)
             if self._random.random() < self.failure_rate:
                 mode = self._random.choice(self.modes)
                 self.stats[mode] += 1
@@ -236,7 +251,7 @@ class FaultProxy:
 
             def _handle(self) -> None:
                 body = self._body()
-                mode = proxy._draw()
+                mode = proxy._draw(self.command, self.path)
                 outcome = mode or "forwarded"
                 with proxy._lock:
                     proxy.log.append((self.command, self.path, outcome))
