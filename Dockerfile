@@ -1,4 +1,6 @@
-# logpipe service image: the scheduler (`logpipe serve`) with /healthz for the ECS health check.
+# logpipe service image: the scheduler (`logpipe serve`) with /healthz for the ECS health check, and the
+# console and API (/ui, /api) behind a token or the ALB's OIDC sign-in. It listens on 0.0.0.0 in the
+# container (LOGPIPE_SERVICE_HOST) so the ALB reaches it; outside a container the default is loopback.
 # Build: docker build -t logpipe .   Run: docker run -p 8080:8080 -e LOGPIPE_STATE_URL=... logpipe
 FROM python:3.11-slim-bookworm
 
@@ -8,12 +10,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/tmp/matplotlib \
-    LOGPIPE_SERVICE_PORT=8080
+    LOGPIPE_SERVICE_PORT=8080 \
+    LOGPIPE_SERVICE_HOST=0.0.0.0
 
 WORKDIR /opt/logpipe
 
 # Dependencies first (a layer that changes only when pyproject.toml does), then the package itself
-# with every extra the service may use on ECS (Athena, Datadog, PostgreSQL state, digest charts); the
+# with every extra the service may use on ECS (Athena, Datadog, PostgreSQL state, digest charts, the web
+# console and its server); the
 # shipped saved queries are package data (logpipe.shipped_queries).
 COPY pyproject.toml README.md ./
 RUN mkdir logpipe queries && touch logpipe/__init__.py \

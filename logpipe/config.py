@@ -317,7 +317,8 @@ class ServiceConfig(Section):
     """The long-running service (``logpipe serve``) and ``logpipe run``."""
 
     port: int = Field(default=8080, ge=1, le=65535)
-    host: str = "0.0.0.0"
+    # Loopback unless configured: in a container set 0.0.0.0 (the Dockerfile does) so the ALB reaches it.
+    host: str = "127.0.0.1"
     lateness: str = "10m"
     window: str = "1h"
     detect_schedule: str = "5 * * * *"
@@ -342,6 +343,47 @@ class ServiceConfig(Section):
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+
+class WebConfig(Section):
+    """The web console (``/ui``) and JSON API (``/api``) of ``logpipe serve`` and ``logpipe ui``.
+
+    ``/healthz`` is always open; everything else needs a bearer token (``auth = "token"``: from the
+    environment variable or Secrets Manager secret named here) or the ALB's signed OIDC identity
+    (``auth = "oidc"``). Access is read-only unless the caller holds the operator token or is listed in
+    ``operators``: running a query, muting or resolving a pattern change state and are logged with who.
+    """
+
+    enabled: bool = True  # the console and API on serve's port (/healthz is served either way)
+    auth: Literal["token", "oidc"] = "token"
+    # Read-only access (viewers) and operator access: each a secret, by reference.
+    token_env: str | None = "LOGPIPE_CONSOLE_TOKEN"
+    token_secret: str | None = None
+    operator_token_env: str | None = "LOGPIPE_CONSOLE_OPERATOR_TOKEN"
+    operator_token_secret: str | None = None
+    # ALB OIDC: the ALB's ARN the signed x-amzn-oidc-data token must name, and where its keys are.
+    oidc_alb_arn: str | None = None
+    oidc_key_url: str = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
+    operators: list[str] = Field(default_factory=list)  # OIDC identities (email or sub) with operator access
+    # The ad-hoc SQL editor (``query sql`` in the browser): off when served, on for ``logpipe ui``.
+    adhoc_sql: bool = False
+    # The server: bounded connections, request and idle timeouts, a real listen backlog.
+    max_connections: int = Field(default=2048, ge=16)
+    backlog: int = Field(default=2048, ge=16)
+    header_timeout_seconds: float = Field(default=15.0, gt=0)  # a request's head must arrive within this
+    keepalive_timeout_seconds: float = Field(default=5.0, gt=0)
+    worker_threads: int = Field(default=32, ge=2, le=512)  # blocking handlers (state reads) run here
+    # Query runs from the console.
+    max_running_queries: int = Field(default=2, ge=1, le=32)
+    max_result_rows: int = Field(default=10_000, ge=10)  # rows a run keeps for the table and downloads
+    # Results of scheduled runs kept in the state store, browsable by window.
+    result_retention_days: int = Field(default=14, ge=0)  # 0 keeps none
+    result_rows_kept: int = Field(default=1_000, ge=1)  # rows kept per stored result
+
+    @field_validator("operators")
+    @classmethod
+    def _operators(cls, values: list[str]) -> list[str]:
+        return [v.strip() for v in values if v.strip()]
 
 
 class _Environment(EnvSettingsSource):
@@ -379,6 +421,7 @@ class Config(BaseSettings):
     queries: QueriesConfig = Field(default_factory=QueriesConfig)
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     # Not part of the file: where it came from, for messages.
     _source: str | None = PrivateAttr(default=None)

@@ -54,19 +54,26 @@ class DemoRun:
         return [f for report in self.detections for f in report.findings]
 
 
-def write_digest_files(digest: Digest, folder: Path) -> list[Path]:
-    """The digest in the formats it is delivered in: HTML (mail), Markdown, Slack Block Kit JSON."""
-    import json
+DIGEST_FILES = (("digest.html", "html"), ("digest.md", "md"), ("digest-slack.json", "slack"))
+# Scheduled queries the demo replays window by window, as the scheduler would (the rest run once
+# over the day): their metrics become a real time series and every window's result is kept.
+HOURLY_REPLAY = ("errors_by_service",)
 
-    from logpipe.digest.render_html import render_html
-    from logpipe.digest.render_md import render_markdown
-    from logpipe.digest.render_slack import render_slack
 
-    paths = [folder / "digest.html", folder / "digest.md", folder / "digest-slack.json"]
-    paths[0].write_text(render_html(digest), encoding="utf-8")
-    paths[1].write_text(render_markdown(digest), encoding="utf-8")
-    paths[2].write_text(json.dumps(render_slack(digest), indent=2), encoding="utf-8")
-    return paths
+def write_digest_files(config: Config, digest: Digest, folder: Path) -> list[Path]:
+    """Deliver the digest to three file destinations (HTML as mailed, Markdown, Slack Block Kit JSON)
+    through the delivery outbox, as the service does: the console lists it as sent."""
+    from logpipe.config import DestinationConfig
+    from logpipe.digest.deliver import deliver_now
+    from logpipe.errors import DeliveryError
+
+    destinations = [DestinationConfig(kind="file", name=f"demo-{fmt}", path=str(folder / name),
+                                      format=fmt)  # type: ignore[arg-type]
+                    for name, fmt in DIGEST_FILES]
+    report = deliver_now(config, digest, destinations, job="demo:digest")
+    if report.failed:
+        raise DeliveryError("; ".join(report.failed.values()))
+    return [folder / name for name, _ in DIGEST_FILES]
 
 
 def demo_config(base: Config, folder: Path) -> Config:
@@ -132,6 +139,26 @@ def _a_failed_trace(run: DemoRun) -> str | None:
     return str(result.frame.iloc[0]["trace_id"])
 
 
+def _joined(parts: list[QueryResult], start: datetime, end: datetime) -> QueryResult:
+    """One result of consecutive windows' results (their rows in order, their costs added up)."""
+    import pandas as pd
+
+    from logpipe.engines.base import QueryStats
+
+    if len(parts) == 1:
+        return parts[0]
+    frames = [p.frame for p in parts if not p.frame.empty]
+    frame = pd.concat(frames, ignore_index=True) if frames else parts[0].frame
+    stats = QueryStats(engine=parts[0].stats.engine, bytes_scanned=sum(p.stats.bytes_scanned for p in parts),
+                       engine_ms=sum(p.stats.engine_ms for p in parts),
+                       files_scanned=sum(p.stats.files_scanned for p in parts))
+    for p in parts:
+        for reason, n in p.stats.bad_records.items():
+            stats.bad_records[reason] = stats.bad_records.get(reason, 0) + n
+    return QueryResult(query=parts[0].query, frame=frame, window_start=start, window_end=end,
+                       params=parts[0].params, stats=stats)
+
+
 def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: int = 42, rate: float = 1.0,
              progress: Callable[[str, int, int], None] | None = None) -> DemoRun:
     """Simulate, query, detect, publish and report; returns what happened (the CLI prints it)."""
@@ -140,9 +167,11 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     from logpipe.metrics.model import DataPoint, points_from_result
     from logpipe.queries.loader import load_queries
     from logpipe.queries.runner import run_query
+    from logpipe.queries.stored import ResultStore
     from logpipe.report.html import write_report
     from logpipe.simulate import simulate
     from logpipe.sinks.publisher import Publisher
+    from logpipe.state.db import open_state
     from logpipe.store import Store
 
     def tick(stage: str, done: int, total: int) -> None:
@@ -163,18 +192,28 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     began = time.perf_counter()
     queries = load_queries(config)
     publisher = Publisher.from_config(config)
+    kept = ResultStore(open_state(config.state.url), config.web.result_retention_days, config.web.result_rows_kept)
     for i, (name, query) in enumerate(sorted(queries.items())):
         tick("queries", i, len(queries))
         params = _params_for(query, run)
         if params is None:
             run.skipped[name] = "needs a parameter the demo cannot choose"
             continue
-        result = run_query(config, query, start, end, params)
-        run.results[name] = result
-        points = points_from_result(result, top_patterns=config.metrics.top_patterns)
-        if points:
-            publisher.enqueue(f"query:{name}", start, end, points)
-            run.points_published += len(points)
+        if name in HOURLY_REPLAY and query.schedule:
+            windows = [(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(DEMO_HOURS)]
+        else:
+            windows = [(start, end)]
+        parts = []
+        for window_start, window_end in windows:
+            part = run_query(config, query, window_start, window_end, params)
+            parts.append(part)
+            points = points_from_result(part, top_patterns=config.metrics.top_patterns)
+            if points:
+                publisher.enqueue(f"query:{name}", window_start, window_end, points)
+                run.points_published += len(points)
+            if query.schedule:
+                kept.save(f"query:{name}" if len(windows) > 1 else f"demo:{name}", part)
+        run.results[name] = _joined(parts, start, end)
     tick("queries", len(queries), len(queries))
     _step(run, "queries", began)
 
@@ -193,7 +232,7 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     tick("detect", 2, 3)
     # The digest of the second half, as the scheduled service would send it (already learned above).
     run.digest = build_digest(config, middle, end, learn=False)
-    run.digest_paths = write_digest_files(run.digest, folder)
+    run.digest_paths = write_digest_files(config, run.digest, folder)
     tick("detect", 3, 3)
     _step(run, "detect", began)
 

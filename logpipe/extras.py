@@ -16,6 +16,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "datadog": ("datadog_api_client",),
     "postgres": ("psycopg",),
     "charts": ("matplotlib",),
+    "web": ("fastapi", "uvicorn", "multipart", "jwt"),
 }
 
 

@@ -52,8 +52,9 @@ def _healthcheck_command() -> list[str]:
 
 
 def test_healthcheck_asks_healthz_for_real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from support.web import start_console
+
     from logpipe.config import Config
-    from logpipe.service.health import HealthServer
     from logpipe.service.scheduler import Service
 
     command = _healthcheck_command()
@@ -61,7 +62,7 @@ def test_healthcheck_asks_healthz_for_real(tmp_path: Path, monkeypatch: pytest.M
     config = Config.model_validate({"store": {"root": str(tmp_path / "s")},
                                     "state": {"url": f"sqlite:///{tmp_path}/state.db"}})
     service = Service(config, jobs=[])
-    server = HealthServer(service, "127.0.0.1", 0).start()
+    server, _console = start_console(config, service)
     env = {"LOGPIPE_SERVICE_PORT": str(server.port), "PATH": "/usr/bin:/bin"}
     try:
         def check() -> int:

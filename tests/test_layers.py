@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"logpipe.detectors"},
     {"logpipe.digest"},
     {"logpipe.service", "logpipe.report"},
-    {"logpipe.demo"},
+    {"logpipe.demo", "logpipe.web"},  # the demo; the web console and HTTP server
     {"logpipe.cli"},
     {"logpipe.__main__"},
 ]

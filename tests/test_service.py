@@ -77,9 +77,13 @@ def _env(config_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _get(url: str) -> tuple[int, dict[str, Any]]:
+WEB_TOKEN = "test-viewer-token-0123456789"
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -90,22 +94,24 @@ def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
     config = write_service_config(tmp_path)
     began = time.monotonic()
     # Every job runs at start (catch-up) and pauses 2 s inside its window: SIGTERM arrives mid-job.
-    proc = Proc(["serve", "--port", "0", "--host", "127.0.0.1"], _env(config), tmp_path, pause="2")
+    proc = Proc(["serve", "--port", "0"], _env(config, LOGPIPE_CONSOLE_TOKEN=WEB_TOKEN), tmp_path, pause="2")
     try:
         line = proc.wait_for("health on http://", timeout=60)
         url = line.strip().rsplit(" ", 1)[-1].removesuffix("/healthz")
+        assert url.startswith("http://127.0.0.1:")  # loopback unless configured
         code, body = _get(url + "/healthz")
         while code != 200 and time.monotonic() - began < 60:  # a wait, generous for a loaded machine
             time.sleep(0.1)
             code, body = _get(url + "/healthz")
         assert code == 200 and body["status"] == "ok", body
-        code, status = _get(url + "/status")
+        assert _get(url + "/status")[0] == 401  # everything but /healthz needs a token
+        code, status = _get(url + "/status", WEB_TOKEN)
         assert code == 200
         names = [j["name"] for j in status["jobs"]]
         assert names == ["query:errors_by_service", "detect", "digest"]
         assert all("next_run" in j and "watermark" in j and "last_error" in j for j in status["jobs"])
         assert "sqlite" not in json.dumps(status)  # no configuration values (the state URL could hold a password)
-        assert _get(url + "/nope")[0] == 404
+        assert _get(url + "/nope", WEB_TOKEN)[0] == 404
         proc.wait_for("pausing", timeout=60)
         proc.popen.send_signal(signal.SIGTERM)
         assert proc.popen.wait(timeout=120) == 0
@@ -124,14 +130,15 @@ def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
 
 
 def test_healthz_is_503_for_a_stuck_job_or_a_stopped_scheduler(tmp_path: Path) -> None:
-    from logpipe.service.health import HealthServer
+    from support.web import start_console
+
     from logpipe.service.scheduler import Running, Service
 
     config = load_config(write_service_config(tmp_path))
     config.service.stuck_after_seconds = 5
     service = Service(config)
-    server = HealthServer(service, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{server.port}"
+    server, _console = start_console(config, service)
+    url = server.url
     try:
         assert _get(url + "/healthz")[0] == 503  # not started
         service.start(catch_up=False)

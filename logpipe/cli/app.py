@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "logpipe.cli.patterns_store",
     "logpipe.cli.serve",
     "logpipe.cli.digest",
+    "logpipe.cli.ui",
 ]
 
 

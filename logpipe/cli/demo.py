@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from logpipe.cli.common import AppContext, console, parse_time, pass_app
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
+    from logpipe.demo import DemoRun
 
 STAGES = {"simulate": "Simulating a day of ECS logs", "queries": "Running the saved queries",
           "detect": "Detecting error patterns", "report": "Writing the HTML report"}
@@ -25,13 +30,23 @@ STAGES = {"simulate": "Simulating a day of ECS logs", "queries": "Running the sa
 @pass_app
 def demo(app: AppContext, folder: Path, seed: int, rate: float, end_text: str) -> None:
     """Run the whole product locally on a simulated day of logs."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from logpipe.demo import run_demo
     from logpipe.report.terminal import print_demo_digest
 
     began = time.perf_counter()
-    end = parse_time(end_text)
+    run = run_demo_with_progress(app.config, folder, end=parse_time(end_text), seed=seed, rate=rate)
+    print_demo_digest(run, console)
+    elapsed = time.perf_counter() - began
+    console.print(f"\n[bold]Report:[/] {run.report_path}", highlight=False)
+    console.print("[bold]Digest as delivered:[/] " + ", ".join(str(p) for p in run.digest_paths), highlight=False)
+    console.print(f"[dim]demo took {elapsed:.1f} s[/]", highlight=False)
+
+
+def run_demo_with_progress(config: Config, folder: Path, **options: Any) -> DemoRun:
+    """``run_demo`` with a progress bar per stage (also what ``logpipe ui`` runs on a first start)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from logpipe.demo import run_demo
+
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         tasks = {stage: progress.add_task(text, total=None, start=False) for stage, text in STAGES.items()}
@@ -41,12 +56,7 @@ def demo(app: AppContext, folder: Path, seed: int, rate: float, end_text: str) -
             progress.start_task(task)
             progress.update(task, completed=done, total=total)
 
-        run = run_demo(app.config, folder, end=end, seed=seed, rate=rate, progress=tick)
-    print_demo_digest(run, console)
-    elapsed = time.perf_counter() - began
-    console.print(f"\n[bold]Report:[/] {run.report_path}", highlight=False)
-    console.print("[bold]Digest as delivered:[/] " + ", ".join(str(p) for p in run.digest_paths), highlight=False)
-    console.print(f"[dim]demo took {elapsed:.1f} s[/]", highlight=False)
+        return run_demo(config, folder, progress=tick, **options)
 
 
 commands = [demo]

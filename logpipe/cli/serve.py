@@ -11,27 +11,31 @@ from logpipe.cli.common import AppContext, console, err_console, parse_time, pas
 
 
 @click.command("serve")
-@click.option("--port", type=int, default=None, help="HTTP port for /healthz and /status (default: [service] port, 8080).")
-@click.option("--host", default=None, help="Address to listen on (default: [service] host, 0.0.0.0).")
+@click.option("--port", type=int, default=None, help="HTTP port for /healthz, /status, /api and /ui (default: [service] port, 8080).")
+@click.option("--host", default=None, help="Address to listen on (default: [service] host, 127.0.0.1).")
 @click.option("--no-catch-up", is_flag=True, help="Wait for each job's schedule instead of running due windows at start.")
 @pass_app
 def serve_command(app: AppContext, port: int | None, host: str | None, no_catch_up: bool) -> None:
-    """Run the scheduled jobs and answer /healthz and /status until SIGTERM or Ctrl-C."""
+    """Run the scheduled jobs and serve /healthz, /status, the API and the console until SIGTERM or Ctrl-C."""
     import signal
     import threading
 
-    from logpipe.errors import UsageError
-    from logpipe.service.health import HealthServer
+    from logpipe.web import require_web
+
+    require_web("logpipe serve")
     from logpipe.service.scheduler import Service
+    from logpipe.web.app import create_app
+    from logpipe.web.auth import Authenticator
+    from logpipe.web.context import Console
+    from logpipe.web.server import WebServer
 
     config = app.config
     service = Service(config)
     host = host or config.service.host
     port = config.service.port if port is None else port
-    try:
-        server = HealthServer(service, host, port)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
+    console = Console(config, Authenticator(config.web, config.aws.region), service=service,
+                      adhoc_sql=config.web.adhoc_sql)
+    server = WebServer(create_app(console), host, port, config.web)
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -43,13 +47,17 @@ def serve_command(app: AppContext, port: int | None, host: str | None, no_catch_
     server.start()
     service.start(catch_up=not no_catch_up)
     click.echo(f"logpipe serve: {len(service.jobs)} jobs ({', '.join(j.name for j in service.jobs)}); "
-               f"health on http://{host}:{server.port}/healthz", err=True)
+               f"health on {server.url}/healthz", err=True)
+    if config.web.enabled:
+        click.echo(f"console on {server.url}/ui/ and API on {server.url}/api/; access: {console.auth.describe()}",
+                   err=True)
     try:
         while not done.wait(1.0):
             pass
     finally:
         clean = service.stop()
         server.close()
+        console.close()
     if clean:
         click.echo("stopped cleanly", err=True)
     else:

@@ -25,6 +25,7 @@ import pandas as pd
 from logpipe.config import Config
 from logpipe.detectors import error_rate, new_pattern, regression, spike
 from logpipe.detectors.base import DetectionContext, Finding, PatternActivity, sort_findings
+from logpipe.detectors.history import record_findings
 from logpipe.detectors.shapes import ERROR_SHAPES_QUERY, RECORDS_QUERY
 from logpipe.layout import floor_hour, hours_in_window, utc
 from logpipe.patterns.store import PatternStore, PatternUpdate, covered_hours
@@ -215,6 +216,7 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
                 w.add_examples(a.pattern_id, [(a.service, a.first_ts, line) for line in a.samples])
             w.save_miner_state(_miner_state_without_examples(miner.to_state()))
             w.mark_window(start, end, sum(counts.values()), len(per_pattern))
+            record_findings(w.conn, findings)
 
     notes = []
     if already:

@@ -37,26 +37,35 @@ MASKS_PER_STEP = 12
 are applied in stacked subqueries rather than in one expression."""
 
 
-def render_error_shapes_sql() -> str:
-    """The text of ``queries/error_shapes.sql``."""
+def _masked_sql(extra: tuple[str, ...] = (), where: str = "") -> str:
+    """ERROR/FATAL records of the window with their ``shape`` (the masks applied in SQL), carrying
+    ``ts, service, message`` and the ``extra`` columns of ``logs``; ``request`` is still apart."""
     levels = ", ".join(_literal(level) for level in ERROR_LEVELS)
     text, request = sql_request_parts(f"substr(message, 1, {SHAPE_PREFIX_CHARS})")
+    carried = "".join(f"\n    {column}," for column in extra)
     inner = f"""SELECT
     ts,
     coalesce(service, 'unknown') AS service,
-    coalesce(message, '') AS message,
+    coalesce(message, '') AS message,{carried}
     {text.replace("substr(message,", "substr(coalesce(message, ''),")} AS shape,
     {request.replace("substr(message,", "substr(coalesce(message, ''),")} AS request
   FROM logs
   WHERE dt BETWEEN :dt_start AND :dt_end
     AND concat(dt, hour) BETWEEN :dthour_start AND :dthour_end
     AND ts >= :window_start AND ts < :window_end
-    AND level IN ({levels})"""
+    AND level IN ({levels}){where}"""
+    names = "".join(f"{column}, " for column in extra)
     for n, start in enumerate(range(0, len(MASKS), MASKS_PER_STEP)):
-        inner = f"""SELECT ts, service, message, {sql_generic_steps("shape", MASKS[start:start + MASKS_PER_STEP])} AS shape, request
+        inner = f"""SELECT ts, service, message, {names}{sql_generic_steps("shape", MASKS[start:start + MASKS_PER_STEP])} AS shape, request
   FROM (
   {inner}
   ) AS step{n}"""
+    return inner
+
+
+def render_error_shapes_sql() -> str:
+    """The text of ``queries/error_shapes.sql``."""
+    inner = _masked_sql()
     return f"""{_HEADER}
 SELECT
   service,
@@ -77,5 +86,50 @@ ORDER BY records DESC
 """
 
 
+PATTERN_LINES_QUERY = "pattern_lines"
+LINE_COLUMNS = ("level", "container_name", "ecs_task_definition", "trace_id")
+
+_LINES_HEADER = """\
+-- name: pattern_lines
+-- description: The ERROR/FATAL lines of one error pattern: the records whose masked message ("shape", the masks of error_shapes) hashes to one of the given shapes, which is how the detectors count a pattern. The console's pattern page fills in the shapes (logpipe detect mined them into the pattern). Rendered by logpipe/detectors/shapes.py.
+-- window: 24h
+-- param shapes: list, required, description=MD5 hashes (hex) of the pattern's shapes, as the pattern page gives them
+-- param service: string, default=null, description=Only this service (all services when not given)
+-- param limit: int, default=5000, description=At most this many lines
+"""
+
+
+def render_pattern_lines_sql() -> str:
+    """The text of ``queries/pattern_lines.sql``: every line of the shapes given by hash.
+
+    The hash is ``lower(to_hex(md5(to_utf8(shape))))``: the same 32 hex digits on Athena and DuckDB
+    (and ``hashlib.md5(shape.encode()).hexdigest()`` in Python)."""
+    inner = _masked_sql(LINE_COLUMNS, "\n    AND (:service IS NULL OR coalesce(service, 'unknown') = :service)")
+    carried = ", ".join(LINE_COLUMNS)
+    return f"""{_LINES_HEADER}
+SELECT ts, service, level, message, container_name, ecs_task_definition, trace_id
+FROM (
+  SELECT ts, service, message, {carried}, lower(to_hex(md5(to_utf8({sql_put_request_back("shape", "request")})))) AS shape_hash
+  FROM (
+  {inner}
+  ) AS masked
+) AS lines
+WHERE shape_hash IN (:shapes)
+ORDER BY ts, service, message
+LIMIT :limit
+"""
+
+
+def shape_hash(shape: str) -> str:
+    """What ``pattern_lines`` compares: the MD5 of the shape's UTF-8 bytes, in lower-case hex."""
+    import hashlib
+
+    return hashlib.md5(shape.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+RENDERED = {ERROR_SHAPES_QUERY: render_error_shapes_sql, PATTERN_LINES_QUERY: render_pattern_lines_sql}
+
 if __name__ == "__main__":
-    print(render_error_shapes_sql(), end="")
+    import sys
+
+    print(RENDERED[sys.argv[1] if len(sys.argv) > 1 else ERROR_SHAPES_QUERY](), end="")

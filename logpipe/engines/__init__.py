@@ -7,9 +7,9 @@ queries. An engine is chosen from ``ENGINES`` (``logpipe.engines.registry``), on
 
 from __future__ import annotations
 
-from logpipe.engines.base import Engine, Progress, QueryStats, athena_cost
+from logpipe.engines.base import Cancel, Engine, Progress, QueryCancelled, QueryStats, athena_cost
 from logpipe.engines.binding import BoundStatement, Param, ParamType
 from logpipe.engines.registry import ENGINES, open_engine
 
-__all__ = ["ENGINES", "BoundStatement", "Engine", "Param", "ParamType", "Progress", "QueryStats", "athena_cost",
-           "open_engine"]
+__all__ = ["ENGINES", "BoundStatement", "Cancel", "Engine", "Param", "ParamType", "Progress", "QueryCancelled",
+           "QueryStats", "athena_cost", "open_engine"]

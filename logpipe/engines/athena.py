@@ -22,7 +22,7 @@ import pandas as pd
 from sqlglot import exp
 
 from logpipe.config import EngineConfig
-from logpipe.engines.base import Progress, QueryStats, athena_cost
+from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats, athena_cost
 from logpipe.engines.binding import SQL_TYPES, BoundStatement, athena_literal, prepare_tree
 from logpipe.engines.transpile import parse, to_athena_positional
 from logpipe.errors import EngineError
@@ -101,7 +101,7 @@ class AthenaEngine:
 
     # -- running ------------------------------------------------------------------------------
 
-    def run(self, statement: BoundStatement, progress: Progress | None = None
+    def run(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
             ) -> tuple[pd.DataFrame, QueryStats]:
         from pyathena import connect
         from pyathena.cursor import Cursor
@@ -117,6 +117,10 @@ class AthenaEngine:
             seen["execution"] = execution
             if progress:
                 progress(f"Athena {execution.state} ({time.monotonic() - started:.0f}s)")
+            if (cancel is not None and cancel.is_set() and not seen["stopped"]
+                    and execution.state not in ("SUCCEEDED", "FAILED", "CANCELLED")):
+                seen["cancelled"] = seen["stopped"] = True
+                holder["cursor"]._cancel(execution.query_id)  # StopQueryExecution
             if (time.monotonic() - started > cfg.timeout_seconds and not seen["stopped"]
                     and execution.state not in ("SUCCEEDED", "FAILED", "CANCELLED")):
                 seen["timed_out"] = seen["stopped"] = True
@@ -168,6 +172,8 @@ class AthenaEngine:
     def _failure(self, cursor: Any, seen: dict[str, Any], exc: Exception) -> EngineError:
         execution = seen["execution"]
         query_id = getattr(execution, "query_id", None) or cursor.query_id
+        if seen.get("cancelled"):
+            return QueryCancelled(f"Athena query {query_id} was cancelled (StopQueryExecution)")
         if seen["timed_out"]:
             return EngineError(
                 f"Athena query {query_id} ran longer than [engine] timeout_seconds="

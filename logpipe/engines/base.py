@@ -7,6 +7,7 @@ executes, and reports the same QueryStats fields on DuckDB and Athena.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from logpipe.engines.binding import BoundStatement
+from logpipe.errors import EngineError
 
 ATHENA_USD_PER_TB = 5.0
 ATHENA_MIN_BYTES = 10 * 1024 * 1024  # Athena bills at least 10 MB per query
@@ -29,6 +31,12 @@ def athena_cost(bytes_scanned: int) -> float:
 
 # Called with a short state ("QUEUED", "RUNNING", "reading 3/12 files") while a query runs.
 Progress = Callable[[str], None]
+# Set by someone else (the console's Cancel button) to stop a running query.
+Cancel = threading.Event
+
+
+class QueryCancelled(EngineError):
+    """The query was stopped because its caller asked (DuckDB interrupted, Athena StopQueryExecution)."""
 
 
 @dataclass
@@ -52,11 +60,14 @@ class Engine(Protocol):
 
     name: str
 
-    def run(self, statement: BoundStatement, progress: Progress | None = None) -> tuple[pd.DataFrame, QueryStats]:
-        """Run the statement; the frame holds every result row."""
+    def run(self, statement: BoundStatement, progress: Progress | None = None,
+            cancel: Cancel | None = None) -> tuple[pd.DataFrame, QueryStats]:
+        """Run the statement; the frame holds every result row. Setting ``cancel`` stops it
+        (QueryCancelled)."""
         ...
 
     def close(self) -> None: ...
 
 
-__all__ = ["ATHENA_MIN_BYTES", "ATHENA_USD_PER_TB", "Engine", "Progress", "QueryStats", "athena_cost"]
+__all__ = ["ATHENA_MIN_BYTES", "ATHENA_USD_PER_TB", "Cancel", "Engine", "Progress", "QueryCancelled", "QueryStats",
+           "athena_cost"]

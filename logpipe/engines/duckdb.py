@@ -16,14 +16,17 @@ object is counted in one window only.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 
 from logpipe.config import EngineConfig
 from logpipe.engines.bad_records import ObjectReader, ReadPlan, missing_verdict
-from logpipe.engines.base import Progress, QueryStats
+from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats
 from logpipe.engines.binding import BoundStatement, prepare_tree
 from logpipe.engines.raw_sql import connect, empty_raw_sql, quoted, read_json_sql, readable_directories
 from logpipe.engines.transpile import placeholders, rewrite_for_duckdb, to_duckdb
@@ -83,12 +86,14 @@ class DuckDBEngine:
         plan.entries = [ReadEntry(obj, self.store.url(obj.key), None, path) for obj, path in fetched.files]
         return plan, listing.unrecognised
 
-    def run(self, statement: BoundStatement, progress: Progress | None = None
+    def run(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
             ) -> tuple[pd.DataFrame, QueryStats]:
         started = time.perf_counter()
         sql, values = compile_duckdb(statement)
         plan, unrecognised = self.plan(statement, progress)
-        frame = self._query(plan, sql, values, progress)
+        if cancel is not None and cancel.is_set():
+            raise QueryCancelled("the query was cancelled before it ran")
+        frame = self._query(plan, sql, values, progress, cancel)
         data_quality = self.window_quality(plan, statement, unrecognised)
         read = [e for e in plan.entries if e.file is not None]
         stats = QueryStats(engine=self.name, bytes_scanned=sum(e.obj.size for e in read),
@@ -97,7 +102,8 @@ class DuckDBEngine:
                            misplaced_records=data_quality.misplaced, quality=data_quality)
         return frame, stats
 
-    def _query(self, plan: ReadPlan, sql: str, values: dict[str, Any], progress: Progress | None) -> pd.DataFrame:
+    def _query(self, plan: ReadPlan, sql: str, values: dict[str, Any], progress: Progress | None,
+               cancel: Cancel | None = None) -> pd.DataFrame:
         """Run the statement over the plan's files; then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
@@ -106,8 +112,11 @@ class DuckDBEngine:
                 if progress:
                     progress(f"reading {len(files)} objects")
                 try:
-                    frame = con.execute(sql, values).df()
+                    with _watching(con, len(files), progress, cancel):
+                        frame = con.execute(sql, values).df()
                 except Exception as exc:
+                    if cancel is not None and cancel.is_set():
+                        raise QueryCancelled("the query was cancelled (DuckDB interrupted)") from None
                     gone = [e for e in plan.entries if e.file is not None and not os.path.exists(e.file)]
                     if gone and attempt == 1:  # deleted between checking and reading: read the rest
                         for entry in gone:
@@ -151,6 +160,33 @@ class DuckDBEngine:
 
     def close(self) -> None:
         pass
+
+
+@contextmanager
+def _watching(con: Any, files: int, progress: Progress | None, cancel: Cancel | None) -> Iterator[None]:
+    """While a statement runs: report DuckDB's progress and interrupt it when ``cancel`` is set."""
+    if progress is None and cancel is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            if cancel is not None and cancel.is_set():
+                con.interrupt()
+                return
+            if progress is not None:
+                share = con.query_progress()
+                if share >= 0:
+                    progress(f"reading {files} objects: {share:.0f}%")
+
+    watcher = threading.Thread(target=watch, name="duckdb-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 def _one_line(exc: BaseException) -> str:

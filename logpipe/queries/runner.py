@@ -17,7 +17,7 @@ from typing import Any
 from sqlglot import exp
 
 from logpipe.config import Config, parse_duration
-from logpipe.engines import BoundStatement, Progress, athena_cost, open_engine
+from logpipe.engines import BoundStatement, Cancel, Progress, athena_cost, open_engine
 from logpipe.engines.sandbox import check_read_only
 from logpipe.engines.transpile import parse
 from logpipe.errors import UsageError
@@ -71,17 +71,18 @@ def lateness_of(config: Config) -> timedelta:
 
 def run_query(config: Config, query: SavedQuery | str, start: datetime, end: datetime,
               params: Mapping[str, Any] | None = None, engine: str | None = None,
-              progress: Progress | None = None, force: bool = True) -> QueryResult:
+              progress: Progress | None = None, force: bool = True, cancel: Cancel | None = None) -> QueryResult:
     """Run a saved query (object or name) over ``[start, end)``; every row comes back in the frame.
 
-    ``force`` False refuses a window longer than ``[engine] max_window`` (the CLI's default)."""
+    ``force`` False refuses a window longer than ``[engine] max_window`` (the CLI's default). Setting
+    ``cancel`` stops the engine (QueryCancelled)."""
     if isinstance(query, str):
         query = get_query(config, query)
     check_window(config, utc(start), utc(end), force)
     statement = bind_statement(query, start, end, params or {}, lateness_of(config))
     runner = open_engine(config, engine)
     try:
-        frame, stats = runner.run(statement, progress)
+        frame, stats = runner.run(statement, progress, cancel) if cancel is not None else runner.run(statement, progress)
     finally:
         runner.close()
     public = {k: v for k, v in statement.values.items()}

@@ -1,20 +1,24 @@
-"""The HTTP side of ``logpipe serve``: ``/healthz`` for the ECS/ALB health check, ``/status`` for people.
+"""What ``/healthz`` and ``/status`` say about a running service: one place for their content.
 
-The standard library's ThreadingHTTPServer is enough: two read-only JSON endpoints, no framework to
-keep patched. ``/healthz`` is 200 while the scheduler runs and no job is stuck, 503 otherwise (so
-ECS replaces a task whose scheduler died or hangs); ``/status`` shows jobs, next and last runs,
-watermarks and last errors - never configuration values, so no secret can leak through it.
+The HTTP side lives in ``logpipe.web`` (routes, authentication, the bounded server); both endpoints
+call these two functions and nothing else, so whoever changes what health means (failure counts,
+degraded states) changes it here or in ``Service.health``/``Service.status`` only.
+
+``/healthz`` is for the ECS/ALB health check: 200 while the scheduler runs and no job is stuck, 503
+otherwise. ``/status`` is for people (behind authentication): jobs, next and last runs, watermarks
+and last errors - never configuration values, and no local file paths (an error message naming
+``/var/lib/logpipe/cache/...`` tells an outsider about the host; the path is replaced by its last part).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import re
 from typing import Any, Protocol
 
-log = logging.getLogger(__name__)
+# An absolute POSIX path of two or more parts, a Windows path, or a file:// URL, as found in messages.
+_LOCAL_PATH_RE = re.compile(
+    r"file://[^\s'\"()]+|(?<![\w:/.-])/(?:[^\s'\"/,;()]+/)+[^\s'\"/,;()]*"
+    r"|\b[A-Za-z]:\\(?:[^\\\s'\"]+\\)*[^\\\s'\"]*")
 
 
 class Reporting(Protocol):
@@ -25,59 +29,26 @@ class Reporting(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-def _handler(service: Reporting) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "logpipe"
-        sys_version = ""
-
-        def _send(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body, indent=2, default=str).encode("utf-8")
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0].rstrip("/") or "/"
-            try:
-                if path == "/healthz":
-                    ok, body = service.health()
-                    self._send(200 if ok else 503, body)
-                elif path == "/status":
-                    self._send(200, service.status())
-                else:
-                    self._send(404, {"error": f"no such endpoint {path}: use /healthz or /status"})
-            except Exception as exc:  # a broken status must not kill the server thread
-                log.exception("error answering %s", path)
-                self._send(500, {"error": type(exc).__name__})
-
-        do_HEAD = do_GET
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet: health checks every few seconds
-            log.debug("%s - %s", self.address_string(), format % args)
-
-    return Handler
+def without_local_paths(value: Any) -> Any:
+    """``value`` with every local path in its strings cut to ``…/last-part``."""
+    if isinstance(value, str):
+        return _LOCAL_PATH_RE.sub(lambda m: "…/" + re.split(r"[/\\]", m.group(0).rstrip("/\\"))[-1], value)
+    if isinstance(value, dict):
+        return {k: without_local_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_local_paths(v) for v in value]
+    return value
 
 
-class HealthServer:
-    """Serves ``/healthz`` and ``/status`` for a Service in a background thread."""
+def health_report(service: Reporting) -> tuple[bool, dict[str, Any]]:
+    """(healthy, body) for ``/healthz``."""
+    ok, body = service.health()
+    return bool(ok), without_local_paths(body)
 
-    def __init__(self, service: Reporting, host: str = "0.0.0.0", port: int = 8080) -> None:
-        self.httpd = ThreadingHTTPServer((host, port), _handler(service))
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="logpipe-health", daemon=True)
 
-    @property
-    def port(self) -> int:
-        return int(self.httpd.server_address[1])
+def status_report(service: Reporting) -> dict[str, Any]:
+    """The body of ``/status``."""
+    return without_local_paths(service.status())
 
-    def start(self) -> HealthServer:
-        self.thread.start()
-        return self
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+__all__ = ["Reporting", "health_report", "status_report", "without_local_paths"]

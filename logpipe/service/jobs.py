@@ -33,6 +33,7 @@ from logpipe.digest.model import Digest
 from logpipe.errors import LogpipeError, UsageError
 from logpipe.metrics.model import DataPoint, points_from_result
 from logpipe.queries.model import SavedQuery
+from logpipe.queries.stored import ResultStore
 from logpipe.sinks.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,11 @@ class JobRunner:
         self._publisher: Publisher | None = None
 
     @property
+    def results(self) -> ResultStore:
+        web = self.config.web
+        return ResultStore(self.engine, web.result_retention_days, web.result_rows_kept)
+
+    @property
     def publisher(self) -> Publisher:
         if self._publisher is None:
             self._publisher = Publisher(self.config.metrics, self.engine, self.config.aws.region)
@@ -201,6 +207,7 @@ class JobRunner:
             if job.query is None:
                 raise UsageError(f"job {job.name} has no saved query")
             result = run_query(self.config, job.query, start, end, {})
+            self.results.save(job.name, result)  # browsable in the console, by window
             return points_from_result(result, top_patterns=self.config.metrics.top_patterns)
         if job.kind == "detect":
             from logpipe.detectors.run import detection_points, run_detectors

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -198,4 +199,56 @@ object_verdicts = Table(
     Column("checked_ms", BigInteger, nullable=False),
     PrimaryKeyConstraint("url", "size", "version", name="pk_object_verdicts"),
     Index("ix_object_verdicts_hour", "hour_ms"),
+)
+
+# -- the web console: kept results of scheduled query runs, findings, and who changed what ----------
+
+# One row per (job, window): the result of a scheduled run of a saved query, as Parquet (exact
+# types), at most ``[web] result_rows_kept`` rows; pruned after ``[web] result_retention_days``.
+query_results = Table(
+    "query_results", metadata,
+    Column("result_id", String(64), primary_key=True),  # hash of job and window: the URL of the result
+    Column("job", String(255), nullable=False),
+    Column("query", String(255), nullable=False),
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("params", Text, nullable=False),  # JSON of the declared parameters' values
+    Column("rows", BigInteger, nullable=False),  # rows the query returned
+    Column("rows_kept", Integer, nullable=False),
+    Column("columns", Text, nullable=False),  # JSON [[name, type], ...]
+    Column("data", LargeBinary, nullable=False),  # Parquet
+    Column("engine", String(32), nullable=False),
+    Column("bytes_scanned", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("job", "window_start_ms", "window_end_ms", name="uq_query_results_job_window"),
+    Index("ix_query_results_query_window", "query", "window_end_ms"),
+    Index("ix_query_results_created", "created_ms"),
+)
+
+# The detectors' findings of each learned window (written with the window, once).
+findings = Table(
+    "findings", metadata,
+    Column("finding_id", String(64), primary_key=True),  # hash of window, kind, service, pattern
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("service", String(255), nullable=True),
+    Column("pattern_id", String(64), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),  # the finding as JSON (evidence, redacted samples, query)
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_findings_window_end", "window_end_ms"),
+)
+
+# Who changed what, from the console, the API or the CLI (mute, resolve, reopen, run a query).
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON
+    Index("ix_audit_log_target", "target", "at_ms"),
 )

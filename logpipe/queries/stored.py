@@ -1,0 +1,133 @@
+"""Kept results of scheduled query runs: one per (job, window), in the state store, bounded.
+
+Why: a scheduled query's result used to live only as the metrics derived from it; people want the
+rows behind a spike ("which services, which messages, at 03:00?"). Each run's result is kept as
+Parquet (exact column types) with at most ``rows_kept`` rows, and results older than
+``retention_days`` are deleted whenever a new one is written. Writing a window again (a rerun after a
+crash) replaces its row: one result per window, never two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Engine, delete, func, select
+
+from logpipe.layout import from_ms, to_ms
+from logpipe.queries.arrow import columns_of, from_frame, from_parquet, head, to_parquet
+from logpipe.queries.model import RUNNER_PARAMS, QueryResult
+from logpipe.state.db import now_ms, upsert
+from logpipe.state.tables import query_results
+
+
+def result_id(job: str, start: datetime, end: datetime) -> str:
+    key = f"{job}\n{to_ms(start)}\n{to_ms(end)}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    return value
+
+
+@dataclass
+class StoredResult:
+    result_id: str
+    job: str
+    query: str
+    window_start: datetime
+    window_end: datetime
+    params: dict[str, Any]
+    rows: int
+    rows_kept: int
+    columns: list[tuple[str, str]]
+    engine: str
+    bytes_scanned: int
+    created: datetime
+    data: bytes | None = None
+
+    def table(self) -> pa.Table:
+        if self.data is None:
+            raise ValueError("this stored result was listed without its data")
+        return from_parquet(self.data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"result_id": self.result_id, "job": self.job, "query": self.query,
+                "window_start": _json_value(self.window_start), "window_end": _json_value(self.window_end),
+                "params": self.params, "rows": self.rows, "rows_kept": self.rows_kept,
+                "columns": [{"name": n, "type": t} for n, t in self.columns], "engine": self.engine,
+                "bytes_scanned": self.bytes_scanned, "created": _json_value(self.created)}
+
+
+class ResultStore:
+    """Results of scheduled runs over the state engine."""
+
+    def __init__(self, engine: Engine, retention_days: int = 14, rows_kept: int = 1000) -> None:
+        self.engine = engine
+        self.retention_days = retention_days
+        self.rows_kept = rows_kept
+
+    def save(self, job: str, result: QueryResult) -> StoredResult | None:
+        """Keep the result of ``job`` for its window (replacing an earlier one), then prune old ones."""
+        if self.retention_days <= 0:
+            return None
+        table = from_frame(result.frame)
+        kept = head(table, self.rows_kept)
+        params = {k: _json_value(v) for k, v in result.params.items() if k not in RUNNER_PARAMS}
+        rid = result_id(job, result.window_start, result.window_end)
+        row = {"result_id": rid, "job": job, "query": result.query.name,
+               "window_start_ms": to_ms(result.window_start), "window_end_ms": to_ms(result.window_end),
+               "params": json.dumps(params, sort_keys=True), "rows": table.num_rows, "rows_kept": kept.num_rows,
+               "columns": json.dumps(columns_of(table)), "data": to_parquet(kept), "engine": result.stats.engine,
+               "bytes_scanned": int(result.stats.bytes_scanned), "created_ms": now_ms()}
+        with self.engine.begin() as conn:
+            upsert(conn, query_results, [row], ["result_id"],
+                   lambda new: {c: getattr(new, c) for c in row if c != "result_id"})
+            cutoff = now_ms() - int(timedelta(days=self.retention_days).total_seconds() * 1000)
+            conn.execute(delete(query_results).where(query_results.c.created_ms < cutoff))
+        return self.get(rid)
+
+    def _stored(self, r: Any, with_data: bool) -> StoredResult:
+        return StoredResult(
+            result_id=r.result_id, job=r.job, query=r.query, window_start=from_ms(r.window_start_ms),
+            window_end=from_ms(r.window_end_ms), params=json.loads(r.params), rows=int(r.rows),
+            rows_kept=int(r.rows_kept), columns=[tuple(c) for c in json.loads(r.columns)],  # type: ignore[misc]
+            engine=r.engine, bytes_scanned=int(r.bytes_scanned), created=from_ms(r.created_ms),
+            data=bytes(r.data) if with_data else None)
+
+    def get(self, rid: str) -> StoredResult | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(query_results).where(query_results.c.result_id == rid)).first()
+        return self._stored(row, True) if row is not None else None
+
+    def list(self, query: str | None = None, start: datetime | None = None, end: datetime | None = None,
+             limit: int = 200) -> list[StoredResult]:
+        """Kept results, newest window first; ``start``/``end`` keep windows that overlap them."""
+        t = query_results.c
+        cols = [c for c in query_results.c if c.name != "data"]
+        stmt = select(*cols).order_by(t.window_end_ms.desc(), t.job).limit(limit)
+        if query is not None:
+            stmt = stmt.where(t.query == query)
+        if start is not None:
+            stmt = stmt.where(t.window_end_ms > to_ms(start))
+        if end is not None:
+            stmt = stmt.where(t.window_start_ms < to_ms(end))
+        with self.engine.connect() as conn:
+            return [self._stored(r, False) for r in conn.execute(stmt)]
+
+    def counts(self) -> dict[str, int]:
+        """Kept results per query."""
+        t = query_results.c
+        with self.engine.connect() as conn:
+            return {q: int(n) for q, n in conn.execute(select(t.query, func.count()).group_by(t.query))}
+
+
+__all__ = ["ResultStore", "StoredResult", "result_id"]

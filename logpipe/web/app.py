@@ -1,0 +1,155 @@
+"""The ASGI app: ``/healthz`` (open), ``/status``, the JSON API under ``/api`` and the console under
+``/ui``, with authentication in front of everything but ``OPEN_PATHS``.
+
+Adding an endpoint (``/metrics`` for Prometheus, say): write an ``APIRouter`` and pass it in
+``routers`` to ``create_app`` (or append it to ``EXTRA_ROUTERS`` at import time); if it must answer
+without credentials, add its path to ``logpipe.web.auth.OPEN_PATHS``. Every request goes through
+``AccessMiddleware``: ``request.state.identity`` holds the caller for routes and log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from logpipe import __version__
+from logpipe.errors import LogpipeError, UsageError
+from logpipe.web.auth import OPEN_PATHS, OPEN_PREFIXES, SESSION_COOKIE, AuthError, Identity
+from logpipe.web.context import Console
+
+log = logging.getLogger(__name__)
+
+# Routers other modules add to every app (e.g. a Prometheus /metrics endpoint).
+EXTRA_ROUTERS: list[Any] = []
+STATIC_DIR = __import__("pathlib").Path(__file__).resolve().parent / "static"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    # Everything is served from the package: no CDN, no inline script from elsewhere. Digest HTML is
+    # shown in a sandboxed iframe (srcdoc), which inherits this policy.
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                                "script-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                                "form-action 'self'"),
+}
+
+
+class AccessMiddleware:
+    """Identifies the caller of every request except the open paths; refuses the rest with 401
+    (JSON for the API, the login page for the console). A browser's state-changing request must come
+    from the console's own origin (a cross-site form cannot use the session cookie)."""
+
+    def __init__(self, app: Any, console: Console) -> None:
+        self.app = app
+        self.console = console
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from starlette.concurrency import run_in_threadpool
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse, RedirectResponse
+
+        path = scope["path"]
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        headers = {k: v for k, v in request.headers.items()}
+        try:
+            who: Identity = await run_in_threadpool(self.console.auth.identify, headers, dict(request.cookies))
+        except AuthError as exc:
+            if path.startswith("/ui") and request.method == "GET":
+                from urllib.parse import quote
+
+                target = path + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
+                response: Any = RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
+            else:
+                response = JSONResponse({"error": str(exc)}, status_code=401,
+                                        headers={"WWW-Authenticate": 'Bearer realm="logpipe"'})
+            await response(scope, receive, send)
+            return
+        if request.method not in ("GET", "HEAD", "OPTIONS") and "authorization" not in headers:
+            origin = headers.get("origin")
+            site = headers.get("sec-fetch-site")
+            host = headers.get("host", "")
+            if (origin and origin.split("://", 1)[-1] != host) or site in ("cross-site", "same-site"):
+                await JSONResponse({"error": "cross-site request refused"}, status_code=403)(scope, receive, send)
+                return
+        scope.setdefault("state", {})["identity"] = who
+        await self.app(scope, receive, send)
+
+
+def create_app(console: Console, routers: Iterable[Any] = ()) -> Any:
+    """The FastAPI app for a console (the JSON API's OpenAPI document is ``/api/openapi.json``)."""
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse, RedirectResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from logpipe.web import api, pages
+
+    app = FastAPI(title="logpipe", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json",
+                  description="The logpipe console's JSON API: saved queries and their runs, kept results, "
+                              "error patterns, findings, digests, metrics and alarms.")
+    app.state.console = console
+
+    @app.get("/healthz", include_in_schema=True, tags=["service"], summary="Health for the ECS/ALB check")
+    def healthz() -> Any:
+        from logpipe.service.health import health_report
+
+        if console.service is None:  # ``logpipe ui``: the console alone
+            return {"status": "ok", "mode": "console"}
+        ok, body = health_report(console.service)
+        return JSONResponse(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
+
+    @app.get("/status", tags=["service"], summary="Jobs, watermarks and last errors (no local paths)")
+    def status() -> Any:
+        from logpipe.service.health import status_report
+
+        if console.service is None:
+            return {"mode": "console", "jobs": []}
+        return JSONResponse(status_report(console.service), headers={"Cache-Control": "no-store"})
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Any:
+        return RedirectResponse("/ui/", status_code=307)
+
+    app.include_router(api.router, tags=["api"])
+    app.include_router(pages.router)
+    for router in [*EXTRA_ROUTERS, *routers]:
+        app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(LogpipeError)
+    async def logpipe_error(request: Request, exc: LogpipeError) -> Any:
+        code = 400 if isinstance(exc, UsageError) else 500 if not isinstance(exc, LogpipeError) else 422
+        if request.url.path.startswith("/ui"):
+            return pages.error_page(request, code, str(exc))
+        return JSONResponse({"error": str(exc)}, status_code=code)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Any:
+        if request.url.path.startswith("/ui") and request.method == "GET":
+            return pages.error_page(request, exc.status_code, str(exc.detail))
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Any:
+        log.exception("error answering %s", request.url.path)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    app.add_middleware(AccessMiddleware, console=console)
+    return app
+
+
+__all__ = ["EXTRA_ROUTERS", "SESSION_COOKIE", "AccessMiddleware", "create_app"]
