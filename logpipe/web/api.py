@@ -244,17 +244,17 @@ def _kept(console: Console, rid: str) -> Any:
     return found
 
 
+@router.get("/results/{rid}.{fmt}", summary="Download a kept result (csv, json, parquet)")
+def kept_download(rid: str, fmt: str, request: Request) -> Response:
+    found = _kept(console_of(request), rid)
+    return _download(found.table(), fmt, f"{found.query}-{found.window_start:%Y%m%dT%H%MZ}-{found.window_end:%Y%m%dT%H%MZ}")
+
+
 @router.get("/results/{rid}", summary="A kept result: its rows (typed JSON) and chart")
 def kept_result(rid: str, request: Request) -> dict[str, Any]:
     found = _kept(console_of(request), rid)
     table = found.table()
     return {**found.to_dict(), **table_json(table), "chart": chart_spec(table)}
-
-
-@router.get("/results/{rid}.{fmt}", summary="Download a kept result (csv, json, parquet)")
-def kept_download(rid: str, fmt: str, request: Request) -> Response:
-    found = _kept(console_of(request), rid)
-    return _download(found.table(), fmt, f"{found.query}-{found.window_start:%Y%m%dT%H%MZ}-{found.window_end:%Y%m%dT%H%MZ}")
 
 
 # -- schema ----------------------------------------------------------------------------------------------

@@ -88,28 +88,47 @@
   }
 
   /* -- charts ------------------------------------------------------------------------------------ */
-  function drawChart(el, x, series, title) {
+  function shortNumber(v) {
+    if (v == null) return "";
+    const a = Math.abs(v);
+    if (a >= 1e9) return (v / 1e9).toFixed(a >= 1e10 ? 0 : 1) + "G";
+    if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
+    if (a >= 1e4) return (v / 1e3).toFixed(0) + "k";
+    return String(Math.round(v * 1000) / 1000);
+  }
+
+  /* A time-series chart: drag across it to zoom, double-click to reset, hover for values.
+     ``range`` [start, end] (epoch seconds) keeps the axis on the window asked for, so one point
+     is a dot in its place rather than a chart of its own. */
+  function drawChart(el, x, series, title, range) {
     if (!window.uPlot) { el.textContent = "chart library not loaded"; return null; }
     el.hidden = false;
     el.replaceChildren();
+    let xs = x.slice();
+    let ys = series.map(s => s.values.slice());
+    if (range && range.length === 2) {
+      if (!xs.length || range[0] < xs[0]) { xs.unshift(range[0]); ys.forEach(v => v.unshift(null)); }
+      if (range[1] > xs[xs.length - 1]) { xs.push(range[1]); ys.forEach(v => v.push(null)); }
+    }
     const width = Math.max(320, el.clientWidth || el.parentElement.clientWidth || 800);
     const opts = {
       title: title || "",
       width: width,
       height: 260,
+      tzDate: ts => window.uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
       scales: {x: {time: true}},
       cursor: {drag: {x: true, y: false}},
       legend: {live: true},
-      series: [{label: "time (UTC)", value: (u, v) => v == null ? "" : new Date(v * 1000).toISOString().slice(0, 16).replace("T", " ")}]
+      series: [{label: "time (UTC)"}]
         .concat(series.map((s, i) => ({label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5,
+                                       value: (u, v) => v == null ? "" : shortNumber(v),
                                        points: {show: x.length < 60, size: 5}, spanGaps: false}))),
-      axes: [{values: (u, ticks) => ticks.map(t => new Date(t * 1000).toISOString().slice(5, 16).replace("T", " "))}, {}],
+      axes: [{}, {size: 56, values: (u, ticks) => ticks.map(shortNumber)}],
       hooks: {setScale: [(u, key) => {
         if (key === "x") { el.dataset.xmin = String(u.scales.x.min); el.dataset.xmax = String(u.scales.x.max); }
       }]},
     };
-    const data = [x].concat(series.map(s => s.values));
-    const chart = new window.uPlot(opts, data, el);
+    const chart = new window.uPlot(opts, [xs].concat(ys), el);
     el.uplot = chart;
     el.dataset.xmin = String(chart.scales.x.min);
     el.dataset.xmax = String(chart.scales.x.max);
@@ -201,7 +220,8 @@
         const result = await api(`/api/runs/${runId}/result?limit=10000`);
         renderTable($("#table-wrap"), result);
         const chartEl = $("#chart");
-        if (result.chart) drawChart(chartEl, result.chart.x, result.chart.series, result.chart.title);
+        if (result.chart) drawChart(chartEl, result.chart.x, result.chart.series, result.chart.title,
+                                    [Date.parse(run.since) / 1000, Date.parse(run.until) / 1000]);
         else chartEl.hidden = true;
         section.dataset.done = runId;
         const expect = new URLSearchParams(location.search).get("expect");
@@ -275,7 +295,9 @@
         const s = await api(`/api/metrics/${encodeURIComponent(el.dataset.metric)}?${q}`);
         s.services.forEach(x => services.add(x));
         if (!s.x.length) { el.textContent = "no data points in this window"; continue; }
-        drawChart(el, s.x, s.series, s.unit ? `${s.name} (${s.unit})` : s.name);
+        if (s.unit) el.previousElementSibling.textContent = `${s.name} (${s.unit})`;
+        const range = [Date.parse(wrap.dataset.since) / 1000, Date.parse(wrap.dataset.until) / 1000];
+        drawChart(el, s.x, s.series, "", range);
       } catch (err) { el.textContent = err.message; }
     }
     Array.from(services).sort().forEach(name => {
