@@ -99,7 +99,7 @@ class ResultStore:
         return StoredResult(
             result_id=r.result_id, job=r.job, query=r.query, window_start=from_ms(r.window_start_ms),
             window_end=from_ms(r.window_end_ms), params=json.loads(r.params), rows=int(r.rows),
-            rows_kept=int(r.rows_kept), columns=[tuple(c) for c in json.loads(r.columns)],  # type: ignore[misc]
+            rows_kept=int(r.rows_kept), columns=[tuple(c) for c in json.loads(r.columns)],
             engine=r.engine, bytes_scanned=int(r.bytes_scanned), created=from_ms(r.created_ms),
             data=bytes(r.data) if with_data else None)
 

@@ -5,11 +5,11 @@ Needs the ``web`` extra (FastAPI, uvicorn, python-multipart, PyJWT): ``pip insta
 
 from __future__ import annotations
 
-from logpipe.extras import require
-
 
 def require_web(feature: str = "the web console") -> None:
     """A clear error naming the ``web`` extra when the web stack is not installed."""
+    from logpipe.extras import require
+
     require("web", feature)
 
 

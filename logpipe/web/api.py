@@ -24,11 +24,11 @@ router = APIRouter(prefix="/api")
 
 
 def console_of(request: Request) -> Console:
-    return request.app.state.console  # type: ignore[no-any-return]
+    return request.app.state.console
 
 
 def identity(request: Request) -> Identity:
-    return request.state.identity  # type: ignore[no-any-return]
+    return request.state.identity
 
 
 def operator(request: Request) -> Identity:
@@ -423,7 +423,7 @@ def set_pattern_status(pattern_id: str, body: StatusBody, request: Request,
 
     console = console_of(request)
     before = _pattern(console, pattern_id)
-    record = console.patterns().set_status(before.pattern_id, body.status)  # type: ignore[arg-type]
+    record = console.patterns().set_status(before.pattern_id, body.status)
     audit.record(console.state, who.name, f"set_status:{body.status}", f"pattern:{record.pattern_id}",
                  before=before.status, after=record.status, note=body.note)
     return {"pattern_id": record.pattern_id, "status": record.status, "by": who.name}

@@ -230,10 +230,13 @@ def _digest_as_sent(data: dict[str, Any]) -> dict[str, Any]:
         message = email.message_from_bytes(base64.b64decode(payload["raw"]))
         html = text = None
         for part in message.walk():
+            body = part.get_payload(decode=True)
+            if not isinstance(body, bytes):
+                continue
             if part.get_content_type() == "text/html" and html is None:
-                html = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8", "replace")
+                html = body.decode(part.get_content_charset() or "utf-8", "replace")
             elif part.get_content_type() == "text/plain" and text is None:
-                text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8", "replace")
+                text = body.decode(part.get_content_charset() or "utf-8", "replace")
         return {"html": html, "text": None if html else text,
                 "note": f"email from {payload.get('sender')} to {', '.join(payload.get('recipients', []))}: "
                         f"{message.get('Subject', '')}"}
