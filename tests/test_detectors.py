@@ -10,7 +10,7 @@ from support.detectors import DAY0, HOUR, make_config, steady, write_hour
 
 from logpipe.config import Config
 from logpipe.detectors.run import detection_points, run_detectors
-from logpipe.detectors.shapes import render_error_shapes_sql
+from logpipe.detectors.shapes import render_error_shapes_sql, render_pattern_lines_sql
 from logpipe.patterns.store import PatternStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,6 +26,13 @@ def test_error_shapes_file_is_rendered_from_the_masks() -> None:
         text = file.read()
     assert text == render_error_shapes_sql(), (
         "run: python -m logpipe.detectors.shapes > queries/error_shapes.sql")
+
+
+def test_pattern_lines_file_is_rendered_from_the_masks() -> None:
+    with open(REPO / "queries" / "pattern_lines.sql", encoding="utf-8", newline="") as file:
+        text = file.read()
+    assert text == render_pattern_lines_sql(), (
+        "run: python -m logpipe.detectors.shapes pattern_lines > queries/pattern_lines.sql")
 
 
 def test_error_shapes_mask_in_sql_like_python(tmp_path: Path) -> None:

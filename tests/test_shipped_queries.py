@@ -298,6 +298,7 @@ def test_level_breakdown(tmp_store) -> None:
 
 ATHENA_PARAMS: dict[str, dict[str, Any]] = {
     "trace_lines": {"id": "4bf92f3577b34da6' --"},
+    "pattern_lines": {"shapes": "0123456789abcdef0123456789abcdef,ffffffffffffffffffffffffffffffff"},
     "datadog_forwarded": {"exclude": json.dumps(["^health", "can't reach"]), "sample_rate": "0.25"},
 }
 # DuckDB spellings that must never reach Athena: the text sent is the file's own Athena SQL.
@@ -361,6 +362,8 @@ def test_runs_on_athena_with_bound_parameters(name: str, aws: str, boto_client, 
     if name == "trace_lines":
         assert "'4bf92f3577b34da6'' --'" in values and "' --" not in sql
         assert "1000" in values  # the default limit, bound too
+    if name == "pattern_lines":  # the shape hash is Trino's own md5 of the UTF-8 text, the list bound item by item
+        assert "LOWER(TO_HEX(MD5(TO_UTF8(" in sql.upper() and "'ffffffffffffffffffffffffffffffff'" in values
     if name == "datadog_forwarded":
         assert "ANY_MATCH(ARRAY[?, ?], p -> REGEXP_LIKE(" in sql and "'^health'" in values and "'can''t reach'" in values
         assert "0.25E0" in values and "'WARN'" in values and "0.1E0" in values and "1.7E0" in values
@@ -390,6 +393,11 @@ def test_every_shipped_query_from_the_cli(cli) -> None:
         args = ["query", "run", name, "--since", "4h", "--format", "json"]
         if name == "trace_lines":
             args += ["-p", f"id={trace}"]
+        if name == "pattern_lines":  # the lines of the most frequent error shape error_shapes returned
+            from logpipe.detectors.shapes import shape_hash
+
+            top = max(outputs["error_shapes"], key=lambda r: r["records"])
+            args += ["-p", f"shapes={shape_hash(top['shape'])}", "-p", f"service={top['service']}"]
         code, out, err = cli(*args)
         assert code == 0, (name, err)
         outputs[name] = [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -409,6 +417,10 @@ def test_every_shipped_query_from_the_cli(cli) -> None:
                for r in outputs["http_status_latency"])
     assert all(r["trace_id"] == trace or r["request_id"] or trace in (r["message"] or "")
                for r in outputs["trace_lines"])
+    # pattern_lines returns exactly the records error_shapes counted for the shape (every hour of it)
+    top = max(outputs["error_shapes"], key=lambda r: r["records"])
+    assert len(outputs["pattern_lines"]) == sum(r["records"] for r in outputs["error_shapes"]
+                                                if r["shape"] == top["shape"] and r["service"] == top["service"])
     deploy = [r for r in outputs["errors_since_deploy"] if r["service"] == summary.deploy_service]
     assert [r["task_definition"] for r in deploy] == [summary.deploy_to, summary.deploy_from]
     crashed = {c.service for c in summary.crashes}
@@ -429,7 +441,7 @@ def gzip_lines_of(store) -> list[bytes]:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_query_bounds_its_partitions(name: str, tmp_store) -> None:
-    params = {"id": "abcdef123456"} if name == "trace_lines" else {}
+    params = {"trace_lines": {"id": "abcdef123456"}, "pattern_lines": {"shapes": "0" * 32}}.get(name, {})
     result = explain_query(config_for(tmp_store), name, DAY, NEXT_DAY, params)
     assert result.bounded and result.warnings == [], result.warnings
     sql = load_query_file(SHIPPED_DIR / f"{name}.sql").sql

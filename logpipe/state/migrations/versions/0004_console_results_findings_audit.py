@@ -4,8 +4,8 @@
 * ``findings``: what the detectors found in each learned window, so the console shows them over time.
 * ``audit_log``: who muted, resolved or reopened a pattern or ran a query, and when.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
