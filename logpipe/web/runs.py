@@ -150,7 +150,7 @@ class QueryRuns:
 
         try:
             result: QueryResult = run_query(self.config, query, run.request.start, run.request.end, values,
-                                            run.request.engine, progress, cancel=run.cancel)
+                                            run.request.engine, progress, force=False, cancel=run.cancel)
         except LogpipeError as exc:
             self._finish(run, "cancelled" if run.cancel.is_set() else "failed", str(exc))
             return
