@@ -166,7 +166,7 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     from logpipe.digest.build import build_digest
     from logpipe.metrics.model import DataPoint, points_from_result
     from logpipe.queries.loader import load_queries
-    from logpipe.queries.runner import run_query
+    from logpipe.queries.runner import athena_only, run_query
     from logpipe.queries.stored import ResultStore
     from logpipe.report.html import write_report
     from logpipe.simulate import simulate
@@ -198,6 +198,9 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
         params = _params_for(query, run)
         if params is None:
             run.skipped[name] = "needs a parameter the demo cannot choose"
+            continue
+        if athena_only(query):
+            run.skipped[name] = "runs on Athena only"
             continue
         if name in HOURLY_REPLAY and query.schedule:
             windows = [(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(DEMO_HOURS)]

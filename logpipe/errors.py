@@ -48,5 +48,10 @@ class MissingExtraError(LogpipeError):
     exit_code = 2
 
 
-__all__ = ["ConfigError", "DeliveryError", "EngineError", "LogpipeError", "MissingExtraError", "QueryError",
-           "StoreError", "UsageError"]
+class AthenaOnlyError(QueryError):
+    """A construct the local engine cannot answer the way Athena (Trino) does: the query runs on
+    Athena only. Raised instead of a guess, naming the function and why."""
+
+
+__all__ = ["AthenaOnlyError", "ConfigError", "DeliveryError", "EngineError", "LogpipeError", "MissingExtraError",
+           "QueryError", "StoreError", "UsageError"]

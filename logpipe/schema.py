@@ -22,8 +22,8 @@ PARTITION_COLUMNS = ("dt", "hour")
 LOGS_VIEW_SQL = """
 SELECT
   coalesce(
-    try(from_iso8601_timestamp("time")),
-    date_parse(concat(dt, ' ', hour), '%Y-%m-%d %H')
+    try(from_iso8601_timestamp("time")) AT TIME ZONE 'UTC',
+    with_timezone(date_parse(concat(dt, ' ', hour), '%Y-%m-%d %H'), 'UTC')
   ) AS ts,
   coalesce(nullif(service, ''), regexp_replace(container_name, '^(ecs-)?([A-Za-z0-9_.-]+?)(-[0-9]+)?(-[a-f0-9]{16,})?$', '$2')) AS service,
   coalesce(

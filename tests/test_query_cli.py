@@ -53,3 +53,45 @@ def test_errors_are_one_line(cli) -> None:
     assert code == 2 and "parameter 'limit' expects a whole number" in err
     code, _, err = cli("query", "run", "errors_by_service", "-p", "nope=1")
     assert code == 2 and "no parameter 'nope'" in err
+
+
+def test_results_keep_the_engines_nulls_and_types(cli) -> None:
+    """The issue's "NULL written as 0" and "sums come out as floats": every format writes what the
+    engine gave (an array_agg over a NULL, lag at the edge, a window sum, a decimal, a JSON array cast)."""
+    seed(cli.cwd)
+    sql = ("SELECT k, array_agg(v) OVER (ORDER BY k) AS vs, lag(v) OVER (ORDER BY k) AS prev, "
+           "sum(v) OVER (ORDER BY k) AS running, DECIMAL '1.50' AS d, "
+           "CAST(JSON '[1, null, 3]' AS ARRAY(INTEGER)) AS j "
+           "FROM (VALUES (1, BIGINT '10'), (2, NULL), (3, 30)) t(k, v) ORDER BY k")
+    code, out, err = cli("query", "sql", sql, "--format", "json")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0] == {"k": 1, "vs": [10], "prev": None, "running": 10, "d": 1.50, "j": [1, None, 3]}
+    assert rows[1]["vs"] == [10, None] and rows[1]["prev"] == 10 and rows[2]["prev"] is None
+    assert '"running":40' in out and '"d":1.50' in out and "40.0" not in out
+    code, out, _ = cli("query", "sql", sql, "--format", "csv")
+    assert code == 0 and out.splitlines()[2] == "2,\"[10,null]\",10,10,1.50,\"[1,null,3]\""
+    code, _, err = cli("query", "sql", sql, "--format", "parquet", "--output", "r.parquet")
+    assert code == 0, err
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(cli.cwd / "r.parquet")
+    assert str(table.schema.field("running").type) == "int64" and str(table.schema.field("d").type) == "decimal128(3, 2)"
+    assert table.column("vs").to_pylist()[1] == [10, None] and table.column("prev").to_pylist()[0] is None
+
+
+def test_athena_only_queries_are_reported_and_refused_locally(cli) -> None:
+    seed(cli.cwd)
+    queries = cli.cwd / "queries"
+    queries.mkdir(exist_ok=True)
+    (queries / "weighted.sql").write_text(
+        "-- name: weighted\n-- description: a weighted percentile\n"
+        "SELECT approx_percentile(CAST(status AS double), 2, 0.5) AS p FROM logs\n", encoding="utf-8")
+    (cli.cwd / "logpipe.toml").write_text('[queries]\ndirs = ["queries"]\n', encoding="utf-8")
+    code, out, err = cli("query", "list")
+    assert code == 0, err
+    assert "athena only" in out.replace("\n", " ").replace("│", " ")
+    code, out, _ = cli("query", "show", "weighted")
+    assert code == 0 and "Athena only" in out and "approx_percentile" in out
+    code, _, err = cli("query", "run", "weighted", "--engine", "duckdb")
+    assert code != 0 and "runs on Athena only" in err and "Traceback" not in err

@@ -35,7 +35,7 @@ HOSTILE: list[tuple[str, str]] = [
     ("SELECT * FROM read_parquet('{tmp}/x.parquet')", "READ_PARQUET"),
     ("SELECT * FROM parquet_scan('{tmp}/x.parquet')", "parquet_scan"),
     ("SELECT * FROM sniff_csv('/etc/passwd')", "sniff_csv"),
-    ("SELECT * FROM glob('/*')", "syntax error"),
+    ("SELECT * FROM glob('/*')", "glob"),  # a table function, refused by name
     ("SELECT * FROM read_text(['/etc/passwd', '/etc/hostname'])", "read_text"),
     ("SELECT * FROM query('SELECT 42')", "query"),
     ("SELECT getenv('AWS_SECRET_ACCESS_KEY')", "getenv"),
@@ -132,7 +132,7 @@ def test_hostile_statement_is_refused_by_the_query_sql_path(sql: str, named: str
     with pytest.raises(QueryError) as caught:
         adhoc_query(_statement(sql, tmp_path))
     message = str(caught.value)
-    assert named in message, message
+    assert named.lower() in message.lower(), message
     assert "<sql>" in message
     assert not list(tmp_path.iterdir())  # nothing was written
 
@@ -147,7 +147,7 @@ def test_hostile_saved_query_is_refused_at_load(sql: str, named: str, tmp_path: 
     text = f"-- name: evil\n-- description: looks like a report\n\n{_statement(sql, tmp_path)}\n"
     with pytest.raises(QueryError) as caught:
         parse_query_text(text, tmp_path / "evil.sql")
-    assert "evil.sql" in str(caught.value) and named in str(caught.value)
+    assert "evil.sql" in str(caught.value) and named.lower() in str(caught.value).lower()
 
 
 def test_no_bound_statement_without_the_check() -> None:
@@ -167,7 +167,7 @@ def test_query_sql_cli_refuses_and_runs_nothing(cli, tmp_path: Path) -> None:
     for sql, named in HOSTILE:
         code, out, err = cli("query", "sql", _statement(sql, tmp_path), "--since", "1h", "--format", "json")
         assert code != 0, (sql, out)
-        assert named in err and "Traceback" not in err, (sql, err)
+        assert named.lower() in err.lower() and "Traceback" not in err, (sql, err)
         assert "root:" not in out  # /etc/passwd never printed
         refused += 1
     assert refused == len(HOSTILE)

@@ -15,6 +15,7 @@ import click
 from rich.markup import escape
 
 from logpipe.cli.common import AppContext, console, err_console, pass_app, window_from
+from logpipe.cli.results import write_result
 from logpipe.errors import UsageError
 
 FORMATS = ("table", "csv", "json", "parquet", "markdown")
@@ -32,57 +33,6 @@ def _params(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _window(since: str | None, until: str, default_window: str) -> tuple[datetime, datetime]:
     return window_from(since or default_window, until, datetime.now(UTC))
-
-
-def _write(frame: Any, fmt: str, output: str | None) -> None:
-    import pandas as pd
-
-    if fmt == "parquet":
-        if not output:
-            raise UsageError("--format parquet writes a binary file: give --output FILE.parquet")
-        frame.to_parquet(output, index=False)
-        return
-    if fmt == "table" and not output:
-        from rich.table import Table
-
-        table = Table(show_lines=False)
-        for column in frame.columns:
-            table.add_column(str(column), overflow="fold")
-        for row in frame.itertuples(index=False):
-            table.add_row(*("" if (v is None or (not isinstance(v, (list, tuple)) and pd.isna(v))) else str(v)
-                            for v in row))
-        console.print(table)
-        return
-    if fmt in ("csv", "table"):
-        text = frame.to_csv(index=False)
-    elif fmt == "json":
-        text = frame.to_json(orient="records", date_format="iso", lines=True, force_ascii=False)
-    else:
-        text = frame.to_markdown(index=False) + "\n" if _has_tabulate() else _markdown(frame)
-    if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _markdown(frame: Any) -> str:
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",
-             "| " + " | ".join("---" for _ in frame.columns) + " |"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
 def _human_bytes(n: int) -> str:
@@ -160,14 +110,18 @@ def query_group() -> None:
 @pass_app
 def list_cmd(app: AppContext) -> None:
     """List the saved queries."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from logpipe.queries.loader import load_queries
+    from logpipe.queries.runner import athena_only
 
-    table = Table("name", "description", "schedule", "params")
+    table = Table("description", "schedule", "params")
+    table.columns.insert(0, Column("name", no_wrap=True))
+    table.add_column("runs on", no_wrap=True)
     for name, query in sorted(load_queries(app.config).items()):
         params = ", ".join(f"{p.name}:{p.type}" + ("*" if p.required else "") for p in query.params)
-        table.add_row(name, query.description, query.schedule or "", params)
+        table.add_row(name, query.description, query.schedule or "", params,
+                      "athena only" if athena_only(query) else "both")
     console.print(table)
 
 
@@ -194,7 +148,12 @@ def show_cmd(app: AppContext, name: str, as_duckdb: bool) -> None:
         console.print(f"metric {m.name}: column={m.column} unit={m.unit} dimensions={','.join(m.dimensions)}",
                       highlight=False)
     console.print(Syntax(query.sql, "sql", word_wrap=True))
-    if as_duckdb:
+    from logpipe.queries.runner import athena_only
+
+    reason = athena_only(query)
+    if reason:
+        console.print(f"[yellow]Athena only:[/] {reason}", highlight=False)
+    if as_duckdb and not reason:
         console.print("[bold]DuckDB:[/]")
         console.print(Syntax(to_duckdb(parse(query.sql), pretty=True), "sql", word_wrap=True))
 
@@ -214,7 +173,7 @@ def run_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | No
     start, end = _window(since, until, query.window)
     values = _params(params)
     result = _run_with_progress(lambda progress: run_query(app.config, query, start, end, values, engine, progress))
-    _write(result.frame, fmt, output)
+    write_result(result, fmt, output, console, sys.stdout)
     _print_stats(result)
 
 
@@ -231,7 +190,7 @@ def sql_cmd(app: AppContext, sql_text: str, since: str | None, until: str, engin
         sql_text = sys.stdin.read()
     start, end = _window(since, until, "1h")
     result = _run_with_progress(lambda progress: run_sql(app.config, sql_text, start, end, engine, progress))
-    _write(result.frame, fmt, output)
+    write_result(result, fmt, output, console, sys.stdout)
     _print_stats(result)
 
 

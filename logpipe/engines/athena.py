@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -30,6 +31,12 @@ from logpipe.schema import logs_view_sql
 
 MAX_POLL_SECONDS = 5.0
 CHUNK_ROWS = 10_000
+
+
+@functools.lru_cache(maxsize=8)
+def _logs_view(table: str) -> exp.Expression:
+    """The parsed ``logs`` view over the Glue table (parsed once: it is the same for every query)."""
+    return parse(logs_view_sql(table), source="logpipe.schema.LOGS_VIEW_SQL")
 
 
 def _quote_ident(name: str) -> str:
@@ -81,7 +88,7 @@ class AthenaEngine:
             return self._placeholder(name, param.type)
 
         tree = tree.transform(bind, copy=False)
-        view = parse(logs_view_sql(self.table()), source="logpipe.schema.LOGS_VIEW_SQL")
+        view = _logs_view(self.table()).copy()
         cte = exp.CTE(this=view, alias=exp.TableAlias(this=exp.to_identifier("logs")))
         existing = tree.args.get("with_")
         if existing is not None:
@@ -103,6 +110,12 @@ class AthenaEngine:
 
     def run(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
             ) -> tuple[pd.DataFrame, QueryStats]:
+        frame, _, stats = self.run_result(statement, progress, cancel)
+        return frame, stats
+
+    def run_result(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
+                   ) -> tuple[pd.DataFrame, Any, QueryStats]:
+        """The result as a frame and as an Arrow table typed from Athena's column types, and its stats."""
         from pyathena import connect
         from pyathena.cursor import Cursor
         from pyathena.error import DatabaseError
@@ -152,22 +165,26 @@ class AthenaEngine:
             except Exception as exc:
                 raise EngineError(f"Athena request failed: {' '.join(str(exc).split())}") from exc
             columns = [d[0] for d in cursor.description or []]
+            kinds = [str(d[1]) for d in cursor.description or []]
             frames = []
+            batches = []
             while True:
                 rows = cursor.fetchmany(self.chunk_rows)
                 if not rows:
                     break
                 frames.append(pd.DataFrame.from_records(rows, columns=columns))
+                batches.append(arrow_from_rows(columns, kinds, rows))
                 if progress:
                     progress(f"fetching results ({sum(len(f) for f in frames)} rows)")
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+            table = _concat_tables(batches) if batches else arrow_from_rows(columns, kinds, [])
             scanned = int(cursor.data_scanned_in_bytes or 0)
             stats = QueryStats(engine=self.name, bytes_scanned=scanned,
                                engine_ms=float(cursor.engine_execution_time_in_millis or 0),
                                cost_usd=athena_cost(scanned), query_id=cursor.query_id)
         finally:
             conn.close()
-        return frame, stats
+        return frame, table, stats
 
     def _failure(self, cursor: Any, seen: dict[str, Any], exc: Exception) -> EngineError:
         execution = seen["execution"]
@@ -185,4 +202,54 @@ class AthenaEngine:
 
     def close(self) -> None:
         pass
+
+
+# Athena's column types (the result set's metadata) as Arrow types; the rest is kept as its text.
+_ARROW_TYPES = {
+    "boolean": "bool_", "tinyint": "int8", "smallint": "int16", "integer": "int32", "bigint": "int64",
+    "real": "float32", "float": "float32", "double": "float64", "varchar": "string", "char": "string",
+    "date": "date32", "json": "string",
+}
+
+
+def arrow_from_rows(columns: list[str], kinds: list[str], rows: list[Any]) -> Any:
+    """An Arrow table of pyathena's rows with the types Athena declared for the columns (a NULL stays
+    NULL, a BIGINT stays an integer, a DECIMAL keeps its digits)."""
+    import decimal
+    import re
+
+    import pyarrow as pa
+
+    arrays, fields = [], []
+    for i, (name, kind) in enumerate(zip(columns, kinds, strict=True)):
+        values = [row[i] for row in rows]
+        base = kind.lower().split("(")[0].strip()
+        if base in _ARROW_TYPES:
+            arrow_type = getattr(pa, _ARROW_TYPES[base])()
+        elif base == "decimal":
+            match = re.match(r"decimal\((\d+),\s*(\d+)\)", kind.lower())
+            precision, scale = (int(match.group(1)), int(match.group(2))) if match else (38, 18)
+            arrow_type = pa.decimal128(precision, scale)
+            values = [None if v is None else decimal.Decimal(str(v)) for v in values]
+        elif base.startswith("timestamp"):
+            arrow_type = pa.timestamp("ms", tz="UTC" if "zone" in kind.lower() else None)
+        else:
+            arrow_type = pa.string()
+            values = [None if v is None else str(v) for v in values]
+        try:
+            arrays.append(pa.array(values, type=arrow_type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            arrow_type = pa.string()
+            arrays.append(pa.array([None if v is None else str(v) for v in values], type=arrow_type))
+        fields.append(pa.field(name, arrow_type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _concat_tables(tables: list[Any]) -> Any:
+    import pyarrow as pa
+
+    schemas = {str(t.schema) for t in tables}
+    if len(schemas) > 1:  # a column fell back to text in one page: text in all
+        tables = [t.cast(pa.schema([pa.field(f.name, pa.string()) for f in t.schema])) for t in tables]
+    return pa.concat_tables(tables)
 

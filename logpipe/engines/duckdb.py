@@ -18,19 +18,20 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 
 from logpipe.config import EngineConfig
+from logpipe.engines import duckdb_macros
 from logpipe.engines.bad_records import ObjectReader, ReadPlan, missing_verdict
 from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats
 from logpipe.engines.binding import BoundStatement, prepare_tree
 from logpipe.engines.raw_sql import connect, empty_raw_sql, quoted, read_json_sql, readable_directories
-from logpipe.engines.transpile import placeholders, rewrite_for_duckdb, to_duckdb
-from logpipe.errors import EngineError
+from logpipe.engines.transpile import compile_for_duckdb, placeholders, to_duckdb
+from logpipe.errors import AthenaOnlyError, EngineError
 from logpipe.layout import floor_hour, hours_in_window, to_ms
 from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, logs_view_sql
 from logpipe.store import Store
@@ -41,11 +42,24 @@ RAW_TABLE = "logs_raw"
 
 
 def compile_duckdb(statement: BoundStatement) -> tuple[str, dict[str, Any]]:
-    """The DuckDB text of a statement and the named values it binds (``$name``)."""
+    """The DuckDB text of a statement and the named values it binds (``$name``), with Trino's
+    semantics (logpipe.engines.transpile); AthenaOnlyError for what the local engine cannot answer."""
     tree = prepare_tree(statement.tree, statement.values, statement.types)
-    used = placeholders(tree)
-    sql = rewrite_for_duckdb(tree).sql(dialect="duckdb")
-    return sql, {name: statement.values[name] for name in used}
+    compiled, derived = compile_for_duckdb(tree, statement.types, statement.values)
+    values = {**statement.values, **derived}
+    return compiled.sql(dialect="duckdb"), {name: values[name] for name in placeholders(compiled)}
+
+
+def open_connection(settings: EngineConfig, readable: Sequence[str] = ()) -> Any:
+    """A DuckDB connection that answers like Athena: logpipe.engines.raw_sql's locked-down connection
+    with the macros the translation calls (logpipe.engines.duckdb_macros)."""
+    con = connect(settings, readable=readable)
+    try:
+        duckdb_macros.install(con)
+    except Exception:
+        con.close()
+        raise
+    return con
 
 
 class DuckDBEngine:
@@ -60,7 +74,7 @@ class DuckDBEngine:
 
     def connect(self, files: list[str]) -> Any:
         """A DuckDB connection with ``logs_raw`` over the files and the ``logs`` view."""
-        con = connect(self.settings, readable=readable_directories(files))
+        con = open_connection(self.settings, readable=readable_directories(files))
         try:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
             source = f"SELECT {cols} FROM {read_json_sql(files)}" if files else empty_raw_sql()
@@ -88,22 +102,28 @@ class DuckDBEngine:
 
     def run(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
             ) -> tuple[pd.DataFrame, QueryStats]:
+        frame, _, stats = self.run_result(statement, progress, cancel)
+        return frame, stats
+
+    def run_result(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
+                   ) -> tuple[pd.DataFrame, Any, QueryStats]:
+        """The result as a frame and as DuckDB's own Arrow table (exact values and types), and its stats."""
         started = time.perf_counter()
         sql, values = compile_duckdb(statement)
         plan, unrecognised = self.plan(statement, progress)
         if cancel is not None and cancel.is_set():
             raise QueryCancelled("the query was cancelled before it ran")
-        frame = self._query(plan, sql, values, progress, cancel)
+        frame, table = self._query(plan, sql, values, progress, cancel)
         data_quality = self.window_quality(plan, statement, unrecognised)
         read = [e for e in plan.entries if e.file is not None]
         stats = QueryStats(engine=self.name, bytes_scanned=sum(e.obj.size for e in read),
                            engine_ms=(time.perf_counter() - started) * 1000, cost_usd=0.0,
                            files_scanned=len(read), bad_records=dict(data_quality.bad),
                            misplaced_records=data_quality.misplaced, quality=data_quality)
-        return frame, stats
+        return frame, table, stats
 
     def _query(self, plan: ReadPlan, sql: str, values: dict[str, Any], progress: Progress | None,
-               cancel: Cancel | None = None) -> pd.DataFrame:
+               cancel: Cancel | None = None) -> tuple[pd.DataFrame, Any]:
         """Run the statement over the plan's files; then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
@@ -113,10 +133,15 @@ class DuckDBEngine:
                     progress(f"reading {len(files)} objects")
                 try:
                     with _watching(con, len(files), progress, cancel):
-                        frame = con.execute(sql, values).df()
+                        # Arrow is DuckDB's own result (a NULL stays NULL, a BIGINT an integer); the
+                        # frame is made from it for the metrics and detectors that read frames.
+                        table = con.sql(sql, params=values or None).to_arrow_table()
+                        frame = con.from_arrow(table).df()
                 except Exception as exc:
                     if cancel is not None and cancel.is_set():
                         raise QueryCancelled("the query was cancelled (DuckDB interrupted)") from None
+                    if duckdb_macros.ATHENA_ONLY in str(exc):
+                        raise AthenaOnlyError(_one_line(exc).removeprefix("Invalid Input Error: ")) from exc
                     gone = [e for e in plan.entries if e.file is not None and not os.path.exists(e.file)]
                     if gone and attempt == 1:  # deleted between checking and reading: read the rest
                         for entry in gone:
@@ -128,7 +153,7 @@ class DuckDBEngine:
                     if progress and plan.new:
                         progress(f"counting bad records of {len(plan.new)} new objects")
                     self.reader.finish(plan, con)
-                return frame
+                return frame, table
             finally:
                 con.close()
         raise AssertionError("unreachable")
@@ -194,4 +219,4 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) < 600 else text[:597] + "..."
 
 
-__all__ = ["RAW_TABLE", "DuckDBEngine", "compile_duckdb"]
+__all__ = ["RAW_TABLE", "DuckDBEngine", "compile_duckdb", "open_connection"]

@@ -9,6 +9,7 @@ hand back pandas frames; ``from_frame`` converts once, here.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -27,6 +28,13 @@ def from_frame(frame: pd.DataFrame) -> pa.Table:
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                 columns[str(name)] = pa.array([None if v is None else str(v) for v in frame[name]], pa.string())
         return pa.table(columns)
+
+
+def table_of(result: Any) -> pa.Table:
+    """A QueryResult's rows as Arrow: the engine's own table when it gave one (exact types, NULLs kept),
+    else its frame converted."""
+    table = getattr(result, "table", None)
+    return table if table is not None else from_frame(result.frame)
 
 
 def to_parquet(table: pa.Table) -> bytes:
@@ -79,4 +87,4 @@ def head(table: pa.Table, rows: int) -> pa.Table:
     return table.slice(0, rows) if table.num_rows > rows else table
 
 
-__all__ = ["columns_of", "from_frame", "from_parquet", "head", "is_number", "is_time", "to_parquet", "type_name"]
+__all__ = ["columns_of", "from_frame", "from_parquet", "head", "is_number", "is_time", "table_of", "to_parquet", "type_name"]

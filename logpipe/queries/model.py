@@ -58,6 +58,9 @@ class QueryResult:
     window_end: datetime
     params: dict[str, Any]
     stats: QueryStats
+    # The engine's own result (a pyarrow Table): its values and types exactly, NULLs included, for the
+    # writers of ``logpipe query``; None when the engine gave only the frame.
+    table: Any = None
 
 
 __all__ = ["RUNNER_PARAMS", "MetricSpec", "QueryResult", "SavedQuery"]

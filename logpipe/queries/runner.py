@@ -10,25 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
 from logpipe.config import Config, parse_duration
-from logpipe.engines import BoundStatement, Cancel, Progress, athena_cost, open_engine
+from logpipe.engines import BoundStatement, Cancel, Param, Progress, athena_cost, open_engine
 from logpipe.engines.sandbox import check_read_only
 from logpipe.engines.transpile import parse
 from logpipe.errors import UsageError
 from logpipe.layout import utc
 from logpipe.queries.loader import get_query
 from logpipe.queries.model import QueryResult, SavedQuery
-from logpipe.queries.params import resolve
+from logpipe.queries.params import RUNNER_TYPES, resolve, runner_values
 from logpipe.store import Store
 
-__all__ = ["ExplainResult", "adhoc_query", "bind_statement", "check_window", "explain_query", "lateness_of", "run_query",
-           "run_sql"]
+__all__ = ["ExplainResult", "adhoc_query", "athena_only", "bind_statement", "check_window", "explain_query", "lateness_of",
+           "run_query", "run_sql"]
 
 
 def adhoc_query(sql: str) -> SavedQuery:
@@ -69,6 +69,30 @@ def lateness_of(config: Config) -> timedelta:
     return timedelta(seconds=parse_duration(config.service.lateness))
 
 
+def athena_only(query: SavedQuery) -> str | None:
+    """Why a saved query runs on Athena only (it uses a construct the local engine refuses), or None.
+    Its parameters take their defaults; one without a default is analysed as NULL."""
+    from logpipe.engines.binding import prepare_tree
+    from logpipe.engines.transpile import athena_only_reason
+    from logpipe.queries.params import coerce
+
+    end = datetime(2024, 1, 1, 1, tzinfo=UTC)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    values: dict[str, Any] = {}
+    types: dict[str, Any] = {}
+    for param in query.params:
+        try:
+            values[param.name] = coerce(param, param.default) if param.default is not None else None
+        except UsageError:
+            values[param.name] = None
+        types[param.name] = param
+    for name, value in runner_values(start, end).items():
+        values[name] = value
+        types[name] = Param(name, RUNNER_TYPES[name])
+    tree = prepare_tree(parse(query.sql, source=str(query.path), line_offset=query.header_lines), values, types)
+    return athena_only_reason(tree, types, values)
+
+
 def run_query(config: Config, query: SavedQuery | str, start: datetime, end: datetime,
               params: Mapping[str, Any] | None = None, engine: str | None = None,
               progress: Progress | None = None, force: bool = True, cancel: Cancel | None = None) -> QueryResult:
@@ -81,13 +105,20 @@ def run_query(config: Config, query: SavedQuery | str, start: datetime, end: dat
     check_window(config, utc(start), utc(end), force)
     statement = bind_statement(query, start, end, params or {}, lateness_of(config))
     runner = open_engine(config, engine)
+    table = None
     try:
-        frame, stats = runner.run(statement, progress, cancel) if cancel is not None else runner.run(statement, progress)
+        run_result = getattr(runner, "run_result", None)
+        if run_result is not None:
+            frame, table, stats = run_result(statement, progress, cancel)
+        elif cancel is not None:
+            frame, stats = runner.run(statement, progress, cancel)
+        else:
+            frame, stats = runner.run(statement, progress)
     finally:
         runner.close()
     public = {k: v for k, v in statement.values.items()}
     return QueryResult(query=query, frame=frame, window_start=statement.window_start,
-                       window_end=statement.window_end, params=public, stats=stats)
+                       window_end=statement.window_end, params=public, stats=stats, table=table)
 
 
 def run_sql(config: Config, sql_text: str, start: datetime, end: datetime, engine: str | None = None,

@@ -19,7 +19,7 @@ import pyarrow as pa
 from sqlalchemy import Engine, delete, func, select
 
 from logpipe.layout import from_ms, to_ms
-from logpipe.queries.arrow import columns_of, from_frame, from_parquet, head, to_parquet
+from logpipe.queries.arrow import columns_of, from_parquet, head, table_of, to_parquet
 from logpipe.queries.model import RUNNER_PARAMS, QueryResult
 from logpipe.state.db import now_ms, upsert
 from logpipe.state.tables import query_results
@@ -79,7 +79,7 @@ class ResultStore:
         """Keep the result of ``job`` for its window (replacing an earlier one), then prune old ones."""
         if self.retention_days <= 0:
             return None
-        table = from_frame(result.frame)
+        table = table_of(result)
         kept = head(table, self.rows_kept)
         params = {k: _json_value(v) for k, v in result.params.items() if k not in RUNNER_PARAMS}
         rid = result_id(job, result.window_start, result.window_end)

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from logpipe.config import Config
 from logpipe.errors import LogpipeError
-from logpipe.queries.arrow import from_frame, head
+from logpipe.queries.arrow import head, table_of
 from logpipe.queries.model import QueryResult, SavedQuery
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class QueryRuns:
             log.exception("query run %s failed", run.run_id)
             self._finish(run, "failed", f"{type(exc).__name__}: {exc}")
             return
-        table = from_frame(result.frame)
+        table = table_of(result)
         run.total_rows = table.num_rows
         run.table = head(table, self.max_rows)
         s = result.stats

@@ -1,0 +1,176 @@
+"""Writing a query's result exactly as the engine gave it: table, csv, json (lines), markdown, parquet.
+
+The rows come from the engine's Arrow table (``QueryResult.table``), not from a pandas frame: a NULL
+stays NULL (pandas would make an integer column float and a NULL in a list 0 or NaN), a BIGINT sum
+stays an integer, a DECIMAL keeps its digits and scale. Parquet gets the Arrow table itself; the text
+formats write each value from its Python value:
+
+========== ======================= ==================== ================================
+value      json                    csv                  table / markdown
+========== ======================= ==================== ================================
+NULL       null                    (empty)              (empty)
+decimal    the number as written   as written           as written
+double     the number; "NaN" and   repr; NaN, Infinity  same as csv
+           "Infinity" as strings
+timestamp  ISO 8601 text           ISO 8601             ISO 8601
+array/map  JSON array/object       its JSON text        its JSON text
+========== ======================= ==================== ================================
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+import math
+from typing import Any
+
+from logpipe.errors import UsageError
+
+
+def as_arrow(result: Any) -> Any:
+    """The engine's Arrow table, or (an engine that gave only a frame) one made from the frame."""
+    import pyarrow as pa
+
+    if getattr(result, "table", None) is not None:
+        return result.table
+    return pa.Table.from_pandas(result.frame, preserve_index=False)
+
+
+def _interval_text(value: dt.timedelta) -> str:
+    total_ms = round(value / dt.timedelta(milliseconds=1))
+    sign = "-" if total_ms < 0 else ""
+    total_ms = abs(total_ms)
+    days, rest = divmod(total_ms, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{sign}{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return repr(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+            return value.replace(tzinfo=None).isoformat() + "Z"
+        return value.isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return _interval_text(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+def _json_value(value: Any) -> str:
+    """One value as JSON text, exactly: decimals keep their digits, lists and maps stay structures."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return json.dumps(_scalar_text(value))
+        return repr(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value) if value.is_finite() else json.dumps(str(value))
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_json_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list) and value and all(isinstance(item, tuple) and len(item) == 2 for item in value):
+        return _json_value(dict(value))  # a map inside a list or row: Arrow gives its (key, value) pairs
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json_value(v) for v in value) + "]"
+    return json.dumps(_scalar_text(value), ensure_ascii=False)
+
+
+def _rows(table: Any) -> list[list[Any]]:
+    """The rows of an Arrow table as Python values, maps as dicts."""
+    import pyarrow as pa
+
+    columns = []
+    for column in table.columns:
+        values = column.to_pylist()
+        if pa.types.is_map(column.type):
+            values = [None if v is None else dict(v) for v in values]
+        columns.append(values)
+    return [list(row) for row in zip(*columns, strict=True)] if columns else []
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict)):
+        return _json_value(value)
+    return _scalar_text(value)
+
+
+def render(table: Any, fmt: str) -> str:
+    """A text format of an Arrow table (csv, json lines, markdown)."""
+    names = list(table.column_names)
+    rows = _rows(table)
+    if fmt == "json":
+        return "".join("{" + ",".join(f"{json.dumps(n, ensure_ascii=False)}:{_json_value(v)}" for n, v in zip(names, row, strict=True))
+                       + "}\n" for row in rows)
+    if fmt in ("csv", "table"):
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(names)
+        for row in rows:
+            writer.writerow([_cell(v) for v in row])
+        return out.getvalue()
+    if fmt == "markdown":
+        def md(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
+
+        lines = ["| " + " | ".join(md(n) for n in names) + " |", "| " + " | ".join("---" for _ in names) + " |"]
+        lines += ["| " + " | ".join(md(_cell(v)) for v in row) + " |" for row in rows]
+        return "\n".join(lines) + "\n"
+    raise UsageError(f"unknown format {fmt!r}")
+
+
+def write_result(result: Any, fmt: str, output: str | None, console: Any, stdout: Any) -> None:
+    """Write a QueryResult in ``fmt`` to ``output`` (a file) or the terminal."""
+    table = as_arrow(result)
+    if fmt == "parquet":
+        if not output:
+            raise UsageError("--format parquet writes a binary file: give --output FILE.parquet")
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, output)
+        return
+    if fmt == "table" and not output:
+        from rich.table import Table
+
+        view = Table(show_lines=False)
+        for name in table.column_names:
+            view.add_column(str(name), overflow="fold")
+        for row in _rows(table):
+            view.add_row(*(_cell(v) for v in row))
+        console.print(view)
+        return
+    text = render(table, fmt)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        stdout.write(text)
+        stdout.flush()
+
+
+__all__ = ["as_arrow", "render", "write_result"]
