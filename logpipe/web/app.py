@@ -82,6 +82,27 @@ class AccessMiddleware:
         await self.app(scope, receive, send)
 
 
+class SecurityHeaders:
+    """Adds ``SECURITY_HEADERS`` to every response (a plain ASGI wrapper: no per-request task)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in self.headers if h[0] not in present)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def create_app(console: Console, routers: Iterable[Any] = ()) -> Any:
     """The FastAPI app for a console (the JSON API's OpenAPI document is ``/api/openapi.json``)."""
     from fastapi import FastAPI, HTTPException, Request
@@ -97,7 +118,9 @@ def create_app(console: Console, routers: Iterable[Any] = ()) -> Any:
     app.state.console = console
 
     @app.get("/healthz", include_in_schema=True, tags=["service"], summary="Health for the ECS/ALB check")
-    def healthz() -> Any:
+    async def healthz() -> Any:
+        # On the event loop, not in the worker pool: health is read from memory (keep it so), and the
+        # answer must not wait behind slow handlers when the pool is busy.
         from logpipe.service.health import health_report
 
         if console.service is None:  # ``logpipe ui``: the console alone
@@ -141,14 +164,8 @@ def create_app(console: Console, routers: Iterable[Any] = ()) -> Any:
         log.exception("error answering %s", request.url.path)
         return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        for key, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        return response
-
     app.add_middleware(AccessMiddleware, console=console)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

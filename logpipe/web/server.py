@@ -31,11 +31,23 @@ from logpipe.errors import UsageError
 log = logging.getLogger(__name__)
 
 
-def _guarded_protocol(max_connections: int, header_timeout: float) -> type:
-    """uvicorn's h11 protocol with a connection cap and a deadline for each request head."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+def _http_protocol() -> type:
+    """uvicorn's httptools protocol (C parser) when installed, else its pure-Python h11 one."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class GuardedH11Protocol(H11Protocol):
+        return HttpToolsProtocol
+    except ImportError:
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol
+
+
+def _guarded_protocol(max_connections: int, header_timeout: float) -> type:
+    """uvicorn's HTTP protocol with a connection cap and a deadline for each request head."""
+    base: Any = _http_protocol()
+
+    class GuardedProtocol(base):
         _head_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: Any) -> None:
@@ -72,7 +84,7 @@ def _guarded_protocol(max_connections: int, header_timeout: float) -> type:
             if waiting and not self.transport.is_closing():
                 self.transport.close()
 
-    return GuardedH11Protocol
+    return GuardedProtocol
 
 
 def _raise_open_files_limit(wanted: int) -> None:
