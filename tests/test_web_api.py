@@ -26,7 +26,7 @@ SINCE, UNTIL = "2026-11-19T12:00:00Z", "2026-11-20T12:00:00Z"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_demo(tmp_path_factory.getbasetemp().parent)
+    return shared_demo(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

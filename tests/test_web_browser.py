@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 from support.browser import CHROMIUM_ARGS, ensure_chromium
-from support.demo_state import shared_demo
+from support.demo_state import run_root, shared_demo
 from support.web import start_console
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from logpipe.demo import demo_config
 
     folder = tmp_path_factory.mktemp("browser") / "demo"
-    shutil.copytree(shared_demo(tmp_path_factory.getbasetemp().parent), folder)
+    shutil.copytree(shared_demo(tmp_path_factory.getbasetemp()), folder)
     server, console = start_console(demo_config(Config(), folder), local_token=TOKEN, adhoc_sql=True)
     yield server.url
     server.close()
@@ -50,7 +50,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    executable = ensure_chromium(tmp_path_factory.getbasetemp().parent)
+    executable = ensure_chromium(run_root(tmp_path_factory.getbasetemp()))
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

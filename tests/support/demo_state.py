@@ -10,8 +10,15 @@ from pathlib import Path
 DEMO_END = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
-def shared_demo(base: Path) -> Path:
-    """The demo folder under ``base`` (a folder all workers share), made on first use."""
+def run_root(basetemp: Path) -> Path:
+    """This test run's own temporary root, shared by its pytest-xdist workers (``.../pytest-N``), never
+    the folder above it (which other runs on the machine share)."""
+    return basetemp.parent if basetemp.name.startswith("popen-gw") else basetemp
+
+
+def shared_demo(basetemp: Path) -> Path:
+    """The demo folder of this run (made on first use by whichever worker gets there first)."""
+    base = run_root(basetemp)
     folder = base / "web-demo"
     base.mkdir(parents=True, exist_ok=True)
     with open(base / "web-demo.lock", "w") as lock:

@@ -290,16 +290,16 @@
     const services = new Set();
     const q = new URLSearchParams({since: wrap.dataset.since, until: wrap.dataset.until});
     if (wrap.dataset.service) q.set("service", wrap.dataset.service);
-    for (const el of $$(".chart[data-metric]", wrap)) {
+    const range = [Date.parse(wrap.dataset.since) / 1000, Date.parse(wrap.dataset.until) / 1000];
+    await Promise.all($$(".chart[data-metric]", wrap).map(async (el) => {
       try {
         const s = await api(`/api/metrics/${encodeURIComponent(el.dataset.metric)}?${q}`);
         s.services.forEach(x => services.add(x));
-        if (!s.x.length) { el.textContent = "no data points in this window"; continue; }
+        if (!s.x.length) { el.textContent = "no data points in this window"; return; }
         if (s.unit) el.previousElementSibling.textContent = `${s.name} (${s.unit})`;
-        const range = [Date.parse(wrap.dataset.since) / 1000, Date.parse(wrap.dataset.until) / 1000];
         drawChart(el, s.x, s.series, "", range);
       } catch (err) { el.textContent = err.message; }
-    }
+    }));
     Array.from(services).sort().forEach(name => {
       const o = document.createElement("option");
       o.value = o.textContent = name;
