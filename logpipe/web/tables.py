@@ -29,9 +29,11 @@ def json_value(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        text = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        return text
+        moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        # exact, and no longer than it needs: seconds, milliseconds or microseconds
+        spec = "seconds" if not moment.microsecond else ("milliseconds" if moment.microsecond % 1000 == 0
+                                                         else "microseconds")
+        return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float):
