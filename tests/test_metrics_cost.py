@@ -22,7 +22,7 @@ def test_prices_follow_cardinality() -> None:
     config = Config.model_validate({"metrics": {"top_patterns": 5}})
     base = estimate(config, [], services=4)
     by_name = {m.name: m.series for m in base.metrics}
-    assert by_name[N.ERROR_COUNT] == 4 and by_name[N.PATTERN_COUNT] == 5 + 4 and by_name[N.BAD_RECORDS] == 1
+    assert by_name[N.ERROR_COUNT] == 4 and by_name[N.PATTERN_COUNT] == 5 + 4 and by_name[N.BAD_RECORDS] == 3 and by_name[N.MISPLACED_RECORDS] == 1
     assert base.metric_series == sum(by_name.values())
     # $0.30 per metric, $0.10 per alarm metric (3 per anomaly alarm), $3 per dashboard, requests per 1,000.
     lines = {item.split(" (")[0]: monthly for item, _, _, monthly in base.lines}

@@ -75,11 +75,19 @@ def cost_command(app: AppContext, services: int | None, fmt: str) -> None:
 @metrics_group.command("status")
 @pass_app
 def status_command(app: AppContext) -> None:
-    """Batches in the publish queue, per sink and state."""
+    """Batches in the publish queue per sink and state, and digest deliveries still pending."""
+    from logpipe.digest.deliver import Deliverer
+    from logpipe.service.jobs import pending_summary
     from logpipe.sinks.publisher import Publisher
+    from logpipe.state.db import open_state
 
     status = Publisher.from_config(app.config).status()
-    if not status:
+    digests = Deliverer(app.config, open_state(app.config.state.url)).status()
+    pending = pending_summary(status, digests)
+    console.print(f"pending: {pending['metrics']} metric batches, {pending['digests']} digest deliveries"
+                  + (" (sent by the next 'logpipe run', 'logpipe serve', or 'logpipe metrics flush')"
+                     if any(pending.values()) else ""), highlight=False)
+    if not status and not digests:
         console.print("nothing queued or published yet")
         return
     from rich.table import Table
@@ -90,6 +98,8 @@ def status_command(app: AppContext) -> None:
         table.add_column(col, justify="left" if col == "sink" else "right")
     for sink, counts in sorted(status.items()):
         table.add_row(sink, *(str(counts.get(s, 0)) for s in states))
+    for destination, counts in sorted(digests.items()):
+        table.add_row(f"digest: {destination}", *(str(counts.get(s, 0)) for s in states))
     console.print(table)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import click
+from rich.markup import escape
 
 from logpipe.cli.common import AppContext, console, err_console, parse_time, pass_app
 
@@ -96,20 +97,37 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
     reports = []
     for job in selected:
         with err_console.status(f"running {job.name}"):
-            reports.append(runner.run(job, now))
+            try:
+                reports.append(runner.run(job, now))
+            except Exception as exc:  # one job that cannot run does not keep the others from theirs
+                from logpipe.errors import LogpipeError
+                from logpipe.service.jobs import JobRunReport
+
+                error = str(exc) if isinstance(exc, LogpipeError) else f"{type(exc).__name__}: {exc}"
+                reports.append(JobRunReport(job.name, error=error))
+    with err_console.status("flushing the outboxes"):
+        flushed = runner.flush_outboxes()
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
         table = Table()
-        for column in ("job", "windows done", "failed", "left for next run", "problem"):
+        for column in ("job", "windows done", "failed", "left for next run", "problem", "data quality"):
             table.add_column(column, overflow="fold")
         for r in reports:
             done = sum(1 for w in r.windows if w.ok)
             problem = r.error or next((f"{iso(w.start)}: {w.error}" for w in r.windows if not w.ok), "")
             if r.flush_errors:
                 problem = (problem + "\n" if problem else "") + "queued for retry: " + "; ".join(r.flush_errors[:3])
-            table.add_row(r.job, str(done), str(sum(1 for w in r.windows if not w.ok)), str(r.backlog), problem)
+            quality = "\n".join(f"{iso(w.start)}: {w.quality}" for w in r.windows if w.quality)
+            table.add_row(r.job, str(done), str(sum(1 for w in r.windows if not w.ok)), str(r.backlog),
+                          escape(problem), escape(quality))
         console.print(table)
+    pending = ", ".join(f"{channel} {n}" for channel, n in flushed.pending.items())
+    err_console.print(f"outbox: {flushed.sent_points} metric points and {flushed.sent_digests} digests sent; "
+                      f"still pending: {pending}" + (" (retried on the next run)" if any(flushed.pending.values())
+                                                     else ""), highlight=False)
+    for error in flushed.errors[:5]:
+        err_console.print(f"[yellow]outbox:[/] {escape(error)}", highlight=False)
     failed = [r.job for r in reports if r.failed]
     if failed:
         raise _failed(failed)

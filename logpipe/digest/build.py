@@ -14,7 +14,15 @@ from typing import Any
 
 from logpipe import extras
 from logpipe.config import Config
-from logpipe.digest.model import Digest, DigestFinding, JobProblem, ServiceErrors, TopPattern, iso
+from logpipe.digest.model import (
+    DataQualityNote,
+    Digest,
+    DigestFinding,
+    JobProblem,
+    ServiceErrors,
+    TopPattern,
+    iso,
+)
 from logpipe.layout import hours_in_window, utc
 
 ATHENA_CONSOLE = "https://{region}.console.aws.amazon.com/athena/home?region={region}#/query-editor"
@@ -52,6 +60,19 @@ def _job_problems(config: Config, since: datetime) -> list[JobProblem]:
 
     store = WatermarkStore(open_state(config.state.url))
     return [JobProblem(w.job, w.start, w.attempts, w.last_error or "") for w in store.failures_since(since)]
+
+
+def _data_quality(config: Config, start: datetime, end: datetime) -> DataQualityNote:
+    from logpipe.state.db import open_state
+    from logpipe.store.logs import UNRECOGNISED
+    from logpipe.store.verdicts import VerdictStore, quality
+
+    if config.engine.kind != "duckdb":
+        return DataQualityNote(counted=False)
+    found = quality(VerdictStore(open_state(config.state.url)).in_hours(start, end), UNRECOGNISED.all())
+    return DataQualityNote(counted=True, objects=found.objects, records=found.records, bad=dict(found.bad),
+                           misplaced=found.misplaced, damaged=[(d.url, d.problem, d.detail) for d in found.damaged],
+                           unrecognised=list(found.unrecognised))
 
 
 def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool = True, charts: bool = True,
@@ -121,7 +142,8 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
         title=title or f"error digest {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC ({hours_long}h)",
         window_start=start, window_end=end, generated_at=utc(now or datetime.now(UTC)), engine=config.engine.kind,
         services=services, findings=findings, top_patterns=top,
-        job_problems=_job_problems(config, previous_start), notes=notes, console_url=console)
+        job_problems=_job_problems(config, previous_start), notes=notes, console_url=console,
+        quality=_data_quality(config, start, end))
 
 
 def sparkline_png(values: list[int]) -> bytes:

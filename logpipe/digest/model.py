@@ -82,6 +82,47 @@ class JobProblem:
 
 
 @dataclass
+class DataQualityNote:
+    """Bad and misplaced records and damaged objects of the window's hours (from the object verdicts)."""
+
+    counted: bool  # False: the engine does not count them (Athena)
+    objects: int = 0
+    records: int = 0
+    bad: dict[str, int] = field(default_factory=dict)
+    misplaced: int = 0
+    damaged: list[tuple[str, str, str]] = field(default_factory=list)  # (url, problem, detail)
+    unrecognised: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.bad or self.misplaced or self.damaged or self.unrecognised)
+
+    def headline(self) -> str:
+        if not self.counted:
+            return "bad records are not counted on this engine (Athena's JSON SerDe skips them)"
+        if self.clean:
+            return f"no bad, misplaced or damaged data ({self.records} records in {self.objects} objects read)"
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.bad.items()))
+        parts = [f"{sum(self.bad.values())} bad records" + (f" ({reasons})" if reasons else ""),
+                 f"{self.misplaced} misplaced (time outside their partition's hour)"]
+        if self.damaged:
+            parts.append(f"{len({u for u, _, _ in self.damaged})} damaged objects")
+        if self.unrecognised:
+            parts.append(f"{len(self.unrecognised)} paths outside the layout")
+        return ", ".join(parts) + f"; {self.records} good records in {self.objects} objects"
+
+    def lines(self, limit: int = 10) -> list[str]:
+        """One line per damaged object and unrecognised path (at most ``limit`` of each)."""
+        out = [f"{url}: {problem} ({detail})" for url, problem, detail in self.damaged[:limit]]
+        if len(self.damaged) > limit:
+            out.append(f"... and {len(self.damaged) - limit} more damaged objects")
+        out += [f"not an object of the layout, skipped: {path}" for path in self.unrecognised[:limit]]
+        if len(self.unrecognised) > limit:
+            out.append(f"... and {len(self.unrecognised) - limit} more paths")
+        return out
+
+
+@dataclass
 class Digest:
     title: str
     window_start: datetime
@@ -94,6 +135,7 @@ class Digest:
     job_problems: list[JobProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     console_url: str | None = None
+    quality: DataQualityNote | None = None
 
     @property
     def previous_start(self) -> datetime:

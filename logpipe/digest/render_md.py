@@ -39,6 +39,11 @@ def render_markdown(digest: Digest, *, samples: bool = True, max_findings: int |
             lines.append(f"- `{p.job}` window {p.window_start:%Y-%m-%d %H:%M}Z failed {p.attempts}× "
                          f"(retried on the next run): {_cell(p.error, 300)}")
         lines.append("")
+    if digest.quality is not None:
+        lines += ["## Data quality", "", digest.quality.headline() + ".", ""]
+        lines += [f"- {_cell(line, 400)}" for line in digest.quality.lines()]
+        if digest.quality.lines():
+            lines.append("")
     lines += ["## Errors per service", ""]
     if digest.services:
         lines += ["| service | errors | previous period | change |", "| --- | ---: | ---: | ---: |"]

@@ -62,6 +62,11 @@ def render_slack(digest: Digest) -> dict[str, Any]:
         lines = [f"• `{p.job}` {p.window_start:%Y-%m-%d %H:%M}Z ({p.attempts}×): {_escape(_fit(p.error, 200))}"
                  for p in digest.job_problems[:10]]
         blocks.append(_section(":warning: *Failed scheduled jobs* (retried on the next run)\n" + "\n".join(lines)))
+    if digest.quality is not None:
+        detail = "\n".join(f"• {_escape(_fit(line, 200))}" for line in digest.quality.lines(5))
+        icon = "" if digest.quality.clean else ":warning: "
+        blocks.append(_section(_fit(f"{icon}*Data quality*: {_escape(digest.quality.headline())}"
+                                    + (f"\n{detail}" if detail else ""), MAX_SECTION_TEXT)))
     if digest.services:
         fields = [{"type": "mrkdwn", "text": _fit(f"*{_escape(s.service)}*\n{s.errors} errors ({s.change_text}, "
                                                    f"was {s.previous})", MAX_FIELD_TEXT)}

@@ -20,6 +20,10 @@ def render_text(digest: Digest, console: Console) -> None:
     for p in digest.job_problems:
         parts.append(Text(f"failed job {p.job} window {p.window_start:%Y-%m-%d %H:%M}Z ({p.attempts}×): {p.error}",
                           style="red"))
+    if digest.quality is not None:
+        style = "green" if digest.quality.clean else "yellow"
+        parts.append(Text(f"data quality: {digest.quality.headline()}", style=style))
+        parts += [Text(f"  {line}", style=style) for line in digest.quality.lines()]
     console.print(Panel(Group(*parts), title=digest.title, title_align="left"))
     if digest.services:
         table = Table(title="errors per service", title_justify="left")

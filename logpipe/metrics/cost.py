@@ -78,7 +78,12 @@ def _cardinality(dim: str, services: int, config: Config, observed: Mapping[str,
         return config.metrics.top_patterns + services
     if dim == N.DIM_JOB:
         return jobs
+    if dim == N.DIM_REASON:  # a series per reason that occurs: a few, usually
+        return max(1, observed.get(dim, REASONS_ASSUMED))
     return max(1, observed.get(dim, 1))
+
+
+REASONS_ASSUMED = 3
 
 
 def _series(dims: Sequence[str], services: int, config: Config, observed: Mapping[str, int], jobs: int) -> int:
@@ -120,7 +125,8 @@ def estimate(config: Config, queries: Sequence[SavedQuery], services: int,
             series = _series(spec.dimensions, services, config, observed, len(jobs) + 1)
             rows.append(MetricEstimate(spec.name, tuple(spec.dimensions), series, query.name, windows))
     for dim in sorted({d for m in rows for d in m.dimensions} - {N.DIM_SERVICE, N.DIM_PATTERN, N.DIM_JOB}):
-        assumptions.append(f"{dim}: {observed.get(dim, 1)} value(s)" + ("" if dim in observed else " (assumed)"))
+        assumed = REASONS_ASSUMED if dim == N.DIM_REASON else 1
+        assumptions.append(f"{dim}: {observed.get(dim, assumed)} value(s)" + ("" if dim in observed else " (assumed)"))
     requests = 0.0
     per_job: dict[str, tuple[int, float]] = {}
     for m in rows:

@@ -130,7 +130,8 @@ def dashboard_body(config: Config, queries: Sequence[SavedQuery], alarm_names: S
                        stat="Maximum", period=period),
         _metric_widget("Log volume", [("", _search(ns, N.LOG_RECORDS, "Sum", period)),
                                       ("", _search(ns, N.LOG_BYTES, "Sum", period))], region, 0, 12, period=period),
-        _metric_widget("Bad records and job failures", [("", _search(ns, N.BAD_RECORDS, "Sum", period, ())),
+        _metric_widget("Bad records and job failures", [("", _search(ns, N.BAD_RECORDS, "Sum", period, (N.DIM_REASON,))),
+                                                        ("", _search(ns, N.MISPLACED_RECORDS, "Sum", period, ())),
                                                         ("", _search(ns, N.JOB_FAILURES, "Sum", period, (N.DIM_JOB,)))],
                        region, 12, 12, period=period),
     ]

@@ -19,6 +19,7 @@ LATENCY = "Latency"
 LOG_RECORDS = "LogRecords"
 LOG_BYTES = "LogBytes"
 BAD_RECORDS = "BadRecords"
+MISPLACED_RECORDS = "MisplacedRecords"
 JOB_FAILURES = "JobFailures"
 
 # Dimension names.
@@ -26,6 +27,7 @@ DIM_SERVICE = "service"
 DIM_PATTERN = "pattern_id"
 DIM_LEVEL = "level"
 DIM_JOB = "job"
+DIM_REASON = "reason"
 
 # The dimension value that collects everything beyond the top-N patterns (the cardinality guard).
 OTHER = "other"
@@ -50,7 +52,9 @@ KNOWN_METRICS: tuple[MetricInfo, ...] = (
     MetricInfo(LATENCY_P95, "Milliseconds", (DIM_SERVICE,), "95th percentile request latency"),
     MetricInfo(LOG_RECORDS, "Count", (DIM_SERVICE,), "log records per service and window"),
     MetricInfo(LOG_BYTES, "Bytes", (DIM_SERVICE,), "log bytes per service and window"),
-    MetricInfo(BAD_RECORDS, "Count", (), "records that were not valid JSON, truncated or of the wrong types"),
+    MetricInfo(BAD_RECORDS, "Count", (DIM_REASON,),
+               "records no reader could use, by reason (not_json, invalid_utf8, corrupt_gzip, truncated_object...)"),
+    MetricInfo(MISPLACED_RECORDS, "Count", (), "records whose time lies outside their partition's hour"),
     MetricInfo(JOB_FAILURES, "Count", (DIM_JOB,), "scheduled jobs that failed"),
 )
 

@@ -96,6 +96,7 @@ class WindowOutcome:
     attempt: int
     error: str | None = None
     skipped: bool = False  # another process completed it first
+    quality: str | None = None  # the window's data quality, when it has bad or misplaced records
 
 
 @dataclass
@@ -117,7 +118,8 @@ class JobRunReport:
         return {"job": self.job, "failed": self.failed, "backlog": self.backlog, "stopped": self.stopped,
                 "error": self.error, "flush_errors": self.flush_errors,
                 "windows": [{"start": iso(w.start), "end": iso(w.end), "ok": w.ok, "seconds": round(w.seconds, 3),
-                             "attempt": w.attempt, "error": w.error, "skipped": w.skipped} for w in self.windows]}
+                             "attempt": w.attempt, "error": w.error, "skipped": w.skipped, "data_quality": w.quality}
+                            for w in self.windows]}
 
 
 class JobRunner:
@@ -155,8 +157,12 @@ class JobRunner:
         state = self.watermarks.ensure(job.name, job.window)
         self.watermarks.run_started(job.name)
         lateness = timedelta(seconds=parse_duration(self.config.service.lateness))
+        # A first run processes the windows of [service] first_run_backfill, not only the latest one
+        # (digests excepted: a digest is a message to people, yesterday's are not sent on a first start).
+        backfill = (timedelta(0) if job.kind == "digest"
+                    else timedelta(seconds=parse_duration(self.config.service.first_run_backfill)))
         windows, report.backlog = due_windows(state.watermark, now, job.window, lateness,
-                                              self.config.service.max_catchup_windows)
+                                              self.config.service.max_catchup_windows, backfill)
         previous = state.watermark
         try:
             for start, end in windows:
@@ -183,13 +189,24 @@ class JobRunner:
         try:
             finish = self._process(job, start, end)
             done = self.watermarks.complete(job.name, start, end, previous, finish)
+            quality = self._quality_note(start, end)
         except Exception as exc:  # every failure is recorded; the watermark stays before the window
             error = str(exc) if isinstance(exc, LogpipeError) else f"{type(exc).__name__}: {exc}"
             log.warning("job %s: window %s .. %s failed: %s", job.name, start, end, error)
             self.watermarks.fail(job.name, start, end, error)
             self._count_failure(job, start, end, attempt)
             return WindowOutcome(start, end, False, time.perf_counter() - began, attempt, error)
-        return WindowOutcome(start, end, True, time.perf_counter() - began, attempt, skipped=not done)
+        return WindowOutcome(start, end, True, time.perf_counter() - began, attempt, skipped=not done, quality=quality)
+
+    def _quality_note(self, start: datetime, end: datetime) -> str | None:
+        try:
+            found = self.window_quality(start, end)
+        except Exception as exc:  # only a note: the window itself completed
+            return f"data quality unknown: {type(exc).__name__}"
+        if not (found.bad or found.misplaced or found.damaged):
+            return None
+        log.warning("window %s .. %s completed with damaged data: %s", start, end, found.summary())
+        return found.summary()
 
     # -- per kind ----------------------------------------------------------------------------------
 
@@ -213,9 +230,10 @@ class JobRunner:
             from logpipe.detectors.run import detection_points, run_detectors
 
             report = run_detectors(self.config, start, end, learn=True)
-            return [DataPoint(p["name"], p["timestamp"], value=p["value"], unit=p["unit"],
-                              dimensions=tuple(p["dimensions"].items()))
-                    for p in detection_points(report, self.config.metrics.top_patterns)]
+            return [*(DataPoint(p["name"], p["timestamp"], value=p["value"], unit=p["unit"],
+                                dimensions=tuple(p["dimensions"].items()))
+                      for p in detection_points(report, self.config.metrics.top_patterns)),
+                    *quality_points(self.window_quality(start, end), end)]
         from logpipe.digest.build import build_digest
 
         return build_digest(self.config, start, end, now=self.clock())
@@ -237,6 +255,13 @@ class JobRunner:
             deliver.enqueue(conn, work, destinations, job.name)
 
         return queue
+
+    def window_quality(self, start: datetime, end: datetime) -> Any:
+        """The data quality of a window's hours, from the verdicts its queries left (DuckDB engine)."""
+        from logpipe.store.logs import UNRECOGNISED
+        from logpipe.store.verdicts import VerdictStore, quality
+
+        return quality(VerdictStore(self.engine).in_hours(start, end), UNRECOGNISED.all())
 
     def _count_failure(self, job: JobSpec, start: datetime, end: datetime, attempt: int) -> None:
         """A JobFailures point per failed attempt (its own exactly-once key), for alarms."""
@@ -265,6 +290,67 @@ class JobRunner:
         for error in errors:
             log.warning("job %s: delivery left queued for the next run: %s", job.name, error)
         return errors
+
+    def flush_outboxes(self) -> FlushOutcome:
+        """Send whatever waits in the outboxes (metric batches, digest deliveries), due window or not.
+
+        Why on every ``logpipe run`` and at ``serve`` start: a process killed in the middle of a send
+        leaves batches queued, and a run with no window due would otherwise leave them there until the
+        next window (or a person running ``logpipe metrics flush``)."""
+        outcome = FlushOutcome()
+        try:
+            flushed = self.publisher.flush()
+            outcome.sent_points = flushed.sent_points
+            outcome.errors += [e for rep in flushed.sinks.values() for e in rep.errors[:3]]
+        except Exception as exc:
+            outcome.errors.append(f"metrics: {type(exc).__name__}: {exc}")
+        if self.config.digest.destinations:
+            try:
+                from logpipe.digest.deliver import Deliverer
+
+                delivered = Deliverer(self.config, self.engine).flush()
+                outcome.sent_digests = len(delivered.sent)
+                outcome.errors += list(delivered.failed.values())
+            except Exception as exc:
+                outcome.errors.append(f"digests: {type(exc).__name__}: {exc}")
+        outcome.pending = pending_summary(self.publisher.status(), self._digest_status())
+        for error in outcome.errors:
+            log.warning("outbox: left queued for the next run: %s", error)
+        return outcome
+
+    def _digest_status(self) -> dict[str, dict[str, int]]:
+        if not self.config.digest.destinations:
+            return {}
+        from logpipe.digest.deliver import Deliverer
+
+        return dict(Deliverer(self.config, self.engine).status())
+
+
+def quality_points(found: Any, at: datetime) -> list[DataPoint]:
+    """``BadRecords`` per reason seen and ``MisplacedRecords`` of a window (emitted by the detect job,
+    whose windows tile time: each object is counted in one window)."""
+    from logpipe.metrics import names
+
+    points = [DataPoint(names.BAD_RECORDS, at, value=float(n), unit="Count", dimensions=((names.DIM_REASON, reason),))
+              for reason, n in sorted(found.bad.items())]
+    points.append(DataPoint(names.MISPLACED_RECORDS, at, value=float(found.misplaced), unit="Count"))
+    return points
+
+
+@dataclass
+class FlushOutcome:
+    sent_points: int = 0
+    sent_digests: int = 0
+    pending: dict[str, int] = field(default_factory=dict)  # "metrics"/"digests" -> items not yet sent
+    errors: list[str] = field(default_factory=list)
+
+
+def pending_summary(metrics: dict[str, dict[str, int]], digests: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Items not yet delivered (pending, sending or unknown), per channel, from the outbox status."""
+    def open_items(status: dict[str, dict[str, int]]) -> int:
+        return sum(n for counts in status.values() for state, n in counts.items() if state != "sent")
+
+    return {"metrics": open_items(metrics), "digests": open_items(digests)}
 
 
 def select_jobs(jobs: list[JobSpec], names: tuple[str, ...] | list[str]) -> list[JobSpec]:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from logpipe.config import Config
@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 # /status keys of a job that has not run yet (the same shape as a JobState's).
 EMPTY_STATE_KEYS = ("watermark", "last_run_started", "last_run_finished", "last_success", "last_error",
                     "last_error_at", "last_error_window", "consecutive_failures")
+
+
+DATA_QUALITY_PERIOD = timedelta(hours=24)  # what /status shows
+
+
+def retry_delay(base: float, cap: float, failures: int) -> float:
+    """Seconds before retrying a job that failed ``failures`` times in a row: doubling, capped."""
+    return float(min(cap, base * 2 ** max(0, failures - 1)))
 
 
 @dataclass
@@ -51,6 +59,8 @@ class Service:
         self._idle = threading.Condition(self._lock)
         self.scheduler: Any = None
         self.started_at: datetime | None = None
+        self.retry_at: dict[str, datetime] = {}
+        self.start_flush: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -67,6 +77,18 @@ class Service:
         self.scheduler.start()
         self.started_at = self.clock()
         log.info("scheduler started with %d jobs", len(self.jobs))
+        # What a previous process left queued goes out now, not with the next due window.
+        threading.Thread(target=self._flush_at_start, name="logpipe-outbox-flush", daemon=True).start()
+
+    def _flush_at_start(self) -> None:
+        try:
+            outcome = self.runner.flush_outboxes()
+        except Exception:  # the scheduler goes on; the next job run flushes again
+            log.exception("flushing the outboxes at start failed")
+            return
+        self.start_flush = outcome
+        log.info("outboxes flushed at start: %d metric points, %d digests sent; pending %s",
+                 outcome.sent_points, outcome.sent_digests, outcome.pending)
 
     def stop(self, timeout: float | None = None) -> bool:
         """Stop scheduling, let a running job finish its window; True if everything stopped in time."""
@@ -103,10 +125,33 @@ class Service:
                 self.running.pop(job.name, None)
                 self._idle.notify_all()
         self.last_reports[job.name] = report
-        if report.backlog and not report.failed and not self.stop_event.is_set() and self.scheduler is not None:
+        if self.stop_event.is_set() or self.scheduler is None:
+            return report
+        if report.failed:
+            # Not damaged data (that completes its window): a failure worth trying again soon, not at the
+            # next fire time, and less often the longer it lasts.
+            state = self.runner.watermarks.get(job.name)
+            failures = max(1, state.consecutive_failures if state else 1)
+            delay = retry_delay(self.config.service.retry_backoff_seconds, self.config.service.retry_max_seconds,
+                                failures)
+            now = datetime.now(UTC)
+            retry = now + timedelta(seconds=delay)
+            natural = job.trigger().get_next_fire_time(None, now)
+            self.retry_at[job.name] = retry if natural is None else min(retry, natural)
+            self.scheduler.modify_job(job.name, next_run_time=self.retry_at[job.name])
+        elif report.backlog:
             # Catch-up bound reached: run again now rather than at the next fire time.
-            self.scheduler.modify_job(job.name, next_run_time=datetime.now(UTC))
+            self._reschedule(job.name, datetime.now(UTC))
+        else:
+            self.retry_at.pop(job.name, None)
         return report
+
+    def _reschedule(self, name: str, when: datetime) -> None:
+        scheduled = self.scheduler.get_job(name) if self.scheduler is not None else None
+        if scheduled is None:
+            return
+        if scheduled.next_run_time is None or when < scheduled.next_run_time:
+            self.scheduler.modify_job(name, next_run_time=when)
 
     # -- health and status -----------------------------------------------------------------------
 
@@ -115,16 +160,33 @@ class Service:
         now = time.monotonic()
         return sorted(name for name, r in list(self.running.items()) if now - r.monotonic > limit)
 
+    def failing_jobs(self) -> dict[str, tuple[int, str | None]]:
+        """Jobs that failed ``[service] degraded_after_failures`` times in a row: failures, last error."""
+        limit = self.config.service.degraded_after_failures
+        if not limit:
+            return {}
+        try:
+            states = self.runner.watermarks.all()
+        except Exception as exc:  # the state database itself is failing: that is degraded too
+            return {"state database": (limit, f"{type(exc).__name__}")}
+        names = {j.name for j in self.jobs}
+        return {name: (s.consecutive_failures, s.last_error) for name, s in states.items()
+                if name in names and s.consecutive_failures >= limit}
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         stuck = self.stuck_jobs()
-        ok = self.scheduler_running and not stuck
+        failing = self.failing_jobs()
+        ok = self.scheduler_running and not stuck and not failing
         reasons = []
         if not self.scheduler_running:
             reasons.append("the scheduler is not running" + (" (stopping)" if self.stop_event.is_set() else ""))
         if stuck:
             reasons.append(f"running longer than {self.config.service.stuck_after_seconds}s: {', '.join(stuck)}")
-        return ok, {"status": "ok" if ok else "unhealthy", "reasons": reasons, "running": sorted(self.running),
-                    "jobs": len(self.jobs)}
+        for name, (failures, error) in sorted(failing.items()):
+            reasons.append(f"job {name} failed {failures} times in a row (retrying with backoff): {error or ''}"[:500])
+        status = "ok" if ok else ("degraded" if failing and self.scheduler_running and not stuck else "unhealthy")
+        return ok, {"status": status, "reasons": reasons, "running": sorted(self.running), "jobs": len(self.jobs),
+                    "failing": sorted(failing)}
 
     def status(self) -> dict[str, Any]:
         """Jobs, their next and last runs, watermarks and last errors (no secrets: no config values)."""
@@ -148,15 +210,35 @@ class Service:
                 **(state.to_dict() if state else dict.fromkeys(EMPTY_STATE_KEYS)),
                 "last_report": report.to_dict() if report else None,
             })
+            jobs[-1]["retry_at"] = iso(self.retry_at[job.name]) if job.name in self.retry_at else None
         ok, health = self.health()
         return {"healthy": ok, "health": health, "started_at": iso(self.started_at) if self.started_at else None,
-                "now": iso(self.clock()), "jobs": jobs, "metrics_outbox": self._outbox_status()}
+                "now": iso(self.clock()), "jobs": jobs, "metrics_outbox": self._outbox_status(),
+                "data_quality": self._data_quality()}
 
     def _outbox_status(self) -> dict[str, Any]:
         try:
             from logpipe.digest.deliver import Deliverer
+            from logpipe.service.jobs import pending_summary
 
-            return {"metrics": self.runner.publisher.status(),
-                    "digests": Deliverer(self.config, self.runner.engine).status()}
+            metrics = self.runner.publisher.status()
+            digests = Deliverer(self.config, self.runner.engine).status()
+            return {"pending": pending_summary(metrics, digests), "metrics": metrics, "digests": digests}
         except Exception as exc:
             return {"error": f"{type(exc).__name__}"}
+
+    def _data_quality(self) -> dict[str, Any]:
+        """Bad and misplaced records and damaged objects of the last day's hours, and the paths under the
+        prefix that are not objects of the layout (from the verdicts the queries left)."""
+        from logpipe.digest.model import iso
+        from logpipe.layout import floor_hour
+        from logpipe.store.logs import UNRECOGNISED
+        from logpipe.store.verdicts import VerdictStore, quality
+
+        end = floor_hour(self.clock()) + timedelta(hours=1)
+        start = end - DATA_QUALITY_PERIOD
+        try:
+            found = quality(VerdictStore(self.runner.engine).in_hours(start, end), UNRECOGNISED.all())
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}"}
+        return {"since": iso(start), "until": iso(end), **found.to_dict()}

@@ -10,8 +10,9 @@ counted twice:
   ``[00:00, 24:00)`` UTC);
 * a window is due once ``now - lateness`` has passed its end (lateness covers Firehose buffering:
   records of 10:59 may land in S3 minutes later);
-* the **first run** of a job (no watermark yet) starts from the most recent complete window, not the
-  beginning of time: a new deployment does not rescan months of logs;
+* the **first run** of a job (no watermark yet) starts ``[service] first_run_backfill`` (24 h) before
+  the most recent complete window's end, not at the beginning of time: a new deployment processes the
+  last day, it does not rescan months of logs (nor only the last hour);
 * after downtime a run catches up at most ``max_catchup_windows`` windows (oldest first); the rest
   are left for the next run, which the service starts at once (never skipped);
 * a failed window stops the job's run: the watermark stays before it, so it is retried next time.
@@ -48,15 +49,17 @@ def align(moment: datetime, size: timedelta) -> datetime:
 
 
 def due_windows(watermark: datetime | None, now: datetime, size: timedelta, lateness: timedelta,
-                limit: int) -> tuple[list[tuple[datetime, datetime]], int]:
+                limit: int, backfill: timedelta = timedelta(0)) -> tuple[list[tuple[datetime, datetime]], int]:
     """The windows to process now (oldest first, at most ``limit``) and how many more are due.
 
-    No watermark: only the most recent complete window. A watermark that is not aligned (the window
-    size changed) steps from the watermark itself, so nothing between is skipped.
+    No watermark (a first run): the complete windows of the ``backfill`` before the most recent
+    complete window's end, at least that one window. A watermark that is not aligned (the window size
+    changed) steps from the watermark itself, so nothing between is skipped.
     """
     last_end = align(now - lateness, size)
     if watermark is None:
-        return [(last_end - size, last_end)], 0
+        count = max(1, int(backfill / size))
+        watermark = last_end - count * size
     windows: list[tuple[datetime, datetime]] = []
     start = watermark
     while start + size <= last_end:
