@@ -30,7 +30,7 @@ def _fresh_unrecognised():
 
 
 def project(tmp_path: Path, extra: str = "") -> tuple[Path, damaged_corpus.Corpus]:
-    config_path = write_service_config(tmp_path, extra)
+    config_path = write_service_config(tmp_path, extra, first_run_backfill="24h")
     corpus = damaged_corpus.build(Store(load_config(config_path).store), HOUR)
     return config_path, corpus
 

@@ -67,8 +67,17 @@ class CountingRunner(JobRunner):
         return None
 
 
+def test_a_first_run_processes_the_backfill_before_the_latest_window(tmp_path: Path) -> None:
+    runner = CountingRunner(_config(tmp_path, first_run_backfill="6h"))
+    runner.run(JobSpec("query:x", "query", "5 * * * *", H), T0 + timedelta(hours=9, minutes=15))
+    assert runner.calls == [T0 + k * H for k in range(3, 9)]
+    digest = CountingRunner(_config(tmp_path / "d", first_run_backfill="6h"))
+    digest.run(JobSpec("digest", "digest", "5 * * * *", H), T0 + timedelta(hours=9, minutes=15))
+    assert digest.calls == [T0 + 8 * H]  # a digest is a message: only the latest on a first run
+
+
 def test_catch_up_after_downtime_and_retry_of_a_failed_window(tmp_path: Path) -> None:
-    config = _config(tmp_path, max_catchup_windows=4)
+    config = _config(tmp_path, max_catchup_windows=4, first_run_backfill="0h")
     job = JobSpec("query:x", "query", "5 * * * *", H)
     runner = CountingRunner(config)
     runner.run(job, T0 + timedelta(hours=3, minutes=15))

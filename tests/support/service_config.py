@@ -8,8 +8,11 @@ from pathlib import Path
 from logpipe.queries.loader import SHIPPED_DIR
 
 
-def write_service_config(tmp_path: Path, extra: str = "") -> Path:
-    """Three saved queries (one scheduled) so the jobs are query:errors_by_service, detect and digest."""
+def write_service_config(tmp_path: Path, extra: str = "", first_run_backfill: str = "0h") -> Path:
+    """Three saved queries (one scheduled) so the jobs are query:errors_by_service, detect and digest.
+
+    ``first_run_backfill`` 0h: a first run takes only the latest window (the tests that count windows
+    were written for that); the damaged-data tests use the default's 24h."""
     qdir = tmp_path / "queries"
     qdir.mkdir(exist_ok=True)
     for name in ("errors_by_service", "error_shapes", "records_by_service"):
@@ -29,6 +32,7 @@ warmup_hours = 1
 [service]
 window = "1h"
 lateness = "10m"
+first_run_backfill = "{first_run_backfill}"
 [digest]
 window = "1h"
 schedule = "0 * * * *"
