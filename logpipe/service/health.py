@@ -4,8 +4,8 @@ The HTTP side lives in ``logpipe.web`` (routes, authentication, the bounded serv
 call these two functions and nothing else, so whoever changes what health means (failure counts,
 degraded states) changes it here or in ``Service.health``/``Service.status`` only.
 
-``/healthz`` is for the ECS/ALB health check: 200 while the scheduler runs and no job is stuck, 503
-otherwise. ``/status`` is for people (behind authentication): jobs, next and last runs, watermarks
+``/healthz`` is for the ECS/ALB health check: 200 while the scheduler runs, no job is stuck and none
+failed ``[service] degraded_after_failures`` times in a row ("degraded"), 503 otherwise. ``/status`` is for people (behind authentication): jobs, next and last runs, watermarks
 and last errors - never configuration values, and no local file paths (an error message naming
 ``/var/lib/logpipe/cache/...`` tells an outsider about the host; the path is replaced by its last part).
 """
