@@ -23,12 +23,15 @@ SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-learn", "--dry-run", "no_learn", is_flag=True,
               help="Detect only: leave the pattern store as it is.")
+@click.option("--force", is_flag=True, help="Read a window longer than [engine] max_window.")
 @pass_app
-def detect_command(app: AppContext, since: str, until: str, fmt: str, no_learn: bool) -> None:
+def detect_command(app: AppContext, since: str, until: str, fmt: str, no_learn: bool, force: bool) -> None:
     """Run the error-pattern detectors over a window and print the findings (exit 0 even with findings)."""
     from logpipe.detectors.run import run_detectors
+    from logpipe.queries.runner import check_window
 
     start, end = window_from(since, until)
+    check_window(app.config, start, end, force)
     with err_console.status(f"detecting {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"):
         report = run_detectors(app.config, start, end, learn=not no_learn)
     if fmt == "json":

@@ -20,9 +20,10 @@ FORMATS = ["text", "md", "html", "slack"]
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
 @click.option("--send", is_flag=True, help="Deliver to every [[digest.destinations]] (exactly once per window).")
 @click.option("--no-learn", is_flag=True, help="Leave the pattern store as it is.")
+@click.option("--force", is_flag=True, help="Read a window longer than [engine] max_window.")
 @pass_app
 def digest_command(app: AppContext, since: str | None, until: str, fmt: str | None, output: str | None,
-                   send: bool, no_learn: bool) -> None:
+                   send: bool, no_learn: bool, force: bool) -> None:
     """Build the error digest of a window: errors per service against the previous period, new patterns,
     spikes, the top patterns with a trend chart each, samples and the query that shows each finding."""
     from pathlib import Path
@@ -32,6 +33,9 @@ def digest_command(app: AppContext, since: str | None, until: str, fmt: str | No
 
     config = app.config
     start, end = window_from(since or config.digest.window, until)
+    from logpipe.queries.runner import check_window
+
+    check_window(config, start, end, force)
     if fmt is None:
         suffix = Path(output).suffix.lower() if output else ""
         fmt = {".html": "html", ".htm": "html", ".md": "md", ".json": "slack"}.get(suffix, "md" if output else "text")

@@ -98,6 +98,7 @@ def _output_options(func: Any) -> Any:
     func = click.option("--until", default="now", show_default=True, help="Window end: now, 2h (ago) or ISO 8601.")(func)
     func = click.option("--since", default=None,
                         help="Window start: 2h (ago) or ISO 8601 (default: the query's window back from --until).")(func)
+    func = click.option("--force", is_flag=True, help="Read a window longer than [engine] max_window.")(func)
     return func
 
 
@@ -164,7 +165,7 @@ def show_cmd(app: AppContext, name: str, as_duckdb: bool) -> None:
 @_output_options
 @pass_app
 def run_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | None, until: str,
-            engine: str | None, fmt: str, output: str | None) -> None:
+            engine: str | None, fmt: str, output: str | None, force: bool) -> None:
     """Run a saved query over a window and print the result."""
     from logpipe.queries.loader import get_query
     from logpipe.queries.runner import run_query
@@ -172,7 +173,8 @@ def run_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | No
     query = get_query(app.config, name)
     start, end = _window(since, until, query.window)
     values = _params(params)
-    result = _run_with_progress(lambda progress: run_query(app.config, query, start, end, values, engine, progress))
+    result = _run_with_progress(lambda progress: run_query(app.config, query, start, end, values, engine, progress,
+                                                           force=force))
     write_result(result, fmt, output, console, sys.stdout)
     _print_stats(result)
 
@@ -182,14 +184,15 @@ def run_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | No
 @_output_options
 @pass_app
 def sql_cmd(app: AppContext, sql_text: str, since: str | None, until: str, engine: str | None,
-            fmt: str, output: str | None) -> None:
+            fmt: str, output: str | None, force: bool) -> None:
     """Run ad-hoc Athena-dialect SQL over the table ``logs`` ('-' reads it from stdin)."""
     from logpipe.queries.runner import run_sql
 
     if sql_text == "-":
         sql_text = sys.stdin.read()
     start, end = _window(since, until, "1h")
-    result = _run_with_progress(lambda progress: run_sql(app.config, sql_text, start, end, engine, progress))
+    result = _run_with_progress(lambda progress: run_sql(app.config, sql_text, start, end, engine, progress,
+                                                         force=force))
     write_result(result, fmt, output, console, sys.stdout)
     _print_stats(result)
 

@@ -13,13 +13,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from logpipe.config import StoreConfig
 from logpipe.errors import StoreError
-from logpipe.layout import DT_FORMAT, OBJECT_SUFFIX, Layout, hours_in_window
+from logpipe.layout import DT_FORMAT, OBJECT_SUFFIX, Layout, floor_hour, hours_in_window, utc
 from logpipe.store.base import ObjectStore, Progress, StoredObject
 from logpipe.store.local import LocalObjectStore
 from logpipe.store.records import ReadStats, decompress_lines, parse_record
@@ -177,39 +177,42 @@ class Store:
 
         Short windows are listed hour folder by hour folder; longer ones by the day folders that exist,
         so a window of years costs one listing per day that holds data, not one per hour."""
-        hours = hours_in_window(start, end)
+        first, end = floor_hour(start), utc(end)
         unrecognised: list[str] = []
         objects: list[StoredObject] = []
+        if first >= end:
+            return Listing(objects)
         roots = ([self.layout.prefix + "/" + SERVICE_FOLDER + s for s in self.services()]
                  if self.config.service_partition else [self.layout.prefix])
-        wanted = set(hours)
+        by_day = end - first > timedelta(hours=LIST_BY_DAY_HOURS) or self.config.service_partition
+        first_day, last_day = first.strftime(DT_FORMAT), (end - timedelta(microseconds=1)).strftime(DT_FORMAT)
         for root in roots:
             service = root.rsplit(SERVICE_FOLDER, 1)[1] if self.config.service_partition else None
-            days = sorted({h.strftime(DT_FORMAT) for h in hours})
-            if len(hours) > LIST_BY_DAY_HOURS or self.config.service_partition:
-                present = self._examine(root, unrecognised, days)
-                for day in days:
-                    if day in present:
-                        objects.extend(o for o in self._objects_under(f"{root}/dt={day}", unrecognised)
-                                       if o.partition.hour in wanted)
+            present = self._examine(root, unrecognised, first_day, last_day)
+            if by_day:
+                for day in present:
+                    objects.extend(o for o in self._objects_under(f"{root}/dt={day}", unrecognised)
+                                   if first <= o.partition.hour < end)
             else:
-                self._examine(root, unrecognised, days)
-                for hour in hours:
-                    objects.extend(self._objects_under(self.layout.partition_dir(hour, service), unrecognised))
+                for hour in hours_in_window(first, end):
+                    if hour.strftime(DT_FORMAT) in present:
+                        objects.extend(self._objects_under(self.layout.partition_dir(hour, service), unrecognised))
         objects.sort(key=lambda o: (o.partition.hour, o.key))
         return Listing(objects, sorted(set(unrecognised)))
 
-    def _examine(self, root: str, unrecognised: list[str], days: list[str]) -> set[str]:
-        """The day folders under ``root``; what is not a day folder, and what in the window's day folders
-        is not an hour folder, goes to ``unrecognised`` (each folder looked at once per RECHECK_SECONDS)."""
+    def _examine(self, root: str, unrecognised: list[str], first_day: str, last_day: str) -> list[str]:
+        """The day folders under ``root`` from ``first_day`` to ``last_day`` (sorted); what is not a day
+        folder, and what in those day folders is not an hour folder, goes to ``unrecognised`` (each
+        folder looked at once per RECHECK_SECONDS)."""
         folders, files = self.objects.entries(root + "/")
-        present = {name.removeprefix("dt=") for name in folders if _valid_day(name)}
+        present = sorted(d for d in (name.removeprefix("dt=") for name in folders if _valid_day(name))
+                         if first_day <= d <= last_day)
         if UNRECOGNISED.due(self.url(root)):
             unrecognised.extend(self._folder_url(f"{root}/{name}") for name in folders
                                 if not _valid_day(name) and not name.startswith(SERVICE_FOLDER))
             unrecognised.extend(self.url(f"{root}/{name}") for name in files)
-        for day in days:
-            if day in present and UNRECOGNISED.due(self.url(f"{root}/dt={day}")):
+        for day in present:
+            if UNRECOGNISED.due(self.url(f"{root}/dt={day}")):
                 hour_folders, day_files = self.objects.entries(f"{root}/dt={day}/")
                 unrecognised.extend(self._folder_url(f"{root}/dt={day}/{name}") for name in hour_folders
                                     if not _valid_hour(name))
