@@ -236,14 +236,17 @@ def main(argv: list[str] | None = None) -> int:
               "partly: zcat decompresses while grep scans).",
               "- DuckDB uses all cores (`threads` = default) and reads the gzip objects itself "
               "(`read_json`, explicit VARCHAR schema, newline-delimited).",
-              "- Bad-record counting: after the query, one more parallel DuckDB scan of the new objects reads "
-              "each line as text (`read_csv`, one VARCHAR column, delimiter 0x01, no quotes; invalid UTF-8 "
-              "lines from its reject tables) and names the reason of every line `read_json` turns into an "
-              "all-NULL row in SQL (`json_valid`, a known-key prefix test, `json_type`, `json_extract` of the "
-              "known keys only for the few lines the prefix test does not settle). The result is cached per "
-              "(path, size, mtime) in the state database (`bad_record_counts`). The cold row "
-              "pays that scan; the others do not. Objects never change, so each object pays it once; "
-              "the 'counts remembered' row is what every later `logpipe query run` over the same window costs.",
+              "- Bad-record counting (the 'counted' rows): before the query, each new object is checked - "
+              "decoded once, gzip member by member, with gzip's CRC and length checks (zlib-ng, one thread per "
+              "core, output discarded) - so that a damaged object is never read as garbage (a damaged one would "
+              "be replaced by its salvaged copy; here all 288 are clean). After the query, one more parallel "
+              "DuckDB scan of the new objects reads each line as text (`read_csv`, one VARCHAR column, delimiter "
+              "0x01, no quotes; invalid UTF-8 lines from its reject tables), names the reason of every line "
+              "`read_json` turns into an all-NULL row in SQL, and counts the good records and the misplaced ones "
+              "(a substring test for the partition's date and hour in `time`; only the others are parsed). The "
+              "verdict is kept per object version (URL, size, mtime) in the state database (`object_verdicts`). "
+              "The cold row pays the check and the scan; the others do not: the 'counts remembered' row is what "
+              "every later `logpipe query run` over the same window costs.",
               "- The machine is shared (other jobs ran during the measurement; see the load average), so "
               "absolute times vary by +-20% between runs.",
               ""]

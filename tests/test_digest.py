@@ -147,5 +147,6 @@ def test_digest_cli_writes_html_and_slack(simulated: tuple[Config, Digest], cli,
     code, stdout, err = cli("--config", str(toml), "digest", "--since", "2026-03-01T12:00:00Z", "--until",
                             "2026-03-02T12:00:00Z", "--format", "text")
     assert code == 0 and "errors per service" in stdout
-    code, _, err = cli("--config", str(toml), "digest", "--since", "2026-03-01T12:00:00Z", "--send")
+    code, _, err = cli("--config", str(toml), "digest", "--since", "2026-03-01T12:00:00Z", "--until",
+                       "2026-03-02T12:00:00Z", "--send")
     assert code != 0 and "no digest destinations" in err

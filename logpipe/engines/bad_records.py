@@ -33,6 +33,7 @@ from logpipe.engines.raw_sql import (
     readable_directories,
     sql_string,
 )
+from logpipe.errors import StoreError
 from logpipe.layout import HOUR
 from logpipe.schema import RAW_COLUMNS
 from logpipe.store import Store, StoredObject
@@ -113,7 +114,8 @@ class ObjectReader:
             for entry in checked:
                 plan.entries.append(entry)
                 plan.new.append(entry)
-        plan.new += [e for e in plan.entries if e.verdict is not None and e not in plan.new
+        fresh = {id(e) for e in plan.new}
+        plan.new += [e for e in plan.entries if e.verdict is not None and id(e) not in fresh
                      and not e.verdict.scanned(self.lateness_s)]
         plan.entries.sort(key=lambda e: (e.obj.partition.hour, e.obj.key))
         salvaged = [Path(e.file) for e in plan.entries if e.file and e.verdict and not e.verdict.check.clean]
@@ -131,6 +133,8 @@ class ObjectReader:
                 check = self._salvage(url, path, self.salvage_path(obj))
         except FileNotFoundError:  # deleted between listing and reading
             return ReadEntry(obj, url, None, None)
+        except OSError as exc:  # unreadable (permissions, I/O): the query cannot answer for it
+            raise StoreError(f"cannot read {url}: {exc.strerror or exc}") from None
         return self._entry(obj, verdict_for(obj, url, check), path)
 
     def _salvage(self, url: str, path: str, target: Path) -> ObjectCheck:

@@ -114,12 +114,12 @@ class DuckDBEngine:
         if cancel is not None and cancel.is_set():
             raise QueryCancelled("the query was cancelled before it ran")
         frame, table = self._query(plan, sql, values, progress, cancel)
-        data_quality = self.window_quality(plan, statement, unrecognised)
+        data_quality = self.window_quality(plan, statement, unrecognised) if self.reader is not None else None
         read = [e for e in plan.entries if e.file is not None]
         stats = QueryStats(engine=self.name, bytes_scanned=sum(e.obj.size for e in read),
                            engine_ms=(time.perf_counter() - started) * 1000, cost_usd=0.0,
-                           files_scanned=len(read), bad_records=dict(data_quality.bad),
-                           misplaced_records=data_quality.misplaced, quality=data_quality)
+                           files_scanned=len(read), bad_records=dict(data_quality.bad) if data_quality else {},
+                           misplaced_records=data_quality.misplaced if data_quality else 0, quality=data_quality)
         return frame, table, stats
 
     def _query(self, plan: ReadPlan, sql: str, values: dict[str, Any], progress: Progress | None,

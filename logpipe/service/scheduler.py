@@ -185,8 +185,11 @@ class Service:
         for name, (failures, error) in sorted(failing.items()):
             reasons.append(f"job {name} failed {failures} times in a row (retrying with backoff): {error or ''}"[:500])
         status = "ok" if ok else ("degraded" if failing and self.scheduler_running and not stuck else "unhealthy")
-        return ok, {"status": status, "reasons": reasons, "running": sorted(self.running), "jobs": len(self.jobs),
-                    "failing": sorted(failing)}
+        body: dict[str, Any] = {"status": status, "reasons": reasons, "running": sorted(self.running),
+                                "jobs": len(self.jobs)}
+        if failing:
+            body["failing"] = sorted(failing)
+        return ok, body
 
     def status(self) -> dict[str, Any]:
         """Jobs, their next and last runs, watermarks and last errors (no secrets: no config values)."""
