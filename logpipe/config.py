@@ -293,6 +293,45 @@ class InfraConfig(Section):
     firehose_append_delimiter: bool = True
 
 
+_SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+
+
+class AlarmsConfig(Section):
+    """What the generated CloudWatch alarms do when they fire (``logpipe dashboard deploy``).
+
+    Why a section of its own: an alarm without an action pages nobody, so the topics are part of
+    the alarms, not of any one of them. ``create_topic`` lets the stateless stack make the topic
+    (``{stack_prefix}-alarms``, encrypted with the log key) for teams that have none yet.
+    """
+
+    # SNS topic ARNs notified by every generated alarm when it goes to ALARM.
+    actions: list[str] = Field(default_factory=list)
+    # Also notify them when the alarm returns to OK (so a page is followed by its all-clear).
+    notify_ok: bool = True
+    # The stateless stack creates the SNS topic ``{stack_prefix}-alarms`` and every alarm notifies it.
+    create_topic: bool = False
+    # E-mail addresses the created topic is subscribed to (each confirms by mail).
+    topic_emails: list[str] = Field(default_factory=list)
+    # The heartbeat alarm of a job fires when this many of its windows in a row completed nothing.
+    heartbeat_missed_windows: int = Field(default=2, ge=1, le=24)
+
+    @field_validator("actions")
+    @classmethod
+    def _sns_arns(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _SNS_ARN_RE.match(value.strip()):
+                raise ValueError(f"{value!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)")
+        return [v.strip() for v in values]
+
+    @field_validator("topic_emails")
+    @classmethod
+    def _emails(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value.strip()):
+                raise ValueError(f"{value!r} is not an e-mail address")
+        return [v.strip() for v in values]
+
+
 class QueriesConfig(Section):
     """Extra folders of saved queries, next to the ones shipped with logpipe."""
 
@@ -418,6 +457,7 @@ class Config(BaseSettings):
     digest: DigestConfig = Field(default_factory=DigestConfig)
     firelens: FirelensConfig = Field(default_factory=FirelensConfig)
     infra: InfraConfig = Field(default_factory=InfraConfig)
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     queries: QueriesConfig = Field(default_factory=QueriesConfig)
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
@@ -544,7 +584,7 @@ def redact_config(data: Any, key: str = "") -> Any:
     return data
 
 
-__all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "LEVELS", "AwsConfig", "Config", "DatadogRoute",
+__all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "LEVELS", "AlarmsConfig", "AwsConfig", "Config", "DatadogRoute",
            "DestinationConfig", "DetectorsConfig", "DigestConfig", "EngineConfig", "FirelensConfig",
            "FirelensService", "InfraConfig", "Level", "MetricsConfig", "QueriesConfig", "Section",
            "ServiceConfig", "StateConfig", "StoreConfig", "load_config", "parse_duration",

@@ -66,7 +66,9 @@ def test_render_cli_writes_json(cli: Any, tmp_path: Path) -> None:
     assert code == 0, stderr
     dash = json.loads((out / "dashboard.json").read_text())
     assert dash["DashboardName"] == "logpipe-logs" and dash["DashboardBody"]["widgets"]
-    assert len(json.loads((out / "alarms.json").read_text())) == 3
+    alarms = json.loads((out / "alarms.json").read_text())
+    _, jobs = _shipped_jobs(Config())
+    assert len(alarms) == 3 + len(jobs)  # three for the service, a heartbeat per scheduled job
 
 
 def test_render_cli_without_services_says_what_to_do(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
@@ -101,7 +103,9 @@ def test_deploy_cli_on_moto(cli: Any, aws: str, tmp_path: Path, monkeypatch: Any
     body = json.loads(client.get_dashboard(DashboardName="logpipe-logs")["DashboardBody"])
     alarm_widget = next(w for w in body["widgets"] if w["type"] == "alarm")
     account = boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
-    assert all(f":{account}:alarm:logpipe-checkout-" in a for a in alarm_widget["properties"]["alarms"])
+    assert all(f":{account}:alarm:logpipe-" in a for a in alarm_widget["properties"]["alarms"])
+    assert any(f":{account}:alarm:logpipe-checkout-" in a for a in alarm_widget["properties"]["alarms"])
+    assert any(a.endswith(":alarm:logpipe-job-detect-heartbeat") for a in alarm_widget["properties"]["alarms"])
 
 
 def test_render_local_cli(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
@@ -118,3 +122,129 @@ def test_render_local_cli(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
     code, _, err = cli("dashboard", "render", "--local", "--out", str(tmp_path / "html"))
     assert code == 0, err
     assert "data:image/png;base64," in (tmp_path / "html" / "index.html").read_text()
+
+
+# -- alarms that page someone ---------------------------------------------------------------------------
+
+def _shipped_jobs(config: Config) -> tuple[list[SavedQuery], list[tuple[str, int]]]:
+    from logpipe.queries.loader import load_queries
+    from logpipe.service.jobs import build_jobs
+
+    return (list(load_queries(config).values()),
+            [(j.name, int(j.window.total_seconds())) for j in build_jobs(config)])
+
+
+def test_alarms_page_someone_and_follow_their_metrics_windows(aws: str) -> None:
+    """Against moto: every alarm carries the configured and the stack's topic, each period is the window
+    of the query behind its metric, the heartbeat alarms treat missing data as breaching."""
+    sns = boto3.client("sns", region_name="us-east-1")
+    oncall = sns.create_topic(Name="oncall")["TopicArn"]
+    config = Config.model_validate({"aws": {"region": "us-east-1"}, "service": {"window": "5m"},
+                                    "alarms": {"actions": [oncall], "create_topic": True}})
+    queries, jobs = _shipped_jobs(config)
+    rendered = render(config, queries, ["checkout"], "123456789012", jobs)
+    deploy(config, rendered)
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix="logpipe-")["MetricAlarms"]}
+    assert set(alarms) == {a["AlarmName"] for a in rendered.alarms}
+    stack_topic = "arn:aws:sns:us-east-1:123456789012:logpipe-alarms"
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [oncall, stack_topic], alarm["AlarmName"]
+        assert alarm["OKActions"] == [oncall, stack_topic]
+        assert "Fires up to" in alarm["AlarmDescription"]
+    # Periods: ErrorCount is hourly (errors_by_service), Http5xxRate every 15m (http_status_latency),
+    # NewPatterns from detect over [service] window (5m) - not one period for all.
+    spike = alarms["logpipe-checkout-error-spike"]
+    assert next(m for m in spike["Metrics"] if m["Id"] == "errors")["MetricStat"]["Period"] == 3600
+    assert alarms["logpipe-checkout-http-5xx-rate"]["Period"] == 900
+    assert alarms["logpipe-checkout-new-error-pattern"]["Period"] == 300
+    # One heartbeat per scheduled job, missing data breaching, period = the job's window.
+    beats = {a["Dimensions"][0]["Value"]: a for a in alarms.values() if a.get("MetricName") == N.JOB_HEARTBEAT}
+    assert set(beats) == {name for name, _ in jobs} and "query:errors_by_service" in beats
+    for name, window in jobs:
+        beat = beats[name]
+        assert beat["TreatMissingData"] == "breaching"
+        assert beat["Period"] == max(60, window) and beat["ComparisonOperator"] == "LessThanThreshold"
+        assert beat["EvaluationPeriods"] == beat["DatapointsToAlarm"] == 2
+    assert beats["digest"]["Period"] == 86400
+
+
+def test_end_to_end_delay_is_computed_shown_and_described(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    from logpipe.metrics.dashboard import alarm_timings, end_to_end_delay
+
+    config = Config.model_validate({"service": {"lateness": "10m"}, "infra": {"firehose_buffer_seconds": 300}})
+    assert end_to_end_delay(config, 3600)[0] == 3600 + 600 + 300
+    queries, jobs = _shipped_jobs(config)
+    timings = {t.alarm: t for t in alarm_timings(config, ["api"], queries, jobs)}
+    assert timings["logpipe-api-http-5xx-rate"].delay_seconds == 900 + 600 + 300
+    assert timings["logpipe-api-http-5xx-rate"].job == "query:http_status_latency"
+    alarm = next(a for a in alarm_definitions(config, ["api"], queries) if a["AlarmName"] == "logpipe-api-http-5xx-rate")
+    assert "Fires up to 30m after the records (window 15m + lateness 10m + Firehose buffer 5m)" in alarm["AlarmDescription"]
+
+    code, out, err = cli("dashboard", "render", "--out", str(tmp_path / "d"), "--service", "api")
+    assert code == 0, err
+    assert "end-to-end delay" in out and "query:http_status_latency" in out and "1h15m" in out
+    assert "page nobody" in err  # no [alarms] actions configured
+
+
+def test_alarm_actions_must_be_sns_topic_arns() -> None:
+    import pytest
+
+    from logpipe.config import load_config
+    from logpipe.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not an SNS topic ARN"):
+        load_config(environ={"LOGPIPE_ALARMS_ACTIONS": '["arn:aws:sqs:us-east-1:123456789012:q"]'})
+
+
+ALERT_QUERY = """-- name: checkout_errors
+-- description: Checkout errors per service.
+-- schedule: every 15m
+-- window: 15m
+-- metric CheckoutErrors: column=errors, unit=Count, dimensions=service
+-- metric CheckoutErrorsTotal: column=total, unit=Count
+-- alert too_many: column=errors, op=>=, threshold=50, for=2, severity=critical, destinations=oncall
+-- alert fleet: column=total, op=>, threshold=500
+SELECT service, count(*) AS errors, sum(count(*)) OVER () AS total
+FROM logs
+WHERE dt BETWEEN :dt_start AND :dt_end AND ts >= :window_start AND ts < :window_end AND level = 'ERROR'
+GROUP BY service
+"""
+
+
+def test_alert_header_becomes_a_cloudwatch_alarm(aws: str, tmp_path: Path) -> None:
+    from logpipe.queries.loader import load_query_file
+
+    (tmp_path / "checkout_errors.sql").write_text(ALERT_QUERY)
+    query = load_query_file(tmp_path / "checkout_errors.sql")
+    assert [a.name for a in query.alerts] == ["too_many", "fleet"]
+    assert query.alerts[0].for_windows == 2 and query.alerts[0].destinations == ("oncall",)
+    config = Config.model_validate({"aws": {"region": "us-east-1"}})
+    rendered = render(config, [query], ["api", "web"], "123456789012")
+    deploy(config, rendered)
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix="logpipe-checkout_errors")["MetricAlarms"]}
+    assert set(alarms) == {"logpipe-checkout_errors-too_many-api", "logpipe-checkout_errors-too_many-web",
+                           "logpipe-checkout_errors-fleet"}
+    api = alarms["logpipe-checkout_errors-too_many-api"]
+    assert (api["MetricName"], api["Threshold"], api["ComparisonOperator"]) == (
+        "CheckoutErrors", 50.0, "GreaterThanOrEqualToThreshold")
+    assert api["Period"] == 900 and api["EvaluationPeriods"] == api["DatapointsToAlarm"] == 2
+    assert api["Dimensions"] == [{"Name": "service", "Value": "api"}] and "[critical]" in api["AlarmDescription"]
+    fleet = alarms["logpipe-checkout_errors-fleet"]
+    assert fleet["MetricName"] == "CheckoutErrorsTotal" and not fleet.get("Dimensions")
+
+
+def test_alert_on_a_column_without_a_metric_is_a_clear_error(tmp_path: Path) -> None:
+    import pytest
+
+    from logpipe.errors import QueryError
+    from logpipe.queries.loader import load_query_file
+
+    path = tmp_path / "checkout_errors.sql"
+    path.write_text(ALERT_QUERY.replace("column=total, op=>", "column=nothing, op=>"))
+    with pytest.raises(QueryError, match=r"checkout_errors.sql:8: alert fleet watches column 'nothing'"):
+        load_query_file(path)
+    path.write_text(ALERT_QUERY.replace("op=>=", "op=~"))
+    with pytest.raises(QueryError, match=r":7: alert too_many: op=~ is not one of"):
+        load_query_file(path)

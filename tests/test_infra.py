@@ -412,3 +412,19 @@ def test_delimiter_processor_can_be_turned_off() -> None:
         "ExtendedS3DestinationConfiguration"]
     assert "ProcessingConfiguration" not in destination
     assert cfn_lint(dump_template(render_stateless(config))) == []
+
+
+def test_alarm_topic_is_encrypted_and_only_this_accounts_alarms_publish() -> None:
+    config = full_config()
+    stateless, stateful = render_stateless(config), render_stateful(config)
+    topic = resource(stateless, "AWS::SNS::Topic")
+    assert topic["TopicName"] == "shop-alarms" and topic["KmsMasterKeyId"]
+    assert topic["Subscription"] == [{"Protocol": "email", "Endpoint": "oncall@example.com"}]
+    statement = resource(stateless, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"][0]
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and statement["Action"] == "sns:Publish"
+    assert "alarm:shop-*" in sub_text(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+    key_sids = [s["Sid"] for s in stateful["Resources"]["LogKey"]["Properties"]["KeyPolicy"]["Statement"]]
+    assert "CloudWatchAlarmsOfThisAccountPublishToTheAlarmTopic" in key_sids
+    assert "AlarmTopicArn" in stateless["Outputs"]
+    # Off by default: no topic, no key statement.
+    assert not [r for r in render_stateless(Config())["Resources"].values() if r["Type"] == "AWS::SNS::Topic"]

@@ -27,13 +27,13 @@ def test_prices_follow_cardinality() -> None:
     # $0.30 per metric, $0.10 per alarm metric (3 per anomaly alarm), $3 per dashboard, requests per 1,000.
     lines = {item.split(" (")[0]: monthly for item, _, _, monthly in base.lines}
     assert lines["metrics"] == pytest.approx(0.30 * base.metric_series)
-    assert lines["alarms"] == pytest.approx(0.10 * 4 * 5)
+    assert lines["alarms"] == pytest.approx(0.10 * (4 * 5 + 2))  # + the detect and digest heartbeats
     assert lines["dashboards"] == 3.0
     assert base.requests_per_month == 720  # one call per hourly window
     # A saved query with a high-cardinality dimension costs what its history shows.
     custom = _query(MetricSpec("ByRoute", "n", dimensions=("service", "route")), window="15m")
     more = estimate(config, [custom], services=4, observed={"route": 50})
-    assert more.metric_series - base.metric_series == 4 * 50 + 1  # and JobFailures for the new job
+    assert more.metric_series - base.metric_series == 4 * 50 + 2  # and JobFailures, JobHeartbeat for the new job
     assert more.requests_per_month == 720 + 30 * 96
     assert more.total > base.total
     # More than 1,000 points in one window needs more than one call per window.

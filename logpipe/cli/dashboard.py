@@ -37,9 +37,27 @@ def _services(app: AppContext, given: tuple[str, ...]) -> list[str]:
 def _render(app: AppContext, services: tuple[str, ...], account: str | None):  # type: ignore[no-untyped-def]
     from logpipe.metrics.dashboard import PLACEHOLDER_ACCOUNT, render
     from logpipe.queries.loader import load_queries
+    from logpipe.service.jobs import build_jobs
 
+    jobs = [(job.name, int(job.window.total_seconds())) for job in build_jobs(app.config)]
     return render(app.config, list(load_queries(app.config).values()), _services(app, services),
-                  account or PLACEHOLDER_ACCOUNT)
+                  account or PLACEHOLDER_ACCOUNT, jobs)
+
+
+def _print_timings(rendered) -> None:  # type: ignore[no-untyped-def]
+    """Each alarm's period, the job behind its metric and how late it can fire."""
+    from logpipe.metrics.dashboard import human
+
+    # One plain line per alarm (not a table): greppable, and never folded in a narrow terminal.
+    console.print("alarms: period and end-to-end delay (how long after a record its alarm can fire)",
+                  highlight=False)
+    for t in rendered.timings:
+        console.print(f"  {t.alarm}: {t.metric} from {t.job}, period {human(t.period)}, fires up to "
+                      f"{human(t.delay_seconds)} ({t.explanation})", highlight=False, soft_wrap=True)
+    actions = rendered.alarms[0].get("AlarmActions") if rendered.alarms else None
+    if rendered.alarms and not actions:
+        err_console.print("warning: the alarms have no actions and page nobody: set [alarms] actions "
+                          "(SNS topic ARNs) or [alarms] create_topic = true", highlight=False)
 
 
 @dashboard_group.command("render")
@@ -69,6 +87,7 @@ def render_command(app: AppContext, out_dir: str, local: bool, services: tuple[s
     from logpipe.metrics.dashboard import write
 
     rendered = _render(app, services, account_id)
+    _print_timings(rendered)
     for path in write(rendered, out_dir):
         console.print(f"wrote {path}", highlight=False)
     console.print(f"{len(rendered.body['widgets'])} widgets, {len(rendered.alarms)} alarms", highlight=False)

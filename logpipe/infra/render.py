@@ -233,8 +233,8 @@ def _glue_table(config: Config, names: Names, layout: Layout) -> dict[str, Any]:
     }
 
 
-def _kms_key() -> dict[str, Any]:
-    return {
+def _kms_key(config: Config) -> dict[str, Any]:
+    key: dict[str, Any] = {
         "Type": "AWS::KMS::Key",
         "DeletionPolicy": "Retain",
         "UpdateReplacePolicy": "Retain",
@@ -265,6 +265,18 @@ def _kms_key() -> dict[str, Any]:
             },
         },
     }
+    if config.alarms.create_topic:
+        # CloudWatch alarms publish to the encrypted alarm topic: SNS asks KMS on CloudWatch's behalf,
+        # which the AWS-managed SNS key never allows (alarms to such a topic fail silently).
+        key["Properties"]["KeyPolicy"]["Statement"].append({
+            "Sid": "CloudWatchAlarmsOfThisAccountPublishToTheAlarmTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}},
+        })
+    return key
 
 
 def render_stateful(config: Config) -> dict[str, Any]:
@@ -276,7 +288,7 @@ def render_stateful(config: Config) -> dict[str, Any]:
         "BucketKeyEnabled": True,  # one KMS call per object batch, not per object: cheaper
     }]}
     resources: dict[str, Any] = {
-        "LogKey": _kms_key(),
+        "LogKey": _kms_key(config),
         "LogKeyAlias": {"Type": "AWS::KMS::Alias", "Properties": {
             "AliasName": f"alias/{names.stack_prefix}-logs", "TargetKeyId": Ref("LogKey")}},
         "AccessLogBucket": {
@@ -566,6 +578,12 @@ def render_stateless(config: Config) -> dict[str, Any]:
             },
         },
     }
+    outputs_extra: dict[str, Any] = {}
+    if config.alarms.create_topic:
+        resources.update(_alarm_topic(config, names, key_arn))
+        outputs_extra["AlarmTopicArn"] = {"Description": "Every logpipe alarm notifies this topic ([alarms] create_topic)",
+                                          "Value": Ref("AlarmTopic"),
+                                          "Export": {"Name": Sub("${AWS::StackName}-AlarmTopicArn")}}
     # The service statements name the workgroup, database and table through Sub variables.
     sub_vars = {"WorkGroup": ImportValue("WorkGroupName"), "Database": ImportValue("DatabaseName"),
                 "Table": ImportValue("TableName")}
@@ -590,7 +608,35 @@ def render_stateless(config: Config) -> dict[str, Any]:
             "ServiceTaskRoleArn": {"Description": "taskRoleArn of the logpipe service",
                                    "Value": GetAtt("ServiceTaskRole", "Arn"),
                                    "Export": {"Name": Sub("${AWS::StackName}-ServiceTaskRoleArn")}},
+            **outputs_extra,
         },
+    }
+
+
+def _alarm_topic(config: Config, names: Names, key_arn: Any) -> dict[str, Any]:
+    """The SNS topic every generated alarm notifies (``[alarms] create_topic``): encrypted with the log
+    key, publishable only by this account's CloudWatch alarms of this stack prefix."""
+    topic: dict[str, Any] = {"TopicName": f"{names.stack_prefix}-alarms", "KmsMasterKeyId": key_arn,
+                             "DisplayName": f"{names.stack_prefix} alarms"}
+    if config.alarms.topic_emails:
+        topic["Subscription"] = [{"Protocol": "email", "Endpoint": e} for e in config.alarms.topic_emails]
+    return {
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": topic},
+        "AlarmTopicPolicy": {"Type": "AWS::SNS::TopicPolicy", "Properties": {
+            "Topics": [Ref("AlarmTopic")],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "CloudWatchAlarmsOfThisAccount",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": Ref("AlarmTopic"),
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")},
+                    "ArnLike": {"aws:SourceArn": Sub(
+                        f"arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:{names.stack_prefix}-*")},
+                },
+            }]},
+        }},
     }
 
 

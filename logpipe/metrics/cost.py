@@ -105,7 +105,8 @@ def estimate(config: Config, queries: Sequence[SavedQuery], services: int,
     """The monthly cost of the known detector metrics plus every saved query's metric specs.
 
     ``observed`` gives distinct values per dimension from the local history (other dimensions are
-    assumed to have one value). ``alarms`` defaults to the rendered set: three per service.
+    assumed to have one value). ``alarms`` defaults to the rendered set: three per service, a heartbeat
+    per scheduled job and the alerts.
     """
     observed = dict(observed or {})
     assumptions = [f"{services} service(s)", f"top {config.metrics.top_patterns} patterns + 'other' per service"]
@@ -134,7 +135,15 @@ def estimate(config: Config, queries: Sequence[SavedQuery], services: int,
         per_job[m.job] = (points + m.series, windows)
     for points, windows in per_job.values():
         requests += math.ceil(points / 1000) * windows
-    n_alarms = 3 * services if alarms is None else alarms
+    # Three per service, a heartbeat per scheduled job (the queries', detect and digest) and the
+    # saved queries' alerts (per service when their metric has the service dimension).
+    heartbeats = len([q for q in queries if q.schedule]) + 2
+    alerts = 0
+    for query in (q for q in queries if q.schedule):
+        for alert in query.alerts:
+            watched = query.metric_for(alert.column)
+            alerts += services if watched is not None and watched.dimensions == (N.DIM_SERVICE,) else 1
+    n_alarms = 3 * services + heartbeats + alerts if alarms is None else alarms
     # the anomaly detection alarm evaluates the metric and the two band edges: 3 alarm metrics
-    n_alarm_metrics = (services * (1 + 3 + 1)) if alarm_metrics is None else alarm_metrics
+    n_alarm_metrics = (services * (1 + 3 + 1) + heartbeats + alerts) if alarm_metrics is None else alarm_metrics
     return CostEstimate(rows, n_alarms, n_alarm_metrics, dashboards, requests, assumptions)

@@ -13,7 +13,7 @@ import html
 import io
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ class Rendered:
     name: str
     body: dict[str, Any]
     alarms: list[dict[str, Any]]
+    timings: list[Any] = field(default_factory=list)  # AlarmTiming per alarm, in order
 
 
 def _period(config: Config) -> int:
@@ -80,38 +81,244 @@ def _metric_widget(title: str, expressions: list[tuple[str, str]], region: str, 
     }}
 
 
-def alarm_definitions(config: Config, services: Sequence[str]) -> list[dict[str, Any]]:
-    """``PutMetricAlarm`` arguments: new error pattern, error spike (anomaly band) and 5xx rate per service."""
-    ns, period, prefix = config.metrics.namespace, _period(config), config.infra.stack_prefix
-    alarms: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class Producer:
+    """The scheduled job that produces a metric, and the window each of its points describes."""
+
+    job: str
+    window_seconds: int
+
+
+@dataclass(frozen=True)
+class AlarmTiming:
+    """How late an alarm can fire, for ``dashboard render`` and the alarm's description."""
+
+    alarm: str
+    metric: str
+    job: str
+    period: int
+    delay_seconds: int
+    explanation: str
+
+
+def producers(config: Config, queries: Sequence[SavedQuery]) -> dict[str, Producer]:
+    """Metric name -> the scheduled job producing it. Why: an alarm's period must be the window of the
+    query behind its metric (``ErrorCount`` hourly, ``Http5xxRate`` every 15 minutes); a shorter period
+    evaluates periods that can never hold a point, a longer one mixes windows."""
+    found: dict[str, Producer] = {}
+    for query in queries:
+        if not query.schedule:
+            continue
+        window = parse_duration(query.window)
+        for spec in query.metrics:
+            known = found.get(spec.name)
+            if known is None or window > known.window_seconds:  # two producers: the coarser one decides
+                found[spec.name] = Producer(f"query:{query.name}", window)
+    detect = Producer("detect", parse_duration(config.service.window))
+    for name in (N.NEW_PATTERNS, N.PATTERN_COUNT, N.BAD_RECORDS, N.MISPLACED_RECORDS):
+        found.setdefault(name, detect)
+    return found
+
+
+def _as_period(seconds: int) -> int:
+    """A CloudWatch alarm period: a multiple of 60 seconds, at least 60."""
+    return max(60, seconds - seconds % 60)
+
+
+def _evaluation_periods(period: int, wanted: int) -> int:
+    """At most what CloudWatch accepts: Period x EvaluationPeriods <= 7 days, <= 1 day under an hour."""
+    limit = 86_400 if period < 3600 else 604_800
+    if period > limit:
+        raise UsageError(f"an alarm period of {period}s is longer than CloudWatch allows ({limit}s): use a "
+                         "shorter window for the job or query behind it")
+    return max(1, min(wanted, limit // period))
+
+
+def human(seconds: float) -> str:
+    """``5400`` -> ``1h30m``: durations as the config writes them."""
+    seconds = int(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+def end_to_end_delay(config: Config, window_seconds: int) -> tuple[int, str]:
+    """How long after a record is logged its window's alarm can fire, and why.
+
+    A record waits in Firehose's buffer (``[infra] firehose_buffer_seconds``), its window closes (up
+    to one window later), the job waits ``[service] lateness`` for late objects, then queries and
+    publishes. (CloudWatch then evaluates the alarm within its period.)"""
+    buffer = config.infra.firehose_buffer_seconds
+    lateness = parse_duration(config.service.lateness)
+    delay = buffer + lateness + window_seconds
+    why = (f"window {human(window_seconds)} + lateness {human(lateness)} + Firehose buffer {human(buffer)}")
+    return delay, why
+
+
+def alarm_topic_arn(config: Config, account_id: str) -> str:
+    """The ARN of the topic the stateless stack creates with ``[alarms] create_topic``."""
+    region = config.aws.region
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return f"arn:{partition}:sns:{region}:{account_id}:{config.infra.stack_prefix}-alarms"
+
+
+def alarm_actions(config: Config, account_id: str = PLACEHOLDER_ACCOUNT) -> dict[str, Any]:
+    """``AlarmActions`` (and ``OKActions``) of every generated alarm: ``[alarms] actions`` and the
+    stack's topic. An alarm without actions pages nobody."""
+    topics = list(config.alarms.actions)
+    if config.alarms.create_topic:
+        topics.append(alarm_topic_arn(config, account_id))
+    topics = list(dict.fromkeys(topics))
+    out: dict[str, Any] = {"ActionsEnabled": True, "AlarmActions": topics}
+    if config.alarms.notify_ok:
+        out["OKActions"] = topics
+    return out
+
+
+def _safe(name: str) -> str:
+    """A job or query name as part of an alarm name (``query:errors`` -> ``query-errors``)."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+def _describe(text: str, timing: tuple[int, str]) -> str:
+    delay, why = timing
+    return f"{text}. Fires up to {human(delay)} after the records ({why}).  [logpipe]"[:1024]
+
+
+def alarm_definitions(config: Config, services: Sequence[str], queries: Sequence[SavedQuery] = (),
+                      jobs: Sequence[tuple[str, int]] = (), account_id: str = PLACEHOLDER_ACCOUNT,
+                      ) -> list[dict[str, Any]]:
+    """``PutMetricAlarm`` arguments: per service new error pattern, error spike (anomaly band) and 5xx
+    rate; one heartbeat alarm per scheduled job (``jobs``: name and window seconds); one alarm per
+    ``-- alert`` of a scheduled saved query. Every alarm carries ``[alarms]`` actions; its period is the
+    window of the job that produces its metric (``[service] window`` when no scheduled query does)."""
+    return [a for a, _ in _alarms_and_timings(config, services, queries, jobs, account_id)]
+
+
+def alarm_timings(config: Config, services: Sequence[str], queries: Sequence[SavedQuery] = (),
+                  jobs: Sequence[tuple[str, int]] = ()) -> list[AlarmTiming]:
+    return [t for _, t in _alarms_and_timings(config, services, queries, jobs, PLACEHOLDER_ACCOUNT)]
+
+
+def _alarms_and_timings(config: Config, services: Sequence[str], queries: Sequence[SavedQuery],
+                        jobs: Sequence[tuple[str, int]], account_id: str
+                        ) -> list[tuple[dict[str, Any], AlarmTiming]]:
+    ns, prefix = config.metrics.namespace, config.infra.stack_prefix
+    made = producers(config, queries)
+    fallback = Producer("[service] window", parse_duration(config.service.window))
+    actions = alarm_actions(config, account_id)
+    out: list[tuple[dict[str, Any], AlarmTiming]] = []
+
+    def add(alarm: dict[str, Any], metric: str, producer: Producer, timing: tuple[int, str]) -> None:
+        alarm.update(actions)
+        period = alarm.get("Period") or next(m["MetricStat"]["Period"] for m in alarm["Metrics"] if "MetricStat" in m)
+        out.append((alarm, AlarmTiming(alarm["AlarmName"], metric, producer.job, period, timing[0], timing[1])))
+
     for service in services:
         dims = [{"Name": N.DIM_SERVICE, "Value": service}]
-        common = {"ActionsEnabled": True, "TreatMissingData": "notBreaching", "EvaluationPeriods": 1,
-                  "DatapointsToAlarm": 1}
-        alarms.append({
-            "AlarmName": f"{prefix}-{service}-new-error-pattern",
-            "AlarmDescription": f"{service}: an error pattern never seen before appeared (logpipe detect)",
-            "Namespace": ns, "MetricName": N.NEW_PATTERNS, "Dimensions": dims, "Statistic": "Sum",
-            "Period": period, "Threshold": 1.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "Unit": "Count", **common})
-        alarms.append({
-            "AlarmName": f"{prefix}-{service}-error-spike",
-            "AlarmDescription": f"{service}: ERROR records above the anomaly detection band ({ANOMALY_BAND_WIDTH} sd)",
-            "Metrics": [
-                {"Id": "errors", "ReturnData": True, "MetricStat": {
-                    "Metric": {"Namespace": ns, "MetricName": N.ERROR_COUNT, "Dimensions": dims},
-                    "Period": period, "Stat": "Sum"}},
-                {"Id": "band", "Expression": f"ANOMALY_DETECTION_BAND(errors, {ANOMALY_BAND_WIDTH})",
-                 "Label": "expected errors", "ReturnData": True},
-            ],
-            "ThresholdMetricId": "band", "ComparisonOperator": "GreaterThanUpperThreshold", **common})
-        alarms.append({
-            "AlarmName": f"{prefix}-{service}-http-5xx-rate",
-            "AlarmDescription": f"{service}: more than {HTTP_5XX_THRESHOLD_PERCENT}% of HTTP responses are 5xx",
-            "Namespace": ns, "MetricName": N.HTTP_5XX_RATE, "Dimensions": dims, "Statistic": "Average",
-            "Period": period, "Threshold": HTTP_5XX_THRESHOLD_PERCENT,
-            "ComparisonOperator": "GreaterThanThreshold", "Unit": "Percent", **common})
-    return alarms
+        common = {"TreatMissingData": "notBreaching", "EvaluationPeriods": 1, "DatapointsToAlarm": 1}
+        new = made.get(N.NEW_PATTERNS, fallback)
+        timing = end_to_end_delay(config, new.window_seconds)
+        add({"AlarmName": f"{prefix}-{service}-new-error-pattern",
+             "AlarmDescription": _describe(f"{service}: an error pattern never seen before appeared ({new.job})", timing),
+             "Namespace": ns, "MetricName": N.NEW_PATTERNS, "Dimensions": dims, "Statistic": "Sum",
+             "Period": _as_period(new.window_seconds), "Threshold": 1.0,
+             "ComparisonOperator": "GreaterThanOrEqualToThreshold", "Unit": "Count", **common},
+            N.NEW_PATTERNS, new, timing)
+        errors = made.get(N.ERROR_COUNT, fallback)
+        timing = end_to_end_delay(config, errors.window_seconds)
+        add({"AlarmName": f"{prefix}-{service}-error-spike",
+             "AlarmDescription": _describe(f"{service}: ERROR records above the anomaly detection band "
+                                           f"({ANOMALY_BAND_WIDTH} sd, {errors.job})", timing),
+             "Metrics": [
+                 {"Id": "errors", "ReturnData": True, "MetricStat": {
+                     "Metric": {"Namespace": ns, "MetricName": N.ERROR_COUNT, "Dimensions": dims},
+                     "Period": _as_period(errors.window_seconds), "Stat": "Sum"}},
+                 {"Id": "band", "Expression": f"ANOMALY_DETECTION_BAND(errors, {ANOMALY_BAND_WIDTH})",
+                  "Label": "expected errors", "ReturnData": True},
+             ],
+             "ThresholdMetricId": "band", "ComparisonOperator": "GreaterThanUpperThreshold", **common},
+            N.ERROR_COUNT, errors, timing)
+        http = made.get(N.HTTP_5XX_RATE, fallback)
+        timing = end_to_end_delay(config, http.window_seconds)
+        add({"AlarmName": f"{prefix}-{service}-http-5xx-rate",
+             "AlarmDescription": _describe(f"{service}: more than {HTTP_5XX_THRESHOLD_PERCENT}% of HTTP responses "
+                                           f"are 5xx ({http.job})", timing),
+             "Namespace": ns, "MetricName": N.HTTP_5XX_RATE, "Dimensions": dims, "Statistic": "Average",
+             "Period": _as_period(http.window_seconds), "Threshold": HTTP_5XX_THRESHOLD_PERCENT,
+             "ComparisonOperator": "GreaterThanThreshold", "Unit": "Percent", **common},
+            N.HTTP_5XX_RATE, http, timing)
+
+    for job, window in jobs:
+        period = _as_period(window)
+        missed = _evaluation_periods(period, config.alarms.heartbeat_missed_windows)
+        producer = Producer(job, window)
+        delay, why = end_to_end_delay(config, window)
+        timing = (delay + (missed - 1) * period, f"{missed} missed window(s); {why}")
+        add({"AlarmName": f"{prefix}-job-{_safe(job)}-heartbeat",
+             "AlarmDescription": _describe(f"job {job} completed no window in {missed} window(s) of "
+                                           f"{human(window)}: the pipeline is stuck, failing or not running", timing),
+             "Namespace": ns, "MetricName": N.JOB_HEARTBEAT, "Dimensions": [{"Name": N.DIM_JOB, "Value": job}],
+             "Statistic": "SampleCount", "Period": period, "Threshold": 1.0,
+             "ComparisonOperator": "LessThanThreshold", "Unit": "Count",
+             # No data IS the failure this alarm is for.
+             "TreatMissingData": "breaching", "EvaluationPeriods": missed, "DatapointsToAlarm": missed},
+            N.JOB_HEARTBEAT, producer, timing)
+
+    for query in queries:
+        if not query.schedule:
+            continue
+        for alert in query.alerts:
+            spec = query.metric_for(alert.column)
+            if spec is None:  # the loader refuses such a file; a query built in code may still
+                raise UsageError(f"alert {alert.name} of {query.name}: no gauge metric holds column {alert.column}")
+            producer = Producer(f"query:{query.name}", parse_duration(query.window))
+            for alarm in _alert_alarms(config, query, alert, spec, producer, services):
+                add(alarm, spec.name, producer, end_to_end_delay(config, producer.window_seconds))
+    return out
+
+
+COMPARISON = {">": "GreaterThanThreshold", ">=": "GreaterThanOrEqualToThreshold", "<": "LessThanThreshold",
+              "<=": "LessThanOrEqualToThreshold"}
+METRICS_INSIGHTS_RANGE = 3 * 3600  # Metrics Insights alarms see the last 3 hours only
+
+
+def _alert_alarms(config: Config, query: SavedQuery, alert: Any, spec: Any, producer: Producer,
+                  services: Sequence[str]) -> list[dict[str, Any]]:
+    """A ``-- alert`` as CloudWatch alarms on its metric: one per service for a per-service metric, one
+    for a metric without dimensions, else one Metrics Insights alarm over every series (any breaching
+    series fires it: MAX for an upper bound, MIN for a lower one)."""
+    ns, prefix = config.metrics.namespace, config.infra.stack_prefix
+    period = _as_period(producer.window_seconds)
+    evaluations = _evaluation_periods(period, alert.for_windows)
+    stat = "Maximum" if alert.op.startswith(">") else "Minimum"
+    timing = end_to_end_delay(config, producer.window_seconds)
+    what = (f"{query.name}: {alert.condition} for {evaluations} window(s) of {human(producer.window_seconds)} "
+            f"[{alert.severity}]")
+    common = {"ComparisonOperator": COMPARISON[alert.op], "Threshold": alert.threshold,
+              "EvaluationPeriods": evaluations, "DatapointsToAlarm": evaluations,
+              "TreatMissingData": "notBreaching"}  # no row in a window: nothing to alert on
+    base = f"{prefix}-{_safe(query.name)}-{alert.name}"
+    dims = tuple(spec.dimensions)
+    if dims == (N.DIM_SERVICE,) and services:
+        return [{"AlarmName": f"{base}-{service}", "AlarmDescription": _describe(f"{service}: {what}", timing),
+                 "Namespace": ns, "MetricName": spec.name, "Dimensions": [{"Name": N.DIM_SERVICE, "Value": service}],
+                 "Statistic": stat, "Period": period, **common} for service in services]
+    if not dims:
+        return [{"AlarmName": base, "AlarmDescription": _describe(what, timing), "Namespace": ns,
+                 "MetricName": spec.name, "Statistic": stat, "Period": period, **common}]
+    if period * evaluations > METRICS_INSIGHTS_RANGE:
+        raise UsageError(f"alert {alert.name} of {query.name}: metric {spec.name} has dimensions "
+                         f"{', '.join(dims)}, so its alarm is a Metrics Insights query, which sees only the last "
+                         f"3 hours; window x for = {human(period * evaluations)}: use a shorter window or for=")
+    schema = ", ".join([f'"{ns}"', *dims])
+    return [{"AlarmName": base, "AlarmDescription": _describe(what, timing),
+             "Metrics": [{"Id": "q", "ReturnData": True, "Period": period,
+                          "Expression": f"SELECT {stat.upper()[:3]}({spec.name}) FROM SCHEMA({schema})"}],
+             **common}]
 
 
 def dashboard_body(config: Config, queries: Sequence[SavedQuery], alarm_names: Sequence[str],
@@ -156,10 +363,12 @@ def dashboard_body(config: Config, queries: Sequence[SavedQuery], alarm_names: S
 
 
 def render(config: Config, queries: Sequence[SavedQuery], services: Sequence[str],
-           account_id: str = PLACEHOLDER_ACCOUNT) -> Rendered:
-    alarms = alarm_definitions(config, services)
+           account_id: str = PLACEHOLDER_ACCOUNT, jobs: Sequence[tuple[str, int]] = ()) -> Rendered:
+    """The dashboard and every alarm; ``jobs`` (name, window seconds) get a heartbeat alarm each."""
+    pairs = _alarms_and_timings(config, services, queries, jobs, account_id)
+    alarms = [a for a, _ in pairs]
     body = dashboard_body(config, queries, [a["AlarmName"] for a in alarms], account_id)
-    return Rendered(dashboard_name(config), body, alarms)
+    return Rendered(dashboard_name(config), body, alarms, [t for _, t in pairs])
 
 
 def write(rendered: Rendered, out_dir: str | Path) -> list[Path]:

@@ -21,6 +21,7 @@ LOG_BYTES = "LogBytes"
 BAD_RECORDS = "BadRecords"
 MISPLACED_RECORDS = "MisplacedRecords"
 JOB_FAILURES = "JobFailures"
+JOB_HEARTBEAT = "JobHeartbeat"
 
 # Dimension names.
 DIM_SERVICE = "service"
@@ -56,6 +57,8 @@ KNOWN_METRICS: tuple[MetricInfo, ...] = (
                "records no reader could use, by reason (not_json, invalid_utf8, corrupt_gzip, truncated_object...)"),
     MetricInfo(MISPLACED_RECORDS, "Count", (), "records whose time lies outside their partition's hour"),
     MetricInfo(JOB_FAILURES, "Count", (DIM_JOB,), "scheduled jobs that failed"),
+    MetricInfo(JOB_HEARTBEAT, "Count", (DIM_JOB,),
+               "one per window a scheduled job completed: its absence is a dead pipeline (alarmed as breaching)"),
 )
 
 KNOWN_BY_NAME = {info.name: info for info in KNOWN_METRICS}

@@ -16,7 +16,7 @@ import logpipe
 from logpipe.config import Config, parse_duration
 from logpipe.engines.binding import Param
 from logpipe.errors import QueryError, UsageError
-from logpipe.queries.model import RUNNER_PARAMS, MetricSpec, SavedQuery
+from logpipe.queries.model import RUNNER_PARAMS, AlertSpec, MetricSpec, SavedQuery
 
 
 def _shipped_dir() -> Path:
@@ -36,7 +36,7 @@ def _shipped_dir() -> Path:
 
 SHIPPED_DIR = _shipped_dir()
 
-HEADER_KEYS = ("name", "description", "schedule", "window", "param", "metric")
+HEADER_KEYS = ("name", "description", "schedule", "window", "param", "metric", "alert")
 _KEY_RE = re.compile(r"^--\s*(?P<key>[A-Za-z_]+)(?:\s+(?P<arg>[A-Za-z_][A-Za-z0-9_]*))?\s*:\s*(?P<value>.*)$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TYPE_RE = re.compile(r"^(?P<type>string|int|float|bool|timestamp|duration|enum|list)"
@@ -161,6 +161,41 @@ def _parse_metric(name: str, value: str) -> MetricSpec:
                       counts_column=options.get("counts") or None)
 
 
+ALERT_OPS = (">=", "<=", ">", "<")
+SEVERITIES = ("info", "warning", "critical")
+
+
+def _parse_alert(name: str, value: str) -> AlertSpec:
+    if not _NAME_RE.match(name):
+        raise _HeaderError(f"alert name {name!r}: use lower case letters, digits and '_'")
+    options = dict(split_options(value))
+    unknown = set(options) - {"column", "op", "threshold", "for", "severity", "destinations"}
+    if unknown:
+        raise _HeaderError(f"alert {name}: unknown option(s) {', '.join(sorted(unknown))} "
+                           "(use column=, op=, threshold=, for=, severity=, destinations=)")
+    column, op = options.get("column"), (options.get("op") or "").strip()
+    if not column:
+        raise _HeaderError(f"alert {name}: column= is required (the result column to watch)")
+    if op not in ALERT_OPS:
+        raise _HeaderError(f"alert {name}: op={op or '(none)'} is not one of {' '.join(ALERT_OPS)}")
+    try:
+        threshold = float(options.get("threshold") or "")
+    except ValueError:
+        raise _HeaderError(f"alert {name}: threshold= must be a number (got {options.get('threshold')!r})") from None
+    try:
+        for_windows = int(options.get("for") or 1)
+    except ValueError:
+        raise _HeaderError(f"alert {name}: for= is a number of windows in a row (got {options.get('for')!r})") from None
+    if not 1 <= for_windows <= 24:
+        raise _HeaderError(f"alert {name}: for={for_windows}: use 1 to 24 windows in a row")
+    severity = options.get("severity") or "warning"
+    if severity not in SEVERITIES:
+        raise _HeaderError(f"alert {name}: severity={severity} is not one of {', '.join(SEVERITIES)}")
+    destinations = tuple(d.strip() for d in re.split(r"[|,\s]+", options.get("destinations") or "") if d.strip())
+    return AlertSpec(name=name, column=column, op=op, threshold=threshold,  # type: ignore[arg-type]
+                     for_windows=for_windows, severity=severity, destinations=destinations)  # type: ignore[arg-type]
+
+
 def _check_schedule(value: str) -> str:
     value = " ".join(value.split())
     if value.startswith("every "):
@@ -187,7 +222,7 @@ def parse_query_text(text: str, path: Path) -> SavedQuery:
     from logpipe.engines.transpile import parse, placeholders
 
     lines = text.splitlines()
-    header: dict[str, Any] = {"params": [], "metrics": []}
+    header: dict[str, Any] = {"params": [], "metrics": [], "alerts": []}
     header_lines = 0
     for index, raw in enumerate(lines):
         line = raw.strip()
@@ -204,6 +239,13 @@ def parse_query_text(text: str, path: Path) -> SavedQuery:
         try:
             if key not in HEADER_KEYS:
                 raise _HeaderError(f"unknown header key {key!r} (known: {', '.join(HEADER_KEYS)})")
+            if key == "alert":
+                if not arg:
+                    raise _HeaderError("alert needs a name: '-- alert NAME: column=..., op=>, threshold=...'")
+                if any(a.name == arg for _, a in header["alerts"]):
+                    raise _HeaderError(f"alert {arg} is declared twice")
+                header["alerts"].append((index, _parse_alert(arg, value)))
+                continue
             if key in ("param", "metric"):
                 if not arg:
                     raise _HeaderError(f"{key} needs a name: '-- {key} NAME: ...'")
@@ -237,6 +279,14 @@ def parse_query_text(text: str, path: Path) -> SavedQuery:
             raise QueryError(f"{path}:1: the header has no '-- {key}: ...' line")
     if header["name"] != path.stem:
         raise QueryError(f"{path}:1: name {header['name']!r} differs from the file name {path.stem!r}")
+    metric_columns = {m.column for m in header["metrics"] if m.kind == "gauge"}
+    for index, alert in header["alerts"]:
+        if alert.column not in metric_columns:
+            raise QueryError(f"{path}:{index + 1}: alert {alert.name} watches column {alert.column!r}, which no "
+                             "gauge metric of this query holds: add '-- metric NAME: column="
+                             f"{alert.column}' (the alert becomes a CloudWatch alarm on that metric)")
+    if header["alerts"] and not header.get("schedule"):
+        raise QueryError(f"{path}:1: alerts need a '-- schedule: ...' line: only scheduled queries are watched")
     body = "\n".join(lines[header_lines:]).strip().rstrip(";").strip()
     if not body:
         raise QueryError(f"{path}:{header_lines + 1}: no SQL after the header")
@@ -253,6 +303,7 @@ def parse_query_text(text: str, path: Path) -> SavedQuery:
         name=header["name"], description=header["description"], sql=body, path=path,
         schedule=header.get("schedule"), window=header.get("window", "1h"),
         params=tuple(header["params"]), metrics=tuple(header["metrics"]), header_lines=header_lines,
+        alerts=tuple(a for _, a in header["alerts"]),
     )
 
 

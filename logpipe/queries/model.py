@@ -37,6 +37,38 @@ class MetricSpec:
     counts_column: str | None = None
 
 
+AlertOp = Literal[">", ">=", "<", "<="]
+Severity = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """A threshold on a result column (like a Redash or Grafana alert): ``-- alert NAME: column=...``.
+
+    The column must be one of the query's metric columns, because on AWS the alert IS a CloudWatch
+    alarm on that derived metric (``logpipe dashboard deploy``); on the embedded default the service
+    checks every row of each window and, after ``for_windows`` breaching windows in a row, puts a
+    finding in the digest and delivers it at once to ``destinations`` (names of digest destinations;
+    empty: all of them).
+    """
+
+    name: str
+    column: str
+    op: AlertOp
+    threshold: float
+    for_windows: int = 1
+    severity: Severity = "warning"
+    destinations: tuple[str, ...] = ()
+
+    def breached(self, value: float) -> bool:
+        return {">": value > self.threshold, ">=": value >= self.threshold,
+                "<": value < self.threshold, "<=": value <= self.threshold}[self.op]
+
+    @property
+    def condition(self) -> str:
+        return f"{self.column} {self.op} {self.threshold:g}"
+
+
 @dataclass(frozen=True)
 class SavedQuery:
     name: str
@@ -48,6 +80,11 @@ class SavedQuery:
     params: tuple[Param, ...] = ()
     metrics: tuple[MetricSpec, ...] = ()
     header_lines: int = 0
+    alerts: tuple[AlertSpec, ...] = ()
+
+    def metric_for(self, column: str) -> MetricSpec | None:
+        """The metric spec whose value is ``column`` (what an alert on that column watches)."""
+        return next((m for m in self.metrics if m.column == column and m.kind == "gauge"), None)
 
 
 @dataclass
@@ -63,4 +100,4 @@ class QueryResult:
     table: Any = None
 
 
-__all__ = ["RUNNER_PARAMS", "MetricSpec", "QueryResult", "SavedQuery"]
+__all__ = ["RUNNER_PARAMS", "AlertOp", "AlertSpec", "MetricSpec", "QueryResult", "SavedQuery", "Severity"]

@@ -196,6 +196,8 @@ class JobRunner:
             self.watermarks.fail(job.name, start, end, error)
             self._count_failure(job, start, end, attempt)
             return WindowOutcome(start, end, False, time.perf_counter() - began, attempt, error)
+        if done:
+            self._heartbeat(job, start, end)
         return WindowOutcome(start, end, True, time.perf_counter() - began, attempt, skipped=not done, quality=quality)
 
     def _quality_note(self, start: datetime, end: datetime) -> str | None:
@@ -273,6 +275,17 @@ class JobRunner:
             self.publisher.enqueue(f"{job.name}:failure:{attempt}", start, end, [point])
         except Exception as exc:  # the failure itself is recorded in the state; do not hide it behind this
             log.warning("cannot queue the JobFailures metric for %s: %s", job.name, exc)
+
+    def _heartbeat(self, job: JobSpec, start: datetime, end: datetime) -> None:
+        """A JobHeartbeat point per completed window (its own exactly-once key): its absence is what
+        the job's heartbeat alarm (missing data = breaching) pages on."""
+        from logpipe.metrics import names
+
+        point = DataPoint(names.JOB_HEARTBEAT, end, value=1.0, unit="Count", dimensions=((names.DIM_JOB, job.name),))
+        try:
+            self.publisher.enqueue(f"{job.name}:heartbeat", start, end, [point])
+        except Exception as exc:  # the window itself completed; a missing beat shows as the alarm
+            log.warning("cannot queue the JobHeartbeat metric for %s: %s", job.name, exc)
 
     def _flush(self, job: JobSpec) -> list[str]:
         errors: list[str] = []

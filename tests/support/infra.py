@@ -8,7 +8,7 @@ from logpipe.config import Config
 
 
 def full_config(**infra: Any) -> Config:
-    """Every optional part on: dynamic partitioning, secrets, an SNS digest."""
+    """Every optional part on: dynamic partitioning, secrets, an SNS digest, the alarm topic."""
     return Config.model_validate({
         "store": {"prefix": "ecs/logs", "service_partition": True},
         "engine": {"workgroup": "logs-wg", "database": "applogs", "table": "records"},
@@ -16,6 +16,7 @@ def full_config(**infra: Any) -> Config:
         "firelens": {"firehose_stream": "shop-logs", "datadog": {
             "api_key_secret_arn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:dd-AbCdEf"}},
         "digest": {"destinations": [{"kind": "sns", "topic_arn": "arn:aws:sns:eu-west-1:111122223333:digests"}]},
+        "alarms": {"create_topic": True, "topic_emails": ["oncall@example.com"]},
         "infra": {"stack_prefix": "shop", "bucket": "shop-ecs-logs", "dynamic_partitioning": True,
                   "firehose_buffer_mb": 128, **infra},
     })
