@@ -1,37 +1,204 @@
 """Redaction of secrets and personal data in anything logpipe stores or shows.
 
-Why here, once: pattern examples, digests, Slack messages and error messages all quote raw log
-lines, and raw log lines leak credentials and personal data more often than anyone plans for. Every
-place that shows or stores a raw line calls ``redact(text)``; it never raises, and running it twice
-gives the same result as running it once (so already-redacted text can pass through again).
+Why here, once: pattern templates and examples, digests, Slack messages, query results and error
+messages all quote log lines, and log lines leak credentials and personal data more often than
+anyone plans for. Two halves, one list of secret shapes:
 
-What is masked (each replaced by a ``<redacted:KIND>`` marker, keys and structure kept):
+* ``TEMPLATE_RULES``: RE2-compatible regexes with literal replacements (``<*>``, or ``password=<*>``
+  where the key is worth keeping). They are the first steps of masking (``patterns.masking.MASKS``),
+  in Python and in the engine's SQL alike, so a secret is a variable before mining ever sees it: no
+  template, stored pattern or shape can carry one, even when the same secret repeats unchanged.
+  Every class treats a digit like any other character of its class and no quantifier has an upper
+  bound, so the miner's digits-to-zero cache keys stay exact.
+* ``redact(text)`` for text that is shown or stored as it was logged (examples, samples, query
+  results, error messages): each secret becomes a ``<redacted:KIND>`` marker, keys and structure
+  kept. It never raises, and running it twice gives the same result as running it once.
 
-* passwords in URLs (``https://user:pass@host`` -> ``https://<redacted:credentials>@host``);
-* JSON Web Tokens (``eyJ...eyJ...sig``) and ``Bearer``/``Basic`` authorization values;
-* AWS access key ids (``AKIA``/``ASIA``... + 16) and AWS secret keys given as key/value;
-* values of secret-looking keys: ``password=``, ``passwd``, ``pwd``, ``secret``, ``token``,
-  ``api_key``, ``access_token``, ``client_secret``, ``private_key``... (``k=v``, ``k: v``, JSON);
-* email addresses;
-* card numbers: 13-19 digits, optionally grouped by spaces or dashes, that pass the Luhn check
-  (so ordinary ids and timestamps stay);
-* IPv4 addresses only when asked (``ip=True``): they are often needed to debug, and are not
-  secrets, but can be personal data.
+What is masked:
+
+* PEM private-key blocks (``-----BEGIN … PRIVATE KEY-----`` to its END line, or to the end of the body);
+* passwords in URLs (``https://user:pass@host``) and webhook URLs (Slack, Discord, Teams, Sentry DSNs…);
+* JSON Web Tokens; ``Bearer``/``Basic`` authorization values;
+* vendor tokens by their documented prefixes: GitHub ``ghp_ gho_ ghu_ ghs_ ghr_ github_pat_``, GitLab
+  ``glpat-``, Slack ``xoxb- xoxp- xoxa- xoxr- xoxs- xoxe- xapp-``, Stripe ``sk_live_ rk_live_ pk_live_
+  sk_test_ whsec_``, Google ``AIza``, OpenAI/Anthropic ``sk-``, Hugging Face ``hf_``, npm ``npm_``, PyPI
+  ``pypi-``, SendGrid ``SG.``, Shopify ``shpat_``, DigitalOcean ``dop_v1_``, Vault ``hvs.``, Grafana
+  ``glsa_``, New Relic ``NRAK-``, Postman ``PMAK-``, Linear ``lin_api_``, age ``AGE-SECRET-KEY-1``,
+  Mailgun ``key-``, Twilio ``SK``+hex, Square ``sq0atp-``;
+* AWS access key ids (``AKIA``/``ASIA``… + 16) and secret keys given as key/value;
+* values of secret-looking keys: ``password``, ``passwd``, ``pwd``, ``secret``, ``token``, ``api_key``,
+  ``private_key``, ``authorization``, ``credentials``, ``signature``… (``k=v``, ``k: v``, JSON);
+* email addresses; card numbers (13-19 digits passing the Luhn check);
+* IPv4 and IPv6 addresses: on by default in shown text (``[redact] ip = false`` keeps them, for
+  teams that need them to debug); in templates they are variables anyway.
+* anything matching the rules added in ``[redact] rules`` (``configure``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+WILDCARD = "<*>"
+
+# ---- template rules: RE2 syntax, literal replacement (they run in SQL too) ----
+
+_VALUE = r"""(?:"[^"\n]*"|'[^'\n]*'|[^ \t\n\r\f\v,;&"'<>]+)"""
+_SEP = r"""["']?[ \t]*[:=][ \t]*"""
+
+
+def _key_rule(keys: str) -> str:
+    # an optional quote, an optional prefix ending in _ . or - (db_password, x-api-key), the key,
+    # then = or : and the value (quoted, or up to whitespace or a separator)
+    return rf"""(?i)["']?\b(?:[A-Za-z0-9_.-]*[_.-])?(?:{keys})\b{_SEP}{_VALUE}"""
+
+
+_TOKEN_SHAPES = "|".join([
+    r"gh[pousr]_[A-Za-z0-9]{16,}", r"github_pat_[A-Za-z0-9_]{20,}", r"glpat-[A-Za-z0-9_-]{16,}",
+    r"xox[abposre]-[A-Za-z0-9-]{8,}", r"xapp-[A-Za-z0-9-]{8,}",
+    r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{8,}", r"whsec_[A-Za-z0-9]{16,}",
+    r"AIza[A-Za-z0-9_-]{30,}", r"sk-[A-Za-z0-9_-]{20,}", r"hf_[A-Za-z0-9]{20,}", r"npm_[A-Za-z0-9]{20,}",
+    r"pypi-[A-Za-z0-9_-]{16,}", r"SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}", r"shp(?:at|ss|ca|pa)_[A-Fa-f0-9]{16,}",
+    r"dop_v1_[a-f0-9]{32,}", r"hvs\.[A-Za-z0-9_-]{20,}", r"glsa_[A-Za-z0-9_]{20,}", r"NRAK-[A-Z0-9]{20,}",
+    r"PMAK-[A-Za-z0-9-]{20,}", r"lin_api_[A-Za-z0-9]{20,}", r"AGE-SECRET-KEY-1[A-Z0-9]{20,}",
+    r"key-[a-f0-9]{32,}", r"SK[a-f0-9]{32,}", r"sq0atp-[A-Za-z0-9_-]{16,}",
+])
+_AWS_KEY_ID = r"(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16,}"
+_HEX = "[0-9A-Fa-f]"
+
+
+@dataclass(frozen=True)
+class TemplateRule:
+    """One secret shape for masking: RE2 ``regex``, literal ``replacement``; ``needles``: lower-case
+    substrings one of which every match contains (Python skips the regex without them)."""
+
+    name: str
+    regex: str
+    replacement: str
+    needles: tuple[str, ...]
+
+
+TEMPLATE_RULES: tuple[TemplateRule, ...] = (
+    TemplateRule("pem_private_key",
+                 r"-----BEGIN[ A-Z0-9]*PRIVATE KEY[ A-Z]*-----(?:[^-]|-[^-])*(?:-----END[ A-Z0-9]*PRIVATE KEY[ A-Z]*-----)?",
+                 WILDCARD, ("-----begin",)),
+    TemplateRule("jwt", r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*", WILDCARD, ("eyj",)),
+    TemplateRule("token", rf"\b(?:{_TOKEN_SHAPES}|{_AWS_KEY_ID})", WILDCARD,
+                 ("gh", "glpat", "xox", "xapp", "_live_", "_test_", "whsec", "aiza", "sk-", "hf_", "npm_", "pypi-",
+                  "sg.", "shp", "dop_", "hvs.", "glsa", "nrak", "pmak", "lin_api", "age-secret", "key-", "sk",
+                  "sq0", "akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "abia", "acca")),
+    TemplateRule("bearer", r"(?i)\bbearer[ \t]+[A-Za-z0-9._~+/-]{8,}=*", "Bearer " + WILDCARD, ("bearer",)),
+    TemplateRule("basic", r"(?i)\bbasic[ \t]+[A-Za-z0-9+/]{12,}=*", "Basic " + WILDCARD, ("basic",)),
+    TemplateRule("password", _key_rule("password|passwd|pwd|passphrase|pass"), "password=" + WILDCARD,
+                 ("pass", "pwd")),
+    TemplateRule("secret", _key_rule("secret|secret[_.-]?key|secret[_.-]?access[_.-]?key"), "secret=" + WILDCARD,
+                 ("secret",)),
+    TemplateRule("token_value", _key_rule("token"), "token=" + WILDCARD, ("token",)),
+    TemplateRule("key_value", _key_rule("api[_.-]?key|apikey|private[_.-]?key|access[_.-]?key|account[_.-]?key"
+                                        "|shared[_.-]?access[_.-]?key"), "key=" + WILDCARD, ("key",)),
+    TemplateRule("credential_value", _key_rule("authorization|credentials?|signature|sig|cookie|session[_.-]?id"),
+                 "credentials=" + WILDCARD, ("authoriz", "credential", "sig", "cookie", "session")),
+    TemplateRule("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", WILDCARD, ("@",)),
+    TemplateRule("ipv6", rf"\b{_HEX}+(?::{_HEX}+){{7}}\b|\b{_HEX}+(?::{_HEX}+)*::(?:{_HEX}+(?::{_HEX}+)*)?"
+                         rf"|::(?:[Ff]{{4}}:)?[0-9]{_HEX}*(?::{_HEX}+)*", WILDCARD, (":",)),
+)
+"""The secret shapes every template is masked with, in order (before the generic masks)."""
+
+# Python-only prefixes that cannot change a result (a match only starts where a run starts), so the
+# email rule does not backtrack from every position of a long local part.
+_PY_PREFIX = {"email": "(?<![A-Za-z0-9._%+-])",
+              **{name: "(?<![A-Za-z0-9_])" for name in ("password", "secret", "token_value", "key_value",
+                                                        "credential_value")}}
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    name: str
+    sub: Callable[..., str]
+    replacement: str
+    needles: tuple[str, ...]
+
+
+def _py_regex(rule: TemplateRule) -> str:
+    prefix = _PY_PREFIX.get(rule.name, "")
+    if rule.regex.startswith("(?i)"):
+        return "(?i)" + prefix + rule.regex[4:]
+    return prefix + rule.regex
+
+
+_TEMPLATE_COMPILED = tuple(_Compiled(r.name, re.compile(_py_regex(r), re.ASCII).sub,
+                                     r.replacement, r.needles) for r in TEMPLATE_RULES)
+
+
+def _needed(needles: tuple[str, ...], low: str, text: str) -> bool:
+    return any(n in low for n in needles) if needles != (":",) else ("::" in text or text.count(":") >= 7)
+
+
+def mask_secrets(text: str, *, extra: bool = True) -> str:
+    """``TEMPLATE_RULES`` applied in order (as the SQL masks do), then (``extra``) the configured rules.
+
+    What the miner runs on a line before anything else, so a secret is a ``<*>`` in its template;
+    ``masking.mask`` runs the built-in rules only (the SQL masks cannot know the configuration)."""
+    if not text:
+        return text
+    low = text.lower()
+    for rule in _TEMPLATE_COMPILED:
+        if _needed(rule.needles, low, text):
+            text = rule.sub(rule.replacement, text)
+            low = text.lower()
+    if extra:
+        for _name, regex in _settings.extra:
+            text = regex.sub(WILDCARD, text)
+    return text
+
+
+# ---- settings: [redact] in the config (applied process-wide by ``configure``) ----
+
+
+@dataclass
+class _Settings:
+    ip: bool = True
+    extra: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+
+_settings = _Settings()
+
+
+def configure(*, ip: bool = True, rules: Sequence[tuple[str, str]] = ()) -> None:
+    """Apply ``[redact]``: whether shown text keeps IP addresses, and extra ``(name, regex)`` rules.
+
+    Why process-wide: every output path (digests, CLI, console, stored examples) must apply the
+    same rules, and threading a setting through each of them is how one gets forgotten. The
+    configuration loader calls this; a bad regex is reported there, with its name."""
+    compiled = []
+    for name, regex in rules:
+        try:
+            compiled.append((name, re.compile(regex)))
+        except re.error as exc:
+            raise ValueError(f"redaction rule {name!r}: invalid regex {regex!r}: {exc}") from exc
+    _settings.ip = ip
+    _settings.extra = tuple(compiled)
+
+
+# ---- shown text: <redacted:KIND> markers ----
+
+_PEM = re.compile(TEMPLATE_RULES[0].regex)
+_WEBHOOK = re.compile(
+    r"""\b(https?://(?:[A-Za-z0-9-]+\.)*(?:hooks?\.[A-Za-z0-9.-]+|[A-Za-z0-9-]*webhooks?[A-Za-z0-9.-]*)(?::\d+)?)"""
+    r"""(/(?!<redacted)[^\s"'<>]*)"""
+    r"""|\b(https?://[^/\s"'<>]+)(/[^\s"'<>]*?/(?:api/)?(?:webhooks?|hooks|webhookb2)/[^\s"'<>]*)""", re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/\s:@<>]+:[^/\s@<>]+@")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-_AUTH_HEADER = re.compile(r"\b(Bearer|Basic)(\s+)(?!<redacted)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
-_AWS_ACCESS_KEY = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b")
+_URL_KEY_USER = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)(?!<redacted)[A-Za-z0-9_-]{16,}@")  # a Sentry DSN's key
+_JWT = re.compile(TEMPLATE_RULES[1].regex)
+_VENDOR_TOKEN = re.compile(rf"\b(?:{_TOKEN_SHAPES})")
+_AUTH_HEADER = re.compile(r"\b(Bearer|Basic|Token)(\s+)(?!<redacted)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+_AWS_ACCESS_KEY = re.compile(rf"\b{_AWS_KEY_ID}\b")
 _AWS_SECRET = re.compile(
     r"""(?i)(aws_?secret_?(?:access_?)?key|secret_?access_?key)(["']?\s*[:=]\s*["']?)(?!<redacted)[A-Za-z0-9/+=]{40}""")
-_SECRET_KEYS = (r"pass(?:word|wd|phrase)?|pwd|secret|(?:access_?|refresh_?|auth_?|api_?|session_?)?token"
-                r"|api_?key|apikey|client_?secret|private_?key|authorization|credentials?")
+_SECRET_KEYS = (r"pass(?:word|wd|phrase)?|pwd|secret|(?:access_?|refresh_?|auth_?|api_?|session_?|id_?)?token"
+                r"|api_?key|apikey|client_?secret|private_?key|account_?key|shared_?access_?key|authorization"
+                r"|credentials?|signature|sig|cookie|session_?id|sessionid")
 # key (optionally quoted) = or : value (quoted, or up to whitespace/separator)
 _SECRET_VALUE = re.compile(
     rf"""(?i)(["']?(?<![\w.-])(?:[\w.-]*[_.-])?(?:{_SECRET_KEYS})\b["']?)(\s*[:=]\s*)(?!<redacted)("[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)""")
@@ -40,6 +207,11 @@ _SECRET_VALUE = re.compile(
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _IPV4 = re.compile(r"(?<![\d.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?![\d.])")
+_H4 = "[0-9A-Fa-f]{1,4}"
+_IPV6 = re.compile(
+    rf"(?<![\w:])(?:{_H4}:){{7}}{_H4}(?![\w:])"
+    rf"|(?<![\w:])(?:{_H4}:){{1,7}}:(?:{_H4}(?::{_H4}){{0,6}})?(?:%[\w.]+)?(?![\w:])"
+    rf"|(?<![\w:])::(?:{_H4}(?::{_H4}){{0,6}})(?:%[\w.]+)?(?![\w:])")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -69,14 +241,22 @@ def _secret_value(match: re.Match[str]) -> str:
     return f"{match.group(1)}{match.group(2)}{quote}<redacted:secret>{quote}"
 
 
-_RULES: list[tuple[str | None, re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
-    ("://", _URL_CREDENTIALS, r"\1<redacted:credentials>@"),
-    ("eyJ", _JWT, "<redacted:jwt>"),
+def _webhook(match: re.Match[str]) -> str:
+    return f"{match.group(1) or match.group(3)}/<redacted:webhook>"
+
+
+_RULES: list[tuple[tuple[str, ...] | None, re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    (("-----BEGIN",), _PEM, "<redacted:private-key>"),
+    (("://",), _WEBHOOK, _webhook),
+    (("://",), _URL_CREDENTIALS, r"\1<redacted:credentials>@"),
+    (("://",), _URL_KEY_USER, r"\1<redacted:credentials>@"),
+    (("eyJ",), _JWT, "<redacted:jwt>"),
+    (None, _VENDOR_TOKEN, "<redacted:token>"),
     (None, _AUTH_HEADER, r"\1\2<redacted:token>"),
     (None, _AWS_ACCESS_KEY, "<redacted:aws-key>"),
     (None, _AWS_SECRET, r"\1\2<redacted:aws-secret>"),
     (None, _SECRET_VALUE, _secret_value),
-    ("@", _EMAIL, "<redacted:email>"),
+    (("@",), _EMAIL, "<redacted:email>"),
 ]
 
 
@@ -86,27 +266,33 @@ def _once(text: str, ip: bool) -> str:
     if sum(ch.isdigit() for ch in text) >= 13:
         text = _CARD.sub(_card, text)
     if ip:
+        if "::" in text or text.count(":") >= 7:
+            text = _IPV6.sub("<redacted:ip>", text)
         text = _IPV4.sub("<redacted:ip>", text)
-    for needle, regex, replacement in _RULES:
-        if needle is None or needle in text:
+    for needles, regex, replacement in _RULES:
+        if needles is None or any(n in text for n in needles):
             text = regex.sub(replacement, text)
+    for name, regex in _settings.extra:
+        text = regex.sub(f"<redacted:{name}>", text)
     return text
 
 
-def redact(text: str, *, ip: bool = False) -> str:
+def redact(text: str, *, ip: bool | None = None) -> str:
     """``text`` with secrets and personal data replaced by ``<redacted:KIND>``; never raises.
 
-    Idempotent: the rules run again until nothing changes (a replacement can expose a neighbour,
-    e.g. a key glued to a card number), at most a few rounds.
+    ``ip``: mask IP addresses too (default: ``[redact] ip``, on). Idempotent: the rules run again
+    until nothing changes (a replacement can expose a neighbour, e.g. a key glued to a card
+    number), at most a few rounds.
     """
     if not text:
         return text
+    with_ip = _settings.ip if ip is None else ip
     for _ in range(4):
-        again = _once(text, ip)
+        again = _once(text, with_ip)
         if again == text:
             break
         text = again
     return text
 
 
-__all__ = ["luhn_ok", "redact"]
+__all__ = ["TEMPLATE_RULES", "WILDCARD", "TemplateRule", "configure", "luhn_ok", "mask_secrets", "redact"]

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from logpipe.patterns import MASK_REGEXES_SQL, TemplateMiner, mask, stack_trace_key
 from logpipe.patterns.masking import (
-    MASKS,
+    GENERIC_MASKS,
+    REDACTION_MASKS,
     _request_search,
     shape,
     sql_generic_steps,
@@ -54,6 +55,12 @@ SAMPLES = [
     "cache enabled=true, warm False, TRUE",
     r"Loaded C:\Windows\System32\drivers\x.sys and \\fs01\share\cfg.ini",
     "estimated size 16.0 B, free 317.5 KB, heap 2 GiB",
+    # secret shapes: masked first, wherever they stand (an HTTP request's path too)
+    "Using AWS key AKIAIOSFODNN7EXAMPLE for upload, password=letmein user=bob",
+    "Login failed for alice.smith@example.com: Authorization: Bearer abcdefghSECRETxyz",
+    "GET /reset/ghp_abcdefghijklmnopqrstuvwxyzABCDEF?token=abc 500 3ms",
+    'cfg {"api_key": "k-9", "client_secret": "shh"} from 2001:db8::8a2e:370:7334 and fe80::1',
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY----- loaded",
 ]
 
 
@@ -69,10 +76,13 @@ def duckdb_mask(texts: list[str]) -> list[str]:
     import duckdb
     import sqlglot
 
-    text, request = sql_request_parts("m")
-    query = f"SELECT i, {text} AS s, {request} AS r FROM t"
-    for start in range(0, len(MASKS), 12):  # stacked, as detectors/shapes.py renders it
-        query = f"SELECT i, {sql_generic_steps('s', MASKS[start:start + 12])} AS s, r FROM ({query})"
+    query = "SELECT i, m AS s FROM t"
+    for start in range(0, len(REDACTION_MASKS), 12):  # stacked, as detectors/shapes.py renders it
+        query = f"SELECT i, {sql_generic_steps('s', REDACTION_MASKS[start:start + 12])} AS s FROM ({query})"
+    text, request = sql_request_parts("s")
+    query = f"SELECT i, {text} AS s, {request} AS r FROM ({query})"
+    for start in range(0, len(GENERIC_MASKS), 12):
+        query = f"SELECT i, {sql_generic_steps('s', GENERIC_MASKS[start:start + 12])} AS s, r FROM ({query})"
     query = f"SELECT i, {sql_put_request_back('s', 'r')} FROM ({query}) ORDER BY i"
     sql = sqlglot.transpile(query, read="athena", write="duckdb")[0]
     con = duckdb.connect()

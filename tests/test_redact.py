@@ -49,7 +49,7 @@ NEGATIVE = [
 
 @pytest.mark.parametrize(("text", "secret", "kept"), POSITIVE)
 def test_secrets_are_masked(text: str, secret: str, kept: str) -> None:
-    out = redact(text)
+    out = redact(text, ip=False)
     assert secret not in out
     assert kept in out
     assert "<redacted:" in out
@@ -57,13 +57,45 @@ def test_secrets_are_masked(text: str, secret: str, kept: str) -> None:
 
 @pytest.mark.parametrize("text", NEGATIVE)
 def test_ordinary_text_is_left_alone(text: str) -> None:
-    assert redact(text) == text
+    assert redact(text, ip=False) == text
 
 
-def test_ip_addresses_only_on_request() -> None:
-    text = "client 192.168.1.20 via 10.0.0.1, version 1.2.3.4.5, bad 256.1.1.1"
-    assert redact(text) == text
-    assert redact(text, ip=True) == "client <redacted:ip> via <redacted:ip>, version 1.2.3.4.5, bad 256.1.1.1"
+def test_ip_addresses_by_default_and_configurable() -> None:
+    from logpipe.redact import configure
+
+    text = "client 192.168.1.20 via 10.0.0.1, version 1.2.3.4.5, bad 256.1.1.1, v6 2001:db8::8a2e:370:7334 and ::1"
+    masked = ("client <redacted:ip> via <redacted:ip>, version 1.2.3.4.5, bad 256.1.1.1, "
+              "v6 <redacted:ip> and <redacted:ip>")
+    assert redact(text) == masked
+    assert redact(text, ip=False) == text
+    try:
+        configure(ip=False)
+        assert redact(text) == text
+        assert redact(text, ip=True) == masked
+    finally:
+        configure()
+
+
+def test_configured_rules_apply_to_shown_text_and_templates() -> None:
+    from logpipe.patterns import TemplateMiner
+    from logpipe.redact import configure
+
+    try:
+        configure(rules=[("employee", r"\bEMP-[A-Z]{4,}\b")])
+        assert redact("badge EMP-QWERTY denied") == "badge <redacted:employee> denied"
+        miner = TemplateMiner()
+        assert miner.add("badge EMP-QWERTY denied").template == "badge <*> denied"
+        with pytest.raises(ValueError, match=r"'bad'.*invalid regex"):
+            configure(rules=[("bad", "(")])
+    finally:
+        configure()
+    assert redact("badge EMP-QWERTY denied") == "badge EMP-QWERTY denied"
+
+
+def test_ipv6_and_scoped_names_that_are_not_addresses() -> None:
+    for text in ["std::vector<int> Foo::Bar ActiveRecord::RecordNotFound", "at 12:34:56 and 2024-01-01T10:11:12Z",
+                 "arn:aws:iam::123456789012:role/app", "mac 00:1a:2b:3c:4d:5e"]:
+        assert redact(text) == text
 
 
 def test_luhn() -> None:

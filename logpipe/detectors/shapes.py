@@ -2,7 +2,8 @@
 
 Why in SQL: a day of a large fleet's errors is millions of lines but only thousands of distinct
 shapes once the variables are masked. The engine masks (``regexp_replace`` with the miner's own
-RE2-safe masks, ``logpipe.patterns.masking.MASKS``, around an HTTP request's shape) and groups; Python mines only the
+RE2-safe masks, ``logpipe.patterns.masking.MASKS``: secret shapes first, then the generic masks
+around an HTTP request's shape) and groups; Python mines only the
 distinct shapes. The masks are ours, not user input, so they are written into the SQL text as
 constant literals; ``queries/error_shapes.sql`` is rendered from them by ``render_error_shapes_sql``
 and a test keeps the file and the masks in step.
@@ -12,7 +13,13 @@ Regenerate after changing the masks: ``python -m logpipe.detectors.shapes > quer
 
 from __future__ import annotations
 
-from logpipe.patterns.masking import MASKS, sql_generic_steps, sql_put_request_back, sql_request_parts
+from logpipe.patterns.masking import (
+    GENERIC_MASKS,
+    REDACTION_MASKS,
+    sql_generic_steps,
+    sql_put_request_back,
+    sql_request_parts,
+)
 
 ERROR_SHAPES_QUERY = "error_shapes"
 RECORDS_QUERY = "records_by_service"
@@ -39,24 +46,35 @@ are applied in stacked subqueries rather than in one expression."""
 
 def _masked_sql(extra: tuple[str, ...] = (), where: str = "") -> str:
     """ERROR/FATAL records of the window with their ``shape`` (the masks applied in SQL), carrying
-    ``ts, service, message`` and the ``extra`` columns of ``logs``; ``request`` is still apart."""
+    ``ts, service, message`` and the ``extra`` columns of ``logs``; ``request`` is still apart.
+
+    The secret shapes (``REDACTION_MASKS``) run first, on the whole (prefix of the) message, then
+    the HTTP request is cut out and the generic masks run around it: the order ``mask`` keeps."""
     levels = ", ".join(_literal(level) for level in ERROR_LEVELS)
-    text, request = sql_request_parts(f"substr(message, 1, {SHAPE_PREFIX_CHARS})")
     carried = "".join(f"\n    {column}," for column in extra)
+    names = "".join(f"{column}, " for column in extra)
     inner = f"""SELECT
     ts,
     coalesce(service, 'unknown') AS service,
     coalesce(message, '') AS message,{carried}
-    {text.replace("substr(message,", "substr(coalesce(message, ''),")} AS shape,
-    {request.replace("substr(message,", "substr(coalesce(message, ''),")} AS request
+    substr(coalesce(message, ''), 1, {SHAPE_PREFIX_CHARS}) AS shape
   FROM logs
   WHERE dt BETWEEN :dt_start AND :dt_end
     AND concat(dt, hour) BETWEEN :dthour_start AND :dthour_end
     AND ts >= :window_start AND ts < :window_end
     AND level IN ({levels}){where}"""
-    names = "".join(f"{column}, " for column in extra)
-    for n, start in enumerate(range(0, len(MASKS), MASKS_PER_STEP)):
-        inner = f"""SELECT ts, service, message, {names}{sql_generic_steps("shape", MASKS[start:start + MASKS_PER_STEP])} AS shape, request
+    for n, start in enumerate(range(0, len(REDACTION_MASKS), MASKS_PER_STEP)):
+        inner = f"""SELECT ts, service, message, {names}{sql_generic_steps("shape", REDACTION_MASKS[start:start + MASKS_PER_STEP])} AS shape
+  FROM (
+  {inner}
+  ) AS redacted{n}"""
+    text, request = sql_request_parts("shape")
+    inner = f"""SELECT ts, service, message, {names}{text} AS shape, {request} AS request
+  FROM (
+  {inner}
+  ) AS cut"""
+    for n, start in enumerate(range(0, len(GENERIC_MASKS), MASKS_PER_STEP)):
+        inner = f"""SELECT ts, service, message, {names}{sql_generic_steps("shape", GENERIC_MASKS[start:start + MASKS_PER_STEP])} AS shape, request
   FROM (
   {inner}
   ) AS step{n}"""

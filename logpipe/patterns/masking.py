@@ -36,8 +36,9 @@ is masked as usual (latency and sizes are variables). ``request_shape`` does tha
 Everything is defined once, as data: ``MASKS`` is the ordered table of :class:`MaskRule` (name,
 RE2 regex, literal replacement) for the generic part, ``REQUEST`` describes the HTTP request, and
 ``MASK_REGEXES_SQL`` is the table as plain pairs. Rules are kept RE2-compatible so that a generator
-can render them into SQL for DuckDB and Trino; redaction rules (secret-shaped tokens) are meant to
-join the table as rules of their own, ahead of the generic ones.
+can render them into SQL for DuckDB and Trino. The redaction rules (secret-shaped tokens, from
+``logpipe.redact.TEMPLATE_RULES``) are the table's first rules (``REDACTION_MASKS``): they run on
+the whole message before an HTTP request is cut out, so no template or shape carries a secret.
 
 In SQL use each pair in order, e.g. DuckDB ``regexp_replace(msg, regex, repl, 'g')`` (Athena's
 ``regexp_replace`` replaces every match already).
@@ -47,6 +48,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from logpipe.redact import TEMPLATE_RULES, mask_secrets
 
 WILDCARD = "<*>"
 
@@ -122,7 +125,11 @@ _SEPARATORS = [" ", "\t", "\n", "\r", "\f", "\v", "=", ":", ",", ";", "(", ")", 
 _SHAPE_NAMES = ("iso_timestamp", "ctime_date", "clock_time", "url", "posix_path", "host_name", "quoted",
                 "windows_path")
 
-MASKS: tuple[MaskRule, ...] = (
+REDACTION_MASKS: tuple[MaskRule, ...] = tuple(MaskRule(r.name, r.regex, r.replacement) for r in TEMPLATE_RULES)
+"""Secret shapes (``logpipe.redact.TEMPLATE_RULES``): the first steps, before an HTTP request is
+cut out and before any generic rule, so a secret is a variable wherever it stands."""
+
+GENERIC_MASKS: tuple[MaskRule, ...] = (
     MaskRule("key_value", _KEY_VALUE, "=" + WILDCARD),
     *[MaskRule(name, regex) for name, (_, regex) in zip(_SHAPE_NAMES, _SHAPES, strict=True)],
     MaskRule("boolean", _BOOLEAN),
@@ -134,11 +141,14 @@ MASKS: tuple[MaskRule, ...] = (
     MaskRule("joined_wildcards", _JOINED),
     MaskRule("size_with_unit", _SIZE_UNIT),
 )
-"""The generic masks, in order: the one definition the miner and the SQL shapes are built from.
+"""The generic masks, in order (after the redaction masks and the HTTP request's cut)."""
+
+MASKS: tuple[MaskRule, ...] = (*REDACTION_MASKS, *GENERIC_MASKS)
+"""All masks, in order: the one definition the miner and the SQL shapes are built from.
 
 No lookarounds and no back-references; the replacement is literal text (no ``$1``/``\\1``), so
-one rendering serves Athena (Trino) and DuckDB. To add a rule (e.g. redaction of secret-shaped
-tokens), add a :class:`MaskRule` here and its Python step in ``_mask_generic``; the tests run the
+one rendering serves Athena (Trino) and DuckDB. To add a generic rule, add a :class:`MaskRule`
+here and its Python step in ``_mask_generic`` (a secret shape goes to ``logpipe.redact``); the tests run the
 table itself on Python's ``re`` and on DuckDB and compare with ``mask``.
 """
 
@@ -251,7 +261,10 @@ _REQUEST_MARK = "\n\x1f\n"
 
 
 def mask(message: str) -> str:
-    """Replace the variable parts of ``message`` with ``<*>`` (HTTP requests keep their route)."""
+    """Replace the variable parts of ``message`` with ``<*>`` (HTTP requests keep their route).
+
+    Secret shapes first (``REDACTION_MASKS``), on the whole message, as the SQL does."""
+    message = mask_secrets(message, extra=False)
     if " /" in message:
         request = _request_search(message)
         if request is not None:

@@ -42,6 +42,7 @@ from typing import Any
 
 from logpipe.patterns.masking import HTTP_METHODS, WILDCARD, _hex_token_hint, mask, shape, status_digit_offset
 from logpipe.patterns.traces import stack_trace_key
+from logpipe.redact import mask_secrets
 
 STATE_VERSION = 1
 
@@ -284,8 +285,9 @@ class TemplateMiner:
 
     def match(self, message: str) -> MatchResult | None:
         """The pattern ``message`` belongs to, without learning; ``None`` if it is unknown."""
+        clean = mask_secrets(message if "\n" in message else message[:self.config.max_chars])
         if "\n" in message:
-            trace = stack_trace_key(message)
+            trace = stack_trace_key(clean)
             if trace is not None:
                 found = self._by_id.get(pattern_id_for("trace\x1f" + trace[0]))
                 return MatchResult(found.pattern_id, found.template, False) if found else None
@@ -294,10 +296,10 @@ class TemplateMiner:
             raw = message.encode("utf-8", "surrogatepass")
             cluster = self._cached(raw, raw.translate(_DIGITS_TO_ZERO))
         if cluster is None and len(message) <= self.config.max_chars:
-            hit = self._shape_cache.get(shape(message))
+            hit = self._shape_cache.get(shape(clean))
             cluster = hit[0] if hit else None
         if cluster is None:
-            tokens = mask(message[:self.config.max_chars]).split()
+            tokens = mask(clean[:self.config.max_chars]).split()
             cluster = self._by_id.get(pattern_id_for(_template(tokens))) or self._find_generalised(tokens)
         if cluster is None:
             return None
@@ -400,15 +402,19 @@ class TemplateMiner:
         only count. ``_shape_cache`` is keyed by ``masking.shape`` (digit runs collapsed, so
         numbers of any length share a key): a new key with a known shape skips masking.
         """
+        # Secret shapes become variables before anything else looks at the line (the configured
+        # rules too): no template, trace key or cache entry is built from a secret. The fast cache
+        # stays exact: the rules treat every digit alike (see ``logpipe.redact``).
+        clean = mask_secrets(message if "\n" in message else message[:self.config.max_chars])
         if "\n" in message:
-            trace = stack_trace_key(message)
+            trace = stack_trace_key(clean)
             if trace is not None:
                 return self._add_trace(message, *trace)
         # Multi-line records are not cached: whether they are stack traces is decided per record.
         # Nor are over-long ones: their keys would be as big as they are, and they are masked on
         # a prefix (shapes of different lengths cut differently).
         if "\n" in message or len(message) > self.config.max_chars:
-            masked = mask(message[:self.config.max_chars])
+            masked = mask(clean[:self.config.max_chars])
             return self._add_masked(message, masked)[0]
         # (``raw``, ``key``: the UTF-8 message and its digits-to-zero cache key; ``cached``: False
         # when the caller knows the fast cache has nothing for it)
@@ -420,7 +426,7 @@ class TemplateMiner:
             self._cache.clear()
             self._shape_cache.clear()
             self._by_masked.clear()
-        shaped = shape(message)
+        shaped = shape(clean)
         hit = self._shape_cache.get(shaped)
         if hit is not None:
             cluster, digit_free = hit[0].live(), hit[1]
