@@ -23,8 +23,13 @@ NOT_API = {"annotations", "TYPE_CHECKING"}  # ``from __future__ import annotatio
 
 
 def public_names(module: types.ModuleType) -> set[str]:
-    return {name for name, value in vars(module).items()
-            if not name.startswith("_") and name not in NOT_API and not isinstance(value, types.ModuleType)}
+    """Public names the module holds, and those it imports when first used (a ``_LAZY`` table read by
+    its module ``__getattr__``, PEP 562: each must resolve)."""
+    lazy = set(getattr(module, "_LAZY", {}))
+    for name in lazy:
+        assert getattr(module, name) is not None, f"{module.__name__}.{name} does not resolve"
+    return lazy | {name for name, value in vars(module).items()
+                   if not name.startswith("_") and name not in NOT_API and not isinstance(value, types.ModuleType)}
 
 
 def test_the_packages_are_found() -> None:

@@ -113,16 +113,15 @@ def list_cmd(app: AppContext) -> None:
     """List the saved queries."""
     from rich.table import Column, Table
 
-    from logpipe.queries.loader import load_queries
-    from logpipe.queries.runner import athena_only
+    from logpipe.queries.catalog import query_catalog
 
     table = Table("description", "schedule", "params")
     table.columns.insert(0, Column("name", no_wrap=True))
     table.add_column("runs on", no_wrap=True)
-    for name, query in sorted(load_queries(app.config).items()):
-        params = ", ".join(f"{p.name}:{p.type}" + ("*" if p.required else "") for p in query.params)
-        table.add_row(name, query.description, query.schedule or "", params,
-                      "athena only" if athena_only(query) else "both")
+    for name, entry in sorted(query_catalog(app.config).items()):
+        params = ", ".join(f"{p}:{kind}" + ("*" if required else "") for p, kind, required in entry.params)
+        table.add_row(name, entry.description, entry.schedule or "", params,
+                      "athena only" if entry.athena_only else "both")
     console.print(table)
 
 

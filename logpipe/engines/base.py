@@ -10,12 +10,13 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Protocol
 
 from logpipe.engines.binding import BoundStatement
 from logpipe.errors import EngineError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ATHENA_USD_PER_TB = 5.0
 ATHENA_MIN_BYTES = 10 * 1024 * 1024  # Athena bills at least 10 MB per query

@@ -69,6 +69,9 @@ class BoundStatement:
     source: str = "statement"
     # The end of the partitions to read: past window_end by the lateness records may arrive with.
     scan_end: datetime | None = None
+    # The statement's source text when it came from one (a saved query's body): the key under which
+    # its DuckDB translation is remembered (logpipe.engines.duckdb.compile_duckdb).
+    text: str | None = None
 
     def __post_init__(self) -> None:
         from logpipe.engines.sandbox import check_read_only

@@ -15,11 +15,13 @@ object is counted in one window only.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -41,13 +43,94 @@ from logpipe.store.verdicts import DataQuality, quality
 RAW_TABLE = "logs_raw"
 
 
+class _Recording(Mapping[str, Any]):
+    """The bound values as the translation sees them, remembering which ones it looked at: a
+    translation that read no value (or the same values again) is valid for the next run as well."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+        self.seen: dict[str, tuple[bool, Any]] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._values[name]
+        self.seen[name] = (True, value)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        found = name in self._values
+        if isinstance(name, str) and name not in self.seen:
+            self.seen[name] = (found, self._values.get(name))
+        return found
+
+    def __iter__(self) -> Iterator[str]:  # reading every value: every one is part of the key
+        for name in self._values:
+            self[name]
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    depends_on: dict[str, tuple[bool, Any]]  # the values the translation read, as it saw them
+    sql: str
+    derived: dict[str, Any]
+    names: tuple[str, ...]  # the placeholders of the DuckDB text, in order
+
+
+# Translations of statements that came from a text (saved queries), per process: key -> translations
+# (one per set of values they depend on). The window's values change every run; the translation of a
+# shipped query depends on none of them, so each saved query is translated once per process.
+_COMPILED: dict[tuple[Any, ...], list[_Compiled]] = {}
+_COMPILED_LOCK = threading.Lock()
+_COMPILED_MAX = 512
+
+
+def _same(seen: dict[str, tuple[bool, Any]], values: Mapping[str, Any]) -> bool:
+    for name, (present, value) in seen.items():
+        if (name in values) != present:
+            return False
+        if present:
+            now = values[name]
+            if type(now) is not type(value) or now != value:
+                return False
+    return True
+
+
 def compile_duckdb(statement: BoundStatement) -> tuple[str, dict[str, Any]]:
     """The DuckDB text of a statement and the named values it binds (``$name``), with Trino's
-    semantics (logpipe.engines.transpile); AthenaOnlyError for what the local engine cannot answer."""
+    semantics (logpipe.engines.transpile); AthenaOnlyError for what the local engine cannot answer.
+
+    A statement from a saved query is translated once per process for as long as the values the
+    translation read stay the same (a NULL parameter, a regex pattern); the runner's window values
+    are only bound."""
+    key: tuple[Any, ...] | None = None
+    if statement.text is not None:
+        key = (statement.text, tuple(sorted((n, p.type, p.item_type) for n, p in statement.types.items())),
+               tuple(sorted(n for n, v in statement.values.items() if v is None)))
+        with _COMPILED_LOCK:
+            for entry in _COMPILED.get(key, ()):
+                if _same(entry.depends_on, statement.values):
+                    values = {**statement.values, **entry.derived}
+                    return entry.sql, {name: values[name] for name in entry.names}
     tree = prepare_tree(statement.tree, statement.values, statement.types)
-    compiled, derived = compile_for_duckdb(tree, statement.types, statement.values)
+    recording = _Recording(statement.values)
+    compiled, derived = compile_for_duckdb(tree, statement.types, recording)
     values = {**statement.values, **derived}
-    return compiled.sql(dialect="duckdb"), {name: values[name] for name in placeholders(compiled)}
+    sql, names = compiled.sql(dialect="duckdb"), tuple(placeholders(compiled))
+    if key is not None:
+        with _COMPILED_LOCK:
+            if len(_COMPILED) >= _COMPILED_MAX:
+                _COMPILED.clear()
+            _COMPILED.setdefault(key, []).append(_Compiled(dict(recording.seen), sql, derived, names))
+    return sql, {name: values[name] for name in names}
+
+
+@functools.lru_cache(maxsize=4)
+def _logs_view_duckdb(raw_table: str) -> str:
+    """The ``logs`` view in DuckDB SQL (translated once per process: it is the same for every query)."""
+    return to_duckdb(logs_view_sql(raw_table))
 
 
 def open_connection(settings: EngineConfig, readable: Sequence[str] = ()) -> Any:
@@ -79,7 +162,7 @@ class DuckDBEngine:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
             source = f"SELECT {cols} FROM {read_json_sql(files)}" if files else empty_raw_sql()
             con.execute(f"CREATE VIEW {RAW_TABLE} AS {source}")
-            con.execute(f"CREATE VIEW logs AS {to_duckdb(logs_view_sql(RAW_TABLE))}")
+            con.execute(f"CREATE VIEW logs AS {_logs_view_duckdb(RAW_TABLE)}")
         except Exception:
             con.close()
             raise

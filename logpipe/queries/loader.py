@@ -9,14 +9,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import logpipe
 from logpipe.config import Config, parse_duration
-from logpipe.engines.binding import Param
 from logpipe.errors import QueryError, UsageError
 from logpipe.queries.model import RUNNER_PARAMS, AlertSpec, MetricSpec, SavedQuery
+
+if TYPE_CHECKING:
+    from logpipe.engines.binding import Param
 
 
 def _shipped_dir() -> Path:
@@ -107,6 +110,7 @@ def _parse_type(text: str) -> tuple[str, tuple[str, ...], str]:
 
 
 def _parse_param(name: str, value: str) -> Param:
+    from logpipe.engines.binding import Param
     from logpipe.queries.params import coerce
 
     options = split_options(value)
@@ -218,8 +222,8 @@ def _check_schedule(value: str) -> str:
 
 def parse_query_text(text: str, path: Path) -> SavedQuery:
     """A SavedQuery from a file's text; errors name ``path:line``."""
+    from logpipe.engines.parsing import parse, placeholders
     from logpipe.engines.sandbox import check_read_only
-    from logpipe.engines.transpile import parse, placeholders
 
     lines = text.splitlines()
     header: dict[str, Any] = {"params": [], "metrics": [], "alerts": []}
@@ -304,16 +308,43 @@ def parse_query_text(text: str, path: Path) -> SavedQuery:
         schedule=header.get("schedule"), window=header.get("window", "1h"),
         params=tuple(header["params"]), metrics=tuple(header["metrics"]), header_lines=header_lines,
         alerts=tuple(a for _, a in header["alerts"]),
+        tree=tree,
     )
 
 
+# Saved queries already loaded in this process: path -> ((mtime_ns, size), query). The scheduler,
+# detectors, digest and CLI all ask for queries by name many times per run; each file is read and
+# parsed again only when it changed on disk (its mtime or size moved).
+_LOADED: dict[Path, tuple[tuple[int, int], SavedQuery]] = {}
+_LOADED_LOCK = threading.Lock()
+
+
 def load_query_file(path: str | Path) -> SavedQuery:
+    """The saved query of one file, parsed once per process while the file stays unchanged."""
     path = Path(path)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise QueryError(f"cannot read saved query {path}: {exc}") from exc
+    stamp = (info.st_mtime_ns, info.st_size)
+    with _LOADED_LOCK:
+        cached = _LOADED.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise QueryError(f"cannot read saved query {path}: {exc}") from exc
-    return parse_query_text(text, path)
+    query = parse_query_text(text, path)
+    with _LOADED_LOCK:
+        _LOADED[path] = (stamp, query)
+    return query
+
+
+def forget_loaded() -> None:
+    """Drop the per-process cache of loaded queries (tests; a reload is otherwise driven by mtime)."""
+    with _LOADED_LOCK:
+        _LOADED.clear()
 
 
 def query_dirs(config: Config) -> list[Path]:

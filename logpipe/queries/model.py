@@ -7,15 +7,16 @@ placeholders (``:service``, ``:window_start``); its leading ``--`` comment lines
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from logpipe.engines.base import QueryStats
-from logpipe.engines.binding import Param
+    from logpipe.engines.base import QueryStats
+    from logpipe.engines.binding import Param
 
 # Parameters the runner always supplies; a query may use any of them without declaring them.
 RUNNER_PARAMS = ("window_start", "window_end", "dt_start", "dt_end", "dthour_start", "dthour_end")
@@ -81,6 +82,9 @@ class SavedQuery:
     metrics: tuple[MetricSpec, ...] = ()
     header_lines: int = 0
     alerts: tuple[AlertSpec, ...] = ()
+    # The statement parsed once when the file was loaded (a sqlglot tree, checked read-only): every run
+    # binds a copy of it instead of parsing the text again. None: parsed when bound (ad-hoc SQL).
+    tree: Any = field(default=None, compare=False, repr=False)
 
     def metric_for(self, column: str) -> MetricSpec | None:
         """The metric spec whose value is ``column`` (what an alert on that column watches)."""

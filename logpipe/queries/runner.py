@@ -36,8 +36,8 @@ def adhoc_query(sql: str) -> SavedQuery:
     sql = sql.strip().rstrip(";").strip()
     if not sql:
         raise UsageError("no SQL given")
-    check_read_only(parse(sql, source="<sql>"), source="<sql>")
-    return SavedQuery(name="adhoc", description="ad-hoc SQL", sql=sql, path=Path("<sql>"))
+    tree = check_read_only(parse(sql, source="<sql>"), source="<sql>")
+    return SavedQuery(name="adhoc", description="ad-hoc SQL", sql=sql, path=Path("<sql>"), tree=tree)
 
 
 def bind_statement(query: SavedQuery, start: datetime, end: datetime, params: Mapping[str, Any],
@@ -48,9 +48,11 @@ def bind_statement(query: SavedQuery, start: datetime, end: datetime, params: Ma
         raise UsageError(f"the window start ({start:%Y-%m-%dT%H:%M:%SZ}) must be before its end ({end:%Y-%m-%dT%H:%M:%SZ})")
     scan_end = end + lateness
     values, types = resolve(query, params, start, end, scan_end)
-    tree = parse(query.sql, source=str(query.path), line_offset=query.header_lines)
+    # A loaded query carries its parsed tree: a copy is bound (the engines rewrite trees in place).
+    tree = (query.tree.copy() if query.tree is not None
+            else parse(query.sql, source=str(query.path), line_offset=query.header_lines))
     return BoundStatement(tree=tree, values=values, types=types, window_start=start, window_end=end,
-                          source=str(query.path), scan_end=scan_end)
+                          source=str(query.path), scan_end=scan_end, text=query.sql)
 
 
 def check_window(config: Config, start: datetime, end: datetime, force: bool = False) -> None:
@@ -89,7 +91,9 @@ def athena_only(query: SavedQuery) -> str | None:
     for name, value in runner_values(start, end).items():
         values[name] = value
         types[name] = Param(name, RUNNER_TYPES[name])
-    tree = prepare_tree(parse(query.sql, source=str(query.path), line_offset=query.header_lines), values, types)
+    parsed = (query.tree.copy() if query.tree is not None
+              else parse(query.sql, source=str(query.path), line_offset=query.header_lines))
+    tree = prepare_tree(parsed, values, types)
     return athena_only_reason(tree, types, values)
 
 

@@ -151,7 +151,9 @@ class Compiler:
                  param_types: Mapping[str, TType] | None = None, param_values: Mapping[str, Any] | None = None):
         self.schema = {k.lower(): dict(v) for k, v in (schema if schema is not None else logs_schema()).items()}
         self.param_types = dict(param_types or {})
-        self.param_values = dict(param_values or {})
+        # Kept as given (not copied): compile_duckdb passes a mapping that records which values a
+        # translation depended on, so the translation can be reused while those values stay the same.
+        self.param_values = param_values if param_values is not None else {}
         # Values derived from bound parameters (a pattern translated for RE2), bound as parameters too.
         self.derived: dict[str, Any] = {}
         self.ctes: list[dict[str, Source]] = []

@@ -1,0 +1,119 @@
+"""Parse once (issue 19): saved queries are loaded and translated once per process, bound per run,
+and the CLI starts without importing the heavy libraries it does not need."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from logpipe.cli.app import COMMANDS, cli
+from logpipe.config import Config
+from logpipe.engines.duckdb import compile_duckdb
+from logpipe.queries.catalog import CATALOG_FILE, query_catalog
+from logpipe.queries.loader import forget_loaded, load_queries, load_query_file
+from logpipe.queries.runner import athena_only, bind_statement
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DAY = datetime(2024, 5, 1, tzinfo=UTC)
+QUERY = """-- name: sample
+-- description: A sample.
+-- param pattern: string, default=time(out|d out)
+SELECT service, count(*) AS n FROM logs
+WHERE dt BETWEEN :dt_start AND :dt_end AND regexp_like(message, :pattern)
+GROUP BY 1
+"""
+
+
+def test_a_file_is_parsed_once_until_it_changes(tmp_path: Path) -> None:
+    forget_loaded()
+    path = tmp_path / "sample.sql"
+    path.write_text(QUERY)
+    first = load_query_file(path)
+    assert load_query_file(path) is first  # the same object: not read or parsed again
+    assert first.tree is not None
+    path.write_text(QUERY.replace("A sample.", "A changed sample."))
+    os.utime(path, ns=(first_mtime := path.stat().st_mtime_ns, first_mtime + 10**9))
+    changed = load_query_file(path)
+    assert changed is not first and changed.description == "A changed sample."
+
+
+def test_binding_copies_the_parsed_tree(tmp_path: Path) -> None:
+    path = tmp_path / "sample.sql"
+    path.write_text(QUERY)
+    query = load_query_file(path)
+    one = bind_statement(query, DAY, DAY + timedelta(hours=1), {})
+    two = bind_statement(query, DAY, DAY + timedelta(hours=1), {})
+    assert one.tree is not two.tree and one.tree is not query.tree
+    assert one.text == query.sql
+
+
+def test_the_translation_is_reused_and_the_window_only_bound(tmp_path: Path) -> None:
+    path = tmp_path / "sample.sql"
+    path.write_text(QUERY)
+    query = load_query_file(path)
+    sql_1, values_1 = compile_duckdb(bind_statement(query, DAY, DAY + timedelta(hours=1), {}))
+    sql_2, values_2 = compile_duckdb(bind_statement(query, DAY + timedelta(days=3), DAY + timedelta(days=3, hours=1), {}))
+    assert sql_1 == sql_2
+    assert values_1["dt_start"] == "2024-05-01" and values_2["dt_start"] == "2024-05-04"
+    # A value the translation depends on (the regex, translated for RE2) gives its own translation.
+    derived_1 = {k: v for k, v in values_1.items() if k.startswith("lp_derived")}
+    _, values_3 = compile_duckdb(bind_statement(query, DAY, DAY + timedelta(hours=1), {"pattern": "refused"}))
+    derived_3 = {k: v for k, v in values_3.items() if k.startswith("lp_derived")}
+    if derived_1:  # the pattern is bound as a derived value: it must follow the parameter
+        assert derived_3 != derived_1
+    assert values_3.get("pattern", "refused") == "refused"
+
+
+def test_the_lazy_command_table_matches_the_commands() -> None:
+    group = cli
+    ctx = click.Context(group)
+    assert sorted(group.list_commands(ctx)) == sorted(COMMANDS)
+    for name, (_modules, short) in COMMANDS.items():
+        command = group.get_command(ctx, name)
+        assert command is not None, name
+        assert command.get_short_help_str(limit=80) == short, name
+
+
+def _modules_after(*argv: str, cwd: Path) -> set[str]:
+    code = ("import sys\nfrom logpipe.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "import json\nprint(json.dumps(sorted(sys.modules)), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
+def test_help_and_query_list_import_no_heavy_library(tmp_path: Path) -> None:
+    heavy = {"pandas", "duckdb", "boto3", "botocore", "matplotlib", "datadog_api_client", "pyarrow", "sqlalchemy",
+             "fastapi"}
+    assert not heavy & _modules_after("--help", cwd=tmp_path)
+    first = _modules_after("query", "list", cwd=tmp_path)  # fills the catalogue (parses and translates)
+    assert "sqlglot" in first
+    again = _modules_after("query", "list", cwd=tmp_path)
+    assert not (heavy | {"sqlglot"}) & again
+
+
+def test_the_catalogue_matches_the_files_and_follows_changes(tmp_path: Path) -> None:
+    folder = tmp_path / "q"
+    folder.mkdir()
+    (folder / "sample.sql").write_text(QUERY)
+    config = Config.model_validate({"queries": {"dirs": [str(folder)]}, "store": {"cache_dir": str(tmp_path / "c")}})
+    listed = query_catalog(config)
+    loaded = load_queries(config)
+    assert set(listed) == set(loaded)
+    for name, query in loaded.items():
+        entry = listed[name]
+        assert (entry.description, entry.schedule) == (query.description, query.schedule)
+        assert entry.params == [(p.name, p.type, p.required) for p in query.params]
+        assert entry.athena_only == athena_only(query)
+    assert (tmp_path / "c" / CATALOG_FILE).is_file()
+    path = folder / "sample.sql"
+    path.write_text(QUERY.replace("A sample.", "Now different."))
+    os.utime(path, ns=(path.stat().st_mtime_ns, path.stat().st_mtime_ns + 10**9))
+    assert query_catalog(config)["sample"].description == "Now different."
