@@ -418,6 +418,7 @@ class WebConfig(Section):
     # Results of scheduled runs kept in the state store, browsable by window.
     result_retention_days: int = Field(default=14, ge=0)  # 0 keeps none
     result_rows_kept: int = Field(default=1_000, ge=1)  # rows kept per stored result
+    result_max_per_job: int = Field(default=1_000, ge=1)  # a job's newest windows kept (older ones pruned)
 
     @field_validator("operators")
     @classmethod

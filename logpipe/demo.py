@@ -192,7 +192,8 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     began = time.perf_counter()
     queries = load_queries(config)
     publisher = Publisher.from_config(config)
-    kept = ResultStore(open_state(config.state.url), config.web.result_retention_days, config.web.result_rows_kept)
+    kept = ResultStore(open_state(config.state.url), config.web.result_retention_days, config.web.result_rows_kept,
+                       config.web.result_max_per_job)
     for i, (name, query) in enumerate(sorted(queries.items())):
         tick("queries", i, len(queries))
         params = _params_for(query, run)

@@ -75,6 +75,8 @@ def test_queries_are_listed_with_typed_parameters(console: Any) -> None:
     noisy = {p["name"]: p for p in by_name["noisiest_lines"]["params"]}
     assert noisy["min_level"]["type"] == "enum" and "ERROR" in noisy["min_level"]["choices"]
     assert by_name["errors_by_service"]["kept_results"] == 24  # the demo replays it hour by hour
+    assert by_name["errors_by_service"]["engines"] == ["athena", "duckdb"]
+    assert by_name["errors_by_service"]["athena_only"] is None
     code, one, _ = call(console, "GET", "/api/queries/errors_by_service")
     assert code == 200 and "FROM logs" in one["sql"]
     assert call(console, "GET", "/api/queries/nope")[0] == 404
@@ -141,6 +143,11 @@ def test_a_run_can_be_cancelled(console: Any) -> None:
     assert wait_for(console, second["run_id"])["state"] == "cancelled"
     assert wait_for(console, first["run_id"])["state"] == "done"
     assert call(console, "GET", f"/api/runs/{second['run_id']}/result")[0] == 409
+    # who started and who cancelled it are in the audit log
+    audit = call(console, "GET", "/api/audit?target=query:top_error_messages")[1]
+    actions = [(e["action"], e["actor"], e["detail"]["run_id"]) for e in audit[:2]]
+    assert actions == [("cancel_query", "local user", second["run_id"]), ("run_query", "local user", second["run_id"])]
+    assert audit[1]["detail"]["params"] == {"limit": "7"} and audit[1]["detail"]["since"] == SINCE
 
 
 def test_kept_results_of_scheduled_runs_by_window(console: Any) -> None:
@@ -155,6 +162,12 @@ def test_kept_results_of_scheduled_runs_by_window(console: Any) -> None:
     assert [c["name"] for c in one["columns"]] == ["hour", "service", "errors"]
     assert all(r[0] == "2026-11-20T10:00:00Z" for r in one["rows"])
     assert call(console, "GET", f"/api/results/{window[0]['result_id']}.csv")[2].startswith(b'"hour"')
+    # the query's page lists the kept results of the window asked for
+    page = call(console, "GET", "/ui/queries/errors_by_service?kept_since=2026-11-20T09:00:00Z"
+                                "&kept_until=2026-11-20T11:00:00Z")[2].decode()
+    listed = re.findall(r'href="/ui/results/(\w+)">([^<]+)<', page)
+    assert [start for _, start in listed] == ["2026-11-20T10:00:00Z", "2026-11-20T09:00:00Z"]
+    assert "24 kept in all" in page
 
 
 def _promotion_pattern(console: Any) -> dict[str, Any]:
@@ -238,3 +251,54 @@ def test_the_openapi_document_describes_the_api(console: Any) -> None:
     for path in ("/api/queries", "/api/queries/{name}/runs", "/api/runs/{run_id}/result", "/api/patterns/{pattern_id}",
                  "/api/digests", "/api/metrics/{name}", "/api/alarms", "/healthz"):
         assert path in doc["paths"], path
+
+
+def test_engine_support_is_computed_from_the_query(tmp_path: Path) -> None:
+    from logpipe.queries.loader import parse_query_text
+    from logpipe.web.api import engine_support
+
+    text = ("-- name: weighted\n-- description: a weighted percentile\n"
+            "SELECT approx_percentile(CAST(status AS double), 2, 0.5) AS p FROM logs\n")
+    engines, why = engine_support(parse_query_text(text, tmp_path / "weighted.sql"))
+    assert engines == ["athena"] and why is not None and "approx_percentile" in why
+    plain = "-- name: plain\n-- description: levels\nSELECT level, count(*) AS n FROM logs GROUP BY 1\n"
+    assert engine_support(parse_query_text(plain, tmp_path / "plain.sql")) == (["athena", "duckdb"], None)
+
+
+def test_grafana_json_data_source(console: Any) -> None:
+    """The simpod-json-datasource protocol: test connection, metrics with a service payload, the
+    payload's options, ad-hoc filter keys and values, and time series equal to the dashboards' own."""
+    assert call(console, "GET", "/api/grafana")[0] == 200
+    assert call(console, "GET", "/api/grafana/")[0] == 200
+    code, metrics, _ = call(console, "POST", "/api/grafana/metrics", {})
+    assert code == 200
+    error_count = next(m for m in metrics if m["value"] == "ErrorCount")
+    [service_payload] = error_count["payloads"]
+    assert service_payload["name"] == "service" and {"value": "checkout", "label": "checkout"} in service_payload["options"]
+    assert {"label": "checkout", "value": "checkout"} in call(console, "POST", "/api/grafana/metric-payload-options",
+                                                              {"metric": "ErrorCount", "payload": {}, "name": "service"})[1]
+    assert call(console, "POST", "/api/grafana/tag-keys", {})[1] == [{"type": "string", "text": "service"}]
+    assert {"text": "checkout"} in call(console, "POST", "/api/grafana/tag-values", {"key": "service"})[1]
+    assert "ErrorCount" in call(console, "POST", "/api/grafana/search", {"target": ""})[1]
+
+    grafana_range = {"from": "2026-11-19T12:00:00.000Z", "to": "2026-11-20T12:00:00.000Z",
+                     "raw": {"from": "now-24h", "to": "now"}}
+    body = {"range": grafana_range, "interval": "1h", "maxDataPoints": 500,
+            "targets": [{"target": "ErrorCount", "refId": "A", "payload": {"service": "checkout"}}]}
+    code, answer, _ = call(console, "POST", "/api/grafana/query", body)
+    assert code == 200, answer
+    [checkout] = answer
+    series = call(console, "GET", f"/api/metrics/ErrorCount?since={SINCE}&until={UNTIL}&service=checkout")[1]
+    want = [[v, int(x * 1000)] for x, v in zip(series["x"], series["series"][0]["values"], strict=True) if v is not None]
+    assert checkout == {"target": "ErrorCount checkout", "refId": "A", "datapoints": want} and len(want) == 24
+    # every service without a payload; an ad-hoc filter narrows it like the payload does
+    every = call(console, "POST", "/api/grafana/query", {**body, "targets": [{"target": "ErrorCount", "refId": "B"}]})[1]
+    assert {s["target"] for s in every} >= {"ErrorCount checkout", "ErrorCount payments"}
+    filtered = call(console, "POST", "/api/grafana/query",
+                    {**body, "targets": [{"target": "ErrorCount", "refId": "B"}],
+                     "adhocFilters": [{"key": "service", "operator": "=", "value": "checkout"}]})[1]
+    assert [s["datapoints"] for s in filtered] == [want]
+    code, err, _ = call(console, "POST", "/api/grafana/query", {**body, "targets": [{"target": "Nope"}]})
+    assert code == 404 and "/api/grafana/metrics" in err["error"]
+    code, err, _ = call(console, "POST", "/api/grafana/query", {**body, "range": {"from": UNTIL, "to": SINCE}})
+    assert code == 400 and "must be after" in err["error"]

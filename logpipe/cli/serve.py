@@ -26,7 +26,6 @@ def serve_command(app: AppContext, port: int | None, host: str | None, no_catch_
     require_web("logpipe serve")
     from logpipe.service.scheduler import Service
     from logpipe.web.app import create_app
-    from logpipe.web.auth import Authenticator
     from logpipe.web.context import Console
     from logpipe.web.server import WebServer
 
@@ -34,8 +33,7 @@ def serve_command(app: AppContext, port: int | None, host: str | None, no_catch_
     service = Service(config)
     host = host or config.service.host
     port = config.service.port if port is None else port
-    console = Console(config, Authenticator(config.web, config.aws.region), service=service,
-                      adhoc_sql=config.web.adhoc_sql)
+    console = Console.served(config, service)
     server = WebServer(create_app(console), host, port, config.web)
     done = threading.Event()
 

@@ -2,8 +2,10 @@
 
 Why: a scheduled query's result used to live only as the metrics derived from it; people want the
 rows behind a spike ("which services, which messages, at 03:00?"). Each run's result is kept as
-Parquet (exact column types) with at most ``rows_kept`` rows, and results older than
-``retention_days`` are deleted whenever a new one is written. Writing a window again (a rerun after a
+Parquet (exact column types) with at most ``rows_kept`` rows; whenever a new one is written, results
+older than ``retention_days`` are deleted, and so are a job's oldest windows beyond ``max_per_job``
+(a job every minute would otherwise keep 20,000 windows in 14 days): the store's size is bounded by
+jobs x max_per_job x rows_kept. Writing a window again (a rerun after a
 crash) replaces its row: one result per window, never two.
 """
 
@@ -70,10 +72,12 @@ class StoredResult:
 class ResultStore:
     """Results of scheduled runs over the state engine."""
 
-    def __init__(self, engine: Engine, retention_days: int = 14, rows_kept: int = 1000) -> None:
+    def __init__(self, engine: Engine, retention_days: int = 14, rows_kept: int = 1000,
+                 max_per_job: int = 1000) -> None:
         self.engine = engine
         self.retention_days = retention_days
         self.rows_kept = rows_kept
+        self.max_per_job = max_per_job
 
     def save(self, job: str, result: QueryResult) -> StoredResult | None:
         """Keep the result of ``job`` for its window (replacing an earlier one), then prune old ones."""
@@ -93,6 +97,11 @@ class ResultStore:
                    lambda new: {c: getattr(new, c) for c in row if c != "result_id"})
             cutoff = now_ms() - int(timedelta(days=self.retention_days).total_seconds() * 1000)
             conn.execute(delete(query_results).where(query_results.c.created_ms < cutoff))
+            t = query_results.c
+            oldest_kept = conn.execute(select(t.window_end_ms).where(t.job == job).order_by(t.window_end_ms.desc())
+                                       .offset(self.max_per_job - 1).limit(1)).scalar()
+            if oldest_kept is not None:
+                conn.execute(delete(query_results).where(t.job == job, t.window_end_ms < oldest_kept))
         return self.get(rid)
 
     def _stored(self, r: Any, with_data: bool) -> StoredResult:

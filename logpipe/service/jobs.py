@@ -140,7 +140,7 @@ class JobRunner:
     @property
     def results(self) -> ResultStore:
         web = self.config.web
-        return ResultStore(self.engine, web.result_retention_days, web.result_rows_kept)
+        return ResultStore(self.engine, web.result_retention_days, web.result_rows_kept, web.result_max_per_job)
 
     @property
     def publisher(self) -> Publisher:

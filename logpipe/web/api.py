@@ -6,6 +6,7 @@ operator and is written to the audit log with who did it. The OpenAPI document i
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from logpipe.errors import LogpipeError
 from logpipe.layout import floor_hour
 from logpipe.queries.model import SavedQuery
 from logpipe.web.auth import Identity
@@ -64,12 +66,34 @@ def param_info(query: SavedQuery) -> list[dict[str, Any]]:
     return out
 
 
+_ENGINES: dict[tuple[str, str], tuple[list[str], str | None]] = {}
+
+
+def engine_support(query: SavedQuery) -> tuple[list[str], str | None]:
+    """The engines a query runs on, and why not locally when it uses a construct DuckDB cannot answer
+    as Athena would (the same check ``logpipe query list`` shows). Cached per query text."""
+    from logpipe.queries.runner import athena_only
+
+    key = (query.name, hashlib.sha256(query.sql.encode("utf-8")).hexdigest())
+    found = _ENGINES.get(key)
+    if found is None:
+        try:
+            reason = athena_only(query)
+        except LogpipeError as exc:  # a query that does not parse runs nowhere; say why
+            found = ([], str(exc))
+        else:
+            found = (["athena"], reason) if reason else (["athena", "duckdb"], None)
+        _ENGINES[key] = found
+    return found
+
+
 def query_info(query: SavedQuery) -> dict[str, Any]:
+    engines, why = engine_support(query)
     return {"name": query.name, "description": query.description, "schedule": query.schedule,
             "window": query.window, "params": param_info(query),
             "metrics": [{"name": m.name, "column": m.column, "unit": m.unit, "dimensions": list(m.dimensions)}
                         for m in query.metrics],
-            "engines": ["athena", "duckdb"]}
+            "engines": engines, "athena_only": why}
 
 
 # -- who am I ---------------------------------------------------------------------------------------

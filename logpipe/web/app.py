@@ -109,10 +109,11 @@ def create_app(console: Console, routers: Iterable[Any] = ()) -> Any:
     from fastapi.responses import JSONResponse, RedirectResponse
     from fastapi.staticfiles import StaticFiles
 
-    from logpipe.web import api, pages
+    from logpipe.web import api, grafana, pages
 
+    pages_on = console.config.web.enabled
     app = FastAPI(title="logpipe", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url="/api/openapi.json",
+                  openapi_url="/api/openapi.json" if pages_on else None,
                   description="The logpipe console's JSON API: saved queries and their runs, kept results, "
                               "error patterns, findings, digests, metrics and alarms.")
     app.state.console = console
@@ -136,26 +137,28 @@ def create_app(console: Console, routers: Iterable[Any] = ()) -> Any:
             return {"mode": "console", "jobs": []}
         return JSONResponse(status_report(console.service), headers={"Cache-Control": "no-store"})
 
-    @app.get("/", include_in_schema=False)
-    def root() -> Any:
-        return RedirectResponse("/ui/", status_code=307)
+    if pages_on:  # [web] enabled = false: /healthz and /status only
+        @app.get("/", include_in_schema=False)
+        def root() -> Any:
+            return RedirectResponse("/ui/", status_code=307)
 
-    app.include_router(api.router, tags=["api"])
-    app.include_router(pages.router)
+        app.include_router(api.router, tags=["api"])
+        app.include_router(grafana.router, tags=["grafana"])
+        app.include_router(pages.router)
+        app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in [*EXTRA_ROUTERS, *routers]:
         app.include_router(router)
-    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(LogpipeError)
     async def logpipe_error(request: Request, exc: LogpipeError) -> Any:
         code = 400 if isinstance(exc, UsageError) else 500 if not isinstance(exc, LogpipeError) else 422
-        if request.url.path.startswith("/ui"):
+        if pages_on and request.url.path.startswith("/ui"):
             return pages.error_page(request, code, str(exc))
         return JSONResponse({"error": str(exc)}, status_code=code)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Any:
-        if request.url.path.startswith("/ui") and request.method == "GET":
+        if pages_on and request.url.path.startswith("/ui") and request.method == "GET":
             return pages.error_page(request, exc.status_code, str(exc.detail))
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 

@@ -30,6 +30,13 @@ class Console:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _queries: tuple[float, dict[str, SavedQuery]] | None = field(default=None, repr=False)
 
+    @classmethod
+    def served(cls, config: Config, service: Any | None = None) -> Console:
+        """The console of ``logpipe serve``: identities from ``[web]`` (tokens or the ALB's OIDC),
+        ad-hoc SQL only when ``[web] adhoc_sql`` turns it on (off by default)."""
+        return cls(config, Authenticator(config.web, config.aws.region), service=service,
+                   adhoc_sql=config.web.adhoc_sql)
+
     @property
     def state(self) -> Engine:
         with self._lock:
@@ -75,7 +82,7 @@ class Console:
         from logpipe.queries.stored import ResultStore
 
         web = self.config.web
-        return ResultStore(self.state, web.result_retention_days, web.result_rows_kept)
+        return ResultStore(self.state, web.result_retention_days, web.result_rows_kept, web.result_max_per_job)
 
     def close(self) -> None:
         if self._runs is not None:

@@ -23,6 +23,7 @@ from logpipe.web.runs import iso
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
+KEPT_SHOWN = 48  # kept results listed on a query's page (narrow the window to see older ones)
 NAV = [("Queries", "/ui/queries"), ("SQL", "/ui/sql"), ("Patterns", "/ui/patterns"),
        ("Findings", "/ui/findings"), ("Digests", "/ui/digests"), ("Dashboards", "/ui/dashboards")]
 
@@ -131,10 +132,18 @@ def query_page(name: str, request: Request) -> Response:
     given = {k[2:]: v for k, v in request.query_params.items() if k.startswith("p.")}
     since = request.query_params.get("since") or ""
     until = request.query_params.get("until") or ""
-    kept = console.results().list(name, limit=48)
-    return render(request, "query.html", q=info, given=given, since=since, until=until,
-                  engine=request.query_params.get("engine") or console.config.engine.kind,
-                  autorun=request.query_params.get("run") == "1", kept=[k.to_dict() for k in kept])
+    kept_since = request.query_params.get("kept_since") or ""
+    kept_until = request.query_params.get("kept_until") or ""
+    kept_start, kept_end = window_of(kept_since, kept_until, "30d") if kept_since or kept_until else (None, None)
+    kept = console.results().list(name, kept_start, kept_end, limit=KEPT_SHOWN + 1)
+    engine = request.query_params.get("engine") or console.config.engine.kind
+    if info["engines"] and engine not in info["engines"]:
+        engine = info["engines"][0]  # an Athena-only query defaults to Athena
+    return render(request, "query.html", q=info, given=given, since=since, until=until, engine=engine,
+                  autorun=request.query_params.get("run") == "1", kept=[k.to_dict() for k in kept[:KEPT_SHOWN]],
+                  kept_more=len(kept) > KEPT_SHOWN, kept_since=kept_since, kept_until=kept_until,
+                  kept_total=console.results().counts().get(name, 0),
+                  retention_days=console.config.web.result_retention_days)
 
 
 @router.get("/results/{rid}")

@@ -1,0 +1,65 @@
+"""Kept results of scheduled runs (logpipe.queries.stored): one per job and window, exact types, at
+most ``rows_kept`` rows, pruned by age and by count per job: the state store stays bounded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import update
+
+from logpipe.engines.base import QueryStats
+from logpipe.queries.model import QueryResult, SavedQuery
+from logpipe.queries.stored import ResultStore
+from logpipe.state.db import now_ms, open_state
+from logpipe.state.tables import query_results
+
+T0 = datetime(2026, 11, 20, tzinfo=UTC)
+QUERY = SavedQuery(name="errors_by_service", description="d", sql="SELECT 1", path=Path("q.sql"), window="1h")
+
+
+def result(hour: int, rows: int) -> QueryResult:
+    start = T0 + timedelta(hours=hour)
+    table = pa.table({"hour": pa.array([start] * rows, pa.timestamp("us", tz="UTC")),
+                      "errors": pa.array(range(rows), pa.int64()),
+                      "note": pa.array([None if i % 2 else f"n{i}" for i in range(rows)], pa.string())})
+    return QueryResult(QUERY, pd.DataFrame(), start, start + timedelta(hours=1), {"service": "checkout"},
+                       QueryStats(engine="duckdb", bytes_scanned=1234), table)
+
+
+def test_one_result_per_window_with_exact_types_and_at_most_rows_kept(tmp_path: Path) -> None:
+    store = ResultStore(open_state(f"sqlite:///{tmp_path}/state.db"), retention_days=14, rows_kept=5)
+    first = store.save("query:errors_by_service", result(0, 12))
+    assert first is not None and (first.rows, first.rows_kept) == (12, 5)
+    again = store.save("query:errors_by_service", result(0, 3))  # the same window rerun: replaced, not added
+    assert again is not None and again.result_id == first.result_id
+    [only] = store.list("errors_by_service")
+    assert (only.rows, only.rows_kept, only.params) == (3, 3, {"service": "checkout"})
+    table = store.get(only.result_id).table()  # type: ignore[union-attr]
+    assert str(table.schema.field("errors").type) == "int64" and table.column("note").to_pylist() == ["n0", None, "n2"]
+
+
+def test_old_results_and_a_jobs_oldest_windows_beyond_its_cap_are_pruned(tmp_path: Path) -> None:
+    engine = open_state(f"sqlite:///{tmp_path}/state.db")
+    store = ResultStore(engine, retention_days=14, rows_kept=10, max_per_job=4)
+    for hour in range(6):
+        store.save("query:errors_by_service", result(hour, 2))
+    store.save("query:other", result(0, 1))
+    kept = [k for k in store.list("errors_by_service") if k.job == "query:errors_by_service"]
+    assert [k.window_start for k in kept] == [T0 + timedelta(hours=h) for h in (5, 4, 3, 2)]  # the newest 4
+    assert store.counts() == {"errors_by_service": 5}  # a second job of the same query, its cap its own
+    assert len(store.list()) == 5
+    # a result written 15 days ago goes at the next write
+    with engine.begin() as conn:
+        conn.execute(update(query_results).where(query_results.c.job == "query:other")
+                     .values(created_ms=now_ms() - 15 * 86_400_000))
+    store.save("query:errors_by_service", result(6, 2))
+    assert {k.job for k in store.list()} == {"query:errors_by_service"}
+
+
+def test_retention_zero_keeps_nothing(tmp_path: Path) -> None:
+    store = ResultStore(open_state(f"sqlite:///{tmp_path}/state.db"), retention_days=0)
+    assert store.save("query:errors_by_service", result(0, 2)) is None
+    assert store.list() == []
