@@ -291,6 +291,9 @@ class InfraConfig(Section):
     # Firehose's AppendDelimiterToRecord: a newline after each record. Turn off when every record
     # the producer sends already ends with one (or objects get blank lines between records).
     firehose_append_delimiter: bool = True
+    # The Glue view the stateful stack creates over [engine] table: the logical table ``logs`` of the
+    # saved queries, for the Athena console, Grafana and QuickSight (the named queries read it).
+    athena_view: str = Field(default="logs_view", pattern=r"^[a-z_][a-z0-9_]{0,127}$")
 
 
 _SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")

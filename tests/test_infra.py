@@ -56,7 +56,7 @@ def sub_text(value: Any) -> str:
 
 def test_glue_table_follows_the_record_contract_and_the_layout() -> None:
     config = Config()
-    table = resource(render_stateful(config), "AWS::Glue::Table")["TableInput"]
+    table = render_stateful(config)["Resources"]["GlueTable"]["Properties"]["TableInput"]
     storage = table["StorageDescriptor"]
     assert [c["Name"] for c in storage["Columns"]] == list(RAW_COLUMNS)
     assert {c["Type"] for c in storage["Columns"]} == {"string"}
@@ -73,7 +73,7 @@ def test_glue_table_follows_the_record_contract_and_the_layout() -> None:
 
 def test_service_partitioning_adds_the_service_key_everywhere() -> None:
     stateful, stateless = render_stateful(full_config()), render_stateless(full_config())
-    table = resource(stateful, "AWS::Glue::Table")["TableInput"]
+    table = stateful["Resources"]["GlueTable"]["Properties"]["TableInput"]
     assert [k["Name"] for k in table["PartitionKeys"]] == ["service", "dt", "hour"]
     assert table["Parameters"]["projection.service.type"] == "injected"
     destination = resource(stateless, "AWS::KinesisFirehose::DeliveryStream")["ExtendedS3DestinationConfiguration"]
@@ -231,7 +231,7 @@ def test_firehose_prefix_glue_projection_and_local_store_agree(config_name: str,
         "ExtendedS3DestinationConfiguration"]
     firehose_dir = expand_firehose_prefix(destination["Prefix"], moment, service).rstrip("/")
 
-    params = resource(templates["stateful"], "AWS::Glue::Table")["TableInput"]["Parameters"]
+    params = templates["stateful"]["Resources"]["GlueTable"]["Properties"]["TableInput"]["Parameters"]
     location = sub_text(params["storage.location.template"]).replace("${!", "${")
     bucket = "bucket-x"
     location = location.replace("${LogBucket}", bucket)
@@ -428,3 +428,30 @@ def test_alarm_topic_is_encrypted_and_only_this_accounts_alarms_publish() -> Non
     assert "AlarmTopicArn" in stateless["Outputs"]
     # Off by default: no topic, no key statement.
     assert not [r for r in render_stateless(Config())["Resources"].values() if r["Type"] == "AWS::SNS::Topic"]
+
+
+def test_logs_view_is_the_engines_projection_and_named_queries_read_it(tmp_path: Path) -> None:
+    """The view's SQL wraps the engines' own logs view; each named query reads the view, runs the last
+    window before now and has its parameters' defaults (typed NULL for none); an extra queries folder
+    adds its own."""
+    from logpipe.infra.athena import decode_view, named_queries, view_columns
+    from logpipe.schema import logs_view_sql
+
+    config = full_config()
+    view = render_stateful(config)["Resources"]["LogsView"]
+    assert view["DependsOn"] == "GlueTable"
+    presto = decode_view(view["Properties"]["TableInput"])
+    assert logs_view_sql('"applogs"."records"').strip() in presto["originalSql"]
+    assert [c["name"] for c in presto["columns"]] == [n for n, _, _ in view_columns()]
+    (tmp_path / "mine.sql").write_text("-- name: mine\n-- description: mine\n"
+                                       "-- param svc: string, default=it's\n"
+                                       "SELECT count(*) AS n FROM logs l WHERE l.service = :svc "
+                                       "AND ts >= :window_start AND ts < :window_end\n")
+    config = Config.model_validate({"queries": {"dirs": [str(tmp_path)]}})
+    found = {q.name: q for q in named_queries(config)}
+    mine = found["logpipe-mine"].sql
+    assert 'FROM "logpipe"."logs_view" AS l' in mine and "l.service = 'it''s'" in mine
+    assert "INTERVAL '3600' SECOND" in mine and ":" not in mine.split("\n", 3)[3].replace("':", "")
+    assert "CAST(NULL AS VARCHAR) IS NULL" in found["logpipe-errors_by_service"].sql
+    with pytest.raises(ConfigError, match="athena_view"):
+        render_stateful(Config.model_validate({"infra": {"athena_view": "logs"}}))

@@ -23,8 +23,11 @@ import boto3
 import pytest
 
 from logpipe.config import Config, StoreConfig
+from logpipe.infra.athena import decode_view, sync_named_queries
 from logpipe.infra.deploy import deploy_stack
 from logpipe.infra.render import dump_template, render_templates, stack_names
+from logpipe.queries.loader import load_queries
+from logpipe.schema import logs_view_sql
 from logpipe.store import ReadStats, Store, gzip_lines
 
 REGION = "us-east-1"
@@ -130,6 +133,24 @@ def test_stacks_records_and_read_back_on_moto(aws: str, cli: Any, tmp_path: Path
     assert wg["ResultConfiguration"]["OutputLocation"] == f"s3://{bucket}/athena-results/"
     assert wg["BytesScannedCutoffPerQuery"] == config.infra.athena_bytes_scanned_cutoff
 
+    # The public Athena side: the logs view (as Athena itself stores a view) and the named queries.
+    glue.create_table(DatabaseName=config.engine.database, TableInput=res(props(stateful, "LogsView")["TableInput"]))
+    view = glue.get_table(DatabaseName=config.engine.database, Name="logs_view")["Table"]
+    assert view["TableType"] == "VIRTUAL_VIEW" and view["Parameters"]["presto_view"] == "true"
+    presto = decode_view(view)
+    assert presto["schema"] == config.engine.database and presto["catalog"] == "awsdatacatalog"
+    assert logs_view_sql('"logpipe"."logs"').strip() in presto["originalSql"]
+    assert [c["name"] for c in presto["columns"]] == [c["Name"] for c in view["StorageDescriptor"]["Columns"]]
+    assert presto["columns"][0] == {"name": "ts", "type": "timestamp(3)"}
+    first_sync = sync_named_queries(config)
+    assert len(first_sync.created) == len(load_queries(config)) and not first_sync.updated
+    assert sync_named_queries(config).unchanged == first_sync.created  # in sync: nothing to do
+    ids = athena.list_named_queries(WorkGroup="e2e")["NamedQueryIds"]
+    stored = {q["Name"]: q for q in (athena.get_named_query(NamedQueryId=i)["NamedQuery"] for i in ids)}
+    errors = stored["e2e-errors_by_service"]
+    assert errors["Database"] == "logpipe" and 'FROM "logpipe"."logs_view"' in errors["QueryString"]
+    assert ":window_start" not in errors["QueryString"] and "INTERVAL '3600' SECOND" in errors["QueryString"]
+
     # The stateful outputs are what the stateless stack imports.
     exports = {res(o["Export"]["Name"]): res(o["Value"]) for o in stateful["Outputs"].values()}
     assert exports["e2e-stateful-BucketArn"] == f"arn:aws:s3:::{bucket}"
@@ -228,11 +249,16 @@ def test_cli_deploy_order_and_no_changes_on_moto(aws: str, cli: Any) -> None:
     assert "clitest-stateless" in result.stderr and "No export named clitest-stateful-" in result.stderr
     assert "--stack stateful" in result.stderr and "Traceback" not in result.stderr
 
+    # moto's CloudFormation skips the workgroup; CloudFormation would create it with the stack.
+    boto3.client("athena", region_name=REGION).create_work_group(Name="clitest")
+    shipped = len(load_queries(Config()))
     result = cli("infra", "deploy", "--stack", "stateful", "--poll-seconds", "0")
     assert result.exit_code == 0, result
     assert "clitest-stateful: create (CREATE_COMPLETE)" in result.stdout
+    assert f"named queries in workgroup clitest: {shipped} created, 0 updated, 0 deleted" in result.stdout
     result = cli("infra", "deploy", "--stack", "stateful", "--poll-seconds", "0")
     assert result.exit_code == 0, result
     assert "clitest-stateful: unchanged" in result.stdout
+    assert f"0 created, 0 updated, 0 deleted, {shipped} unchanged" in result.stdout
     buckets = {b["Name"] for b in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]}
     assert {f"clitest-logs-{ACCOUNT}-{REGION}", f"clitest-access-logs-{ACCOUNT}-{REGION}"} <= buckets

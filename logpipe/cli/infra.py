@@ -32,8 +32,10 @@ def render(app: AppContext, out_dir: str, fmt: str) -> None:
               help="How often to check the stack's status while waiting.")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=1.0), default=3600.0, show_default=True,
               help="Give up waiting after this many seconds.")
+@click.option("--no-named-queries", "sync_queries", flag_value=False, default=True,
+              help="Do not sync the saved queries into Athena as named queries after the stateful stack.")
 @pass_app
-def deploy(app: AppContext, which: str, poll_seconds: float, timeout_seconds: float) -> None:
+def deploy(app: AppContext, which: str, poll_seconds: float, timeout_seconds: float, sync_queries: bool) -> None:
     """Create or update the stacks with change sets and wait; "no changes" is fine.
 
     AWS credentials and region come from the usual places (environment, profile, role); the
@@ -54,6 +56,34 @@ def deploy(app: AppContext, which: str, poll_seconds: float, timeout_seconds: fl
         console.print(f"{result.stack_name}: {result.action} ({result.status})", highlight=False, markup=False)
         for key, value in sorted(result.outputs.items()):
             console.print(f"  {key} = {value}", highlight=False, markup=False)
+    if "stateful" in kinds and sync_queries:
+        _sync_named_queries(app)
+
+
+def _sync_named_queries(app: AppContext) -> None:
+    from logpipe.infra.athena import sync_named_queries, workgroup_name
+
+    with err_console.status("syncing the Athena named queries"):
+        report = sync_named_queries(app.config)
+    console.print(f"named queries in workgroup {workgroup_name(app.config)}: {len(report.created)} created, "
+                  f"{len(report.updated)} updated, {len(report.deleted)} deleted, {len(report.unchanged)} unchanged",
+                  highlight=False, markup=False, soft_wrap=True)
+
+
+@infra_group.command("named-queries")
+@click.option("--show", is_flag=True, help="Print the named queries' SQL instead of syncing them.")
+@pass_app
+def named_queries_command(app: AppContext, show: bool) -> None:
+    """Sync the saved queries into the Athena workgroup as named queries (PREFIX-NAME), reading the
+    stack's logs view; stale ones are deleted. `infra deploy` does this after the stateful stack."""
+    if show:
+        from logpipe.infra.athena import named_queries
+
+        for query in named_queries(app.config):
+            console.print(f"-- named query {query.name} (database {query.database})\n{query.sql};\n",
+                          highlight=False, markup=False, soft_wrap=True)
+        return
+    _sync_named_queries(app)
 
 
 

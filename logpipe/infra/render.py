@@ -29,6 +29,7 @@ from typing import Any
 
 from logpipe.config import Config
 from logpipe.errors import ConfigError
+from logpipe.infra.athena import glue_view_input
 from logpipe.layout import Layout
 from logpipe.schema import RAW_COLUMNS
 
@@ -365,6 +366,10 @@ def render_stateful(config: Config) -> dict[str, Any]:
             },
         },
         "GlueTable": _glue_table(config, names, layout),
+        # The saved queries' ``logs`` as a view anyone can query (logpipe.infra.athena).
+        "LogsView": {"Type": "AWS::Glue::Table", "DependsOn": "GlueTable", "Properties": {
+            "CatalogId": Ref("AWS::AccountId"), "DatabaseName": Ref("GlueDatabase"),
+            "TableInput": glue_view_input(config)}},
         "WorkGroup": {
             "Type": "AWS::Athena::WorkGroup",
             "Properties": {
@@ -396,6 +401,7 @@ def render_stateful(config: Config) -> dict[str, Any]:
         "LogPrefix": export(layout.prefix, "LogPrefix", "Where Firehose writes under the bucket"),
         "DatabaseName": export(Ref("GlueDatabase"), "DatabaseName", "Glue database ([engine] database)"),
         "TableName": export(names.table, "TableName", "Glue table ([engine] table)"),
+        "ViewName": export(config.infra.athena_view, "ViewName", "Glue view: the saved queries' logs table"),
         "WorkGroupName": export(Ref("WorkGroup"), "WorkGroupName", "Athena workgroup ([engine] workgroup)"),
         "AthenaOutputLocation": export(Sub(f"s3://${{LogBucket}}/{ATHENA_RESULTS_PREFIX}/"),
                                        "AthenaOutputLocation", "Athena results ([engine] output_location)"),
