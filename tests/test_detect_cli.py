@@ -61,3 +61,27 @@ def test_patterns_list_show_mute_resolve(cli) -> None:  # type: ignore[no-untype
     assert [p.pattern_id for p in store.list(status="resolved")] == [pid]
     missing = cli("patterns", "show", "nope")
     assert missing.exit_code == 2 and "patterns list" in missing.stderr
+
+
+def test_fail_on_findings_for_ci_and_cron(cli) -> None:  # type: ignore[no-untyped-def]
+    """Row 18 of issue 18: ``detect`` always exited 0."""
+    _setup(cli.cwd)
+    quiet = cli("detect", "--since", "2026-02-28T00:00:00Z", "--until", "2026-02-28T01:00:00Z", "--no-learn",
+                "--fail-on-findings")
+    assert quiet.exit_code == 0, quiet  # an hour without records: no findings
+    window = ("--since", "2026-03-01T01:00:00Z", "--until", "2026-03-01T02:00:00Z")
+    found = cli("detect", *window, "--format", "json", "--fail-on-findings")
+    assert found.exit_code == 3, found
+    findings = json.loads(found.stdout)["findings"]
+    assert findings and "at or above info: exit 3" in found.stderr
+    rank = ["info", "warning", "critical"]
+    worst = max((f["severity"] for f in findings), key=rank.index)
+    assert cli("detect", *window, "--fail-on-findings", worst).exit_code == 3
+    if worst != "critical":
+        assert cli("detect", *window, "--fail-on-findings", rank[rank.index(worst) + 1]).exit_code == 0
+    table = cli("detect", *window)  # the table at 80 columns: every pattern id on one line, whole
+    assert table.exit_code == 0
+    for f in findings:
+        if f["pattern_id"]:
+            assert f["pattern_id"] in table.stdout, table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80

@@ -46,7 +46,7 @@ def test_status_and_flush_commands(cli: Any, tmp_path: Path, monkeypatch: Any) -
     assert "local" in out and "1" in out
     code, out, err = cli("metrics", "flush")
     assert code == 0, err
-    assert "local: 4 points in 1 batches sent" in out
+    assert "local: 4 points in 1 batch sent" in out
     # A sink that cannot deliver: exit 1 with a one-line reason, the batch stays queued.
     monkeypatch.setenv("LOGPIPE_METRICS_SINKS", '["datadog"]')
     monkeypatch.delenv("DD_API_KEY", raising=False)

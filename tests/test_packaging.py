@@ -57,6 +57,10 @@ def test_a_wheel_carries_the_queries_the_migrations_and_py_typed(tmp_path: Path)
     assert {"logpipe/py.typed", "logpipe/state/migrations/env.py", "logpipe/state/migrations/script.py.mako",
             "logpipe/report/templates/report.html.j2"} <= names
     assert any(n.startswith("logpipe/state/migrations/versions/0001") for n in names)
+    import logpipe
+
+    assert wheel.name.startswith(f"logpipe-{logpipe.__version__}-")  # the version from logpipe/__init__.py
+    assert any(n.endswith(".dist-info/LICENSE") or "/licenses/LICENSE" in n for n in names)
 
     # Installed away from the checkout (as a wheel or a --user install would be), it finds them.
     site = tmp_path / "site"
@@ -79,3 +83,23 @@ def test_a_wheel_carries_the_queries_the_migrations_and_py_typed(tmp_path: Path)
     where, names_loaded = ran.stdout.splitlines()
     assert where.startswith(str(site))
     assert names_loaded.split() == sorted(n.removesuffix(".sql") for n in shipped)
+
+
+def test_version_license_and_changelog_agree() -> None:
+    """Release hygiene: one version (logpipe/__init__.py) behind ``--version``, the installed metadata
+    and the changelog's latest release; the LICENSE file is the license the metadata names."""
+    import importlib.metadata
+    import re
+    import tomllib
+
+    import logpipe
+
+    ran = subprocess.run([sys.executable, "-m", "logpipe", "--version"], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0 and ran.stdout.strip() == f"logpipe, version {logpipe.__version__}", ran
+    assert importlib.metadata.version("logpipe") == logpipe.__version__
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and project["dynamic"] == ["version"]
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", (REPO / "CHANGELOG.md").read_text(), re.M)
+    assert releases and releases[0] == logpipe.__version__
+    assert project["license"] == {"text": "Apache-2.0"}
+    assert "Apache License" in (REPO / "LICENSE").read_text() and "Version 2.0" in (REPO / "LICENSE").read_text()

@@ -33,7 +33,7 @@ def test_list_show_run_explain(cli) -> None:
     code, out, _ = cli("query", "run", "top_error_messages", "-p", "service=api", "--format", "csv")
     assert code == 0 and "id <num> broke,2" in out
     code, out, err = cli("query", "explain", "errors_by_service", "--since", "2h")
-    assert code == 0 and "1 objects" in out.replace("\n", " ")
+    assert code == 0 and "1 object," in out.replace("\n", " ")
 
 
 def test_parquet_and_sql(cli) -> None:
@@ -90,7 +90,7 @@ def test_athena_only_queries_are_reported_and_refused_locally(cli) -> None:
     (cli.cwd / "logpipe.toml").write_text('[queries]\ndirs = ["queries"]\n', encoding="utf-8")
     code, out, err = cli("query", "list")
     assert code == 0, err
-    assert "athena only" in out.replace("\n", " ").replace("│", " ")
+    assert "(Athena only)" in out.replace("\n", " ").replace("│", " ")
     code, out, _ = cli("query", "show", "weighted")
     assert code == 0 and "Athena only" in out and "approx_percentile" in out
     code, _, err = cli("query", "run", "weighted", "--engine", "duckdb")

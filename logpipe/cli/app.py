@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # the last resort: still one line, with the way to see more
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
+        err_console.print(f"[bold red]error:[/] unexpected {escape(type(exc).__name__)}: {escape(str(exc))} "
                           "(run with --debug for the traceback)",
                           highlight=False, soft_wrap=True)
         sys.exit(1)

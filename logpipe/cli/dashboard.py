@@ -6,6 +6,7 @@ import click
 
 from logpipe.cli.common import AppContext, console, err_console, pass_app, window_from
 from logpipe.errors import UsageError
+from logpipe.text import plural
 
 
 @click.group("dashboard")
@@ -82,15 +83,15 @@ def render_command(app: AppContext, out_dir: str, local: bool, services: tuple[s
         with err_console.status("drawing charts"):
             path = render_local_html(app.config, open_state(app.config.state.url), Path(out_dir) / "index.html",
                                      start, end)
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, markup=False)
         return
     from logpipe.metrics.dashboard import write
 
     rendered = _render(app, services, account_id)
     _print_timings(rendered)
     for path in write(rendered, out_dir):
-        console.print(f"wrote {path}", highlight=False)
-    console.print(f"{len(rendered.body['widgets'])} widgets, {len(rendered.alarms)} alarms", highlight=False)
+        console.print(f"wrote {path}", highlight=False, markup=False)
+    console.print(f"{plural(len(rendered.body['widgets']), 'widget')}, {plural(len(rendered.alarms), 'alarm')}", highlight=False)
 
 
 @dashboard_group.command("deploy")
@@ -104,7 +105,7 @@ def deploy_command(app: AppContext, services: tuple[str, ...]) -> None:
     with err_console.status("deploying dashboard and alarms"):
         applied = deploy(app.config, rendered)
     for item in applied:
-        console.print(f"applied {item}", highlight=False)
+        console.print(f"applied {item}", highlight=False, markup=False)
 
 
 commands = [dashboard_group]

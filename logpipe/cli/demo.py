@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 
 from logpipe.cli.common import AppContext, console, parse_time, pass_app
 
@@ -36,8 +37,8 @@ def demo(app: AppContext, folder: Path, seed: int, rate: float, end_text: str) -
     run = run_demo_with_progress(app.config, folder, end=parse_time(end_text), seed=seed, rate=rate)
     print_demo_digest(run, console)
     elapsed = time.perf_counter() - began
-    console.print(f"\n[bold]Report:[/] {run.report_path}", highlight=False)
-    console.print("[bold]Digest as delivered:[/] " + ", ".join(str(p) for p in run.digest_paths), highlight=False)
+    console.print(f"\n[bold]Report:[/] {escape(str(run.report_path))}", highlight=False)
+    console.print("[bold]Digest as delivered:[/] " + escape(", ".join(str(p) for p in run.digest_paths)), highlight=False)
     console.print(f"[dim]demo took {elapsed:.1f} s[/]", highlight=False)
 
 

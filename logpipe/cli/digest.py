@@ -18,7 +18,8 @@ FORMATS = ["text", "md", "html", "slack"]
               help="text (terminal), md, html (mail clients; charts inline) or slack (Block Kit JSON). "
                    "Default: text, or from the --output suffix.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
-@click.option("--send", is_flag=True, help="Deliver to every [[digest.destinations]] (exactly once per window).")
+@click.option("--send", is_flag=True, help="Deliver to every [[digest.destinations]] (exactly once per window); "
+              "prints the digest only with --format or --output.")
 @click.option("--no-learn", is_flag=True, help="Leave the pattern store as it is.")
 @click.option("--force", is_flag=True, help="Read a window longer than [engine] max_window.")
 @pass_app
@@ -36,12 +37,19 @@ def digest_command(app: AppContext, since: str | None, until: str, fmt: str | No
     from logpipe.queries.runner import check_window
 
     check_window(config, start, end, force)
+    if send and not config.digest.destinations:
+        from logpipe.digest.deliver import no_destinations
+
+        raise no_destinations()  # before the digest is built and printed, not after
+    shown = not send or fmt is not None or output is not None  # --send alone delivers, it does not print
     if fmt is None:
         suffix = Path(output).suffix.lower() if output else ""
         fmt = {".html": "html", ".htm": "html", ".md": "md", ".json": "slack"}.get(suffix, "md" if output else "text")
     with err_console.status(f"building the digest {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"):
         digest = build_digest(config, start, end, learn=not no_learn, charts=fmt == "html" or send)
-    if fmt == "text" and not output:
+    if not shown:
+        pass
+    elif fmt == "text" and not output:
         from logpipe.digest.render_text import render_text
 
         render_text(digest, console)
@@ -53,7 +61,7 @@ def digest_command(app: AppContext, since: str | None, until: str, fmt: str | No
                 Path(output).write_text(text, encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
-            err_console.print(f"wrote the {fmt} digest to {output}", highlight=False)
+            err_console.print(f"wrote the {fmt} digest to {output}", highlight=False, markup=False)
         else:
             click.echo(text, nl=False)
     if send:
@@ -62,7 +70,7 @@ def digest_command(app: AppContext, since: str | None, until: str, fmt: str | No
         with err_console.status("delivering"):
             report = deliver_now(config, digest, job="digest:manual")
         for line in report.sent:
-            err_console.print(f"delivered to {line}", highlight=False)
+            err_console.print(f"delivered to {line}", highlight=False, markup=False)
         if not report.sent and report.ok:
             err_console.print("already delivered to every destination for this window (the ledger says so)",
                               highlight=False)

@@ -7,6 +7,7 @@ import json
 import click
 
 from logpipe.cli.common import AppContext, console, err_console, pass_app
+from logpipe.text import plural
 
 
 @click.group("metrics")
@@ -84,9 +85,9 @@ def status_command(app: AppContext) -> None:
     status = Publisher.from_config(app.config).status()
     digests = Deliverer(app.config, open_state(app.config.state.url)).status()
     pending = pending_summary(status, digests)
-    console.print(f"pending: {pending['metrics']} metric batches, {pending['digests']} digest deliveries"
+    console.print(f"pending: {plural(pending['metrics'], 'metric batch')}, {plural(pending['digests'], 'digest delivery', 'digest deliveries')}"
                   + (" (sent by the next 'logpipe run', 'logpipe serve', or 'logpipe metrics flush')"
-                     if any(pending.values()) else ""), highlight=False)
+                     if any(pending.values()) else ""), highlight=False, markup=False)
     if not status and not digests:
         console.print("nothing queued or published yet")
         return
@@ -113,9 +114,9 @@ def flush_command(app: AppContext) -> None:
     with err_console.status("publishing metrics"):
         report = Publisher.from_config(app.config).flush()
     for sink, rep in report.sinks.items():
-        console.print(f"{sink}: {rep.sent_points} points in {rep.sent_batches} batches sent, "
-                      f"{rep.resolved_landed} found already delivered, {rep.pending_batches} still queued",
-                      highlight=False)
+        console.print(f"{sink}: {plural(rep.sent_points, 'point')} in {plural(rep.sent_batches, 'batch')} sent, "
+                      f"{rep.resolved_landed:,} found already delivered, {rep.pending_batches:,} still queued",
+                      highlight=False, markup=False)
     if not report.complete:
         last = next((r.errors[-1] for r in report.sinks.values() if r.errors), "see `logpipe metrics status`")
         raise DeliveryError(f"some metric batches are still queued and will be retried on the next run: {last}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import click
+from rich.markup import escape
 
 from logpipe.cli.common import AppContext, console, pass_app
 from logpipe.cli.patterns import patterns_group
@@ -52,7 +53,7 @@ def list_command(app: AppContext, status: str | None, service: str | None, limit
                       f"{r.last_seen:%Y-%m-%d %H:%M}", r.template[:200])
     console.print(table)
     if len(records) > limit:
-        console.print(f"[dim]{len(records) - limit} more: use --limit[/]")
+        console.print(f"[dim]{len(records) - limit:,} more: use --limit[/]")
 
 
 @patterns_group.command("show")
@@ -66,20 +67,20 @@ def show_command(app: AppContext, pattern_id: str, hours: int) -> None:
 
     store = _store(app)
     r = store.require(pattern_id)
-    console.print(f"[bold]{r.pattern_id}[/]  status: {r.status}  total: {r.total}", highlight=False)
+    console.print(f"[bold]{escape(r.pattern_id)}[/]  status: {escape(r.status)}  total: {r.total:,}", highlight=False)
     console.print(f"template: {r.template}", highlight=False, markup=False)
     console.print(f"first seen {r.first_seen:%Y-%m-%d %H:%M}Z, last seen {r.last_seen:%Y-%m-%d %H:%M}Z", highlight=False)
     if r.aliases:
-        console.print("aliases: " + ", ".join(r.aliases), highlight=False)
+        console.print("aliases: " + ", ".join(r.aliases), highlight=False, markup=False)
     services = store.services_of(r.pattern_id)
     if services:
-        console.print("services: " + ", ".join(f"{s} ({n})" for s, n in services.items()), highlight=False)
+        console.print("services: " + ", ".join(f"{s} ({n})" for s, n in services.items()), highlight=False, markup=False)
     end = floor_hour(r.last_seen) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
     counts = store.hourly_counts(r.pattern_id, start, end)
     series = [counts.get(start + timedelta(hours=i), 0) for i in range(hours)]
     console.print(f"per hour {start:%m-%d %H}h..{end:%m-%d %H}h (max {max(series)}): {sparkline(series)}",
-                  highlight=False)
+                  highlight=False, markup=False)
     examples = store.examples(r.pattern_id)
     if examples:
         console.print("examples (redacted):")

@@ -6,6 +6,7 @@ stderr so ``logpipe query run x --format csv > out.csv`` stays clean.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -14,9 +15,10 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from logpipe.cli.common import AppContext, console, err_console, pass_app, window_from
+from logpipe.cli.common import AppContext, console, err_console, format_for, pass_app, print_json, window_from
 from logpipe.cli.results import write_result
 from logpipe.errors import UsageError
+from logpipe.text import duration_text, plural
 
 FORMATS = ("table", "csv", "json", "parquet", "markdown")
 
@@ -53,7 +55,7 @@ def _run_with_progress(work: Any) -> Any:
     with Status("running", console=err_console) as status:
         def progress(text: str) -> None:
             state["text"] = text
-            status.update(f"{text} [dim]({time.monotonic() - started:.1f}s)[/]")
+            status.update(f"{escape(text)} [dim]({time.monotonic() - started:.1f}s)[/]")
 
         return work(progress)
 
@@ -62,9 +64,9 @@ def _print_stats(result: Any) -> None:
     stats = result.stats
     bad = sum(stats.bad_records.values())
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(stats.bad_records.items()))
-    parts = [f"{len(result.frame)} rows", f"engine {stats.engine}", f"scanned {_human_bytes(stats.bytes_scanned)}"]
+    parts = [plural(len(result.frame), "row"), f"engine {stats.engine}", f"scanned {_human_bytes(stats.bytes_scanned)}"]
     if stats.engine == "duckdb":
-        parts.append(f"{stats.files_scanned} objects")
+        parts.append(plural(stats.files_scanned, "object"))
     parts.append(f"{stats.engine_ms / 1000:.2f}s")
     parts.append(f"cost ${stats.cost_usd:.6f}")
     parts.append(f"bad records {bad}" + (f" ({reasons})" if reasons else ""))
@@ -74,25 +76,40 @@ def _print_stats(result: Any) -> None:
         parts.append("bad records are not counted on Athena (its JSON SerDe skips them)")
     if stats.query_id:
         parts.append(f"query id {stats.query_id}")
-    err_console.print("[dim]" + escape(" · ".join(parts)) + "[/]", highlight=False)
+    err_console.print("[dim]" + escape(" · ".join(parts)) + "[/]", highlight=False, soft_wrap=True)
     quality = stats.quality
     if quality is None:
         return
     if quality.misplaced:
-        err_console.print(f"[yellow]{quality.misplaced} misplaced records[/]: their time lies outside their "
-                          "partition's hour (beyond [service] lateness); no window counts them", highlight=False)
+        err_console.print(f"[yellow]{plural(quality.misplaced, 'misplaced record')}[/]: their time lies outside their "
+                          "partition's hour (beyond \\[service] lateness); no window counts them", highlight=False)
     for damaged in quality.damaged:
-        lost = f", {damaged.lost} records lost" if damaged.lost else ""
-        err_console.print(f"[yellow]damaged object[/] {escape(damaged.url)}: {damaged.problem}{lost} "
+        lost = f", {plural(damaged.lost, 'record')} lost" if damaged.lost else ""
+        err_console.print(f"[yellow]damaged object[/] {escape(damaged.url)}: {escape(damaged.problem + lost)} "
                           f"({escape(damaged.detail)})", highlight=False)
     for path in quality.unrecognised:
         err_console.print(f"[yellow]not an object of the layout[/], skipped: {escape(path)}", highlight=False)
 
 
+def _param_detail(p: Any) -> str:
+    """`` one of a|b (required)`` or `` (default 24h)``: nothing when there is no default to show."""
+    choices = f" one of {'|'.join(p.choices)}" if p.choices else ""
+    if p.required:
+        return f"{choices} (required)"
+    if p.default is None:
+        return f"{choices} (optional)"
+    from datetime import timedelta
+
+    from logpipe.cli.results import _cell
+
+    default = duration_text(p.default) if isinstance(p.default, timedelta) else _cell(p.default)
+    return f"{choices} (default {default})"
+
+
 def _output_options(func: Any) -> Any:
     func = click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the result to FILE.")(func)
-    func = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-                        help="Result format (parquet needs --output).")(func)
+    func = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                        help="Result format (default: from the --output suffix, else table; parquet needs --output).")(func)
     func = click.option("--engine", type=click.Choice(["duckdb", "athena"]), default=None,
                         help="Engine (default: [engine] kind).")(func)
     func = click.option("--until", default="now", show_default=True, help="Window end: now, 2h (ago) or ISO 8601.")(func)
@@ -107,22 +124,50 @@ def query_group() -> None:
     """Saved queries (queries/*.sql): list, show, run, explain; or ad-hoc SQL."""
 
 
+def _param_json(p: Any) -> dict[str, Any]:
+    from logpipe.cli.results import _json_value
+
+    default = None if p.default is None else json.loads(_json_value(p.default))
+    return {"name": p.name, "type": p.type, "required": p.required, "default": default,
+            "choices": list(p.choices) if p.choices else None, "description": p.description}
+
+
 @query_group.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="json: one object per query (name, description, schedule, window, params, metrics, engines).")
 @pass_app
-def list_cmd(app: AppContext) -> None:
+def list_cmd(app: AppContext, fmt: str) -> None:
     """List the saved queries."""
-    from rich.table import Column, Table
+    from rich.table import Table
 
     from logpipe.queries.catalog import query_catalog
 
-    table = Table("description", "schedule", "params")
-    table.columns.insert(0, Column("name", no_wrap=True))
-    table.add_column("runs on", no_wrap=True)
+    if fmt == "json":  # everything a script may need, so from the files themselves (not the catalogue)
+        from logpipe.queries.loader import load_queries
+        from logpipe.queries.runner import athena_only
+
+        print_json([{"name": name, "description": q.description, "schedule": q.schedule, "window": q.window,
+                     "params": [_param_json(p) for p in q.params],
+                     "metrics": [{"name": m.name, "column": m.column, "unit": m.unit, "dimensions": list(m.dimensions)}
+                                 for m in q.metrics],
+                     "engines": ["athena"] if athena_only(q) else ["duckdb", "athena"], "path": str(q.path)}
+                    for name, q in sorted(load_queries(app.config).items())])
+        return
+    # At 80 columns the name never wraps; the description takes what is left and wraps at words.
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("description", ratio=1, min_width=20)
+    table.add_column("window", no_wrap=True)
+    table.add_column("params")
     for name, entry in sorted(query_catalog(app.config).items()):
-        params = ", ".join(f"{p}:{kind}" + ("*" if required else "") for p, kind, required in entry.params)
-        table.add_row(name, entry.description, entry.schedule or "", params,
-                      "athena only" if entry.athena_only else "both")
+        params = ", ".join(p + ("*" if required else "") for p, _kind, required in entry.params)
+        description = entry.description.split(": ")[0].split(". ")[0]
+        if entry.athena_only:
+            description += " (Athena only)"
+        table.add_row(escape(name), escape(description), entry.window, escape(params))
     console.print(table)
+    err_console.print("[dim]* required parameter; 'logpipe query show NAME' for the whole description, types and "
+                      "metrics; --format json for scripts[/]", highlight=False)
 
 
 @query_group.command("show")
@@ -137,22 +182,21 @@ def show_cmd(app: AppContext, name: str, as_duckdb: bool) -> None:
     from logpipe.queries.loader import get_query
 
     query = get_query(app.config, name)
-    console.print(f"[bold]{query.name}[/] — {query.description}", highlight=False)
-    console.print(f"file: {query.path}", highlight=False)
-    console.print(f"schedule: {query.schedule or '-'}    window: {query.window}", highlight=False)
+    console.print(f"[bold]{escape(query.name)}[/] — {escape(query.description)}", highlight=False)
+    console.print(f"file: {query.path}", highlight=False, markup=False)
+    console.print(f"schedule: {query.schedule or '-'}    window: {query.window}", highlight=False, markup=False)
     for p in query.params:
-        extra = " (required)" if p.required else f" default={p.default!r}"
-        choices = f" one of {'|'.join(p.choices)}" if p.choices else ""
-        console.print(f"param {p.name}: {p.type}{choices}{extra} {p.description}", highlight=False)
+        console.print(f"param {p.name}: {p.type}{_param_detail(p)} {p.description}".rstrip(), highlight=False,
+                      markup=False)
     for m in query.metrics:
         console.print(f"metric {m.name}: column={m.column} unit={m.unit} dimensions={','.join(m.dimensions)}",
-                      highlight=False)
+                      highlight=False, markup=False)
     console.print(Syntax(query.sql, "sql", word_wrap=True))
     from logpipe.queries.runner import athena_only
 
     reason = athena_only(query)
     if reason:
-        console.print(f"[yellow]Athena only:[/] {reason}", highlight=False)
+        console.print(f"[yellow]Athena only:[/] {escape(reason)}", highlight=False)
     if as_duckdb and not reason:
         console.print("[bold]DuckDB:[/]")
         console.print(Syntax(to_duckdb(parse(query.sql), pretty=True), "sql", word_wrap=True))
@@ -172,6 +216,7 @@ def run_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | No
     query = get_query(app.config, name)
     start, end = _window(since, until, query.window)
     values = _params(params)
+    fmt = format_for(fmt, output)
     result = _run_with_progress(lambda progress: run_query(app.config, query, start, end, values, engine, progress,
                                                            force=force))
     write_result(result, fmt, output, console, sys.stdout)
@@ -190,6 +235,7 @@ def sql_cmd(app: AppContext, sql_text: str, since: str | None, until: str, engin
     if sql_text == "-":
         sql_text = sys.stdin.read()
     start, end = _window(since, until, "1h")
+    fmt = format_for(fmt, output)
     result = _run_with_progress(lambda progress: run_sql(app.config, sql_text, start, end, engine, progress,
                                                          force=force))
     write_result(result, fmt, output, console, sys.stdout)
@@ -201,27 +247,52 @@ def sql_cmd(app: AppContext, sql_text: str, since: str | None, until: str, engin
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="A parameter (repeatable).")
 @click.option("--since", default=None, help="Window start (default: the query's window back from --until).")
 @click.option("--until", default="now", show_default=True, help="Window end.")
+@click.option("--engine", type=click.Choice(["duckdb", "athena"]), default=None,
+              help="The engine to explain for (default: [engine] kind): Athena's cost, or what DuckDB reads.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @pass_app
-def explain_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | None, until: str) -> None:
+def explain_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | None, until: str,
+                engine: str | None, fmt: str) -> None:
     """Show the partitions and bytes a query would scan, and what it would cost on Athena."""
     from rich.table import Table
 
     from logpipe.queries.loader import get_query
-    from logpipe.queries.runner import explain_query
+    from logpipe.queries.runner import athena_only, explain_query
 
     query = get_query(app.config, name)
     start, end = _window(since, until, query.window)
+    engine = engine or app.config.engine.kind
     result = explain_query(app.config, query, start, end, _params(params))
-    table = Table("partition", "objects", "bytes")
+    warnings = list(result.warnings)
+    reason = athena_only(query)
+    if engine == "duckdb" and reason:
+        warnings.insert(0, f"query '{query.name}' runs on Athena only ({reason}): explained for Athena's cost")
+    if fmt == "json":
+        print_json({"query": query.name, "engine": engine, "window_start": result.window_start,
+                    "window_end": result.window_end, "objects": result.objects, "bytes": result.bytes_scanned,
+                    "athena_cost_usd": result.athena_cost_usd, "bounded": result.bounded,
+                    "partitions": [{"partition": d, "objects": n, "bytes": b} for d, n, b in result.partitions],
+                    "warnings": warnings})
+        return
+    table = Table()
+    table.add_column("partition", no_wrap=True, overflow="ellipsis")
+    table.add_column("objects", justify="right", no_wrap=True)
+    table.add_column("bytes", justify="right", no_wrap=True)
     for directory, count, size in result.partitions:
-        table.add_row(directory, str(count), _human_bytes(size))
+        table.add_row(escape(directory), f"{count:,}", _human_bytes(size))
     console.print(table)
-    console.print(f"window {result.window_start:%Y-%m-%dT%H:%M:%SZ} .. {result.window_end:%Y-%m-%dT%H:%M:%SZ}: "
-                  f"{len(result.partitions)} partitions, {result.objects} objects, "
-                  f"{_human_bytes(result.bytes_scanned)} ({result.bytes_scanned} bytes); "
-                  f"on Athena about ${result.athena_cost_usd:.6f} ($5/TB, 10 MB minimum)", highlight=False)
-    for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    scanned = (f"{plural(len(result.partitions), 'partition')}, {plural(result.objects, 'object')}, "
+               f"{_human_bytes(result.bytes_scanned)} ({result.bytes_scanned:,} bytes)")
+    cost = f"about ${result.athena_cost_usd:.6f} ($5/TB, 10 MB minimum)"
+    if engine == "athena":
+        summary = f"Athena would scan {scanned}: {cost}"
+    else:
+        summary = f"DuckDB reads {scanned}; the same on Athena costs {cost}"
+    console.print(f"window {result.window_start:%Y-%m-%dT%H:%M:%SZ} .. {result.window_end:%Y-%m-%dT%H:%M:%SZ} "
+                  f"({duration_text(result.window_end - result.window_start)}): {summary}", highlight=False,
+                  markup=False)
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 commands = [query_group]

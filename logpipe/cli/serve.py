@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from logpipe.cli.common import AppContext, console, err_console, parse_time, pass_app
+from logpipe.text import duration_text, plural
 
 
 @click.command("serve")
@@ -87,14 +88,14 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
         for job in selected:
             state = states.get(job.name)
             mark = state.watermark if state else None
-            table.add_row(job.name, job.schedule, str(job.window), iso(mark) if mark else "-",
+            table.add_row(job.name, job.schedule, duration_text(job.window), iso(mark) if mark else "-",
                           (state.last_error or "") if state else "")
         console.print(table)
         return
     now = parse_time(now_text) if now_text else None
     reports = []
     for job in selected:
-        with err_console.status(f"running {job.name}"):
+        with err_console.status(f"running {escape(job.name)}"):
             try:
                 reports.append(runner.run(job, now))
             except Exception as exc:  # one job that cannot run does not keep the others from theirs
@@ -121,9 +122,9 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
                           escape(problem), escape(quality))
         console.print(table)
     pending = ", ".join(f"{channel} {n}" for channel, n in flushed.pending.items())
-    err_console.print(f"outbox: {flushed.sent_points} metric points and {flushed.sent_digests} digests sent; "
-                      f"still pending: {pending}" + (" (retried on the next run)" if any(flushed.pending.values())
-                                                     else ""), highlight=False)
+    err_console.print(f"outbox: {plural(flushed.sent_points, 'metric point')} and {plural(flushed.sent_digests, 'digest')} "
+                      f"sent; still pending: {pending}" + (" (retried on the next run)" if any(flushed.pending.values())
+                                                           else ""), highlight=False, markup=False)
     for error in flushed.errors[:5]:
         err_console.print(f"[yellow]outbox:[/] {escape(error)}", highlight=False)
     failed = [r.job for r in reports if r.failed]
@@ -134,7 +135,7 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
 def _failed(jobs: list[str]) -> Exception:
     from logpipe.errors import LogpipeError
 
-    return LogpipeError(f"{len(jobs)} job(s) had a failed window: {', '.join(jobs)}; the watermark stays before "
+    return LogpipeError(f"{plural(len(jobs), 'job')} had a failed window: {', '.join(jobs)}; the watermark stays before "
                         "it, so the next run retries it ('logpipe run --list' shows the errors)")
 
 

@@ -46,7 +46,7 @@ def ui_command(app: AppContext, folder: Path, from_config: bool, port: int, host
                 raise UsageError(f"{folder} holds no demo state: run 'logpipe demo --dir {folder}' first")
             from logpipe.cli.demo import run_demo_with_progress
 
-            err_console.print(f"{folder} has no demo yet: running 'logpipe demo' first")
+            err_console.print(f"{folder} has no demo yet: running 'logpipe demo' first", markup=False)
             run_demo_with_progress(config, folder)
         config = demo_config(config, folder)
     token = secrets.token_urlsafe(24)
@@ -55,7 +55,7 @@ def ui_command(app: AppContext, folder: Path, from_config: bool, port: int, host
     server = WebServer(create_app(console), host, port, config.web).start()
     url = f"{server.url}/ui/login?token={token}"
     err_console.print(f"logpipe console on {server.url}/ui/ (store {config.store.root}); open:\n{url}\nCtrl-C stops it.",
-                      highlight=False, soft_wrap=True)
+                      highlight=False, soft_wrap=True, markup=False)
     if not no_browser:
         webbrowser.open(url)
     try:

@@ -327,16 +327,21 @@ SENDERS: dict[str, Callable[[dict[str, Any], DestinationConfig | None, Config], 
 }
 
 
+def no_destinations() -> ConfigError:
+    """The error of ``--send`` with nothing configured (checked before the digest is built)."""
+    return ConfigError("no digest destinations: add [[digest.destinations]] (kind = file, sns, ses, slack "
+                       "or datadog) to the config, or write the digest with --output FILE")
+
+
 def deliver_now(config: Config, digest: Digest, destinations: list[DestinationConfig] | None = None,
                 job: str = "digest") -> DeliveryReport:
     """Queue (once) and send the digest to the destinations: what ``logpipe digest --send`` does."""
     from logpipe.state.db import open_state
 
-    engine = open_state(config.state.url)
     dests = list(destinations if destinations is not None else config.digest.destinations)
     if not dests:
-        raise ConfigError("no digest destinations: add [[digest.destinations]] (kind = file, sns, ses, slack "
-                          "or datadog) to the config, or write the digest with --output FILE")
+        raise no_destinations()
+    engine = open_state(config.state.url)
     with engine.begin() as conn:
         enqueue(conn, digest, dests, job)
     return Deliverer(config, engine).flush(f"{job}:{digest.key}")

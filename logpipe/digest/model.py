@@ -11,6 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from logpipe.text import plural
+
+# How each finding kind is counted in a digest's headline (one word per kind, pluralised by count).
+FINDING_LABELS = {"new_pattern": "new pattern", "spike": "spike", "error_spike": "spike",
+                  "error_rate": "error-rate breach", "regression": "regression"}
+_PLURAL_LABELS = {"error-rate breach": "error-rate breaches"}
+
 
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -165,6 +172,25 @@ class Digest:
     def spikes(self) -> list[DigestFinding]:
         return [f for f in self.findings if f.kind != "new_pattern"]
 
+    def finding_counts(self) -> list[str]:
+        """The findings counted by kind, each with its own word: ``["2 new patterns", "1 error-rate
+        breach"]`` (an error-rate warning is not a spike; "1 spikes" reads wrong)."""
+        counts: dict[str, int] = {}
+        for f in self.findings:
+            label = FINDING_LABELS.get(f.kind, f.kind.replace("_", " "))
+            counts[label] = counts.get(label, 0) + 1
+        order = list(dict.fromkeys(FINDING_LABELS.values()))
+        return [plural(n, label, _PLURAL_LABELS.get(label))
+                for label, n in sorted(counts.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0]))]
+
+    def counts_text(self, sep: str = ", ") -> str:
+        """The headline after the error total: the findings by kind, or "no findings"."""
+        return sep.join(self.finding_counts()) or "no findings"
+
+    def errors_text(self) -> str:
+        """``3,223 errors (previous 12h: 1,141)``, the number agreeing with its noun."""
+        return f"{plural(self.total_errors, 'error')} (previous {self.length_text()}: {self.total_previous:,})"
+
     @property
     def key(self) -> str:
         """Identifies the digest of this window (the delivery ledger's key)."""
@@ -174,8 +200,7 @@ class Digest:
         """A one-line summary for an email subject or an SNS Subject (<= 100 characters)."""
         worst = "critical" if any(f.severity == "critical" for f in self.findings) else (
             "warning" if self.findings else "ok")
-        text = (f"[logpipe {worst}] {self.title}: {self.total_errors} errors, "
-                f"{len(self.new_patterns)} new, {len(self.spikes)} spikes")
+        text = f"[logpipe {worst}] {self.title}: {plural(self.total_errors, 'error')}, {self.counts_text()}"
         return text[:100]
 
     def summary(self) -> dict[str, Any]:

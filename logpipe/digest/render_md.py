@@ -30,8 +30,7 @@ def _code(text: str, limit: int = 300) -> str:
 
 def render_markdown(digest: Digest, *, samples: bool = True, max_findings: int | None = None) -> str:
     lines = [f"# {digest.title}", ""]
-    lines.append(f"**{digest.total_errors}** errors (previous {digest.length_text()}: {digest.total_previous}), "
-                 f"**{len(digest.new_patterns)}** new patterns, **{len(digest.spikes)}** spikes and regressions.")
+    lines.append(f"{digest.errors_text()}, {digest.counts_text()}.")
     lines.append("")
     if digest.job_problems:
         lines += ["## Failed scheduled jobs", ""]

@@ -55,8 +55,7 @@ def render_slack(digest: Digest) -> dict[str, Any]:
     """The message payload (``{"text": ..., "blocks": [...]}``) for chat.postMessage or a webhook."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _fit(digest.title, MAX_HEADER), "emoji": True}},
-        _section(f"*{digest.total_errors}* errors (previous {digest.length_text()}: {digest.total_previous}) · "
-                 f"*{len(digest.new_patterns)}* new patterns · *{len(digest.spikes)}* spikes and regressions"),
+        _section(f"{_escape(digest.errors_text())} · {_escape(digest.counts_text(' · '))}"),
     ]
     if digest.job_problems:
         lines = [f"• `{p.job}` {p.window_start:%Y-%m-%d %H:%M}Z ({p.attempts}×): {_escape(_fit(p.error, 200))}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -14,8 +15,7 @@ SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def render_text(digest: Digest, console: Console) -> None:
-    head = Text(f"{digest.total_errors} errors (previous {digest.length_text()}: {digest.total_previous}), "
-                f"{len(digest.new_patterns)} new patterns, {len(digest.spikes)} spikes and regressions")
+    head = Text(f"{digest.errors_text()}, {digest.counts_text()}")
     parts: list = [head]
     for p in digest.job_problems:
         parts.append(Text(f"failed job {p.job} window {p.window_start:%Y-%m-%d %H:%M}Z ({p.attempts}×): {p.error}",
@@ -51,4 +51,4 @@ def render_text(digest: Digest, console: Console) -> None:
                           Text(top.template[:200]))
         console.print(table)
     for note in digest.notes:
-        console.print(f"[dim]note:[/] {note}", highlight=False)
+        console.print(f"[dim]note:[/] {escape(note)}", highlight=False)

@@ -23,7 +23,7 @@ from logpipe.config import Config
 from logpipe.queries.loader import query_dirs
 
 CATALOG_FILE = "query-catalog.json"
-CATALOG_FORMAT = 1
+CATALOG_FORMAT = 2  # 2: the window
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class CatalogEntry:
     name: str
     description: str
     schedule: str | None
+    window: str
     params: list[tuple[str, str, bool]]  # (name, type, required)
     athena_only: str | None  # why it runs on Athena only, or None: both engines
     path: str
@@ -54,7 +55,7 @@ def _entry(path: Path) -> CatalogEntry:
     from logpipe.queries.runner import athena_only
 
     query = load_query_file(path)
-    return CatalogEntry(query.name, query.description, query.schedule,
+    return CatalogEntry(query.name, query.description, query.schedule, query.window,
                         [(p.name, p.type, p.required) for p in query.params], athena_only(query), str(path))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from logpipe import extras
 from logpipe.charts import data_uri, time_series_chart
@@ -29,15 +30,19 @@ def _series(frame: Any, time_col: str, key_col: str, value_col: str) -> dict[str
     return dict(series)
 
 
-def _table(frame: Any) -> str:
-    """The first rows of a result as an HTML table, every cell redacted and escaped."""
+def _table(frame: Any) -> Markup:
+    """The first rows of a result as an HTML table, every cell redacted and escaped.
+
+    Why ``Markup``: pandas escapes each cell itself (``escape=True``), so the table is safe HTML; the
+    template's autoescape would otherwise escape it a second time and show its source.
+    """
     if frame.empty:
-        return "<p class='muted'>no rows</p>"
+        return Markup("<p class='muted'>no rows</p>")
     shown = frame.head(MAX_ROWS).copy()
     for column in shown.columns:
         if shown[column].dtype == object:
             shown[column] = shown[column].map(lambda v: redact(str(v))[:300] if v is not None else "")
-    return shown.to_html(index=False, border=0, escape=True, na_rep="")
+    return Markup(shown.to_html(index=False, border=0, escape=True, na_rep=""))
 
 
 def _charts(run: ReportedRun) -> list[dict[str, str]]:

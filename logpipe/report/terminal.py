@@ -7,6 +7,7 @@ from rich.console import Console
 
 from logpipe.digest.render_text import render_text
 from logpipe.report.model import ReportedRun
+from logpipe.text import duration_text, plural
 
 
 def print_demo_digest(run: ReportedRun, console: Console) -> None:
@@ -17,10 +18,10 @@ def print_demo_digest(run: ReportedRun, console: Console) -> None:
     bad = max((sum(r.stats.bad_records.values()) for r in run.results.values()), default=0)
     console.rule(f"[bold]logpipe demo[/]  {run.start:%Y-%m-%d %H:%M} to {run.end:%Y-%m-%d %H:%M} UTC")
     console.print(
-        f"Simulated {sim.records:,} FireLens records from {len(sim.services)} services into {sim.objects} objects "
+        f"Simulated {sim.records:,} FireLens records from {len(sim.services)} services into {plural(sim.objects, 'object')} "
         f"({sim.bytes_written / 1e6:.1f} MB gzip). {bad:,} bad records were counted and skipped. "
         f"{len(run.results)} saved queries ran on DuckDB; {run.points_published:,} metric points went to the "
-        f"local sink. The first {int((digest.window_start - run.start).total_seconds() // 3600)} hours were "
+        f"local sink. The first {duration_text(digest.window_start - run.start)} were "
         "learned as the baseline; the digest covers the rest.\n", highlight=False)
     render_text(digest, console)
 

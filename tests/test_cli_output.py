@@ -1,0 +1,185 @@
+"""Output conventions of the command line: rich markup never eats text, counts agree with their
+nouns, durations read as they are typed, listings speak JSON, a result's format follows its file."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "logpipe"
+# Everything that prints through a rich console.
+PRINTING = [*sorted((PACKAGE / "cli").glob("*.py")), PACKAGE / "report" / "terminal.py",
+            PACKAGE / "digest" / "render_text.py"]
+SAFE_CALLS = {"escape", "len", "sum", "plural", "duration_text", "plural_word"}
+
+
+def _unsafe_interpolations(path: Path) -> list[str]:
+    """``console.print(f"...{value}...")`` with markup on, where ``value`` is neither escaped, nor
+    formatted as a number or date (a format spec), nor a count: text like ``[service]`` in it would
+    be taken for markup and vanish."""
+    problems = []
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("print", "status", "update", "rule", "log")):
+            continue
+        if any(k.arg == "markup" and isinstance(k.value, ast.Constant) and k.value.value is False
+               for k in node.keywords):
+            continue
+        for arg in node.args:
+            for value in ast.walk(arg):
+                if not isinstance(value, ast.FormattedValue):
+                    continue
+                if value.format_spec is not None:
+                    continue
+                inner = value.value
+                if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id in SAFE_CALLS:
+                    continue
+                problems.append(f"{path.relative_to(PACKAGE.parent)}:{value.lineno}: {ast.unparse(inner)}")
+    return problems
+
+
+def test_every_interpolation_printed_with_markup_is_escaped() -> None:
+    problems = [p for path in PRINTING for p in _unsafe_interpolations(path)]
+    assert not problems, "escape these (rich.markup.escape) or print with markup=False:\n" + "\n".join(problems)
+
+
+def test_plural_and_duration_words() -> None:
+    from datetime import timedelta
+
+    from logpipe.text import duration_text, plural
+
+    assert [plural(n, "spike") for n in (0, 1, 2)] == ["0 spikes", "1 spike", "2 spikes"]
+    assert plural(1204, "record") == "1,204 records" and plural(2, "batch") == "2 batches"
+    assert plural(2, "error-rate breach", "error-rate breaches") == "2 error-rate breaches"
+    assert [duration_text(timedelta(seconds=s)) for s in (90, 900, 3600, 86400, 7 * 86400)] == [
+        "90s", "15m", "1h", "24h", "7d"]
+
+
+def _digest(kinds: list[str]) -> object:
+    from datetime import UTC, datetime, timedelta
+
+    from logpipe.digest.model import Digest, DigestFinding, ServiceErrors
+
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+    return Digest(title="errors", window_start=t0, window_end=t0 + timedelta(hours=12), generated_at=t0,
+                  engine="duckdb", services=[ServiceErrors("payments", 1, 2204)],
+                  findings=[DigestFinding(k, "warning", f"a {k}", "payments", None, [], "logpipe query run x")
+                            for k in kinds], top_patterns=[])
+
+
+@pytest.mark.parametrize(("kinds", "headline"), [
+    (["error_rate"], "1 error (previous 12h: 2,204), 1 error-rate breach"),
+    (["new_pattern", "new_pattern", "spike", "error_spike", "regression"],
+     "1 error (previous 12h: 2,204), 2 new patterns, 2 spikes, 1 regression"),
+    ([], "1 error (previous 12h: 2,204), no findings"),
+])
+def test_digest_headline_counts_each_kind_in_its_own_words(kinds: list[str], headline: str) -> None:
+    """Row 11: an error-rate warning was counted as "1 spikes and regressions"."""
+    import io
+
+    from rich.console import Console
+
+    from logpipe.digest.render_html import render_html
+    from logpipe.digest.render_md import render_markdown
+    from logpipe.digest.render_slack import render_slack
+    from logpipe.digest.render_text import render_text
+
+    digest = _digest(kinds)
+    assert f"{digest.errors_text()}, {digest.counts_text()}" == headline  # type: ignore[attr-defined]
+    out = io.StringIO()
+    render_text(digest, Console(file=out, width=200))  # type: ignore[arg-type]
+    assert headline in out.getvalue()
+    assert headline in render_markdown(digest)  # type: ignore[arg-type]
+    assert headline.replace(", ", " · ", 1).replace(", ", " · ") in render_slack(digest)["blocks"][1]["text"]["text"]  # type: ignore[arg-type]
+    assert "spikes and regressions" not in render_html(digest)  # type: ignore[arg-type]
+    assert "1 spikes" not in digest.subject()  # type: ignore[attr-defined]
+
+
+def test_errors_keep_their_bracketed_section_names(cli) -> None:
+    """Row 4: rich markup ate ``[section]`` names in error lines."""
+    code, _, err = cli("dashboard", "render", "--out", "dash")
+    assert code == 2 and "list them under [firelens.services]" in err, err
+    (cli.cwd / "logpipe.toml").write_text('[queries]\ndirs = ["./nope"]\n', encoding="utf-8")
+    code, _, err = cli("query", "list")
+    assert code != 0 and err.startswith("error: [queries] dirs:") and "nope" in err, err
+    (cli.cwd / "logpipe.toml").unlink()
+    code, _, err = cli("digest", "--since", "1h", "--send")
+    assert code != 0 and "add [[digest.destinations]]" in err, err
+
+
+def _seed(cwd: Path) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from logpipe.config import StoreConfig
+    from logpipe.store import Store, gzip_lines
+
+    store = Store(StoreConfig(root=str(cwd / "logpipe-data")))
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    lines = [json.dumps({"time": now.isoformat(), "service": s, "level": "ERROR", "message": f"id {i} [x] broke"}
+                        ).encode() for i, s in enumerate(["api", "api", "web"])]
+    store.write_object(store.layout.object_key(now), gzip_lines(lines))
+
+
+def test_output_format_follows_the_file_suffix(cli) -> None:
+    """Row 8: ``-o out.json`` wrote CSV."""
+    import json
+
+    _seed(cli.cwd)
+    code, _, err = cli("query", "run", "errors_by_service", "-o", "out.json")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (cli.cwd / "out.json").read_text().splitlines()]
+    assert sorted((r["service"], r["errors"]) for r in rows) == [("api", 2), ("web", 1)]
+    code, _, err = cli("query", "run", "errors_by_service", "-o", "out.md")
+    assert code == 0 and (cli.cwd / "out.md").read_text().startswith("| hour | service | errors |")
+    code, _, err = cli("query", "run", "errors_by_service", "-o", "out.parquet")
+    assert code == 0 and (cli.cwd / "out.parquet").read_bytes()[:4] == b"PAR1"
+    code, _, err = cli("query", "run", "errors_by_service", "-o", "out.csv", "--format", "json")
+    assert code == 0 and (cli.cwd / "out.csv").read_text().startswith("{")  # an explicit --format wins
+    code, _, err = cli("query", "run", "errors_by_service", "-o", "out.xlsx")
+    assert code == 2 and "cannot tell the format of out.xlsx" in err and "--format" in err
+    assert not (cli.cwd / "out.xlsx").exists()
+
+
+def test_query_list_as_json_for_scripts(cli) -> None:
+    """Row 9: ``query list --format json`` did not exist."""
+    import json
+
+    code, out, err = cli("query", "list", "--format", "json")
+    assert code == 0, err
+    listed = {q["name"]: q for q in json.loads(out)}
+    trace = listed["trace_lines"]
+    assert [p["name"] for p in trace["params"] if p["required"]] == ["id"]
+    assert listed["errors_by_service"]["window"] == "1h" and listed["errors_by_service"]["schedule"]
+    assert {"name": "ErrorCount", "column": "errors", "unit": "Count", "dimensions": ["service"]} in \
+        listed["errors_by_service"]["metrics"]
+
+
+def test_query_show_and_run_list_read_as_typed(cli) -> None:
+    """Row 14: ``default=None``; windows as ``1 day, 0:00:00``; names wrapped at 80 columns."""
+    code, out, err = cli("query", "show", "top_error_messages")
+    assert code == 0, err
+    assert "default=None" not in out and "(optional)" in out
+    code, out, err = cli("run", "--list")
+    assert code == 0, err
+    assert "day," not in out and "0:00:00" not in out and " 1h " in out and " 24h " in out
+    code, out, err = cli("query", "list")
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80
+    names = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+    assert {"errors_by_service", "http_status_latency", "top_error_messages"} <= set(names)
+
+
+def test_digest_send_without_destinations_fails_before_printing(cli) -> None:
+    """Row 17: ``digest --send`` with no destinations printed the whole digest, then the error."""
+    code, out, err = cli("digest", "--since", "1h", "--send")
+    assert code != 0 and out == "" and err.startswith("error: no digest destinations"), (out, err)
+    assert not (cli.cwd / "logpipe-state.db").exists()  # nothing was built or learned
+    (cli.cwd / "logpipe.toml").write_text('[[digest.destinations]]\nkind = "file"\nname = "f"\npath = "d.md"\n'
+                                          'format = "md"\n', encoding="utf-8")
+    code, out, err = cli("digest", "--since", "1h", "--send")
+    assert code == 0, err
+    assert out == "" and "delivered to" in err and (cli.cwd / "d.md").read_text().startswith("# ")
