@@ -4,9 +4,12 @@ nouns, durations read as they are typed, listings speak JSON, a result's format 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
+from rich.errors import StyleSyntaxError
+from rich.style import Style
 
 PACKAGE = Path(__file__).resolve().parents[1] / "logpipe"
 # Everything that prints through a rich console.
@@ -30,6 +33,12 @@ def _unsafe_interpolations(path: Path) -> list[str]:
             continue
         for arg in node.args:
             for value in ast.walk(arg):
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    for tag in re.findall(r"(?<!\\)\[([^\[\]/]+)\]", value.value):
+                        try:
+                            Style.parse(tag)
+                        except StyleSyntaxError:  # not a style: rich would drop "[tag]" from the text
+                            problems.append(f"{path.relative_to(PACKAGE.parent)}:{value.lineno}: [{tag}]")
                 if not isinstance(value, ast.FormattedValue):
                     continue
                 if value.format_spec is not None:

@@ -54,11 +54,11 @@ def _print_timings(rendered) -> None:  # type: ignore[no-untyped-def]
                   highlight=False)
     for t in rendered.timings:
         console.print(f"  {t.alarm}: {t.metric} from {t.job}, period {human(t.period)}, fires up to "
-                      f"{human(t.delay_seconds)} ({t.explanation})", highlight=False, soft_wrap=True)
+                      f"{human(t.delay_seconds)} ({t.explanation})", highlight=False, soft_wrap=True, markup=False)
     actions = rendered.alarms[0].get("AlarmActions") if rendered.alarms else None
     if rendered.alarms and not actions:
         err_console.print("warning: the alarms have no actions and page nobody: set [alarms] actions "
-                          "(SNS topic ARNs) or [alarms] create_topic = true", highlight=False)
+                          "(SNS topic ARNs) or [alarms] create_topic = true", highlight=False, markup=False)
 
 
 @dashboard_group.command("render")
