@@ -192,3 +192,34 @@ def test_digest_send_without_destinations_fails_before_printing(cli) -> None:
     code, out, err = cli("digest", "--since", "1h", "--send")
     assert code == 0, err
     assert out == "" and "delivered to" in err and (cli.cwd / "d.md").read_text().startswith("# ")
+
+
+def test_state_database_errors_are_one_line(cli) -> None:
+    """Row 15: SQLAlchemy's statement, parameters and "Background on this error" link were printed."""
+    import sqlite3
+
+    (cli.cwd / "bad.db").write_bytes(b"not a database, " * 512)
+    code, _, err = cli("patterns", "list", env={"LOGPIPE_STATE_URL": "sqlite:///bad.db"})
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    assert "file is not a database" in err and "Background on this error" not in err
+
+    # a failure in the middle of a command (a table gone under a migrated database): still one line
+    url = "sqlite:///broken.db"
+    assert cli("patterns", "list", env={"LOGPIPE_STATE_URL": url}).exit_code == 0
+    with sqlite3.connect(cli.cwd / "broken.db") as conn:
+        conn.execute("DROP TABLE patterns")
+    code, _, err = cli("patterns", "list", env={"LOGPIPE_STATE_URL": url})
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "no such table: patterns" in err and "[SQL:" not in err and "sqlalche.me" not in err
+    assert "LOGPIPE_STATE_URL" in err and "--debug" in err
+
+
+def test_a_missing_store_is_named_and_store_points_elsewhere(cli) -> None:
+    """Row 1: the tour simulated into ./logs and queried ./logpipe-data: an empty table, no warning."""
+    code, _, err = cli("simulate", "--hours", "2", "--rate", "0.1", "--out", "./logs")
+    assert code == 0, err
+    code, out, err = cli("query", "run", "errors_by_service", "--since", "6h", "--format", "json")
+    assert code == 0 and out == ""
+    assert "warning: no logs at logpipe-data/logs (the folder does not exist)" in " ".join(err.split()), err
+    code, out, err = cli("--store", "./logs", "query", "run", "errors_by_service", "--since", "6h", "--format", "json")
+    assert code == 0 and out.count("\n") >= 5 and "warning" not in err, err

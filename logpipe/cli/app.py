@@ -100,12 +100,14 @@ def _group(**kwargs: Any) -> Any:
 @_group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               envvar="LOGPIPE_CONFIG", help="Config file (default: ./logpipe.toml if present, else the embedded default).")
+@click.option("--store", "store_root", metavar="DIR|s3://BUCKET", default=None,
+              help="Where the logs are, for this run: overrides [store] root (same as LOGPIPE_STORE_ROOT).")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.version_option(__version__, prog_name="logpipe")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, store_root: str | None, debug: bool) -> None:
     """logpipe: ECS container logs to S3, saved queries, error patterns, metrics and digests."""
-    ctx.obj = AppContext(config_path=config_path, debug=debug)
+    ctx.obj = AppContext(config_path=config_path, debug=debug, store_root=store_root)
     if debug:
         import logging
 
@@ -113,6 +115,23 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
         for noisy in ("botocore", "urllib3", "s3transfer", "matplotlib"):
             logging.getLogger(noisy).setLevel(logging.INFO)
 
+
+
+def _state_database_error(exc: BaseException) -> str | None:
+    """One line for a failure of the state database, or None for anything else.
+
+    SQLAlchemy's own text is several lines: the driver's message, the whole statement with its
+    parameters (which may hold redacted-but-still-private examples) and a "Background on this error"
+    link. A user needs the driver's message and where to look.
+    """
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+        return None
+    from logpipe.state.db import db_error_text
+
+    return (f"the state database failed: {db_error_text(exc)} (check [state] url or "
+            "LOGPIPE_STATE_URL, that its folder exists and is writable, and that no other process holds it; "
+            "--debug shows the statement)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -139,6 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # the last resort: still one line, with the way to see more
         if debug:
             raise
+        state_error = _state_database_error(exc)
+        if state_error is not None:
+            err_console.print(f"[bold red]error:[/] {escape(state_error)}", highlight=False, soft_wrap=True)
+            sys.exit(1)
         err_console.print(f"[bold red]error:[/] unexpected {escape(type(exc).__name__)}: {escape(str(exc))} "
                           "(run with --debug for the traceback)",
                           highlight=False, soft_wrap=True)

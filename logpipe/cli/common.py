@@ -43,6 +43,21 @@ def format_for(fmt: str | None, output: str | None, default: str = "table",
     return table[suffix]
 
 
+def warn_if_no_store(config: Config) -> None:
+    """Say so when a local store's folder does not exist: an empty result from a folder that is not
+    there (a typo, or logs written elsewhere) must not look like "no errors"."""
+    from pathlib import Path
+
+    store = config.store
+    if store.is_s3:
+        return
+    folder = Path(store.root).expanduser() / store.prefix
+    if not folder.is_dir():
+        err_console.print(f"warning: no logs at {folder} (the folder does not exist): write some with "
+                          f"'logpipe simulate', or point --store or [store] root at your logs",
+                          highlight=False, markup=False, soft_wrap=True)
+
+
 def print_json(value: object) -> None:
     """A listing as JSON on stdout (``--format json``): for scripts, so plain ``json.dumps``, no colour."""
     import json
@@ -56,12 +71,21 @@ class AppContext:
 
     config_path: str | None = None
     debug: bool = False
+    store_root: str | None = None  # --store: [store] root for this run
     _config: Config | None = field(default=None, repr=False)
 
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path)
+            config = load_config(self.config_path)
+            if self.store_root is not None:
+                from logpipe.errors import UsageError
+
+                root = self.store_root.strip()
+                if not root or root == "s3://":
+                    raise UsageError("--store needs a folder or an s3://bucket URL")
+                config.store.root = root
+            self._config = config
         return self._config
 
 
@@ -69,4 +93,4 @@ pass_app = click.make_pass_decorator(AppContext)
 
 
 __all__ = ["SUFFIX_FORMATS", "AppContext", "console", "err_console", "format_for", "parse_time", "pass_app",
-           "print_json", "window_from"]
+           "print_json", "warn_if_no_store", "window_from"]

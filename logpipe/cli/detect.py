@@ -16,7 +16,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from logpipe.cli.common import AppContext, console, err_console, pass_app, window_from
+from logpipe.cli.common import AppContext, console, err_console, pass_app, warn_if_no_store, window_from
 from logpipe.text import plural
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
@@ -45,6 +45,7 @@ def detect_command(app: AppContext, since: str, until: str, fmt: str, no_learn: 
 
     start, end = window_from(since, until)
     check_window(app.config, start, end, force)
+    warn_if_no_store(app.config)
     with err_console.status(f"detecting {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"):
         report = run_detectors(app.config, start, end, learn=not no_learn)
     if fmt == "json":

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from logpipe.cli.common import AppContext, console, err_console, pass_app, window_from
+from logpipe.cli.common import AppContext, console, err_console, pass_app, warn_if_no_store, window_from
 
 FORMATS = ["text", "md", "html", "slack"]
 
@@ -41,6 +41,7 @@ def digest_command(app: AppContext, since: str | None, until: str, fmt: str | No
         from logpipe.digest.deliver import no_destinations
 
         raise no_destinations()  # before the digest is built and printed, not after
+    warn_if_no_store(config)
     shown = not send or fmt is not None or output is not None  # --send alone delivers, it does not print
     if fmt is None:
         suffix = Path(output).suffix.lower() if output else ""

@@ -15,7 +15,16 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from logpipe.cli.common import AppContext, console, err_console, format_for, pass_app, print_json, window_from
+from logpipe.cli.common import (
+    AppContext,
+    console,
+    err_console,
+    format_for,
+    pass_app,
+    print_json,
+    warn_if_no_store,
+    window_from,
+)
 from logpipe.cli.results import write_result
 from logpipe.errors import UsageError
 from logpipe.text import duration_text, plural
@@ -217,6 +226,7 @@ def run_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | No
     start, end = _window(since, until, query.window)
     values = _params(params)
     fmt = format_for(fmt, output)
+    warn_if_no_store(app.config)
     result = _run_with_progress(lambda progress: run_query(app.config, query, start, end, values, engine, progress,
                                                            force=force))
     write_result(result, fmt, output, console, sys.stdout)
@@ -236,6 +246,7 @@ def sql_cmd(app: AppContext, sql_text: str, since: str | None, until: str, engin
         sql_text = sys.stdin.read()
     start, end = _window(since, until, "1h")
     fmt = format_for(fmt, output)
+    warn_if_no_store(app.config)
     result = _run_with_progress(lambda progress: run_sql(app.config, sql_text, start, end, engine, progress,
                                                          force=force))
     write_result(result, fmt, output, console, sys.stdout)
@@ -262,6 +273,7 @@ def explain_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str 
     query = get_query(app.config, name)
     start, end = _window(since, until, query.window)
     engine = engine or app.config.engine.kind
+    warn_if_no_store(app.config)
     result = explain_query(app.config, query, start, end, _params(params))
     warnings = list(result.warnings)
     reason = athena_only(query)

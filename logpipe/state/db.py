@@ -109,6 +109,18 @@ def migrate(engine: Engine, revision: str = "head", downgrade: bool = False) -> 
         conn.commit()
 
 
+def db_error_text(exc: BaseException) -> str:
+    """A database error as one line: the driver's exception and the first line of its message.
+
+    SQLAlchemy's text adds the statement with its parameters (which can hold stored examples) and a
+    "Background on this error" link over several lines; a user needs what the driver said.
+    """
+    cause = getattr(exc, "orig", None) or exc
+    first = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+    first = first.split(" [SQL:")[0].split("(Background on this error")[0].strip()
+    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+
+
 def open_state(url: str) -> Engine:
     """The engine for a state URL, its schema at the newest revision."""
     try:
@@ -122,7 +134,7 @@ def open_state(url: str) -> Engine:
         raise
     except Exception as exc:
         safe = make_url(url).render_as_string(hide_password=True)
-        raise ConfigError(f"cannot open the state database {safe}: {exc}") from exc
+        raise ConfigError(f"cannot open the state database {safe}: {db_error_text(exc)}") from exc
     return engine
 
 
@@ -171,5 +183,5 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-__all__ = ["MIGRATIONS", "current_revision", "from_ms", "from_ms_or_none", "head_revision", "insert_ignore", "migrate",
+__all__ = ["MIGRATIONS", "current_revision", "db_error_text", "from_ms", "from_ms_or_none", "head_revision", "insert_ignore", "migrate",
            "now_ms", "open_state", "to_ms", "upsert"]
