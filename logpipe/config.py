@@ -379,6 +379,11 @@ class ServiceConfig(Section):
     # A job's first run (no watermark yet) processes the windows of this much time before now, not
     # only the latest one (digests excepted: they are messages to people, only the latest is sent).
     first_run_backfill: str = "24h"
+    # Replicas of ``serve`` on one state database: one holds this lease and starts windows, the others
+    # stand by and take over within it when the holder dies (a clean stop hands it over at once).
+    lease_seconds: float = Field(default=30.0, ge=2, le=3600)
+    # The service's own log lines on stderr: JSON (one object per line, for CloudWatch Logs Insights) or text.
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("lateness", "window", "first_run_backfill")
     @classmethod

@@ -33,7 +33,7 @@ def test_prices_follow_cardinality() -> None:
     # A saved query with a high-cardinality dimension costs what its history shows.
     custom = _query(MetricSpec("ByRoute", "n", dimensions=("service", "route")), window="15m")
     more = estimate(config, [custom], services=4, observed={"route": 50})
-    assert more.metric_series - base.metric_series == 4 * 50 + 2  # and JobFailures, JobHeartbeat for the new job
+    assert more.metric_series - base.metric_series == 4 * 50 + 3  # and JobFailures, JobHeartbeat, JobDuration
     assert more.requests_per_month == 720 + 30 * 96
     assert more.total > base.total
     # More than 1,000 points in one window needs more than one call per window.

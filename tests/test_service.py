@@ -285,9 +285,11 @@ def test_readme_task_definition_is_valid_json_with_firelens_health_and_state() -
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", section, re.S)]
     task = blocks[0]
     containers = {c["name"]: c for c in task["containerDefinitions"]}
-    assert containers["log_router"]["firelensConfiguration"]["type"] == "fluentbit"
     service = containers["logpipe"]
-    assert service["logConfiguration"]["logDriver"] == "awsfirelens"
+    # The service's stdout goes where EMF lines become metrics (CloudWatch Logs), not through FireLens
+    # to S3, where `sinks = ["emf"]` would produce no metrics at all.
+    assert service["logConfiguration"]["logDriver"] == "awslogs"
+    assert not any(c.get("logConfiguration", {}).get("logDriver") == "awsfirelens" for c in containers.values())
     assert "/healthz" in " ".join(service["healthCheck"]["command"])
     assert any(s["name"] == "LOGPIPE_STATE_URL" and ":secretsmanager:" in s["valueFrom"] for s in service["secrets"])
     assert service["stopTimeout"] > load_config(environ={}).service.stop_timeout_seconds

@@ -31,6 +31,10 @@ def serve_command(app: AppContext, port: int | None, host: str | None, no_catch_
     from logpipe.web.server import WebServer
 
     config = app.config
+    if not app.debug:
+        from logpipe.service.observe import configure_logging
+
+        configure_logging(config.service.log_format)
     service = Service(config)
     host = host or config.service.host
     port = config.service.port if port is None else port

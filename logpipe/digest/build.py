@@ -99,6 +99,7 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
     findings = [DigestFinding(kind=f.kind, severity=f.severity, title=f.title, service=f.service,
                               pattern_id=f.pattern_id, samples=list(f.samples), command=f.command(),
                               console_url=athena_console_url(config)) for f in report.findings]
+    findings += _alert_findings(config, start, end)
 
     # Top patterns over all services (muted ones left out: someone decided they are noise).
     statuses = {p.pattern_id: p.status for p in store.list()}
@@ -154,3 +155,17 @@ def sparkline_png(values: list[int]) -> bytes:
     if len(series) == 1:
         series = series * 2
     return sparkline(series)
+
+
+def _alert_findings(config: Config, start: datetime, end: datetime) -> list[DigestFinding]:
+    """The saved queries' alerts that fired in windows ending within ``(start, end]`` (kept by the
+    service, logpipe.service.alerts): a digest lists them with the detectors' findings."""
+    from logpipe.detectors.history import list_findings
+    from logpipe.layout import to_ms
+    from logpipe.state.db import open_state
+
+    kept = list_findings(open_state(config.state.url), start, end)
+    return [DigestFinding(kind="alert", severity=k.severity, title=k.title, service=k.service, pattern_id=None,
+                          samples=[], command=str(k.body.get("command", "")))
+            for k in sorted(kept, key=lambda k: (k.window_end, k.title))
+            if k.kind == "alert" and to_ms(start) < to_ms(k.window_end) <= to_ms(end)]

@@ -22,6 +22,7 @@ BAD_RECORDS = "BadRecords"
 MISPLACED_RECORDS = "MisplacedRecords"
 JOB_FAILURES = "JobFailures"
 JOB_HEARTBEAT = "JobHeartbeat"
+JOB_DURATION = "JobDuration"
 
 # Dimension names.
 DIM_SERVICE = "service"
@@ -59,6 +60,7 @@ KNOWN_METRICS: tuple[MetricInfo, ...] = (
     MetricInfo(JOB_FAILURES, "Count", (DIM_JOB,), "scheduled jobs that failed"),
     MetricInfo(JOB_HEARTBEAT, "Count", (DIM_JOB,),
                "one per window a scheduled job completed: its absence is a dead pipeline (alarmed as breaching)"),
+    MetricInfo(JOB_DURATION, "Seconds", (DIM_JOB,), "time a scheduled job took for one window"),
 )
 
 KNOWN_BY_NAME = {info.name: info for info in KNOWN_METRICS}

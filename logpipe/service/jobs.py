@@ -34,6 +34,7 @@ from logpipe.errors import LogpipeError, UsageError
 from logpipe.metrics.model import DataPoint, points_from_result
 from logpipe.queries.model import SavedQuery
 from logpipe.queries.stored import ResultStore
+from logpipe.service.observe import ServiceMetrics
 from logpipe.sinks.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,12 @@ def build_jobs(config: Config) -> list[JobSpec]:
                         timedelta(seconds=parse_duration(config.digest.window))))
     if config.digest.hourly:
         jobs.append(JobSpec("digest:hourly", "digest", "5 * * * *", timedelta(hours=1)))
+    from logpipe.service.alerts import check_alerts
+
     for job in jobs:
         job.trigger()  # a bad schedule is an error at start, naming the job
+        if job.query is not None:
+            check_alerts(config, job.query)  # an alert naming an unknown destination, too
     return jobs
 
 
@@ -107,6 +112,7 @@ class JobRunReport:
     stopped: bool = False  # a stop was requested between windows
     flush_errors: list[str] = field(default_factory=list)
     error: str | None = None  # the run could not start (bad config...)
+    lease_lost: bool = False  # stopped because this replica no longer holds the lease
 
     @property
     def failed(self) -> bool:
@@ -126,11 +132,19 @@ class JobRunner:
     """Runs jobs over their due windows; shared by ``logpipe run`` and the scheduler."""
 
     def __init__(self, config: Config, stop: threading.Event | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), replica: str | None = None,
+                 may_start: Callable[[], bool] | None = None, metrics: ServiceMetrics | None = None) -> None:
         from logpipe.state.db import open_state
+        from logpipe.state.leases import replica_id
         from logpipe.state.watermarks import WatermarkStore
 
         self.config = config
+        # Who completes windows (the lease holder under ``serve``), and whether it may start one now:
+        # a replica that lost the lease stops before its next window.
+        self.replica = replica or replica_id()
+        self.may_start = may_start or (lambda: True)
+        self.metrics = metrics
+        self._info = threading.local()  # what the current window's work measured (per scheduler thread)
         self.engine = open_state(config.state.url)
         self.watermarks = WatermarkStore(self.engine, clock)
         self.stop = stop or threading.Event()
@@ -166,8 +180,9 @@ class JobRunner:
         previous = state.watermark
         try:
             for start, end in windows:
-                if self.stop.is_set():
+                if self.stop.is_set() or not self.may_start():
                     report.stopped = True
+                    report.lease_lost = not self.stop.is_set()
                     report.backlog += len(windows) - len(report.windows)
                     break
                 outcome = self._window(job, start, end, previous)
@@ -184,21 +199,42 @@ class JobRunner:
 
     def _window(self, job: JobSpec, start: datetime, end: datetime, previous: datetime | None) -> WindowOutcome:
         began = time.perf_counter()
+        self._info.measured = {}
+        self._info.alert_frame = None
         attempt = self.watermarks.start_window(job.name, start, end)
-        log.info("job %s: window %s .. %s (attempt %d)", job.name, start, end, attempt)
+        log.debug("job %s: window %s .. %s (attempt %d)", job.name, start, end, attempt)
         try:
             finish = self._process(job, start, end)
-            done = self.watermarks.complete(job.name, start, end, previous, finish)
+            done = self.watermarks.complete(job.name, start, end, previous, finish, by=self.replica)
             quality = self._quality_note(start, end)
         except Exception as exc:  # every failure is recorded; the watermark stays before the window
             error = str(exc) if isinstance(exc, LogpipeError) else f"{type(exc).__name__}: {exc}"
-            log.warning("job %s: window %s .. %s failed: %s", job.name, start, end, error)
             self.watermarks.fail(job.name, start, end, error)
             self._count_failure(job, start, end, attempt)
-            return WindowOutcome(start, end, False, time.perf_counter() - began, attempt, error)
+            outcome = WindowOutcome(start, end, False, time.perf_counter() - began, attempt, error)
+            self._observe(job, outcome, "failed")
+            return outcome
+        outcome = WindowOutcome(start, end, True, time.perf_counter() - began, attempt, skipped=not done,
+                                quality=quality)
         if done:
-            self._heartbeat(job, start, end)
-        return WindowOutcome(start, end, True, time.perf_counter() - began, attempt, skipped=not done, quality=quality)
+            self._service_points(job, start, end, outcome.seconds)
+        self._observe(job, outcome, "completed" if done else "done_elsewhere")
+        return outcome
+
+    def _observe(self, job: JobSpec, outcome: WindowOutcome, what: str) -> None:
+        """The window's JSON log line and Prometheus figures (never fails the window)."""
+        from logpipe.service.observe import log_window
+
+        measured: dict[str, Any] = getattr(self._info, "measured", {}) or {}
+        try:
+            log_window(job.name, outcome.start, outcome.end, what, outcome.seconds, outcome.attempt, self.replica,
+                       rows=measured.get("rows"), bytes_scanned=measured.get("bytes_scanned"),
+                       cost_usd=measured.get("cost_usd"), error=outcome.error)
+            if self.metrics is not None:
+                self.metrics.window(job.name, what, outcome.seconds, measured.get("bytes_scanned"),
+                                    measured.get("bad_records"))
+        except Exception as exc:
+            log.warning("cannot report window %s of %s: %s", outcome.start, job.name, exc)
 
     def _quality_note(self, start: datetime, end: datetime) -> str | None:
         try:
@@ -226,7 +262,12 @@ class JobRunner:
             if job.query is None:
                 raise UsageError(f"job {job.name} has no saved query")
             result = run_query(self.config, job.query, start, end, {})
+            self._info.measured = {"rows": len(result.frame), "bytes_scanned": result.stats.bytes_scanned,
+                                   "cost_usd": round(result.stats.cost_usd, 6),
+                                   "bad_records": dict(result.stats.bad_records)}
             self.results.save(job.name, result)  # browsable in the console, by window
+            if job.query.alerts:
+                self._info.alert_frame = result.frame  # checked in the watermark's transaction (_queue)
             return points_from_result(result, top_patterns=self.config.metrics.top_patterns)
         if job.kind == "detect":
             from logpipe.detectors.run import detection_points, run_detectors
@@ -246,7 +287,23 @@ class JobRunner:
         digest's deliveries are returned, to be queued in the watermark's own transaction."""
         if not isinstance(work, Digest):
             self.publisher.enqueue(job.name, start, end, work)
-            return None
+            frame = getattr(self._info, "alert_frame", None)
+            self._info.alert_frame = None
+            if frame is None or job.query is None:
+                return None
+            query, config = job.query, self.config
+
+            def check_alerts(conn: Connection) -> None:
+                from logpipe.service import alerts
+
+                fired = alerts.evaluate(conn, job.name, query, frame, start, end)
+                for firing in fired:
+                    log.warning("%s", firing.title, extra={"event": "alert", "job": job.name, "alert": firing.alert.name,
+                                                           "severity": firing.alert.severity, "series": firing.series,
+                                                           "value": firing.value})
+                alerts.record(conn, config, fired)
+
+            return check_alerts
         destinations = list(self.config.digest.destinations)
         if not destinations:
             return None
@@ -276,14 +333,17 @@ class JobRunner:
         except Exception as exc:  # the failure itself is recorded in the state; do not hide it behind this
             log.warning("cannot queue the JobFailures metric for %s: %s", job.name, exc)
 
-    def _heartbeat(self, job: JobSpec, start: datetime, end: datetime) -> None:
-        """A JobHeartbeat point per completed window (its own exactly-once key): its absence is what
-        the job's heartbeat alarm (missing data = breaching) pages on."""
+    def _service_points(self, job: JobSpec, start: datetime, end: datetime, seconds: float) -> None:
+        """The service's own metrics for a completed window, under their own exactly-once key: a
+        JobHeartbeat (its absence is what the job's heartbeat alarm, missing data breaching, pages on)
+        and the JobDuration; to the configured sinks like every other point (CloudWatch, EMF...)."""
         from logpipe.metrics import names
 
-        point = DataPoint(names.JOB_HEARTBEAT, end, value=1.0, unit="Count", dimensions=((names.DIM_JOB, job.name),))
+        dims = ((names.DIM_JOB, job.name),)
+        points = [DataPoint(names.JOB_HEARTBEAT, end, value=1.0, unit="Count", dimensions=dims),
+                  DataPoint(names.JOB_DURATION, end, value=round(seconds, 3), unit="Seconds", dimensions=dims)]
         try:
-            self.publisher.enqueue(f"{job.name}:heartbeat", start, end, [point])
+            self.publisher.enqueue(f"{job.name}:heartbeat", start, end, points)
         except Exception as exc:  # the window itself completed; a missing beat shows as the alarm
             log.warning("cannot queue the JobHeartbeat metric for %s: %s", job.name, exc)
 
@@ -293,7 +353,8 @@ class JobRunner:
             if self._publisher is not None:
                 flushed = self.publisher.flush()
                 errors += [e for rep in flushed.sinks.values() for e in rep.errors[:3]]
-            if job.kind == "digest" and self.config.digest.destinations:
+            alerting = job.kind == "query" and job.query is not None and bool(job.query.alerts)
+            if (job.kind == "digest" or alerting) and self.config.digest.destinations:
                 from logpipe.digest.deliver import Deliverer
 
                 delivered = Deliverer(self.config, self.engine).flush()

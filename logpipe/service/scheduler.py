@@ -32,6 +32,7 @@ EMPTY_STATE_KEYS = ("watermark", "last_run_started", "last_run_finished", "last_
 
 
 DATA_QUALITY_PERIOD = timedelta(hours=24)  # what /status shows
+LEASE_NAME = "scheduler"  # one lease: the holder runs every job, the other replicas stand by
 
 
 def retry_delay(base: float, cap: float, failures: int) -> float:
@@ -51,7 +52,18 @@ class Service:
         self.config = config
         self.clock = clock
         self.stop_event = threading.Event()
-        self.runner = JobRunner(config, self.stop_event, clock)
+        from logpipe.service.observe import ServiceMetrics
+        from logpipe.state.leases import replica_id
+
+        self.replica = replica_id()
+        self.metrics = ServiceMetrics()
+        self.runner = JobRunner(config, self.stop_event, clock, replica=self.replica, may_start=self.is_leader,
+                                metrics=self.metrics)
+        from logpipe.state.leases import Lease
+
+        self.lease = Lease(self.runner.engine, LEASE_NAME, config.service.lease_seconds, holder=self.replica)
+        self._was_leader = False
+        self._lease_thread: threading.Thread | None = None
         self.jobs = jobs if jobs is not None else build_jobs(config)
         self.running: dict[str, Running] = {}
         self.last_reports: dict[str, JobRunReport] = {}
@@ -64,9 +76,44 @@ class Service:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
+    # -- the lease: active/standby replicas ------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        return self.lease.held() and not self.stop_event.is_set()
+
+    def keep_lease(self) -> bool:
+        """Renew or take the lease once; on taking it over, start every job now (catch up at once)."""
+        try:
+            leader = self.lease.acquire()
+        except Exception as exc:  # the database is down: stop starting windows until it answers
+            log.warning("cannot renew the lease: %s", exc)
+            leader = self.lease.held()
+        self.metrics.leader.set(1 if leader else 0)
+        if leader and not self._was_leader:
+            log.info("replica %s holds the lease (token %s): starting windows", self.replica, self.lease.token,
+                     extra={"event": "lease", "lease": "acquired", "replica": self.replica, "token": self.lease.token})
+            if self.scheduler is not None and self.scheduler.running:
+                for job in self.jobs:
+                    self._reschedule(job.name, datetime.now(UTC))
+        elif self._was_leader and not leader:
+            log.warning("replica %s lost the lease: no new windows", self.replica,
+                        extra={"event": "lease", "lease": "lost", "replica": self.replica})
+        self._was_leader = leader
+        return leader
+
+    def _lease_loop(self) -> None:
+        interval = self.config.service.lease_seconds / 3
+        while not self.stop_event.wait(interval):
+            self.keep_lease()
+
     def start(self, catch_up: bool = True) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        if not self.keep_lease():
+            log.info("replica %s stands by: another replica holds the lease", self.replica,
+                     extra={"event": "lease", "lease": "standby", "replica": self.replica})
+        self._lease_thread = threading.Thread(target=self._lease_loop, name="logpipe-lease", daemon=True)
+        self._lease_thread.start()
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": self.config.service.misfire_grace_seconds})
         for job in self.jobs:
@@ -100,7 +147,15 @@ class Service:
         with self._idle:
             while self.running and time.monotonic() < deadline:
                 self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))
-            return not self.running
+            clean = not self.running
+        if clean and self._was_leader:
+            try:  # hand over at once: the standby need not wait for the lease to expire
+                self.lease.release()
+                log.info("replica %s released the lease", self.replica,
+                         extra={"event": "lease", "lease": "released", "replica": self.replica})
+            except Exception as exc:
+                log.warning("cannot release the lease (it expires by itself): %s", exc)
+        return clean
 
     @property
     def scheduler_running(self) -> bool:
@@ -109,8 +164,8 @@ class Service:
     # -- a job run -------------------------------------------------------------------------------
 
     def run_job(self, job: JobSpec) -> JobRunReport | None:
-        if self.stop_event.is_set():
-            return None
+        if self.stop_event.is_set() or not self.is_leader():
+            return None  # stopping, or standing by: the lease holder runs the jobs
         with self._lock:
             if job.name in self.running:
                 return None
@@ -125,7 +180,7 @@ class Service:
                 self.running.pop(job.name, None)
                 self._idle.notify_all()
         self.last_reports[job.name] = report
-        if self.stop_event.is_set() or self.scheduler is None:
+        if self.stop_event.is_set() or self.scheduler is None or report.lease_lost:
             return report
         if report.failed:
             # Not damaged data (that completes its window): a failure worth trying again soon, not at the
@@ -215,9 +270,33 @@ class Service:
             })
             jobs[-1]["retry_at"] = iso(self.retry_at[job.name]) if job.name in self.retry_at else None
         ok, health = self.health()
-        return {"healthy": ok, "health": health, "started_at": iso(self.started_at) if self.started_at else None,
+        try:
+            holder = self.lease.current()
+        except Exception:
+            holder = None
+        replicas = {"replica": self.replica, "leader": self.is_leader(),
+                    "lease_holder": holder.holder if holder else None, "lease_token": holder.token if holder else None}
+        return {"healthy": ok, "health": health, "replicas": replicas, "started_at": iso(self.started_at) if self.started_at else None,
                 "now": iso(self.clock()), "jobs": jobs, "metrics_outbox": self._outbox_status(),
                 "data_quality": self._data_quality()}
+
+    def prometheus(self) -> bytes:
+        """The ``/metrics`` page: counters kept as windows finish, gauges read now (watermark lag per
+        job, outbox depth per channel, whether this replica leads)."""
+        now = self.clock()
+        try:
+            states = self.runner.watermarks.all()
+            for job in self.jobs:
+                state = states.get(job.name)
+                if state is not None and state.watermark is not None:
+                    self.metrics.watermark_lag.labels(job.name).set((now - state.watermark).total_seconds())
+        except Exception as exc:  # the page still answers with what it has
+            log.warning("cannot read the watermarks for /metrics: %s", exc)
+        outbox = self._outbox_status()
+        for channel, depth in (outbox.get("pending") or {}).items():
+            self.metrics.outbox_depth.labels(channel).set(depth)
+        self.metrics.leader.set(1 if self.is_leader() else 0)
+        return self.metrics.exposition()
 
     def _outbox_status(self) -> dict[str, Any]:
         try:

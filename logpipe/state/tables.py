@@ -175,7 +175,33 @@ service_job_windows = Table(
     Column("started_ms", BigInteger, nullable=True),
     Column("completed_ms", BigInteger, nullable=True),
     Column("last_error", Text, nullable=True),
+    Column("completed_by", String(255), nullable=True),  # the replica that completed it
     PrimaryKeyConstraint("job", "window_start_ms", "window_end_ms", name="pk_service_job_windows"),
+)
+
+# -- alerts of saved queries: breaching windows in a row per series (logpipe.service.alerts) ---------
+
+alert_states = Table(
+    "alert_states", metadata,
+    Column("job", String(255), nullable=False),
+    Column("alert", String(255), nullable=False),
+    Column("series", String(1024), nullable=False),  # the row's dimension values as JSON ("{}": none)
+    Column("breaching", Integer, nullable=False),  # windows in a row whose value breached
+    Column("firing", Integer, nullable=False),  # 1 once fired, until a window does not breach
+    Column("last_window_end_ms", BigInteger, nullable=False),
+    Column("last_value", Float, nullable=True),
+    PrimaryKeyConstraint("job", "alert", "series", name="pk_alert_states"),
+)
+
+# -- leases: which replica may start windows (logpipe.state.leases) ----------------------------------
+
+service_leases = Table(
+    "service_leases", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("token", BigInteger, nullable=False),  # grows with every change of holder (a fencing token)
+    Column("acquired_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
 )
 
 # -- verdicts on stored objects (logpipe.store.verdicts) ---------------------------------------------

@@ -165,7 +165,7 @@ class WatermarkStore:
                                                          c.window_end_ms == key["window_end_ms"])).scalar_one()
 
     def complete(self, job: str, start: datetime, end: datetime, previous: datetime | None,
-                 also: Callable[[Connection], None] | None = None) -> bool:
+                 also: Callable[[Connection], None] | None = None, by: str | None = None) -> bool:
         """Move the watermark from ``previous`` to ``end`` - and run ``also`` - in ONE transaction.
 
         Compare-and-set: False (nothing written, ``also`` rolled back) when another process moved
@@ -183,7 +183,8 @@ class WatermarkStore:
                     raise _Lost
                 w = windows_table.c
                 conn.execute(update(windows_table).where(w.job == job, w.window_start_ms == to_ms(start),
-                                                         w.window_end_ms == to_ms(end)).values(completed_ms=now))
+                                                         w.window_end_ms == to_ms(end)).values(completed_ms=now,
+                                                                                               completed_by=by))
                 if also is not None:
                     also(conn)
         except _Lost:

@@ -129,6 +129,15 @@ def create_app(console: Console, routers: Iterable[Any] = ()) -> Any:
         ok, body = health_report(console.service)
         return JSONResponse(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics of the service (text format 0.0.4)")
+    def metrics() -> Any:
+        from fastapi.responses import Response
+
+        if console.service is None:
+            raise HTTPException(status_code=404, detail="no service here: /metrics is served by `logpipe serve`")
+        return Response(console.service.prometheus(), media_type="text/plain; version=0.0.4; charset=utf-8",
+                        headers={"Cache-Control": "no-store"})
+
     @app.get("/status", tags=["service"], summary="Jobs, watermarks and last errors (no local paths)")
     def status() -> Any:
         from logpipe.service.health import status_report
