@@ -89,7 +89,9 @@ def main() -> None:
         pages = ["/ui/", "/ui/queries", "/ui/queries/errors_by_service", "/ui/patterns", f"/ui/patterns/{pid}",
                  "/ui/findings", "/ui/digests", "/ui/dashboards", "/ui/sql", f"/ui/results/{kept[0]['result_id']}"]
         for path in pages:  # warm: first loads parse templates and open the state database
-            _get(port, path)
+            code, _ = _get(port, path)
+            if code != 200:  # an error page is fast: never time one
+                raise SystemExit(f"{path} answered {code}: fix it before measuring")
         bursts = [api_burst(port, 100) for _ in range(args.rounds)]
         http_times = {p: sorted(_get(port, p)[1] for _ in range(args.rounds)) for p in pages}
         browser_times = browser_loads(server.url, pages, args.rounds, CHROMIUM, CHROMIUM_ARGS)
@@ -153,8 +155,10 @@ def browser_loads(url: str, pages: list[str], rounds: int, chromium: str, flags:
             loads, readies = [], []
             for _ in range(rounds):
                 began = time.perf_counter()
-                page.goto(path, wait_until="load")
+                response = page.goto(path, wait_until="load")
                 loads.append(time.perf_counter() - began)
+                if response is None or not response.ok:
+                    raise SystemExit(f"{path} answered {response.status if response else 'nothing'} in Chromium")
                 selector = next((s for prefix, s in READY.items() if path.startswith(prefix)), None)
                 if selector:
                     page.wait_for_selector(selector, timeout=60_000)

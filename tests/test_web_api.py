@@ -158,7 +158,10 @@ def test_kept_results_of_scheduled_runs_by_window(console: Any) -> None:
                                   "&until=2026-11-20T11:00:00Z")[1]
     assert [k["window_start"] for k in window] == ["2026-11-20T10:00:00Z"]
     code, one, _ = call(console, "GET", f"/api/results/{window[0]['result_id']}")
-    assert code == 200 and one["rows_kept"] == len(one["rows"]) > 0
+    assert code == 200 and one["rows_kept"] == len(one["rows"]) == one["rows_total"] > 0
+    # its page (this used to fail: the kept rows' list shadowed the row count)
+    code, _, page = call(console, "GET", f"/ui/results/{window[0]['result_id']}")
+    assert code == 200 and f"{one['rows_total']} rows" in page.decode()
     assert [c["name"] for c in one["columns"]] == ["hour", "service", "errors"]
     assert all(r[0] == "2026-11-20T10:00:00Z" for r in one["rows"])
     assert call(console, "GET", f"/api/results/{window[0]['result_id']}.csv")[2].startswith(b'"hour"')

@@ -214,7 +214,9 @@ def _alarms_and_timings(config: Config, services: Sequence[str], queries: Sequen
 
     def add(alarm: dict[str, Any], metric: str, producer: Producer, timing: tuple[int, str]) -> None:
         alarm.update(actions)
-        period = alarm.get("Period") or next(m["MetricStat"]["Period"] for m in alarm["Metrics"] if "MetricStat" in m)
+        # a metric alarm has its Period; metric math has it on a MetricStat or (Metrics Insights) on the query
+        period = alarm.get("Period") or next(m["MetricStat"]["Period"] if "MetricStat" in m else m["Period"]
+                                             for m in alarm["Metrics"] if "MetricStat" in m or "Period" in m)
         out.append((alarm, AlarmTiming(alarm["AlarmName"], metric, producer.job, period, timing[0], timing[1])))
 
     for service in services:

@@ -278,7 +278,8 @@ def kept_download(rid: str, fmt: str, request: Request) -> Response:
 def kept_result(rid: str, request: Request) -> dict[str, Any]:
     found = _kept(console_of(request), rid)
     table = found.table()
-    return {**found.to_dict(), **table_json(table), "chart": chart_spec(table)}
+    # "rows" is the kept rows themselves (as in a run's result); "rows_total" what the query returned
+    return {**found.to_dict(), **table_json(table), "rows_total": found.rows, "chart": chart_spec(table)}
 
 
 # -- schema ----------------------------------------------------------------------------------------------
@@ -532,7 +533,7 @@ def alarms(request: Request) -> list[dict[str, Any]]:
     from logpipe.web import dashboards
 
     console = console_of(request)
-    return dashboards.alarms(console.config, console.state)
+    return console.memo("alarms", 10, lambda: dashboards.alarms(console.config, console.state))
 
 
 @router.get("/audit", summary="Who changed what (newest first)")

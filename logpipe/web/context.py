@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ class Console:
     _runs: QueryRuns | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _queries: tuple[float, dict[str, SavedQuery]] | None = field(default=None, repr=False)
+    _memo: dict[str, tuple[float, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def served(cls, config: Config, service: Any | None = None) -> Console:
@@ -66,6 +68,18 @@ class Console:
             cached = (now, load_queries(self.config))
             self._queries = cached
         return cached[1]
+
+    def memo(self, key: str, seconds: float, compute: Callable[[], Any]) -> Any:
+        """``compute()``, reused for ``seconds``: what every page and a burst of API calls ask for at once
+        (the alarms' state changes once a window, not once a request)."""
+        import time
+
+        now = time.monotonic()
+        found = self._memo.get(key)
+        if found is None or now - found[0] > seconds:
+            found = (now, compute())
+            self._memo[key] = found
+        return found[1]
 
     def query(self, name: str) -> SavedQuery:
         found = self.queries().get(name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from logpipe.config import Config
@@ -108,9 +108,17 @@ def _cloudwatch_rows(config: Config, name: str, start: datetime, end: datetime
             return rows
 
 
-def alarms(config: Config, state: Any) -> list[dict[str, Any]]:
-    """Every alarm with its state (OK, ALARM, INSUFFICIENT_DATA) and why."""
+def alarms(config: Config, state: Any, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every alarm with its state (OK, ALARM, INSUFFICIENT_DATA) and why.
+
+    Locally: the same set ``logpipe dashboard render`` deploys (per service, a heartbeat per scheduled
+    job, one per ``-- alert``), each evaluated on its metric's newest local point with the alarm's own
+    statistic; a heartbeat alarm (missing data is breaching) fires when no window completed within its
+    evaluation periods. Alarms on metric math (anomaly band, Metrics Insights) are CloudWatch's to
+    evaluate and are listed as such."""
     from logpipe.metrics.dashboard import alarm_definitions, known_services
+    from logpipe.queries.loader import load_queries
+    from logpipe.service.jobs import build_jobs
 
     if source_of(config) == "cloudwatch":
         from logpipe import aws
@@ -125,33 +133,105 @@ def alarms(config: Config, state: Any) -> list[dict[str, Any]]:
                                              if d["Name"] == N.DIM_SERVICE), None),
                             "description": alarm.get("AlarmDescription", ""), "source": "cloudwatch"})
         return out
-    from logpipe.metrics.history import series as local_series
-
+    now = now or datetime.now(UTC)
+    jobs = [(job.name, int(job.window.total_seconds())) for job in build_jobs(config)]
+    definitions = alarm_definitions(config, known_services(config, state), list(load_queries(config).values()), jobs)
+    history = _LocalHistory(config, state)
+    heartbeats_recorded = history.points(N.JOB_HEARTBEAT) is not None
     out = []
-    for alarm in alarm_definitions(config, known_services(config, state)):
-        service = next((d["Value"] for d in alarm.get("Dimensions", []) if d["Name"] == N.DIM_SERVICE), None)
+    for alarm in definitions:
+        dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+        metric_dims = [d for m in alarm.get("Metrics", []) for d in m.get("MetricStat", {}).get("Metric", {})
+                       .get("Dimensions", [])]
+        service = dims.get(N.DIM_SERVICE) or next((d["Value"] for d in metric_dims if d["Name"] == N.DIM_SERVICE), None)
         entry = {"name": alarm["AlarmName"], "metric": alarm.get("MetricName"), "service": service,
                  "description": alarm["AlarmDescription"], "source": "local"}
         compare = COMPARE.get(alarm["ComparisonOperator"])
         if "Metrics" in alarm or compare is None:
-            service = service or next((d["Value"] for m in alarm.get("Metrics", [])
-                                       for d in m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
-                                       if d["Name"] == N.DIM_SERVICE), None)
-            out.append({**entry, "service": service, "state": "INSUFFICIENT_DATA",
-                        "reason": "an anomaly-detection band is evaluated by CloudWatch only"})
+            out.append({**entry, "state": "INSUFFICIENT_DATA",
+                        "reason": "metric math (an anomaly band or a Metrics Insights query) is evaluated by "
+                                  "CloudWatch only"})
             continue
-        frame = local_series(state, alarm["MetricName"], {N.DIM_SERVICE: service} if service else None,
-                             namespace=config.metrics.namespace)
+        frame = history.series(alarm["MetricName"], dims)
+        breaching = alarm.get("TreatMissingData") == "breaching"
+        if breaching:
+            span = timedelta(seconds=int(alarm["Period"]) * int(alarm.get("EvaluationPeriods", 1)))
+            if not heartbeats_recorded and alarm["MetricName"] == N.JOB_HEARTBEAT:
+                out.append({**entry, "state": "INSUFFICIENT_DATA",
+                            "reason": "no job has run against this state yet (logpipe serve records a heartbeat "
+                                      "per completed window)"})
+                continue
+            newest = frame["timestamp"].iloc[-1].to_pydatetime() if not frame.empty else None
+            if newest is None or now - newest > span:
+                seen = f"the last at {newest:%Y-%m-%d %H:%MZ}" if newest else "none recorded"
+                out.append({**entry, "state": "ALARM",
+                            "reason": f"no data point in the last {span} ({seen}): missing data is breaching"})
+                continue
         if frame.empty:
             out.append({**entry, "state": "INSUFFICIENT_DATA", "reason": "no data point yet"})
             continue
-        last = frame.iloc[-1]
-        value = float(last["value"] / last["count"]) if alarm["Statistic"] == "Average" and last["count"] else float(last["value"])
-        firing = compare(value, float(alarm["Threshold"]))
-        out.append({**entry, "state": "ALARM" if firing else "OK",
-                    "reason": f"{alarm['Statistic']} {value:g} at {last['timestamp']:%Y-%m-%d %H:%MZ} "
-                              f"({alarm['ComparisonOperator']} {alarm['Threshold']:g})"})
+        # M out of N: the newest N points (EvaluationPeriods), ALARM when M (DatapointsToAlarm) breach
+        n = int(alarm.get("EvaluationPeriods", 1))
+        m = int(alarm.get("DatapointsToAlarm", n))
+        recent = frame.tail(n)
+        values = [_statistic(alarm["Statistic"], float(v), float(c)) for v, c in zip(recent["value"], recent["count"],
+                                                                                  strict=True)]
+        breached = sum(compare(v, float(alarm["Threshold"])) for v in values)
+        last = recent.iloc[-1]
+        shown = ", ".join(f"{v:g}" for v in values)
+        out.append({**entry, "state": "ALARM" if breached >= m else "OK",
+                    "reason": f"{alarm['Statistic']} {shown} (newest at {last['timestamp']:%Y-%m-%d %H:%MZ}); "
+                              f"{breached} of {len(values)} {alarm['ComparisonOperator']} {alarm['Threshold']:g}, "
+                              f"{m} to alarm"})
     return out
+
+
+class _LocalHistory:
+    """The newest week of each metric's local history, read once per metric name (not once per alarm:
+    the alarms of every service and job share a handful of metrics)."""
+
+    LOOKBACK = timedelta(days=8)
+
+    def __init__(self, config: Config, state: Any) -> None:
+        self.config = config
+        self.state = state
+        self._frames: dict[str, Any] = {}
+
+    def points(self, name: str) -> Any:
+        if name not in self._frames:
+            from sqlalchemy import func, select
+
+            from logpipe.layout import from_ms
+            from logpipe.metrics.history import series as local_series
+            from logpipe.state.tables import metric_points
+
+            t = metric_points.c
+            namespace = self.config.metrics.namespace
+            with self.state.connect() as conn:
+                newest = conn.execute(select(func.max(t.ts_ms)).where(t.name == name, t.namespace == namespace)).scalar()
+            self._frames[name] = None if newest is None else local_series(
+                self.state, name, start=from_ms(int(newest)) - self.LOOKBACK, namespace=namespace)
+        frame = self._frames[name]
+        return frame if frame is not None and not frame.empty else None
+
+    def series(self, name: str, dims: dict[str, str]) -> Any:
+        """The points with exactly these dimensions, oldest first (columns timestamp, value, count)."""
+        import pandas as pd
+
+        frame = self.points(name)
+        if frame is None:
+            return pd.DataFrame({"timestamp": [], "value": [], "count": []})
+        return frame[[d == dims for d in frame["dims"]]].reset_index(drop=True)
+
+
+def _statistic(statistic: str, total: float, count: float) -> float:
+    """The alarm's statistic of one local point (its sum and sample count; one sample per job and
+    window, so Maximum and Minimum of a point are its mean)."""
+    if statistic == "Sum":
+        return total
+    if statistic == "SampleCount":
+        return count
+    return total / count if count else total
 
 
 __all__ = ["alarms", "metric_names", "series", "source_of"]
