@@ -342,6 +342,34 @@ class QueriesConfig(Section):
     include_shipped: bool = True
 
 
+class RedactRule(Section):
+    """One extra redaction rule: every match of ``regex`` becomes ``<redacted:NAME>`` in shown text
+    and a variable (``<*>``) in pattern templates."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$")
+    regex: str = Field(min_length=1)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        if re.search(value, "") is not None:
+            raise ValueError("the regex matches empty text (it would redact between every character)")
+        return value
+
+
+class RedactConfig(Section):
+    """What is redacted from everything logpipe shows or stores (``logpipe.redact``)."""
+
+    # IP addresses (IPv4 and IPv6) in shown text: examples, samples, query results. Personal data
+    # under GDPR; turn off when a team needs them to debug. Templates mask them either way.
+    ip: bool = True
+    rules: list[RedactRule] = Field(default_factory=list)
+
+
 class DetectorsConfig(Section):
     """Error-pattern detectors."""
 
@@ -469,6 +497,7 @@ class Config(BaseSettings):
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     queries: QueriesConfig = Field(default_factory=QueriesConfig)
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
+    redact: RedactConfig = Field(default_factory=RedactConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     web: WebConfig = Field(default_factory=WebConfig)
 
@@ -569,7 +598,15 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         raise ConfigError(f"invalid configuration in {source}: {exc}") from exc
     config = Config.model_validate(loaded.model_dump())
     config._source = source
+    apply_redaction(config)
     return config
+
+
+def apply_redaction(config: Config) -> None:
+    """Make ``[redact]`` the process's redaction (every output path reads it from ``logpipe.redact``)."""
+    from logpipe.redact import configure
+
+    configure(ip=config.redact.ip, rules=[(rule.name, rule.regex) for rule in config.redact.rules])
 
 
 _SECRET_KEY_RE = re.compile(r"(key|token|password|secret|webhook_url)$", re.IGNORECASE)
@@ -595,6 +632,6 @@ def redact_config(data: Any, key: str = "") -> Any:
 
 __all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "LEVELS", "AlarmsConfig", "AwsConfig", "Config", "DatadogRoute",
            "DestinationConfig", "DetectorsConfig", "DigestConfig", "EngineConfig", "FirelensConfig",
-           "FirelensService", "InfraConfig", "Level", "MetricsConfig", "QueriesConfig", "Section",
-           "ServiceConfig", "StateConfig", "StoreConfig", "load_config", "parse_duration",
-           "redact_config"]
+           "FirelensService", "InfraConfig", "Level", "MetricsConfig", "QueriesConfig", "RedactConfig", "RedactRule",
+           "Section", "ServiceConfig", "StateConfig", "StoreConfig", "apply_redaction", "load_config",
+           "parse_duration", "redact_config"]

@@ -186,8 +186,9 @@ def configure(*, ip: bool = True, rules: Sequence[tuple[str, str]] = ()) -> None
 _PEM = re.compile(TEMPLATE_RULES[0].regex)
 _WEBHOOK = re.compile(
     r"""\b(https?://(?:[A-Za-z0-9-]+\.)*(?:hooks?\.[A-Za-z0-9.-]+|[A-Za-z0-9-]*webhooks?[A-Za-z0-9.-]*)(?::\d+)?)"""
-    r"""(/(?!<redacted)[^\s"'<>]*)"""
-    r"""|\b(https?://[^/\s"'<>]+)(/[^\s"'<>]*?/(?:api/)?(?:webhooks?|hooks|webhookb2)/[^\s"'<>]*)""", re.IGNORECASE)
+    r"""(/(?!<redacted)(?:[^\s"'<>]|<[\w*:-]+>)*)"""
+    r"""|\b(https?://[^/\s"'<>]+)(/[^\s"'<>]*?/(?:api/)?(?:webhooks?|hooks|webhookb2)/(?:[^\s"'<>]|<[\w*:-]+>)*)""",
+    re.IGNORECASE)  # (a placeholder such as <num> may stand in the path: a masked copy)
 _URL_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/\s:@<>]+:[^/\s@<>]+@")
 _URL_KEY_USER = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)(?!<redacted)[A-Za-z0-9_-]{16,}@")  # a Sentry DSN's key
 _JWT = re.compile(TEMPLATE_RULES[1].regex)
@@ -196,9 +197,9 @@ _AUTH_HEADER = re.compile(r"\b(Bearer|Basic|Token)(\s+)(?!<redacted)[A-Za-z0-9._
 _AWS_ACCESS_KEY = re.compile(rf"\b{_AWS_KEY_ID}\b")
 _AWS_SECRET = re.compile(
     r"""(?i)(aws_?secret_?(?:access_?)?key|secret_?access_?key)(["']?\s*[:=]\s*["']?)(?!<redacted)[A-Za-z0-9/+=]{40}""")
-_SECRET_KEYS = (r"pass(?:word|wd|phrase)?|pwd|secret|(?:access_?|refresh_?|auth_?|api_?|session_?|id_?)?token"
-                r"|api_?key|apikey|client_?secret|private_?key|account_?key|shared_?access_?key|authorization"
-                r"|credentials?|signature|sig|cookie|session_?id|sessionid")
+_SECRET_KEYS = (r"pass(?:word|wd|phrase)?|pwd|secret|(?:access[_-]?|refresh[_-]?|auth[_-]?|api[_-]?|session[_-]?|id[_-]?)?token"
+                r"|api[_-]?key|apikey|client[_-]?secret|private[_-]?key|account[_-]?key|shared[_-]?access[_-]?key|authorization"
+                r"|credentials?|signature|sig|cookie|session[_-]?id|sessionid")
 # key (optionally quoted) = or : value (quoted, or up to whitespace/separator)
 _SECRET_VALUE = re.compile(
     rf"""(?i)(["']?(?<![\w.-])(?:[\w.-]*[_.-])?(?:{_SECRET_KEYS})\b["']?)(\s*[:=]\s*)(?!<redacted)("[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)""")

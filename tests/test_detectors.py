@@ -44,10 +44,12 @@ def test_error_shapes_mask_in_sql_like_python(tmp_path: Path) -> None:
                 'bad value "abc d" for key=ab12 host db1.internal', "plain error without variables"]
     write_hour(config, DAY0, [{"service": "s", "level": "ERROR", "message": m} for m in messages]
                + [{"service": "s", "level": "INFO", "message": "user 43 failed login"}])
-    frame = run_query(config, "error_shapes", DAY0, DAY0 + HOUR).frame
+    frame = run_query(config, "error_shapes", DAY0, DAY0 + HOUR, redacted=False).frame  # as the detectors read it
     assert sorted(frame["shape"]) == sorted(mask(m) for m in messages)
     assert set(frame["example"]) == set(messages)
     assert frame["records"].sum() == len(messages)
+    shown = run_query(config, "error_shapes", DAY0, DAY0 + HOUR).frame  # as the CLI and console show it
+    assert set(shown["example"]) == {m.replace("10.0.0.7", "<redacted:ip>") for m in messages}
 
 
 def test_first_run_learns_then_new_pattern_is_flagged(tmp_path: Path) -> None:

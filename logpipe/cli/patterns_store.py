@@ -14,6 +14,7 @@ from rich.markup import escape
 from logpipe.cli.common import AppContext, console, pass_app
 from logpipe.cli.patterns import patterns_group
 from logpipe.patterns.store import PatternStore, Status
+from logpipe.redact import redact
 
 STATUSES = ("new", "known", "muted", "resolved")
 _SPARK = "▁▂▃▄▅▆▇█"
@@ -50,7 +51,7 @@ def list_command(app: AppContext, status: str | None, service: str | None, limit
         table.add_column(column, overflow="fold")
     for r in records[:limit]:
         table.add_row(r.pattern_id, r.status, str(r.total), f"{r.first_seen:%Y-%m-%d %H:%M}",
-                      f"{r.last_seen:%Y-%m-%d %H:%M}", r.template[:200])
+                      f"{r.last_seen:%Y-%m-%d %H:%M}", redact(r.template)[:200])
     console.print(table)
     if len(records) > limit:
         console.print(f"[dim]{len(records) - limit:,} more: use --limit[/]")
@@ -68,13 +69,14 @@ def show_command(app: AppContext, pattern_id: str, hours: int) -> None:
     store = _store(app)
     r = store.require(pattern_id)
     console.print(f"[bold]{escape(r.pattern_id)}[/]  status: {escape(r.status)}  total: {r.total:,}", highlight=False)
-    console.print(f"template: {r.template}", highlight=False, markup=False)
+    console.print(f"template: {redact(r.template)}", highlight=False, markup=False)
     console.print(f"first seen {r.first_seen:%Y-%m-%d %H:%M}Z, last seen {r.last_seen:%Y-%m-%d %H:%M}Z", highlight=False)
     if r.aliases:
         console.print("aliases: " + ", ".join(r.aliases), highlight=False, markup=False)
     services = store.services_of(r.pattern_id)
     if services:
-        console.print("services: " + ", ".join(f"{s} ({n})" for s, n in services.items()), highlight=False, markup=False)
+        console.print("services: " + ", ".join(f"{redact(s)} ({n})" for s, n in services.items()), highlight=False,
+                      markup=False)
     end = floor_hour(r.last_seen) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
     counts = store.hourly_counts(r.pattern_id, start, end)
@@ -85,12 +87,13 @@ def show_command(app: AppContext, pattern_id: str, hours: int) -> None:
     if examples:
         console.print("examples (redacted):")
         for e in examples:
-            console.print(f"  [{e.service} {e.seen_at:%Y-%m-%d %H:%M}] {e.line[:500]}", highlight=False, markup=False)
+            console.print(f"  [{redact(e.service)} {e.seen_at:%Y-%m-%d %H:%M}] {redact(e.line)[:500]}", highlight=False,
+                          markup=False)
 
 
 def _set_status(app: AppContext, pattern_id: str, status: Status) -> None:
     record = _store(app).set_status(pattern_id, status)
-    console.print(f"{record.pattern_id}: {status}  ({record.template[:120]})", highlight=False, markup=False)
+    console.print(f"{record.pattern_id}: {status}  ({redact(record.template)[:120]})", highlight=False, markup=False)
 
 
 @patterns_group.command("mute")

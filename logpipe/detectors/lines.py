@@ -17,6 +17,7 @@ from logpipe.config import Config
 from logpipe.detectors.shapes import ERROR_SHAPES_QUERY, PATTERN_LINES_QUERY, shape_hash
 from logpipe.patterns.store import PatternStore
 from logpipe.queries.params import MAX_LIST
+from logpipe.redact import redact
 
 
 @dataclass
@@ -51,7 +52,7 @@ def pattern_shapes(config: Config, pattern_id: str, start: datetime, end: dateti
     if not state:
         return found
     miner = TemplateMiner.from_state(state)
-    frame = run_query(config, ERROR_SHAPES_QUERY, start, end, {}).frame
+    frame = run_query(config, ERROR_SHAPES_QUERY, start, end, {}, redacted=False).frame  # hashed as the engine has it
     per_hash: dict[str, int] = {}
     for row in frame.itertuples(index=False):
         match = miner.match("" if row.example is None else str(row.example))
@@ -59,7 +60,8 @@ def pattern_shapes(config: Config, pattern_id: str, start: datetime, end: dateti
             continue
         digest = shape_hash(str(row.shape))
         per_hash[digest] = per_hash.get(digest, 0) + int(row.records)
-        found.services[str(row.service)] = found.services.get(str(row.service), 0) + int(row.records)
+        service = redact(str(row.service))
+        found.services[service] = found.services.get(service, 0) + int(row.records)
     ranked = sorted(per_hash.items(), key=lambda kv: (-kv[1], kv[0]))
     found.truncated = len(ranked) > MAX_LIST
     found.hashes = [h for h, _ in ranked[:MAX_LIST]]

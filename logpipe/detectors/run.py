@@ -79,7 +79,9 @@ def engine_fetch(config: Config) -> Fetch:
     from logpipe.queries.runner import run_query
 
     def fetch(name: str, start: datetime, end: datetime) -> pd.DataFrame:
-        return run_query(config, name, start, end, {}).frame
+        # Raw: the miner masks secrets itself (and must see what the engine's shapes saw);
+        # everything this module passes on is redacted (samples, service names).
+        return run_query(config, name, start, end, {}, redacted=False).frame
 
     return fetch
 
@@ -88,6 +90,13 @@ def _ts(value: Any) -> datetime:
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.to_pydatetime()
+
+
+def _service(value: Any) -> str:
+    """A service name from a record: shown, stored and a metric dimension, so redacted too."""
+    from logpipe.redact import redact
+
+    return redact(str(value))
 
 
 def _redacted(line: str) -> str:
@@ -132,8 +141,10 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
     service_rows: dict[tuple[str, datetime], tuple[int, int]] = {}
     for row in records.itertuples(index=False):
         hour = floor_hour(_ts(row.bucket))
-        service_rows[(str(row.service), hour)] = (int(row.records), int(row.errors))
-        seen = services.setdefault(str(row.service), ServiceActivity(0, 0))
+        service = _service(row.service)
+        seen_before = service_rows.get((service, hour), (0, 0))  # two names may redact to one
+        service_rows[(service, hour)] = (seen_before[0] + int(row.records), seen_before[1] + int(row.errors))
+        seen = services.setdefault(service, ServiceActivity(0, 0))
         seen.records += int(row.records)
         seen.errors += int(row.errors)
     total_records = sum(a.records for a in services.values())
@@ -154,7 +165,7 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
         for row in shapes.itertuples(index=False):
             example = "" if row.example is None else str(row.example)
             result = miner.add(example)
-            mined.append((result.pattern_id, str(row.service), floor_hour(_ts(row.bucket)), int(row.records),
+            mined.append((result.pattern_id, _service(row.service), floor_hour(_ts(row.bucket)), int(row.records),
                           _ts(row.first_ts), _ts(row.last_ts), example))
         templates = {p.pattern_id: p.template for p in miner.patterns()}
 

@@ -49,7 +49,7 @@ def _previous_services(config: Config, start: datetime, end: datetime) -> dict[s
     frame = run_query(config, "records_by_service", start, end, {}).frame
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in frame.itertuples(index=False):
-        out[str(row.service)][0] += int(row.records)
+        out[str(row.service)][0] += int(row.records)  # (redacted by run_query, as the detectors' names are)
         out[str(row.service)][1] += int(row.errors)
     return {s: (r, e) for s, (r, e) in out.items()}
 
@@ -139,12 +139,35 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
     if not report.learned and sum(hourly_total for p in top for hourly_total in p.hourly) == 0 and top:
         notes.append("hourly trends are empty: the detectors have not learned this window yet (run 'logpipe detect')")
     hours_long = int((end - start).total_seconds() // 3600)
-    return Digest(
+    return redact_digest(Digest(
         title=title or f"error digest {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC ({hours_long}h)",
         window_start=start, window_end=end, generated_at=utc(now or datetime.now(UTC)), engine=config.engine.kind,
         services=services, findings=findings, top_patterns=top,
         job_problems=_job_problems(config, previous_start), notes=notes, console_url=console,
-        quality=_data_quality(config, start, end))
+        quality=_data_quality(config, start, end)))
+
+
+def redact_digest(digest: Digest) -> Digest:
+    """Every text a log line could have put into the digest, redacted once more.
+
+    Why again: samples are redacted when stored and templates are masked when mined, but a store
+    written before a rule existed, a ``[redact] rules`` entry added later, or a service name taken
+    from a record must not reach a Slack channel either. Idempotent, so cheap to be sure."""
+    from dataclasses import replace
+
+    from logpipe.redact import redact
+
+    def many(texts: list[str]) -> list[str]:
+        return [redact(t) for t in texts]
+
+    return replace(
+        digest, title=redact(digest.title),
+        services=[replace(s, service=redact(s.service)) for s in digest.services],
+        findings=[replace(f, title=redact(f.title), service=redact(f.service) if f.service else f.service,
+                          samples=many(f.samples), command=redact(f.command)) for f in digest.findings],
+        top_patterns=[replace(p, template=redact(p.template), services=many(p.services), samples=many(p.samples),
+                              command=redact(p.command)) for p in digest.top_patterns],
+        job_problems=[replace(j, error=redact(j.error)) for j in digest.job_problems], notes=many(digest.notes))
 
 
 def sparkline_png(values: list[int]) -> bytes:

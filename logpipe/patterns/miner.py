@@ -234,6 +234,9 @@ class TemplateMiner:
         self._siblings: dict[str, list[_Cluster]] = {}
         self._halves: dict[tuple[int, int, str], list[_Cluster]] = {}
         self._seq = 0
+        # Patterns whose stored template no longer hashes to their id (a migration re-redacted
+        # it, state migration 0006): found by template, so a line of theirs keeps the id it had.
+        self._renamed: dict[str, _Cluster] = {}
 
     # ---- public API ----
 
@@ -300,7 +303,9 @@ class TemplateMiner:
             cluster = hit[0] if hit else None
         if cluster is None:
             tokens = mask(clean[:self.config.max_chars]).split()
-            cluster = self._by_id.get(pattern_id_for(_template(tokens))) or self._find_generalised(tokens)
+            template = _template(tokens)
+            cluster = (self._by_id.get(pattern_id_for(template)) or self._renamed.get(template)
+                       or self._find_generalised(tokens))
         if cluster is None:
             return None
         return cluster.live().result
@@ -352,6 +357,8 @@ class TemplateMiner:
             c.examples = list(item.get("examples", []))
             c.hot = len(c.examples) >= miner.config.max_examples
             miner._register(c)
+            if c.tokens is not None and pattern_id_for(c.template) != c.pattern_id:
+                miner._renamed[c.template] = c
         miner.aliases.update(state.get("aliases", {}))
         return miner
 
@@ -469,7 +476,7 @@ class TemplateMiner:
         tokens = masked.split()
         template = _template(tokens)
         pid = pattern_id_for(template)
-        cluster = self._by_id.get(pid)
+        cluster = self._by_id.get(pid) or self._renamed.get(template)
         if cluster is not None:
             self._by_masked[masked] = cluster
         else:

@@ -25,10 +25,11 @@ from logpipe.layout import utc
 from logpipe.queries.loader import get_query
 from logpipe.queries.model import QueryResult, SavedQuery
 from logpipe.queries.params import RUNNER_TYPES, resolve, runner_values
+from logpipe.redact import redact
 from logpipe.store import Store
 
 __all__ = ["ExplainResult", "adhoc_query", "athena_only", "bind_statement", "check_window", "explain_query", "lateness_of",
-           "run_query", "run_sql"]
+           "redact_result", "run_query", "run_sql"]
 
 
 def adhoc_query(sql: str) -> SavedQuery:
@@ -99,8 +100,13 @@ def athena_only(query: SavedQuery) -> str | None:
 
 def run_query(config: Config, query: SavedQuery | str, start: datetime, end: datetime,
               params: Mapping[str, Any] | None = None, engine: str | None = None,
-              progress: Progress | None = None, force: bool = True, cancel: Cancel | None = None) -> QueryResult:
+              progress: Progress | None = None, force: bool = True, cancel: Cancel | None = None,
+              redacted: bool = True) -> QueryResult:
     """Run a saved query (object or name) over ``[start, end)``; every row comes back in the frame.
+
+    ``redacted`` (the default): every text value in the result goes through ``logpipe.redact``, so
+    the CLI, the console, metric dimensions and reports never show a secret a log line held. Only
+    the detectors, which mask secrets themselves and must hash the engine's own shapes, read raw.
 
     ``force`` False refuses a window longer than ``[engine] max_window`` (the CLI's default). Setting
     ``cancel`` stops the engine (QueryCancelled)."""
@@ -120,9 +126,53 @@ def run_query(config: Config, query: SavedQuery | str, start: datetime, end: dat
             frame, stats = runner.run(statement, progress)
     finally:
         runner.close()
+    if redacted:
+        frame, table = redact_result(frame, table)
     public = {k: v for k, v in statement.values.items()}
     return QueryResult(query=query, frame=frame, window_start=statement.window_start,
                        window_end=statement.window_end, params=public, stats=stats, table=table)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_value(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_redact_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    return value
+
+
+def _has_text(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return True
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
+        return _has_text(arrow_type.value_type)
+    if pa.types.is_struct(arrow_type):
+        return any(_has_text(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+    if pa.types.is_map(arrow_type):
+        return _has_text(arrow_type.key_type) or _has_text(arrow_type.item_type)
+    return False
+
+
+def redact_result(frame: Any, table: Any) -> tuple[Any, Any]:
+    """The frame and Arrow table with every text value (nested ones too) redacted; types kept."""
+    import pyarrow as pa
+
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
+            frame[column] = frame[column].map(_redact_value)
+    if table is not None:
+        for i, field in enumerate(table.schema):
+            if _has_text(field.type):
+                values = [_redact_value(v) for v in table.column(i).to_pylist()]
+                table = table.set_column(i, field, pa.array(values, type=field.type))
+    return frame, table
 
 
 def run_sql(config: Config, sql_text: str, start: datetime, end: datetime, engine: str | None = None,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from logpipe.errors import LogpipeError
 from logpipe.layout import floor_hour
 from logpipe.queries.model import SavedQuery
+from logpipe.redact import redact
 from logpipe.web.auth import Identity
 from logpipe.web.context import Console, run_request, window_of
 from logpipe.web.runs import Run, iso
@@ -308,7 +309,7 @@ def schema(request: Request) -> dict[str, Any]:
 
 def _pattern_row(record: Any, counts: dict[datetime, int], hours: list[datetime], services: dict[str, int]
                  ) -> dict[str, Any]:
-    return {"pattern_id": record.pattern_id, "template": record.template, "status": record.status,
+    return {"pattern_id": record.pattern_id, "template": redact(record.template), "status": record.status,
             "first_seen": iso(record.first_seen), "last_seen": iso(record.last_seen), "count": record.total,
             "services": services, "trend": [counts.get(h, 0) for h in hours],
             "trend_start": iso(hours[0]) if hours else None}
@@ -379,11 +380,11 @@ def get_pattern(pattern_id: str, request: Request) -> dict[str, Any]:
     store = console.patterns()
     hourly = store.hourly_counts(record.pattern_id)
     start, end = pattern_window(console, record)
-    return {"pattern_id": record.pattern_id, "template": record.template, "status": record.status,
+    return {"pattern_id": record.pattern_id, "template": redact(record.template), "status": record.status,
             "level": pattern_level(record.template), "aliases": record.aliases,
             "first_seen": iso(record.first_seen), "last_seen": iso(record.last_seen), "count": record.total,
             "services": store.services_of(record.pattern_id),
-            "examples": [{"service": e.service, "seen": iso(e.seen_at), "line": e.line}
+            "examples": [{"service": redact(e.service), "seen": iso(e.seen_at), "line": redact(e.line)}
                          for e in store.examples(record.pattern_id)],
             "hourly": {"x": [h.timestamp() for h in sorted(hourly)], "counts": [hourly[h] for h in sorted(hourly)]},
             "lines_window": {"since": iso(start), "until": iso(end)},
