@@ -221,3 +221,146 @@ def test_slack_webhook_from_secrets_manager(tmp_path: Path, flaky: Any, boto_cli
     missing = _config(tmp_path / "other", [{"kind": "slack", "webhook_url_secret": "nope"}])
     failed = deliver_now(missing, _digest())
     assert "slack:nope" in failed.failed and "ResourceNotFoundException" in failed.failed["slack:nope"]
+
+
+# ---- at-least-once, honestly: what a crash between the call and the ledger write does ----------------
+
+
+def _crash_after_send(config: Config) -> None:
+    """The state a crash leaves between a destination's answer and the ledger write: ``sending``."""
+    engine = open_state(config.state.url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE outbox SET state = 'sending', sent_ms = NULL WHERE channel = 'digest'")
+
+
+def test_sns_fifo_topic_drops_the_repeat_of_an_interrupted_delivery(tmp_path: Path, boto_client: Any) -> None:
+    sns, sqs = boto_client("sns"), boto_client("sqs")
+    topic = sns.create_topic(Name="digests.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="digests.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    config = _config(tmp_path, [{"kind": "sns", "topic_arn": topic}])
+    assert deliver_now(config, _digest()).ok  # a FIFO topic needs MessageGroupId: it is given
+    _crash_after_send(config)
+    again = Deliverer(config, open_state(config.state.url)).flush()
+    assert again.ok and again.resent_in_doubt == 1 and len(again.sent) == 1
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert len(messages) == 1  # SNS deduplicated the repeat (same MessageDeduplicationId)
+
+
+def test_standard_sns_topic_repeat_says_resent(tmp_path: Path, boto_client: Any) -> None:
+    sns, sqs = boto_client("sns"), boto_client("sqs")
+    topic = sns.create_topic(Name="digests-std")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="q-std")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    config = _config(tmp_path, [{"kind": "sns", "topic_arn": topic}])
+    digest = _digest()
+    assert deliver_now(config, digest).ok
+    _crash_after_send(config)
+    assert Deliverer(config, open_state(config.state.url)).flush().resent_in_doubt == 1
+    bodies = [json.loads(m["Body"]) for m in
+              sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]]
+    subjects = sorted(b["Subject"] for b in bodies)
+    assert len(bodies) == 2 and subjects[0].startswith("[logpipe") and subjects[1].startswith("[resent] ")
+    assert all(digest.digest_id in b["Message"] for b in bodies)
+
+
+class HangingWebhook:
+    """A Slack stand-in whose first POST never gets an answer (the sender is killed meanwhile)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.first = threading.Event()
+        self.release = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+                if len(outer.bodies) == 1:
+                    outer.first.set()
+                    outer.release.wait(60)
+                    return  # no answer: the connection just closes
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{SECRET_URL_PATH}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.slow  # a real process killed with SIGKILL mid-POST: ~5 s
+def test_kill_9_while_the_slack_post_is_in_flight(tmp_path: Path, cli: Any) -> None:
+    """What at-least-once means here: killed while Slack holds the request, the next run sends the
+    digest again, marked "[resent]" and with the same digest id; the file destination is not doubled;
+    a third run sends nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    hook = HangingWebhook()
+    toml = tmp_path / "c.toml"
+    toml.write_text(f"""
+[store]
+root = "{tmp_path}/store"
+cache_dir = "{tmp_path}/cache"
+[state]
+url = "sqlite:///{tmp_path}/state.db"
+[digest]
+delivery_attempts = 1
+[[digest.destinations]]
+kind = "file"
+path = "{tmp_path}/out/"
+format = "md"
+[[digest.destinations]]
+kind = "slack"
+name = "team-slack"
+webhook_url_env = "SLACK_URL"
+""")
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-01T01:00:00Z", "--send"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SLACK_URL": hook.url}
+    proc = subprocess.Popen([sys.executable, "-m", "logpipe", "--config", str(toml), "digest", *window],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert hook.first.wait(120), "the digest was never POSTed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        assert proc.returncode == -signal.SIGKILL
+        files = list((tmp_path / "out").glob("*.md"))
+        assert len(files) == 1  # the file destination went first and was recorded
+        engine = open_state(f"sqlite:///{tmp_path}/state.db")
+        states = dict(engine.connect().exec_driver_sql(
+            "SELECT target, state FROM outbox WHERE channel = 'digest'").all())
+        assert states == {"file:" + f"{tmp_path}/out/": "sent", "team-slack": "sending"}  # in doubt
+
+        code, _out, err = cli("--config", str(toml), "digest", *window, env={"SLACK_URL": hook.url})
+        assert code == 0, err
+        assert len(hook.bodies) == 2  # delivered twice: the first copy may have been shown
+        first, repeat = hook.bodies
+        digest_id = first["text"].rsplit("(", 1)[1].rstrip(")")
+        assert digest_id.startswith("d-") and digest_id in repeat["text"] and repeat["text"].startswith("[resent] ")
+        assert "resent" in repeat["blocks"][0]["elements"][0]["text"]
+        assert validate_blocks(repeat) == []
+        assert list((tmp_path / "out").glob("*.md")) == files  # the file: never twice
+        code, _out, err = cli("--config", str(toml), "digest", *window, env={"SLACK_URL": hook.url})
+        assert code == 0 and len(hook.bodies) == 2  # recorded now: no third copy
+        rows = {r["destination"]: r["attempts"] for r in ledger(engine)}
+        assert rows == {"file:" + f"{tmp_path}/out/": 1, "team-slack": 2}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        hook.close()

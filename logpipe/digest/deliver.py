@@ -1,4 +1,4 @@
-"""Deliver digests exactly once per (digest window, destination): file, SNS, SES, Slack, Datadog.
+"""Deliver digests at least once per (digest window, destination), a repeat only after a crash mid-send.
 
 How:
 
@@ -9,10 +9,23 @@ How:
 2. ``flush`` claims each pending row (``pending`` -> ``sending``, committed before the call), sends
    it with a few attempts and exponential backoff, then marks it ``sent`` (the ledger). What still
    fails goes back to ``pending`` with its error: never dropped, retried on the next run, reported.
-3. A row found ``sending`` by a later run means a crash between the call and the ledger write. A
-   file is simply written again (same content, same name). For SNS/SES/Slack/Datadog there is no way
-   to ask whether the message arrived, so it is sent again: a crash in that millisecond window can
-   duplicate one digest (at-least-once there), while a crash anywhere else cannot.
+3. A row found ``sending`` by a later run means a crash between the call and the ledger write: the
+   destination may or may not have the digest, and there is no way to ask. It is sent again
+   ("in doubt"), using what each destination offers so the repeat is harmless or recognisable:
+
+   * file: written again atomically, same name and content: no duplicate, ever;
+   * SNS FIFO topic (``.fifo``): ``MessageDeduplicationId`` = a hash of (digest, destination), so SNS
+     drops a repeat within its 5-minute deduplication interval; a standard topic has no
+     deduplication: the repeat says "[resent]" in its subject and first line;
+   * SES: no idempotency key exists for ``SendRawEmail``; the email's ``Message-ID`` is stable per
+     digest, so mail systems that deduplicate by Message-ID show one message;
+   * Slack (incoming webhooks take no idempotency key): the repeat starts with a "resent" line and,
+     like every rendering, carries the digest id (``Digest.digest_id``);
+   * Datadog events: the same ``aggregation_key`` groups the repeat with the first; title "[resent]".
+
+   The window is as small as the destination allows: the claim is committed before the call, and
+   the ledger write is the first thing after the destination's answer (its own short transaction).
+   So: delivered at least once; twice only when the process dies while a call is in flight.
 
 Secrets (the Slack webhook URL, the Datadog API key) are read when sending and appear in no row,
 message or error: errors name the variable or secret id instead.
@@ -184,11 +197,12 @@ class Deliverer:
     def flush(self, digest_key: str | None = None) -> DeliveryReport:
         report = DeliveryReport()
         for row in self.outbox.rows(states=(PENDING, SENDING), key=digest_key):
-            if row.state == SENDING:
+            in_doubt = row.state == SENDING
+            if in_doubt:
                 report.resent_in_doubt += 1
             if not self.outbox.claim(row):
                 continue
-            error = self._send_with_retries(row)
+            error = self._send_with_retries(row, in_doubt)
             if error is None:
                 self.outbox.mark_sent(row)
                 report.sent.append(f"{row.target} ({row.key})")
@@ -197,8 +211,11 @@ class Deliverer:
                 report.failed[row.target] = error
         return report
 
-    def _send_with_retries(self, row: OutboxRow) -> str | None:
+    def _send_with_retries(self, row: OutboxRow, in_doubt: bool = False) -> str | None:
         payload = json.loads(row.payload)
+        # Idempotency for destinations that take a key, and a mark for a repeat after a crash.
+        payload["delivery_id"] = delivery_id(row.key, row.target)
+        payload["in_doubt"] = in_doubt
         attempts = self.config.digest.delivery_attempts
         error = None
         for attempt in range(attempts):
@@ -220,6 +237,16 @@ class Deliverer:
 
 
 # -- senders ------------------------------------------------------------------------------------------
+
+RESENT_NOTE = ("resent: an earlier delivery of this digest was interrupted and may have arrived already "
+               "(same digest id)")
+
+
+def delivery_id(key: str, target: str) -> str:
+    """The idempotency key of one (digest, destination): the same on every attempt and every run."""
+    import hashlib
+
+    return hashlib.sha256(f"{key}\x1f{target}".encode()).hexdigest()[:64]
 
 
 def send(kind: str, payload: dict[str, Any], dest: DestinationConfig | None, config: Config) -> None:
@@ -246,9 +273,16 @@ def _send_sns(payload: dict[str, Any], dest: DestinationConfig | None, config: C
 
     arn = payload["topic_arn"]
     region = arn.split(":")[3] if arn.count(":") >= 5 else config.aws.region  # the topic's own region
+    extra: dict[str, str] = {}
+    subject, message = payload["subject"], payload["message"]
+    if arn.endswith(".fifo"):  # a FIFO topic needs a group and drops a repeated deduplication id
+        extra = {"MessageGroupId": "logpipe-digest", "MessageDeduplicationId": payload.get("delivery_id") or ""}
+        extra = {k: v for k, v in extra.items() if v}
+    elif payload.get("in_doubt"):
+        subject = _sns_subject("[resent] " + subject)
+        message = RESENT_NOTE + "\n\n" + message
     try:
-        aws.client("sns", region).publish(TopicArn=arn, Subject=payload["subject"],
-                                                       Message=payload["message"])
+        aws.client("sns", region).publish(TopicArn=arn, Subject=subject, Message=message, **extra)
     except (ClientError, BotoCoreError) as exc:
         raise _aws_error(f"cannot publish the digest to SNS topic {arn}", exc) from exc
 
@@ -281,7 +315,13 @@ def _send_slack(payload: dict[str, Any], dest: DestinationConfig | None, config:
         raise DeliveryError("the Slack destination is no longer in [[digest.destinations]]: add it back to send")
     url = slack_webhook_url(dest, config)
     where = f"${dest.webhook_url_env}" if dest.webhook_url_env else f"secret {dest.webhook_url_secret!r}"
-    request = urllib.request.Request(url, data=json.dumps(payload["message"]).encode("utf-8"), method="POST",
+    message = dict(payload["message"])
+    if payload.get("in_doubt"):
+        message["text"] = "[resent] " + str(message.get("text", ""))
+        blocks = list(message.get("blocks", []))
+        blocks = blocks if len(blocks) < 50 else blocks[:48] + blocks[-1:]  # Slack's limit; the footer stays
+        message["blocks"] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": RESENT_NOTE}]}, *blocks]
+    request = urllib.request.Request(url, data=json.dumps(message).encode("utf-8"), method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -308,7 +348,8 @@ def _send_datadog(payload: dict[str, Any], _dest: DestinationConfig | None, conf
 
     key = read_api_key(config.metrics, config.aws.region)
     configuration = datadog_configuration(config.metrics, key, retries=0)
-    body = EventCreateRequest(title=payload["title"], text=payload["text"],
+    title = ("[resent] " + payload["title"])[:DATADOG_TITLE_MAX] if payload.get("in_doubt") else payload["title"]
+    body = EventCreateRequest(title=title, text=payload["text"],
                               alert_type=EventAlertType(payload["alert_type"]), tags=payload["tags"],
                               aggregation_key=payload["aggregation_key"], source_type_name="logpipe")
     try:

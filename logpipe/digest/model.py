@@ -196,6 +196,14 @@ class Digest:
         """Identifies the digest of this window (the delivery ledger's key)."""
         return f"{iso(self.window_start)}/{iso(self.window_end)}"
 
+    @property
+    def digest_id(self) -> str:
+        """A short, stable id of this window's digest, printed in every rendering: a copy that
+        arrives twice (at-least-once delivery, see ``deliver``) is recognisable as one digest."""
+        import hashlib
+
+        return "d-" + hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:12]
+
     def subject(self) -> str:
         """A one-line summary for an email subject or an SNS Subject (<= 100 characters)."""
         worst = "critical" if any(f.severity == "critical" for f in self.findings) else (

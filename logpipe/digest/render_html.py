@@ -9,7 +9,7 @@ they are ``data:`` URIs (one self-contained file); in an email, Gmail blocks dat
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from functools import cache
 from typing import Any, Literal, cast
 
@@ -52,7 +52,9 @@ def mime_email(digest: Digest, sender: str, recipients: list[str], text: str | N
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = make_msgid(domain="logpipe")
+    # Stable per digest window: SES has no idempotency key, but mail systems that deduplicate by
+    # Message-ID (Gmail does) show a repeat after an interrupted delivery as the same message.
+    msg["Message-ID"] = f"<logpipe-{digest.digest_id}@logpipe>"
     msg.set_content(text or render_markdown(digest))
     msg.add_alternative(render_html(digest, images="cid"), subtype="html")
     html_part = cast(list[EmailMessage], msg.get_payload())[1]

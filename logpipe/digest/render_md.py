@@ -78,5 +78,6 @@ def render_markdown(digest: Digest, *, samples: bool = True, max_findings: int |
                 lines.append("")
     for note in digest.notes:
         lines.append(f"> {note}")
-    lines.append(f"_generated {digest.generated_at:%Y-%m-%d %H:%M}Z by logpipe ({digest.engine})_")
+    lines.append(f"_generated {digest.generated_at:%Y-%m-%d %H:%M}Z by logpipe ({digest.engine}) · "
+                 f"digest id {digest.digest_id}_")
     return "\n".join(lines) + "\n"

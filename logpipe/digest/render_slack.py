@@ -110,12 +110,13 @@ def render_slack(digest: Digest) -> dict[str, Any]:
             budget -= 2
             patterns_shown += 1
     left = (len(findings) - shown) + (len(digest.top_patterns) - patterns_shown)
-    footer = [f"generated {digest.generated_at:%Y-%m-%d %H:%M}Z by logpipe ({digest.engine})"]
+    footer = [f"generated {digest.generated_at:%Y-%m-%d %H:%M}Z by logpipe ({digest.engine}) · "
+              f"digest id {digest.digest_id}"]
     if left:
         footer.append(f"{left} more findings/patterns: run `logpipe digest --since "
                       f"{digest.window_start:%Y-%m-%dT%H:%MZ} --until {digest.window_end:%Y-%m-%dT%H:%MZ}`")
     blocks.append(_context(*footer))
-    return {"text": _fit(digest.subject(), MAX_TEXT_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
+    return {"text": _fit(f"{digest.subject()} ({digest.digest_id})", MAX_TEXT_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
 
 
 def _text_object(obj: Any, where: str, problems: list[str], limit: int, plain_only: bool = False) -> None:
