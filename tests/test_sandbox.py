@@ -94,6 +94,25 @@ HOSTILE: list[tuple[str, str]] = [
     ("SELECT message FROM logs UNION ALL SELECT content FROM read_text('/etc/passwd')", "read_text"),
     ("VALUES ((SELECT content FROM read_text('/etc/passwd')))", "read_text"),
     ("(SELECT * FROM read_blob('/etc/shadow'))", "read_blob"),
+    # DuckDB's own shortcuts: a file path as a table, FROM-first, prepared statements, secrets
+    ("SELECT * FROM '/etc/passwd'", "/etc/passwd"),
+    ("FROM read_text('/etc/passwd')", "read_text"),
+    ("SELECT * FROM logs CROSS JOIN glob('/*')", "glob"),
+    ("SELECT * FROM read_text('http://169.254.169.254/latest/meta-data/')", "read_text"),
+    ("SELECT * FROM sqlite_scan('{tmp}/x.db', 't')", "sqlite_scan"),
+    ("SELECT * FROM duckdb_secrets()", "duckdb_secrets"),
+    ("SELECT list_transform([1], x -> (SELECT content FROM read_text('/etc/passwd')))", "read_text"),
+    ("PREPARE p AS COPY (SELECT 1) TO '{tmp}/prepared.csv'", "PREPARE"),
+    ("EXECUTE p", "EXECUTE"),
+    ("CALL read_text('/etc/passwd')", "CALL"),
+    ("CREATE SECRET s (TYPE s3, KEY_ID 'x')", "CREATE"),
+    ("SET VARIABLE x = '/etc/passwd'", "SET"),
+    ("CHECKPOINT", "CHECKPOINT"),
+    ("DETACH x", "DETACH"),
+    ("BEGIN TRANSACTION", "TRANSACTION"),
+    ("CREATE EXTERNAL TABLE t (a int) LOCATION 's3://exfil/'", "CREATE"),
+    ("SELECT * FROM system.runtime.nodes", "system.runtime.nodes"),
+    ("SELECT * FROM \"logs$partitions\"", "logs$partitions"),
 ]
 
 # What must keep working: reads of logs, CTEs, UNNEST, VALUES, set operations.

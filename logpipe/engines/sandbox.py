@@ -87,6 +87,8 @@ def _kind(node: exp.Expression) -> str:
         return "SELECT ... INTO"
     if isinstance(node, exp.Alias) and isinstance(node.this, exp.Column):  # "INSTALL httpfs" parses so
         return node.this.name.upper()
+    if isinstance(node, exp.Column) and node.name:  # a lone keyword ("CHECKPOINT") parses as a column
+        return node.name.upper()
     key = node.key.upper()
     return {"TRUNCATETABLE": "TRUNCATE", "LOADDATA": "LOAD DATA"}.get(key, key)
 
