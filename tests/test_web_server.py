@@ -326,3 +326,21 @@ def test_web_disabled_serves_health_and_status_only(running: Any) -> None:
     assert get_json(server.url + "/status", VIEWER)[0] == 200
     for path in ("/api/queries", "/api/openapi.json", "/ui/", "/ui/static/console.js", "/api/grafana"):
         assert get_json(server.url + path, VIEWER)[0] == 404, path
+
+
+def test_the_token_can_come_from_secrets_manager(tmp_path: Path, boto_client: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[web] token_secret``: the token is read from Secrets Manager (moto, real HTTP), never printed."""
+    monkeypatch.delenv("LOGPIPE_CONSOLE_TOKEN", raising=False)
+    monkeypatch.delenv("LOGPIPE_CONSOLE_OPERATOR_TOKEN", raising=False)
+    token = "sm-token-abcdefghijklmnopqrstuv"
+    boto_client("secretsmanager").create_secret(Name="logpipe/console-token", SecretString=json.dumps({"token": token}))
+    server, _console = start_console(_config(tmp_path, token_secret="logpipe/console-token"))
+    try:
+        assert get_json(server.url + "/healthz")[0] == 200
+        status, body = get_json(server.url + "/api/queries")
+        assert status == 401 and token not in json.dumps(body)
+        assert get_json(server.url + "/api/queries", "not-the-token-abcdefghijkl")[0] == 401
+        assert get_json(server.url + "/api/queries", token)[0] == 200
+    finally:
+        server.close()
