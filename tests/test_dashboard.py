@@ -248,3 +248,20 @@ def test_alert_on_a_column_without_a_metric_is_a_clear_error(tmp_path: Path) -> 
     path.write_text(ALERT_QUERY.replace("op=>=", "op=~"))
     with pytest.raises(QueryError, match=r":7: alert too_many: op=~ is not one of"):
         load_query_file(path)
+
+
+def test_heartbeat_alarms_evaluated_locally_treat_missing_data_as_breaching(tmp_path: Path) -> None:
+    from logpipe.web.dashboards import alarms
+
+    config = Config.model_validate({"state": {"url": f"sqlite:///{tmp_path}/s.db"},
+                                    "queries": {"include_shipped": False}, "service": {"lateness": "10m"}})
+    publisher = Publisher.from_config(config)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for job, end in (("detect", now), ("digest", now - timedelta(days=3))):
+        publisher.enqueue(f"{job}:heartbeat", end - timedelta(hours=1), end,
+                          [DataPoint(N.JOB_HEARTBEAT, end, value=1, dimensions={"job": job})])
+    assert publisher.flush().complete
+    found = {a["name"]: a for a in alarms(config, publisher.engine) if a["metric"] == N.JOB_HEARTBEAT}
+    assert found["logpipe-job-detect-heartbeat"]["state"] == "OK"
+    assert found["logpipe-job-digest-heartbeat"]["state"] == "ALARM"  # 3 days old, 2 x 24h allowed
+    assert "missing data is breaching" in found["logpipe-job-digest-heartbeat"]["reason"]

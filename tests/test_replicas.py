@@ -126,12 +126,15 @@ def test_kill_9_the_leader_and_the_standby_takes_over_without_skipping_or_redoin
         standby = json.loads(b.wait_for("stands by", timeout=60))["replica"]
         assert leader != standby
         _wait(lambda: _completed(shared_state, leader) >= 3, 60, "the leader completes 3 windows")
+        first = json.loads(next(line for line in a.seen if "holds the lease" in line))
         a.popen.send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
         a.popen.wait(timeout=10)
-        took = json.loads(b.wait_for("holds the lease", timeout=30))
-        failover = time.monotonic() - killed_at
-        assert took["replica"] == standby and failover <= LEASE_SECONDS + 3, failover
+        # The standby takes over (a wait, not a timing claim: benchmarks/failover.py measures how fast),
+        # and only once the dead leader's lease had expired: never two leaders at once.
+        took = json.loads(b.wait_for("holds the lease", timeout=60))
+        assert took["replica"] == standby and took["previous_holder"] == leader
+        assert took["token"] == first["token"] + 1
+        assert took["acquired_ms"] > took["previous_expires_ms"]
         _wait(lambda: _completed(shared_state, standby) >= 3, 60, "the standby completes 3 windows")
         b.popen.send_signal(signal.SIGTERM)
         assert b.popen.wait(timeout=60) == 0
@@ -180,6 +183,7 @@ def test_lease_is_taken_over_only_after_it_expires_and_handed_over_on_release(st
     assert not two.acquire()
     now[0] += 2  # 1016: expired
     assert two.acquire() and two.token == 2 and two.current().holder == "two"  # type: ignore[union-attr]
+    assert two.previous is not None and two.previous.holder == "one" and two.previous.expires_ms == 1015_000
     assert not one.acquire() and not one.held()
     two.release()
     assert one.acquire() and one.token == 3  # no waiting for the expiry after a clean stop

@@ -343,8 +343,14 @@ def dashboard_body(config: Config, queries: Sequence[SavedQuery], alarm_names: S
                                                         ("", _search(ns, N.MISPLACED_RECORDS, "Sum", period, ())),
                                                         ("", _search(ns, N.JOB_FAILURES, "Sum", period, (N.DIM_JOB,)))],
                        region, 12, 12, period=period),
+        # Each scheduled job's completed windows and how long they took: a flat heartbeat is a dead pipeline.
+        _metric_widget("Job heartbeats (windows completed)", [("", _search(ns, N.JOB_HEARTBEAT, "SampleCount", period,
+                                                                           (N.DIM_JOB,)))],
+                       region, 0, 18, stat="SampleCount", period=period),
+        _metric_widget("Job window duration (s)", [("", _search(ns, N.JOB_DURATION, "Maximum", period, (N.DIM_JOB,)))],
+                       region, 12, 18, stat="Maximum", period=period),
     ]
-    y = 18
+    y = 24
     extra = sorted({(m.name, m.dimensions, m.kind) for q in queries for m in q.metrics
                     if m.name not in N.KNOWN_BY_NAME}, key=lambda t: t[0])
     for i, (name, dims, kind) in enumerate(extra):

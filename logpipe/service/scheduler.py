@@ -90,8 +90,12 @@ class Service:
             leader = self.lease.held()
         self.metrics.leader.set(1 if leader else 0)
         if leader and not self._was_leader:
+            previous = self.lease.previous
             log.info("replica %s holds the lease (token %s): starting windows", self.replica, self.lease.token,
-                     extra={"event": "lease", "lease": "acquired", "replica": self.replica, "token": self.lease.token})
+                     extra={"event": "lease", "lease": "acquired", "replica": self.replica, "token": self.lease.token,
+                            "acquired_ms": self.lease.acquired_ms,
+                            "previous_holder": previous.holder if previous else None,
+                            "previous_expires_ms": previous.expires_ms if previous else None})
             if self.scheduler is not None and self.scheduler.running:
                 for job in self.jobs:
                     self._reschedule(job.name, datetime.now(UTC))

@@ -65,6 +65,9 @@ class Lease:
         self.seconds = seconds
         self.holder = holder or replica_id()
         self.token: int | None = None
+        # On a takeover: whose lease it was and when it expired (for the log line), and when we took it.
+        self.previous: LeaseState | None = None
+        self.acquired_ms: int | None = None
         self._wall = wall_clock
         self._monotonic = monotonic
         self._valid_until = 0.0
@@ -86,10 +89,14 @@ class Lease:
             renewed = conn.execute(update(service_leases).where(c.name == self.name, c.holder == self.holder)
                                    .values(expires_ms=expires)).rowcount
             if not renewed:
+                before = conn.execute(select(c.holder, c.expires_ms).where(c.name == self.name)).first()
                 renewed = conn.execute(update(service_leases).where(c.name == self.name, c.holder != self.holder,
                                                                     c.expires_ms < now)
                                        .values(holder=self.holder, token=c.token + 1, acquired_ms=now,
                                                expires_ms=expires)).rowcount
+                if renewed and before is not None:
+                    self.previous = LeaseState(self.name, before.holder, 0, int(before.expires_ms))
+                    self.acquired_ms = now
             if renewed:
                 self.token = int(conn.execute(select(c.token).where(c.name == self.name)).scalar_one())
         if renewed:
