@@ -48,6 +48,11 @@ class DemoRun:
     report_path: Path | None = None
     digest: Digest | None = None  # the digest of the detection window
     digest_paths: list[Path] = field(default_factory=list)
+    config_path: Path | None = None  # the demo folder's logpipe.toml
+    # The engine's count of lines it could not read over the day, by reason: from a query that read
+    # the whole day in one window (an hourly replay also reads each next hour's partition, for late
+    # records, so adding up its windows would count those partitions' bad lines twice).
+    bad_lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def findings(self) -> list[Finding]:
@@ -55,9 +60,47 @@ class DemoRun:
 
 
 DIGEST_FILES = (("digest.html", "html"), ("digest.md", "md"), ("digest-slack.json", "slack"))
-# Scheduled queries the demo replays window by window, as the scheduler would (the rest run once
-# over the day): their metrics become a real time series and every window's result is kept.
-HOURLY_REPLAY = ("errors_by_service",)
+# The scheduled queries behind the dashboard's and the alarms' metrics (ErrorCount, Http5xxRate,
+# LatencyP95, LogRecords) are replayed hour by hour, as the scheduler runs them: their metrics become
+# a time series of 24 points per service, so the local dashboard and the report draw curves, and every
+# window's result is kept for the console. The other queries run once over the day (each run costs a
+# DuckDB connection; replaying all of them would double the demo's time for charts nobody looks at).
+HOURLY_REPLAY = ("errors_by_service", "http_status_latency", "log_volume")
+# Detection after the learned half: in windows of this many hours (each window one point per series).
+DETECT_STEP_HOURS = 3
+CONFIG_FILE = "logpipe.toml"
+
+
+def hourly_replay(query: SavedQuery) -> bool:
+    """Whether the demo runs ``query`` hour by hour (one of HOURLY_REPLAY, and scheduled)."""
+    return query.name in HOURLY_REPLAY and bool(query.schedule)
+
+
+def write_demo_config(config: Config, folder: Path) -> Path:
+    """``logpipe.toml`` in the demo folder: every command can look at the demo's data and state with
+    ``logpipe --config FOLDER/logpipe.toml ...`` (absolute paths: it works from any folder)."""
+    root = Path(config.store.root).resolve()
+    state = (folder / "state.db").resolve()
+    text = (
+        "# Written by 'logpipe demo': the demo's store, state and local metrics, for any command:\n"
+        f"#   logpipe --config {folder / CONFIG_FILE} dashboard render --local\n"
+        "# (only the demo's own settings; the rest are the defaults)\n\n"
+        f"[store]\nroot = {_toml_string(root.as_posix())}\n"
+        f"cache_dir = {_toml_string(Path(config.store.cache_dir).resolve().as_posix())}\n"
+        "service_partition = false\n\n"
+        '[engine]\nkind = "duckdb"\n\n'
+        f"[state]\nurl = {_toml_string('sqlite:///' + state.as_posix())}\n\n"
+        '[metrics]\nsinks = ["local"]\n\n'
+        f"[detectors]\nwarmup_hours = {config.detectors.warmup_hours}\n")
+    path = folder / CONFIG_FILE
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _toml_string(value: str) -> str:
+    import json
+
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
 
 
 def write_digest_files(config: Config, digest: Digest, folder: Path) -> list[Path]:
@@ -93,7 +136,7 @@ def prepare_folder(folder: Path) -> None:
     """A fresh demo folder: what an earlier demo left is removed, anything else is refused."""
     if folder.exists():
         ours = {"data", "cache", "state.db", "state.db-wal", "state.db-shm", "report.html", "digest.html",
-                "digest.md", "digest-slack.json"}
+                "digest.md", "digest-slack.json", CONFIG_FILE}
         strangers = [p.name for p in folder.iterdir() if p.name not in ours]
         if strangers:
             raise UsageError(f"{folder} exists and holds files the demo did not write ({', '.join(sorted(strangers)[:5])}); "
@@ -203,7 +246,7 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
         if athena_only(query):
             run.skipped[name] = "runs on Athena only"
             continue
-        if name in HOURLY_REPLAY and query.schedule:
+        if hourly_replay(query):
             windows = [(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(DEMO_HOURS)]
         else:
             windows = [(start, end)]
@@ -218,26 +261,35 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
             if query.schedule:
                 kept.save(f"query:{name}" if len(windows) > 1 else f"demo:{name}", part)
         run.results[name] = _joined(parts, start, end)
+        if len(parts) == 1 and not run.bad_lines:
+            run.bad_lines = dict(parts[0].stats.bad_records)
     tick("queries", len(queries), len(queries))
     _step(run, "queries", began)
 
     began = time.perf_counter()
     middle = start + timedelta(hours=LEARN_HOURS)
-    tick("detect", 0, 3)
-    run.detections.append(run_detectors(config, start, middle, learn=True))
-    tick("detect", 1, 3)
-    report = run_detectors(config, middle, end, learn=True)
-    run.detections.append(report)
-    points = [DataPoint(**p) for p in detection_points(report, config.metrics.top_patterns)]
-    if points:
-        publisher.enqueue("detect", middle, end, points)
-        run.points_published += len(points)
+    # The first LEARN_HOURS are learned as the baseline in one window (the warm-up); the rest in
+    # DETECT_STEP_HOURS windows, as a scheduled detect job would: each window's points make the
+    # NewPatterns and PatternCount series.
+    windows = [(start, middle)] + [(middle + timedelta(hours=h), middle + timedelta(hours=h + DETECT_STEP_HOURS))
+                                   for h in range(0, DEMO_HOURS - LEARN_HOURS, DETECT_STEP_HOURS)]
+    steps = len(windows) + 1
+    for i, (window_start, window_end) in enumerate(windows):
+        tick("detect", i, steps)
+        report = run_detectors(config, window_start, window_end, learn=True)
+        run.detections.append(report)
+        if window_start >= middle:
+            points = [DataPoint(**p) for p in detection_points(report, config.metrics.top_patterns)]
+            if points:
+                publisher.enqueue("detect", window_start, window_end, points)
+                run.points_published += len(points)
     publisher.flush()
-    tick("detect", 2, 3)
+    tick("detect", len(windows), steps)
     # The digest of the second half, as the scheduled service would send it (already learned above).
     run.digest = build_digest(config, middle, end, learn=False)
     run.digest_paths = write_digest_files(config, run.digest, folder)
-    tick("detect", 3, 3)
+    run.config_path = write_demo_config(config, folder)
+    tick("detect", steps, steps)
     _step(run, "detect", began)
 
     began = time.perf_counter()
@@ -248,4 +300,4 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     return run
 
 
-__all__ = ["DEMO_HOURS", "LEARN_HOURS", "DemoRun", "demo_config", "prepare_folder", "run_demo", "write_digest_files"]
+__all__ = ["CONFIG_FILE", "DEMO_HOURS", "LEARN_HOURS", "DemoRun", "demo_config", "hourly_replay", "prepare_folder", "run_demo", "write_demo_config", "write_digest_files"]

@@ -223,3 +223,67 @@ def test_a_missing_store_is_named_and_store_points_elsewhere(cli) -> None:
     assert "warning: no logs at logpipe-data/logs (the folder does not exist)" in " ".join(err.split()), err
     code, out, err = cli("--store", "./logs", "query", "run", "errors_by_service", "--since", "6h", "--format", "json")
     assert code == 0 and out.count("\n") >= 5 and "warning" not in err, err
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_stage_progress_shows_known_totals_on_a_terminal_and_log_lines_otherwise(terminal: bool) -> None:
+    """Row 10: the demo's bars showed ``0/None``, and nothing at all with output to a file."""
+    import io
+
+    from rich.console import Console
+
+    from logpipe.cli.common import stage_progress
+
+    buffer = io.StringIO()
+    out = Console(file=buffer, force_terminal=terminal, width=100)
+    with stage_progress({"sim": "Simulating [a day]", "query": "Running queries"}, out, every_seconds=3600) as tick:
+        for done in range(25):
+            tick("sim", done, 24)
+        tick("query", 0, 13)
+        tick("query", 13, 13)
+        tick("query", 13, 13)
+    text = buffer.getvalue()
+    assert "None" not in text
+    if terminal:
+        assert "24/24" in text and "13/13" in text and "Simulating [a day]" in text
+    else:  # one line when a stage starts and one when it completes, never repeated
+        assert text.splitlines() == [
+            "Simulating [a day]: 0/24 (0 s)", "Simulating [a day]: 24/24 done (0 s)",
+            "Running queries: 0/13 (0 s)", "Running queries: 13/13 done (0 s)"]
+
+
+def _complete(cli, words: str) -> list[str]:
+    """What bash completion offers after ``logpipe WORDS`` (click's own protocol, in-process)."""
+    code, out, err = cli([], env={"_LOGPIPE_COMPLETE": "bash_complete", "COMP_WORDS": f"logpipe {words}",
+                                  "COMP_CWORD": str(len(words.split(" ")))})
+    assert code == 0, err
+    return [line.split(",", 1)[1] for line in out.splitlines() if "," in line]
+
+
+def test_shell_completion_of_query_names_parameters_and_pattern_ids(cli) -> None:
+    """Row 19: completion was undocumented and completed no query names, parameters or pattern ids."""
+    assert "errors_by_service" in _complete(cli, "query run err")
+    assert set(_complete(cli, "query run top_error_messages --param ")) >= {"service="}
+    assert _complete(cli, "query run trace_lines -p ") == ["id=", "limit="]
+    assert _complete(cli, "query run trace_lines -p i") == ["id="]
+    assert _complete(cli, "patterns show ") == []  # no state database yet: nothing, and none created
+    assert not (cli.cwd / "logpipe-state.db").exists()
+    from logpipe.config import Config
+    from logpipe.patterns.store import PatternStore
+
+    config = Config.model_validate({"state": {"url": f"sqlite:///{cli.cwd / 'logpipe-state.db'}"}})
+    PatternStore.from_config(config)  # an empty store: completes nothing, fails nothing
+    assert _complete(cli, "patterns mute ") == []
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert 'eval "$(_LOGPIPE_COMPLETE=bash_source logpipe)"' in readme
+
+
+def test_listings_speak_json(cli) -> None:
+    import json
+
+    code, out, err = cli("patterns", "list", "--format", "json")
+    assert code == 0 and json.loads(out) == [], err
+    code, out, err = cli("run", "--list", "--format", "json")
+    assert code == 0, err
+    jobs = {j["job"]: j for j in json.loads(out)}
+    assert jobs["query:errors_by_service"]["window"] == "1h" and jobs["query:errors_by_service"]["watermark"] is None

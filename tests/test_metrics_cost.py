@@ -22,7 +22,10 @@ def test_prices_follow_cardinality() -> None:
     config = Config.model_validate({"metrics": {"top_patterns": 5}})
     base = estimate(config, [], services=4)
     by_name = {m.name: m.series for m in base.metrics}
-    assert by_name[N.ERROR_COUNT] == 4 and by_name[N.PATTERN_COUNT] == 5 + 4 and by_name[N.BAD_RECORDS] == 3 and by_name[N.MISPLACED_RECORDS] == 1
+    # ErrorCount, Http5xxRate... come from saved queries: without a query declaring them nothing emits them
+    assert N.ERROR_COUNT not in by_name and N.HTTP_5XX_RATE not in by_name
+    assert {m.job for m in base.metrics} == {"detect", "every job"}
+    assert by_name[N.PATTERN_COUNT] == 5 + 4 and by_name[N.BAD_RECORDS] == 3 and by_name[N.MISPLACED_RECORDS] == 1
     assert base.metric_series == sum(by_name.values())
     # $0.30 per metric, $0.10 per alarm metric (3 per anomaly alarm), $3 per dashboard, requests per 1,000.
     lines = {item.split(" (")[0]: monthly for item, _, _, monthly in base.lines}
@@ -40,6 +43,21 @@ def test_prices_follow_cardinality() -> None:
     many = estimate(config, [_query(MetricSpec("ByRoute", "n", dimensions=("route",)))], services=1,
                     observed={"route": 1500})
     assert many.requests_per_month == 720 + 2 * 720
+
+
+def test_each_metric_is_listed_under_the_job_that_emits_it() -> None:
+    """Issue 18, row 13: ErrorCount, Http5xxRate, LatencyP95 were listed under ``detect``."""
+    from logpipe.queries.loader import load_queries
+
+    config = Config()
+    rows = estimate(config, list(load_queries(config).values()), services=3).metrics
+    jobs = {m.name: m.job for m in rows}
+    assert jobs[N.ERROR_COUNT] == "errors_by_service"
+    assert jobs[N.HTTP_5XX_RATE] == jobs[N.LATENCY_P95] == "http_status_latency"
+    assert jobs[N.LOG_RECORDS] == "log_volume"
+    assert jobs[N.BAD_RECORDS] == jobs[N.NEW_PATTERNS] == "detect"
+    assert jobs[N.JOB_HEARTBEAT] == "every job"
+    assert len(rows) == len({(m.name, m.dimensions) for m in rows})  # each series once
 
 
 def test_cost_cli_table_and_json(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -265,7 +265,7 @@ def test_cli_simulates_into_out_keeping_the_config_prefix(cli: Any, tmp_path: Pa
     code, stdout, stderr = cli("simulate", "--out", out, "--start", "2026-11-25T14:00:00Z", "--end",
                                "2026-11-25T15:00:00Z", "--rate", "0.02", "--seed", "5")
     assert code == 0, stderr
-    assert re.search(r"[\d,]+ records \(\d+ bad\) in 4 objects, [\d.]+ MB, [\d.]+ s, [\d,]+ records/s", stdout)
+    assert re.search(r"[\d,]+ records \(\d+ bad lines: [a-z_ ,\d]+; \d+ unreadable\) in 4 objects, [\d.]+ MB, [\d.]+ s, [\d,]+ records/s", stdout)
     assert "checkout:41 -> checkout:42" in stdout
     keys = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.gz"))
     assert len(keys) == 4 and all(k.startswith("ecs/logs/dt=2026-11-25/hour=14/") for k in keys)
@@ -312,4 +312,4 @@ def test_cli_unwritable_out_is_one_line_and_exit_1(cli: Any) -> None:
     (cli.cwd / "afile").write_text("not a folder")
     code, _, stderr = cli("simulate", "--out", "afile", "--hours", "1", "--rate", "0.01")
     assert code == 1
-    assert stderr.startswith("error: cannot write afile/logs/dt=") and "Traceback" not in stderr
+    assert stderr.splitlines()[-1].startswith("error: cannot write afile/logs/dt=") and "Traceback" not in stderr

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.markup import escape
 
-from logpipe.cli.common import AppContext, console, parse_time, pass_app
+from logpipe.cli.common import AppContext, console, parse_time, pass_app, stage_progress
 
 if TYPE_CHECKING:
     from logpipe.config import Config
@@ -43,20 +43,11 @@ def demo(app: AppContext, folder: Path, seed: int, rate: float, end_text: str) -
 
 
 def run_demo_with_progress(config: Config, folder: Path, **options: Any) -> DemoRun:
-    """``run_demo`` with a progress bar per stage (also what ``logpipe ui`` runs on a first start)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """``run_demo`` with progress per stage on stderr: bars on a terminal, log lines otherwise (also
+    what ``logpipe ui`` runs on a first start)."""
     from logpipe.demo import run_demo
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
-        tasks = {stage: progress.add_task(text, total=None, start=False) for stage, text in STAGES.items()}
-
-        def tick(stage: str, done: int, total: int) -> None:
-            task = tasks[stage]
-            progress.start_task(task)
-            progress.update(task, completed=done, total=total)
-
+    with stage_progress(STAGES) as tick:
         return run_demo(config, folder, progress=tick, **options)
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import click
 from rich.markup import escape
 
-from logpipe.cli.common import AppContext, console, pass_app
+from logpipe.cli.common import AppContext, complete_pattern_id, console, pass_app, print_json
 from logpipe.cli.patterns import patterns_group
 from logpipe.patterns.store import PatternStore, Status
 from logpipe.redact import redact
@@ -36,29 +36,38 @@ def _store(app: AppContext) -> PatternStore:
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only patterns with this status.")
 @click.option("--service", default=None, help="Only patterns seen in this service.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @pass_app
-def list_command(app: AppContext, status: str | None, service: str | None, limit: int) -> None:
+def list_command(app: AppContext, status: str | None, service: str | None, limit: int, fmt: str) -> None:
     """The error patterns the detectors have learned, most frequent first."""
     from rich.table import Table
 
     records = _store(app).list(status=status, service=service)
+    if fmt == "json":
+        print_json([{"pattern_id": r.pattern_id, "status": r.status, "count": r.total, "first_seen": r.first_seen,
+                     "last_seen": r.last_seen, "template": redact(r.template)} for r in records[:limit]])
+        return
     if not records:
         console.print("no patterns" + (" with these filters" if status or service else
                                        " yet: run 'logpipe detect' to learn them"))
         return
+    # At 80 columns: the id whole (16 hex digits, never folded), the template takes what is left.
     table = Table()
-    for column in ("id", "status", "count", "first seen", "last seen", "template"):
-        table.add_column(column, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("last seen", no_wrap=True)
+    table.add_column("template", ratio=1, overflow="fold")
     for r in records[:limit]:
-        table.add_row(r.pattern_id, r.status, str(r.total), f"{r.first_seen:%Y-%m-%d %H:%M}",
-                      f"{r.last_seen:%Y-%m-%d %H:%M}", redact(r.template)[:200])
+        table.add_row(escape(r.pattern_id), r.status, f"{r.total:,}", f"{r.last_seen:%m-%d %H:%M}",
+                      escape(redact(r.template)[:200]))
     console.print(table)
     if len(records) > limit:
         console.print(f"[dim]{len(records) - limit:,} more: use --limit[/]")
 
 
 @patterns_group.command("show")
-@click.argument("pattern_id")
+@click.argument("pattern_id", shell_complete=complete_pattern_id)
 @click.option("--hours", type=click.IntRange(min=1), default=48, show_default=True,
               help="Hours of counts in the sparkline, back from the pattern's last sighting.")
 @pass_app
@@ -97,7 +106,7 @@ def _set_status(app: AppContext, pattern_id: str, status: Status) -> None:
 
 
 @patterns_group.command("mute")
-@click.argument("pattern_id")
+@click.argument("pattern_id", shell_complete=complete_pattern_id)
 @pass_app
 def mute_command(app: AppContext, pattern_id: str) -> None:
     """Stop reporting a pattern (it is still counted)."""
@@ -105,7 +114,7 @@ def mute_command(app: AppContext, pattern_id: str) -> None:
 
 
 @patterns_group.command("resolve")
-@click.argument("pattern_id")
+@click.argument("pattern_id", shell_complete=complete_pattern_id)
 @pass_app
 def resolve_command(app: AppContext, pattern_id: str) -> None:
     """Mark a pattern fixed: if it comes back, 'logpipe detect' reports a regression."""

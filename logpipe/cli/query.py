@@ -17,6 +17,8 @@ from rich.markup import escape
 
 from logpipe.cli.common import (
     AppContext,
+    complete_param,
+    complete_query_name,
     console,
     err_console,
     format_for,
@@ -180,7 +182,7 @@ def list_cmd(app: AppContext, fmt: str) -> None:
 
 
 @query_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_query_name)
 @click.option("--duckdb", "as_duckdb", is_flag=True, help="Also show the DuckDB translation.")
 @pass_app
 def show_cmd(app: AppContext, name: str, as_duckdb: bool) -> None:
@@ -212,8 +214,9 @@ def show_cmd(app: AppContext, name: str, as_duckdb: bool) -> None:
 
 
 @query_group.command("run")
-@click.argument("name")
-@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="A parameter (repeatable).")
+@click.argument("name", shell_complete=complete_query_name)
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="A parameter (repeatable).",
+              shell_complete=complete_param)
 @_output_options
 @pass_app
 def run_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | None, until: str,
@@ -254,8 +257,9 @@ def sql_cmd(app: AppContext, sql_text: str, since: str | None, until: str, engin
 
 
 @query_group.command("explain")
-@click.argument("name")
-@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="A parameter (repeatable).")
+@click.argument("name", shell_complete=complete_query_name)
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="A parameter (repeatable).",
+              shell_complete=complete_param)
 @click.option("--since", default=None, help="Window start (default: the query's window back from --until).")
 @click.option("--until", default="now", show_default=True, help="Window end.")
 @click.option("--engine", type=click.Choice(["duckdb", "athena"]), default=None,

@@ -86,6 +86,16 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
     runner = JobRunner(config)
     if list_only:
         states = runner.watermarks.all()
+        if fmt == "json":
+            listed = []
+            for job in selected:
+                state = states.get(job.name)
+                mark = state.watermark if state else None
+                listed.append({"job": job.name, "schedule": job.schedule, "window": duration_text(job.window),
+                               "watermark": iso(mark) if mark else None,
+                               "last_error": state.last_error if state else None})
+            click.echo(json.dumps(listed, indent=2))
+            return
         table = Table()
         for column in ("job", "schedule", "window", "watermark", "last error"):
             table.add_column(column, overflow="fold")

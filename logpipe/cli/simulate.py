@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import click
 
-from logpipe.cli.common import AppContext, console, parse_time, pass_app
+from logpipe.cli.common import AppContext, console, parse_time, pass_app, stage_progress
 from logpipe.errors import UsageError
+from logpipe.text import plural
 
 
 def simulation_window(hours: float | None, start: str | None, end: str | None, now: datetime | None = None
@@ -25,6 +27,15 @@ def simulation_window(hours: float | None, start: str | None, end: str | None, n
     if start_at >= end_at:
         raise UsageError(f"--start ({start_at:%Y-%m-%dT%H:%M:%SZ}) must be before --end ({end_at:%Y-%m-%dT%H:%M:%SZ})")
     return start_at, end_at
+
+
+def _bad_text(summary: Any) -> str:
+    """``28 bad lines: not_json 12, truncated 8, wrong_types 3, ...``: by kind, because a reader counts
+    only the unreadable ones (a wrong type is still a JSON object, read with that field empty)."""
+    if not summary.bad_records:
+        return "no bad lines"
+    kinds = ", ".join(f"{k} {n:,}" for k, n in sorted(summary.bad_by_kind.items()))
+    return f"{plural(summary.bad_records, 'bad line')}: {kinds}; {summary.unreadable_records:,} unreadable"
 
 
 @click.command("simulate")
@@ -46,8 +57,6 @@ def simulate_command(app: AppContext, out: str | None, hours: float | None, star
     crashes, a deploy of checkout at 70% of the window after which a brand-new error appears, and bad
     records at --bad-rate.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from logpipe.simulate import simulate
     from logpipe.store import Store
 
@@ -58,13 +67,11 @@ def simulate_command(app: AppContext, out: str | None, hours: float | None, star
             raise UsageError("--out needs a folder or an s3://bucket URL")
         store_config = store_config.model_copy(update={"root": out.strip()})
     store = Store(store_config, region=app.config.aws.region)
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("hours"), TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(f"simulating into {store.url(store.layout.prefix)}", total=None)
+    with stage_progress({"hours": f"simulating into {store.url(store.layout.prefix)}, hours"}) as tick:
         summary = simulate(store, *window, seed=seed, rate=rate, bad_rate=bad_rate,
-                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+                           progress=lambda done, total: tick("hours", done, total))
     console.print(
-        f"{summary.records:,} records ({summary.bad_records:,} bad) in {summary.objects:,} objects, "
+        f"{summary.records:,} records ({_bad_text(summary)}) in {plural(summary.objects, 'object')}, "
         f"{summary.bytes_written / 1e6:.1f} MB, {summary.seconds:.1f} s, {summary.records_per_second:,.0f} records/s "
         f"-> {store.url(store.layout.prefix)}", highlight=False, markup=False, soft_wrap=True)
     console.print(

@@ -231,7 +231,7 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
 
     notes = []
     if already:
-        notes.append("this window was already processed: findings shown, nothing counted again")
+        notes.append(ALREADY_PROCESSED_NOTE)
     elif processed and learn:
         notes.append("this window overlaps windows already processed: detected but not learned "
                      "(its hours would be counted twice)")
@@ -241,6 +241,9 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
     return DetectionReport(window_start=start, window_end=end, findings=findings, patterns=activity,
                            services=services, learned=write, baseline=not warmed_up, already_processed=already,
                            notes=notes)
+
+
+ALREADY_PROCESSED_NOTE = "this window was already processed: findings shown, nothing counted again"
 
 
 def detection_points(report: DetectionReport, top_patterns: int = 20) -> list[dict[str, Any]]:

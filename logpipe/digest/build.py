@@ -135,7 +135,11 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
             pattern.chart_png = sparkline_png(pattern.hourly)
         top.append(pattern)
 
-    notes = list(report.notes)
+    # A digest of windows the detect job already learned is the normal case (the scheduler runs detect
+    # first): "already processed" speaks to someone re-running 'logpipe detect', not a digest reader.
+    from logpipe.detectors.run import ALREADY_PROCESSED_NOTE
+
+    notes = [n for n in report.notes if n != ALREADY_PROCESSED_NOTE]
     if not report.learned and sum(hourly_total for p in top for hourly_total in p.hourly) == 0 and top:
         notes.append("hourly trends are empty: the detectors have not learned this window yet (run 'logpipe detect')")
     hours_long = int((end - start).total_seconds() // 3600)

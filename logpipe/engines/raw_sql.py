@@ -68,6 +68,9 @@ def connect(settings: EngineConfig, threads: int = 0, readable: Sequence[str] = 
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone='UTC'")
+        # DuckDB draws its own progress bar on stdout for a query past 2 s: inside 'query run --format
+        # csv > out.csv' that is garbage in the result; logpipe shows its own progress on stderr.
+        con.execute("SET enable_progress_bar = false")
         if threads or settings.threads:
             con.execute(f"SET threads={int(threads or settings.threads or 1)}")
         if settings.memory_limit:

@@ -28,6 +28,7 @@ PRICE_DASHBOARD = 3.00
 PRICE_PER_1000_REQUESTS = 0.01
 SECONDS_PER_MONTH = 30 * 86400
 DETECTOR_JOB = "detect"
+SERVICE_JOBS = "every job"  # JobFailures and JobHeartbeat: each scheduled job about itself
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,11 @@ def estimate(config: Config, queries: Sequence[SavedQuery], services: int,
     service_window = parse_duration(config.service.window)
     rows: list[MetricEstimate] = []
     for info in N.KNOWN_METRICS:
+        if info.source == "query":
+            continue  # listed below under the saved query that declares it (and not at all without one)
         series = _series(info.dimensions, services, config, observed, len(jobs) + 1)
-        rows.append(MetricEstimate(info.name, info.dimensions, series, DETECTOR_JOB, SECONDS_PER_MONTH / service_window))
+        job = SERVICE_JOBS if info.source == "service" else DETECTOR_JOB
+        rows.append(MetricEstimate(info.name, info.dimensions, series, job, SECONDS_PER_MONTH / service_window))
     seen = {(m.name, m.dimensions) for m in rows}
     for query in jobs:
         windows = SECONDS_PER_MONTH / parse_duration(query.window or config.service.window)
@@ -131,6 +135,8 @@ def estimate(config: Config, queries: Sequence[SavedQuery], services: int,
     requests = 0.0
     per_job: dict[str, tuple[int, float]] = {}
     for m in rows:
+        if m.job == SERVICE_JOBS:  # each job's own JobHeartbeat/JobFailures ride in that job's call
+            continue
         points, windows = per_job.get(m.job, (0, m.windows_per_month))
         per_job[m.job] = (points + m.series, windows)
     for points, windows in per_job.values():

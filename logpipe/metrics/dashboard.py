@@ -463,7 +463,7 @@ def render_local_html(config: Config, engine: Engine, out_path: str | Path, star
 
         where = make_url(str(engine.url)).render_as_string(hide_password=True)
         raise UsageError(f"no local metric history in {where}: run `logpipe run` with the local sink first "
-                         "(the demo keeps its own state: add LOGPIPE_STATE_URL=sqlite:///logpipe-demo/state.db)")
+                         "(the demo keeps its own: logpipe --config logpipe-demo/logpipe.toml dashboard render --local)")
     order = [m.name for m in N.KNOWN_METRICS]
     names.sort(key=lambda n: (order.index(n) if n in order else len(order), n))
     sections = []

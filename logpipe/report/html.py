@@ -13,7 +13,7 @@ from markupsafe import Markup
 from logpipe import extras
 from logpipe.charts import data_uri, time_series_chart
 from logpipe.redact import redact
-from logpipe.report.model import ReportedRun
+from logpipe.report.model import ReportedRun, bad_lines_text
 
 MAX_ROWS = 15
 
@@ -65,11 +65,10 @@ def _charts(run: ReportedRun) -> list[dict[str, str]]:
 def write_report(run: ReportedRun, path: Path) -> Path:
     """Render the report for a demo run to ``path``."""
     sim = run.simulation
-    bad_skipped = max((sum(r.stats.bad_records.values()) for r in run.results.values()), default=0)
     cards = [
         ("records simulated", f"{sim.records:,}"),
-        ("bad records written", f"{sim.bad_records:,}"),
-        ("bad records skipped by queries", f"{bad_skipped:,}"),
+        ("bad lines written (by the simulator)", f"{sim.bad_records:,}"),
+        ("unreadable lines counted (by the engine)", f"{sum(run.bad_lines.values()):,}"),
         ("services", str(len(sim.services))),
         ("saved queries run", str(len(run.results))),
         ("findings", str(len(run.findings))),
@@ -86,7 +85,7 @@ def write_report(run: ReportedRun, path: Path) -> Path:
     html = _env().get_template("report.html.j2").render(
         start=f"{run.start:%Y-%m-%d %H:%M}", end=f"{run.end:%Y-%m-%d %H:%M}", engine=run.config.engine.kind,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), cards=cards, charts=_charts(run),
-        charts_missing=not extras.available("charts"),
+        charts_missing=not extras.available("charts"), bad_lines=bad_lines_text(run),
         findings=run.findings, queries=queries, skipped=run.skipped, timings=run.timings,
     )
     path.write_text(html, encoding="utf-8")
