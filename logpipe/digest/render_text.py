@@ -52,4 +52,4 @@ def render_text(digest: Digest, console: Console) -> None:
         console.print(table)
     for note in digest.notes:
         console.print(f"[dim]note:[/] {escape(note)}", highlight=False)
-    console.print(f"[dim]digest id {digest.digest_id}[/]", highlight=False)
+    console.print(f"[dim]digest id {escape(digest.digest_id)}[/]", highlight=False)
