@@ -39,6 +39,9 @@ WHITESPACE_CLASS = r"[\t\n\x{0B}\f\r\x{1C}-\x{1F} \x{1680}\x{2000}-\x{2006}\x{20
 MACROS: tuple[str, ...] = (
     # -- errors ------------------------------------------------------------------------------------
     "CREATE OR REPLACE TEMP MACRO lp_fail(safe, message) AS CASE WHEN safe THEN NULL ELSE error(message) END",
+    # -- integers: Trino's overflow errors ("integer addition overflow: 2147483647 + 1") ---------------
+    """CREATE OR REPLACE TEMP MACRO lp_int_checked(r, lo, hi, x, y, what, op, safe) AS CASE WHEN r IS NULL THEN NULL
+       WHEN r < lo OR r > hi THEN lp_fail(safe, what || CAST(x AS VARCHAR) || op || CAST(y AS VARCHAR)) ELSE r END""",
     # -- decimals: exact division and modulus on unscaled integers, rounding half away from zero --------
     "CREATE OR REPLACE TEMP MACRO lp_pow10(n) AS CAST('1' || repeat('0', CAST(n AS BIGINT)) AS HUGEINT)",
     "CREATE OR REPLACE TEMP MACRO lp_unscaled(x) AS CAST(replace(CAST(x AS VARCHAR), '.', '') AS HUGEINT)",
@@ -98,6 +101,83 @@ MACROS: tuple[str, ...] = (
        WHEN abs(x) >= 1e-3 AND abs(x) < 1e7 THEN lp_java_plain(x < 0, lp_sci_parts(CAST(x AS VARCHAR)).digits, lp_sci_parts(CAST(x AS VARCHAR)).exp)
        ELSE lp_sci_text(x < 0, lp_sci_parts(CAST(x AS VARCHAR)).digits, lp_sci_parts(CAST(x AS VARCHAR)).exp) END""",
     "CREATE OR REPLACE TEMP MACRO lp_json_double(x) AS lp_java_double(x)",
+    # -- bases and buckets (Trino's MathFunctions: toBase, fromBase, widthBucket) -------------------
+    # to_base: Java's Long.toString(value, radix), lowercase digits and a '-' sign. DuckDB's to_base
+    # takes a non-negative BIGINT, so |value| is written as (|value| // radix, |value| % radix), which
+    # also holds for -2^63.
+    """CREATE OR REPLACE TEMP MACRO lp_to_base(x, radix, safe) AS CASE WHEN x IS NULL OR radix IS NULL THEN NULL
+       WHEN radix < 2 OR radix > 36 THEN lp_fail(safe, 'Radix must be between 2 and 36')
+       ELSE (CASE WHEN x < 0 THEN '-' ELSE '' END)
+            || lower(CASE WHEN abs(x // radix) = 0 THEN '' ELSE to_base(abs(x // radix), CAST(radix AS INTEGER)) END
+                     || to_base(abs(x % radix), CAST(radix AS INTEGER))) END""",
+    # The digit values of an ASCII alphanumeric text (Character.digit: 0-9, then a-z / A-Z as 10-35).
+    """CREATE OR REPLACE TEMP MACRO lp_base_digits(s) AS list_transform(string_split(s, ''),
+       lambda _c: CASE WHEN _c BETWEEN '0' AND '9' THEN ord(_c) - 48 WHEN _c BETWEEN 'a' AND 'z' THEN ord(_c) - 87
+                       ELSE ord(_c) - 55 END)""",
+    # |value| of the digits, saturated above 2^63 (so a long text cannot overflow HUGEINT).
+    """CREATE OR REPLACE TEMP MACRO lp_base_magnitude(digits, radix) AS list_reduce(digits,
+       lambda _acc, _d: CASE WHEN _acc > CAST(9223372036854775808 AS HUGEINT) THEN _acc ELSE _acc * radix + _d END,
+       CAST(0 AS HUGEINT))""",
+    # from_base: Java's Long.parseLong(value, radix): an optional sign, then at least one digit below the
+    # radix, in BIGINT's range; anything else is "Not a valid base-N number". Java also reads non-ASCII
+    # digits (Character.digit): a text with one is refused rather than guessed.
+    f"""CREATE OR REPLACE TEMP MACRO lp_from_base(s, radix, safe) AS CASE WHEN s IS NULL OR radix IS NULL THEN NULL
+       WHEN radix < 2 OR radix > 36 THEN lp_fail(safe, 'Radix must be between 2 and 36')
+       WHEN NOT regexp_full_match(s, '[\\x00-\\x7F]*')
+       THEN {_refusal("from_base", "a text with non-ASCII characters (Java reads Unicode digits) is not supported locally")}
+       WHEN NOT regexp_full_match(s, '[+-]?[0-9A-Za-z]+')
+            OR NOT list_bool_and(list_transform(lp_base_digits(regexp_replace(s, '^[+-]', '')), lambda _d: _d < radix))
+            OR lp_base_magnitude(lp_base_digits(regexp_replace(s, '^[+-]', '')), radix)
+               > CASE WHEN starts_with(s, '-') THEN CAST(9223372036854775808 AS HUGEINT) ELSE CAST(9223372036854775807 AS HUGEINT) END
+       THEN lp_fail(safe, 'Not a valid base-' || CAST(radix AS VARCHAR) || ' number: ' || s)
+       ELSE CAST((CASE WHEN starts_with(s, '-') THEN -1 ELSE 1 END)
+                 * lp_base_magnitude(lp_base_digits(regexp_replace(s, '^[+-]', '')), radix) AS BIGINT) END""",
+    # width_bucket(x, bound1, bound2, n): Trino's checks in Trino's order, then
+    # (long) (n * (x - lower) / (upper - lower) + 1) in doubles (Java's cast saturates at 2^63 - 1),
+    # mirrored when bound1 > bound2 with Java's wrapping long arithmetic.
+    """CREATE OR REPLACE TEMP MACRO lp_java_long(x) AS CAST(((CAST(x AS HUGEINT) + CAST(9223372036854775808 AS HUGEINT))
+       % CAST(18446744073709551616 AS HUGEINT) + CAST(18446744073709551616 AS HUGEINT)) % CAST(18446744073709551616 AS HUGEINT)
+       - CAST(9223372036854775808 AS HUGEINT) AS BIGINT)""",
+    """CREATE OR REPLACE TEMP MACRO lp_double_to_long(x) AS CASE WHEN isnan(x) THEN 0
+       WHEN x >= 9.223372036854775807e18 THEN 9223372036854775807 WHEN x <= -9.223372036854775808e18 THEN -9223372036854775808
+       ELSE CAST(trunc(x) AS BIGINT) END""",
+    """CREATE OR REPLACE TEMP MACRO lp_width_bucket_up(x, lower, upper, n, safe) AS CASE
+       WHEN x < lower THEN 0
+       WHEN x >= upper THEN CASE WHEN n = 9223372036854775807
+            THEN lp_fail(safe, 'Bucket for value ' || lp_java_double(x) || ' is out of range') ELSE n + 1 END
+       ELSE lp_double_to_long(CAST(n AS DOUBLE) * (x - lower) / (upper - lower) + 1) END""",
+    """CREATE OR REPLACE TEMP MACRO lp_width_bucket(x, b1, b2, n, safe) AS CASE
+       WHEN x IS NULL OR b1 IS NULL OR b2 IS NULL OR n IS NULL THEN NULL
+       WHEN n <= 0 THEN lp_fail(safe, 'bucketCount must be greater than 0')
+       WHEN isnan(x) THEN lp_fail(safe, 'operand must not be NaN')
+       WHEN NOT isfinite(b1) THEN lp_fail(safe, 'first bound must be finite')
+       WHEN NOT isfinite(b2) THEN lp_fail(safe, 'second bound must be finite')
+       WHEN b1 = b2 THEN lp_fail(safe, 'bounds cannot equal each other')
+       WHEN b1 > b2 THEN lp_java_long(CAST(n AS HUGEINT) - lp_width_bucket_up(x, b2, b1, n, safe) + 1)
+       ELSE lp_width_bucket_up(x, b1, b2, n, safe) END""",
+    # width_bucket(x, bins): Trino's binary search, step by step (at most 32 steps for an array Trino
+    # can hold), with its checks made only on the bins it visits, as Trino makes them: a bins range
+    # whose ends are out of order, a visited bin that is not finite. Comparisons are Java's (false
+    # with a NaN). A NULL bin is refused (Trino reads the null position's storage).
+    """CREATE OR REPLACE TEMP MACRO lp_java_gt(a, b) AS NOT isnan(a) AND NOT isnan(b) AND a > b""",
+    """CREATE OR REPLACE TEMP MACRO lp_bucket_step(st, bins, x) AS CASE
+       WHEN st.err IS NOT NULL OR st.lo >= st.hi THEN st
+       WHEN lp_java_gt(bins[st.lo + 1], bins[st.hi])
+       THEN {'lo': st.lo, 'hi': st.hi, 'err': 'Bin values are not sorted in ascending order'}
+       WHEN NOT isfinite(bins[(st.lo + st.hi) // 2 + 1])
+       THEN {'lo': st.lo, 'hi': st.hi, 'err': 'Bin value must be finite, got ' || lp_java_double(bins[(st.lo + st.hi) // 2 + 1])}
+       WHEN x < bins[(st.lo + st.hi) // 2 + 1] THEN {'lo': st.lo, 'hi': (st.lo + st.hi) // 2, 'err': st.err}
+       ELSE {'lo': (st.lo + st.hi) // 2 + 1, 'hi': st.hi, 'err': st.err} END""",
+    """CREATE OR REPLACE TEMP MACRO lp_bucket_search(x, bins) AS list_reduce(range(0, 64),
+       lambda _s, _i: lp_bucket_step(_s, bins, x),
+       {'lo': CAST(0 AS BIGINT), 'hi': CAST(len(bins) AS BIGINT), 'err': CAST(NULL AS VARCHAR)})""",
+    f"""CREATE OR REPLACE TEMP MACRO lp_width_bucket_bins(x, bins, safe) AS CASE WHEN x IS NULL OR bins IS NULL THEN NULL
+       WHEN len(bins) = 0 THEN lp_fail(safe, 'Bins cannot be an empty array')
+       WHEN isnan(x) THEN lp_fail(safe, 'Operand cannot be NaN')
+       WHEN len(list_filter(bins, lambda _b: _b IS NULL)) > 0
+       THEN {_refusal("width_bucket(x, bins)", "bins holding a NULL are not supported locally")}
+       WHEN lp_bucket_search(x, bins).err IS NOT NULL THEN lp_fail(safe, lp_bucket_search(x, bins).err)
+       ELSE lp_bucket_search(x, bins).lo END""",
     # -- text to numbers, booleans, dates (Trino accepts less than DuckDB) ----------------------------
     """CREATE OR REPLACE TEMP MACRO lp_varchar_to_bigint(x, tname, safe) AS CASE WHEN x IS NULL THEN NULL
        WHEN regexp_full_match(x, '\\s*[+-]?[0-9]+\\s*') THEN CAST(trim(x) AS HUGEINT)

@@ -29,6 +29,14 @@ def build(c: Compiler, call: Call, name: str, args: Sequence[exp.Expression | Ty
           order: bool = True, ignore_nulls: bool = False) -> exp.Expression:
     """A DuckDB aggregate or window call carrying the call's DISTINCT, ORDER BY, FILTER and OVER."""
     nodes = [a.node if isinstance(a, Typed) else a for a in args]
+    if call.distinct and order and call.order and _may_raise(nodes):
+        # DuckDB matches a DISTINCT aggregate's ORDER BY to its arguments only when they hold no
+        # error() call (volatile): array_agg orders first, then keeps each value's first place.
+        if name != "array_agg":
+            raise refuse(f"{call.name}(DISTINCT ... ORDER BY ...)", "an argument that can raise Trino's errors is not supported locally here")
+        plain = Call(call.name, call.args, call.scope, call.node, False, call.order, call.filter, call.window,
+                     call.nulls)
+        return fn("lp_array_distinct", build(c, plain, name, args, order, ignore_nulls))
     if call.distinct:
         nodes = [exp.Distinct(expressions=nodes)]
     if order and call.order:
@@ -51,6 +59,12 @@ def build(c: Compiler, call: Call, name: str, args: Sequence[exp.Expression | Ty
         window.set("this", node)
         node = window
     return node
+
+
+def _may_raise(nodes: Sequence[exp.Expression]) -> bool:
+    """Whether compiled arguments may call error() (directly or through an lp_ macro)."""
+    return any(isinstance(n, exp.Anonymous) and (str(n.this).lower() == "error" or str(n.this).lower().startswith("lp_"))
+               for node in nodes for n in node.walk())
 
 
 def _no_nulls_clause(call: Call) -> None:
@@ -103,8 +117,14 @@ def _sum(c: Compiler, call: Call) -> Typed:
         result = tt.BIGINT
     elif kind.is_decimal:
         result = TType.decimal(38, kind.scale)
-    elif kind.is_floating or kind.name.startswith("interval"):
+    elif kind.is_floating:
         result = kind
+    elif kind == tt.INTERVAL_DS:  # DuckDB has no sum of intervals: their microseconds are summed
+        total = build(c, call, "sum", [fn("epoch_us", x)])
+        return Typed(T("to_microseconds(CAST({0} AS BIGINT))", total), kind)
+    elif kind == tt.INTERVAL_YM:
+        total = build(c, call, "sum", [T("datepart('year', {0}) * 12 + datepart('month', {0})", x)])
+        return Typed(T("to_months(CAST({0} AS INTEGER))", total), kind)
     else:
         raise TrinoError(f"Unexpected parameters ({kind}) for function sum")
     return Typed(c.cast(build(c, call, "sum", [x]), result), result)

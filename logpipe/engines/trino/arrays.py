@@ -97,6 +97,10 @@ def _match(c: Compiler, call: Call) -> Typed:
         raise TrinoError(f"{call.name} takes an array and a lambda")
     a = array_arg(c, call, c.expr(call.args[0], call.scope))
     names, body = compile_lambda(c, call, call.args[1], [_element(a.type)])
+    if body.type.name not in ("boolean", "unknown"):
+        raise TrinoError(f"{call.name}: the lambda must return a boolean, not {body.type}")
+    if body.type.is_unknown:
+        body = Typed(c.cast(body.node, tt.BOOLEAN), tt.BOOLEAN)
     results = fn("list_transform", a, lam(names, body))
     template = {
         "any_match": "CASE WHEN {0} IS NULL THEN NULL WHEN list_bool_or(list_transform({1}, lambda _r: coalesce(_r, false))) THEN true "
@@ -231,7 +235,8 @@ def _array_intersect(c: Compiler, call: Call) -> Typed:
         raise refuse("array_intersect(array(array))", "not supported locally")
     x, y, kind = _common_arrays(c, call, args[0], args[1])
     # Trino walks the longer array (the first on a tie) and keeps its order.
-    return Typed(T("CASE WHEN len({1}) > len({0}) THEN lp_array_distinct(list_filter({1}, lambda _ie: lp_contains_distinct({0}, _ie))) "
+    return Typed(T("CASE WHEN {0} IS NULL OR {1} IS NULL THEN NULL "
+                   "WHEN len({1}) > len({0}) THEN lp_array_distinct(list_filter({1}, lambda _ie: lp_contains_distinct({0}, _ie))) "
                    "ELSE lp_array_distinct(list_filter({0}, lambda _ie: lp_contains_distinct({1}, _ie))) END", x, y), kind)
 
 
@@ -239,14 +244,16 @@ def _array_intersect(c: Compiler, call: Call) -> Typed:
 def _array_except(c: Compiler, call: Call) -> Typed:
     a, b = args_of(c, call, 2)
     x, y, kind = _common_arrays(c, call, a, b)
-    return Typed(T("lp_array_distinct(list_filter({0}, lambda _ie: NOT lp_contains_distinct({1}, _ie)))", x, y), kind)
+    return Typed(T("CASE WHEN {0} IS NULL OR {1} IS NULL THEN NULL "
+                   "ELSE lp_array_distinct(list_filter({0}, lambda _ie: NOT lp_contains_distinct({1}, _ie))) END", x, y), kind)
 
 
 @rewrite("array_union")
 def _array_union(c: Compiler, call: Call) -> Typed:
     a, b = args_of(c, call, 2)
     x, y, kind = _common_arrays(c, call, a, b)
-    return Typed(T("lp_array_distinct(list_concat({0}, {1}))", x, y), kind)
+    # DuckDB's list_concat skips a NULL list; Trino's union of a NULL is NULL.
+    return Typed(T("CASE WHEN {0} IS NULL OR {1} IS NULL THEN NULL ELSE lp_array_distinct(list_concat({0}, {1})) END", x, y), kind)
 
 
 @rewrite("array_remove")

@@ -490,7 +490,12 @@ class Compiler:
             raise TrinoError(f"{key} is not an aggregate or window function")
         if entry.kind == "window" and call.window is None:
             raise TrinoError(f"{key} needs an OVER clause")
-        return entry.compile(self, call)
+        try:
+            return entry.compile(self, call)
+        except (ValueError, IndexError, tt.TypeError_) as exc:
+            # A rewrite unpacking arguments of a shape the function does not take (too many, too
+            # few, a text where a number literal belongs): Trino rejects the call too.
+            raise TrinoError(f"Unexpected parameters for function {key} ({len(args)} arguments): {exc}") from None
 
     # -- helpers for rewrites --------------------------------------------------------------------------
 

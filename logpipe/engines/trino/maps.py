@@ -94,7 +94,9 @@ def _map_entries(c: Compiler, call: Call) -> Typed:
     (m,) = args_of(c, call, 1)
     m = map_arg(c, call, m)
     kind = TType.array(TType.row(((None, m.type.key), (None, m.type.value))))
-    return Typed(c.cast(fn("map_entries", m), kind), kind)
+    # DuckDB 2 casts a STRUCT to another STRUCT by field name: the entries are rebuilt as rows.
+    entries = T("list_transform(map_entries({0}), lambda _e: {'field0': _e.key, 'field1': _e.value})", m)
+    return Typed(c.cast(entries, kind), kind)
 
 
 @rewrite("map_concat")

@@ -82,6 +82,10 @@ def _round(c: Compiler, call: Call) -> Typed:
     if len(args) == 2 and not (args[1].type.is_integer or args[1].type.is_unknown):
         raise TrinoError(f"Unexpected parameters ({kind}, {args[1].type}) for function round")
     digits = c.cast(args[1].node, tt.BIGINT) if len(args) == 2 else None
+    if len(args) == 2 and args[1].is_const and args[1].const is None:
+        # round(x, NULL) is NULL (DuckDB refuses a NULL precision when it binds the call).
+        result = TType.decimal(min(38, kind.precision + 1), kind.scale) if kind.is_decimal else kind
+        return Typed(c.cast(exp.Null(), result), result)
     if kind.is_integer:
         return Typed(x.node if digits is None else _round_integer(c, x, kind, digits), kind)
     if kind.is_decimal:
@@ -209,15 +213,30 @@ def _rand(c: Compiler, call: Call) -> Typed:
         return Typed(node, kind)
     lo, hi = c.cast(args[0].node, tt.BIGINT), c.cast(args[1].node, tt.BIGINT)
     node = T("CASE WHEN {0} >= {1} THEN {2} ELSE {3} END", lo, hi,
-             fail(c, "upper bound must be greater than lower bound"), c.cast(T("{0} + floor(random() * ({1} - {0}))", lo, hi), kind))
+             fail(c, "start value must be less than stop value"), c.cast(T("{0} + floor(random() * ({1} - {0}))", lo, hi), kind))
     return Typed(node, kind)
+
+
+def _integer(call: Call, value: Typed, what: str) -> None:
+    """Trino coerces only the integer types to a BIGINT parameter (a DOUBLE or DECIMAL is an error)."""
+    if not (value.type.is_integer or value.type.is_unknown):
+        raise TrinoError(f"Unexpected parameters ({value.type}) for function {call.name}: the {what} must be an integer")
 
 
 @rewrite("width_bucket")
 def _width_bucket(c: Compiler, call: Call) -> Typed:
-    if len(call.args) != 4:
-        raise refuse("width_bucket(x, bins)", "the array form is not supported locally")
+    """Trino's MathFunctions.widthBucket: ``(x, bound1, bound2, n)`` with its checks in its order, and
+    ``(x, bins)`` by its binary search over an ``array(double)`` (macros lp_width_bucket*)."""
+    if len(call.args) == 2:
+        x, bins = args_of(c, call, 2)
+        if not (x.type.is_numeric or x.type.is_unknown):
+            raise TrinoError(f"Unexpected parameters ({x.type}, {bins.type}) for function width_bucket")
+        if bins.type.name != "array" or not (bins.type.element.is_numeric or bins.type.element.is_unknown):
+            raise TrinoError(f"Unexpected parameters ({x.type}, {bins.type}) for function width_bucket")
+        node = fn("lp_width_bucket_bins", as_double(c, x), c.cast(bins.node, TType.array(tt.DOUBLE)), c.flag())
+        return Typed(node, tt.BIGINT)
     x, lo, hi, n = numbers(c, call, 4)
+    _integer(call, n, "bucket count")
     node = fn("lp_width_bucket", as_double(c, x), as_double(c, lo), as_double(c, hi), c.cast(n.node, tt.BIGINT), c.flag())
     return Typed(node, tt.BIGINT)
 
@@ -227,14 +246,21 @@ def _width_bucket(c: Compiler, call: Call) -> Typed:
 
 @rewrite("from_base")
 def _from_base(c: Compiler, call: Call) -> Typed:
+    """Java's Long.parseLong(value, radix) (macro lp_from_base), with Trino's radix check."""
     s, radix = args_of(c, call, 2)
+    if not (s.type.is_string or s.type.is_unknown):
+        raise TrinoError(f"Unexpected parameters ({s.type}, {radix.type}) for function from_base")
+    _integer(call, radix, "radix")
     return Typed(fn("lp_from_base", c.coerce(s, tt.VARCHAR), c.cast(radix.node, tt.BIGINT), c.flag()), tt.BIGINT)
 
 
 @rewrite("to_base")
 def _to_base(c: Compiler, call: Call) -> Typed:
+    """Java's Long.toString(value, radix): lowercase digits (macro lp_to_base); varchar(64) in Trino."""
     x, radix = numbers(c, call, 2)
-    return Typed(fn("lp_to_base", c.cast(x.node, tt.BIGINT), c.cast(radix.node, tt.BIGINT), c.flag()), tt.VARCHAR)
+    _integer(call, x, "value")
+    _integer(call, radix, "radix")
+    return Typed(fn("lp_to_base", c.cast(x.node, tt.BIGINT), c.cast(radix.node, tt.BIGINT), c.flag()), TType.varchar(64))
 
 
 @rewrite("bitwise_and", "bitwise_or", "bitwise_xor")

@@ -28,7 +28,7 @@ from logpipe.engines.trino.compiler import (
     refuse,
     rewrite,
 )
-from logpipe.engines.trino.helpers import T, fn, lam, lit, typed_const
+from logpipe.engines.trino.helpers import T, fail, fn, lam, lit, typed_const
 from logpipe.engines.trino.types import TType
 
 # -- arithmetic -----------------------------------------------------------------------------------------
@@ -71,6 +71,15 @@ def numeric_arithmetic(c: Compiler, op: str, a: Typed, b: Typed) -> Typed:
     common = tt.common_super_type(a.type, b.type)
     if common.is_integer:
         x, y = c.coerce(a, common), c.coerce(b, common)
+        if op in _CHECKED:
+            # Computed one size wider and range-checked: Trino's "integer addition overflow: a + b",
+            # not DuckDB's own overflow error.
+            wide = "HUGEINT" if common == tt.BIGINT else "BIGINT"
+            limit = tt.INTEGER_RANGE[common.name]
+            wide_op = _binary(op, T(f"CAST({{0}} AS {wide})", x), y)
+            checked = fn("lp_int_checked", wide_op, lit(-limit), lit(limit - 1), x.copy(), y.copy(),
+                         lit(f"{common.name} {_CHECKED[op]} overflow: "), lit(f" {op} "), c.flag())
+            return Typed(c.cast(checked, common), common)
         if c.safe and op in ("/", "%"):
             y = fn("nullif", y, lit(0))
         node = T("{0} // {1}", x, y) if op == "/" else exp.Paren(this=_binary(op, x, y))
@@ -95,6 +104,9 @@ def numeric_arithmetic(c: Compiler, op: str, a: Typed, b: Typed) -> Typed:
     else:
         text = fn("lp_dec_mod", ua, lit(da.scale), ub, lit(db.scale), lit(result.scale), c.flag())
     return Typed(c.cast(text, result), result)
+
+
+_CHECKED = {"+": "addition", "-": "subtraction", "*": "multiplication"}
 
 
 def _binary(op: str, x: exp.Expression, y: exp.Expression) -> exp.Expression:
@@ -157,6 +169,11 @@ def _neg(c: Compiler, node: exp.Neg, scope: Scope) -> Typed:
         raise TrinoError(f"Cannot negate {inner.type}")
     if inner.type.is_decimal:
         return Typed(c.cast(exp.Neg(this=exp.Paren(this=inner.node)), inner.type), inner.type)
+    if inner.type.is_integer:
+        low = -tt.INTEGER_RANGE[inner.type.name]
+        message = T("{0} || CAST({1} AS VARCHAR)", lit(f"{inner.type.name} negation overflow: "), inner.node)
+        return Typed(T(f"CASE WHEN {{0}} = {low} THEN {{1}} ELSE -({{2}}) END", inner.node, fail(c, message), inner.node),
+                     inner.type)
     return Typed(exp.Neg(this=exp.Paren(this=inner.node)), inner.type)
 
 
@@ -445,8 +462,15 @@ def _subscript(c: Compiler, node: exp.Bracket, scope: Scope) -> Typed:
             raise TrinoError(f"Cannot use {index.type} for subscript of {base.type}")
         return Typed(fn("lp_array_subscript", base.node, c.cast(index.node, tt.BIGINT), c.flag()), base.type.element)
     if base.type.name == "map":
-        key = c.coerce(index, base.type.key)
-        return Typed(fn("lp_map_subscript", base.node, key, c.cast(key.copy(), tt.VARCHAR), c.flag()), base.type.value)
+        # Trino binds the key type to the common super type of the map's keys and the index (a wider
+        # index widens the map; it is never narrowed to the map's key type).
+        try:
+            common = tt.common_super_type(base.type.key, index.type)
+        except tt.TypeError_:
+            raise TrinoError(f"Cannot use {index.type} for subscript of {base.type}") from None
+        mapped = base.node if common == base.type.key else c.coerce(base, TType.map(common, base.type.value))
+        key = c.coerce(index, common)
+        return Typed(fn("lp_map_subscript", mapped, key, c.cast(key.copy(), tt.VARCHAR), c.flag()), base.type.value)
     if base.type.name == "row":
         if not index.is_const or not isinstance(index.const, int):
             raise TrinoError("a row subscript must be a constant integer")

@@ -111,6 +111,9 @@ def _concat_ws(c: Compiler, call: Call) -> Typed:
     sep = args[0]
     if len(args) == 2 and args[1].type.name == "array":
         values = args[1]
+        if not (sep.type.is_string or sep.type.is_unknown) or not (
+                values.type.element.is_string or values.type.element.is_unknown):
+            raise TrinoError(f"Unexpected parameters ({sep.type}, {values.type}) for function concat_ws")
         return varchar(T("CASE WHEN {0} IS NULL OR {1} IS NULL THEN NULL "
                          "ELSE array_to_string(list_filter({1}, lambda _s: _s IS NOT NULL), {0}) END", sep, values))
     strs = strings(c, call, len(args))
@@ -338,7 +341,7 @@ def _normalize(c: Compiler, call: Call) -> Typed:
 @expression(exp.Normalize)
 def _normalize_syntax(c: Compiler, node: exp.Normalize, scope: Scope) -> Typed:
     form = node.args.get("form")
-    if form is not None and form.name.upper() != "NFC":
+    if isinstance(form, exp.Expression) and form.name.upper() != "NFC":
         raise refuse(f"normalize(..., {form.name})", "only NFC normalisation is available locally")
     return c.call("normalize", node, [node.this], scope)
 

@@ -12,13 +12,17 @@ from logpipe.engines.trino.compiler import Call, Compiler, Typed, rewrite
 from logpipe.engines.trino.helpers import fn
 from logpipe.engines.trino.strings import strings
 
+# Spelled out, so that tests/conformance/test_translation_safety.py can check each macro exists.
+_URL_PART_MACROS = {"url_extract_protocol": "lp_url_protocol", "url_extract_host": "lp_url_host",
+                    "url_extract_path": "lp_url_path", "url_extract_query": "lp_url_query",
+                    "url_extract_fragment": "lp_url_fragment"}
+
 
 @rewrite("url_extract_protocol", "url_extract_host", "url_extract_path", "url_extract_query",
          "url_extract_fragment")
 def _url_part(c: Compiler, call: Call) -> Typed:
     (url,) = strings(c, call, 1)
-    part = call.name.removeprefix("url_extract_")
-    return Typed(fn(f"lp_url_{part}", url), tt.VARCHAR)
+    return Typed(fn(_URL_PART_MACROS[call.name], url), tt.VARCHAR)
 
 
 @rewrite("url_extract_port")
