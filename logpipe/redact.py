@@ -70,8 +70,9 @@ _HEX = "[0-9A-Fa-f]"
 
 @dataclass(frozen=True)
 class TemplateRule:
-    """One secret shape for masking: RE2 ``regex``, literal ``replacement``; ``needles``: lower-case
-    substrings one of which every match contains (Python skips the regex without them)."""
+    """One secret shape for masking: RE2 ``regex``, literal ``replacement``; ``needles``: substrings
+    one of which every match contains (Python skips the regex without them): lower-case for a
+    case-insensitive rule (compared with the lower-cased text), else as written."""
 
     name: str
     regex: str
@@ -82,12 +83,12 @@ class TemplateRule:
 TEMPLATE_RULES: tuple[TemplateRule, ...] = (
     TemplateRule("pem_private_key",
                  r"-----BEGIN[ A-Z0-9]*PRIVATE KEY[ A-Z]*-----(?:[^-]|-[^-])*(?:-----END[ A-Z0-9]*PRIVATE KEY[ A-Z]*-----)?",
-                 WILDCARD, ("-----begin",)),
-    TemplateRule("jwt", r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*", WILDCARD, ("eyj",)),
+                 WILDCARD, ("-----BEGIN",)),
+    TemplateRule("jwt", r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*", WILDCARD, ("eyJ",)),
     TemplateRule("token", rf"\b(?:{_TOKEN_SHAPES}|{_AWS_KEY_ID})", WILDCARD,
-                 ("gh", "glpat", "xox", "xapp", "_live_", "_test_", "whsec", "aiza", "sk-", "hf_", "npm_", "pypi-",
-                  "sg.", "shp", "dop_", "hvs.", "glsa", "nrak", "pmak", "lin_api", "age-secret", "key-", "sk",
-                  "sq0", "akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "abia", "acca")),
+                 ("gh", "glpat-", "xox", "xapp-", "_live_", "_test_", "whsec_", "AIza", "sk-", "hf_", "npm_", "pypi-",
+                  "SG.", "shp", "dop_v1_", "hvs.", "glsa_", "NRAK-", "PMAK-", "lin_api_", "AGE-SECRET-KEY-1", "key-",
+                  "SK", "sq0atp-", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA")),
     TemplateRule("bearer", r"(?i)\bbearer[ \t]+[A-Za-z0-9._~+/-]{8,}=*", "Bearer " + WILDCARD, ("bearer",)),
     TemplateRule("basic", r"(?i)\bbasic[ \t]+[A-Za-z0-9+/]{12,}=*", "Basic " + WILDCARD, ("basic",)),
     TemplateRule("password", _key_rule("password|passwd|pwd|passphrase|pass"), "password=" + WILDCARD,
@@ -97,10 +98,12 @@ TEMPLATE_RULES: tuple[TemplateRule, ...] = (
     TemplateRule("token_value", _key_rule("token"), "token=" + WILDCARD, ("token",)),
     TemplateRule("key_value", _key_rule("api[_.-]?key|apikey|private[_.-]?key|access[_.-]?key|account[_.-]?key"
                                         "|shared[_.-]?access[_.-]?key"), "key=" + WILDCARD, ("key",)),
-    TemplateRule("credential_value", _key_rule("authorization|credentials?|signature|sig|cookie|session[_.-]?id"),
-                 "credentials=" + WILDCARD, ("authoriz", "credential", "sig", "cookie", "session")),
+    # (session ids are left to the generic masks in templates: random, so they hold digits; shown
+    # text redacts them by key)
+    TemplateRule("credential_value", _key_rule("authorization|credentials?|signature|sig|cookie"),
+                 "credentials=" + WILDCARD, ("authoriz", "credential", "sig", "cookie")),
     TemplateRule("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", WILDCARD, ("@",)),
-    TemplateRule("ipv6", rf"\b{_HEX}+(?::{_HEX}+){{7}}\b|\b{_HEX}+(?::{_HEX}+)*::(?:{_HEX}+(?::{_HEX}+)*)?"
+    TemplateRule("ipv6", rf"\b{_HEX}+(?::{_HEX}+){{7,}}\b|\b{_HEX}+(?::{_HEX}+)*::(?:{_HEX}+(?::{_HEX}+)*)?"
                          rf"|::(?:[Ff]{{4}}:)?[0-9]{_HEX}*(?::{_HEX}+)*", WILDCARD, (":",)),
 )
 """The secret shapes every template is masked with, in order (before the generic masks)."""
@@ -118,6 +121,7 @@ class _Compiled:
     sub: Callable[..., str]
     replacement: str
     needles: tuple[str, ...]
+    folded: bool  # case-insensitive: the needles are compared with the lower-cased text
 
 
 def _py_regex(rule: TemplateRule) -> str:
@@ -127,12 +131,15 @@ def _py_regex(rule: TemplateRule) -> str:
     return prefix + rule.regex
 
 
-_TEMPLATE_COMPILED = tuple(_Compiled(r.name, re.compile(_py_regex(r), re.ASCII).sub,
-                                     r.replacement, r.needles) for r in TEMPLATE_RULES)
+_TEMPLATE_COMPILED = tuple(_Compiled(r.name, re.compile(_py_regex(r), re.ASCII).sub, r.replacement, r.needles,
+                                     r.regex.startswith("(?i)")) for r in TEMPLATE_RULES)
 
 
-def _needed(needles: tuple[str, ...], low: str, text: str) -> bool:
-    return any(n in low for n in needles) if needles != (":",) else ("::" in text or text.count(":") >= 7)
+def _needed(rule: _Compiled, low: str, text: str) -> bool:
+    if rule.needles == (":",):
+        return "::" in text or text.count(":") >= 7
+    where = low if rule.folded else text
+    return any(n in where for n in rule.needles)
 
 
 def mask_secrets(text: str, *, extra: bool = True) -> str:
@@ -144,7 +151,7 @@ def mask_secrets(text: str, *, extra: bool = True) -> str:
         return text
     low = text.lower()
     for rule in _TEMPLATE_COMPILED:
-        if _needed(rule.needles, low, text):
+        if _needed(rule, low, text):
             text = rule.sub(rule.replacement, text)
             low = text.lower()
     if extra:

@@ -288,9 +288,8 @@ class TemplateMiner:
 
     def match(self, message: str) -> MatchResult | None:
         """The pattern ``message`` belongs to, without learning; ``None`` if it is unknown."""
-        clean = mask_secrets(message if "\n" in message else message[:self.config.max_chars])
         if "\n" in message:
-            trace = stack_trace_key(clean)
+            trace = stack_trace_key(mask_secrets(message))
             if trace is not None:
                 found = self._by_id.get(pattern_id_for("trace\x1f" + trace[0]))
                 return MatchResult(found.pattern_id, found.template, False) if found else None
@@ -299,10 +298,10 @@ class TemplateMiner:
             raw = message.encode("utf-8", "surrogatepass")
             cluster = self._cached(raw, raw.translate(_DIGITS_TO_ZERO))
         if cluster is None and len(message) <= self.config.max_chars:
-            hit = self._shape_cache.get(shape(clean))
+            hit = self._shape_cache.get(shape(message))
             cluster = hit[0] if hit else None
         if cluster is None:
-            tokens = mask(clean[:self.config.max_chars]).split()
+            tokens = mask(mask_secrets(message[:self.config.max_chars])).split()
             template = _template(tokens)
             cluster = (self._by_id.get(pattern_id_for(template)) or self._renamed.get(template)
                        or self._find_generalised(tokens))
@@ -409,19 +408,20 @@ class TemplateMiner:
         only count. ``_shape_cache`` is keyed by ``masking.shape`` (digit runs collapsed, so
         numbers of any length share a key): a new key with a known shape skips masking.
         """
-        # Secret shapes become variables before anything else looks at the line (the configured
-        # rules too): no template, trace key or cache entry is built from a secret. The fast cache
-        # stays exact: the rules treat every digit alike (see ``logpipe.redact``).
-        clean = mask_secrets(message if "\n" in message else message[:self.config.max_chars])
+        # Secret shapes become variables (``mask_secrets``, the configured rules too) before a
+        # template or trace key is built from a line. The caches are keyed by the raw line, which
+        # stays in memory only: a key's template is built from the first line that had the key,
+        # after its own secrets were masked, so no line's secret can reach a template through
+        # them (and the rules treat every digit alike, see ``logpipe.redact``).
         if "\n" in message:
-            trace = stack_trace_key(clean)
+            trace = stack_trace_key(mask_secrets(message))
             if trace is not None:
                 return self._add_trace(message, *trace)
         # Multi-line records are not cached: whether they are stack traces is decided per record.
         # Nor are over-long ones: their keys would be as big as they are, and they are masked on
-        # a prefix (shapes of different lengths cut differently).
+        # a prefix (shapes of different lengths cut differently), as the SQL does: prefix first.
         if "\n" in message or len(message) > self.config.max_chars:
-            masked = mask(clean[:self.config.max_chars])
+            masked = mask(mask_secrets(message[:self.config.max_chars]))
             return self._add_masked(message, masked)[0]
         # (``raw``, ``key``: the UTF-8 message and its digits-to-zero cache key; ``cached``: False
         # when the caller knows the fast cache has nothing for it)
@@ -433,7 +433,7 @@ class TemplateMiner:
             self._cache.clear()
             self._shape_cache.clear()
             self._by_masked.clear()
-        shaped = shape(clean)
+        shaped = shape(message)
         hit = self._shape_cache.get(shaped)
         if hit is not None:
             cluster, digit_free = hit[0].live(), hit[1]
@@ -441,7 +441,7 @@ class TemplateMiner:
             result = cluster.result
         else:
             # The shape masks like the message (same shape, same mask) and is shorter.
-            masked = mask(shaped)
+            masked = mask(shape(mask_secrets(message)))
             digit_free = _has_digit(masked) is None
             result, cluster = self._add_masked(message, masked)
         self._shape_cache[shaped] = (cluster, digit_free)
