@@ -178,8 +178,8 @@ def test_trace_lines(tmp_store) -> None:
     ]
     write(tmp_store, recs)
     rows = run(tmp_store, "trace_lines", {"id": trace})
-    assert pick(rows, "service", "message") == [
-        ("gateway", f'10.0.0.1 - - "GET /x HTTP/1.1" 200 12 trace_id={trace}'),
+    assert pick(rows, "service", "message") == [  # (shown text: the client address redacted)
+        ("gateway", f'<redacted:ip> - - "GET /x HTTP/1.1" 200 12 trace_id={trace}'),
         ("payments", "authorised"), ("checkout", "payment failed")]
     assert run(tmp_store, "trace_lines", {"id": trace, "limit": "1"})[0]["service"] == "gateway"
     assert run(tmp_store, "trace_lines", {"id": "4bf9"}) == []  # too short to mean one request
