@@ -10,12 +10,14 @@ import itertools
 import json
 import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from support import postgres
 from test_service import WEB_TOKEN, Proc, _env
 
@@ -136,6 +138,17 @@ def test_kill_9_the_leader_and_the_standby_takes_over_without_skipping_or_redoin
         assert took["token"] == first["token"] + 1
         assert took["acquired_ms"] > took["previous_expires_ms"]
         _wait(lambda: _completed(shared_state, standby) >= 3, 60, "the standby completes 3 windows")
+        # Its /metrics page (behind the console's token) as Prometheus reads it: it leads now.
+        url = next(line for line in b.seen if "health on http://" in line).strip().rsplit(" ", 1)[-1]
+        request = urllib.request.Request(url.replace("/healthz", "/metrics"),
+                                         headers={"Authorization": f"Bearer {WEB_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            page = response.read().decode()
+        families = {f.name: f for f in text_string_to_metric_families(page)}
+        assert families["logpipe_leader"].samples[0].value == 1
+        assert any(s.labels.get("job") == "query:tick" and s.value >= 3
+                   for s in families["logpipe_job_windows"].samples if s.name == "logpipe_job_windows_total")
         b.popen.send_signal(signal.SIGTERM)
         assert b.popen.wait(timeout=60) == 0
     finally:
@@ -192,8 +205,6 @@ def test_lease_is_taken_over_only_after_it_expires_and_handed_over_on_release(st
 def test_window_lines_and_prometheus_metrics(tmp_path: Path) -> None:
     """One JSON line per window with its fields, and /metrics that prometheus_client's parser reads."""
     import logging
-
-    from prometheus_client.parser import text_string_to_metric_families
 
     from logpipe.config import load_config
     from logpipe.service.observe import WINDOW_LOGGER, JsonFormatter
