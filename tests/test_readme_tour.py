@@ -85,7 +85,7 @@ def test_the_readme_is_read_as_expected() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(900)
 def test_the_readme_tour_runs_verbatim(tmp_path: Path, moto_server) -> None:  # type: ignore[no-untyped-def]
     cwd = tmp_path / "fresh"
     cwd.mkdir()
@@ -107,7 +107,7 @@ def test_the_readme_tour_runs_verbatim(tmp_path: Path, moto_server) -> None:  # 
             with open(cwd / "logpipe.toml", "a", encoding="utf-8") as config:
                 config.write('\n[firelens.services.checkout]\nruntime = "java"\n')
         proc = subprocess.run(["bash", "-o", "pipefail", "-c", line], cwd=cwd, env=env, capture_output=True,
-                              text=True, timeout=600)
+                              text=True, timeout=240)  # a hang fails the test, not the CI run
         # `zcat ... | head -3` closes the pipe early: zcat's SIGPIPE (141) is the shell's way, not a failure
         ok = proc.returncode == 0 or ("| head" in line and proc.returncode == 141)
         assert ok, f"{section}: {command!r} exited {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
