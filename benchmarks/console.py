@@ -131,7 +131,8 @@ def main() -> None:
     lines += ["", f"Slowest load event: {slowest * 1000:.0f} ms (the goal: under 1 s).", "",
               "Machine:", "", f"- {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
               f"- run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; Chromium, the server and the client "
-              "share the machine's 2 cores (shared with other work)."]
+              "share the machine's 2 cores (shared with other work); load average at the end "
+              f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1 / 5 / 15 min)."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -235,6 +235,12 @@ def test_adhoc_sql_runs_when_allowed(console: Any) -> None:
     assert wait_for(console, run["run_id"])["state"] == "done"
     rows = call(console, "GET", f"/api/runs/{run['run_id']}/result")[1]["rows"]
     assert {r[0] for r in rows} >= {"ERROR", "INFO"}
+    # the sandbox applies: one read-only statement over `logs`, nothing else reaches the machine
+    for sql, why in (("COPY (SELECT 1) TO '/tmp/x.csv'", "refused COPY"),
+                     ("SELECT * FROM read_text('/etc/passwd')", "refused the table function read_text()"),
+                     ("SELECT 1; SELECT 2", "exactly one SQL statement")):
+        code, body, _ = call(console, "POST", "/api/sql/runs", {"sql": sql, "since": SINCE, "until": UNTIL})
+        assert code in (400, 422) and why in body["error"], (sql, code, body)
 
 
 def test_the_api_answers_100_concurrent_requests(console: Any) -> None:
