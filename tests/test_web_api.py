@@ -10,6 +10,7 @@ import http.client
 import io
 import json
 import re
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,11 +31,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def console(demo: Path) -> Any:
+def console(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The console over a private copy of the shared demo: this module mutes a pattern and runs queries,
+    and the browser tests copy the shared demo at a time of their own (a copy taken mid-mute would
+    show the pattern muted before their Mute click)."""
     from logpipe.config import Config
     from logpipe.demo import demo_config
 
-    config = demo_config(Config(), demo)
+    folder = tmp_path_factory.mktemp("api") / "demo"
+    shutil.copytree(demo, folder)
+    config = demo_config(Config(), folder)
     config.web.max_running_queries = 1
     server, con = start_console(config, local_token=TOKEN, adhoc_sql=True)
     yield server
@@ -211,6 +217,12 @@ def test_pattern_page_data_and_mute_with_who(console: Any) -> None:
 def test_findings_digests_metrics_and_alarms(console: Any) -> None:
     findings = call(console, "GET", "/api/findings")[1]
     assert any(f["kind"] == "new_pattern" and f["service"] == "checkout" for f in findings["findings"])
+    assert findings["over_time"] and findings["window"] is None
+    day = call(console, "GET", f"/api/findings?since={SINCE}&until={UNTIL}&service=checkout")[1]
+    assert day["window"] == {"since": SINCE, "until": UNTIL} and {f["service"] for f in day["findings"]} == {"checkout"}
+    assert sum(o["count"] for o in day["over_time"]) == len(day["findings"])  # the chart counts what the table lists
+    later = call(console, "GET", "/api/findings?since=2026-11-21T00:00:00Z&until=2026-11-22T00:00:00Z")[1]
+    assert later["findings"] == [] and later["over_time"] == []
     digests = call(console, "GET", "/api/digests")[1]
     assert {d["destination"] for d in digests} == {"demo-html", "demo-md", "demo-slack"}
     md = next(d for d in digests if d["destination"] == "demo-md")

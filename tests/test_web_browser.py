@@ -190,11 +190,16 @@ def test_zoom_a_dashboard_chart(page: Any, shots: Path) -> None:
 
 
 def test_other_pages_render(page: Any, shots: Path) -> None:
-    for n, (path, name) in enumerate([("/ui/", "overview"), ("/ui/findings?since=30d", "findings"),
+    week = "since=2026-11-13T12:00:00Z&until=2026-11-20T12:00:00Z"
+    for n, (path, name) in enumerate([("/ui/", "overview"), (f"/ui/findings?{week}", "findings"),
                                       ("/ui/sql", "sql")], start=11):
         page.goto(path)
         page.wait_for_load_state("load")
         assert page.locator("h1").count() == 1
+        if name == "findings":  # the chart's axis is the week asked for (not years around one point)
+            chart = page.locator("#findings-chart[data-ready='yes']")
+            chart.wait_for(timeout=WAIT)
+            assert float(chart.get_attribute("data-xmax")) - float(chart.get_attribute("data-xmin")) == 7 * 86400
         page.screenshot(path=str(shots / f"{n}-{name}.png"), full_page=True)
     page.goto("/ui/sql?" + f"since={SINCE}&until={UNTIL}")
     page.click("#run-button")

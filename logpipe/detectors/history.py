@@ -70,11 +70,19 @@ def list_findings(engine: Engine, start: datetime | None = None, end: datetime |
                             r.service, r.pattern_id, r.title, json.loads(r.body)) for r in conn.execute(stmt)]
 
 
-def findings_per_window(engine: Engine) -> list[tuple[datetime, str, int]]:
-    """(window end, severity, count): the findings over time."""
+def findings_per_window(engine: Engine, start: datetime | None = None, end: datetime | None = None,
+                        service: str | None = None) -> list[tuple[datetime, str, int]]:
+    """(window end, severity, count): the findings over time (of windows overlapping ``[start, end)``, as
+    ``list_findings`` selects them)."""
     t = findings_table.c
     stmt = (select(t.window_end_ms, t.severity, func.count()).group_by(t.window_end_ms, t.severity)
             .order_by(t.window_end_ms))
+    if start is not None:
+        stmt = stmt.where(t.window_end_ms > to_ms(start))
+    if end is not None:
+        stmt = stmt.where(t.window_start_ms < to_ms(end))
+    if service is not None:
+        stmt = stmt.where(t.service == service)
     with engine.connect() as conn:
         return [(from_ms(ms), sev, int(n)) for ms, sev, n in conn.execute(stmt)]
 

@@ -466,8 +466,9 @@ def findings(request: Request, since: str | None = None, until: str | None = Non
     console = console_of(request)
     start, end = window_of(since, until, "30d") if (since or until) else (None, None)
     found = list_findings(console.state, start, end, service=service, limit=limit)
-    per = findings_per_window(console.state)
+    per = findings_per_window(console.state, start, end, service)
     return {"findings": [f.to_dict() for f in found],
+            "window": {"since": iso(start), "until": iso(end)} if start and end else None,
             "over_time": [{"window_end": iso(t), "severity": s, "count": n} for t, s, n in per]}
 
 

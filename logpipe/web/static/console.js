@@ -106,6 +106,9 @@
     el.replaceChildren();
     let xs = x.slice();
     let ys = series.map(s => s.values.slice());
+    if (!(range && range.length === 2) && xs.length === 1) {
+      range = [xs[0] - 43200, xs[0] + 43200];  // one point, no window: a day around it, not years
+    }
     if (range && range.length === 2) {
       if (!xs.length || range[0] < xs[0]) { xs.unshift(range[0]); ys.forEach(v => v.unshift(null)); }
       if (range[1] > xs[xs.length - 1]) { xs.push(range[1]); ys.forEach(v => v.push(null)); }
@@ -337,7 +340,9 @@
       const hit = over.filter(o => o.severity === s && Date.parse(o.window_end) / 1000 === x);
       return hit.length ? hit.reduce((a, o) => a + o.count, 0) : 0;
     })}));
-    drawChart($("#findings-chart"), xs, series, "findings per window");
+    const el = $("#findings-chart");
+    const range = el.dataset.since ? [Date.parse(el.dataset.since) / 1000, Date.parse(el.dataset.until) / 1000] : null;
+    drawChart(el, xs, series, "findings per window", range);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
