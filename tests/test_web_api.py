@@ -274,18 +274,6 @@ def test_the_openapi_document_describes_the_api(console: Any) -> None:
         assert path in doc["paths"], path
 
 
-def test_engine_support_is_computed_from_the_query(tmp_path: Path) -> None:
-    from logpipe.queries.loader import parse_query_text
-    from logpipe.web.api import engine_support
-
-    text = ("-- name: weighted\n-- description: a weighted percentile\n"
-            "SELECT approx_percentile(CAST(status AS double), 2, 0.5) AS p FROM logs\n")
-    engines, why = engine_support(parse_query_text(text, tmp_path / "weighted.sql"))
-    assert engines == ["athena"] and why is not None and "approx_percentile" in why
-    plain = "-- name: plain\n-- description: levels\nSELECT level, count(*) AS n FROM logs GROUP BY 1\n"
-    assert engine_support(parse_query_text(plain, tmp_path / "plain.sql")) == (["athena", "duckdb"], None)
-
-
 def test_grafana_json_data_source(console: Any) -> None:
     """The simpod-json-datasource protocol: test connection, metrics with a service payload, the
     payload's options, ad-hoc filter keys and values, and time series equal to the dashboards' own."""
