@@ -48,14 +48,39 @@ WHERE coalesce({all_raw}) IS NOT NULL
 
 
 def logs_view_sql(raw_table: str) -> str:
-    """The ``logs`` view over a raw table with the contract's columns."""
+    """The ``logs`` view over a raw table with the contract's columns, ``shape`` and ``pattern_id`` last.
+
+    ``shape`` (the masked message) and ``pattern_id`` (the miner's id of that template) come from
+    ``schema_shape.sql``, rendered from the miner's masks (``logpipe.patterns.sql``). The engines
+    compute them only for queries that read them (unused view columns are pruned).
+    """
     raw_columns = ",\n  ".join(f'"{c}"' if c == "time" else c for c in RAW_COLUMNS if c not in CANONICAL_KEYS)
     # str.replace, not str.format: the regexes in the view hold braces (``{16,}``).
     # A row with no known key is a record the reader could not parse (DuckDB's ignore_errors and
     # Athena's ignore.malformed.json both make it a row of NULLs): it is counted as bad, not a log.
     all_raw = ", ".join(f'"{c}"' for c in RAW_COLUMNS)
-    return LOGS_VIEW_SQL.replace("{all_raw}", all_raw).replace("{raw_columns}", raw_columns + ',\n  "time" AS raw_time').replace("{raw}", raw_table)
+    base = LOGS_VIEW_SQL.replace("{all_raw}", all_raw).replace("{raw_columns}", raw_columns + ',\n  "time" AS raw_time').replace("{raw}", raw_table)
+    return _shape_sql().replace("{columns}", ", ".join(BASE_VIEW_COLUMNS)).replace("{base}", base)
 
 
-__all__ = ["APP_KEYS", "CANONICAL_KEYS", "LOGS_VIEW_SQL", "PARTITION_COLUMNS", "RAW_COLUMNS", "ROUTER_KEYS",
-           "logs_view_sql"]
+BASE_VIEW_COLUMNS: tuple[str, ...] = ("ts", "service", "level", "message",
+                                      *(c for c in RAW_COLUMNS if c not in CANONICAL_KEYS), "raw_time", *PARTITION_COLUMNS)
+"""The columns of the base view, in order; the ``logs`` view adds ``shape`` and ``pattern_id``."""
+VIEW_COLUMNS: tuple[str, ...] = (*BASE_VIEW_COLUMNS, "shape", "pattern_id")
+"""The columns of the ``logs`` view, in order."""
+
+_SHAPE_SQL: list[str] = []
+
+
+def _shape_sql() -> str:
+    """``schema_shape.sql`` without its comment lines (read once)."""
+    if not _SHAPE_SQL:
+        from pathlib import Path
+
+        text = Path(__file__).with_name("schema_shape.sql").read_text(encoding="utf-8")
+        _SHAPE_SQL.append("\n".join(line for line in text.split("\n") if not line.startswith("--")))  # (not splitlines: U+2028 is in a regex)
+    return _SHAPE_SQL[0]
+
+
+__all__ = ["APP_KEYS", "BASE_VIEW_COLUMNS", "CANONICAL_KEYS", "LOGS_VIEW_SQL", "PARTITION_COLUMNS", "RAW_COLUMNS",
+           "ROUTER_KEYS", "VIEW_COLUMNS", "logs_view_sql"]

@@ -6,10 +6,10 @@
 -- param min_level: enum(TRACE|DEBUG|INFO|WARN|ERROR|FATAL), default=TRACE, description=Only lines at or above this level
 -- param limit: int, default=20, description=How many line templates to return
 --
--- The masks are those of top_error_messages (UUIDs, IPs, hex ids, quoted strings, numbers), applied
--- to every level. A template that is a large share of bytes and carries no signal (health checks,
--- pool statistics, "request handled") is what [firelens.datadog] exclude, or a lower app log level,
--- should take out.
+-- Lines are grouped by the logs view's pattern_id (its masked message, "shape": the miner's masks, as
+-- top_error_messages and the detectors group), at every level. A template that is a large share of bytes
+-- and carries no signal (health checks, pool statistics, "request handled") is what [firelens.datadog]
+-- exclude, or a lower app log level, should take out.
 -- Bytes are the size of each record as a JSON line, estimated from its fields (the text of every key and
 -- value plus quotes and separators).
 SELECT
@@ -20,25 +20,18 @@ SELECT
   bytes,
   round(100 * CAST(records AS double) / sum(records) OVER (), 3) AS share_of_records,
   round(100 * CAST(bytes AS double) / sum(bytes) OVER (), 3) AS share_of_bytes,
-  example
+  example,
+  pattern_id
 FROM (
-  SELECT service, level, template, count(*) AS records, sum(bytes) AS bytes, min(message) AS example
+  SELECT service, level, min(shape) AS template, pattern_id, count(*) AS records, sum(bytes) AS bytes,
+    min(message) AS example
   FROM (
     SELECT
       coalesce(service, 'unknown') AS service,
       level,
       message,
-      regexp_replace(
-        regexp_replace(
-          regexp_replace(
-            regexp_replace(
-              regexp_replace(
-                substr(coalesce(message, ''), 1, 1000),
-                '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}', '<uuid>'),
-              '\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b', '<ip>'),
-            '\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{16,}\b', '<hex>'),
-          '"[^"]*"|''[^'']*''', '<str>'),
-        '-?\b\d+(\.\d+)?\b', '<num>') AS template,
+      shape,
+      pattern_id,
       coalesce(length(to_utf8(log)) + 9, 0) +
       coalesce(length(to_utf8(source)) + 12, 0) +
       coalesce(length(to_utf8(container_name)) + 20, 0) +
@@ -73,7 +66,7 @@ FROM (
           >= CASE :min_level WHEN 'TRACE' THEN 0 WHEN 'DEBUG' THEN 1 WHEN 'INFO' THEN 2 WHEN 'WARN' THEN 3
             WHEN 'ERROR' THEN 4 WHEN 'FATAL' THEN 5 ELSE 0 END
   ) AS masked
-  GROUP BY service, level, template
+  GROUP BY service, level, pattern_id
 ) AS templates
 ORDER BY records DESC, bytes DESC, service, template
 LIMIT :limit

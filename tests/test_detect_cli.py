@@ -31,7 +31,8 @@ def test_detect_json_then_table_and_idempotent(cli) -> None:  # type: ignore[no-
     new = [f for f in data["findings"] if f["kind"] == "new_pattern"]
     assert [f["service"] for f in new] == ["cart"]
     assert "hunter" not in second.stdout  # samples are redacted
-    assert new[0]["command"].startswith("logpipe query run top_error_messages --param service=cart")
+    assert new[0]["command"].startswith("logpipe query run pattern_lines --param patterns=")
+    assert "--param service=cart" in new[0]["command"]
     again = cli("detect", "--since", "2026-03-01T01:00:00Z", "--until", "2026-03-01T02:00:00Z")
     assert again.exit_code == 0, again
     assert f"{len(data['findings'])} findings" in again.stdout and "already processed" in again.stderr

@@ -10,7 +10,6 @@ from support.detectors import DAY0, HOUR, make_config, steady, write_hour
 
 from logpipe.config import Config
 from logpipe.detectors.run import detection_points, run_detectors
-from logpipe.detectors.shapes import render_error_shapes_sql, render_pattern_lines_sql
 from logpipe.patterns.store import PatternStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,22 +20,17 @@ def fill(config: Config, start: datetime, hours: int) -> None:
         write_hour(config, start + h * HOUR, steady(user=h * 10))
 
 
-def test_error_shapes_file_is_rendered_from_the_masks() -> None:
-    with open(REPO / "queries" / "error_shapes.sql", encoding="utf-8", newline="") as file:
-        text = file.read()
-    assert text == render_error_shapes_sql(), (
-        "run: python -m logpipe.detectors.shapes > queries/error_shapes.sql")
+def test_logs_view_shape_file_is_rendered_from_the_masks() -> None:
+    from logpipe.patterns.sql import render_file
 
-
-def test_pattern_lines_file_is_rendered_from_the_masks() -> None:
-    with open(REPO / "queries" / "pattern_lines.sql", encoding="utf-8", newline="") as file:
+    with open(REPO / "logpipe" / "schema_shape.sql", encoding="utf-8", newline="") as file:
         text = file.read()
-    assert text == render_pattern_lines_sql(), (
-        "run: python -m logpipe.detectors.shapes pattern_lines > queries/pattern_lines.sql")
+    assert text == render_file(), "run: python -m logpipe.patterns.sql > logpipe/schema_shape.sql"
 
 
 def test_error_shapes_mask_in_sql_like_python(tmp_path: Path) -> None:
     from logpipe.patterns.masking import mask
+    from logpipe.patterns.miner import TemplateMiner
     from logpipe.queries.runner import run_query
 
     config = make_config(tmp_path)
@@ -46,6 +40,8 @@ def test_error_shapes_mask_in_sql_like_python(tmp_path: Path) -> None:
                + [{"service": "s", "level": "INFO", "message": "user 43 failed login"}])
     frame = run_query(config, "error_shapes", DAY0, DAY0 + HOUR, redacted=False).frame  # as the detectors read it
     assert sorted(frame["shape"]) == sorted(mask(m) for m in messages)
+    # the id is the miner's: a line of a pattern nothing generalised has the id the miner gives it
+    assert sorted(frame["pattern_id"]) == sorted(TemplateMiner().add(m).pattern_id for m in messages)
     assert set(frame["example"]) == set(messages)
     assert frame["records"].sum() == len(messages)
     shown = run_query(config, "error_shapes", DAY0, DAY0 + HOUR).frame  # as the CLI and console show it
@@ -73,7 +69,8 @@ def test_first_run_learns_then_new_pattern_is_flagged(tmp_path: Path) -> None:
     assert finding.service == "checkout" and finding.evidence["count"] == 4
     assert "PriceCalculator" in finding.template and "<*>" in finding.template
     assert finding.samples and all("secret-" not in s for s in finding.samples)  # redacted
-    assert finding.command().startswith("logpipe query run top_error_messages --param service=checkout --since ")
+    assert finding.command().startswith("logpipe query run pattern_lines --param patterns=")
+    assert "--param service=checkout --since " in finding.command()
     store = PatternStore(config.state.url)
     assert store.require(finding.pattern_id).status == "new"
     assert all("secret-" not in e.line for e in store.examples(finding.pattern_id))

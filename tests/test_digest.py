@@ -49,7 +49,8 @@ def test_digest_content_on_simulated_data(simulated: tuple[Config, Digest]) -> N
     assert any("discount tier is null" in (f.title or "") for f in new)  # the deploy's new error
     for p in digest.top_patterns:
         assert len(p.hourly) == 24 and sum(p.hourly) > 0
-        assert p.command.startswith("logpipe query run top_error_messages") and "--since 2026-03-01T12:00:00Z" in p.command
+        assert p.command.startswith("logpipe query run pattern_lines --param patterns=")
+        assert "--since 2026-03-01T12:00:00Z" in p.command
     for f in digest.findings:
         assert "--param service=" in f.command
 
@@ -128,6 +129,53 @@ def test_validator_catches_each_limit(mutate, problem: str) -> None:  # type: ig
     mutate(payload["blocks"])
     problems = validate_blocks(payload)
     assert any(problem in p for p in problems), problems
+
+
+def test_a_findings_command_returns_exactly_the_lines_of_its_pattern(  # type: ignore[no-untyped-def]
+        simulated: tuple[Config, Digest], cli, tmp_path: Path) -> None:
+    """Run each pattern finding's and top pattern's command as printed; compare with every ERROR/FATAL
+    line of the window that the stored miner (Python masks, learned wildcards) puts in that pattern."""
+    import csv
+    import io
+    import shlex
+    from collections import Counter
+
+    from logpipe.patterns.miner import TemplateMiner
+    from logpipe.patterns.store import PatternStore
+
+    config, digest = simulated
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'[store]\nroot = "{config.store.root}"\ncache_dir = "{config.store.cache_dir}"\n'
+                    f'[state]\nurl = "{config.state.url}"\n')
+
+    def rows(argv: list[str]) -> list[dict[str, str]]:
+        code, out, err = cli("--config", str(toml), *argv, "--format", "csv")
+        assert code == 0, err
+        return list(csv.DictReader(io.StringIO(out.decode() if isinstance(out, bytes) else out)))
+
+    with PatternStore.from_config(config).transaction() as w:
+        miner = TemplateMiner.from_state(w.load_miner_state())
+    errors = rows(["query", "sql", "SELECT service, message FROM logs WHERE level IN ('ERROR', 'FATAL')",
+                   "--since", "2026-03-01T12:00:00Z", "--until", "2026-03-02T12:00:00Z"])
+    pattern_of = {}
+    for row in errors:
+        if row["message"] not in pattern_of:
+            found = miner.match(row["message"])
+            pattern_of[row["message"]] = miner.resolve(found.pattern_id) if found else None
+    checked = merged = 0
+    targets = [(f.pattern_id, f.service, f.command) for f in digest.findings if f.pattern_id]
+    targets += [(p.pattern_id, p.services[0] if len(p.services) == 1 else None, p.command) for p in digest.top_patterns]
+    for pattern_id, service, command in targets:
+        argv = shlex.split(command)
+        assert argv[:4] == ["logpipe", "query", "run", "pattern_lines"], command
+        got = Counter((r["service"], r["message"]) for r in rows(argv[1:]))
+        want = Counter((r["service"], r["message"]) for r in errors
+                       if pattern_of[r["message"]] == pattern_id and service in (None, r["service"]))
+        assert got == want, (command, sum(got.values()), sum(want.values()))
+        assert sum(got.values()) > 0
+        checked += 1
+        merged += "," in argv[argv.index("--param") + 1]  # several line ids: a learned wildcard's pattern
+    assert checked >= 3 and merged >= 1
 
 
 def test_digest_cli_writes_html_and_slack(simulated: tuple[Config, Digest], cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from support.configs import config_for
 from logpipe.engines import open_engine
 from logpipe.engines.bad_records import BadRecordCounter
 from logpipe.engines.raw_sql import all_null_predicate, read_json_sql
+from logpipe.patterns.miner import TemplateMiner
 from logpipe.queries.runner import adhoc_query, bind_statement, run_query, run_sql
 from logpipe.store import MAX_RECORD_BYTES, gzip_lines
 
@@ -63,7 +64,8 @@ def test_top_error_messages_masks_and_limits(tmp_store) -> None:
     fill(tmp_store)
     result = run_query(config_for(tmp_store), "top_error_messages", DAY, DAY.replace(hour=23, minute=59),
                        {"limit": "1"})
-    assert result.frame[["template", "count"]].to_dict("records") == [{"template": "user <num> failed", "count": 24}]
+    assert result.frame[["template", "count"]].to_dict("records") == [{"template": "user <*> failed", "count": 24}]
+    assert result.frame["pattern_id"][0] == TemplateMiner().add("user 3 failed").pattern_id
 
 
 def test_only_the_window_partitions_are_scanned(tmp_store) -> None:

@@ -137,6 +137,32 @@ def test_sql_masks_agree_with_mask_on_duckdb() -> None:
     assert [(t, m) for t, m in zip(texts, duckdb_mask(texts), strict=True) if m != mask(t)] == []
 
 
+def test_the_logs_view_masks_and_keys_lines_like_the_miner() -> None:
+    """The ``logs`` view itself (rendered from the masks, compiled from Trino SQL to DuckDB as every
+    query is): ``shape`` is ``mask`` and ``pattern_id`` the id the miner gives the line's template."""
+    import duckdb
+
+    from logpipe.engines import duckdb_macros
+    from logpipe.engines.duckdb import RAW_TABLE, _logs_view_duckdb
+    from logpipe.schema import RAW_COLUMNS
+
+    odd_spaces = ["a\u00a0b  c\t", "\x1fx\u3000y 12", " lead and trail 7 ", "v\u2028w\u0085z"]
+    texts = [*SAMPLES, *odd_spaces, "", "GET /a/b?c=1 404,", "x" * 1990 + " 123 456 789"]
+    con = duckdb.connect()
+    duckdb_macros.install(con)
+    con.execute("CREATE TABLE t (i INTEGER, message VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(texts)))
+    columns = ", ".join("message" if c == "message" else "'2026-01-01T00:00:00Z' AS \"time\"" if c == "time"
+                        else f'CAST(NULL AS VARCHAR) AS "{c}"' for c in RAW_COLUMNS)
+    con.execute(f"CREATE VIEW logs_raw AS SELECT {columns}, '2026-01-01' AS dt, '00' AS hour FROM t ORDER BY i")
+    got = con.execute(f"SELECT message, shape, pattern_id FROM ({_logs_view_duckdb(RAW_TABLE)})").fetchall()
+    want = {text: (mask(text[:2000]), pattern_id_for(" ".join(mask(text[:2000]).split()))) for text in texts}
+    assert [(m, s, p) for m, s, p in got if (s, p) != want[m]] == []
+    assert len(got) == len(texts)
+    miner = TemplateMiner()
+    assert [miner.add(m).pattern_id for m in odd_spaces] == [want[m][1] for m in odd_spaces]
+
+
 def test_mask_is_idempotent_and_premasked_text_mines_the_same() -> None:
     """Detectors mask in SQL, then mine the masked text: it must land on the raw text's pattern."""
     for text, masked in zip(SAMPLES, duckdb_mask(SAMPLES), strict=True):
@@ -463,3 +489,29 @@ def test_access_log_lines_keep_method_route_and_status_class() -> None:
     fresh = TemplateMiner()  # one line at a time and cached lines agree with the batch
     assert [fresh.resolve(fresh.add(line).pattern_id) for line in lines] == \
         [miner.resolve(r.pattern_id) for r in results]
+
+
+def test_a_version_1_state_is_rekeyed_and_old_ids_resolve() -> None:
+    """Version 1 had BLAKE2b ids: loading such a state gives each pattern its MD5 id (the ``logs``
+    view's) and maps the old id to it, for template patterns at once and stack traces on their next line."""
+    from logpipe.patterns.miner import _legacy_pattern_id
+
+    trace = ('Traceback (most recent call last):\n  File "app.py", line 3, in main\n    run()\n'
+             "ValueError: bad input 42")
+    miner = TemplateMiner()
+    plain = miner.add("disk full on volume 7")
+    traced = miner.add(trace)
+    state = miner.to_state()
+    old_of: dict[str, str] = {}
+    for item in state["patterns"]:  # what version 1 wrote: the same patterns under BLAKE2b ids
+        trace_key = stack_trace_key(trace)
+        assert trace_key is not None
+        key = item["template"] if item["tokens"] is not None else "trace\x1f" + trace_key[0]
+        old_of[item["pattern_id"]] = item["pattern_id"] = _legacy_pattern_id(key)
+    state["version"] = 1
+    loaded = TemplateMiner.from_state(state)
+    assert loaded.resolve(old_of[plain.pattern_id]) == plain.pattern_id == pattern_id_for("disk full on volume <*>")
+    again = loaded.add(trace)
+    assert again.pattern_id == traced.pattern_id and not again.is_new
+    assert loaded.resolve(old_of[traced.pattern_id]) == traced.pattern_id
+    assert {p.pattern_id for p in loaded.patterns()} == {plain.pattern_id, traced.pattern_id}

@@ -21,6 +21,7 @@ from sqlglot import exp
 from support.configs import config_for
 
 from logpipe.config import Config
+from logpipe.patterns.miner import TemplateMiner
 from logpipe.queries.loader import SHIPPED_DIR, load_query_file
 from logpipe.queries.runner import adhoc_query, explain_query, run_query
 from logpipe.store import gzip_lines
@@ -274,14 +275,16 @@ def test_noisiest_lines(tmp_store) -> None:
     write(tmp_store, recs)
     rows = run(tmp_store, "noisiest_lines")
     assert pick(rows, "service", "level", "template", "records", "share_of_records") == [
-        ("api", "INFO", "GET /healthz <num> in <num> ms", 5, 62.5),
-        ("api", "DEBUG", "cache hit for user <num>", 2, 25.0),
-        ("web", "ERROR", "template not found: <str>", 1, 12.5),
+        ("api", "INFO", "GET /healthz 2xx in <*> ms", 5, 62.5),
+        ("api", "DEBUG", "cache hit for user <*>", 2, 25.0),
+        ("web", "ERROR", "template not found: 'home.html'", 1, 12.5),
     ]
+    # grouped by the logs view's pattern_id: the miner's id of the template
+    assert rows[1]["pattern_id"] == TemplateMiner().add("cache hit for user 7").pattern_id
     assert rows[0]["example"] == "GET /healthz 200 in 0 ms"
     assert sum(r["share_of_bytes"] for r in rows) == pytest.approx(100.0, abs=0.01)
     assert rows[0]["share_of_bytes"] > rows[1]["share_of_bytes"] > 0
-    assert pick(run(tmp_store, "noisiest_lines", {"min_level": "WARN"}), "template") == [("template not found: <str>",)]
+    assert pick(run(tmp_store, "noisiest_lines", {"min_level": "WARN"}), "template") == [("template not found: 'home.html'",)]
     assert len(run(tmp_store, "noisiest_lines", {"limit": "2"})) == 2
 
 
@@ -298,7 +301,7 @@ def test_level_breakdown(tmp_store) -> None:
 
 ATHENA_PARAMS: dict[str, dict[str, Any]] = {
     "trace_lines": {"id": "4bf92f3577b34da6' --"},
-    "pattern_lines": {"shapes": "0123456789abcdef0123456789abcdef,ffffffffffffffffffffffffffffffff"},
+    "pattern_lines": {"patterns": "0123456789abcdef,ffffffffffffffff"},
     "datadog_forwarded": {"exclude": json.dumps(["^health", "can't reach"]), "sample_rate": "0.25"},
 }
 # DuckDB spellings that must never reach Athena: the text sent is the file's own Athena SQL.
@@ -362,8 +365,8 @@ def test_runs_on_athena_with_bound_parameters(name: str, aws: str, boto_client, 
     if name == "trace_lines":
         assert "'4bf92f3577b34da6'' --'" in values and "' --" not in sql
         assert "1000" in values  # the default limit, bound too
-    if name == "pattern_lines":  # the shape hash is Trino's own md5 of the UTF-8 text, the list bound item by item
-        assert "LOWER(TO_HEX(MD5(TO_UTF8(" in sql.upper() and "'ffffffffffffffffffffffffffffffff'" in values
+    if name == "pattern_lines":  # the id is Trino's own md5 of the UTF-8 template, the list bound item by item
+        assert "LOWER(TO_HEX(MD5(TO_UTF8(" in sql.upper() and "'ffffffffffffffff'" in values
     if name == "datadog_forwarded":
         assert "ANY_MATCH(ARRAY[?, ?], p -> REGEXP_LIKE(" in sql and "'^health'" in values and "'can''t reach'" in values
         assert "0.25E0" in values and "'WARN'" in values and "0.1E0" in values and "1.7E0" in values
@@ -393,11 +396,9 @@ def test_every_shipped_query_from_the_cli(cli) -> None:
         args = ["query", "run", name, "--since", "4h", "--format", "json"]
         if name == "trace_lines":
             args += ["-p", f"id={trace}"]
-        if name == "pattern_lines":  # the lines of the most frequent error shape error_shapes returned
-            from logpipe.detectors.shapes import shape_hash
-
+        if name == "pattern_lines":  # the lines of the most frequent error pattern error_shapes returned
             top = max(outputs["error_shapes"], key=lambda r: r["records"])
-            args += ["-p", f"shapes={shape_hash(top['shape'])}", "-p", f"service={top['service']}"]
+            args += ["-p", f"patterns={top['pattern_id']}", "-p", f"service={top['service']}"]
         code, out, err = cli(*args)
         assert code == 0, (name, err)
         outputs[name] = [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -417,10 +418,10 @@ def test_every_shipped_query_from_the_cli(cli) -> None:
                for r in outputs["http_status_latency"])
     assert all(r["trace_id"] == trace or r["request_id"] or trace in (r["message"] or "")
                for r in outputs["trace_lines"])
-    # pattern_lines returns exactly the records error_shapes counted for the shape (every hour of it)
+    # pattern_lines returns exactly the records error_shapes counted for the id (every hour of it)
     top = max(outputs["error_shapes"], key=lambda r: r["records"])
     assert len(outputs["pattern_lines"]) == sum(r["records"] for r in outputs["error_shapes"]
-                                                if r["shape"] == top["shape"] and r["service"] == top["service"])
+                                                if r["pattern_id"] == top["pattern_id"] and r["service"] == top["service"])
     deploy = [r for r in outputs["errors_since_deploy"] if r["service"] == summary.deploy_service]
     assert [r["task_definition"] for r in deploy] == [summary.deploy_to, summary.deploy_from]
     crashed = {c.service for c in summary.crashes}
@@ -441,7 +442,7 @@ def gzip_lines_of(store) -> list[bytes]:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_query_bounds_its_partitions(name: str, tmp_store) -> None:
-    params = {"trace_lines": {"id": "abcdef123456"}, "pattern_lines": {"shapes": "0" * 32}}.get(name, {})
+    params = {"trace_lines": {"id": "abcdef123456"}, "pattern_lines": {"patterns": "0" * 16}}.get(name, {})
     result = explain_query(config_for(tmp_store), name, DAY, NEXT_DAY, params)
     assert result.bounded and result.warnings == [], result.warnings
     sql = load_query_file(SHIPPED_DIR / f"{name}.sql").sql

@@ -23,9 +23,10 @@ from logpipe.patterns.store import PatternRecord
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
-# Saved queries a finding points to (shipped in queries/).
-PATTERN_QUERY = "top_error_messages"
+# Saved queries a finding points to (shipped in queries/): a pattern's lines, a service's top errors.
+PATTERN_QUERY = "pattern_lines"
 SERVICE_QUERY = "top_error_messages"
+MAX_LINE_IDS = 100  # what one list parameter takes (logpipe.queries.params.MAX_LIST)
 
 
 def _iso(moment: datetime) -> str:
@@ -74,6 +75,9 @@ class PatternActivity:
     first_ts: datetime
     last_ts: datetime
     samples: list[str] = field(default_factory=list)  # redacted
+    # The logs view's pattern_id of the lines counted here (one per template the pattern took in),
+    # most records first: what ``pattern_lines`` filters by to return exactly these lines.
+    line_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -142,6 +146,22 @@ class DetectionContext:
             totals[service][0] += records
             totals[service][1] += errors
         return {s: (r, e) for s, (r, e) in totals.items()}
+
+    def lines_query(self, pattern_id: str, service: str) -> tuple[str, dict[str, str]]:
+        """The saved query and parameters that return exactly the lines counted for the pattern in
+        the service: ``pattern_lines`` with the line ids (the service's top errors without any)."""
+        ids: list[str] = []
+        for item in self.activity:
+            if item.pattern_id == pattern_id and item.service == service:
+                ids.extend(i for i in item.line_ids if i not in ids)
+        if not ids:
+            return SERVICE_QUERY, {"service": service}
+        return PATTERN_QUERY, {"patterns": ",".join(ids[:MAX_LINE_IDS]), "service": service}
+
+    def lines_args(self, pattern_id: str, service: str) -> dict[str, Any]:
+        """``lines_query`` as a Finding's ``query`` and ``query_params``."""
+        query, params = self.lines_query(pattern_id, service)
+        return {"query": query, "query_params": params}
 
     def status(self, pattern_id: str) -> str | None:
         record = self.before.get(pattern_id)

@@ -1,11 +1,12 @@
 """From a pattern to exactly its lines: which shapes the detectors counted as the pattern.
 
-The detectors count a pattern as the ERROR/FATAL records of every (service, hour, shape) group whose
-example the miner puts in that pattern (``run_detectors``). This module repeats that assignment
-for a window without learning anything: it runs the same ``error_shapes`` query, asks the stored
-miner which pattern each group's example belongs to (``TemplateMiner.match`` follows merges), and
-returns the hashes of the pattern's shapes. ``pattern_lines`` with those hashes then returns the
-very records that were counted - the same number the pattern store holds for the window's hours.
+The detectors count a pattern as the ERROR/FATAL records of every (service, hour, pattern_id) group
+(``pattern_id``: the ``logs`` view's id of a line's masked template) whose example the miner puts in
+that pattern (``run_detectors``). This module repeats that assignment for a window without learning
+anything: it runs the same ``error_shapes`` query, asks the stored miner which pattern each group's
+example belongs to (``TemplateMiner.match`` follows merges), and returns the pattern's line ids.
+``pattern_lines`` with those ids then returns the very records that were counted - the same number
+the pattern store holds for the window's hours.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from logpipe.config import Config
-from logpipe.detectors.shapes import ERROR_SHAPES_QUERY, PATTERN_LINES_QUERY, shape_hash
+from logpipe.detectors.shapes import ERROR_SHAPES_QUERY, PATTERN_LINES_QUERY
 from logpipe.patterns.store import PatternStore
 from logpipe.queries.params import MAX_LIST
 from logpipe.redact import redact
@@ -25,22 +26,22 @@ class PatternShapes:
     pattern_id: str
     window_start: datetime
     window_end: datetime
-    hashes: list[str] = field(default_factory=list)  # distinct shapes, most records first
-    records: int = 0  # the records of those shapes in the window: what pattern_lines returns
+    ids: list[str] = field(default_factory=list)  # the logs view's pattern_ids, most records first
+    records: int = 0  # the records of those ids in the window: what pattern_lines returns
     services: dict[str, int] = field(default_factory=dict)
-    truncated: bool = False  # more shapes than one list parameter takes
+    truncated: bool = False  # more ids than one list parameter takes
 
     @property
     def query(self) -> str:
         return PATTERN_LINES_QUERY
 
     def params(self) -> dict[str, str]:
-        return {"shapes": ",".join(self.hashes)}
+        return {"patterns": ",".join(self.ids)}
 
 
 def pattern_shapes(config: Config, pattern_id: str, start: datetime, end: datetime,
                    store: PatternStore | None = None) -> PatternShapes:
-    """The shapes (by hash) of ``pattern_id`` in ``[start, end)`` and how many records they hold."""
+    """The line ids (``logs.pattern_id``) of ``pattern_id`` in ``[start, end)`` and how many records they hold."""
     from logpipe.patterns.miner import TemplateMiner
     from logpipe.queries.runner import run_query
 
@@ -52,19 +53,19 @@ def pattern_shapes(config: Config, pattern_id: str, start: datetime, end: dateti
     if not state:
         return found
     miner = TemplateMiner.from_state(state)
-    frame = run_query(config, ERROR_SHAPES_QUERY, start, end, {}, redacted=False).frame  # hashed as the engine has it
-    per_hash: dict[str, int] = {}
+    frame = run_query(config, ERROR_SHAPES_QUERY, start, end, {}, redacted=False).frame  # ids as the engine has them
+    per_id: dict[str, int] = {}
     for row in frame.itertuples(index=False):
         match = miner.match("" if row.example is None else str(row.example))
         if match is None or miner.resolve(match.pattern_id) != current:
             continue
-        digest = shape_hash(str(row.shape))
-        per_hash[digest] = per_hash.get(digest, 0) + int(row.records)
+        line_id = str(row.pattern_id)
+        per_id[line_id] = per_id.get(line_id, 0) + int(row.records)
         service = redact(str(row.service))
         found.services[service] = found.services.get(service, 0) + int(row.records)
-    ranked = sorted(per_hash.items(), key=lambda kv: (-kv[1], kv[0]))
+    ranked = sorted(per_id.items(), key=lambda kv: (-kv[1], kv[0]))
     found.truncated = len(ranked) > MAX_LIST
-    found.hashes = [h for h, _ in ranked[:MAX_LIST]]
+    found.ids = [i for i, _ in ranked[:MAX_LIST]]
     found.records = sum(n for _, n in ranked[:MAX_LIST])
     return found
 

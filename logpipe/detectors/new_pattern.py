@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from logpipe.detectors.base import PATTERN_QUERY, DetectionContext, Finding, PatternActivity, Severity
+from logpipe.detectors.base import DetectionContext, Finding, PatternActivity, Severity
 
 KIND = "new_pattern"
 
@@ -37,6 +37,6 @@ def detect(ctx: DetectionContext) -> list[Finding]:
                 template=item.template,
                 title=f"new error pattern in {item.service}: {item.count} × {item.template[:120]}",
                 evidence=evidence, samples=item.samples[: ctx.samples_per_finding],
-                query=PATTERN_QUERY, query_params={"service": item.service},
+                **ctx.lines_args(pattern_id, item.service),
                 window_start=ctx.start, window_end=ctx.end))
     return findings

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from logpipe.detectors.base import PATTERN_QUERY, DetectionContext, Finding, PatternActivity
+from logpipe.detectors.base import DetectionContext, Finding, PatternActivity
 
 KIND = "regression"
 
@@ -31,6 +31,6 @@ def detect(ctx: DetectionContext) -> list[Finding]:
                 template=item.template,
                 title=f"resolved error is back in {item.service}: {item.count} × {item.template[:120]}",
                 evidence=evidence, samples=item.samples[: ctx.samples_per_finding],
-                query=PATTERN_QUERY, query_params={"service": item.service},
+                **ctx.lines_args(pattern_id, item.service),
                 window_start=ctx.start, window_end=ctx.end))
     return findings

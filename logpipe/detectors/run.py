@@ -158,7 +158,8 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
         write = learn and not processed and not (only_if_records and total_records == 0)
         state = w.load_miner_state()
         miner = TemplateMiner.from_state(state) if state else TemplateMiner()
-        aliases_before = dict(miner.aliases)
+        # (the stored aliases: loading an older state may add some, which the store must learn too)
+        aliases_before = dict(state.get("aliases", {})) if state else {}
 
         # Mine the distinct shapes (the raw example of each: stack traces need their frames).
         mined = []
@@ -166,15 +167,20 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
             example = "" if row.example is None else str(row.example)
             result = miner.add(example)
             mined.append((result.pattern_id, _service(row.service), floor_hour(_ts(row.bucket)), int(row.records),
-                          _ts(row.first_ts), _ts(row.last_ts), example))
+                          _ts(row.first_ts), _ts(row.last_ts), example, getattr(row, "pattern_id", None)))
         templates = {p.pattern_id: p.template for p in miner.patterns()}
 
         counts: dict[tuple[str, str, datetime], int] = defaultdict(int)
         spans: dict[tuple[str, str], list[datetime]] = {}
         raw_examples: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for pid, service, hour, n, first_ts, last_ts, example in mined:
+        # the logs view's ids of the lines counted per (pattern, service), with their records
+        line_ids: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        for pid, service, hour, n, first_ts, last_ts, example, line_id in mined:
             pid = miner.resolve(pid)
             counts[(pid, service, hour)] += n
+            if line_id is not None:
+                per_line_id = line_ids[(pid, service)]
+                per_line_id[str(line_id)] = per_line_id.get(str(line_id), 0) + n
             span = spans.setdefault((pid, service), [first_ts, last_ts])
             span[0], span[1] = min(span[0], first_ts), max(span[1], last_ts)
             if example not in raw_examples[(pid, service)] and len(raw_examples[(pid, service)]) < samples_wanted:
@@ -182,8 +188,10 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
         activity: list[PatternActivity] = []
         for (pid, service), (first_ts, last_ts) in spans.items():
             total = sum(n for (p, s, _h), n in counts.items() if p == pid and s == service)
+            by_records = sorted(line_ids[(pid, service)].items(), key=lambda kv: (-kv[1], kv[0]))
             activity.append(PatternActivity(pid, templates.get(pid, ""), service, total, first_ts, last_ts,
-                                            [_redacted(x) for x in raw_examples[(pid, service)]]))
+                                            [_redacted(x) for x in raw_examples[(pid, service)]],
+                                            [i for i, _ in by_records]))
         activity.sort(key=lambda a: (-a.count, a.service, a.pattern_id))
 
         # History before the window, with ids merged by this window's mining folded in.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from logpipe.detectors.base import PATTERN_QUERY, SERVICE_QUERY, DetectionContext, Finding, Severity
+from logpipe.detectors.base import SERVICE_QUERY, DetectionContext, Finding, Severity
 
 KIND = "spike"
 SERVICE_KIND = "error_spike"
@@ -51,7 +51,7 @@ def detect(ctx: DetectionContext) -> list[Finding]:
             title=f"{service}: {templates[pattern_id][:100]} ×{ratio:.1f} ({count} vs usual {baseline:g})",
             evidence={"count": count, "baseline": baseline, "ratio": round(ratio, 2), "baseline_days": days},
             samples=samples[(pattern_id, service)][: ctx.samples_per_finding],
-            query=PATTERN_QUERY, query_params={"service": service},
+            **ctx.lines_args(pattern_id, service),
             window_start=ctx.start, window_end=ctx.end))
     for service, (_records, errors) in sorted(ctx.service_totals().items()):
         found = ctx.service_error_baseline(service)

@@ -14,6 +14,7 @@ from typing import Any
 
 from logpipe import extras
 from logpipe.config import Config
+from logpipe.detectors.base import MAX_LINE_IDS, PATTERN_QUERY, SERVICE_QUERY
 from logpipe.digest.model import (
     DataQualityNote,
     Digest,
@@ -26,7 +27,6 @@ from logpipe.digest.model import (
 from logpipe.layout import hours_in_window, utc
 
 ATHENA_CONSOLE = "https://{region}.console.aws.amazon.com/athena/home?region={region}#/query-editor"
-PATTERN_QUERY = "top_error_messages"
 
 
 def athena_console_url(config: Config) -> str | None:
@@ -36,8 +36,12 @@ def athena_console_url(config: Config) -> str | None:
     return ATHENA_CONSOLE.format(region=config.aws.region)
 
 
-def pattern_command(service: str | None, start: datetime, end: datetime) -> str:
-    parts = ["logpipe", "query", "run", PATTERN_QUERY]
+def pattern_command(service: str | None, start: datetime, end: datetime, line_ids: list[str] | None = None) -> str:
+    """The CLI line that shows a top pattern's lines: ``pattern_lines`` with the logs view's ids the
+    detectors counted as the pattern (``top_error_messages`` of the service when none are known)."""
+    parts = ["logpipe", "query", "run", PATTERN_QUERY if line_ids else SERVICE_QUERY]
+    if line_ids:
+        parts += ["--param", "patterns=" + ",".join(line_ids[:MAX_LINE_IDS])]
     if service:
         parts += ["--param", f"service={service}"]
     return shlex.join([*parts, "--since", iso(start), "--until", iso(end)])
@@ -106,8 +110,9 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
     per: dict[str, dict[str, Any]] = {}
     for item in report.patterns:
         entry = per.setdefault(item.pattern_id, {"template": item.template, "count": 0,
-                                                 "services": defaultdict(int), "samples": []})
+                                                 "services": defaultdict(int), "samples": [], "line_ids": []})
         entry["count"] += item.count
+        entry["line_ids"].extend(i for i in item.line_ids if i not in entry["line_ids"])
         entry["services"][item.service] += item.count
         for line in item.samples:
             if line not in entry["samples"] and len(entry["samples"]) < config.digest.samples_per_pattern:
@@ -130,7 +135,7 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
                              count=entry["count"], previous=prev, hourly=list(hourly.values()),
                              samples=entry["samples"], status=statuses.get(pid),
                              command=pattern_command(services_sorted[0] if len(services_sorted) == 1 else None,
-                                                     start, end))
+                                                     start, end, entry["line_ids"]))
         if charts and draw_charts:
             pattern.chart_png = sparkline_png(pattern.hourly)
         top.append(pattern)

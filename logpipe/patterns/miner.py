@@ -44,7 +44,8 @@ from logpipe.patterns.masking import HTTP_METHODS, WILDCARD, _hex_token_hint, ma
 from logpipe.patterns.traces import stack_trace_key
 from logpipe.redact import mask_secrets
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+# Version 1 had BLAKE2b ids (``from_state`` re-keys its patterns, old id -> new id in ``aliases``).
 
 # The fast cache key: the UTF-8 bytes with every digit turned into "0". bytes.translate with a
 # static table is a C loop (str.translate rebuilds its table on every call: 10x slower).
@@ -73,7 +74,7 @@ class MinerConfig:
     """Masked lines remembered for the fast path; the cache is cleared when it grows past this."""
     max_chars: int = 2000
     """Messages (not stack traces) are masked and grouped on their first ``max_chars`` characters, as the
-    SQL path does (``detectors.shapes.SHAPE_PREFIX_CHARS``): a 1 MB line must not cost seconds
+    SQL path does (``logpipe.patterns.sql.SHAPE_PREFIX_CHARS``): a 1 MB line must not cost seconds
     (some masks are quadratic on adversarial input in Python's regex engine, never in RE2)."""
 
 
@@ -97,7 +98,18 @@ class Pattern:
 
 
 def pattern_id_for(key: str) -> str:
-    """The stable id of a template or grouping key: 16 hex digits of BLAKE2b."""
+    """The stable id of a template or grouping key: the first 16 hex digits of its MD5.
+
+    Why MD5 (not a keyed or newer hash): it is the one both engines compute, so the ``logs`` view's
+    ``pattern_id`` column is this very id for a line's own template
+    (``substr(lower(to_hex(md5(to_utf8(template)))), 1, 16)``, ``logpipe.patterns.sql``). It
+    names groups, it protects nothing.
+    """
+    return hashlib.md5(key.encode("utf-8", "replace"), usedforsecurity=False).hexdigest()[:16]
+
+
+def _legacy_pattern_id(key: str) -> str:
+    """The id state version 1 gave a key (BLAKE2b), to carry such a state's patterns over."""
     return hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
@@ -237,6 +249,7 @@ class TemplateMiner:
         # Patterns whose stored template no longer hashes to their id (a migration re-redacted
         # it, state migration 0006): found by template, so a line of theirs keeps the id it had.
         self._renamed: dict[str, _Cluster] = {}
+        self._legacy_traces: dict[str, _Cluster] = {}  # version-1 stack-trace patterns, by old id
 
     # ---- public API ----
 
@@ -292,6 +305,8 @@ class TemplateMiner:
             trace = stack_trace_key(mask_secrets(message))
             if trace is not None:
                 found = self._by_id.get(pattern_id_for("trace\x1f" + trace[0]))
+                if found is None and self._legacy_traces:
+                    found = self._legacy_traces.get(_legacy_pattern_id("trace\x1f" + trace[0]))
                 return MatchResult(found.pattern_id, found.template, False) if found else None
         cluster = None
         if len(message) <= self.config.max_chars:
@@ -342,23 +357,41 @@ class TemplateMiner:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TemplateMiner:
-        """Rebuild a miner from ``to_state()`` output (indexes are recomputed, not stored)."""
-        if state.get("version") != STATE_VERSION:
+        """Rebuild a miner from ``to_state()`` output (indexes are recomputed, not stored).
+
+        A version-1 state (BLAKE2b ids) is re-keyed: each template pattern gets its MD5 id and
+        ``aliases`` maps the old id to it, so stores and findings that hold old ids resolve. A
+        stack-trace pattern's key is not in the state: it keeps its old id until its next line,
+        which re-keys it the same way (``_add_trace``).
+        """
+        version = state.get("version")
+        if version not in (1, STATE_VERSION):
             from logpipe.errors import LogpipeError
 
-            raise LogpipeError(f"miner state version {state.get('version')!r} is not supported "
+            raise LogpipeError(f"miner state version {version!r} is not supported "
                                f"(expected {STATE_VERSION}); re-mine the patterns")
         miner = cls(MinerConfig(**state.get("config", {})))
+        rekeyed: dict[str, str] = {}
         for item in state["patterns"]:
             wild = {int(k): (v[0], v[1]) for k, v in item.get("wild", {}).items()}
-            c = _Cluster(item.get("tokens"), item["template"], item["pattern_id"], wild)
+            pid = item["pattern_id"]
+            if version == 1 and item.get("tokens") is not None:
+                new = pattern_id_for(item["template"])
+                if new != pid:
+                    rekeyed[pid] = new
+                    pid = new
+            c = _Cluster(item.get("tokens"), item["template"], pid, wild)
             c.count = int(item.get("count", 0))
             c.examples = list(item.get("examples", []))
             c.hot = len(c.examples) >= miner.config.max_examples
+            if version == 1 and c.tokens is None:
+                miner._legacy_traces[pid] = c
             miner._register(c)
             if c.tokens is not None and pattern_id_for(c.template) != c.pattern_id:
                 miner._renamed[c.template] = c
         miner.aliases.update(state.get("aliases", {}))
+        miner.aliases.update({old: rekeyed.get(new, new) for old, new in state.get("aliases", {}).items()})
+        miner.aliases.update(rekeyed)
         return miner
 
     # ---- internals ----
@@ -366,12 +399,26 @@ class TemplateMiner:
     def _add_trace(self, message: str, key: str, display: str) -> MatchResult:
         pid = pattern_id_for("trace\x1f" + key)
         cluster = self._by_id.get(pid)
+        if cluster is None and self._legacy_traces:
+            cluster = self._rekey_legacy_trace(_legacy_pattern_id("trace\x1f" + key), pid)
         is_new = cluster is None
         if cluster is None:
             cluster = _Cluster(None, display, pid)
             self._by_id[pid] = cluster
         self._count(cluster, message)
         return MatchResult(pid, cluster.template, is_new)
+
+    def _rekey_legacy_trace(self, old: str, pid: str) -> _Cluster | None:
+        """A version-1 stack-trace pattern under its new id (``old`` -> ``pid`` in ``aliases``)."""
+        cluster = self._legacy_traces.pop(old, None)
+        if cluster is None or self._by_id.get(old) is not cluster:
+            return None
+        del self._by_id[old]
+        cluster.pattern_id = pid
+        cluster.result = MatchResult(pid, cluster.template, False)
+        self._by_id[pid] = cluster
+        self.aliases[old] = pid
+        return cluster
 
     def _count(self, cluster: _Cluster, message: str) -> None:
         cluster.count += 1

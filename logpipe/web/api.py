@@ -412,7 +412,7 @@ def pattern_lines(pattern_id: str, request: Request, since: str | None = None, u
     counted = sum(console.patterns().hourly_counts(record.pattern_id, start, end).values())
     query = {**{f"p.{k}": v for k, v in found.params().items()}, "since": iso(start), "until": iso(end), "run": "1"}
     return {"pattern_id": record.pattern_id, "query": found.query, "params": found.params(),
-            "since": iso(start), "until": iso(end), "shapes": len(found.hashes), "records": found.records,
+            "since": iso(start), "until": iso(end), "line_ids": len(found.ids), "records": found.records,
             "counted_in_store": counted, "truncated": found.truncated, "services": found.services,
             "url": f"/ui/queries/{found.query}?{urlencode(query)}"}
 
@@ -428,10 +428,10 @@ def pattern_release(pattern_id: str, request: Request) -> dict[str, Any]:
     first_hour = min(hourly) if hourly else floor_hour(record.first_seen)
     start, end = first_hour, first_hour + timedelta(hours=1)
     found = pattern_shapes(console.config, record.pattern_id, start, end, console.patterns())
-    if not found.hashes:
+    if not found.ids:
         return {"pattern_id": record.pattern_id, "release": None, "first_line_at": None,
                 "reason": "the first hour's lines are no longer in the store"}
-    frame = run_query(console.config, found.query, start, end, {"shapes": found.hashes, "limit": 1}).frame
+    frame = run_query(console.config, found.query, start, end, {"patterns": found.ids, "limit": 1}).frame
     if frame.empty:
         return {"pattern_id": record.pattern_id, "release": None, "first_line_at": None, "reason": "no line found"}
     row = frame.iloc[0]

@@ -187,7 +187,7 @@ def pattern_page(pattern_id: str, request: Request) -> Response:
 @router.get("/patterns/{pattern_id}/lines")
 def pattern_lines(pattern_id: str, request: Request, since: str | None = None, until: str | None = None) -> Response:
     link = api.pattern_lines(pattern_id, request, since, until)
-    if not link["params"]["shapes"]:
+    if not link["params"]["patterns"]:
         return error_page(request, 404, f"pattern {pattern_id} has no lines between {link['since']} and "
                                         f"{link['until']} in the store any more")
     return RedirectResponse(link["url"] + "&" + urlencode({"expect": link["records"], "pattern": pattern_id}),

@@ -140,7 +140,7 @@ def logs_schema() -> dict[str, dict[str, TType]]:
 
     raw = {c: tt.VARCHAR for c in (*RAW_COLUMNS, *PARTITION_COLUMNS)}
     logs = dict(raw)
-    logs.update({"ts": TType.timestamp(3, tz=True), "raw_time": tt.VARCHAR})
+    logs.update({"ts": TType.timestamp(3, tz=True), "raw_time": tt.VARCHAR, "shape": tt.VARCHAR, "pattern_id": tt.VARCHAR})
     return {"logs": logs, "logs_raw": raw}
 
 
