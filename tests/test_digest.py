@@ -83,7 +83,7 @@ def test_markdown(simulated: tuple[Config, Digest]) -> None:
     _, digest = simulated
     text = render_markdown(digest)
     assert "| service | errors | previous period | change |" in text
-    assert "## Top error patterns" in text and "logpipe query run top_error_messages" in text
+    assert "## Top error patterns" in text and "logpipe query run pattern_lines --param patterns=" in text
     assert text_sparkline([0, 5, 10]) == "▁▅█"
 
 

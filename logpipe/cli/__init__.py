@@ -1,7 +1,38 @@
-"""The ``logpipe`` console script: one group (``logpipe.cli.app``), a module per subcommand."""
+"""The ``logpipe`` console script: one group (``logpipe.cli.app``), a module per subcommand.
+
+Loaded lazily: ``logpipe patterns mine ...`` (a filter users pipe text through, where start-up is
+part of every run) runs its command alone, importing click and the miner only; every other command
+line loads the whole group. Both go through the same error edge (``logpipe.cli.guard``).
+"""
 
 from __future__ import annotations
 
-from logpipe.cli.app import COMMAND_MODULES, cli, main
+import sys
+from typing import Any
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point (the ``logpipe`` console script)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] == ["patterns", "mine"]:
+        from logpipe.cli.guard import guarded
+        from logpipe.cli.patterns import mine_command
+
+        guarded(lambda: mine_command.main(args=args[2:], prog_name="logpipe patterns mine", standalone_mode=False,
+                                          help_option_names=["-h", "--help"], max_content_width=100), debug=False)
+        return
+    from logpipe.cli.app import main as app_main
+
+    app_main(argv)
+
+
+def __getattr__(name: str) -> Any:
+    """``cli`` and ``COMMAND_MODULES`` load the whole group on first use."""
+    if name in ("cli", "COMMAND_MODULES"):
+        from logpipe.cli import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["COMMAND_MODULES", "cli", "main"]

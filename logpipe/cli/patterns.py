@@ -16,6 +16,9 @@ Two modes, one contract: output line *i* belongs to input line *i*.
   maps each written id that changed to its final id (it has no ``line`` key).
 
 The ``patterns`` group is shared: ``logpipe.cli.patterns_store`` adds list/show/mute/resolve to it.
+This module imports click and (when it runs) the miner only: ``logpipe patterns mine`` is a filter
+users pipe text through, so ``logpipe.cli.main`` runs it without loading the rest of the CLI (the
+configuration, the engines, pandas, SQLAlchemy: a second of start-up).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from logpipe.cli.common import console
 from logpipe.errors import UsageError
 
 if TYPE_CHECKING:
@@ -185,6 +187,8 @@ def _mine_streaming(miner: TemplateMiner, source: IO[bytes], out: IO[str]) -> No
 def _print_summary(miner: TemplateMiner, limit: int) -> None:
     from rich.table import Table
     from rich.text import Text
+
+    from logpipe.cli.common import console
 
     patterns = miner.patterns()
     total = sum(p.count for p in patterns)

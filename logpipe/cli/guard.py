@@ -1,0 +1,57 @@
+"""The CLI's one error edge: a ``LogpipeError`` or a click usage error prints one line and exits
+non-zero; ``--debug`` shows the traceback instead. Shared by the full command group
+(``logpipe.cli.app``) and the light path of ``logpipe patterns mine`` (``logpipe.cli``), so both
+fail the same way; rich is imported only when there is something to print.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from logpipe.errors import LogpipeError
+
+
+def _err_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def guarded(run: Callable[[], Any], debug: bool) -> None:
+    """Run ``run`` (a click ``main`` with ``standalone_mode=False``), errors as one line and an exit code."""
+    try:
+        run()
+    except click.exceptions.Abort:
+        _err_console().print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        exc.show()
+        sys.exit(exc.exit_code)
+    except LogpipeError as exc:
+        if debug:
+            raise
+        from rich.markup import escape
+
+        _err_console().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _err_console().print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the last resort: still one line, with the way to see more
+        if debug:
+            raise
+        from rich.markup import escape
+
+        _err_console().print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
+                             "(run with --debug for the traceback)",
+                             highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+__all__ = ["guarded"]
