@@ -1,7 +1,7 @@
 """The ``logpipe`` console script: one group, a module per subcommand.
 
-Errors are caught once, here: a ``LogpipeError`` (or a click usage error) prints one line and exits
-non-zero; ``--debug`` shows the traceback instead.
+Errors are caught once, at the edge (``logpipe.cli.guard``): a ``LogpipeError`` (or a click usage
+error) prints one line and exits non-zero; ``--debug`` shows the traceback instead.
 
 Subcommand modules are imported only when their command runs (``LazyGroup``): ``logpipe --help`` or
 ``logpipe query list`` should not pay for pandas, DuckDB, boto3 or the web stack (issue 19: start-up
@@ -16,11 +16,10 @@ import sys
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from logpipe import __version__
-from logpipe.cli.common import AppContext, err_console
-from logpipe.errors import LogpipeError
+from logpipe.cli.common import AppContext
+from logpipe.cli.guard import guarded
 
 # Each module defines ``commands``: a list of click commands or groups to add to the top level.
 COMMAND_MODULES = [
@@ -117,55 +116,10 @@ def cli(ctx: click.Context, config_path: str | None, store_root: str | None, deb
 
 
 
-def _state_database_error(exc: BaseException) -> str | None:
-    """One line for a failure of the state database, or None for anything else.
-
-    SQLAlchemy's own text is several lines: the driver's message, the whole statement with its
-    parameters (which may hold redacted-but-still-private examples) and a "Background on this error"
-    link. A user needs the driver's message and where to look.
-    """
-    sa_exc = sys.modules.get("sqlalchemy.exc")
-    if sa_exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
-        return None
-    from logpipe.state.db import db_error_text
-
-    return (f"the state database failed: {db_error_text(exc)} (check [state] url or "
-            "LOGPIPE_STATE_URL, that its folder exists and is writable, and that no other process holds it; "
-            "--debug shows the statement)")
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning errors into one clear line and an exit code."""
+    """Entry point: run the CLI, turning errors into one clear line and an exit code (``logpipe.cli.guard``)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        cli.main(args=argv, prog_name="logpipe", standalone_mode=False)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        if debug:
-            raise
-        exc.show()
-        sys.exit(exc.exit_code)
-    except LogpipeError as exc:
-        if debug:
-            raise
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # the last resort: still one line, with the way to see more
-        if debug:
-            raise
-        state_error = _state_database_error(exc)
-        if state_error is not None:
-            err_console.print(f"[bold red]error:[/] {escape(state_error)}", highlight=False, soft_wrap=True)
-            sys.exit(1)
-        err_console.print(f"[bold red]error:[/] unexpected {escape(type(exc).__name__)}: {escape(str(exc))} "
-                          "(run with --debug for the traceback)",
-                          highlight=False, soft_wrap=True)
-        sys.exit(1)
+    guarded(lambda: cli.main(args=argv, prog_name="logpipe", standalone_mode=False), debug)
 
 
 __all__ = ["COMMANDS", "COMMAND_MODULES", "LazyGroup", "cli", "main"]

@@ -21,6 +21,23 @@ def _err_console() -> Any:
     return Console(stderr=True)
 
 
+def _state_database_error(exc: BaseException) -> str | None:
+    """One line for a failure of the state database, or None for anything else.
+
+    SQLAlchemy's own text is several lines: the driver's message, the whole statement with its
+    parameters (which may hold redacted-but-still-private examples) and a "Background on this error"
+    link. A user needs the driver's message and where to look.
+    """
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+        return None
+    from logpipe.state.db import db_error_text
+
+    return (f"the state database failed: {db_error_text(exc)} (check [state] url or "
+            "LOGPIPE_STATE_URL, that its folder exists and is writable, and that no other process holds it; "
+            "--debug shows the statement)")
+
+
 def guarded(run: Callable[[], Any], debug: bool) -> None:
     """Run ``run`` (a click ``main`` with ``standalone_mode=False``), errors as one line and an exit code."""
     try:
@@ -48,7 +65,11 @@ def guarded(run: Callable[[], Any], debug: bool) -> None:
             raise
         from rich.markup import escape
 
-        _err_console().print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
+        state_error = _state_database_error(exc)
+        if state_error is not None:
+            _err_console().print(f"[bold red]error:[/] {escape(state_error)}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+        _err_console().print(f"[bold red]error:[/] unexpected {escape(type(exc).__name__)}: {escape(str(exc))} "
                              "(run with --debug for the traceback)",
                              highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -43,7 +43,7 @@ def view_name(config: Config) -> str:
 def view_columns() -> list[tuple[str, str, str]]:
     """(name, Trino type, Hive type) of the view, in its column order."""
     strings = [c for c in RAW_COLUMNS if c not in CANONICAL_KEYS]
-    names = ["service", "level", "message", *strings, "raw_time", "dt", "hour"]
+    names = ["service", "level", "message", *strings, "raw_time", "dt", "hour", "shape", "pattern_id"]
     return [("ts", "timestamp(3)", "timestamp"), *((n, "varchar", "string") for n in names)]
 
 
