@@ -8,7 +8,6 @@ line loads the whole group. Both go through the same error edge (``logpipe.cli.g
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     app_main(argv)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """``cli`` and ``COMMAND_MODULES`` load the whole group on first use."""
     if name in ("cli", "COMMAND_MODULES"):
         from logpipe.cli import app
@@ -35,4 +34,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["COMMAND_MODULES", "cli", "main"]
+__all__ = ["main"]  # (and, loaded on first use, ``cli`` and ``COMMAND_MODULES`` of logpipe.cli.app)
