@@ -220,7 +220,7 @@ webhook_url_env = "SECURITY_SLACK_URL"
                 seen[f"api pattern {pid}"] = json.dumps(get_json(f"{server.url}/api/patterns/{pid}",
                                                                  "t0ken-for-the-test"))
                 found = pattern_shapes(config, pid, DAY0, DAY0 + 3 * HOUR)
-                if found.hashes:
+                if found.ids:
                     frame = run_query(config, found.query, DAY0, DAY0 + 3 * HOUR, found.params()).frame
                     seen[f"pattern_lines {pid}"] = frame.to_csv()
         finally:
