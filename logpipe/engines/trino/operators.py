@@ -629,6 +629,14 @@ def _array_contains(c: Compiler, node: exp.ArrayContains, scope: Scope) -> Typed
 # -- conditional functions ------------------------------------------------------------------------------
 
 
+@rewrite("row")
+def _row(c: Compiler, call: Call) -> Typed:
+    """``ROW(a, b)``: the same anonymous row as ``(a, b)``."""
+    if not call.args:
+        raise TrinoError("ROW needs at least one field")
+    return row_of(c, [c.expr(a, call.scope) for a in call.args])
+
+
 @rewrite("coalesce")
 def _coalesce(c: Compiler, call: Call) -> Typed:
     values = [c.expr(a, call.scope) for a in call.args]
