@@ -280,10 +280,18 @@ def _approx_percentile(c: Compiler, call: Call) -> Typed:
 
 @rewrite("listagg", kind="aggregate")
 def _listagg(c: Compiler, call: Call) -> Typed:
+    if call.window is not None:
+        raise refuse("listagg(...) OVER (...)", "Trino has no listagg window frames either")
     args = _args(c, call)
+    if len(args) not in (1, 2):
+        raise TrinoError("listagg takes a value and a separator")
     x = args[0]
+    if not (x.type.is_string or x.type.is_unknown):
+        raise TrinoError(f"Unexpected parameters ({x.type}) for function listagg: the value must be a varchar")
     sep = args[1] if len(args) > 1 else Typed(lit(""), tt.VARCHAR)
-    return Typed(build(c, call, "string_agg", [x, sep]), tt.VARCHAR)
+    if not sep.is_const:
+        raise TrinoError("listagg: the separator must be a constant")
+    return Typed(build(c, call, "string_agg", [c.cast(x.node, tt.VARCHAR), sep]), tt.VARCHAR)
 
 
 # -- window functions ---------------------------------------------------------------------------------
@@ -345,3 +353,14 @@ def _lag_lead(c: Compiler, call: Call) -> Typed:
             kind = x.type
         nodes.append(c.coerce(args[2], kind))
     return Typed(build(c, call, call.name, nodes, ignore_nulls=call.nulls == "IGNORE"), x.type)
+
+
+@rewrite("bitwise_and_agg", "bitwise_or_agg", "bitwise_xor_agg", kind="aggregate")
+def _bitwise_agg(c: Compiler, call: Call) -> Typed:
+    """Trino's bitwise aggregates over BIGINT (two's complement); NULL for no non-NULL input."""
+    _no_nulls_clause(call)
+    (x,) = _args(c, call)
+    if not (x.type.is_integer or x.type.is_unknown):
+        raise TrinoError(f"Unexpected parameters ({x.type}) for function {call.name}")
+    name = {"bitwise_and_agg": "bit_and", "bitwise_or_agg": "bit_or", "bitwise_xor_agg": "bit_xor"}[call.name]
+    return Typed(build(c, call, name, [c.cast(x.node, tt.BIGINT)]), tt.BIGINT)

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from sqlglot import exp
 
+from logpipe.engines.duckdb_macros import ATHENA_ONLY
 from logpipe.engines.trino import types as tt
 from logpipe.engines.trino.casts import local_time
 from logpipe.engines.trino.compiler import (
@@ -63,7 +64,10 @@ def arithmetic(c: Compiler, op: str, a: Typed, b: Typed) -> Typed:
     if tb.is_unknown:
         tb = ta if not ta.name.startswith("interval") else tt.BIGINT
     if ta.is_numeric and tb.is_numeric:
-        return numeric_arithmetic(c, op, Typed(a.node, ta), Typed(b.node, tb))
+        # A NULL operand takes the other's type in DuckDB too (NULL % NULL would be a BIGINT there).
+        x = c.cast(a.node, ta) if a.type.is_unknown else a.node
+        y = c.cast(b.node, tb) if b.type.is_unknown else b.node
+        return numeric_arithmetic(c, op, Typed(x, ta), Typed(y, tb))
     return temporal_arithmetic(c, op, Typed(a.node, ta, zone=a.zone), Typed(b.node, tb, zone=b.zone))
 
 
@@ -209,9 +213,11 @@ def concat_values(c: Compiler, values: list[Typed], name: str) -> Typed:
         return Typed(T("CASE WHEN {1} THEN NULL ELSE {0} END", node,
                        exp.or_(*[exp.Is(this=v.node.copy(), expression=exp.Null()) for v in values])), target)
     if all(k.is_string or k.is_unknown for k in kinds):
-        node = values[0].node
-        for v in values[1:]:
-            node = exp.DPipe(this=node, expression=v.node, safe=False)
+        # A NULL literal is a VARCHAR here (DuckDB would type the whole result NULL).
+        nodes = [c.coerce(v, tt.VARCHAR) if v.type.is_unknown else v.node for v in values]
+        node = nodes[0]
+        for part in nodes[1:]:
+            node = exp.DPipe(this=node, expression=part, safe=False)
         return Typed(exp.Paren(this=node), tt.VARCHAR)
     if name == "||" and all(k.name == "varbinary" or k.is_unknown for k in kinds):
         return Typed(exp.Paren(this=exp.DPipe(this=values[0].node, expression=values[1].node)), tt.VARBINARY)
@@ -555,6 +561,8 @@ def _anonymous(c: Compiler, node: exp.Anonymous, scope: Scope) -> Typed:
 
 
 def _call(c: Compiler, node: exp.Expression, scope: Scope, **kw: object) -> Typed:
+    if isinstance(node, exp.GroupConcat):
+        return _listagg_syntax(c, node, scope, **kw)
     if not isinstance(node, exp.Anonymous):
         return c.expr(node, scope)
     args = list(node.expressions)
@@ -570,6 +578,30 @@ def _call(c: Compiler, node: exp.Expression, scope: Scope, **kw: object) -> Type
         order = list(args[-1].expressions)
         args = [*args[:-1], args[-1].this]
     return c.call(node.name, node, args, scope, distinct=distinct, order=order, **kw)
+
+
+@expression(exp.GroupConcat)
+def _group_concat(c: Compiler, node: exp.GroupConcat, scope: Scope) -> Typed:
+    return _listagg_syntax(c, node, scope)
+
+
+def _listagg_syntax(c: Compiler, node: exp.GroupConcat, scope: Scope, **kw: Any) -> Typed:
+    """Trino's ``LISTAGG(x, sep [ON OVERFLOW ...]) WITHIN GROUP (ORDER BY ...)``, parsed by sqlglot as
+    GROUP_CONCAT: the ``listagg`` aggregate with its ORDER BY (logpipe.engines.trino.aggregates)."""
+    value, order, distinct = node.this, None, False
+    if isinstance(value, exp.Order):
+        order, value = list(value.expressions), value.this
+    if isinstance(value, exp.Distinct):
+        distinct, value = True, value.expressions[0]
+    args = [value] if node.args.get("separator") is None else [value, node.args["separator"]]
+    overflow = node.args.get("on_overflow")
+    truncate = overflow is not None and not (isinstance(overflow, exp.Var) and overflow.name.upper() == "ERROR")
+    typed = c.call("listagg", node, args, scope, distinct=distinct, order=order, **kw)
+    # Trino fails (ON OVERFLOW ERROR, the default) or truncates past 1048576 bytes; DuckDB has no limit.
+    limit = T("octet_length(encode({0})) > 1048576", typed.node)
+    too_long = (fn("error", lit(f"listagg ON OVERFLOW TRUNCATE: a result over 1048576 bytes is not truncated locally; {ATHENA_ONLY}"))
+                if truncate else fail(c, "Concatenated string has the length in bytes larger than the maximum output length 1048576"))
+    return Typed(exp.Case(ifs=[exp.If(this=limit, true=too_long)], default=typed.node), tt.VARCHAR)
 
 
 @expression(exp.Filter)
