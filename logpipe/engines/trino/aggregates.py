@@ -289,8 +289,8 @@ def _listagg(c: Compiler, call: Call) -> Typed:
     if not (x.type.is_string or x.type.is_unknown):
         raise TrinoError(f"Unexpected parameters ({x.type}) for function listagg: the value must be a varchar")
     sep = args[1] if len(args) > 1 else Typed(lit(""), tt.VARCHAR)
-    if not sep.is_const:
-        raise TrinoError("listagg: the separator must be a constant")
+    if not sep.is_const or not (sep.type.is_string or sep.type.is_unknown):
+        raise TrinoError("listagg: the separator must be a constant varchar")
     return Typed(build(c, call, "string_agg", [c.cast(x.node, tt.VARCHAR), sep]), tt.VARCHAR)
 
 
