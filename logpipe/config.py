@@ -128,6 +128,29 @@ class EngineConfig(Section):
         return value
 
 
+class CompactConfig(Section):
+    """Columnar hours (``logpipe compact``): closed hours of raw logs rewritten as Parquet beside them."""
+
+    # The service's compact job (``logpipe serve`` / ``logpipe run``) runs on this schedule.
+    enabled: bool = True
+    schedule: str = "20 * * * *"
+    # Queries read the compacted hours before the watermark (false: always the raw objects).
+    read: bool = True
+    # At most this many hours per run (a first run over a long history catches up over several runs).
+    max_hours_per_run: int = Field(default=168, ge=1)
+    # Each run also looks again at the hours this far before the watermark (rewritten only if their
+    # raw objects changed: an object delivered far past the lateness).
+    recheck: str = "6h"
+    # The Glue table of the Parquet hours (Athena reads the hours before the watermark from it).
+    table: str = "logs_parquet"
+
+    @field_validator("recheck")
+    @classmethod
+    def _recheck(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class StateConfig(Section):
     """Patterns, watermarks, the publish ledger and local metrics: one SQLAlchemy URL."""
 
@@ -489,6 +512,7 @@ class Config(BaseSettings):
     aws: AwsConfig = Field(default_factory=AwsConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    compact: CompactConfig = Field(default_factory=CompactConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     digest: DigestConfig = Field(default_factory=DigestConfig)
@@ -630,7 +654,7 @@ def redact_config(data: Any, key: str = "") -> Any:
     return data
 
 
-__all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "LEVELS", "AlarmsConfig", "AwsConfig", "Config", "DatadogRoute",
+__all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "LEVELS", "AlarmsConfig", "AwsConfig", "CompactConfig", "Config", "DatadogRoute",
            "DestinationConfig", "DetectorsConfig", "DigestConfig", "EngineConfig", "FirelensConfig",
            "FirelensService", "InfraConfig", "Level", "MetricsConfig", "QueriesConfig", "RedactConfig", "RedactRule",
            "Section", "ServiceConfig", "StateConfig", "StoreConfig", "apply_redaction", "load_config",

@@ -3,10 +3,19 @@
 ``{root}/{prefix}/[service=NAME/]dt=YYYY-MM-DD/hour=HH/{object}.gz``: gzip'd JSON lines, hive-style
 partitions. The Firehose prefix (``infra/``), the Glue table's partition projection, the local store,
 the simulator and the DuckDB engine all take their paths from here, so that they cannot drift apart.
+
+Beside it, the columnar hours (``logpipe compact``): ``{root}/{prefix}-parquet/dt=YYYY-MM-DD/hour=HH/
+{YYYY-MM-DD-HH}-{fingerprint}.parquet``, one zstd Parquet file per closed hour holding exactly the
+records of that raw hour partition (services merged, sorted by service, level and time). The
+fingerprint names the raw objects it was made from, so a reader can tell when the raw hour has
+changed since (a very late object): then the raw hour is read instead. ``_watermark.json`` under the
+Parquet prefix is the compaction watermark: hours before it are read from Parquet, the rest raw
+(files starting with ``_`` are ignored by Athena, as by Hive).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -17,6 +26,12 @@ HOUR = timedelta(hours=1)
 DT_FORMAT = "%Y-%m-%d"
 HOUR_FORMAT = "%H"
 OBJECT_SUFFIX = ".gz"
+COMPACTED_SUFFIX = ".parquet"
+COMPACTED_PREFIX_SUFFIX = "-parquet"  # {prefix}-parquet: a sibling of the raw prefix, never inside it
+WATERMARK_NAME = "_watermark.json"
+_COMPACTED_RE = re.compile(
+    r"(?:^|/)dt=(?P<dt>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P=dt)-(?P=hour)-(?P<fingerprint>[0-9a-f]{16})\.parquet$"
+)
 
 _PARTITION_RE = re.compile(
     r"(?:^|/)(?:service=(?P<service>[^/]+)/)?dt=(?P<dt>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<object>[^/]+)$"
@@ -167,6 +182,57 @@ class Layout:
     def partition_keys(self) -> list[str]:
         return (["service"] if self.service_partition else []) + ["dt", "hour"]
 
+    # -- the columnar hours ----------------------------------------------------------------------
+
+    @property
+    def compacted_prefix(self) -> str:
+        """``{prefix}-parquet``: where the Parquet hours live (outside the raw table's location)."""
+        return self.prefix + COMPACTED_PREFIX_SUFFIX
+
+    def compacted_dir(self, hour: datetime) -> str:
+        hour = floor_hour(hour)
+        return f"{self.compacted_prefix}/dt={hour.strftime(DT_FORMAT)}/hour={hour.strftime(HOUR_FORMAT)}"
+
+    def compacted_day_dir(self, day: str) -> str:
+        return f"{self.compacted_prefix}/dt={day}"
+
+    def compacted_key(self, hour: datetime, fingerprint: str) -> str:
+        """The Parquet file of one hour made from the raw objects ``fingerprint`` names."""
+        hour = floor_hour(hour)
+        return f"{self.compacted_dir(hour)}/{hour.strftime('%Y-%m-%d-%H')}-{fingerprint}{COMPACTED_SUFFIX}"
+
+    def parse_compacted_key(self, key: str) -> tuple[datetime, str] | None:
+        """The hour and raw fingerprint of a Parquet hour's key, or None if it is not one."""
+        key = key.lstrip("/")
+        if not key.startswith(self.compacted_prefix + "/"):
+            return None
+        match = _COMPACTED_RE.search(key[len(self.compacted_prefix):])
+        if not match:
+            return None
+        try:
+            hour = datetime.strptime(f"{match['dt']} {match['hour']}", f"{DT_FORMAT} {HOUR_FORMAT}")
+        except ValueError:
+            return None
+        return hour.replace(tzinfo=UTC), match["fingerprint"]
+
+    def watermark_key(self) -> str:
+        return f"{self.compacted_prefix}/{WATERMARK_NAME}"
+
+    def glue_projection_compacted(self, bucket: str, start_date: str = "2024-01-01") -> dict[str, str]:
+        """Partition projection of the Parquet table (the same dt/hour projection, its own location)."""
+        params = {k: v for k, v in self.glue_projection(bucket, start_date).items() if not k.startswith("projection.service")}
+        params["storage.location.template"] = f"s3://{bucket}/{self.compacted_prefix}/dt=${{dt}}/hour=${{hour}}/"
+        return params
+
+
+def raw_fingerprint(objects: list[tuple[str, int]]) -> str:
+    """16 hex digits naming a set of raw objects (key and size): the Parquet hour made from them
+    carries it, so a raw hour that changed after compaction is noticed."""
+    digest = hashlib.sha256()
+    for key, size in sorted(objects):
+        digest.update(f"{key}\0{size}\n".encode())
+    return digest.hexdigest()[:16]
+
 
 def partition_bounds(start: datetime, end: datetime) -> PartitionBounds:
     """Partition values covering ``start <= time < end`` (``end`` exclusive)."""
@@ -186,5 +252,7 @@ def iter_hours(start: datetime, end: datetime) -> Iterator[datetime]:
     yield from hours_in_window(start, end)
 
 
-__all__ = ["DT_FORMAT", "HOUR", "HOUR_FORMAT", "OBJECT_SUFFIX", "Layout", "Partition", "PartitionBounds",
-           "floor_hour", "from_ms", "hours_in_window", "iter_hours", "partition_bounds", "to_ms", "utc"]
+__all__ = ["COMPACTED_PREFIX_SUFFIX", "COMPACTED_SUFFIX", "DT_FORMAT", "HOUR", "HOUR_FORMAT", "OBJECT_SUFFIX",
+           "WATERMARK_NAME", "Layout", "Partition", "PartitionBounds",
+           "floor_hour", "from_ms", "hours_in_window", "iter_hours", "partition_bounds", "raw_fingerprint", "to_ms",
+           "utc"]

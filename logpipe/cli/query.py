@@ -288,6 +288,9 @@ def explain_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str 
                     "window_end": result.window_end, "objects": result.objects, "bytes": result.bytes_scanned,
                     "athena_cost_usd": result.athena_cost_usd, "bounded": result.bounded,
                     "partitions": [{"partition": d, "objects": n, "bytes": b} for d, n, b in result.partitions],
+                    "compacted": {"hours": result.compacted_hours, "duckdb_bytes": result.compacted_bytes,
+                                  "athena_bytes": result.athena_compacted_bytes,
+                                  "athena_cost_usd": result.athena_compacted_cost_usd, "columns": list(result.columns)},
                     "warnings": warnings})
         return
     table = Table()
@@ -307,6 +310,15 @@ def explain_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str 
     console.print(f"window {result.window_start:%Y-%m-%dT%H:%M:%SZ} .. {result.window_end:%Y-%m-%dT%H:%M:%SZ} "
                   f"({duration_text(result.window_end - result.window_start)}): {summary}", highlight=False,
                   markup=False)
+    if result.compacted_hours:
+        console.print(f"compacted: {result.compacted_hours} hours read as Parquet: DuckDB reads "
+                      f"{_human_bytes(result.compacted_bytes)} ({result.compacted_bytes:,} bytes); Athena on the "
+                      f"Parquet table scans about {_human_bytes(result.athena_compacted_bytes)} "
+                      f"({result.athena_compacted_bytes:,} bytes: columns {', '.join(result.columns) or 'none'}), "
+                      f"about ${result.athena_compacted_cost_usd:.6f}", highlight=False, markup=False)
+    else:
+        console.print("compacted: no hour of the window is compacted yet ('logpipe compact')", highlight=False,
+                      markup=False)
     for warning in warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -27,7 +29,7 @@ from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats, a
 from logpipe.engines.binding import SQL_TYPES, BoundStatement, athena_literal, prepare_tree
 from logpipe.engines.transpile import parse, to_athena_positional
 from logpipe.errors import EngineError
-from logpipe.schema import logs_view_sql
+from logpipe.schema import compacted_view_sql, logs_view_sql
 
 MAX_POLL_SECONDS = 5.0
 CHUNK_ROWS = 10_000
@@ -39,6 +41,22 @@ def _logs_view(table: str) -> exp.Expression:
     return parse(logs_view_sql(table), source="logpipe.schema.LOGS_VIEW_SQL")
 
 
+@functools.lru_cache(maxsize=64)
+def _split_view(table: str, parquet_table: str, watermark: str) -> exp.Expression:
+    """The ``logs`` view over both forms (``logpipe compact``): the hours before the compaction
+    watermark from the Parquet table, the others from the JSON table; each hour from one of them.
+
+    ``watermark`` is ``YYYY-MM-DDHH`` (validated by the caller), compared like the saved queries'
+    ``concat(dt, hour)`` bounds; the ``dt`` predicates let partition projection prune each side."""
+    day = exp.Literal.string(watermark[:10]).sql(dialect="trino")
+    mark = exp.Literal.string(watermark).sql(dialect="trino")
+    raw = logs_view_sql(table)
+    compacted = compacted_view_sql(parquet_table)
+    sql = (f"SELECT * FROM ({compacted}) AS compacted WHERE dt <= {day} AND concat(dt, hour) < {mark} "
+           f"UNION ALL SELECT * FROM ({raw}) AS raw WHERE dt >= {day} AND concat(dt, hour) >= {mark}")
+    return parse(sql, source="logpipe.schema.COMPACTED_VIEW_SQL")
+
+
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -48,10 +66,14 @@ class AthenaEngine:
 
     name = "athena"
 
-    def __init__(self, settings: EngineConfig, region: str | None = None, chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(self, settings: EngineConfig, region: str | None = None, chunk_rows: int = CHUNK_ROWS,
+                 parquet_table: str | None = None, watermark: Callable[[], datetime | None] | None = None) -> None:
         self.settings = settings
         self.region = region
         self.chunk_rows = chunk_rows
+        # The compacted hours' table and where its watermark comes from (None: the JSON table only).
+        self.parquet_table = parquet_table
+        self.watermark = watermark
 
     # -- SQL ----------------------------------------------------------------------------------
 
@@ -88,7 +110,7 @@ class AthenaEngine:
             return self._placeholder(name, param.type)
 
         tree = tree.transform(bind, copy=False)
-        view = _logs_view(self.table()).copy()
+        view = self.view().copy()
         cte = exp.CTE(this=view, alias=exp.TableAlias(this=exp.to_identifier("logs")))
         existing = tree.args.get("with_")
         if existing is not None:
@@ -97,6 +119,14 @@ class AthenaEngine:
             tree.set("with_", exp.With(expressions=[cte]))
         sql, order = to_athena_positional(tree)
         return sql, [athena_literal(values[name], kinds[name]) for name in order]  # type: ignore[arg-type]
+
+    def view(self) -> exp.Expression:
+        """The ``logs`` view: over the JSON table, or split at the compaction watermark."""
+        mark = self.watermark() if self.watermark is not None and self.parquet_table else None
+        if mark is None or self.parquet_table is None:
+            return _logs_view(self.table())
+        parquet = f"{_quote_ident(self.settings.database)}.{_quote_ident(self.parquet_table)}"
+        return _split_view(self.table(), parquet, mark.strftime("%Y-%m-%d%H"))
 
     @staticmethod
     def _placeholder(name: str, kind: str) -> exp.Expression:

@@ -68,6 +68,10 @@ class ReadPlan:
 
     entries: list[ReadEntry] = field(default_factory=list)
     new: list[ReadEntry] = field(default_factory=list)  # verdicts to scan and save after the query
+    # The window's compacted hours (logpipe.store.compacted): local Parquet files and their stored sizes,
+    # read instead of the raw objects they were made from (``covered``, kept for data quality only).
+    parquet: list[tuple[str, int]] = field(default_factory=list)
+    covered: list[StoredObject] = field(default_factory=list)
 
     @property
     def files(self) -> list[str]:

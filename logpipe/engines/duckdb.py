@@ -31,16 +31,26 @@ from logpipe.engines import duckdb_macros
 from logpipe.engines.bad_records import ObjectReader, ReadPlan, missing_verdict
 from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats
 from logpipe.engines.binding import BoundStatement, prepare_tree
-from logpipe.engines.raw_sql import connect, empty_raw_sql, quoted, read_json_sql, readable_directories
+from logpipe.engines.raw_sql import (
+    all_null_predicate,
+    connect,
+    empty_raw_sql,
+    quoted,
+    read_json_sql,
+    read_parquet_sql,
+    readable_directories,
+)
 from logpipe.engines.transpile import compile_for_duckdb, placeholders, to_duckdb
 from logpipe.errors import AthenaOnlyError, EngineError
 from logpipe.layout import floor_hour, hours_in_window, to_ms
-from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, logs_view_sql
+from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, compacted_view_sql, logs_view_sql
 from logpipe.store import Store
+from logpipe.store.compacted import read_watermark, split_hours
 from logpipe.store.logs import UNRECOGNISED
-from logpipe.store.verdicts import DataQuality, quality
+from logpipe.store.verdicts import DataQuality, ObjectVerdict, quality
 
 RAW_TABLE = "logs_raw"
+COMPACTED_TABLE = "logs_compacted"
 
 
 class _Recording(Mapping[str, Any]):
@@ -128,9 +138,15 @@ def compile_duckdb(statement: BoundStatement) -> tuple[str, dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=4)
+def _compacted_view_duckdb(table: str) -> str:
+    """The ``logs`` view over the Parquet hours in DuckDB SQL (translated once per process)."""
+    return to_duckdb(compacted_view_sql(table))
+
+
+@functools.lru_cache(maxsize=4)
 def _logs_view_duckdb(raw_table: str) -> str:
     """The ``logs`` view in DuckDB SQL (translated once per process: it is the same for every query)."""
-    return to_duckdb(logs_view_sql(raw_table))
+    return to_duckdb(logs_view_sql(raw_table, drop_unreadable=False))
 
 
 def open_connection(settings: EngineConfig, readable: Sequence[str] = ()) -> Any:
@@ -150,37 +166,64 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, settings: EngineConfig, store: Store, reader: ObjectReader | None = None) -> None:
+    def __init__(self, settings: EngineConfig, store: Store, reader: ObjectReader | None = None,
+                 compacted: bool = True) -> None:
         self.settings = settings
         self.store = store
         self.reader = reader  # None: objects are read as they are, nothing is checked or counted
+        self.compacted = compacted  # read the compacted hours before the watermark (logpipe compact)
 
-    def connect(self, files: list[str]) -> Any:
-        """A DuckDB connection with ``logs_raw`` over the files and the ``logs`` view."""
-        con = open_connection(self.settings, readable=readable_directories(files))
+    def connect(self, files: list[str], parquet: Sequence[str] = ()) -> Any:
+        """A DuckDB connection with ``logs_raw`` over the files (raw JSON and Parquet hours) and the
+        ``logs`` view. Unreadable JSON lines (rows of NULLs) are dropped in the JSON branch only: the
+        Parquet hours hold none, and the view without that filter lets DuckDB read just the columns a
+        query uses from them."""
+        con = open_connection(self.settings, readable=readable_directories([*files, *parquet]))
         try:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
-            source = f"SELECT {cols} FROM {read_json_sql(files)}" if files else empty_raw_sql()
-            con.execute(f"CREATE VIEW {RAW_TABLE} AS {source}")
-            con.execute(f"CREATE VIEW logs AS {_logs_view_duckdb(RAW_TABLE)}")
+            sources = [f"SELECT {cols} FROM {read_json_sql(files)} WHERE NOT ({all_null_predicate()})"] if files else []
+            con.execute(f"CREATE VIEW {RAW_TABLE} AS {sources[0] if files else empty_raw_sql()}")
+            view = _logs_view_duckdb(RAW_TABLE)
+            if parquet:
+                con.execute(f"CREATE VIEW {COMPACTED_TABLE} AS SELECT * FROM {read_parquet_sql(parquet)}")
+                view = f"{view} UNION ALL {_compacted_view_duckdb(COMPACTED_TABLE)}"
+            con.execute(f"CREATE VIEW logs AS {view}")
         except Exception:
             con.close()
             raise
         return con
 
     def plan(self, statement: BoundStatement, progress: Progress | None = None) -> tuple[ReadPlan, list[str]]:
-        """The objects the statement reads, checked and made ready; and the unrecognised paths beside them."""
+        """The objects the statement reads, checked and made ready; and the unrecognised paths beside them.
+
+        With compacted hours (``logpipe compact``), the hours before the compaction watermark whose
+        Parquet file matches the raw objects listed now are read from Parquet; the rest raw."""
         if progress:
             progress("listing partitions")
-        listing = self.store.list_window(statement.window_start, statement.scan_end or statement.window_end)
+        scan_end = statement.scan_end or statement.window_end
+        listing = self.store.list_window(statement.window_start, scan_end)
         UNRECOGNISED.add(listing.unrecognised)
+        objects = listing.objects
+        split = None
+        if self.compacted:
+            split = split_hours(self.store, objects, statement.window_start, scan_end, read_watermark(self.store))
+            objects = split.raw
         if self.reader is not None:
-            return self.reader.prepare(listing.objects, progress), listing.unrecognised
-        from logpipe.engines.bad_records import ReadEntry
+            plan = self.reader.prepare(objects, progress)
+        else:
+            from logpipe.engines.bad_records import ReadEntry
 
-        plan = ReadPlan()
-        fetched = self.store.fetch(listing.objects, progress)
-        plan.entries = [ReadEntry(obj, self.store.url(obj.key), None, path) for obj, path in fetched.files]
+            plan = ReadPlan()
+            fetched = self.store.fetch(objects, progress)
+            plan.entries = [ReadEntry(obj, self.store.url(obj.key), None, path) for obj, path in fetched.files]
+        if split is not None and split.compacted:
+            copies = self.store.objects.local_copies([(h.key, h.size) for h in split.compacted], progress)
+            for made, path in zip(split.compacted, copies, strict=True):
+                if path is None:
+                    raise EngineError(f"the Parquet hour {self.store.url(made.key)} was listed, then gone: "
+                                      "run the query again (a compaction replaced it)")
+                plan.parquet.append((str(path), made.size))
+            plan.covered = split.covered
         return plan, listing.unrecognised
 
     def run(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
@@ -199,9 +242,10 @@ class DuckDBEngine:
         frame, table = self._query(plan, sql, values, progress, cancel)
         data_quality = self.window_quality(plan, statement, unrecognised) if self.reader is not None else None
         read = [e for e in plan.entries if e.file is not None]
-        stats = QueryStats(engine=self.name, bytes_scanned=sum(e.obj.size for e in read),
+        stats = QueryStats(engine=self.name,
+                           bytes_scanned=sum(e.obj.size for e in read) + sum(size for _, size in plan.parquet),
                            engine_ms=(time.perf_counter() - started) * 1000, cost_usd=0.0,
-                           files_scanned=len(read), bad_records=dict(data_quality.bad) if data_quality else {},
+                           files_scanned=len(read) + len(plan.parquet), bad_records=dict(data_quality.bad) if data_quality else {},
                            misplaced_records=data_quality.misplaced if data_quality else 0, quality=data_quality)
         return frame, table, stats
 
@@ -210,7 +254,7 @@ class DuckDBEngine:
         """Run the statement over the plan's files; then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
-            con = self.connect(files)
+            con = self.connect(files, [path for path, _ in plan.parquet])
             try:
                 if progress:
                     progress(f"reading {len(files)} objects")
@@ -241,11 +285,16 @@ class DuckDBEngine:
                 con.close()
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def window_quality(plan: ReadPlan, statement: BoundStatement, unrecognised: list[str]) -> DataQuality:
-        """Data quality of the window's own hours (not of the hours read past its end for late records)."""
+    def window_quality(self, plan: ReadPlan, statement: BoundStatement, unrecognised: list[str]) -> DataQuality:
+        """Data quality of the window's own hours (not of the hours read past its end for late records).
+        A compacted hour answers with the verdicts its raw objects got when they were compacted."""
         owned = {to_ms(h) for h in hours_in_window(floor_hour(statement.window_start), statement.window_end)}
-        verdicts = []
+        verdicts: list[ObjectVerdict] = []
+        if plan.covered and self.reader is not None:
+            keys = {o.key: (self.store.url(o.key), o.size, o.version) for o in plan.covered
+                    if to_ms(o.partition.hour) in owned}
+            known = self.reader.verdicts.lookup(keys.values())
+            verdicts.extend(known[k] for k in keys.values() if k in known)
         for entry in plan.entries:
             if to_ms(entry.obj.partition.hour) not in owned:
                 continue
@@ -259,7 +308,7 @@ class DuckDBEngine:
         """DuckDB's plan (with ANALYZE: the files it really scanned) for the statement."""
         sql, values = compile_duckdb(statement)
         plan, _ = self.plan(statement)
-        con = self.connect(plan.files)
+        con = self.connect(plan.files, [path for path, _ in plan.parquet])
         try:
             rows = con.execute(("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + sql, values).fetchall()
         finally:
@@ -302,4 +351,4 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) < 600 else text[:597] + "..."
 
 
-__all__ = ["RAW_TABLE", "DuckDBEngine", "compile_duckdb", "open_connection"]
+__all__ = ["COMPACTED_TABLE", "RAW_TABLE", "DuckDBEngine", "compile_duckdb", "open_connection"]

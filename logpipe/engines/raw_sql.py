@@ -37,6 +37,12 @@ def read_json_sql(files: Sequence[str], filename: bool = False) -> str:
             f"ignore_errors=true, maximum_object_size={MAX_OBJECT_SIZE}{extra})")
 
 
+def read_parquet_sql(files: Sequence[str]) -> str:
+    """``read_parquet`` over the compacted hours (dt and hour are columns of the files: no hive parsing)."""
+    listed = "[" + ", ".join(sql_string(f) for f in files) + "]"
+    return f"read_parquet({listed}, hive_partitioning=false, union_by_name=true)"
+
+
 def empty_raw_sql() -> str:
     """A query with the raw table's columns and no rows (a window with no objects)."""
     cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {quoted(c)}" for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
@@ -89,4 +95,5 @@ def connect(settings: EngineConfig, threads: int = 0, readable: Sequence[str] = 
 
 
 __all__ = ["MAX_OBJECT_SIZE", "all_null_predicate", "connect", "empty_raw_sql", "quoted", "read_json_sql",
+           "read_parquet_sql",
            "readable_directories", "sql_string"]

@@ -22,7 +22,7 @@ def _duckdb(config: Config) -> Engine:
 
     store = Store(config.store, region=config.aws.region)
     reader = ObjectReader(open_state(config.state.url), config.engine, store, parse_duration(config.service.lateness))
-    return DuckDBEngine(config.engine, store, reader)
+    return DuckDBEngine(config.engine, store, reader, compacted=config.compact.read)
 
 
 def _athena(config: Config) -> Engine:
@@ -30,7 +30,14 @@ def _athena(config: Config) -> Engine:
     from logpipe.extras import require
 
     require("athena", "the athena engine")
-    return AthenaEngine(config.engine, config.aws.region)
+    if not (config.compact.read and config.store.is_s3):
+        return AthenaEngine(config.engine, config.aws.region)
+    from logpipe.store import Store
+    from logpipe.store.compacted import read_watermark
+
+    store = Store(config.store, region=config.aws.region)  # the bucket the Glue tables are over
+    return AthenaEngine(config.engine, config.aws.region, parquet_table=config.compact.table,
+                        watermark=lambda: read_watermark(store))
 
 
 # kind -> a factory of that engine from the configuration (imports stay lazy: pyathena is optional).

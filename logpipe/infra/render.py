@@ -31,7 +31,7 @@ from logpipe.config import Config
 from logpipe.errors import ConfigError
 from logpipe.infra.athena import glue_view_input
 from logpipe.layout import Layout
-from logpipe.schema import RAW_COLUMNS
+from logpipe.schema import COMPACTED_COLUMNS, RAW_COLUMNS
 
 TEMPLATE_VERSION = "2010-09-09"
 ATHENA_RESULTS_PREFIX = "athena-results"
@@ -39,6 +39,7 @@ ATHENA_RESULTS_DAYS = 7
 FIREHOSE_LOG_STREAM = "DestinationDelivery"
 FIREHOSE_LOG_RETENTION_DAYS = 30
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 # Records without a ``service`` still get a partition (instead of failing into the error prefix,
 # where no query would see them): the reader derives the real service from container_name.
 SERVICE_PARTITION_QUERY = '{service: (.service // "unknown")}'
@@ -88,6 +89,7 @@ class Names:
     bucket: str | None  # None: a name from the account and region (see bucket_name_sub)
     database: str
     table: str
+    parquet_table: str  # the compacted hours ([compact] table)
     workgroup: str
     delivery_stream: str
     log_prefix: str
@@ -116,6 +118,7 @@ def names_for(config: Config) -> Names:
         bucket=infra.bucket,
         database=config.engine.database,
         table=config.engine.table,
+        parquet_table=config.compact.table,
         workgroup=workgroup,
         delivery_stream=config.firelens.firehose_stream,
         log_prefix=config.store.prefix,
@@ -189,6 +192,9 @@ def _lifecycle_rules(config: Config, layout: Layout) -> list[dict[str, Any]]:
     return [
         {"Id": "logs-tiering-and-expiry", "Prefix": f"{layout.prefix}/", "Transitions": transitions,
          "ExpirationInDays": infra.retention_days, **common},
+        # The compacted hours (logpipe compact) are a copy of the raw hours: they go with them.
+        {"Id": "compacted-hours-expiry", "Prefix": f"{layout.compacted_prefix}/",
+         "ExpirationInDays": infra.retention_days, **common},
         {"Id": "delivery-errors-expiry", "Prefix": f"{layout.prefix}-errors/",
          "ExpirationInDays": infra.retention_days, **common},
         {"Id": "athena-results-expiry", "Prefix": f"{ATHENA_RESULTS_PREFIX}/",
@@ -228,6 +234,46 @@ def _glue_table(config: Config, names: Names, layout: Layout) -> dict[str, Any]:
                         # A bad line becomes a row of NULLs instead of failing the whole query.
                         "Parameters": {"ignore.malformed.json": "true", "case.insensitive": "true"},
                     },
+                },
+            },
+        },
+    }
+
+
+def _glue_parquet_table(config: Config, names: Names, layout: Layout) -> dict[str, Any]:
+    """The compacted hours (``logpipe compact``) as a Parquet table with the same partition projection.
+
+    Its columns are the raw table's (strings, as delivered) and the derived fields the compaction
+    computed once with the ``logs`` view's expressions (logpipe.schema.COMPACTED_COLUMNS). Athena
+    reads the hours before the compaction watermark from here and the rest from the JSON table
+    (logpipe.engines.athena): only the columns a query uses are scanned."""
+    marker = "LOGPIPEBUCKET"
+    parameters: dict[str, Any] = {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "ZSTD"}
+    for key, value in layout.glue_projection_compacted(marker).items():
+        if "${" in value or marker in value:
+            parameters[key] = Sub(sub_literal(value).replace(marker, "${LogBucket}"))
+        else:
+            parameters[key] = value
+    types = {"lp_ts_ms": "bigint"}
+    return {
+        "Type": "AWS::Glue::Table",
+        "Properties": {
+            "CatalogId": Ref("AWS::AccountId"),
+            "DatabaseName": Ref("GlueDatabase"),
+            "TableInput": {
+                "Name": names.parquet_table,
+                "Description": "Closed hours of the log table as zstd Parquet, sorted by service, level and time "
+                               "(logpipe compact)",
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": parameters,
+                "PartitionKeys": [{"Name": key, "Type": "string"} for key in ("dt", "hour")],
+                "StorageDescriptor": {
+                    "Columns": [{"Name": column, "Type": types.get(column, "string")}
+                                for column in (*RAW_COLUMNS, *COMPACTED_COLUMNS)],
+                    "Location": Sub(f"s3://${{LogBucket}}/{layout.compacted_prefix}/"),
+                    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                    "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE},
                 },
             },
         },
@@ -370,6 +416,7 @@ def render_stateful(config: Config) -> dict[str, Any]:
         "LogsView": {"Type": "AWS::Glue::Table", "DependsOn": "GlueTable", "Properties": {
             "CatalogId": Ref("AWS::AccountId"), "DatabaseName": Ref("GlueDatabase"),
             "TableInput": glue_view_input(config)}},
+        "GlueParquetTable": _glue_parquet_table(config, names, layout),
         "WorkGroup": {
             "Type": "AWS::Athena::WorkGroup",
             "Properties": {
@@ -402,6 +449,8 @@ def render_stateful(config: Config) -> dict[str, Any]:
         "DatabaseName": export(Ref("GlueDatabase"), "DatabaseName", "Glue database ([engine] database)"),
         "TableName": export(names.table, "TableName", "Glue table ([engine] table)"),
         "ViewName": export(config.infra.athena_view, "ViewName", "Glue view: the saved queries' logs table"),
+        "ParquetTableName": export(names.parquet_table, "ParquetTableName",
+                                   "Glue table of the compacted hours ([compact] table)"),
         "WorkGroupName": export(Ref("WorkGroup"), "WorkGroupName", "Athena workgroup ([engine] workgroup)"),
         "AthenaOutputLocation": export(Sub(f"s3://${{LogBucket}}/{ATHENA_RESULTS_PREFIX}/"),
                                        "AthenaOutputLocation", "Athena results ([engine] output_location)"),
@@ -452,12 +501,17 @@ def _service_statements(config: Config, names: Names, layout: Layout) -> list[di
              Sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
              Sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/${Database}"),
              Sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/${Database}/${Table}"),
+             Sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/${Database}/${ParquetTable}"),
          ]},
         {"Sid": "LocateTheBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": bucket_arn},
         {"Sid": "ListTheLogsAndResults", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
-         "Condition": {"StringLike": {"s3:prefix": [f"{layout.prefix}/*", f"{ATHENA_RESULTS_PREFIX}/*"]}}},
+         "Condition": {"StringLike": {"s3:prefix": [f"{layout.prefix}/*", f"{layout.compacted_prefix}/*",
+                                                    f"{ATHENA_RESULTS_PREFIX}/*"]}}},
         {"Sid": "ReadTheLogs", "Effect": "Allow", "Action": "s3:GetObject",
          "Resource": Sub([f"${{Bucket}}/{layout.prefix}/*", {"Bucket": bucket_arn}])},
+        # logpipe compact: the Parquet hours and the watermark beside them (never the raw objects)
+        {"Sid": "WriteTheCompactedHours", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": Sub([f"${{Bucket}}/{layout.compacted_prefix}/*", {"Bucket": bucket_arn}])},
         {"Sid": "WriteAndReadAthenaResults", "Effect": "Allow",
          "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
          "Resource": Sub([f"${{Bucket}}/{ATHENA_RESULTS_PREFIX}/*", {"Bucket": bucket_arn}])},
@@ -592,7 +646,7 @@ def render_stateless(config: Config) -> dict[str, Any]:
                                           "Export": {"Name": Sub("${AWS::StackName}-AlarmTopicArn")}}
     # The service statements name the workgroup, database and table through Sub variables.
     sub_vars = {"WorkGroup": ImportValue("WorkGroupName"), "Database": ImportValue("DatabaseName"),
-                "Table": ImportValue("TableName")}
+                "Table": ImportValue("TableName"), "ParquetTable": ImportValue("ParquetTableName")}
     for statement in resources["ServiceTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
         statement["Resource"] = _bind_sub_vars(statement["Resource"], sub_vars)
     return {

@@ -39,7 +39,7 @@ from logpipe.sinks.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["query", "detect", "digest"]
+JobKind = Literal["query", "detect", "digest", "compact"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ def build_jobs(config: Config) -> list[JobSpec]:
     from logpipe.queries.loader import load_queries
 
     jobs = []
+    if config.compact.enabled:  # first: a run's queries then read the hours it has just compacted
+        jobs.append(JobSpec("compact", "compact", config.compact.schedule, timedelta(hours=1)))
     for query in load_queries(config).values():
         if query.schedule:
             jobs.append(JobSpec(f"query:{query.name}", "query", query.schedule,
@@ -173,7 +175,7 @@ class JobRunner:
         lateness = timedelta(seconds=parse_duration(self.config.service.lateness))
         # A first run processes the windows of [service] first_run_backfill, not only the latest one
         # (digests excepted: a digest is a message to people, yesterday's are not sent on a first start).
-        backfill = (timedelta(0) if job.kind == "digest"
+        backfill = (timedelta(0) if job.kind in ("digest", "compact")
                     else timedelta(seconds=parse_duration(self.config.service.first_run_backfill)))
         windows, report.backlog = due_windows(state.watermark, now, job.window, lateness,
                                               self.config.service.max_catchup_windows, backfill)
@@ -269,6 +271,13 @@ class JobRunner:
             if job.query.alerts:
                 self._info.alert_frame = result.frame  # checked in the watermark's transaction (_queue)
             return points_from_result(result, top_patterns=self.config.metrics.top_patterns)
+        if job.kind == "compact":  # every closed hour past the compaction watermark, whatever the window
+            from logpipe.engines.compact import open_compactor
+
+            compact = self.config.compact
+            open_compactor(self.config).run(self.clock(), compact.max_hours_per_run,
+                                            timedelta(seconds=parse_duration(compact.recheck)))
+            return []
         if job.kind == "detect":
             from logpipe.detectors.run import detection_points, run_detectors
 

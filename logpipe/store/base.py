@@ -61,6 +61,10 @@ class ObjectStore(Protocol):
         """Store one object whole: a reader never sees half of it."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove one object (compaction replacing an outdated Parquet hour); a missing one is fine."""
+        ...
+
     def local_copies(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None
                      ) -> list[Path | None]:
         """Like ``local_paths``, with None for an object that is gone."""

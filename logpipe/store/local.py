@@ -70,6 +70,12 @@ class LocalObjectStore:
         except OSError as exc:
             raise StoreError(f"cannot write {self.url(key)}: {exc}") from exc
 
+    def delete(self, key: str) -> None:
+        try:
+            (self.root / key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot delete {self.url(key)}: {exc}") from exc
+
     def local_path(self, key: str) -> Path:
         return self.root / key
 

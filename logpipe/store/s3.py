@@ -104,11 +104,24 @@ class S3ObjectStore:
             raise StoreError(f"cannot read {self.url(key)}: {exc}") from exc
 
     def write(self, key: str, data: bytes) -> None:
+        # Raw objects are gzip'd JSON lines (as Firehose writes them); Parquet hours and the compaction
+        # watermark are what their names say.
+        if key.endswith(".parquet"):
+            headers = {"ContentType": "application/vnd.apache.parquet"}
+        elif key.endswith(".json"):
+            headers = {"ContentType": "application/json"}
+        else:
+            headers = {"ContentType": "application/x-ndjson", "ContentEncoding": "gzip"}
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._full_key(key), Body=data,
-                                   ContentType="application/x-ndjson", ContentEncoding="gzip")
+            self.client.put_object(Bucket=self.bucket, Key=self._full_key(key), Body=data, **headers)
         except Exception as exc:
             raise StoreError(f"cannot write {self.url(key)}: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._full_key(key))
+        except Exception as exc:
+            raise StoreError(f"cannot delete {self.url(key)}: {exc}") from exc
 
     # -- the download cache -------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from logpipe.queries.loader import SHIPPED_DIR
 
 
 def write_service_config(tmp_path: Path, extra: str = "", first_run_backfill: str = "0h") -> Path:
-    """Three saved queries (one scheduled) so the jobs are query:errors_by_service, detect and digest.
+    """Three saved queries (one scheduled) so the jobs are query:errors_by_service, detect and digest
+    (the compact job is off here: tests/test_compact.py runs it).
 
     ``first_run_backfill`` 0h: a first run takes only the latest window (the tests that count windows
     were written for that); the damaged-data tests use the default's 24h."""
@@ -37,6 +38,8 @@ first_run_backfill = "{first_run_backfill}"
 window = "1h"
 schedule = "0 * * * *"
 delivery_backoff_seconds = 0.01
+[compact]
+enabled = false
 {extra}
 """)
     return path

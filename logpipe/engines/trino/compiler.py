@@ -141,7 +141,9 @@ def logs_schema() -> dict[str, dict[str, TType]]:
     raw = {c: tt.VARCHAR for c in (*RAW_COLUMNS, *PARTITION_COLUMNS)}
     logs = dict(raw)
     logs.update({"ts": TType.timestamp(3, tz=True), "raw_time": tt.VARCHAR, "shape": tt.VARCHAR, "pattern_id": tt.VARCHAR})
-    return {"logs": logs, "logs_raw": raw}
+    # The Parquet hours (logpipe.engines.compact): the raw columns and the derived fields.
+    compacted = {**raw, "lp_ts_ms": tt.BIGINT, "lp_service": tt.VARCHAR, "lp_level": tt.VARCHAR}
+    return {"logs": logs, "logs_raw": raw, "logs_compacted": compacted}
 
 
 class Compiler:
