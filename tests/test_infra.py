@@ -34,8 +34,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"default": Config(), "full": full_config()}
 
 
-def resource(template: dict[str, Any], type_: str) -> dict[str, Any]:
-    found = [r for r in template["Resources"].values() if r["Type"] == type_]
+def resource(template: dict[str, Any], type_: str, name: str | None = None) -> dict[str, Any]:
+    """The one resource of a type (or, where there are several, the one of that logical name)."""
+    found = [r for key, r in template["Resources"].items() if r["Type"] == type_ and name in (None, key)]
     assert len(found) == 1, f"expected one {type_}, found {len(found)}"
     return found[0]["Properties"]
 

@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "firelens": (("logpipe.cli.firelens",),
                  "The FireLens (Fluent Bit) log router: configs, parsers, Lua filters, task..."),
     "query": (("logpipe.cli.query",), "Saved queries (queries/*.sql): list, show, run, explain; or ad-hoc SQL."),
-    "compact": (("logpipe.cli.compact",), "Rewrite closed hours of raw logs as Parquet (columnar hours) for fast..."),
+    "compact": (("logpipe.cli.compact",), "Rewrite closed hours of raw logs as Parquet (columnar hours) for fast queries."),
     "simulate": (("logpipe.cli.simulate",), "Write realistic FireLens records in the storage layout."),
     "detect": (("logpipe.cli.detect",),
                "Run the error-pattern detectors over a window and print the findings (exit 0..."),

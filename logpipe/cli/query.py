@@ -75,7 +75,8 @@ def _print_stats(result: Any) -> None:
     stats = result.stats
     bad = sum(stats.bad_records.values())
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(stats.bad_records.items()))
-    parts = [plural(len(result.frame), "row"), f"engine {stats.engine}", f"scanned {_human_bytes(stats.bytes_scanned)}"]
+    rows = result.table.num_rows if result.table is not None else len(result.frame)  # no pandas when not needed
+    parts = [plural(rows, "row"), f"engine {stats.engine}", f"scanned {_human_bytes(stats.bytes_scanned)}"]
     if stats.engine == "duckdb":
         parts.append(plural(stats.files_scanned, "object"))
     parts.append(f"{stats.engine_ms / 1000:.2f}s")

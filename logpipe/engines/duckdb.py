@@ -22,9 +22,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from logpipe.config import EngineConfig
 from logpipe.engines import duckdb_macros
@@ -48,6 +46,9 @@ from logpipe.store import Store
 from logpipe.store.compacted import read_watermark, split_hours
 from logpipe.store.logs import UNRECOGNISED
 from logpipe.store.verdicts import DataQuality, ObjectVerdict, quality
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RAW_TABLE = "logs_raw"
 COMPACTED_TABLE = "logs_compacted"
@@ -228,18 +229,20 @@ class DuckDBEngine:
 
     def run(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
             ) -> tuple[pd.DataFrame, QueryStats]:
-        frame, _, stats = self.run_result(statement, progress, cancel)
-        return frame, stats
+        _, table, stats = self.run_result(statement, progress, cancel)
+        return frame_of(table), stats
 
     def run_result(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
-                   ) -> tuple[pd.DataFrame, Any, QueryStats]:
-        """The result as a frame and as DuckDB's own Arrow table (exact values and types), and its stats."""
+                   ) -> tuple[None, Any, QueryStats]:
+        """DuckDB's own Arrow table of the result (exact values and types), and its stats. No pandas
+        frame is made here (None): ``frame_of`` makes one for whoever asks (QueryResult.frame), so a
+        caller that writes the Arrow table (``logpipe query run``) never imports pandas."""
         started = time.perf_counter()
         sql, values = compile_duckdb(statement)
         plan, unrecognised = self.plan(statement, progress)
         if cancel is not None and cancel.is_set():
             raise QueryCancelled("the query was cancelled before it ran")
-        frame, table = self._query(plan, sql, values, progress, cancel)
+        table = self._query(plan, sql, values, progress, cancel)
         data_quality = self.window_quality(plan, statement, unrecognised) if self.reader is not None else None
         read = [e for e in plan.entries if e.file is not None]
         stats = QueryStats(engine=self.name,
@@ -247,10 +250,10 @@ class DuckDBEngine:
                            engine_ms=(time.perf_counter() - started) * 1000, cost_usd=0.0,
                            files_scanned=len(read) + len(plan.parquet), bad_records=dict(data_quality.bad) if data_quality else {},
                            misplaced_records=data_quality.misplaced if data_quality else 0, quality=data_quality)
-        return frame, table, stats
+        return None, table, stats
 
     def _query(self, plan: ReadPlan, sql: str, values: dict[str, Any], progress: Progress | None,
-               cancel: Cancel | None = None) -> tuple[pd.DataFrame, Any]:
+               cancel: Cancel | None = None) -> Any:
         """Run the statement over the plan's files; then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
@@ -260,10 +263,9 @@ class DuckDBEngine:
                     progress(f"reading {len(files)} objects")
                 try:
                     with _watching(con, len(files), progress, cancel):
-                        # Arrow is DuckDB's own result (a NULL stays NULL, a BIGINT an integer); the
-                        # frame is made from it for the metrics and detectors that read frames.
+                        # Arrow is DuckDB's own result (a NULL stays NULL, a BIGINT an integer); a
+                        # frame is made from it only for the metrics and detectors that read frames.
                         table = con.sql(sql, params=values or None).to_arrow_table()
-                        frame = con.from_arrow(table).df()
                 except Exception as exc:
                     if cancel is not None and cancel.is_set():
                         raise QueryCancelled("the query was cancelled (DuckDB interrupted)") from None
@@ -280,7 +282,7 @@ class DuckDBEngine:
                     if progress and plan.new:
                         progress(f"counting bad records of {len(plan.new)} new objects")
                     self.reader.finish(plan, con)
-                return frame, table
+                return table
             finally:
                 con.close()
         raise AssertionError("unreachable")
@@ -319,6 +321,19 @@ class DuckDBEngine:
         pass
 
 
+def frame_of(table: Any) -> pd.DataFrame:
+    """The pandas frame of a result's Arrow table, as DuckDB converts it (what ``.df()`` gave before):
+    on a connection of its own in UTC, so a TIMESTAMPTZ keeps its instant whatever the local zone."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone='UTC'")
+        return con.from_arrow(table).df()
+    finally:
+        con.close()
+
+
 @contextmanager
 def _watching(con: Any, files: int, progress: Progress | None, cancel: Cancel | None) -> Iterator[None]:
     """While a statement runs: report DuckDB's progress and interrupt it when ``cancel`` is set."""
@@ -351,4 +366,4 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) < 600 else text[:597] + "..."
 
 
-__all__ = ["COMPACTED_TABLE", "RAW_TABLE", "DuckDBEngine", "compile_duckdb", "open_connection"]
+__all__ = ["COMPACTED_TABLE", "RAW_TABLE", "DuckDBEngine", "compile_duckdb", "frame_of", "open_connection"]

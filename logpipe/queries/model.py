@@ -93,6 +93,9 @@ class SavedQuery:
 
 @dataclass
 class QueryResult:
+    """A query's result. ``frame`` may be given as None with ``table`` set: the pandas frame is then
+    made from the Arrow table on first use (``logpipe query run`` writes the table and never needs it)."""
+
     query: SavedQuery
     frame: pd.DataFrame
     window_start: datetime
@@ -102,6 +105,22 @@ class QueryResult:
     # The engine's own result (a pyarrow Table): its values and types exactly, NULLs included, for the
     # writers of ``logpipe query``; None when the engine gave only the frame.
     table: Any = None
+
+
+def _frame(self: QueryResult) -> pd.DataFrame:
+    if self.__dict__.get("_frame") is None and self.table is not None:
+        from logpipe.engines.duckdb import frame_of
+
+        self.__dict__["_frame"] = frame_of(self.table)
+    return self.__dict__.get("_frame")
+
+
+def _set_frame(self: QueryResult, frame: pd.DataFrame | None) -> None:
+    self.__dict__["_frame"] = frame
+
+
+# ``frame`` is a property over the dataclass field (the generated __init__ assigns through it).
+setattr(QueryResult, "frame", property(_frame, _set_frame))  # noqa: B010
 
 
 __all__ = ["RUNNER_PARAMS", "AlertOp", "AlertSpec", "MetricSpec", "QueryResult", "SavedQuery", "Severity"]

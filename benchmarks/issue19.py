@@ -1,0 +1,389 @@
+"""Issue 19: parse once, no overhead over DuckDB, columnar hours - measured whole process against
+whole process on one simulated fleet, over windows of 1, 7 and 30 days.
+
+Why: ``logpipe query run`` must cost no more than DuckDB running the same translated SQL on the same
+files (what a user would pick instead), a full scan of gzip JSON cannot beat ``zcat``, and the
+compacted hours (``logpipe compact``) are how a query gets below that floor: fewer bytes, on DuckDB
+and on Athena.
+
+What it does, in one run:
+
+1. Generates a seeded simulated store of ``--days`` days at ``--rate`` under ``benchmarks/.data/issue19``
+   (reused when the marker file says it is the same one).
+2. Counts the bad records once (the first ``query run`` over all days: the cold row), then compacts
+   every closed hour (``logpipe compact``), timing both.
+3. For each window (1, 7, 30 days, ending at the data's end), round by round (interleaved), the
+   median of ``--repeat`` rounds of these whole processes, wall time and peak RSS:
+   - ``logpipe query run errors_by_service`` over raw hours (``LOGPIPE_COMPACT_READ=false``);
+   - DuckDB (a Python process importing only duckdb) running the very SQL logpipe runs - the macros,
+     the ``logs`` view and the translated statement with its bound values - on the same raw files;
+   - ``zcat FILES | grep -c '"level":"ERROR"'`` on the same raw files;
+   - ``logpipe query run errors_by_service`` over the compacted hours, and DuckDB on the same Parquet
+     files with the same SQL;
+   - the bytes each form reads, and what Athena would scan (``query explain``).
+4. A ``logpipe run`` cycle (first run: ``first_run_backfill`` = the window) over ``--cycle-days``, on
+   raw hours and on compacted hours, whole process; and for 1 day, where its time goes (cProfile,
+   in-process: the share of time inside DuckDB calls).
+5. Writes ``benchmarks/results/issue19.md`` with the machine, its load, the command and the numbers.
+
+Usage:  .venv/bin/python benchmarks/issue19.py [--days 30] [--rate 0.2] [--repeat 3] [--cycle-days 1,7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT / "benchmarks" / ".data" / "issue19"
+START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+PY = sys.executable
+QUERY = "errors_by_service"
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def generate(days: int, rate: float, seed: int) -> dict[str, Any]:
+    from logpipe.config import StoreConfig
+    from logpipe.simulate import simulate
+    from logpipe.store import Store
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA.parent / ".gitignore").write_text("*\n", encoding="utf-8")
+    folder, marker = DATA / "store", DATA / "store.json"
+    wanted = {"days": days, "rate": rate, "seed": seed, "start": START.isoformat()}
+    if marker.exists() and folder.exists():
+        saved = json.loads(marker.read_text(encoding="utf-8"))
+        if saved.get("params") == wanted:
+            print(f"reusing {folder} ({saved['records']:,} records)", file=sys.stderr)
+            return saved
+    shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True)
+    store = Store(StoreConfig(root=str(folder), prefix="logs", cache_dir=str(DATA / "cache")))
+    print(f"generating {days} days at rate {rate} into {folder} ...", file=sys.stderr)
+    summary = simulate(store, START, START + dt.timedelta(days=days), seed=seed, rate=rate,
+                       progress=lambda done, total: print(f"  hour {done}/{total}", file=sys.stderr)
+                       if done % 48 == 0 else None)
+    saved = {"params": wanted, "records": summary.records, "bad_records": summary.bad_records,
+             "objects": summary.objects, "bytes_written": summary.bytes_written, "raw_bytes": summary.raw_bytes,
+             "seconds": round(summary.seconds, 1)}
+    marker.write_text(json.dumps(saved), encoding="utf-8")
+    return saved
+
+
+def write_config(folder: Path, backfill: str = "24h", compact_enabled: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "logpipe.toml"
+    path.write_text(f"""
+[store]
+root = "{DATA / 'store'}"
+prefix = "logs"
+cache_dir = "{DATA / 'cache'}"
+[state]
+url = "sqlite:///{folder / 'state.db'}"
+[engine]
+max_window = "400d"
+[metrics]
+sinks = ["local"]
+[service]
+first_run_backfill = "{backfill}"
+max_catchup_windows = 800
+[compact]
+enabled = {str(compact_enabled).lower()}
+max_hours_per_run = 2000
+""", encoding="utf-8")
+    return path
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """Wall seconds and peak RSS (GNU time) of one whole process; its stdout."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        began = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *argv], capture_output=True, text=True,
+                              env={**os.environ, **(env or {})}, cwd=cwd)
+        wall = time.perf_counter() - began
+        rss_kb = int((Path(out.name).read_text().strip().splitlines() or ["0"])[-1] or 0)
+    if proc.returncode != 0:
+        raise SystemExit(f"{shlex.join(argv)} failed: {proc.stderr[-2000:]}")
+    return {"wall": wall, "rss_mb": rss_kb / 1024, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+# -- the DuckDB contender: the SQL logpipe runs, in a process that imports only duckdb ------------------
+
+DUCKDB_SCRIPT = """
+import json, sys, duckdb
+spec = json.load(open(sys.argv[1]))
+con = duckdb.connect(":memory:")
+con.execute("SET TimeZone='UTC'")
+for sql in spec["setup"]:
+    con.execute(sql)
+rows = con.execute(spec["sql"], spec["params"] or None).fetchall()
+print(len(rows))
+"""
+
+
+def duckdb_spec(config_path: Path, start: dt.datetime, end: dt.datetime, compacted: bool) -> dict[str, Any]:
+    """The macros, views and statement logpipe's DuckDB engine runs for the window, with its files."""
+    from logpipe.config import load_config
+    from logpipe.engines import duckdb_macros
+    from logpipe.engines.duckdb import DuckDBEngine, compile_duckdb
+    from logpipe.queries.loader import get_query
+    from logpipe.queries.runner import bind_statement, lateness_of
+    from logpipe.store import Store
+
+    os.environ["LOGPIPE_COMPACT_READ"] = "true" if compacted else "false"
+    try:
+        config = load_config(str(config_path))
+    finally:
+        os.environ.pop("LOGPIPE_COMPACT_READ", None)
+    statement = bind_statement(get_query(config, QUERY), start, end, {}, lateness_of(config))
+    sql, values = compile_duckdb(statement)
+    engine = DuckDBEngine(config.engine, Store(config.store), None, compacted=compacted)
+    plan, _ = engine.plan(statement)
+    recorder: list[str] = []
+
+    class Recorder:
+        def execute(self, text: str, *args: Any) -> None:
+            recorder.append(text)
+
+        def close(self) -> None:
+            pass
+
+    import logpipe.engines.duckdb as duck
+
+    real = duck.open_connection
+    duck.open_connection = lambda *a, **k: Recorder()  # type: ignore[assignment]
+    try:
+        engine.connect(plan.files, [p for p, _ in plan.parquet])
+    finally:
+        duck.open_connection = real  # type: ignore[assignment]
+    params = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}
+    # timestamps bind as TIMESTAMPTZ values: keep them typed by casting in the statement's parameters
+    setup = [*duckdb_macros.MACROS, *duckdb_macros.URL_MACROS, *recorder]
+    for name, value in values.items():
+        if isinstance(value, dt.datetime):
+            sql = sql.replace(f"${name}", f"CAST(${name} AS TIMESTAMPTZ)")
+    raw_files = plan.files
+    return {"setup": setup, "sql": sql, "params": params, "files": raw_files,
+            "parquet": [p for p, _ in plan.parquet], "bytes": sum(e.obj.size for e in plan.entries if e.file)
+            + sum(s for _, s in plan.parquet)}
+
+
+def zcat_grep(files: list[str]) -> list[str]:
+    listed = " ".join(shlex.quote(f) for f in files)
+    return ["bash", "-c", f"zcat {listed} | grep -c '\"level\":\"ERROR\"'"]
+
+
+def machine() -> dict[str, str]:
+    import duckdb
+
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError):
+        pass
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "ram": mem, "python": platform.python_version(),
+            "duckdb": duckdb.__version__, "os": platform.platform()}
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rate", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--windows", default="1,7,30", help="window lengths in days")
+    parser.add_argument("--cycle-days", default="1,7", help="logpipe run cycles (first run over N days)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "issue19.md"))
+    args = parser.parse_args()
+    loads = [("start", load())]
+    data = generate(args.days, args.rate, args.seed)
+    end = START + dt.timedelta(days=args.days)
+    work = DATA / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(DATA / "store" / "logs-parquet", ignore_errors=True)
+    shutil.rmtree(DATA / "cache", ignore_errors=True)
+    config_path = write_config(work)
+    logpipe = [PY, "-m", "logpipe", "--config", str(config_path)]
+    raw_env = {"LOGPIPE_COMPACT_READ": "false"}
+
+    # 1. the cold run (bad records counted, verdicts remembered) and the compaction
+    cold = timed([*logpipe, "query", "run", QUERY, "--since", iso(START), "--until", iso(end), "--force",
+                  "--format", "csv"], raw_env)
+    compact = timed([*logpipe, "compact", "--until", iso(end + dt.timedelta(hours=2)), "--format", "json"])
+    hours = json.loads(compact["stdout"])["hours"]
+    raw_total = sum(h["raw_bytes"] for h in hours if h["action"] == "written")
+    parquet_total = sum(h["parquet_bytes"] for h in hours if h["action"] == "written")
+    loads.append(("after compaction", load()))
+
+    # 2. windows
+    results: dict[int, dict[str, list[dict[str, Any]]]] = {}
+    explain: dict[int, dict[str, Any]] = {}
+    specs: dict[tuple[int, bool], Path] = {}
+    script = DATA / "duckdb_only.py"
+    script.write_text(DUCKDB_SCRIPT, encoding="utf-8")
+    for days in [int(d) for d in args.windows.split(",")]:
+        start = end - dt.timedelta(days=days)
+        for compacted in (False, True):
+            spec = duckdb_spec(config_path, start, end, compacted)
+            path = DATA / f"spec-{days}-{'parquet' if compacted else 'raw'}.json"
+            path.write_text(json.dumps(spec), encoding="utf-8")
+            specs[(days, compacted)] = path
+        raw_files = json.loads(specs[(days, False)].read_text())["files"]
+        window = ["--since", iso(start), "--until", iso(end), "--force", "--format", "csv"]
+        contenders = {
+            "logpipe query run, raw hours": ([*logpipe, "query", "run", QUERY, *window], raw_env),
+            "duckdb, same SQL and raw files": ([PY, str(script), str(specs[(days, False)])], None),
+            "zcat | grep -c, raw files": (zcat_grep(raw_files), None),
+            "logpipe query run, compacted hours": ([*logpipe, "query", "run", QUERY, *window], None),
+            "duckdb, same SQL and Parquet files": ([PY, str(script), str(specs[(days, True)])], None),
+        }
+        results[days] = {name: [] for name in contenders}
+        for _round in range(args.repeat):
+            for name, (argv, env) in contenders.items():
+                results[days][name].append(timed(argv, env))
+        out = timed([*logpipe, "query", "explain", QUERY, "--since", iso(start), "--until", iso(end)])
+        from logpipe.config import load_config
+        from logpipe.queries.runner import explain_query
+
+        result = explain_query(load_config(str(config_path)), QUERY, start, end)
+        explain[days] = {"raw": result.bytes_scanned, "duckdb_compacted": result.compacted_bytes,
+                         "athena_compacted": result.athena_compacted_bytes, "hours": result.compacted_hours,
+                         "explain_wall": out["wall"]}
+        loads.append((f"after the {days}-day window", load()))
+
+    # 3. run cycles
+    cycles: list[dict[str, Any]] = []
+    for days in [int(d) for d in args.cycle_days.split(",") if d]:
+        for compacted in (False, True):
+            folder = DATA / f"cycle-{days}-{'parquet' if compacted else 'raw'}"
+            shutil.rmtree(folder, ignore_errors=True)
+            path = write_config(folder, backfill=f"{days * 24}h", compact_enabled=False)
+            env = None if compacted else raw_env
+            # verdicts are remembered per state database: copy the warm one so neither run pays the count
+            shutil.copy(work / "state.db", folder / "state.db")
+            run = timed([PY, "-m", "logpipe", "--config", str(path), "run", "--now", iso(end + dt.timedelta(minutes=30)),
+                         "--format", "json"], env)
+            report = json.loads(run["stdout"]) if run["stdout"].strip().startswith(("[", "{")) else {}
+            windows = sum(len(j.get("windows", [])) for j in (report if isinstance(report, list) else
+                                                               report.get("jobs", [])))
+            cycles.append({"days": days, "form": "compacted" if compacted else "raw", "wall": run["wall"],
+                           "rss_mb": run["rss_mb"], "windows": windows})
+        loads.append((f"after the {days}-day cycle", load()))
+    profile = profile_cycle(end) if "1" in args.cycle_days.split(",") else None
+    write_report(args, data, cold, compact, raw_total, parquet_total, results, explain, cycles, profile, loads)
+
+
+def profile_cycle(end: dt.datetime) -> dict[str, float]:
+    """One 1-day run cycle in-process under cProfile: the share of time inside DuckDB's own calls."""
+    import cProfile
+    import pstats
+
+    folder = DATA / "cycle-profile"
+    shutil.rmtree(folder, ignore_errors=True)
+    path = write_config(folder, backfill="24h", compact_enabled=False)
+    shutil.copy(DATA / "work" / "state.db", folder / "state.db")
+    code = ("import sys\nfrom logpipe.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n")
+    prof = folder / "cycle.prof"
+    subprocess.run([PY, "-m", "cProfile", "-o", str(prof), "-c", code, "--config", str(path), "run", "--now",
+                    iso(end + dt.timedelta(minutes=30))], capture_output=True, env={**os.environ, "LOGPIPE_COMPACT_READ": "false"})
+    if not prof.exists():
+        cProfile  # noqa: B018 - the module is named for readers; the subprocess wrote nothing
+        return {}
+    stats = pstats.Stats(str(prof))
+    total = stats.total_tt  # type: ignore[attr-defined]
+    engine = 0.0
+    for (filename, _line, name), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if "duckdb" in str(name).lower() and filename == "~":
+            engine += tt
+    return {"total": total, "duckdb": engine}
+
+
+def _med(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact: dict[str, Any], raw_total: int,
+                 parquet_total: int, results: dict[int, dict[str, list[dict[str, Any]]]], explain: dict[int, dict[str, Any]],
+                 cycles: list[dict[str, Any]], profile: dict[str, float] | None, loads: list[tuple[str, str]]) -> None:
+    info = machine()
+    lines = ["# Benchmark: issue 19 - parse once, no overhead over DuckDB, columnar hours", "",
+             f"Command: `.venv/bin/python benchmarks/issue19.py --days {args.days} --rate {args.rate} "
+             f"--repeat {args.repeat} --windows {args.windows} --cycle-days {args.cycle_days}`", "",
+             "| machine | |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in info.items()]
+    lines += [f"| load average (1/5/15 min) {when} | {value} |" for when, value in loads]
+    lines += [f"| date | {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC |", "",
+              f"Data: {data['records']:,} simulated records ({data['bad_records']:,} bad) in {data['objects']:,} gzip "
+              f"objects, {data['bytes_written'] / 1e6:,.0f} MB compressed, over {args.days} days at rate {args.rate}, "
+              f"seed {args.seed}.", "",
+              f"Cold `query run` over all {args.days} days (every object checked and its bad records counted once, "
+              f"remembered in the state database): {cold['wall']:.1f} s, peak {cold['rss_mb']:.0f} MB.", "",
+              f"`logpipe compact` of all {args.days} days: {compact['wall']:.1f} s, peak {compact['rss_mb']:.0f} MB; "
+              f"{raw_total / 1e6:,.1f} MB of gzip JSON became {parquet_total / 1e6:,.1f} MB of Parquet "
+              f"({raw_total / max(parquet_total, 1):.2f}x smaller, with the derived ts/service/level columns added).", "",
+              f"Whole processes, median of {args.repeat} rounds (contenders interleaved in each round). "
+              "Ratio: against DuckDB running the same SQL on the same files of the same form.", ""]
+    for days, by_name in results.items():
+        lines += [f"### {days} day{'s' if days > 1 else ''}", "",
+                  "| contender | wall s (median) | peak RSS MB | ratio |", "| --- | ---: | ---: | ---: |"]
+        base = {False: _med(by_name["duckdb, same SQL and raw files"], "wall"),
+                True: _med(by_name["duckdb, same SQL and Parquet files"], "wall")}
+        for name, runs in by_name.items():
+            compacted = "Parquet" in name or "compacted" in name
+            ratio = _med(runs, "wall") / base[compacted] if "zcat" not in name else _med(runs, "wall") / base[False]
+            lines.append(f"| {name} | {_med(runs, 'wall'):.2f} | {_med(runs, 'rss_mb'):.0f} | {ratio:.2f} |")
+        raw_q = _med(by_name["logpipe query run, raw hours"], "wall")
+        comp_q = _med(by_name["logpipe query run, compacted hours"], "wall")
+        e = explain[days]
+        lines += ["", f"- compacted vs raw, `query run`: {raw_q / comp_q:.1f}x faster "
+                  f"({e['hours']} hours read as Parquet).",
+                  f"- bytes read: raw {e['raw'] / 1e6:,.1f} MB; DuckDB on the compacted hours "
+                  f"{e['duckdb_compacted'] / 1e6:,.1f} MB; Athena on the Parquet table about "
+                  f"{e['athena_compacted'] / 1e6:,.2f} MB ({e['raw'] / max(e['athena_compacted'], 1):,.0f}x fewer "
+                  "bytes scanned than on the JSON table).", ""]
+    if cycles:
+        lines += ["### `logpipe run` cycle (first run over the window: every scheduled job, hourly windows)", "",
+                  "| days | form | windows | wall s | peak RSS MB |", "| ---: | --- | ---: | ---: | ---: |"]
+        lines += [f"| {c['days']} | {c['form']} | {c['windows']} | {c['wall']:.1f} | {c['rss_mb']:.0f} |" for c in cycles]
+        lines.append("")
+    if profile:
+        share = profile["duckdb"] / profile["total"] if profile["total"] else 0
+        lines += [f"1-day cycle under cProfile (raw hours, in one process): {profile['total']:.1f} s profiled, "
+                  f"{profile['duckdb']:.1f} s ({share:.0%}) inside DuckDB's own calls; the rest is Python "
+                  "(cProfile inflates Python time, so the true share inside DuckDB is higher).", ""]
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
