@@ -224,7 +224,11 @@ def main() -> None:
     parser.add_argument("--windows", default="1,7,30", help="window lengths in days")
     parser.add_argument("--cycle-days", default="1,7", help="logpipe run cycles (first run over N days)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "issue19.md"))
+    parser.add_argument("--data", default=None, help="where the simulated store and work files go "
+                        "(default benchmarks/.data/issue19)")
     args = parser.parse_args()
+    global DATA
+    DATA = Path(args.data) if args.data else DATA
     loads = [("start", load())]
     data = generate(args.days, args.rate, args.seed)
     end = START + dt.timedelta(days=args.days)

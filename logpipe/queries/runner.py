@@ -160,13 +160,15 @@ def _has_text(arrow_type: Any) -> bool:
 
 
 def redact_result(frame: Any, table: Any) -> tuple[Any, Any]:
-    """The frame and Arrow table with every text value (nested ones too) redacted; types kept."""
+    """The frame and Arrow table with every text value (nested ones too) redacted; types kept. A frame
+    of None (the engine gave only its Arrow table) stays None: it is made later from the redacted table."""
     import pyarrow as pa
 
-    frame = frame.copy()
-    for column in frame.columns:
-        if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
-            frame[column] = frame[column].map(_redact_value)
+    if frame is not None:
+        frame = frame.copy()
+        for column in frame.columns:
+            if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
+                frame[column] = frame[column].map(_redact_value)
     if table is not None:
         for i, field in enumerate(table.schema):
             if _has_text(field.type):
