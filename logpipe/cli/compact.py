@@ -59,7 +59,8 @@ def compact_command(app: AppContext, until_text: str | None, max_hours: int | No
     kept = sum(1 for h in report.hours if h.action == "kept")
     mark = f"{report.watermark_after:%Y-%m-%d %H}:00 UTC" if report.watermark_after else "none (nothing to compact)"
     console.print(f"{len(written)} hours written, {kept} unchanged; watermark {mark}"
-                  + (f"; {report.backlog} closed hours left for the next run" if report.backlog else ""))
+                  + (f"; {report.backlog} closed hours left for the next run" if report.backlog else ""),
+                  markup=False, highlight=False)
 
 
 commands = [compact_command]
