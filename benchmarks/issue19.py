@@ -186,8 +186,11 @@ def duckdb_spec(config_path: Path, start: dt.datetime, end: dt.datetime, compact
 
 
 def zcat_grep(files: list[str]) -> list[str]:
-    listed = " ".join(shlex.quote(f) for f in files)
-    return ["bash", "-c", f"zcat {listed} | grep -c '\"level\":\"ERROR\"'"]
+    """``zcat FILES | grep -c``, the files passed through xargs (a month of objects is too long for one
+    command line)."""
+    listing = DATA / f"files-{len(files)}.txt"
+    listing.write_text("\0".join(files), encoding="utf-8")
+    return ["bash", "-c", f"xargs -0 zcat < {shlex.quote(str(listing))} | grep -c '\"level\":\"ERROR\"'"]
 
 
 def machine() -> dict[str, str]:
