@@ -42,6 +42,15 @@ MACROS: tuple[str, ...] = (
     # -- integers: Trino's overflow errors ("integer addition overflow: 2147483647 + 1") ---------------
     """CREATE OR REPLACE TEMP MACRO lp_int_checked(r, lo, hi, x, y, what, op, safe) AS CASE WHEN r IS NULL THEN NULL
        WHEN r < lo OR r > hi THEN lp_fail(safe, what || CAST(x AS VARCHAR) || op || CAST(y AS VARCHAR)) ELSE r END""",
+    """CREATE OR REPLACE TEMP MACRO lp_int_addition_checked(x, y, lo, hi, what, safe) AS list_transform([{'x': x, 'y': y}],
+       lambda s: CASE WHEN s.x + s.y IS NULL THEN NULL WHEN s.x + s.y < lo OR s.x + s.y > hi
+       THEN lp_fail(safe, what || CAST(s.x AS VARCHAR) || ' + ' || CAST(s.y AS VARCHAR)) ELSE s.x + s.y END)[1]""",
+    """CREATE OR REPLACE TEMP MACRO lp_int_subtraction_checked(x, y, lo, hi, what, safe) AS list_transform([{'x': x, 'y': y}],
+       lambda s: CASE WHEN s.x - s.y IS NULL THEN NULL WHEN s.x - s.y < lo OR s.x - s.y > hi
+       THEN lp_fail(safe, what || CAST(s.x AS VARCHAR) || ' - ' || CAST(s.y AS VARCHAR)) ELSE s.x - s.y END)[1]""",
+    """CREATE OR REPLACE TEMP MACRO lp_int_multiplication_checked(x, y, lo, hi, what, safe) AS list_transform([{'x': x, 'y': y}],
+       lambda s: CASE WHEN s.x * s.y IS NULL THEN NULL WHEN s.x * s.y < lo OR s.x * s.y > hi
+       THEN lp_fail(safe, what || CAST(s.x AS VARCHAR) || ' * ' || CAST(s.y AS VARCHAR)) ELSE s.x * s.y END)[1]""",
     # -- decimals: exact division and modulus on unscaled integers, rounding half away from zero --------
     "CREATE OR REPLACE TEMP MACRO lp_pow10(n) AS CAST('1' || repeat('0', CAST(n AS BIGINT)) AS HUGEINT)",
     "CREATE OR REPLACE TEMP MACRO lp_unscaled(x) AS CAST(replace(CAST(x AS VARCHAR), '.', '') AS HUGEINT)",

@@ -80,9 +80,18 @@ def numeric_arithmetic(c: Compiler, op: str, a: Typed, b: Typed) -> Typed:
             # not DuckDB's own overflow error.
             wide = "HUGEINT" if common == tt.BIGINT else "BIGINT"
             limit = tt.INTEGER_RANGE[common.name]
-            wide_op = _binary(op, T(f"CAST({{0}} AS {wide})", x), y)
-            checked = fn("lp_int_checked", wide_op, lit(-limit), lit(limit - 1), x.copy(), y.copy(),
-                         lit(f"{common.name} {_CHECKED[op]} overflow: "), lit(f" {op} "), c.flag())
+            what = lit(f"{common.name} {_CHECKED[op]} overflow: ")
+            if _size(x) + _size(y) <= _INLINE_OPERANDS:
+                wide_op = _binary(op, T(f"CAST({{0}} AS {wide})", x), y)
+                checked = fn("lp_int_checked", wide_op, lit(-limit), lit(limit - 1), x.copy(), y.copy(),
+                             what, lit(f" {op} "), c.flag())
+            else:
+                # Nested arithmetic: the inline form repeats its operands (the range test, the result
+                # and the message each hold a copy), so a chain of n operations grew as 5^n and a
+                # saved query with a long sum never finished compiling. This form binds each operand
+                # once (a one-element list's lambda), at some cost per row.
+                checked = fn(_CHECKED_ONCE[op], T(f"CAST({{0}} AS {wide})", x),
+                             T(f"CAST({{0}} AS {wide})", y), lit(-limit), lit(limit - 1), what, c.flag())
             return Typed(c.cast(checked, common), common)
         if c.safe and op in ("/", "%"):
             y = fn("nullif", y, lit(0))
@@ -111,6 +120,14 @@ def numeric_arithmetic(c: Compiler, op: str, a: Typed, b: Typed) -> Typed:
 
 
 _CHECKED = {"+": "addition", "-": "subtraction", "*": "multiplication"}
+_CHECKED_ONCE = {"+": "lp_int_addition_checked", "-": "lp_int_subtraction_checked",
+                 "*": "lp_int_multiplication_checked"}
+# Operands up to this many nodes are checked inline (fast); larger ones once, through a lambda.
+_INLINE_OPERANDS = 24
+
+
+def _size(node: exp.Expression) -> int:
+    return sum(1 for _ in node.walk())
 
 
 def _binary(op: str, x: exp.Expression, y: exp.Expression) -> exp.Expression:
