@@ -118,9 +118,7 @@ def test_every_shipped_query_answers_alike_on_both_forms(tmp_store) -> None:
     trace = next(t for t in run_query(raw_config, adhoc_query(
         "SELECT trace_id FROM logs WHERE dt BETWEEN :dt_start AND :dt_end AND trace_id IS NOT NULL LIMIT 1"),
         start, end).frame["trace_id"])
-    from logpipe.detectors.shapes import shape_hash
-
-    params = {"trace_lines": {"id": trace}, "pattern_lines": {"shapes": shape_hash(top["shape"]), "service": top["service"]}}
+    params = {"trace_lines": {"id": trace}, "pattern_lines": {"patterns": top["pattern_id"], "service": top["service"]}}
     for name in SHIPPED:
         compacted = run_query(config, name, start, end, params.get(name, {}))
         raw = run_query(raw_config, name, start, end, params.get(name, {}))

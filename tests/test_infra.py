@@ -23,6 +23,7 @@ from logpipe.infra.render import (
     render_stateful,
     render_stateless,
     render_templates,
+    template_body,
 )
 from logpipe.layout import Layout
 from logpipe.schema import RAW_COLUMNS
@@ -445,8 +446,11 @@ def test_logs_view_is_the_engines_projection_and_named_queries_read_it(tmp_path:
     assert logs_view_sql('"applogs"."records"').strip() in presto["originalSql"]
     assert [c["name"] for c in presto["columns"]] == [n for n, _, _ in view_columns()]
     assert [n for n, _, _ in view_columns()][-2:] == ["shape", "pattern_id"]  # the miner's masks, in the view
-    # the view (with its masks) keeps the stateful stack within CloudFormation's 51,200-byte template body
-    assert len(dump_template(render_stateful(config)).encode()) < 51_200
+    # the view (with its masks) keeps the body infra deploy sends within CloudFormation's 51,200-byte limit
+    stateful = render_stateful(config)
+    body = template_body(stateful)
+    assert len(body.encode()) < 51_200
+    assert yaml.safe_load(body) == json.loads(json.dumps(stateful))  # the same template, YAML or compact JSON
     (tmp_path / "mine.sql").write_text("-- name: mine\n-- description: mine\n"
                                        "-- param svc: string, default=it's\n"
                                        "SELECT count(*) AS n FROM logs l WHERE l.service = :svc "

@@ -42,6 +42,13 @@ def console(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     shutil.copytree(demo, folder)
     config = demo_config(Config(), folder)
     config.web.max_running_queries = 1
+    mine = folder / "my-queries"
+    mine.mkdir()
+    (mine / "message_stems.sql").write_text(
+        "-- name: message_stems\n-- description: Word stems of messages (word_stem has no DuckDB twin).\n"
+        "-- window: 1h\n\nSELECT word_stem(message) AS stem, count(*) AS n\nFROM logs\n"
+        "WHERE dt BETWEEN :dt_start AND :dt_end\nGROUP BY 1\n", encoding="utf-8")
+    config.queries.dirs = [str(mine)]
     server, con = start_console(config, local_token=TOKEN, adhoc_sql=True)
     yield server
     server.close()
@@ -83,8 +90,13 @@ def test_queries_are_listed_with_typed_parameters(console: Any) -> None:
     assert by_name["errors_by_service"]["kept_results"] == 24  # the demo replays it hour by hour
     assert by_name["errors_by_service"]["engines"] == ["athena", "duckdb"]
     assert by_name["errors_by_service"]["athena_only"] is None
+    # engine support as `logpipe query list` computes it: a query DuckDB cannot answer as Athena would
+    assert by_name["message_stems"]["engines"] == ["athena"]
+    assert "word_stem" in by_name["message_stems"]["athena_only"]
     code, one, _ = call(console, "GET", "/api/queries/errors_by_service")
     assert code == 200 and "FROM logs" in one["sql"]
+    code, stems, _ = call(console, "GET", "/api/queries/message_stems")
+    assert code == 200 and stems["engines"] == ["athena"] and "word_stem" in stems["athena_only"]
     assert call(console, "GET", "/api/queries/nope")[0] == 404
 
 

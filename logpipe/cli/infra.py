@@ -43,10 +43,10 @@ def deploy(app: AppContext, which: str, poll_seconds: float, timeout_seconds: fl
     reasons are printed.
     """
     from logpipe.infra.deploy import cloudformation_client, deploy_all
-    from logpipe.infra.render import dump_template, render_templates, stack_names
+    from logpipe.infra.render import render_templates, stack_names, template_body
 
     config = app.config
-    templates = {kind: dump_template(t) for kind, t in render_templates(config).items()}
+    templates = {kind: template_body(t) for kind, t in render_templates(config).items()}
     kinds = ("stateful", "stateless") if which == "all" else (which,)
     cfn = cloudformation_client(config.aws.region)
     with err_console.status("deploying") as status:

@@ -740,6 +740,26 @@ def dump_template(template: dict[str, Any], fmt: str = "yaml") -> str:
                      allow_unicode=True)
 
 
+# CloudFormation's limit on a template sent inline (TemplateBody); a larger one must come from S3.
+TEMPLATE_BODY_LIMIT = 51_200
+
+
+def template_body(template: dict[str, Any]) -> str:
+    """The text ``infra deploy`` sends: the YAML as rendered, or the same template as compact JSON
+    when the YAML passes the inline limit (the stateful stack's Athena view holds the whole ``logs``
+    view with its masks, base64-encoded as Athena stores views, and sits near the limit)."""
+    text = dump_template(template)
+    if len(text.encode()) <= TEMPLATE_BODY_LIMIT:
+        return text
+    compact = json.dumps(template, separators=(",", ":"))
+    if len(compact.encode()) > TEMPLATE_BODY_LIMIT:
+        raise ConfigError(
+            f"the rendered template is {len(compact.encode()):,} bytes, over CloudFormation's {TEMPLATE_BODY_LIMIT:,}-byte "
+            "inline limit even as compact JSON: turn off [infra] athena_view or render it and deploy from S3 "
+            "(aws cloudformation deploy --s3-bucket ...)")
+    return compact
+
+
 def write_templates(config: Config, out_dir: str | Path, fmt: str = "yaml") -> list[Path]:
     """Write ``stateful.<fmt>`` and ``stateless.<fmt>`` into ``out_dir``; returns the paths."""
     out = Path(out_dir)

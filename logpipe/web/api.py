@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
@@ -88,15 +89,30 @@ def engine_support(query: SavedQuery) -> tuple[list[str], str | None]:
     return found
 
 
-def query_info(query: SavedQuery) -> dict[str, Any]:
-    # Not engine_support(query) here: translating every query on each listing stalled /api/queries under
-    # load (the CLI's cached catalogue, logpipe.queries.catalog, is the way to show it; not wired yet).
-    engines, why = ["athena", "duckdb"], None
+def query_info(query: SavedQuery, athena_only: str | bool | None = False) -> dict[str, Any]:
+    """A query as the console lists it. ``athena_only`` is the catalogue's answer (the reason, or None
+    for both engines); without it (False) the query is translated here, once per text and process."""
+    if athena_only is False:
+        engines, why = engine_support(query)
+    else:
+        why = athena_only if isinstance(athena_only, str) else None
+        engines = ["athena"] if why else ["athena", "duckdb"]
     return {"name": query.name, "description": query.description, "schedule": query.schedule,
             "window": query.window, "params": param_info(query),
             "metrics": [{"name": m.name, "column": m.column, "unit": m.unit, "dimensions": list(m.dimensions)}
                         for m in query.metrics],
             "engines": engines, "athena_only": why}
+
+
+def _catalogued(console: Console, query: SavedQuery) -> dict[str, Any]:
+    """``query_info`` with the engines from the cached catalogue ``logpipe query list`` keeps (a file
+    is translated again only when it or the translator changed)."""
+    from logpipe.queries.catalog import query_catalog
+
+    entry = query_catalog(console.config).get(query.name)
+    if entry is None or Path(entry.path).resolve() != Path(query.path).resolve():
+        return query_info(query)
+    return query_info(query, entry.athena_only)
 
 
 # -- who am I ---------------------------------------------------------------------------------------
@@ -116,13 +132,15 @@ def whoami(request: Request) -> dict[str, Any]:
 def list_queries(request: Request) -> list[dict[str, Any]]:
     console = console_of(request)
     kept = console.results().counts()
-    return [{**query_info(q), "kept_results": kept.get(q.name, 0)} for _, q in sorted(console.queries().items())]
+    return [{**_catalogued(console, q), "kept_results": kept.get(q.name, 0)}
+            for _, q in sorted(console.queries().items())]
 
 
 @router.get("/queries/{name}", summary="One saved query: its parameters, schedule, metrics and SQL")
 def get_query(name: str, request: Request) -> dict[str, Any]:
-    query = _query(console_of(request), name)
-    return {**query_info(query), "sql": query.sql}
+    console = console_of(request)
+    query = _query(console, name)
+    return {**_catalogued(console, query), "sql": query.sql}
 
 
 @router.get("/queries/{name}/explain", summary="Partitions, bytes and the Athena cost a run would scan")
