@@ -11,14 +11,12 @@ import json
 import signal
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support import postgres
 from test_service import WEB_TOKEN, Proc, _env
 
 from logpipe.state.db import open_state
@@ -37,21 +35,6 @@ WHERE dt BETWEEN :dt_start AND :dt_end
   AND ts >= :window_start AND ts < :window_end
   AND level = 'ERROR'
 """
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def shared_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/state.db"
-        return
-    reason = postgres.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    name = postgres.create_database()
-    try:
-        yield postgres.url_for(name)
-    finally:
-        postgres.drop_database(name)
 
 
 def _config(tmp_path: Path, state_url: str) -> Path:
@@ -117,8 +100,8 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
 
 @pytest.mark.slow  # two real processes for ~15 s
 def test_kill_9_the_leader_and_the_standby_takes_over_without_skipping_or_redoing(
-        tmp_path: Path, shared_state: str) -> None:
-    config = _config(tmp_path, shared_state)
+        tmp_path: Path, state_url: str) -> None:
+    config = _config(tmp_path, state_url)
     env = _env(config, LOGPIPE_CONSOLE_TOKEN=WEB_TOKEN)
     a = Proc(["serve", "--port", "0"], env, tmp_path)
     b: Proc | None = None
@@ -127,7 +110,7 @@ def test_kill_9_the_leader_and_the_standby_takes_over_without_skipping_or_redoin
         b = Proc(["serve", "--port", "0"], env, tmp_path)
         standby = json.loads(b.wait_for("stands by", timeout=60))["replica"]
         assert leader != standby
-        _wait(lambda: _completed(shared_state, leader) >= 3, 60, "the leader completes 3 windows")
+        _wait(lambda: _completed(state_url, leader) >= 3, 60, "the leader completes 3 windows")
         first = json.loads(next(line for line in a.seen if "holds the lease" in line))
         a.popen.send_signal(signal.SIGKILL)
         a.popen.wait(timeout=10)
@@ -137,7 +120,7 @@ def test_kill_9_the_leader_and_the_standby_takes_over_without_skipping_or_redoin
         assert took["replica"] == standby and took["previous_holder"] == leader
         assert took["token"] == first["token"] + 1
         assert took["acquired_ms"] > took["previous_expires_ms"]
-        _wait(lambda: _completed(shared_state, standby) >= 3, 60, "the standby completes 3 windows")
+        _wait(lambda: _completed(state_url, standby) >= 3, 60, "the standby completes 3 windows")
         # Its /metrics page (behind the console's token) as Prometheus reads it: it leads now.
         url = next(line for line in b.seen if "health on http://" in line).strip().rsplit(" ", 1)[-1]
         request = urllib.request.Request(url.replace("/healthz", "/metrics"),
@@ -156,11 +139,11 @@ def test_kill_9_the_leader_and_the_standby_takes_over_without_skipping_or_redoin
             if proc is not None and proc.popen.poll() is None:
                 proc.popen.kill()
 
-    windows = WatermarkStore(open_state(shared_state)).windows("query:tick")
+    windows = WatermarkStore(open_state(state_url)).windows("query:tick")
     # None skipped: the windows tile time from the first to the last; every one completed, once.
     assert all(w.start == prev.end for prev, w in itertools.pairwise(windows))
     assert all(w.completed for w in windows)
-    by = [_by(shared_state, w) for w in windows]
+    by = [_by(state_url, w) for w in windows]
     assert set(by) == {leader, standby}
     switch = by.index(standby)
     assert by[:switch] == [leader] * switch and by[switch:] == [standby] * (len(by) - switch)
