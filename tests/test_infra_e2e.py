@@ -24,7 +24,7 @@ import pytest
 
 from logpipe.config import Config, StoreConfig
 from logpipe.infra.athena import decode_view, sync_named_queries
-from logpipe.infra.deploy import deploy_stack
+from logpipe.infra.deploy import DeployError, deploy_stack
 from logpipe.infra.render import dump_template, render_templates, stack_names
 from logpipe.queries.loader import load_queries
 from logpipe.schema import logs_view_sql
@@ -241,24 +241,75 @@ def test_stacks_records_and_read_back_on_moto(aws: str, cli: Any, tmp_path: Path
 
 
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
-def test_cli_deploy_order_and_no_changes_on_moto(aws: str, cli: Any) -> None:
+def test_cli_deploy_order_and_what_the_stand_in_left_out(aws: str, cli: Any) -> None:
+    """The first hour's row 16: on moto's CloudFormation `infra deploy --stack stateful` used to print
+    "create" and no outputs, and the stateless deploy then failed with "No export named ... deploy
+    that first" right after it. Now the stateful deploy itself fails, naming the resources and
+    outputs missing and why, and the stateless deploy names the exports it lacks and the state of
+    the stack that owes them - before it creates anything."""
     Path(cli.cwd, "logpipe.toml").write_text('[infra]\nstack_prefix = "clitest"\n')
-    # The stateless stack first: its imports do not exist yet. One line that names the missing export.
+    # The stateless stack first: its imports do not exist yet. One line naming them and what to do.
     result = cli("infra", "deploy", "--stack", "stateless", "--poll-seconds", "0")
     assert result.exit_code == 1
-    assert "clitest-stateless" in result.stderr and "No export named clitest-stateful-" in result.stderr
-    assert "--stack stateful" in result.stderr and "Traceback" not in result.stderr
+    assert "clitest-stateless imports clitest-stateful-BucketArn" in result.stderr
+    assert "clitest-stateful does not exist: deploy it first" in result.stderr and "--stack stateful" in result.stderr
+    assert "Traceback" not in result.stderr
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    assert [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]] == []
 
-    # moto's CloudFormation skips the workgroup; CloudFormation would create it with the stack.
+    result = cli("infra", "deploy", "--stack", "stateful", "--poll-seconds", "0")
+    assert result.exit_code == 1
+    error = result.stderr.strip()
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+    assert "clitest-stateful reports CREATE_COMPLETE" in error
+    assert "GlueDatabase (AWS::Glue::Database)" in error and "WorkGroup (AWS::Athena::WorkGroup)" in error
+    assert "outputs are missing (BucketName" in error and aws in error
+    result = cli("infra", "deploy", "--stack", "stateless", "--poll-seconds", "0")
+    assert result.exit_code == 1
+    assert "clitest-stateful is CREATE_COMPLETE but does not export them" in result.stderr
+
+    # The named queries alone (what deploy runs after a complete stateful stack): the workgroup is
+    # made by hand, as moto's CloudFormation skips it.
     boto3.client("athena", region_name=REGION).create_work_group(Name="clitest")
     shipped = len(load_queries(Config()))
-    result = cli("infra", "deploy", "--stack", "stateful", "--poll-seconds", "0")
+    result = cli("infra", "named-queries")
     assert result.exit_code == 0, result
-    assert "clitest-stateful: create (CREATE_COMPLETE)" in result.stdout
     assert f"named queries in workgroup clitest: {shipped} created, 0 updated, 0 deleted" in result.stdout
-    result = cli("infra", "deploy", "--stack", "stateful", "--poll-seconds", "0")
-    assert result.exit_code == 0, result
-    assert "clitest-stateful: unchanged" in result.stdout
+    result = cli("infra", "named-queries")
     assert f"0 created, 0 updated, 0 deleted, {shipped} unchanged" in result.stdout
-    buckets = {b["Name"] for b in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]}
-    assert {f"clitest-logs-{ACCOUNT}-{REGION}", f"clitest-access-logs-{ACCOUNT}-{REGION}"} <= buckets
+
+
+def test_stateless_imports_are_checked_before_its_change_set(aws: str) -> None:
+    """Missing exports are named before anything is created; once a stack exports them, the check passes."""
+    from logpipe.infra.deploy import check_imports
+
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    template = render_templates(Config())["stateless"]
+    parameters = {"StatefulStackName": "logpipe-stateful"}
+    with pytest.raises(DeployError, match="logpipe-stateful does not exist: deploy it first"):
+        check_imports(cfn, "logpipe-stateless", template, parameters, "logpipe-stateful")
+    assert cfn.list_stacks()["StackSummaries"] == []
+    names = ["BucketArn", "KeyArn", "DatabaseName", "TableName", "ParquetTableName", "WorkGroupName"]
+    exporter = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {}}}},
+                "Outputs": {name: {"Value": f"v-{name}", "Export": {"Name": f"logpipe-stateful-{name}"}}
+                            for name in names}}
+    cfn.create_stack(StackName="logpipe-stateful", TemplateBody=json.dumps(exporter))
+    check_imports(cfn, "logpipe-stateless", template, parameters, "logpipe-stateful")
+
+
+def test_stack_outputs_become_the_config_to_paste() -> None:
+    """`infra deploy` prints the stack outputs as logpipe.toml lines; they are valid config."""
+    import tomllib
+
+    from logpipe.infra.deploy import config_snippet
+
+    snippet = config_snippet({"BucketName": "logpipe-logs-1-us-east-1", "LogPrefix": "logs",
+                              "DatabaseName": "logpipe", "TableName": "logs", "WorkGroupName": "logpipe",
+                              "AthenaOutputLocation": "s3://logpipe-athena-1/results/",
+                              "DeliveryStreamName": "logpipe-logs", "KeyArn": "arn:aws:kms:k"})
+    config = Config.model_validate(tomllib.loads(snippet))
+    assert config.store.root == "s3://logpipe-logs-1-us-east-1"
+    assert (config.engine.kind, config.engine.workgroup, config.engine.output_location) == (
+        "athena", "logpipe", "s3://logpipe-athena-1/results/")
+    assert config.firelens.firehose_stream == "logpipe-logs"
+    assert config_snippet({}) == ""

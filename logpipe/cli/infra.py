@@ -42,20 +42,28 @@ def deploy(app: AppContext, which: str, poll_seconds: float, timeout_seconds: fl
     endpoint from AWS_ENDPOINT_URL when set. On failure, the failed resources and CloudFormation's
     reasons are printed.
     """
-    from logpipe.infra.deploy import cloudformation_client, deploy_all
+    from logpipe.infra.deploy import cloudformation_client, config_snippet, deploy_all
     from logpipe.infra.render import render_templates, stack_names, template_body
 
     config = app.config
-    templates = {kind: template_body(t) for kind, t in render_templates(config).items()}
+    rendered = render_templates(config)
+    templates = {kind: template_body(t) for kind, t in rendered.items()}
     kinds = ("stateful", "stateless") if which == "all" else (which,)
     cfn = cloudformation_client(config.aws.region)
     with err_console.status("deploying") as status:
         results = deploy_all(templates, stack_names(config), kinds=kinds, cfn=cfn, poll_seconds=poll_seconds,
-                             timeout_seconds=timeout_seconds, on_status=lambda text: status.update(text))
+                             timeout_seconds=timeout_seconds, rendered=rendered,
+                             on_status=lambda text: status.update(text))
+    outputs: dict[str, str] = {}
     for result in results:
         console.print(f"{result.stack_name}: {result.action} ({result.status})", highlight=False, markup=False)
         for key, value in sorted(result.outputs.items()):
-            console.print(f"  {key} = {value}", highlight=False, markup=False)
+            console.print(f"  {key} = {value}", highlight=False, markup=False, soft_wrap=True)
+        outputs.update(result.outputs)
+    snippet = config_snippet(outputs)
+    if snippet:
+        console.print("\nPut these into logpipe.toml (from the stack outputs):\n" + snippet,
+                      highlight=False, markup=False, soft_wrap=True)
     if "stateful" in kinds and sync_queries:
         _sync_named_queries(app)
 

@@ -10,6 +10,8 @@ user nothing they can fix.
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,14 +204,132 @@ def deploy_all(
     stack_names: dict[str, str],
     *,
     kinds: tuple[str, ...] = ("stateful", "stateless"),
+    rendered: dict[str, dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> list[DeployResult]:
-    """Deploy the stacks in dependency order (stateful first: stateless imports its exports)."""
+    """Deploy the stacks in dependency order (stateful first: stateless imports its exports).
+
+    With ``rendered`` (the templates as dicts), each stack is checked before and after: the exports
+    a stack imports must exist before its change set is made, and a stack that reports success must
+    hold every resource and output of its template. Why: a "CREATE_COMPLETE" stack without its
+    outputs (a CloudFormation stand-in that skips resource types, a stack deployed from an older
+    template) otherwise surfaces one command later as "No export named ...", right after the user
+    deployed the stack that should export it.
+    """
+    cfn = kwargs.get("cfn")
     results = []
     for kind in ("stateful", "stateless"):
         if kind not in kinds:
             continue
         parameters = {"StatefulStackName": stack_names["stateful"]} if kind == "stateless" else None
-        results.append(deploy_stack(stack_names[kind], templates[kind], parameters=parameters,
-                                    tags={"app": "logpipe", "logpipe:stack": kind}, **kwargs))
+        template = (rendered or {}).get(kind)
+        if template is not None and cfn is not None:
+            check_imports(cfn, stack_names[kind], template, parameters or {}, stack_names["stateful"])
+        result = deploy_stack(stack_names[kind], templates[kind], parameters=parameters,
+                              tags={"app": "logpipe", "logpipe:stack": kind}, **kwargs)
+        if template is not None and cfn is not None:
+            check_complete(cfn, result, template)
+        results.append(result)
     return results
+
+
+def _endpoint_note() -> str:
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_CLOUDFORMATION") or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return "see the stack's events in the CloudFormation console"
+    return (f"CloudFormation here is {endpoint} (AWS_ENDPOINT_URL), a stand-in that does not implement "
+            "every resource type (moto's CloudFormation creates no Glue, Athena or bucket-policy resources "
+            "and registers no outputs for stacks made through change sets); deploy against AWS itself")
+
+
+def check_complete(cfn: Any, result: DeployResult, template: dict[str, Any]) -> None:
+    """Raise :class:`DeployError` when the stack lacks resources or outputs its template declares."""
+    if result.action == "unchanged" and not template.get("Outputs"):
+        return
+    expected = {logical: str(resource.get("Type", "?"))
+                for logical, resource in (template.get("Resources") or {}).items()
+                if "Condition" not in resource}
+    created: set[str] = set()
+    paginator = cfn.get_paginator("list_stack_resources")
+    for page in paginator.paginate(StackName=result.stack_name):
+        for summary in page.get("StackResourceSummaries", []):
+            status = str(summary.get("ResourceStatus", ""))
+            if summary.get("LogicalResourceId") and status.endswith("_COMPLETE") and not status.startswith("DELETE"):
+                created.add(summary["LogicalResourceId"])
+    missing = [f"{logical} ({kind})" for logical, kind in expected.items() if logical not in created]
+    wanted = [key for key, output in (template.get("Outputs") or {}).items() if "Condition" not in output]
+    absent = [key for key in wanted if key not in result.outputs]
+    if not missing and not absent:
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of its {len(expected)} resources were not created ({', '.join(missing)})")
+    if absent:
+        parts.append(f"{len(absent)} of its {len(wanted)} outputs are missing ({', '.join(absent)})")
+    raise DeployError(f"stack {result.stack_name} reports {result.status or 'no changes'}, but "
+                      f"{' and '.join(parts)}: {_endpoint_note()}")
+
+
+def _imports(value: Any, parameters: dict[str, str]) -> set[str]:
+    """The export names a template imports (``Fn::ImportValue`` of a string or ``Fn::Sub`` of parameters)."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _imports(item, parameters)
+    elif isinstance(value, dict):
+        if set(value) == {"Fn::ImportValue"}:
+            name = value["Fn::ImportValue"]
+            if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):
+                name = re.sub(r"\$\{([^}!]+)\}", lambda m: parameters.get(m[1], m[0]), name["Fn::Sub"])
+            if isinstance(name, str):
+                found.add(name)
+            return found
+        for item in value.values():
+            found |= _imports(item, parameters)
+    return found
+
+
+def check_imports(cfn: Any, stack_name: str, template: dict[str, Any], parameters: dict[str, str],
+                  exporting_stack: str) -> None:
+    """Raise :class:`DeployError` naming the exports ``template`` imports that do not exist yet."""
+    needed = _imports(template.get("Resources") or {}, parameters)
+    if not needed:
+        return
+    exported: set[str] = set()
+    for page in cfn.get_paginator("list_exports").paginate():
+        exported.update(export["Name"] for export in page.get("Exports", []))
+    missing = sorted(needed - exported)
+    if not missing:
+        return
+    stack = _describe_stack(cfn, exporting_stack)
+    if stack is None:
+        why = f"stack {exporting_stack} does not exist: deploy it first (`logpipe infra deploy --stack stateful`)"
+    else:
+        why = (f"stack {exporting_stack} is {stack['StackStatus']} but does not export them: redeploy it "
+               f"(`logpipe infra deploy --stack stateful`) and check that it prints its outputs; {_endpoint_note()}")
+    raise DeployError(f"stack {stack_name} imports {', '.join(missing)}, which no stack exports: {why}")
+
+
+# Which stack output goes to which logpipe.toml key: what the README's "put the stack outputs into
+# logpipe.toml" means, printed ready to paste.
+CONFIG_KEYS: tuple[tuple[str, str, str, str], ...] = (
+    ("BucketName", "store", "root", "s3://{}"),
+    ("LogPrefix", "store", "prefix", "{}"),
+    ("DatabaseName", "engine", "database", "{}"),
+    ("TableName", "engine", "table", "{}"),
+    ("WorkGroupName", "engine", "workgroup", "{}"),
+    ("AthenaOutputLocation", "engine", "output_location", "{}"),
+    ("DeliveryStreamName", "firelens", "firehose_stream", "{}"),
+)
+
+
+def config_snippet(outputs: dict[str, str]) -> str:
+    """The ``logpipe.toml`` lines the stacks' outputs give (empty when they give none)."""
+    sections: dict[str, list[str]] = {}
+    for output, section, key, form in CONFIG_KEYS:
+        if output in outputs:
+            value = form.format(outputs[output]).replace("\\", "\\\\").replace('"', '\\"')
+            sections.setdefault(section, []).append(f'{key} = "{value}"')
+    if "engine" in sections:
+        sections["engine"].insert(0, 'kind = "athena"')
+    return "\n".join(f"[{section}]\n" + "\n".join(lines) + "\n" for section, lines in sections.items()).rstrip("\n")
