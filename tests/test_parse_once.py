@@ -117,3 +117,45 @@ def test_the_catalogue_matches_the_files_and_follows_changes(tmp_path: Path) -> 
     path.write_text(QUERY.replace("A sample.", "Now different."))
     os.utime(path, ns=(path.stat().st_mtime_ns, path.stat().st_mtime_ns + 10**9))
     assert query_catalog(config)["sample"].description == "Now different."
+
+
+def test_translations_are_remembered_between_processes(tmp_path: Path, monkeypatch) -> None:
+    """A second process (the in-process caches emptied) reads the translation from the cache folder:
+    the same DuckDB text and values, and the translator is not called; another text is translated."""
+    import logpipe.engines.duckdb as duck
+    import logpipe.engines.transpile as transpile
+
+    duck._COMPILED.clear()  # as in a new process
+    duck._view_duckdb.cache_clear()
+    path = tmp_path / "sample.sql"
+    path.write_text(QUERY)
+    query = load_query_file(path)
+    cache = str(tmp_path / "cache")
+    first = compile_duckdb(bind_statement(query, DAY, DAY + timedelta(hours=1), {}), cache)
+    view = duck._logs_view_duckdb(duck.RAW_TABLE, cache)
+    assert list((tmp_path / "cache" / "translations").glob("*.json"))
+    duck._COMPILED.clear()
+    duck._view_duckdb.cache_clear()
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("translated again")
+
+    monkeypatch.setattr(transpile, "compile_for_duckdb", refuse)
+    monkeypatch.setattr(transpile, "to_duckdb", refuse)
+    assert compile_duckdb(bind_statement(query, DAY, DAY + timedelta(hours=1), {}), cache) == first
+    assert duck._logs_view_duckdb(duck.RAW_TABLE, cache) == view
+    other = load_query_file(_write(tmp_path / "other.sql", QUERY.replace("-- name: sample", "-- name: other")
+                                   .replace("count(*)", "count(*) + 1")))
+    try:
+        compile_duckdb(bind_statement(other, DAY, DAY + timedelta(hours=1), {}), cache)
+    except AssertionError as exc:
+        assert "translated again" in str(exc)
+    else:
+        raise AssertionError("a changed text was answered from the cache")
+    duck._COMPILED.clear()
+    duck._view_duckdb.cache_clear()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

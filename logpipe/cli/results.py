@@ -99,13 +99,30 @@ def _json_value(value: Any) -> str:
     return json.dumps(_scalar_text(value), ensure_ascii=False)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_UNIT = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}
+
+
+def _values(column: Any) -> list[Any]:
+    """A column's Python values. A zoned timestamp column is converted here, as UTC datetimes (the same
+    instants; the text formats write them in UTC): pyarrow's own conversion imports pandas for its
+    time zones, half a second of a short query's whole process."""
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_timestamp(kind) and kind.tz and kind.unit in _UNIT:
+        unit = _UNIT[kind.unit]
+        return [None if v is None else _EPOCH + dt.timedelta(**{unit: v}) for v in column.cast(pa.int64()).to_pylist()]
+    return list(column.to_pylist())
+
+
 def _rows(table: Any) -> list[list[Any]]:
     """The rows of an Arrow table as Python values, maps as dicts."""
     import pyarrow as pa
 
     columns = []
     for column in table.columns:
-        values = column.to_pylist()
+        values = _values(column)
         if pa.types.is_map(column.type):
             values = [None if v is None else dict(v) for v in values]
         columns.append(values)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from logpipe.config import EngineConfig
-from logpipe.engines import duckdb_macros
+from logpipe.engines import duckdb_macros, translation_cache
 from logpipe.engines.bad_records import ObjectReader, ReadPlan, missing_verdict
 from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats
 from logpipe.engines.binding import BoundStatement, prepare_tree
@@ -38,7 +38,6 @@ from logpipe.engines.raw_sql import (
     read_parquet_sql,
     readable_directories,
 )
-from logpipe.engines.transpile import compile_for_duckdb, placeholders, to_duckdb
 from logpipe.errors import AthenaOnlyError, EngineError
 from logpipe.layout import floor_hour, hours_in_window, to_ms
 from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, compacted_view_sql, logs_view_sql
@@ -109,45 +108,96 @@ def _same(seen: dict[str, tuple[bool, Any]], values: Mapping[str, Any]) -> bool:
     return True
 
 
-def compile_duckdb(statement: BoundStatement) -> tuple[str, dict[str, Any]]:
+def compile_duckdb(statement: BoundStatement, cache_dir: str | None = None) -> tuple[str, dict[str, Any]]:
     """The DuckDB text of a statement and the named values it binds (``$name``), with Trino's
     semantics (logpipe.engines.transpile); AthenaOnlyError for what the local engine cannot answer.
 
     A statement from a saved query is translated once per process for as long as the values the
     translation read stay the same (a NULL parameter, a regex pattern); the runner's window values
-    are only bound."""
+    are only bound.
+
+    With ``cache_dir`` (the store's cache folder) a translation whose inputs and outputs are plain
+    values is also remembered between processes (logpipe.engines.translation_cache)."""
     key: tuple[Any, ...] | None = None
     if statement.text is not None:
         key = (statement.text, tuple(sorted((n, p.type, p.item_type) for n, p in statement.types.items())),
                tuple(sorted(n for n, v in statement.values.items() if v is None)))
         with _COMPILED_LOCK:
+            if key not in _COMPILED and cache_dir:
+                remembered = _load_compiled(cache_dir, key)
+                if remembered:
+                    _COMPILED[key] = remembered
             for entry in _COMPILED.get(key, ()):
                 if _same(entry.depends_on, statement.values):
                     values = {**statement.values, **entry.derived}
                     return entry.sql, {name: values[name] for name in entry.names}
+    from logpipe.engines.transpile import compile_for_duckdb, placeholders
+
     tree = prepare_tree(statement.tree, statement.values, statement.types)
     recording = _Recording(statement.values)
     compiled, derived = compile_for_duckdb(tree, statement.types, recording)
     values = {**statement.values, **derived}
     sql, names = compiled.sql(dialect="duckdb"), tuple(placeholders(compiled))
     if key is not None:
+        made = _Compiled(dict(recording.seen), sql, derived, names)
         with _COMPILED_LOCK:
             if len(_COMPILED) >= _COMPILED_MAX:
                 _COMPILED.clear()
-            _COMPILED.setdefault(key, []).append(_Compiled(dict(recording.seen), sql, derived, names))
+            _COMPILED.setdefault(key, []).append(made)
+            entries = list(_COMPILED[key])
+        if cache_dir:
+            _save_compiled(cache_dir, key, entries)
     return sql, {name: values[name] for name in names}
 
 
-@functools.lru_cache(maxsize=4)
-def _compacted_view_duckdb(table: str) -> str:
-    """The ``logs`` view over the Parquet hours in DuckDB SQL (translated once per process)."""
-    return to_duckdb(compacted_view_sql(table))
+def _load_compiled(cache_dir: str, key: tuple[Any, ...]) -> list[_Compiled]:
+    """The translations of ``key`` remembered on disk (an unreadable entry is translated again)."""
+    found = translation_cache.load(cache_dir, ["statement", *key])
+    entries: list[_Compiled] = []
+    if not isinstance(found, list):
+        return entries
+    for item in found:
+        try:
+            depends = {str(n): (bool(p), v) for n, (p, v) in item["depends_on"].items()}
+            entries.append(_Compiled(depends, str(item["sql"]), dict(item["derived"]), tuple(item["names"])))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return []
+    return entries
 
 
-@functools.lru_cache(maxsize=4)
-def _logs_view_duckdb(raw_table: str) -> str:
-    """The ``logs`` view in DuckDB SQL (translated once per process: it is the same for every query)."""
-    return to_duckdb(logs_view_sql(raw_table, drop_unreadable=False))
+def _save_compiled(cache_dir: str, key: tuple[Any, ...], entries: list[_Compiled]) -> None:
+    """Remember the translations of ``key`` when every value they hold is plain JSON."""
+    plain = translation_cache.plain
+    if not all(plain(v) for e in entries for _, v in e.depends_on.values()) or \
+            not all(plain(v) for e in entries for v in e.derived.values()):
+        return
+    translation_cache.save(cache_dir, ["statement", *key], [
+        {"depends_on": {n: [p, v] for n, (p, v) in e.depends_on.items()}, "sql": e.sql, "derived": e.derived,
+         "names": list(e.names)} for e in entries])
+
+
+@functools.lru_cache(maxsize=8)
+def _view_duckdb(sql: str, cache_dir: str | None) -> str:
+    """A view's Athena text in DuckDB SQL: translated once per process, and remembered between
+    processes in the cache folder (logpipe.engines.translation_cache)."""
+    found = translation_cache.load(cache_dir, ["view", sql])
+    if isinstance(found, str):
+        return found
+    from logpipe.engines.transpile import to_duckdb
+
+    text = to_duckdb(sql)
+    translation_cache.save(cache_dir, ["view", sql], text)
+    return text
+
+
+def _compacted_view_duckdb(table: str, cache_dir: str | None = None) -> str:
+    """The ``logs`` view over the Parquet hours in DuckDB SQL."""
+    return _view_duckdb(compacted_view_sql(table), cache_dir)
+
+
+def _logs_view_duckdb(raw_table: str, cache_dir: str | None = None) -> str:
+    """The ``logs`` view in DuckDB SQL (the same for every query)."""
+    return _view_duckdb(logs_view_sql(raw_table, drop_unreadable=False), cache_dir)
 
 
 def open_connection(settings: EngineConfig, readable: Sequence[str] = ()) -> Any:
@@ -173,6 +223,7 @@ class DuckDBEngine:
         self.store = store
         self.reader = reader  # None: objects are read as they are, nothing is checked or counted
         self.compacted = compacted  # read the compacted hours before the watermark (logpipe compact)
+        self.cache_dir: str | None = store.config.cache_dir or None  # translations remembered there
 
     def connect(self, files: list[str], parquet: Sequence[str] = ()) -> Any:
         """A DuckDB connection with ``logs_raw`` over the files (raw JSON and Parquet hours) and the
@@ -184,10 +235,10 @@ class DuckDBEngine:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
             sources = [f"SELECT {cols} FROM {read_json_sql(files)} WHERE NOT ({all_null_predicate()})"] if files else []
             con.execute(f"CREATE VIEW {RAW_TABLE} AS {sources[0] if files else empty_raw_sql()}")
-            view = _logs_view_duckdb(RAW_TABLE)
+            view = _logs_view_duckdb(RAW_TABLE, self.cache_dir)
             if parquet:
                 con.execute(f"CREATE VIEW {COMPACTED_TABLE} AS SELECT * FROM {read_parquet_sql(parquet)}")
-                view = f"{view} UNION ALL {_compacted_view_duckdb(COMPACTED_TABLE)}"
+                view = f"{view} UNION ALL {_compacted_view_duckdb(COMPACTED_TABLE, self.cache_dir)}"
             con.execute(f"CREATE VIEW logs AS {view}")
         except Exception:
             con.close()
@@ -238,7 +289,7 @@ class DuckDBEngine:
         frame is made here (None): ``frame_of`` makes one for whoever asks (QueryResult.frame), so a
         caller that writes the Arrow table (``logpipe query run``) never imports pandas."""
         started = time.perf_counter()
-        sql, values = compile_duckdb(statement)
+        sql, values = compile_duckdb(statement, self.cache_dir)
         plan, unrecognised = self.plan(statement, progress)
         if cancel is not None and cancel.is_set():
             raise QueryCancelled("the query was cancelled before it ran")
@@ -308,7 +359,7 @@ class DuckDBEngine:
 
     def explain(self, statement: BoundStatement, analyze: bool = True) -> str:
         """DuckDB's plan (with ANALYZE: the files it really scanned) for the statement."""
-        sql, values = compile_duckdb(statement)
+        sql, values = compile_duckdb(statement, self.cache_dir)
         plan, _ = self.plan(statement)
         con = self.connect(plan.files, [path for path, _ in plan.parquet])
         try:

@@ -374,6 +374,14 @@ def get_query(config: Config, name: str) -> SavedQuery:
     """One saved query by name; an unknown name lists the close matches."""
     import difflib
 
+    # A query's name is its file's stem (parse_query_text checks it), and a later folder's file
+    # replaces a shipped one: the last folder holding NAME.sql answers, and only that file is parsed
+    # (a run needs one query, not every file's SQL parsed).
+    if name and "/" not in name and "\\" not in name and not name.startswith("."):
+        for folder in reversed(query_dirs(config)):
+            path = folder / f"{name}.sql"
+            if path.is_file():
+                return load_query_file(path)
     queries = load_queries(config)
     if name in queries:
         return queries[name]

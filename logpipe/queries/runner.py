@@ -172,8 +172,12 @@ def redact_result(frame: Any, table: Any) -> tuple[Any, Any]:
     if table is not None:
         for i, field in enumerate(table.schema):
             if _has_text(field.type):
-                values = [_redact_value(v) for v in table.column(i).to_pylist()]
-                table = table.set_column(i, field, pa.array(values, type=field.type))
+                before = table.column(i).to_pylist()
+                values = [_redact_value(v) for v in before]
+                # Most results hold no secret: the column is kept as it is (pa.array would also import
+                # pandas, half a second of a short query's process, to see whether it was given a Series).
+                if values != before:
+                    table = table.set_column(i, field, pa.array(values, type=field.type))
     return frame, table
 
 

@@ -1,0 +1,91 @@
+"""DuckDB translations remembered between processes, in the cache folder.
+
+Why: translating the ``logs`` view (with its shape masks) and a saved query for DuckDB is about a
+second of sqlglot and compiler work, paid again by every ``logpipe query run`` although neither the
+text nor the translator changed - a short query's process spent more time translating than DuckDB
+spent answering. Each translation is kept in a small JSON file named by a hash of everything it
+depends on: the Athena text, the parameter types and NULL values that shaped it, logpipe's
+translator code (the modification times of ``logpipe/engines``) and sqlglot's installed version. A
+change to any of them is a different name, so a stale translation is never read.
+
+Only translations whose inputs and outputs are plain JSON values (strings, numbers, booleans, NULL)
+are kept; any other one is simply translated again. The files are written atomically and readable by
+their owner only (``mkstemp``); a cache folder that cannot be read or written costs time, never an
+error. Like the downloaded objects beside them, the files are trusted as the user's own: whoever can
+write the cache folder can already change the data a query reads.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import logpipe
+
+FOLDER = "translations"
+FORMAT = 1
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@functools.lru_cache(maxsize=1)
+def translator_stamp() -> str:
+    """What a translation depends on beyond its text: logpipe's engine code and sqlglot's version."""
+    package = Path(__file__).resolve().parent
+    files = [*package.glob("*.py"), *(package / "trino").glob("*.py")]
+    newest = max((p.stat().st_mtime_ns for p in files), default=0)
+    spec = importlib.util.find_spec("sqlglot")  # found without importing it (an upgrade rewrites it)
+    sqlglot = os.stat(spec.origin).st_mtime_ns if spec is not None and spec.origin else 0
+    return f"{FORMAT}:{logpipe.__version__}:{sqlglot}:{newest}:{len(files)}"
+
+
+def _file(folder: str | os.PathLike[str], key: Any) -> Path:
+    digest = hashlib.sha256(json.dumps([translator_stamp(), key], sort_keys=True, default=str).encode()).hexdigest()
+    return Path(folder).expanduser() / FOLDER / f"{digest[:40]}.json"
+
+
+def plain(value: Any) -> bool:
+    """Whether a value survives a JSON round trip as the same type and value."""
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    return type(value) in _PLAIN
+
+
+def load(folder: str | os.PathLike[str] | None, key: Any) -> Any:
+    """The remembered value for ``key`` (a JSON value), or None."""
+    if not folder:
+        return None
+    try:
+        data = json.loads(_file(folder, key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != json.loads(json.dumps(key, default=str)):
+        return None  # a hash collision or a foreign file: never trusted
+    return data.get("value")
+
+
+def save(folder: str | os.PathLike[str] | None, key: Any, value: Any) -> None:
+    """Remember ``value`` (a JSON value) for ``key``, atomically; failures are ignored."""
+    if not folder:
+        return
+    file = _file(folder, key)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".translation-", dir=file.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"key": key, "value": value}, out, default=str)
+            os.replace(tmp, file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+__all__ = ["FOLDER", "load", "plain", "save", "translator_stamp"]
