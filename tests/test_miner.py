@@ -405,6 +405,7 @@ def test_caches_never_change_a_result(lines: list[str]) -> None:
     for line in lines + lines:
         expected = cached.add(line)
         uncached._cache.clear()
+        uncached._hex_cache.clear()
         uncached._shape_cache.clear()
         assert uncached.add(line) == expected
     assert cached.to_state() == uncached.to_state()
@@ -420,6 +421,25 @@ def test_long_messages_are_grouped_on_their_prefix_and_stay_fast() -> None:
     # adversarial input for Python's regex engine (quadratic host-name backtracking) is mined; its
     # cost is not timed here (a loaded machine is slow), a minutes-long backtrack hits the suite's timeout
     assert TemplateMiner().add("a1." * 300_000 + "x .com").pattern_id
+
+
+def test_lines_with_hex_ids_use_the_fast_cache_only_while_their_keys_come_again() -> None:
+    """Hex ids (request ids, hashes) usually make a line's cache key unique: such keys are cached
+    apart, and only while they hit; a fixed set of ids (the Loghub replays) is served fast."""
+    from logpipe.patterns.miner import _HEX_TRIAL
+
+    fixed = TemplateMiner()
+    lines = [f"block deadbeef{i % 7}cafe{i % 3} served in {i % 50} ms" for i in range(3000)]
+    results = fixed.add_many(lines)
+    assert {r.template for r in results} == {"block <*> served in <*> ms"}
+    assert fixed._hex_hits >= 2900 and len(fixed._hex_cache) < 100
+    rng = random.Random(3)
+    unique = TemplateMiner()
+    ids = [f"{rng.getrandbits(128):032x}" for _ in range(_HEX_TRIAL + 500)]
+    results = unique.add_many([f"request {x} served in {i % 50} ms" for i, x in enumerate(ids)])
+    assert {r.template for r in results} == {"request <*> served in <*> ms"}
+    assert len(unique._hex_cache) == _HEX_TRIAL  # the trial found no repeats: no more entries
+    assert sum(p.count for p in unique.patterns()) == _HEX_TRIAL + 500
 
 
 def test_digits_kept_by_masking_are_part_of_the_cache_key() -> None:

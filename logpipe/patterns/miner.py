@@ -55,6 +55,8 @@ _has_digit = re.compile("[0-9]").search
 _ENUM_WORD = re.compile(r"[A-Z][A-Z0-9]*_?[A-Z][A-Z0-9_]*\Z|[^<]{1,2}\Z").match
 # Digit runs right after an ASCII letter (the "2" of "ssh2"): the only digits masking can keep.
 _LETTER_DIGITS = re.compile(rb"(?<=[A-Za-z])[0-9]+")
+# Lines with an id-like hex token that are tried in the fast cache before their hit rate decides.
+_HEX_TRIAL = 4096
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,11 @@ class TemplateMiner:
         self._by_id: dict[str, _Cluster] = {}
         self._cache: dict[bytes, _Cluster | _Checked] = {}
         self._shape_cache: dict[str, tuple[_Cluster, bool]] = {}
+        # The fast cache for lines with an id-like hex token (see ``_add_slow``): kept apart, and
+        # filled only while its keys come again (``_hex_hits``) often enough to pay for themselves.
+        self._hex_cache: dict[bytes, _Cluster | _Checked] = {}
+        self._hex_hits = 0
+        self._hex_tries = 0
         self._by_masked: dict[str, _Cluster] = {}
         self._generalised: dict[int, list[_Cluster]] = {}
         self._siblings: dict[str, list[_Cluster]] = {}
@@ -267,6 +274,8 @@ class TemplateMiner:
         """``[add(m) for m in messages]``, faster (no method call per message on the fast path)."""
         table = _DIGITS_TO_ZERO
         get = self._cache.get
+        hex_get = self._hex_cache.get
+        hex_hits = 0
         out: list[MatchResult] = []
         append = out.append
         checked = _Checked
@@ -275,28 +284,32 @@ class TemplateMiner:
             raw = message.encode("utf-8", "surrogatepass")
             key = raw.translate(table)
             cluster = get(key)
-            if cluster is not None:
-                if type(cluster) is checked:
-                    cluster = cluster.by_digits.get(cluster.pick(raw))
-                    if cluster is None:
-                        append(self._add_slow(message, raw, key, False))
-                        continue
-                if cluster.hot:
-                    cluster.count += 1  # type: ignore[union-attr]
-                    append(cluster.result)  # type: ignore[union-attr]
+            if cluster is None:
+                cluster = hex_get(key)
+                if cluster is None:
+                    append(self._add_slow(message, raw, key, False))
                     continue
-                if cluster.target is None:  # type: ignore[union-attr]
-                    # A live pattern still collecting examples: ``_count``, inline.
-                    cluster.count += 1  # type: ignore[union-attr]
-                    examples = cluster.examples  # type: ignore[union-attr]
-                    if len(examples) < max_examples:
-                        examples.append(message)
-                        cluster.hot = len(examples) >= max_examples
-                    append(cluster.result)  # type: ignore[union-attr]
+                hex_hits += 1
+            if type(cluster) is checked:
+                cluster = cluster.by_digits.get(cluster.pick(raw))
+                if cluster is None:
+                    append(self._add_slow(message, raw, key, False))
                     continue
-                append(self._add_slow(message, raw, key))  # a merged pattern: find the live one
+            if cluster.hot:
+                cluster.count += 1  # type: ignore[union-attr]
+                append(cluster.result)  # type: ignore[union-attr]
                 continue
-            append(self._add_slow(message, raw, key, False))
+            if cluster.target is None:  # type: ignore[union-attr]
+                # A live pattern still collecting examples: ``_count``, inline.
+                cluster.count += 1  # type: ignore[union-attr]
+                examples = cluster.examples  # type: ignore[union-attr]
+                if len(examples) < max_examples:
+                    examples.append(message)
+                    cluster.hot = len(examples) >= max_examples
+                append(cluster.result)  # type: ignore[union-attr]
+                continue
+            append(self._add_slow(message, raw, key))  # a merged pattern: find the live one
+        self._hex_hits += hex_hits
         return out
 
     def match(self, message: str) -> MatchResult | None:
@@ -429,9 +442,14 @@ class TemplateMiner:
 
     def _cached(self, raw: bytes, key: bytes) -> _Cluster | None:
         """The fast cache's cluster for a line (UTF-8 ``raw``, digits-to-zero ``key``), if any."""
-        entry = self._cache.get(key)
+        cache = self._cache
+        entry = cache.get(key)
         if entry is None:
-            return None
+            cache = self._hex_cache
+            entry = cache.get(key)
+            if entry is None:
+                return None
+            self._hex_hits += 1
         if type(entry) is _Checked:
             picked = entry.pick(raw)
             cluster = entry.by_digits.get(picked)
@@ -442,7 +460,7 @@ class TemplateMiner:
             return cluster
         assert isinstance(entry, _Cluster)
         if entry.target is not None:
-            entry = self._cache[key] = entry.live()
+            entry = cache[key] = entry.live()
         return entry
 
     def _add_slow(self, message: str, raw: bytes, key: bytes, cached: bool = True) -> MatchResult:
@@ -492,22 +510,32 @@ class TemplateMiner:
             digit_free = _has_digit(masked) is None
             result, cluster = self._add_masked(message, masked)
         self._shape_cache[shaped] = (cluster, digit_free)
+        cache = self._cache
         if _hex_token_hint(message):
-            # An id-like hex token (request id, UUID) makes this key unlikely to come again: the
-            # shape cache serves such lines; keep the fast cache for keys that repeat.
-            return result
+            # An id-like hex token (request id, trace id, UUID) usually makes this key unique: the
+            # shape cache serves such lines. Where such tokens repeat (a fixed set of ids, the
+            # Loghub replays) the key comes again: those go to a fast cache of their own, kept
+            # filled only while a fair share of its lookups hit (else every line would pay for
+            # an entry that is never used).
+            if self._hex_tries >= _HEX_TRIAL and self._hex_hits * 4 < self._hex_tries:
+                return result
+            cache = self._hex_cache
+            if len(cache) >= self.config.cache_size:
+                cache.clear()
+                self._hex_hits = self._hex_tries = 0
+            self._hex_tries += 1
         status_at = status_digit_offset(message)
         if digit_free and status_at is None:
-            self._cache[key] = cluster
+            cache[key] = cluster
         else:
-            entry = self._cache.get(key)
+            entry = cache.get(key)
             if entry is None:
                 positions = [i for m in _LETTER_DIGITS.finditer(raw) for i in range(m.start(), m.end())]
                 if status_at is not None:  # an HTTP status's class digit (byte offset in ``raw``)
                     positions.append(len(message[:status_at].encode("utf-8", "surrogatepass")))
                 if not positions:  # cannot happen (see _Checked); then simply do not cache
                     return result
-                entry = self._cache[key] = _Checked(itemgetter(*positions))
+                entry = cache[key] = _Checked(itemgetter(*positions))
             if type(entry) is _Checked:
                 entry.by_digits[entry.pick(raw)] = cluster
         return result
