@@ -122,3 +122,31 @@ def test_failed_query_shows_athena_reason(aws: str, monkeypatch) -> None:
 def test_cost() -> None:
     assert athena_cost(0) == athena_cost(10 * 1024 * 1024) == 10 * 1024 * 1024 / 1024**4 * 5
     assert athena_cost(1024**4) == 5.0
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT service, count(*) AS n FROM logs WHERE level = :level GROUP BY 1",
+    "WITH errs AS (SELECT * FROM logs WHERE level = :level) SELECT count(*) FROM errs",
+    "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) "
+    "SELECT count(*) FROM logs, t WHERE level = :level",
+])
+def test_the_view_goes_in_front_of_every_statement_as_its_first_cte(sql: str) -> None:
+    """compile() writes the view's text once and puts it in front; the statement is what writing
+    the view's tree into the statement gives (a statement's own WITH, and WITH RECURSIVE, kept)."""
+    from sqlglot import exp
+
+    from logpipe.engines.athena import AthenaEngine
+    from logpipe.engines.binding import BoundStatement, Param
+    from logpipe.engines.transpile import DIALECT, parse
+
+    engine = AthenaEngine(Config().engine)
+    statement = BoundStatement(parse(sql), {"level": "ERROR"}, {"level": Param(name="level", type="string")},
+                               datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
+    text, parameters = engine.compile(statement)
+    assert parameters == ["'ERROR'"] and text.count("level = ?") == 1
+    tree = parse(text)
+    ctes = tree.args["with_"].expressions
+    assert ctes[0].alias == "logs" and ctes[0].this.sql(dialect=DIALECT) == parse(engine.view_sql()).sql(dialect=DIALECT)
+    assert len(ctes) == (2 if "WITH" in sql else 1)
+    assert bool(tree.args["with_"].args.get("recursive")) == ("RECURSIVE" in sql)
+    assert isinstance(tree, exp.Select)

@@ -185,8 +185,8 @@ MACROS: tuple[str, ...] = (
        WHEN isnan(x) THEN lp_fail(safe, 'Operand cannot be NaN')
        WHEN len(list_filter(bins, lambda _b: _b IS NULL)) > 0
        THEN {_refusal("width_bucket(x, bins)", "bins holding a NULL are not supported locally")}
-       WHEN lp_bucket_search(x, bins).err IS NOT NULL THEN lp_fail(safe, lp_bucket_search(x, bins).err)
-       ELSE lp_bucket_search(x, bins).lo END""",
+       ELSE list_transform([lp_bucket_search(x, bins)],
+            lambda _r: CASE WHEN _r.err IS NOT NULL THEN lp_fail(safe, _r.err) ELSE _r.lo END)[1] END""",
     # -- text to numbers, booleans, dates (Trino accepts less than DuckDB) ----------------------------
     """CREATE OR REPLACE TEMP MACRO lp_varchar_to_bigint(x, tname, safe) AS CASE WHEN x IS NULL THEN NULL
        WHEN regexp_full_match(x, '\\s*[+-]?[0-9]+\\s*') THEN CAST(trim(x) AS HUGEINT)
@@ -324,39 +324,43 @@ MACROS: tuple[str, ...] = (
     f"{_refusal('from_utf8', 'the bytes are not valid UTF-8 (Trino replaces them with U+FFFD)')}",
     # -- JSON ---------------------------------------------------------------------------------------
     # One step of a Trino JSON path: an object's member, or an array's element for a numeric key.
-    """CREATE OR REPLACE TEMP MACRO lp_json_step(j, object_path, array_path) AS CASE WHEN j IS NULL THEN NULL
-       WHEN json_type(j) = 'OBJECT' THEN json_extract(j, object_path)
-       WHEN json_type(j) = 'ARRAY' AND array_path IS NOT NULL THEN json_extract(j, array_path) END""",
+    # A path step: ``j`` is bound once through a lambda, because a macro inlines its argument where
+    # it is used - four uses nested five deep (a path of five steps) made 4^5 copies of the document
+    # for DuckDB to bind and run (seconds a call).
+    """CREATE OR REPLACE TEMP MACRO lp_json_step(j, object_path, array_path) AS list_transform([j],
+       lambda _j: CASE WHEN _j IS NULL THEN NULL
+       WHEN json_type(_j) = 'OBJECT' THEN json_extract(_j, object_path)
+       WHEN json_type(_j) = 'ARRAY' AND array_path IS NOT NULL THEN json_extract(_j, array_path) END)[1]""",
     # yyjson writes a double in its own shortest form; Java (Trino) switches to 1.0E7 notation outside
     # [1e-3, 1e7): refuse a JSON text holding such a number.
-    f"""CREATE OR REPLACE TEMP MACRO lp_json_java(j) AS CASE WHEN j IS NULL THEN NULL
-       WHEN regexp_matches(CAST(j AS VARCHAR), '(?:^|[^0-9A-Za-z_.])-?(?:[0-9]{{8,}}\\.[0-9]|0\\.000|[0-9]+(?:\\.[0-9]+)?[eE])')
+    f"""CREATE OR REPLACE TEMP MACRO lp_json_java(j) AS list_transform([j], lambda _jj: CASE WHEN _jj IS NULL THEN NULL
+       WHEN regexp_matches(CAST(_jj AS VARCHAR), '(?:^|[^0-9A-Za-z_.])-?(?:[0-9]{{8,}}\\.[0-9]|0\\.000|[0-9]+(?:\\.[0-9]+)?[eE])')
        THEN {_refusal("JSON value", "it holds a number Java would write in E notation")}
-       ELSE j END""",
+       ELSE _jj END)[1]""",
     # A scalar's number exactly as the JSON text writes it (Trino returns the text as written); refused
     # when the text writes the same number another way.
     f"""CREATE OR REPLACE TEMP MACRO lp_json_raw_number(text, n) AS CASE WHEN coalesce(list_bool_and(list_transform(
           list_filter(regexp_extract_all(text, '-?[0-9]+(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?'),
                       lambda _t: TRY_CAST(_t AS DOUBLE) = TRY_CAST(n AS DOUBLE)), lambda _t: _t = n)), false)
        THEN n ELSE {_refusal("json_extract_scalar", "the number is written differently in the JSON text")} END""",
-    """CREATE OR REPLACE TEMP MACRO lp_json_scalar(v, text) AS CASE
-       WHEN v IS NULL OR json_type(v) IN ('OBJECT', 'ARRAY', 'NULL') THEN NULL
-       WHEN json_type(v) = 'DOUBLE' THEN lp_json_raw_number(text, json_extract_string(v, '$'))
-       ELSE json_extract_string(v, '$') END""",
+    """CREATE OR REPLACE TEMP MACRO lp_json_scalar(v, text) AS list_transform([v], lambda _v: CASE
+       WHEN _v IS NULL OR json_type(_v) IN ('OBJECT', 'ARRAY', 'NULL') THEN NULL
+       WHEN json_type(_v) = 'DOUBLE' THEN lp_json_raw_number(text, json_extract_string(_v, '$'))
+       ELSE json_extract_string(_v, '$') END)[1]""",
     """CREATE OR REPLACE TEMP MACRO lp_json_size(v) AS CASE WHEN v IS NULL THEN NULL
        WHEN json_type(v) = 'OBJECT' THEN CAST(len(json_keys(v)) AS BIGINT)
        WHEN json_type(v) = 'ARRAY' THEN CAST(json_array_length(v) AS BIGINT) ELSE 0 END""",
     # A JSON value Trino wrote (its doubles in Java's notation): a scalar's number as Java writes it.
-    """CREATE OR REPLACE TEMP MACRO lp_json_scalar_canonical(v, text) AS CASE
-       WHEN v IS NULL OR json_type(v) IN ('OBJECT', 'ARRAY', 'NULL') THEN NULL
-       WHEN json_type(v) = 'DOUBLE' THEN lp_java_double(CAST(v AS DOUBLE))
-       ELSE json_extract_string(v, '$') END""",
-    f"""CREATE OR REPLACE TEMP MACRO lp_json_array_element(v, text, canonical) AS CASE WHEN v IS NULL OR json_type(v) = 'NULL' THEN NULL
-       WHEN json_type(v) IN ('OBJECT', 'ARRAY') THEN v
-       WHEN json_type(v) = 'VARCHAR' THEN {_refusal("json_array_get", "Trino returns a string element without its quotes as JSON")}
-       WHEN json_type(v) = 'DOUBLE' AND canonical THEN CAST(lp_java_double(CAST(v AS DOUBLE)) AS JSON)
-       WHEN json_type(v) = 'DOUBLE' THEN CAST(lp_json_raw_number(text, json_extract_string(v, '$')) AS JSON)
-       ELSE v END""",
+    """CREATE OR REPLACE TEMP MACRO lp_json_scalar_canonical(v, text) AS list_transform([v], lambda _v: CASE
+       WHEN _v IS NULL OR json_type(_v) IN ('OBJECT', 'ARRAY', 'NULL') THEN NULL
+       WHEN json_type(_v) = 'DOUBLE' THEN lp_java_double(CAST(_v AS DOUBLE))
+       ELSE json_extract_string(_v, '$') END)[1]""",
+    f"""CREATE OR REPLACE TEMP MACRO lp_json_array_element(v, text, canonical) AS list_transform([v], lambda _v: CASE WHEN _v IS NULL OR json_type(_v) = 'NULL' THEN NULL
+       WHEN json_type(_v) IN ('OBJECT', 'ARRAY') THEN _v
+       WHEN json_type(_v) = 'VARCHAR' THEN {_refusal("json_array_get", "Trino returns a string element without its quotes as JSON")}
+       WHEN json_type(_v) = 'DOUBLE' AND canonical THEN CAST(lp_java_double(CAST(_v AS DOUBLE)) AS JSON)
+       WHEN json_type(_v) = 'DOUBLE' THEN CAST(lp_json_raw_number(text, json_extract_string(_v, '$')) AS JSON)
+       ELSE _v END)[1]""",
     """CREATE OR REPLACE TEMP MACRO lp_json_array_get(j, i, text) AS CASE WHEN j IS NULL OR i IS NULL OR json_type(j) <> 'ARRAY' THEN NULL
        ELSE lp_json_array_element(json_extract(j, CASE WHEN i >= 0 THEN '$[' || i || ']' ELSE '$[#' || i || ']' END), text, false) END""",
     """CREATE OR REPLACE TEMP MACRO lp_json_array_get_canonical(j, i, text) AS CASE WHEN j IS NULL OR i IS NULL OR json_type(j) <> 'ARRAY' THEN NULL

@@ -74,25 +74,6 @@ def test_pass_rate(outcomes: Outcomes) -> None:
     assert passed / len(CASES) >= MIN_PASS_RATE, f"{passed}/{len(CASES)} pass"
 
 
-def _closing_paren(sql: str, start: int) -> int:
-    """The index of the parenthesis closing the one at ``start`` (quoted text skipped)."""
-    depth, i, quote = 0, start, None
-    while i < len(sql):
-        ch = sql[i]
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    raise AssertionError("unbalanced parentheses in the Athena text")
-
-
 def _substitute(tree: exp.Expression, literals: list[exp.Expression]) -> exp.Expression:
     remaining = list(literals)
 
@@ -108,15 +89,18 @@ def _substitute(tree: exp.Expression, literals: list[exp.Expression]) -> exp.Exp
 
 def athena_statement_binds_what_duckdb_runs(case: Case) -> None:
     statement = statement_for(case)
-    sql, parameters = AthenaEngine(EngineConfig()).compile(statement)
+    engine = AthenaEngine(EngineConfig())
+    sql, parameters = engine.compile(statement)
     bound = {name: value for name, value in statement.values.items() if name in case.bind}
     assert len(parameters) == len(bound)
     for value in bound.values():
         if len(str(value)) > 2:
             assert str(value) not in sql.replace("''", "'"), f"{value!r} pasted into the Athena text"
     # The engine puts the logs view in front (WITH logs AS (...)); the case's own statement follows it.
-    assert sql.startswith("WITH logs AS (")
-    own = sql[_closing_paren(sql, len("WITH logs AS (") - 1) + 1:]
+    view = f"WITH logs AS ({engine.view_sql()})"
+    assert sql.startswith(view)
+    own = sql[len(view):]
+    own = "WITH " + own[2:] if own.startswith(", ") else own
     literals = [parse(f"SELECT {p}").expressions[0] for p in parameters]
     athena_tree = _substitute(parse(own), literals)
     expected = statement.tree.copy()
