@@ -187,7 +187,7 @@ def test_duckdb_regexp_replace_agrees_with_mask() -> None:
 
 _WORDS = st.sampled_from(["error", "user", "ssh2", "x86_64", "id=", "host", "/", ".", ":", "-", "_", "0x",
                           "blk_", "(", ")", " ", "=", "core.", "Jul ", "T", "Z", "ab", "e3",
-                          "deadbeef", "a1b2c3d4e5f6", "-", "cafe0", "GET /a/", " HTTP/1.1\" ", "true"])
+                          "deadbeef", "a1b2c3d4e5f6", "-", "cafe0", "GET /a/", " HTTP/1.1\" ", "true", ": ", ":"])
 
 
 @settings(max_examples=200, deadline=None)

@@ -165,7 +165,14 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CON
 _REQUEST_TEMPLATE = ("(" + "|".join(HTTP_METHODS) + rf") (/[^{_WS}\"?]*)(\?[^{_WS}\"]*)?"
                      r'( HTTP/(?:[0-9.]+|<\*>))?("?)(?: ([1-5])(?:[0-9][0-9]|xx)([ \t,;]|{END}))?')
 _REQUEST_RE = _REQUEST_TEMPLATE.replace("{END}", r"\Z")
-_request_search = re.compile(r"(?<![A-Za-z0-9_])" + _REQUEST_RE).search
+# In Python, each method is followed by its lookbehind, ``(?<![A-Za-z0-9_])GET`` written as
+# ``GET(?<![A-Za-z0-9_]GET)``: a pattern that starts with literals lets the engine skip in C to
+# the next possible first letter (a leading lookbehind makes it try every position).
+_REQUEST_PY = _REQUEST_RE.replace(
+    "(" + "|".join(HTTP_METHODS) + ")",
+    "(" + "|".join(f"{m}(?<![A-Za-z0-9_]{m})" for m in HTTP_METHODS) + ")", 1)
+assert _REQUEST_PY != _REQUEST_RE
+_request_search = re.compile(_REQUEST_PY).search
 
 ROUTE_MASKS: tuple[MaskRule, ...] = (
     # a segment with a character that is not a letter, digit or "_.~-" (masked text too)
@@ -304,24 +311,37 @@ def shape(message: str) -> str:
 # masked, whatever its letters, so it collapses to "0" too. Bounded by separators other than ":"
 # (the clock rules look across ":"), "/" (path and route rules mask it whole either way) or a
 # preceding "_" ("pay_<hex>" is masked either way); never before a date's day (", 1", " 12").
-# 8 characters or more, so it never holds a status or a short word.
+# A ":" after it counts as a separator where a space, a tab or the end follows ("cart <uuid>:
+# ..."): no rule that looks across a ":" (times, dates, IPv6, URLs, drive letters) matches a ":"
+# followed by a space. 8 characters or more, so it never holds a status or a short word.
 _HEX_LEFT = frozenset(" \t\n\r\f\v=,;()[]{}\"'<>|./_")  # may stand before such a token
 _HEX_RIGHT = frozenset(" \t\n\r\f\v=,;()[]{}\"'<>|./")
+_COLON_END = ("", " ", "\t")  # what may follow a ":" that ends such a token
 _hex_run_sub = re.compile(r"[0-9a-fA-F-]{8,}").sub
 _hex_token_hint = re.compile("[0-9a-fA-F-]{8}").search
-_one_digit_run_word = re.compile(r"[a-fA-F]+[0-9]+[a-fA-F]*\Z").match
+# Not such a token: no digit, no letter, or letters, one digit run, letters (one C call).
+_not_an_id = re.compile(r"[a-fA-F-]*\Z|[0-9-]*\Z|[a-fA-F]+[0-9]+[a-fA-F]*\Z").match
 _date_follows = re.compile(r",?[ \t]+[0-9]").match  # a ctime/ISO date could run across the token
+# ``_hex_token_hint`` without a regex: hex digits and "-" become "h" (bytes.translate, a C loop)
+_HEX_CLASS = bytes.maketrans(b"0123456789abcdefABCDEF-", b"h" * 23)
+
+
+def has_hex_run(text: str) -> bool:
+    """Whether ``text`` has 8 hex digits or hyphens in a row (``_hex_token_hint``, faster)."""
+    return b"hhhhhhhh" in text.encode("utf-8", "surrogatepass").translate(_HEX_CLASS)
 
 
 def _hex_token(match: re.Match[str]) -> str:
     token = match.group()
+    if _not_an_id(token):
+        return token
     text = match.string
     start, end = match.span()
     if ((start and (text[start - 1] not in _HEX_LEFT
                     or (text[start - 1] in ".," and start > 1 and text[start - 2].isdigit())))  # a fraction
-            or (end < len(text) and text[end] not in _HEX_RIGHT)
-            or _date_follows(text, end) or not _has_digit(token) or token.isdigit()
-            or _one_digit_run_word(token) or not any(c.isalpha() for c in token)):
+            or (end < len(text) and text[end] not in _HEX_RIGHT
+                and not (text[end] == ":" and text[end + 1:end + 2] in _COLON_END))
+            or _date_follows(text, end)):
         return token
     return "0"
 
@@ -329,12 +349,12 @@ def _hex_token(match: re.Match[str]) -> str:
 def _collapse(message: str) -> str:
     if "0x" in message or "0X" in message:
         message = _shape_hex_sub("0x0", message)
-    if "://" not in message and _hex_token_hint(message):  # (a URL scheme may start inside a token)
+    if "://" not in message and has_hex_run(message):  # (a URL scheme may start inside a token)
         message = _hex_run_sub(_hex_token, message)
     return _shape_sub("0", message)
 
 
-_status_candidate_search = re.compile(r"(?<![A-Za-z0-9_])" + _REQUEST_RE.replace(" ([1-5])", " ([0-9])")).search
+_status_candidate_search = re.compile(_REQUEST_PY.replace(" ([1-5])", " ([0-9])")).search
 
 
 def status_digit_offset(message: str) -> int | None:

@@ -40,7 +40,7 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
-from logpipe.patterns.masking import HTTP_METHODS, WILDCARD, _hex_token_hint, mask, shape, status_digit_offset
+from logpipe.patterns.masking import HTTP_METHODS, WILDCARD, has_hex_run, mask, shape, status_digit_offset
 from logpipe.patterns.traces import stack_trace_key
 from logpipe.redact import mask_secrets
 
@@ -243,6 +243,7 @@ class TemplateMiner:
         self._by_id: dict[str, _Cluster] = {}
         self._cache: dict[bytes, _Cluster | _Checked] = {}
         self._shape_cache: dict[str, tuple[_Cluster, bool]] = {}
+        self._mask_cache: dict[str, str] = {}  # masking's input -> its output (``_add_slow``)
         # The fast cache for lines with an id-like hex token (see ``_add_slow``): kept apart, and
         # filled only while its keys come again (``_hex_hits``) often enough to pay for themselves.
         self._hex_cache: dict[bytes, _Cluster | _Checked] = {}
@@ -497,21 +498,32 @@ class TemplateMiner:
         if len(self._cache) >= self.config.cache_size:
             self._cache.clear()
             self._shape_cache.clear()
+            self._mask_cache.clear()
             self._by_masked.clear()
         shaped = shape(message)
         hit = self._shape_cache.get(shaped)
+        if hit is None and len(self._shape_cache) >= self.config.cache_size:
+            self._shape_cache.clear()  # (lines with hex ids fill it, not the fast cache)
         if hit is not None:
             cluster, digit_free = hit[0].live(), hit[1]
             self._count(cluster, message)
             result = cluster.result
         else:
-            # The shape masks like the message (same shape, same mask) and is shorter.
-            masked = mask(shape(mask_secrets(message)))
+            # The shape masks like the message (same shape, same mask) and is shorter. Masking
+            # is the costly step: its input is cached too (secrets masked first, an e-mail with
+            # digits becomes a variable: such lines differ in shape, but not in this key).
+            secret_free = shape(mask_secrets(message))
+            known = self._mask_cache.get(secret_free)
+            if known is None:
+                if len(self._mask_cache) >= self.config.cache_size:
+                    self._mask_cache.clear()
+                known = self._mask_cache[secret_free] = mask(secret_free)
+            masked = known
             digit_free = _has_digit(masked) is None
             result, cluster = self._add_masked(message, masked)
         self._shape_cache[shaped] = (cluster, digit_free)
         cache = self._cache
-        if _hex_token_hint(message):
+        if has_hex_run(message):
             # An id-like hex token (request id, trace id, UUID) usually makes this key unique: the
             # shape cache serves such lines. Where such tokens repeat (a fixed set of ids, the
             # Loghub replays) the key comes again: those go to a fast cache of their own, kept
