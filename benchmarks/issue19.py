@@ -143,9 +143,9 @@ def duckdb_spec(config_path: Path, start: dt.datetime, end: dt.datetime, compact
     from logpipe.config import load_config
     from logpipe.engines import duckdb_macros
     from logpipe.engines.duckdb import DuckDBEngine, compile_duckdb
+    from logpipe.engines.registry import open_engine
     from logpipe.queries.loader import get_query
     from logpipe.queries.runner import bind_statement, lateness_of
-    from logpipe.store import Store
 
     os.environ["LOGPIPE_COMPACT_READ"] = "true" if compacted else "false"
     try:
@@ -154,7 +154,11 @@ def duckdb_spec(config_path: Path, start: dt.datetime, end: dt.datetime, compact
         os.environ.pop("LOGPIPE_COMPACT_READ", None)
     statement = bind_statement(get_query(config, QUERY), start, end, {}, lateness_of(config))
     sql, values = compile_duckdb(statement)
-    engine = DuckDBEngine(config.engine, Store(config.store), None, compacted=compacted)
+    # with the verdicts (warm: remembered in the state database), as logpipe runs it: the files known
+    # clean are read without the filter for unreadable rows
+    engine = open_engine(config, "duckdb")
+    assert isinstance(engine, DuckDBEngine)
+    engine.compacted = compacted
     plan, _ = engine.plan(statement)
     recorder: list[str] = []
 
@@ -170,7 +174,7 @@ def duckdb_spec(config_path: Path, start: dt.datetime, end: dt.datetime, compact
     real = duck.open_connection
     duck.open_connection = lambda *a, **k: Recorder()  # type: ignore[assignment]
     try:
-        engine.connect(plan.files, [p for p, _ in plan.parquet])
+        engine.connect(plan.files, [p for p, _ in plan.parquet], plan.clean_files)
     finally:
         duck.open_connection = real  # type: ignore[assignment]
     params = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}

@@ -182,3 +182,26 @@ def test_objects_the_line_scan_cannot_split_are_counted_the_slow_way(tmp_store, 
     assert bad == {paths[0]: {"not_json": 1, "no_known_keys": 1}, paths[1]: {"not_json": 2, "not_an_object": 1}}
     assert placed == {paths[0]: (1, 0), paths[1]: (1, 0)}  # the records the logs view reads
     assert slow == [[paths[1]]]
+
+
+def test_known_clean_objects_skip_the_unreadable_row_filter_and_count_alike(tmp_store, monkeypatch) -> None:
+    """Issue 19: an object whose verdict counted no bad line is read without the all-NULL filter (which
+    needs every column); the counts are those of the first (filtered, counting) run, and the second
+    query takes its connection from the pool (no new connection, no macros created again)."""
+    import logpipe.engines.duckdb as duck
+
+    fill(tmp_store)
+    config = config_for(tmp_store)
+    sql = "SELECT count(*) AS n, count(*) FILTER (WHERE level = 'INFO') AS info FROM logs"
+    first = run_sql(config, sql, DAY.replace(hour=4), DAY.replace(hour=7))  # checks and counts hours 04-07
+    engine = open_engine(config)
+    plan, _ = engine.plan(bind_statement(adhoc_query(sql), DAY.replace(hour=4), DAY.replace(hour=7), {}))
+    damaged = [e.file for e in plan.entries if e.obj.partition.hour.hour == 5]
+    assert plan.clean_files and not set(damaged) & plan.clean_files  # hour 05 holds bad lines: filtered
+    opened: list[object] = []
+    real = duck.open_connection
+    monkeypatch.setattr(duck, "open_connection", lambda *a, **k: opened.append(1) or real(*a, **k))
+    again = run_sql(config, sql, DAY.replace(hour=4), DAY.replace(hour=7))
+    assert again.table.to_pylist() == first.table.to_pylist() == [{"n": 9, "info": 4}]  # hours 04-07 (07: the lateness)
+    assert again.stats.bad_records == first.stats.bad_records == {"not_json": 2, "invalid_utf8": 1, "not_an_object": 1}
+    assert opened == []  # the first run's connection, back in the pool

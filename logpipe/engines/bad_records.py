@@ -77,6 +77,13 @@ class ReadPlan:
     def files(self) -> list[str]:
         return [e.file for e in self.entries if e.file is not None]
 
+    @property
+    def clean_files(self) -> set[str]:
+        """The files whose lines were all counted readable (a scanned verdict with no bad line): DuckDB
+        makes no row of NULLs from them, so they need no filter for such rows."""
+        return {e.file for e in self.entries if e.file is not None and e.verdict is not None
+                and e.verdict.bad_lines == {}}
+
 
 class ObjectReader:
     """Checks, salvages and counts the objects a DuckDB query reads (see the module docstring)."""

@@ -15,11 +15,12 @@ object is counted in one window only.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ from logpipe.engines.raw_sql import (
     read_parquet_sql,
     readable_directories,
 )
-from logpipe.errors import AthenaOnlyError, EngineError
+from logpipe.errors import AthenaOnlyError, EngineError, StoreError
 from logpipe.layout import floor_hour, hours_in_window, to_ms
 from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, compacted_view_sql, logs_view_sql
 from logpipe.store import Store
@@ -200,6 +201,53 @@ def _logs_view_duckdb(raw_table: str, cache_dir: str | None = None) -> str:
     return _view_duckdb(logs_view_sql(raw_table, drop_unreadable=False), cache_dir)
 
 
+# Idle connections per (settings, readable folders): opening a connection and creating the macros on
+# it (a hundred statements) cost ~0.1 s, paid by every query of a ``logpipe run`` cycle (hundreds of
+# hourly windows) before this pool. A connection goes back only after a query that ended normally,
+# with its views dropped (the macros stay: they are the same for every query).
+_POOL: dict[tuple[Any, ...], list[Any]] = {}
+_POOL_LOCK = threading.Lock()
+_POOL_IDLE = 4  # idle connections kept per key
+
+
+def _pool_key(settings: EngineConfig, readable: Sequence[str]) -> tuple[Any, ...]:
+    return (settings.threads, settings.memory_limit, tuple(readable))
+
+
+def take_connection(settings: EngineConfig, readable: Sequence[str] = ()) -> Any:
+    """An idle connection from the pool (same settings and readable folders), or a new one."""
+    with _POOL_LOCK:
+        idle = _POOL.get(_pool_key(settings, readable))
+        if idle:
+            return idle.pop()
+    return open_connection(settings, readable)
+
+
+def give_back(con: Any, settings: EngineConfig, readable: Sequence[str]) -> None:
+    """Return a connection to the pool, its views dropped; closed when that fails or the pool is full."""
+    try:
+        for view in ("logs", COMPACTED_TABLE, RAW_TABLE):
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+    except Exception:
+        con.close()
+        return
+    with _POOL_LOCK:
+        idle = _POOL.setdefault(_pool_key(settings, readable), [])
+        if len(idle) < _POOL_IDLE:
+            idle.append(con)
+            return
+    con.close()
+
+
+def close_pool() -> None:
+    """Close every idle connection (tests; a process otherwise keeps them until it exits)."""
+    with _POOL_LOCK:
+        idle = [con for cons in _POOL.values() for con in cons]
+        _POOL.clear()
+    for con in idle:
+        con.close()
+
+
 def open_connection(settings: EngineConfig, readable: Sequence[str] = ()) -> Any:
     """A DuckDB connection that answers like Athena: logpipe.engines.raw_sql's locked-down connection
     with the macros the translation calls (logpipe.engines.duckdb_macros)."""
@@ -224,26 +272,59 @@ class DuckDBEngine:
         self.reader = reader  # None: objects are read as they are, nothing is checked or counted
         self.compacted = compacted  # read the compacted hours before the watermark (logpipe compact)
         self.cache_dir: str | None = store.config.cache_dir or None  # translations remembered there
+        self._readable_of: dict[int, list[str]] = {}  # connection -> its readable folders (its pool key)
 
-    def connect(self, files: list[str], parquet: Sequence[str] = ()) -> Any:
+    def connect(self, files: list[str], parquet: Sequence[str] = (), clean: Collection[str] = ()) -> Any:
         """A DuckDB connection with ``logs_raw`` over the files (raw JSON and Parquet hours) and the
-        ``logs`` view. Unreadable JSON lines (rows of NULLs) are dropped in the JSON branch only: the
-        Parquet hours hold none, and the view without that filter lets DuckDB read just the columns a
-        query uses from them."""
-        con = open_connection(self.settings, readable=readable_directories([*files, *parquet]))
+        ``logs`` view. Unreadable JSON lines (rows of NULLs) are dropped in the JSON branch only, and
+        only from the files not known ``clean``: telling such a row needs every column (a coalesce of
+        them all), which keeps DuckDB from reading just the columns a query uses. A file whose verdict
+        counted no bad line holds no such row, so it is read without the filter; so are the Parquet
+        hours, written without them."""
+        readable = self.readable([*files, *parquet])
+        con = take_connection(self.settings, readable)
+        self._readable_of[id(con)] = readable
         try:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
-            sources = [f"SELECT {cols} FROM {read_json_sql(files)} WHERE NOT ({all_null_predicate()})"] if files else []
-            con.execute(f"CREATE VIEW {RAW_TABLE} AS {sources[0] if files else empty_raw_sql()}")
+            known = [f for f in files if f in clean]
+            rest = [f for f in files if f not in clean]
+            sources = [f"SELECT {cols} FROM {read_json_sql(known)}"] if known else []
+            if rest:
+                sources.append(f"SELECT {cols} FROM {read_json_sql(rest)} WHERE NOT ({all_null_predicate()})")
+            raw = " UNION ALL ".join(sources) if sources else empty_raw_sql()
+            con.execute(f"CREATE VIEW {RAW_TABLE} AS {raw}")
             view = _logs_view_duckdb(RAW_TABLE, self.cache_dir)
             if parquet:
                 con.execute(f"CREATE VIEW {COMPACTED_TABLE} AS SELECT * FROM {read_parquet_sql(parquet)}")
                 view = f"{view} UNION ALL {_compacted_view_duckdb(COMPACTED_TABLE, self.cache_dir)}"
             con.execute(f"CREATE VIEW logs AS {view}")
         except Exception:
+            self._readable_of.pop(id(con), None)
             con.close()
             raise
         return con
+
+    def readable(self, files: Sequence[str]) -> list[str]:
+        """The folders a connection reading ``files`` may reach: the local store's root and the cache
+        folder (downloads, salvaged copies), which hold every file a query reads, so one connection
+        serves every window (the pool); plus the folder of any file outside them."""
+        roots: list[str] = []
+        with contextlib.suppress(StoreError):  # an S3 store: its objects are read from the download cache
+            roots.append(os.path.abspath(self.store.local_path("")))
+        if self.store.config.cache_dir:
+            roots.append(os.path.abspath(os.path.expanduser(self.store.config.cache_dir)))
+        inside = tuple(os.path.join(r, "") for r in roots)
+        rest = [f for f in files if not os.path.abspath(f).startswith(inside)]
+        return sorted({*roots, *readable_directories(rest)})
+
+    def release(self, con: Any, reuse: bool = True) -> None:
+        """Done with a connection of ``connect``: back to the pool after a query that ended normally
+        (``reuse``), else closed."""
+        readable = self._readable_of.pop(id(con), None)
+        if reuse and readable is not None:
+            give_back(con, self.settings, readable)
+        else:
+            con.close()
 
     def plan(self, statement: BoundStatement, progress: Progress | None = None) -> tuple[ReadPlan, list[str]]:
         """The objects the statement reads, checked and made ready; and the unrecognised paths beside them.
@@ -308,7 +389,8 @@ class DuckDBEngine:
         """Run the statement over the plan's files; then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
-            con = self.connect(files, [path for path, _ in plan.parquet])
+            con = self.connect(files, [path for path, _ in plan.parquet], plan.clean_files)
+            reuse = False
             try:
                 if progress:
                     progress(f"reading {len(files)} objects")
@@ -333,9 +415,10 @@ class DuckDBEngine:
                     if progress and plan.new:
                         progress(f"counting bad records of {len(plan.new)} new objects")
                     self.reader.finish(plan, con)
+                reuse = cancel is None or not cancel.is_set()
                 return table
             finally:
-                con.close()
+                self.release(con, reuse)
         raise AssertionError("unreachable")
 
     def window_quality(self, plan: ReadPlan, statement: BoundStatement, unrecognised: list[str]) -> DataQuality:
@@ -361,11 +444,13 @@ class DuckDBEngine:
         """DuckDB's plan (with ANALYZE: the files it really scanned) for the statement."""
         sql, values = compile_duckdb(statement, self.cache_dir)
         plan, _ = self.plan(statement)
-        con = self.connect(plan.files, [path for path, _ in plan.parquet])
+        con = self.connect(plan.files, [path for path, _ in plan.parquet], plan.clean_files)
+        reuse = False
         try:
             rows = con.execute(("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + sql, values).fetchall()
+            reuse = True
         finally:
-            con.close()
+            self.release(con, reuse)
         return "\n".join(str(r[-1]) for r in rows)
 
     def close(self) -> None:
@@ -375,14 +460,16 @@ class DuckDBEngine:
 def frame_of(table: Any) -> pd.DataFrame:
     """The pandas frame of a result's Arrow table, as DuckDB converts it (what ``.df()`` gave before):
     on a connection of its own in UTC, so a TIMESTAMPTZ keeps its instant whatever the local zone."""
-    import duckdb
+    con = getattr(_CONVERT, "con", None)
+    if con is None:  # one per thread, kept: a connection per frame cost ~25 ms in a run cycle
+        import duckdb
 
-    con = duckdb.connect(":memory:")
-    try:
+        con = _CONVERT.con = duckdb.connect(":memory:")
         con.execute("SET TimeZone='UTC'")
-        return con.from_arrow(table).df()
-    finally:
-        con.close()
+    return con.from_arrow(table).df()
+
+
+_CONVERT = threading.local()
 
 
 @contextmanager
@@ -417,4 +504,5 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) < 600 else text[:597] + "..."
 
 
-__all__ = ["COMPACTED_TABLE", "RAW_TABLE", "DuckDBEngine", "compile_duckdb", "frame_of", "open_connection"]
+__all__ = ["COMPACTED_TABLE", "RAW_TABLE", "DuckDBEngine", "close_pool", "compile_duckdb", "frame_of", "give_back", "open_connection",
+           "take_connection"]
