@@ -141,7 +141,6 @@ print(len(rows))
 def duckdb_spec(config_path: Path, start: dt.datetime, end: dt.datetime, compacted: bool) -> dict[str, Any]:
     """The macros, views and statement logpipe's DuckDB engine runs for the window, with its files."""
     from logpipe.config import load_config
-    from logpipe.engines import duckdb_macros
     from logpipe.engines.duckdb import DuckDBEngine, compile_duckdb
     from logpipe.engines.registry import open_engine
     from logpipe.queries.loader import get_query
@@ -179,7 +178,7 @@ def duckdb_spec(config_path: Path, start: dt.datetime, end: dt.datetime, compact
         duck.open_connection = real  # type: ignore[assignment]
     params = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}
     # timestamps bind as TIMESTAMPTZ values: keep them typed by casting in the statement's parameters
-    setup = [*duckdb_macros.MACROS, *duckdb_macros.URL_MACROS, *recorder]
+    setup = list(recorder)  # the macros logpipe creates (only those the SQL calls), the views
     for name, value in values.items():
         if isinstance(value, dt.datetime):
             sql = sql.replace(f"${name}", f"CAST(${name} AS TIMESTAMPTZ)")

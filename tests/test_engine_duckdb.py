@@ -205,3 +205,13 @@ def test_known_clean_objects_skip_the_unreadable_row_filter_and_count_alike(tmp_
     assert again.table.to_pylist() == first.table.to_pylist() == [{"n": 9, "info": 4}]  # hours 04-07 (07: the lateness)
     assert again.stats.bad_records == first.stats.bad_records == {"not_json": 2, "invalid_utf8": 1, "not_an_object": 1}
     assert opened == []  # the first run's connection, back in the pool
+
+
+def test_a_connection_gets_the_macros_its_sql_calls_and_what_they_call() -> None:
+    from logpipe.engines import duckdb_macros
+
+    assert duckdb_macros.needed("SELECT 1") == []
+    # sqlglot may write a call in capitals; a macro's own calls come first (creation order)
+    assert duckdb_macros.needed("SELECT LP_URL_DECODE(x, TRUE)") == ["lp_fail", "lp_url_decode"]
+    every = duckdb_macros.needed(" ".join(duckdb_macros.NAMES))
+    assert every == list(duckdb_macros.NAMES)

@@ -20,7 +20,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -204,8 +204,9 @@ def _logs_view_duckdb(raw_table: str, cache_dir: str | None = None) -> str:
 # Idle connections per (settings, readable folders): opening a connection and creating the macros on
 # it (a hundred statements) cost ~0.1 s, paid by every query of a ``logpipe run`` cycle (hundreds of
 # hourly windows) before this pool. A connection goes back only after a query that ended normally,
-# with its views dropped (the macros stay: they are the same for every query).
-_POOL: dict[tuple[Any, ...], list[Any]] = {}
+# with its views dropped; the macros it was given stay (they are the same for every query), and a
+# connection gets only the macros its queries call (``use_macros``).
+_POOL: dict[tuple[Any, ...], list[tuple[Any, set[str]]]] = {}
 _POOL_LOCK = threading.Lock()
 _POOL_IDLE = 4  # idle connections kept per key
 
@@ -214,16 +215,25 @@ def _pool_key(settings: EngineConfig, readable: Sequence[str]) -> tuple[Any, ...
     return (settings.threads, settings.memory_limit, tuple(readable))
 
 
-def take_connection(settings: EngineConfig, readable: Sequence[str] = ()) -> Any:
-    """An idle connection from the pool (same settings and readable folders), or a new one."""
+def take_connection(settings: EngineConfig, readable: Sequence[str] = ()) -> tuple[Any, set[str]]:
+    """An idle connection from the pool (same settings and readable folders), or a new one with no
+    macro; and the names of the macros already created on it (``use_macros`` adds what a query needs)."""
     with _POOL_LOCK:
         idle = _POOL.get(_pool_key(settings, readable))
         if idle:
-            return idle.pop()
-    return open_connection(settings, readable)
+            con, made = idle.pop()
+            return con, made
+    return open_connection(settings, readable, macros=()), set()
 
 
-def give_back(con: Any, settings: EngineConfig, readable: Sequence[str]) -> None:
+def use_macros(con: Any, made: set[str], *texts: str) -> None:
+    """Create on ``con`` the macros the SQL texts call that it lacks (``made``: those it has)."""
+    missing = [name for name in duckdb_macros.needed(*texts) if name not in made]
+    duckdb_macros.install(con, missing)
+    made.update(missing)
+
+
+def give_back(con: Any, made: set[str], settings: EngineConfig, readable: Sequence[str]) -> None:
     """Return a connection to the pool, its views dropped; closed when that fails or the pool is full."""
     try:
         for view in ("logs", COMPACTED_TABLE, RAW_TABLE):
@@ -234,7 +244,7 @@ def give_back(con: Any, settings: EngineConfig, readable: Sequence[str]) -> None
     with _POOL_LOCK:
         idle = _POOL.setdefault(_pool_key(settings, readable), [])
         if len(idle) < _POOL_IDLE:
-            idle.append(con)
+            idle.append((con, made))
             return
     con.close()
 
@@ -242,18 +252,19 @@ def give_back(con: Any, settings: EngineConfig, readable: Sequence[str]) -> None
 def close_pool() -> None:
     """Close every idle connection (tests; a process otherwise keeps them until it exits)."""
     with _POOL_LOCK:
-        idle = [con for cons in _POOL.values() for con in cons]
+        idle = [con for cons in _POOL.values() for con, _ in cons]
         _POOL.clear()
     for con in idle:
         con.close()
 
 
-def open_connection(settings: EngineConfig, readable: Sequence[str] = ()) -> Any:
+def open_connection(settings: EngineConfig, readable: Sequence[str] = (), macros: Iterable[str] | None = None) -> Any:
     """A DuckDB connection that answers like Athena: logpipe.engines.raw_sql's locked-down connection
-    with the macros the translation calls (logpipe.engines.duckdb_macros)."""
+    with the macros the translation calls (logpipe.engines.duckdb_macros; ``macros``: only those,
+    in creation order)."""
     con = connect(settings, readable=readable)
     try:
-        duckdb_macros.install(con)
+        duckdb_macros.install(con, macros)
     except Exception:
         con.close()
         raise
@@ -272,18 +283,20 @@ class DuckDBEngine:
         self.reader = reader  # None: objects are read as they are, nothing is checked or counted
         self.compacted = compacted  # read the compacted hours before the watermark (logpipe compact)
         self.cache_dir: str | None = store.config.cache_dir or None  # translations remembered there
-        self._readable_of: dict[int, list[str]] = {}  # connection -> its readable folders (its pool key)
+        # connection -> its readable folders (its pool key) and the macros created on it
+        self._readable_of: dict[int, tuple[list[str], set[str]]] = {}
 
-    def connect(self, files: list[str], parquet: Sequence[str] = (), clean: Collection[str] = ()) -> Any:
+    def connect(self, files: list[str], parquet: Sequence[str] = (), clean: Collection[str] = (), sql: str = "") -> Any:
         """A DuckDB connection with ``logs_raw`` over the files (raw JSON and Parquet hours) and the
         ``logs`` view. Unreadable JSON lines (rows of NULLs) are dropped in the JSON branch only, and
         only from the files not known ``clean``: telling such a row needs every column (a coalesce of
         them all), which keeps DuckDB from reading just the columns a query uses. A file whose verdict
         counted no bad line holds no such row, so it is read without the filter; so are the Parquet
-        hours, written without them."""
+        hours, written without them. ``sql``: the statement to run (its macros are created).
+        Give the connection back with ``release``."""
         readable = self.readable([*files, *parquet])
-        con = take_connection(self.settings, readable)
-        self._readable_of[id(con)] = readable
+        con, made = take_connection(self.settings, readable)
+        self._readable_of[id(con)] = (readable, made)
         try:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
             known = [f for f in files if f in clean]
@@ -297,6 +310,7 @@ class DuckDBEngine:
             if parquet:
                 con.execute(f"CREATE VIEW {COMPACTED_TABLE} AS SELECT * FROM {read_parquet_sql(parquet)}")
                 view = f"{view} UNION ALL {_compacted_view_duckdb(COMPACTED_TABLE, self.cache_dir)}"
+            use_macros(con, made, view, sql)
             con.execute(f"CREATE VIEW logs AS {view}")
         except Exception:
             self._readable_of.pop(id(con), None)
@@ -320,9 +334,9 @@ class DuckDBEngine:
     def release(self, con: Any, reuse: bool = True) -> None:
         """Done with a connection of ``connect``: back to the pool after a query that ended normally
         (``reuse``), else closed."""
-        readable = self._readable_of.pop(id(con), None)
-        if reuse and readable is not None:
-            give_back(con, self.settings, readable)
+        known = self._readable_of.pop(id(con), None)
+        if reuse and known is not None:
+            give_back(con, known[1], self.settings, known[0])
         else:
             con.close()
 
@@ -389,7 +403,7 @@ class DuckDBEngine:
         """Run the statement over the plan's files; then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
-            con = self.connect(files, [path for path, _ in plan.parquet], plan.clean_files)
+            con = self.connect(files, [path for path, _ in plan.parquet], plan.clean_files, sql)
             reuse = False
             try:
                 if progress:
@@ -444,7 +458,7 @@ class DuckDBEngine:
         """DuckDB's plan (with ANALYZE: the files it really scanned) for the statement."""
         sql, values = compile_duckdb(statement, self.cache_dir)
         plan, _ = self.plan(statement)
-        con = self.connect(plan.files, [path for path, _ in plan.parquet], plan.clean_files)
+        con = self.connect(plan.files, [path for path, _ in plan.parquet], plan.clean_files, sql)
         reuse = False
         try:
             rows = con.execute(("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + sql, values).fetchall()
@@ -505,4 +519,4 @@ def _one_line(exc: BaseException) -> str:
 
 
 __all__ = ["COMPACTED_TABLE", "RAW_TABLE", "DuckDBEngine", "close_pool", "compile_duckdb", "frame_of", "give_back", "open_connection",
-           "take_connection"]
+           "take_connection", "use_macros"]
