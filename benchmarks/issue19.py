@@ -112,16 +112,111 @@ max_hours_per_run = 2000
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
-    """Wall seconds and peak RSS (GNU time) of one whole process; its stdout."""
+    """Wall seconds, CPU seconds (user + sys, children included) and peak RSS (GNU time) of one whole
+    process; its stdout and stderr."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
         began = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *argv], capture_output=True, text=True,
-                              env={**os.environ, **(env or {})}, cwd=cwd)
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", out.name, *argv], capture_output=True,
+                              text=True, env={**os.environ, **(env or {})}, cwd=cwd)
         wall = time.perf_counter() - began
-        rss_kb = int((Path(out.name).read_text().strip().splitlines() or ["0"])[-1] or 0)
+        last = (Path(out.name).read_text().strip().splitlines() or ["0 0 0"])[-1].split()
     if proc.returncode != 0:
         raise SystemExit(f"{shlex.join(argv)} failed: {proc.stderr[-2000:]}")
-    return {"wall": wall, "rss_mb": rss_kb / 1024, "stdout": proc.stdout, "stderr": proc.stderr}
+    rss_kb, user, system = int(last[0]), float(last[1]), float(last[2])
+    return {"wall": wall, "cpu": user + system, "rss_mb": rss_kb / 1024, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+# -- a whole logpipe process that also says where its time went ------------------------------------------
+
+HARNESS = """
+import json, os, sys, threading, time
+import duckdb
+from duckdb import _seam
+
+spent = {"engine": 0.0}
+local = threading.local()
+lock = threading.Lock()
+
+
+def timed(fn):
+    def wrapper(*args, **kwargs):
+        if getattr(local, "depth", 0):
+            return fn(*args, **kwargs)
+        local.depth = 1
+        began = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            local.depth = 0
+            with lock:
+                spent["engine"] += time.perf_counter() - began
+    return wrapper
+
+
+# every call into DuckDB's C extension from Python (statements, results, connections)
+C = duckdb.DuckDBPyConnection
+for name in ("execute", "executemany", "fetchall", "fetchone", "fetchmany", "fetch_arrow_table", "df", "fetchdf",
+             "from_arrow", "close", "arrow"):
+    if hasattr(C, name):
+        setattr(C, name, timed(getattr(C, name)))
+for name in ("submit", "bind", "result_arrow"):
+    setattr(_seam, name, timed(getattr(_seam, name)))
+duckdb.connect = timed(duckdb.connect)
+
+# how many times each raw object is handed to a DuckDB scan (queries, bad-record counts, compaction)
+import logpipe.engines.raw_sql as raw_sql
+import logpipe.engines.bad_records as bad_records
+reads = {}
+
+
+def count(files):
+    for f in files:
+        reads[f] = reads.get(f, 0) + 1
+
+
+real_read_json = raw_sql.read_json_sql
+
+
+def read_json_sql(files, filename=False):
+    count(files)
+    return real_read_json(files, filename)
+
+
+for module in ("logpipe.engines.raw_sql", "logpipe.engines.duckdb", "logpipe.engines.bad_records",
+               "logpipe.engines.compact"):
+    __import__(module)
+    if hasattr(sys.modules[module], "read_json_sql"):
+        setattr(sys.modules[module], "read_json_sql", read_json_sql)
+real_scan = bad_records.BadRecordCounter._scan_all
+
+
+def scan_all(self, files, threads=0, lateness_s=600):
+    count(files)
+    return real_scan(self, files, threads, lateness_s)
+
+
+bad_records.BadRecordCounter._scan_all = scan_all
+
+began = time.perf_counter()
+from logpipe.cli import main
+code = 0
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code or 0
+wall = time.perf_counter() - began
+raw = {f: n for f, n in reads.items() if f.endswith(".gz")}
+print("HARNESS " + json.dumps({"wall": wall, "engine": spent["engine"], "code": code, "objects_read": len(raw),
+                               "max_reads": max(raw.values(), default=0),
+                               "mean_reads": sum(raw.values()) / max(len(raw), 1)}), file=sys.stderr)
+"""
+
+
+def harness_figures(stderr: str) -> dict[str, Any]:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("HARNESS "):
+            return dict(json.loads(line.removeprefix("HARNESS ")))
+    return {}
 
 
 # -- the DuckDB contender: the SQL logpipe runs, in a process that imports only duckdb ------------------
@@ -173,7 +268,7 @@ def duckdb_spec(config_path: Path, start: dt.datetime, end: dt.datetime, compact
     real = duck.open_connection
     duck.open_connection = lambda *a, **k: Recorder()  # type: ignore[assignment]
     try:
-        engine.connect(plan.files, [p for p, _ in plan.parquet], plan.clean_files)
+        engine.connect(plan.files, [p for p, _ in plan.parquet], plan.clean_files, sql)
     finally:
         duck.open_connection = real  # type: ignore[assignment]
     params = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}
@@ -229,6 +324,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--windows", default="1,7,30", help="window lengths in days")
     parser.add_argument("--cycle-days", default="1,7", help="logpipe run cycles (first run over N days)")
+    parser.add_argument("--cycle-repeat", type=int, default=1, help="rounds of each run cycle")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "issue19.md"))
     parser.add_argument("--data", default=None, help="where the simulated store and work files go "
                         "(default benchmarks/.data/issue19)")
@@ -290,52 +386,34 @@ def main() -> None:
                          "athena_compacted": result.athena_compacted_bytes, "hours": result.compacted_hours,
                          "explain_wall": out["wall"]}
         loads.append((f"after the {days}-day window", load()))
+        write_report(args, data, cold, compact, raw_total, parquet_total, results, explain, [], loads)
 
-    # 3. run cycles
+    # 3. run cycles, through the harness (the share of time inside DuckDB, the reads of each object)
+    harness = DATA / "harness.py"
+    harness.write_text(HARNESS, encoding="utf-8")
     cycles: list[dict[str, Any]] = []
     for days in [int(d) for d in args.cycle_days.split(",") if d]:
         for compacted in (False, True):
-            folder = DATA / f"cycle-{days}-{'parquet' if compacted else 'raw'}"
-            shutil.rmtree(folder, ignore_errors=True)
-            path = write_config(folder, backfill=f"{days * 24}h", compact_enabled=False)
-            env = None if compacted else raw_env
-            # verdicts are remembered per state database: copy the warm one so neither run pays the count
-            shutil.copy(work / "state.db", folder / "state.db")
-            run = timed([PY, "-m", "logpipe", "--config", str(path), "run", "--now", iso(end + dt.timedelta(minutes=30)),
-                         "--format", "json"], env)
-            report = json.loads(run["stdout"]) if run["stdout"].strip().startswith(("[", "{")) else {}
-            windows = sum(len(j.get("windows", [])) for j in (report if isinstance(report, list) else
-                                                               report.get("jobs", [])))
-            cycles.append({"days": days, "form": "compacted" if compacted else "raw", "wall": run["wall"],
-                           "rss_mb": run["rss_mb"], "windows": windows})
-        loads.append((f"after the {days}-day cycle", load()))
-    profile = profile_cycle(end) if "1" in args.cycle_days.split(",") else None
-    write_report(args, data, cold, compact, raw_total, parquet_total, results, explain, cycles, profile, loads)
-
-
-def profile_cycle(end: dt.datetime) -> dict[str, float]:
-    """One 1-day run cycle in-process under cProfile: the share of time inside DuckDB's own calls."""
-    import cProfile
-    import pstats
-
-    folder = DATA / "cycle-profile"
-    shutil.rmtree(folder, ignore_errors=True)
-    path = write_config(folder, backfill="24h", compact_enabled=False)
-    shutil.copy(DATA / "work" / "state.db", folder / "state.db")
-    code = ("import sys\nfrom logpipe.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n")
-    prof = folder / "cycle.prof"
-    subprocess.run([PY, "-m", "cProfile", "-o", str(prof), "-c", code, "--config", str(path), "run", "--now",
-                    iso(end + dt.timedelta(minutes=30))], capture_output=True, env={**os.environ, "LOGPIPE_COMPACT_READ": "false"})
-    if not prof.exists():
-        cProfile  # noqa: B018 - the module is named for readers; the subprocess wrote nothing
-        return {}
-    stats = pstats.Stats(str(prof))
-    total = stats.total_tt  # type: ignore[attr-defined]
-    engine = 0.0
-    for (filename, _line, name), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        if "duckdb" in str(name).lower() and filename == "~":
-            engine += tt
-    return {"total": total, "duckdb": engine}
+            runs = []
+            for _round in range(args.cycle_repeat):
+                folder = DATA / f"cycle-{days}-{'parquet' if compacted else 'raw'}"
+                shutil.rmtree(folder, ignore_errors=True)
+                path = write_config(folder, backfill=f"{days * 24}h", compact_enabled=False)
+                env = None if compacted else raw_env
+                # verdicts are remembered per state database: copy the warm one so neither run pays the count
+                shutil.copy(work / "state.db", folder / "state.db")
+                run = timed([PY, str(harness), "--config", str(path), "run", "--now",
+                             iso(end + dt.timedelta(minutes=30)), "--format", "json"], env)
+                report = json.loads(run["stdout"]) if run["stdout"].strip().startswith(("[", "{")) else []
+                jobs = report if isinstance(report, list) else report.get("jobs", [])
+                run["windows"] = sum(len(j.get("windows", [])) for j in jobs)
+                run["failed"] = [j["job"] for j in jobs if j.get("failed")]
+                run.update({f"h_{k}": v for k, v in harness_figures(run["stderr"]).items()})
+                runs.append(run)
+            cycles.append({"days": days, "form": "compacted" if compacted else "raw", "runs": runs})
+            loads.append((f"after the {days}-day cycle ({'compacted' if compacted else 'raw'})", load()))
+            write_report(args, data, cold, compact, raw_total, parquet_total, results, explain, cycles, loads)
+    write_report(args, data, cold, compact, raw_total, parquet_total, results, explain, cycles, loads)
 
 
 def _med(runs: list[dict[str, Any]], key: str) -> float:
@@ -344,55 +422,74 @@ def _med(runs: list[dict[str, Any]], key: str) -> float:
 
 def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact: dict[str, Any], raw_total: int,
                  parquet_total: int, results: dict[int, dict[str, list[dict[str, Any]]]], explain: dict[int, dict[str, Any]],
-                 cycles: list[dict[str, Any]], profile: dict[str, float] | None, loads: list[tuple[str, str]]) -> None:
+                 cycles: list[dict[str, Any]], loads: list[tuple[str, str]]) -> None:
+    """The report as far as the run got (written after every stage: a run cut short keeps its rounds)."""
     info = machine()
     lines = ["# Benchmark: issue 19 - parse once, no overhead over DuckDB, columnar hours", "",
              f"Command: `.venv/bin/python benchmarks/issue19.py --days {args.days} --rate {args.rate} "
-             f"--repeat {args.repeat} --windows {args.windows} --cycle-days {args.cycle_days}`", "",
+             f"--repeat {args.repeat} --windows {args.windows} --cycle-days {args.cycle_days} "
+             f"--cycle-repeat {args.cycle_repeat}`", "",
              "| machine | |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in info.items()]
     lines += [f"| load average (1/5/15 min) {when} | {value} |" for when, value in loads]
     lines += [f"| date | {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC |", "",
+              "The machine is shared (2 cores, another session running its own work): wall times move with the "
+              "load; CPU seconds (user + sys of the whole process tree) move less.", "",
               f"Data: {data['records']:,} simulated records ({data['bad_records']:,} bad) in {data['objects']:,} gzip "
               f"objects, {data['bytes_written'] / 1e6:,.0f} MB compressed, over {args.days} days at rate {args.rate}, "
               f"seed {args.seed}.", "",
               f"Cold `query run` over all {args.days} days (every object checked and its bad records counted once, "
-              f"remembered in the state database): {cold['wall']:.1f} s, peak {cold['rss_mb']:.0f} MB.", "",
-              f"`logpipe compact` of all {args.days} days: {compact['wall']:.1f} s, peak {compact['rss_mb']:.0f} MB; "
-              f"{raw_total / 1e6:,.1f} MB of gzip JSON became {parquet_total / 1e6:,.1f} MB of Parquet "
-              f"({raw_total / max(parquet_total, 1):.2f}x smaller, with the derived ts/service/level columns added).", "",
-              f"Whole processes, median of {args.repeat} rounds (contenders interleaved in each round). "
-              "Ratio: against DuckDB running the same SQL on the same files of the same form.", ""]
+              f"remembered in the state database): {cold['wall']:.1f} s wall, {cold['cpu']:.1f} s CPU, "
+              f"peak {cold['rss_mb']:.0f} MB.", "",
+              f"`logpipe compact` of all {args.days} days: {compact['wall']:.1f} s wall, {compact['cpu']:.1f} s CPU, "
+              f"peak {compact['rss_mb']:.0f} MB; {raw_total / 1e6:,.1f} MB of gzip JSON became "
+              f"{parquet_total / 1e6:,.1f} MB of Parquet (the derived ts/service/level columns added).", "",
+              f"`{QUERY}`, whole processes, median of {args.repeat} rounds (contenders interleaved in each round). "
+              "Ratio: wall time against DuckDB running the same statements (recorded from logpipe: views, the "
+              "macros it creates, the translated query with its bound values) on the same files of the same form; "
+              "`zcat | grep` against DuckDB on the raw files.", ""]
     for days, by_name in results.items():
         lines += [f"### {days} day{'s' if days > 1 else ''}", "",
-                  "| contender | wall s (median) | peak RSS MB | ratio |", "| --- | ---: | ---: | ---: |"]
-        base = {False: _med(by_name["duckdb, same SQL and raw files"], "wall"),
-                True: _med(by_name["duckdb, same SQL and Parquet files"], "wall")}
+                  "| contender | wall s (median) | CPU s (median) | peak RSS MB | ratio (wall) | ratio (CPU) |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        base = {False: by_name["duckdb, same SQL and raw files"], True: by_name["duckdb, same SQL and Parquet files"]}
         for name, runs in by_name.items():
             compacted = "Parquet" in name or "compacted" in name
-            ratio = _med(runs, "wall") / base[compacted] if "zcat" not in name else _med(runs, "wall") / base[False]
-            lines.append(f"| {name} | {_med(runs, 'wall'):.2f} | {_med(runs, 'rss_mb'):.0f} | {ratio:.2f} |")
-        raw_q = _med(by_name["logpipe query run, raw hours"], "wall")
-        comp_q = _med(by_name["logpipe query run, compacted hours"], "wall")
-        e = explain[days]
-        lines += ["", f"- compacted vs raw, `query run`: {raw_q / comp_q:.1f}x faster "
-                  f"({e['hours']} hours read as Parquet).",
-                  f"- bytes read: raw {e['raw'] / 1e6:,.1f} MB; DuckDB on the compacted hours "
-                  f"{e['duckdb_compacted'] / 1e6:,.1f} MB; Athena on the Parquet table about "
-                  f"{e['athena_compacted'] / 1e6:,.2f} MB ({e['raw'] / max(e['athena_compacted'], 1):,.0f}x fewer "
-                  "bytes scanned than on the JSON table).", ""]
-    if cycles:
-        lines += ["### `logpipe run` cycle (first run over the window: every scheduled job, hourly windows)", "",
-                  "| days | form | windows | wall s | peak RSS MB |", "| ---: | --- | ---: | ---: | ---: |"]
-        lines += [f"| {c['days']} | {c['form']} | {c['windows']} | {c['wall']:.1f} | {c['rss_mb']:.0f} |" for c in cycles]
+            against = base[compacted and "zcat" not in name]
+            lines.append(f"| {name} | {_med(runs, 'wall'):.2f} | {_med(runs, 'cpu'):.2f} | {_med(runs, 'rss_mb'):.0f} | "
+                         f"{_med(runs, 'wall') / _med(against, 'wall'):.2f} | "
+                         f"{_med(runs, 'cpu') / max(_med(against, 'cpu'), 0.01):.2f} |")
+        raw_q = by_name["logpipe query run, raw hours"]
+        comp_q = by_name["logpipe query run, compacted hours"]
+        walls = ", ".join(f"{r['wall']:.2f}" for r in raw_q)
+        e = explain.get(days)
+        lines += ["", f"- compacted vs raw, `query run`: {_med(raw_q, 'wall') / _med(comp_q, 'wall'):.1f}x faster "
+                  f"(wall), {_med(raw_q, 'cpu') / max(_med(comp_q, 'cpu'), 0.01):.1f}x less CPU. "
+                  f"Raw rounds (wall s): {walls}."]
+        if e:
+            lines += [f"- bytes read: raw {e['raw'] / 1e6:,.1f} MB; DuckDB on the compacted hours "
+                      f"{e['duckdb_compacted'] / 1e6:,.1f} MB (Parquet files whole, {e['hours']} hours); Athena on the "
+                      f"Parquet table about {e['athena_compacted'] / 1e6:,.2f} MB ({e['raw'] / max(e['athena_compacted'], 1):,.0f}x "
+                      "fewer bytes scanned than on the JSON table)."]
         lines.append("")
-    if profile:
-        share = profile["duckdb"] / profile["total"] if profile["total"] else 0
-        lines += [f"1-day cycle under cProfile (raw hours, in one process): {profile['total']:.1f} s profiled, "
-                  f"{profile['duckdb']:.1f} s ({share:.0%}) inside DuckDB's own calls; the rest is Python "
-                  "(cProfile inflates Python time, so the true share inside DuckDB is higher).", ""]
+    if cycles:
+        lines += ["### `logpipe run` cycle (first run over the window: every scheduled job, its windows; warm verdicts)",
+                  "", "Through a harness that times every call into DuckDB's C extension from Python (statements, "
+                  "results, connections) and counts how often each raw object is handed to a DuckDB scan "
+                  "(queries, bad-record counts).", "",
+                  "| days | form | windows | wall s | CPU s | peak RSS MB | inside DuckDB | outside | objects read | "
+                  "reads per object (mean / max) | failed jobs |",
+                  "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for c in cycles:
+            for r in c["runs"]:
+                share = r.get("h_engine", 0) / r["h_wall"] if r.get("h_wall") else 0
+                lines.append(f"| {c['days']} | {c['form']} | {r['windows']} | {r['wall']:.1f} | {r['cpu']:.1f} | "
+                             f"{r['rss_mb']:.0f} | {r.get('h_engine', 0):.1f} s ({share:.0%}) | {1 - share:.0%} | "
+                             f"{r.get('h_objects_read', 0):,} | {r.get('h_mean_reads', 0):.1f} / {r.get('h_max_reads', 0)} | "
+                             f"{', '.join(r['failed']) or '-'} |")
+        lines.append("")
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    print("\n".join(lines), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -87,10 +87,13 @@ def _view_raw_columns() -> str:
         ',\n  "time" AS raw_time'
 
 
-def compacted_view_sql(table: str) -> str:
+def compacted_view_sql(table: str, shape: bool = True) -> str:
     """The ``logs`` view over a table of Parquet hours (raw columns plus ``COMPACTED_COLUMNS``), with
-    ``shape`` and ``pattern_id`` added as over the raw table."""
+    ``shape`` and ``pattern_id`` added as over the raw table (``shape`` False: without those two
+    columns, see ``logs_view_sql``)."""
     base = COMPACTED_VIEW_SQL.replace("{raw_columns}", _view_raw_columns()).replace("{raw}", table)
+    if not shape:
+        return base
     return _shape_sql().replace("{columns}", ", ".join(BASE_VIEW_COLUMNS)).replace("{base}", base)
 
 
@@ -102,7 +105,7 @@ def compaction_select_sql(raw_table: str) -> str:
             f"{SERVICE_SQL} AS lp_service, {LEVEL_SQL} AS lp_level FROM {raw_table}")
 
 
-def logs_view_sql(raw_table: str, drop_unreadable: bool = True) -> str:
+def logs_view_sql(raw_table: str, drop_unreadable: bool = True, shape: bool = True) -> str:
     """The ``logs`` view over a raw table with the contract's columns.
 
     ``drop_unreadable``: the view drops the rows of NULLs that unreadable lines become. It needs every
@@ -112,7 +115,10 @@ def logs_view_sql(raw_table: str, drop_unreadable: bool = True) -> str:
 
     ``shape`` (the masked message) and ``pattern_id`` (the miner's id of that template) come from
     ``schema_shape.sql``, rendered from the miner's masks (``logpipe.patterns.sql``). The engines
-    compute them only for queries that read them (unused view columns are pruned).
+    compute them only for queries that read them (unused view columns are pruned). ``shape`` False
+    gives the view without those two columns (``BASE_VIEW_COLUMNS``): the same rows and other columns,
+    for a statement that reads neither; DuckDB binds that view in half the time of the whole one, a
+    cost every query of a run cycle's hourly windows paid.
     """
     # str.replace, not str.format: the regexes in the view hold braces (``{16,}``).
     # A row with no known key is a record the reader could not parse (DuckDB's ignore_errors and
@@ -120,6 +126,8 @@ def logs_view_sql(raw_table: str, drop_unreadable: bool = True) -> str:
     all_raw = ", ".join(f'"{c}"' for c in RAW_COLUMNS)
     where = f"WHERE coalesce({all_raw}) IS NOT NULL" if drop_unreadable else ""
     base = LOGS_VIEW_SQL.replace("{where}", where).replace("{raw_columns}", _view_raw_columns()).replace("{raw}", raw_table)
+    if not shape:
+        return base
     return _shape_sql().replace("{columns}", ", ".join(BASE_VIEW_COLUMNS)).replace("{base}", base)
 
 

@@ -215,3 +215,25 @@ def test_a_connection_gets_the_macros_its_sql_calls_and_what_they_call() -> None
     assert duckdb_macros.needed("SELECT LP_URL_DECODE(x, TRUE)") == ["lp_fail", "lp_url_decode"]
     every = duckdb_macros.needed(" ".join(duckdb_macros.NAMES))
     assert every == list(duckdb_macros.NAMES)
+
+
+def test_a_statement_that_reads_no_shape_gets_the_view_without_it(tmp_store) -> None:
+    """The ``logs`` view without ``shape``/``pattern_id`` (bound in half the time) only for SQL that
+    reads neither: a star standing for columns, or either name, gets the whole view."""
+    from logpipe.engines.duckdb import reads_shape
+    from logpipe.schema import VIEW_COLUMNS
+
+    assert not reads_shape('SELECT 100 * "x" AS "y", COUNT_STAR() FROM logs')
+    for sql in ("SELECT * FROM logs", "SELECT t.* FROM logs AS t", 'SELECT "pattern_id" FROM logs',
+                "SELECT * EXCLUDE (ts) FROM logs", "SELECT count(*) FROM logs", ""):
+        assert reads_shape(sql), sql
+    fill(tmp_store)
+    config = config_for(tmp_store)
+    # (``SELECT *`` itself fails to bind: the translator expands it with the raw columns, an older bug)
+    every = run_sql(config, "SELECT service, level, message, shape, pattern_id FROM logs", DAY.replace(hour=4),
+                    DAY.replace(hour=5))
+    assert {"shape", "pattern_id"} <= set(VIEW_COLUMNS) and every.table.column("shape").null_count == 0
+    some = run_sql(config, "SELECT service, level, 2 * length(message) AS n FROM logs ORDER BY 1, 2",
+                   DAY.replace(hour=4), DAY.replace(hour=5))
+    assert some.table.to_pylist() == [{"service": s, "level": v, "n": 2 * len(m)} for s, v, m in sorted(
+        (r["service"], r["level"], r["message"]) for r in every.table.to_pylist())]
