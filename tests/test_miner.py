@@ -187,7 +187,8 @@ def test_duckdb_regexp_replace_agrees_with_mask() -> None:
 
 _WORDS = st.sampled_from(["error", "user", "ssh2", "x86_64", "id=", "host", "/", ".", ":", "-", "_", "0x",
                           "blk_", "(", ")", " ", "=", "core.", "Jul ", "T", "Z", "ab", "e3",
-                          "deadbeef", "a1b2c3d4e5f6", "-", "cafe0", "GET /a/", " HTTP/1.1\" ", "true", ": ", ":"])
+                          "deadbeef", "a1b2c3d4e5f6", "-", "cafe0", "GET /a/", " HTTP/1.1\" ", "true", ": ", ":",
+                          "9f8e7d6c5b4a", ", ", " 200 "])
 
 
 @settings(max_examples=200, deadline=None)
@@ -406,6 +407,7 @@ def test_caches_never_change_a_result(lines: list[str]) -> None:
         expected = cached.add(line)
         uncached._cache.clear()
         uncached._hex_cache.clear()
+        uncached._id_cache.clear()
         uncached._shape_cache.clear()
         assert uncached.add(line) == expected
     assert cached.to_state() == uncached.to_state()
@@ -436,10 +438,49 @@ def test_lines_with_hex_ids_use_the_fast_cache_only_while_their_keys_come_again(
     rng = random.Random(3)
     unique = TemplateMiner()
     ids = [f"{rng.getrandbits(128):032x}" for _ in range(_HEX_TRIAL + 500)]
-    results = unique.add_many([f"request {x} served in {i % 50} ms" for i, x in enumerate(ids)])
-    assert {r.template for r in results} == {"request <*> served in <*> ms"}
+    # (non-ASCII: the id-free key, which would serve them, is for ASCII lines only)
+    results = unique.add_many([f"requête {x} served in {i % 50} ms" for i, x in enumerate(ids)])
+    assert {r.template for r in results} == {"requête <*> served in <*> ms"}
     assert len(unique._hex_cache) == _HEX_TRIAL  # the trial found no repeats: no more entries
     assert sum(p.count for p in unique.patterns()) == _HEX_TRIAL + 500
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_WORDS, st.from_regex(r"[0-9a-f]{1,12}", fullmatch=True)), min_size=1, max_size=16))
+def test_id_runs_are_the_hex_tokens_shape_collapses(parts: list[str]) -> None:
+    """The miner's id-free key cuts out what ``id_runs`` names: exactly the tokens ``_hex_token``
+    collapses to ``0`` when it judges the whole text."""
+    from logpipe.patterns.masking import _hex_run_sub, _hex_token, id_runs
+
+    text = "".join(parts)
+    collapsed: list[tuple[int, int]] = []
+
+    def judge(match: re.Match[str]) -> str:
+        out = _hex_token(match)
+        if out == "0":
+            collapsed.append(match.span())
+        return out
+
+    _hex_run_sub(judge, text)
+    assert id_runs(text.encode()) == collapsed
+
+
+def test_access_log_lines_with_fresh_ids_share_one_id_free_cache_entry() -> None:
+    """Request and trace ids make every line's fast-cache key new: the id-free key does not."""
+    rng = random.Random(5)
+    miner = TemplateMiner()
+    lines = [f'10.0.{rng.randrange(256)}.{rng.randrange(256)} - - "GET /api/v1/orders/{rng.randrange(10**6)} '
+             f'HTTP/1.1" {rng.choice([200, 200, 503])} {rng.randrange(10**5)} '
+             f"request_id={rng.getrandbits(128):032x} trace_id={rng.getrandbits(128):032x}" for _ in range(3000)]
+    results = miner.add_many(lines)
+    assert {r.template for r in results} == {
+        '<*> - - "GET /api/v1/orders/<*> HTTP/<*>" 2xx <*> request_id=<*> trace_id=<*>',
+        '<*> - - "GET /api/v1/orders/<*> HTTP/<*>" 5xx <*> request_id=<*> trace_id=<*>'}
+    assert len(miner._id_cache) < 150  # one entry per digit-length layout, not one per line
+    uncached = TemplateMiner()
+    for line, result in zip(lines[:300], results[:300], strict=True):
+        uncached._id_cache.clear()
+        assert uncached.add(line).pattern_id == result.pattern_id
 
 
 def test_digits_kept_by_masking_are_part_of_the_cache_key() -> None:

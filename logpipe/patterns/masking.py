@@ -322,13 +322,15 @@ _hex_token_hint = re.compile("[0-9a-fA-F-]{8}").search
 # Not such a token: no digit, no letter, or letters, one digit run, letters (one C call).
 _not_an_id = re.compile(r"[a-fA-F-]*\Z|[0-9-]*\Z|[a-fA-F]+[0-9]+[a-fA-F]*\Z").match
 _date_follows = re.compile(r",?[ \t]+[0-9]").match  # a ctime/ISO date could run across the token
-# ``_hex_token_hint`` without a regex: hex digits and "-" become "h" (bytes.translate, a C loop)
-_HEX_CLASS = bytes.maketrans(b"0123456789abcdefABCDEF-", b"h" * 23)
+# ``_hex_token_hint`` without a regex: hex digits and "-" become 0xFF (bytes.translate, a C
+# loop), a byte UTF-8 never holds, so eight of them in a row are eight such characters.
+_HEX_CLASS = bytes.maketrans(b"0123456789abcdefABCDEF-", b"\xff" * 23)
+_EIGHT = b"\xff" * 8
 
 
 def has_hex_run(text: str) -> bool:
     """Whether ``text`` has 8 hex digits or hyphens in a row (``_hex_token_hint``, faster)."""
-    return b"hhhhhhhh" in text.encode("utf-8", "surrogatepass").translate(_HEX_CLASS)
+    return _EIGHT in text.encode("utf-8", "surrogatepass").translate(_HEX_CLASS)
 
 
 def _hex_token(match: re.Match[str]) -> str:
@@ -344,6 +346,41 @@ def _hex_token(match: re.Match[str]) -> str:
             or _date_follows(text, end)):
         return token
     return "0"
+
+
+_ID_LEFT = frozenset(b" \t\n\r\f\v=,;()[]{}\"'<>|./_")  # ``_HEX_LEFT`` as bytes
+_ID_RIGHT = frozenset(b" \t\n\r\f\v=,;()[]{}\"'<>|./")
+_ID_DIGITS = frozenset(b"0123456789")
+_not_an_id_bytes = re.compile(rb"[a-fA-F-]*\Z|[0-9-]*\Z|[a-fA-F]+[0-9]+[a-fA-F]*\Z").match
+_date_follows_bytes = re.compile(rb",?[ \t]+[0-9]").match
+
+
+def id_runs(raw: bytes) -> list[tuple[int, int]]:
+    """The spans of ``raw`` (ASCII text) that ``_hex_token`` collapses to ``0``, judged on the
+    whole text: ``(start, end)`` of each id-like hex token, found with ``bytes.translate`` and
+    ``find`` instead of a regex scan (what the miner's id-free cache key needs, ``miner.py``).
+
+    Where ``shape`` cuts an HTTP status out first, a token is judged on less text there and may
+    collapse where this says it does not (never the reverse): a key built from these spans is
+    at worst finer than the shape, never coarser.
+    """
+    marked = raw.translate(_HEX_CLASS)
+    at = marked.find(_EIGHT)
+    if at < 0:
+        return []
+    n = len(raw)
+    runs = []
+    while at >= 0:
+        end = n - len(marked[at + 8:].lstrip(b"\xff"))
+        if not (_not_an_id_bytes(raw, at, end)
+                or (at and (raw[at - 1] not in _ID_LEFT
+                            or (raw[at - 1] in b".," and at > 1 and raw[at - 2] in _ID_DIGITS)))
+                or (end < n and raw[end] not in _ID_RIGHT
+                    and not (raw[end] == 58 and raw[end + 1:end + 2] in (b"", b" ", b"\t")))  # ":"
+                or _date_follows_bytes(raw, end)):
+            runs.append((at, end))
+        at = marked.find(_EIGHT, end)
+    return runs
 
 
 def _collapse(message: str) -> str:

@@ -40,7 +40,17 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
-from logpipe.patterns.masking import HTTP_METHODS, WILDCARD, has_hex_run, mask, shape, status_digit_offset
+from logpipe.patterns.masking import (
+    _EIGHT,
+    _HEX_CLASS,
+    HTTP_METHODS,
+    WILDCARD,
+    has_hex_run,
+    id_runs,
+    mask,
+    shape,
+    status_digit_offset,
+)
 from logpipe.patterns.traces import stack_trace_key
 from logpipe.redact import mask_secrets
 
@@ -179,6 +189,44 @@ class _Checked:
         self.by_digits: dict[Any, _Cluster] = {}
 
 
+# What stands for an id-like hex token in ``_id_view``: 0xFE, a byte UTF-8 never holds, with
+# whether its first and its last character is a digit where a neighbour's rule reads that (a date
+# may follow a hex token, ", 12"; a fraction's digit stands before ".<token>", see
+# ``masking._hex_token``), else "n" (the usual case: one key for every id).
+_DIGIT_BYTES = frozenset(b"0123456789")
+_BLANKS = frozenset(b" \t")
+
+
+def _id_view(raw: bytes, spans: list[tuple[int, int]]) -> bytes:
+    """``raw`` with each span (``masking.id_runs``: the id-like hex tokens ``shape`` collapses
+    to ``0``) replaced by a 3-byte mark.
+
+    Why it is an exact cache key once digits become ``0`` (as the fast cache's key): two such
+    lines differ only in digit values and in the tokens' text; ``shape`` collapses those tokens
+    whatever their text (``id_runs`` only names tokens it collapses), judges every other token
+    and digit run on characters both lines share (where a neighbour's rule reads whether a
+    token's first or last character is a digit, the mark says), and keeps only the digits
+    right after a letter and an HTTP status's first digit: those a ``_Checked`` entry compares.
+    Same shape, same pattern.
+    """
+    pieces = []
+    last = 0
+    for start, end in spans:
+        pieces.append(raw[last:start])
+        head = tail = b"n"
+        if start and raw[start - 1] in _BLANKS:  # "<hex token>, <this>": a date-follows check
+            before = raw[:start].rstrip(b" \t")
+            before = before[:-1] if before.endswith(b",") else before
+            if len(before) >= 8 and before[-8:].translate(_HEX_CLASS) == _EIGHT:
+                head = b"0" if raw[start] in _DIGIT_BYTES else b"a"
+        if raw[end:end + 1] in (b".", b",") and raw[end + 1:end + 9].translate(_HEX_CLASS) == _EIGHT:
+            tail = b"0" if raw[end - 1] in _DIGIT_BYTES else b"a"  # "<this>.<hex token>": a fraction check
+        pieces.append(head + b"\xfe" + tail)
+        last = end
+    pieces.append(raw[last:])
+    return b"".join(pieces)
+
+
 def _template(tokens: list[str]) -> str:
     return " ".join(tokens)
 
@@ -249,6 +297,7 @@ class TemplateMiner:
         self._hex_cache: dict[bytes, _Cluster | _Checked] = {}
         self._hex_hits = 0
         self._hex_tries = 0
+        self._id_cache: dict[bytes, _Cluster | _Checked] = {}  # keyed by ``_id_view`` (``_add_slow``)
         self._by_masked: dict[str, _Cluster] = {}
         self._generalised: dict[int, list[_Cluster]] = {}
         self._siblings: dict[str, list[_Cluster]] = {}
@@ -500,6 +549,21 @@ class TemplateMiner:
             self._shape_cache.clear()
             self._mask_cache.clear()
             self._by_masked.clear()
+        # The id-free key: the fast cache's key with each id-like hex token (those ``shape``
+        # collapses) cut out, so lines that differ only in their request/trace ids and numbers
+        # share it (``_id_view``). ASCII lines only (a token is judged on bytes), none with a
+        # URL or a digit before "x" (``shape`` treats those differently).
+        id_view = id_key = None
+        spans: list[tuple[int, int]] = []
+        if message.isascii() and b"0x" not in key and b"0X" not in key and "://" not in message:
+            spans = id_runs(raw)
+            if spans:
+                id_view = _id_view(raw, spans)
+                id_key = id_view.translate(_DIGITS_TO_ZERO)
+                cluster = self._lookup(self._id_cache, id_key, id_view)
+                if cluster is not None:
+                    self._count(cluster, message)
+                    return cluster.result
         shaped = shape(message)
         hit = self._shape_cache.get(shaped)
         if hit is None and len(self._shape_cache) >= self.config.cache_size:
@@ -522,6 +586,13 @@ class TemplateMiner:
             digit_free = _has_digit(masked) is None
             result, cluster = self._add_masked(message, masked)
         self._shape_cache[shaped] = (cluster, digit_free)
+        if id_view is not None and id_key is not None:
+            if len(self._id_cache) >= self.config.cache_size:
+                self._id_cache.clear()
+            status_at = status_digit_offset(message)
+            if status_at is not None:  # (ASCII: a character is a byte) where it is in ``id_view``
+                status_at -= sum(end - start - 3 for start, end in spans if end <= status_at)
+            self._remember(self._id_cache, id_key, id_view, cluster, digit_free, status_at)
         cache = self._cache
         if has_hex_run(message):
             # An id-like hex token (request id, trace id, UUID) usually makes this key unique: the
@@ -537,20 +608,49 @@ class TemplateMiner:
                 self._hex_hits = self._hex_tries = 0
             self._hex_tries += 1
         status_at = status_digit_offset(message)
+        if status_at is not None:  # an HTTP status's class digit (byte offset in ``raw``)
+            status_at = len(message[:status_at].encode("utf-8", "surrogatepass"))
+        self._remember(cache, key, raw, cluster, digit_free, status_at)
+        return result
+
+    @staticmethod
+    def _remember(cache: dict[bytes, _Cluster | _Checked], key: bytes, view: bytes, cluster: _Cluster,
+                  digit_free: bool, status_at: int | None) -> None:
+        """Put ``cluster`` in a digits-to-zero ``cache`` under ``key`` (``view``: the bytes the
+        key was made from, where a ``_Checked`` entry reads the digits masking keeps and the
+        HTTP status digit at byte ``status_at``)."""
         if digit_free and status_at is None:
             cache[key] = cluster
-        else:
-            entry = cache.get(key)
-            if entry is None:
-                positions = [i for m in _LETTER_DIGITS.finditer(raw) for i in range(m.start(), m.end())]
-                if status_at is not None:  # an HTTP status's class digit (byte offset in ``raw``)
-                    positions.append(len(message[:status_at].encode("utf-8", "surrogatepass")))
-                if not positions:  # cannot happen (see _Checked); then simply do not cache
-                    return result
-                entry = cache[key] = _Checked(itemgetter(*positions))
-            if type(entry) is _Checked:
-                entry.by_digits[entry.pick(raw)] = cluster
-        return result
+            return
+        entry = cache.get(key)
+        if entry is None:
+            positions = [i for m in _LETTER_DIGITS.finditer(view) for i in range(m.start(), m.end())]
+            if status_at is not None:
+                positions.append(status_at)
+            if not positions:  # cannot happen (see _Checked); then simply do not cache
+                return
+            entry = cache[key] = _Checked(itemgetter(*positions))
+        if type(entry) is _Checked:
+            entry.by_digits[entry.pick(view)] = cluster
+
+    @staticmethod
+    def _lookup(cache: dict[bytes, _Cluster | _Checked], key: bytes, view: bytes) -> _Cluster | None:
+        """The live cluster ``cache`` has for ``key`` (made from ``view``), if any."""
+        entry = cache.get(key)
+        if entry is None:
+            return None
+        if type(entry) is _Checked:
+            picked = entry.pick(view)
+            cluster = entry.by_digits.get(picked)
+            if cluster is None:
+                return None
+            if cluster.target is not None:
+                cluster = entry.by_digits[picked] = cluster.live()
+            return cluster
+        assert isinstance(entry, _Cluster)
+        if entry.target is not None:
+            entry = cache[key] = entry.live()
+        return entry
 
     def _add_masked(self, message: str, masked: str) -> tuple[MatchResult, _Cluster]:
         """Count ``message`` (masked as ``masked``) into its pattern, creating it if new."""
