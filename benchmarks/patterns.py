@@ -314,14 +314,18 @@ def whole_process(file: Path, runs: int, drain3_runs: int | None = None) -> str:
 
 
 # Where the miner's time goes, by the step each function belongs to (``profile``).
-_STEPS = [
-    ("fast cache (bytes key, dict hit)", ("miner.py:", "add_many"), ("{method 'translate'", "{method 'encode'")),
-    ("shape key (digit/hex collapse, request status)", ("masking.py:", "shape", "_collapse", "_hex_token",
-                                                        "has_hex_run", "status_digit_offset"), ()),
-    ("secret masking (redact.mask_secrets)", ("redact.py:",), ()),  # (every function there)
-    ("generic masking (masking.mask)", ("masking.py:", "mask", "_mask_generic", "request_shape", "_route"), ()),
-    ("tokenising, grouping, merging", ("miner.py:", "_add_masked", "_find_generalised", "_register", "_index",
-                                       "_generalise", "_merge", "_sibling_keys", "matches", "pattern_id_for"), ()),
+_STEPS: list[tuple[str, str, tuple[str, ...]]] = [  # (step, module, its functions: all when empty)
+    ("fast cache (bytes key, dict hit)", "miner.py", ("add_many", "_cached", "_count")),
+    ("id-free key (hex ids cut out, bytes.translate)", "miner.py", ("_add_slow", "_id_view", "_lookup", "_remember")),
+    ("id-free key (hex ids cut out, bytes.translate)", "masking.py", ("id_runs",)),
+    ("shape key (digit/hex collapse, request status)", "masking.py",
+     ("shape", "_collapse", "_hex_token", "has_hex_run", "status_digit_offset")),
+    ("secret masking (redact.mask_secrets)", "redact.py", ()),
+    ("generic masking (masking.mask)", "masking.py", ("mask", "_mask_generic", "request_shape", "_route")),
+    ("tokenising, grouping, merging", "miner.py", ("_add_masked", "_find_generalised", "_register", "_index",
+                                                   "_generalise", "_merge", "_sibling_keys", "matches",
+                                                   "pattern_id_for")),
+    ("reading input, writing output", "patterns.py", ("_chunks", "_mine_final", "_tail")),
 ]
 
 
@@ -347,8 +351,8 @@ def profile(file: Path, limit: int) -> str:
 
     def step_of(func: tuple[str, int, str]) -> str | None:
         where, _, name = func
-        for step, (module, *names), _builtins in _STEPS:
-            if module in f"{where}:" and (name in names or not names):
+        for step, module, names in _STEPS:
+            if where.endswith(f"/{module}") and (name in names or not names):
                 return step
         return None
 
@@ -365,7 +369,7 @@ def profile(file: Path, limit: int) -> str:
             if owner is not None:
                 totals[owner] += timing[2]
                 charged += timing[2]
-        totals["reading, writing, other"] += max(tottime - charged, 0.0)
+        totals["other (interpreter, builtins called from elsewhere)"] += max(tottime - charged, 0.0)
     total = sum(totals.values())
     hits = miner._hex_hits
     out = [f"Profile of `patterns mine` (cProfile, its overhead included) on the first {limit:,} lines of "

@@ -353,23 +353,32 @@ _ID_RIGHT = frozenset(b" \t\n\r\f\v=,;()[]{}\"'<>|./")
 _ID_DIGITS = frozenset(b"0123456789")
 _not_an_id_bytes = re.compile(rb"[a-fA-F-]*\Z|[0-9-]*\Z|[a-fA-F]+[0-9]+[a-fA-F]*\Z").match
 _date_follows_bytes = re.compile(rb",?[ \t]+[0-9]").match
+_DATE_GAP = frozenset(b", \t")  # where ``_date_follows_bytes`` can start
+_BLANKS = frozenset(b" \t")
 
 
-def id_runs(raw: bytes) -> list[tuple[int, int]]:
-    """The spans of ``raw`` (ASCII text) that ``_hex_token`` collapses to ``0``, judged on the
-    whole text: ``(start, end)`` of each id-like hex token, found with ``bytes.translate`` and
-    ``find`` instead of a regex scan (what the miner's id-free cache key needs, ``miner.py``).
+def id_free(raw: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """``(view, spans)``: the spans of ``raw`` (ASCII text) that ``_hex_token`` collapses to ``0``
+    (id-like hex tokens, judged on the whole text), and ``raw`` with each replaced by a 3-byte
+    mark; ``(raw, [])`` without such a token. Found with ``bytes.translate`` and ``find``, not
+    a regex scan: this is the miner's id-free cache key before its digits become ``0``.
+
+    A mark is 0xFE (a byte UTF-8 never holds) between two bytes that say whether the token's
+    first and last character is a digit where a neighbour's rule reads that (a date may follow
+    a hex token: ``<token>, 12``; a fraction's digit stands before ``.<token>``), else ``n``.
 
     Where ``shape`` cuts an HTTP status out first, a token is judged on less text there and may
     collapse where this says it does not (never the reverse): a key built from these spans is
-    at worst finer than the shape, never coarser.
+    at worst finer than the shape, never coarser. Why the key is exact: ``miner._add_slow``.
     """
     marked = raw.translate(_HEX_CLASS)
     at = marked.find(_EIGHT)
     if at < 0:
-        return []
+        return raw, []
     n = len(raw)
-    runs = []
+    spans = []
+    pieces: list[bytes] = []
+    last = 0
     while at >= 0:
         end = n - len(marked[at + 8:].lstrip(b"\xff"))
         if not (_not_an_id_bytes(raw, at, end)
@@ -377,10 +386,25 @@ def id_runs(raw: bytes) -> list[tuple[int, int]]:
                             or (raw[at - 1] in b".," and at > 1 and raw[at - 2] in _ID_DIGITS)))
                 or (end < n and raw[end] not in _ID_RIGHT
                     and not (raw[end] == 58 and raw[end + 1:end + 2] in (b"", b" ", b"\t")))  # ":"
-                or _date_follows_bytes(raw, end)):
-            runs.append((at, end))
+                or (end < n and raw[end] in _DATE_GAP and _date_follows_bytes(raw, end))):
+            head = tail = b"n"
+            if at and raw[at - 1] in _BLANKS and marked[:at].rstrip(b" \t").removesuffix(b",").endswith(_EIGHT):
+                head = b"0" if raw[at] in _ID_DIGITS else b"a"
+            if end < n and raw[end] in b".," and marked.startswith(_EIGHT, end + 1):
+                tail = b"0" if raw[end - 1] in _ID_DIGITS else b"a"
+            spans.append((at, end))
+            pieces += (raw[last:at], head, b"\xfe", tail)
+            last = end
         at = marked.find(_EIGHT, end)
-    return runs
+    if not spans:
+        return raw, spans
+    pieces.append(raw[last:])
+    return b"".join(pieces), spans
+
+
+def id_runs(raw: bytes) -> list[tuple[int, int]]:
+    """The spans of ``id_free``: the id-like hex tokens ``_hex_token`` collapses to ``0``."""
+    return id_free(raw)[1]
 
 
 def _collapse(message: str) -> str:

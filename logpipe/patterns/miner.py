@@ -34,19 +34,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
 from logpipe.patterns.masking import (
-    _EIGHT,
-    _HEX_CLASS,
     HTTP_METHODS,
     WILDCARD,
     has_hex_run,
-    id_runs,
+    id_free,
     mask,
     shape,
     status_digit_offset,
@@ -189,44 +187,6 @@ class _Checked:
         self.by_digits: dict[Any, _Cluster] = {}
 
 
-# What stands for an id-like hex token in ``_id_view``: 0xFE, a byte UTF-8 never holds, with
-# whether its first and its last character is a digit where a neighbour's rule reads that (a date
-# may follow a hex token, ", 12"; a fraction's digit stands before ".<token>", see
-# ``masking._hex_token``), else "n" (the usual case: one key for every id).
-_DIGIT_BYTES = frozenset(b"0123456789")
-_BLANKS = frozenset(b" \t")
-
-
-def _id_view(raw: bytes, spans: list[tuple[int, int]]) -> bytes:
-    """``raw`` with each span (``masking.id_runs``: the id-like hex tokens ``shape`` collapses
-    to ``0``) replaced by a 3-byte mark.
-
-    Why it is an exact cache key once digits become ``0`` (as the fast cache's key): two such
-    lines differ only in digit values and in the tokens' text; ``shape`` collapses those tokens
-    whatever their text (``id_runs`` only names tokens it collapses), judges every other token
-    and digit run on characters both lines share (where a neighbour's rule reads whether a
-    token's first or last character is a digit, the mark says), and keeps only the digits
-    right after a letter and an HTTP status's first digit: those a ``_Checked`` entry compares.
-    Same shape, same pattern.
-    """
-    pieces = []
-    last = 0
-    for start, end in spans:
-        pieces.append(raw[last:start])
-        head = tail = b"n"
-        if start and raw[start - 1] in _BLANKS:  # "<hex token>, <this>": a date-follows check
-            before = raw[:start].rstrip(b" \t")
-            before = before[:-1] if before.endswith(b",") else before
-            if len(before) >= 8 and before[-8:].translate(_HEX_CLASS) == _EIGHT:
-                head = b"0" if raw[start] in _DIGIT_BYTES else b"a"
-        if raw[end:end + 1] in (b".", b",") and raw[end + 1:end + 9].translate(_HEX_CLASS) == _EIGHT:
-            tail = b"0" if raw[end - 1] in _DIGIT_BYTES else b"a"  # "<this>.<hex token>": a fraction check
-        pieces.append(head + b"\xfe" + tail)
-        last = end
-    pieces.append(raw[last:])
-    return b"".join(pieces)
-
-
 def _template(tokens: list[str]) -> str:
     return " ".join(tokens)
 
@@ -297,7 +257,7 @@ class TemplateMiner:
         self._hex_cache: dict[bytes, _Cluster | _Checked] = {}
         self._hex_hits = 0
         self._hex_tries = 0
-        self._id_cache: dict[bytes, _Cluster | _Checked] = {}  # keyed by ``_id_view`` (``_add_slow``)
+        self._id_cache: dict[bytes, _Cluster | _Checked] = {}  # the id-free key's (``_add_slow``)
         self._by_masked: dict[str, _Cluster] = {}
         self._generalised: dict[int, list[_Cluster]] = {}
         self._siblings: dict[str, list[_Cluster]] = {}
@@ -325,6 +285,8 @@ class TemplateMiner:
         table = _DIGITS_TO_ZERO
         get = self._cache.get
         hex_get = self._hex_cache.get
+        id_get = self._id_cache.get
+        max_chars = self.config.max_chars
         hex_hits = 0
         out: list[MatchResult] = []
         append = out.append
@@ -337,7 +299,22 @@ class TemplateMiner:
             if cluster is None:
                 cluster = hex_get(key)
                 if cluster is None:
-                    append(self._add_slow(message, raw, key, False))
+                    # The id-free key (``_add_slow`` says why): a hit on a hot pattern, inline.
+                    if (message.isascii() and b"0x" not in key and b"0X" not in key and "://" not in message
+                            and "\n" not in message and len(message) <= max_chars):
+                        view, spans = id_free(raw)
+                        if spans:
+                            entry = id_get(view.translate(table))
+                            if entry is not None:
+                                if type(entry) is checked:
+                                    entry = entry.by_digits.get(entry.pick(view))
+                                if entry is not None and entry.hot:
+                                    entry.count += 1  # type: ignore[union-attr]
+                                    append(entry.result)  # type: ignore[union-attr]
+                                    continue
+                            append(self._add_slow(message, raw, key, False, (spans, view)))
+                            continue
+                    append(self._add_slow(message, raw, key, False, ((), b"")))
                     continue
                 hex_hits += 1
             if type(cluster) is checked:
@@ -513,7 +490,8 @@ class TemplateMiner:
             entry = cache[key] = entry.live()
         return entry
 
-    def _add_slow(self, message: str, raw: bytes, key: bytes, cached: bool = True) -> MatchResult:
+    def _add_slow(self, message: str, raw: bytes, key: bytes, cached: bool = True,
+                  ids: tuple[Sequence[tuple[int, int]], bytes] | None = None) -> MatchResult:
         """Everything but the inline fast-cache hit: traces, cache checks, masking, new patterns.
 
         Two caches, both exact. ``_cache`` is keyed by the UTF-8 message with every digit turned
@@ -549,21 +527,32 @@ class TemplateMiner:
             self._shape_cache.clear()
             self._mask_cache.clear()
             self._by_masked.clear()
-        # The id-free key: the fast cache's key with each id-like hex token (those ``shape``
-        # collapses) cut out, so lines that differ only in their request/trace ids and numbers
-        # share it (``_id_view``). ASCII lines only (a token is judged on bytes), none with a
-        # URL or a digit before "x" (``shape`` treats those differently).
+        # The id-free key: the fast cache's key made from ``masking.id_free(raw)``, the line with
+        # each id-like hex token that ``shape`` collapses (request/trace ids, UUIDs) cut out, so
+        # lines that differ only in their ids and numbers share it. Why it is exact: two lines
+        # with one such key differ only in digit values and in those tokens' text; ``shape``
+        # collapses those tokens whatever their text, judges every other token and digit run on
+        # characters both lines share (the marks say whether a token's first or last character
+        # is a digit where a neighbour's rule reads that), and keeps only the digits right after
+        # a letter and an HTTP status's first digit: those a ``_Checked`` entry compares. Same
+        # shape, same pattern. ASCII lines only (tokens are judged on bytes), none with a URL or
+        # a digit before "x" (``shape`` treats those differently).
+        # (``ids``: ``id_free``'s spans and view when ``add_many`` made them, ``((), b"")`` when
+        # the line has no such token or cannot use the key)
         id_view = id_key = None
-        spans: list[tuple[int, int]] = []
-        if message.isascii() and b"0x" not in key and b"0X" not in key and "://" not in message:
-            spans = id_runs(raw)
-            if spans:
-                id_view = _id_view(raw, spans)
-                id_key = id_view.translate(_DIGITS_TO_ZERO)
-                cluster = self._lookup(self._id_cache, id_key, id_view)
-                if cluster is not None:
-                    self._count(cluster, message)
-                    return cluster.result
+        spans: Sequence[tuple[int, int]] = ()
+        if ids is not None:
+            spans, id_view = ids
+        elif message.isascii() and b"0x" not in key and b"0X" not in key and "://" not in message:
+            id_view, spans = id_free(raw)
+        if spans and id_view:
+            id_key = id_view.translate(_DIGITS_TO_ZERO)
+            cluster = self._lookup(self._id_cache, id_key, id_view)
+            if cluster is not None:
+                self._count(cluster, message)
+                return cluster.result
+        else:
+            id_view = None
         shaped = shape(message)
         hit = self._shape_cache.get(shaped)
         if hit is None and len(self._shape_cache) >= self.config.cache_size:
