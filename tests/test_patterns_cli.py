@@ -114,6 +114,19 @@ def test_invalid_utf8_and_crlf(cli) -> None:  # type: ignore[no-untyped-def]
         assert objs[0]["template"] == "ok line <*>"
 
 
+def test_valid_utf8_is_mined_from_its_bytes_as_from_its_text(cli) -> None:  # type: ignore[no-untyped-def]
+    """A valid UTF-8 block goes to the miner as bytes (``add_many_utf8``): same answers as text."""
+    lines = ["héllo wörld 12", "request 9f8e7d6c5b4a3f21 took 5 ms", "héllo wörld 13", "plain 7",
+             "request 0a1b2c3d4e5f6789 took 12 ms", "", "naïve ünïcode ok"]
+    code, out, err = cli("patterns", "mine", "--final", input="\r\n".join(lines).encode() + b"\r\n")
+    assert code == 0, err
+    miner = TemplateMiner()
+    results = miner.add_many(lines)
+    final = {p.pattern_id: p.template for p in miner.patterns()}
+    assert [o["template"] for o in _objects(out)] == [final[miner.resolve(r.pattern_id)] for r in results]
+    assert TemplateMiner().add_many_utf8([x.encode() for x in lines]) == TemplateMiner().add_many(lines)
+
+
 def test_summary_table(cli) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli("patterns", "mine", "--summary", input="\n".join(LINES) + "\n")
     assert code == 0, err

@@ -27,14 +27,14 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 import click
 
 from logpipe.errors import UsageError
 
 if TYPE_CHECKING:
-    from logpipe.patterns.miner import TemplateMiner
+    from logpipe.patterns.miner import MatchResult, TemplateMiner
 
 @click.group("patterns")
 def patterns_group() -> None:
@@ -104,7 +104,7 @@ def mine_command(file: str, summary: bool, limit: int, final: bool | None) -> No
     try:
         if summary:
             for batch in _chunks(source):
-                miner.add_many(batch)
+                _mine_lines(miner, batch)
             _print_summary(miner, limit)
             return
         if final is None:
@@ -120,8 +120,12 @@ def mine_command(file: str, summary: bool, limit: int, final: bool | None) -> No
             source.close()
 
 
-def _chunks(source: IO[bytes], size: int = 1 << 22) -> Iterator[list[str]]:
-    """The input's lines, decoded, a few MB at a time (one decode and one split per chunk)."""
+def _chunks(source: IO[bytes], size: int = 1 << 22) -> Iterator[list[bytes] | list[str]]:
+    """The input's lines, a few MB at a time (one split per block; CRLF line ends too).
+
+    A block of valid UTF-8 comes as its lines' bytes (``add_many_utf8``: the miner reads bytes,
+    and these are the very bytes of the decoded lines); a block with invalid UTF-8 comes decoded,
+    each bad byte a U+FFFD (a line is never refused)."""
     pending = b""
     while True:
         block = source.read(size)
@@ -133,13 +137,26 @@ def _chunks(source: IO[bytes], size: int = 1 << 22) -> Iterator[list[str]]:
             pending = block
             continue
         pending = block[cut + 1:]
-        text = block[:cut].decode("utf-8", errors="replace")
-        lines = text.split("\n")
-        if "\r" in text:
-            lines = [line.rstrip("\r") for line in lines]
-        yield lines
+        body = block[:cut]
+        if not body.isascii():
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = body.decode("utf-8", errors="replace")
+                lines = text.split("\n")
+                yield [line.rstrip("\r") for line in lines] if "\r" in text else lines
+                continue
+        raw_lines = body.split(b"\n")
+        yield [line.rstrip(b"\r") for line in raw_lines] if b"\r" in body else raw_lines
     if pending:
         yield [pending.decode("utf-8", errors="replace").rstrip("\r\n")]
+
+
+def _mine_lines(miner: TemplateMiner, lines: list[bytes] | list[str]) -> list[MatchResult]:
+    """``add_many_utf8`` for a block of bytes, ``add_many`` for decoded text."""
+    if lines and isinstance(lines[0], bytes):
+        return miner.add_many_utf8(lines)
+    return miner.add_many(cast("list[str]", lines))
 
 
 def _tail(pattern_id: str, template: str, is_new: bool) -> str:
@@ -159,7 +176,7 @@ def _mine_final(miner: TemplateMiner, source: IO[bytes], out: IO[str], block: in
 
     ids: list[str] = []
     for batch in _chunks(source):
-        ids.extend(map(attrgetter("pattern_id"), miner.add_many(batch)))
+        ids.extend(map(attrgetter("pattern_id"), _mine_lines(miner, batch)))
     final = {p.pattern_id: p.template for p in miner.patterns()}
     resolve = miner.resolve
     # The first line of each written id (the smallest index wins: later keys overwrite, reversed).

@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any
 
 from logpipe.patterns.masking import (
@@ -58,6 +58,7 @@ STATE_VERSION = 2
 # The fast cache key: the UTF-8 bytes with every digit turned into "0". bytes.translate with a
 # static table is a C loop (str.translate rebuilds its table on every call: 10x slower).
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_ENCODE = methodcaller("encode", "utf-8", "surrogatepass")  # a message's bytes, in C (``add_many``)
 _has_digit = re.compile("[0-9]").search
 # An enum-like value (see ``MinerConfig.merge_distinct_enum``).
 _ENUM_WORD = re.compile(r"[A-Z][A-Z0-9]*_?[A-Z][A-Z0-9_]*\Z|[^<]{1,2}\Z").match
@@ -282,6 +283,12 @@ class TemplateMiner:
 
     def add_many(self, messages: Iterable[str]) -> list[MatchResult]:
         """``[add(m) for m in messages]``, faster (no method call per message on the fast path)."""
+        return self.add_many_utf8(map(_ENCODE, messages))
+
+    def add_many_utf8(self, lines: Iterable[bytes]) -> list[MatchResult]:
+        """``add_many`` of messages given as their UTF-8 bytes (``str.encode("utf-8",
+        "surrogatepass")``): a reader that has the input's bytes skips decoding each line, which
+        the fast path never needs (only a miss or a pattern's example decodes its line)."""
         table = _DIGITS_TO_ZERO
         get = self._cache.get
         hex_get = self._hex_cache.get
@@ -292,16 +299,16 @@ class TemplateMiner:
         append = out.append
         checked = _Checked
         max_examples = self.config.max_examples
-        for message in messages:
-            raw = message.encode("utf-8", "surrogatepass")
+        for raw in lines:
             key = raw.translate(table)
             cluster = get(key)
             if cluster is None:
                 cluster = hex_get(key)
                 if cluster is None:
                     # The id-free key (``_add_slow`` says why): a hit on a hot pattern, inline.
-                    if (message.isascii() and b"0x" not in key and b"0X" not in key and "://" not in message
-                            and "\n" not in message and len(message) <= max_chars):
+                    # (ASCII: a byte is a character, the tests on ``raw`` are the ones on the line)
+                    if (raw.isascii() and b"0x" not in key and b"0X" not in key and b"://" not in raw
+                            and b"\n" not in raw and len(raw) <= max_chars):
                         view, spans = id_free(raw)
                         if spans:
                             entry = id_get(view.translate(table))
@@ -312,15 +319,15 @@ class TemplateMiner:
                                     entry.count += 1  # type: ignore[union-attr]
                                     append(entry.result)  # type: ignore[union-attr]
                                     continue
-                            append(self._add_slow(message, raw, key, False, (spans, view)))
+                            append(self._add_slow(raw.decode("utf-8", "surrogatepass"), raw, key, False, (spans, view)))
                             continue
-                    append(self._add_slow(message, raw, key, False, ((), b"")))
+                    append(self._add_slow(raw.decode("utf-8", "surrogatepass"), raw, key, False, ((), b"")))
                     continue
                 hex_hits += 1
             if type(cluster) is checked:
                 cluster = cluster.by_digits.get(cluster.pick(raw))
                 if cluster is None:
-                    append(self._add_slow(message, raw, key, False))
+                    append(self._add_slow(raw.decode("utf-8", "surrogatepass"), raw, key, False))
                     continue
             if cluster.hot:
                 cluster.count += 1  # type: ignore[union-attr]
@@ -331,11 +338,12 @@ class TemplateMiner:
                 cluster.count += 1  # type: ignore[union-attr]
                 examples = cluster.examples  # type: ignore[union-attr]
                 if len(examples) < max_examples:
-                    examples.append(message)
+                    examples.append(raw.decode("utf-8", "surrogatepass"))
                     cluster.hot = len(examples) >= max_examples
                 append(cluster.result)  # type: ignore[union-attr]
                 continue
-            append(self._add_slow(message, raw, key))  # a merged pattern: find the live one
+            # a merged pattern: find the live one
+            append(self._add_slow(raw.decode("utf-8", "surrogatepass"), raw, key))
         self._hex_hits += hex_hits
         return out
 
