@@ -22,11 +22,18 @@ What it does, in one run:
      files with the same SQL;
    - the bytes each form reads, and what Athena would scan (``query explain``).
 4. A ``logpipe run`` cycle (first run: ``first_run_backfill`` = the window) over ``--cycle-days``, on
-   raw hours and on compacted hours, whole process; and for 1 day, where its time goes (cProfile,
-   in-process: the share of time inside DuckDB calls).
-5. Writes ``benchmarks/results/issue19.md`` with the machine, its load, the command and the numbers.
+   raw hours and on compacted hours, whole process, through a harness (``HARNESS``) that times every
+   call into DuckDB's C extension (the share of the cycle inside the engine) and counts how often each
+   raw object is handed to a DuckDB scan.
+5. Writes ``benchmarks/results/issue19.md`` (after every stage: a run cut short keeps what it measured)
+   with the machine, its load, the command and the numbers; every round's figures go to
+   ``issue19-rounds.json`` beside the data.
 
-Usage:  .venv/bin/python benchmarks/issue19.py [--days 30] [--rate 0.2] [--repeat 3] [--cycle-days 1,7]
+A smaller run for a quick look: ``--days 2 --rate 0.05 --repeat 1 --windows 1 --cycle-days 1 --data /tmp/x``
+(about two minutes).
+
+Usage:  .venv/bin/python benchmarks/issue19.py [--days 30] [--rate 0.2] [--repeat 3] [--windows 1,7,30]
+        [--cycle-days 1,7] [--cycle-repeat 1] [--data DIR] [--out FILE]
 """
 
 from __future__ import annotations
@@ -456,7 +463,7 @@ def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact:
         for name, runs in by_name.items():
             compacted = "Parquet" in name or "compacted" in name
             against = base[compacted and "zcat" not in name]
-            lines.append(f"| {name} | {_med(runs, 'wall'):.2f} | {_med(runs, 'cpu'):.2f} | {_med(runs, 'rss_mb'):.0f} | "
+            lines.append(f"| {name.replace('|', chr(92) + '|')} | {_med(runs, 'wall'):.2f} | {_med(runs, 'cpu'):.2f} | {_med(runs, 'rss_mb'):.0f} | "
                          f"{_med(runs, 'wall') / _med(against, 'wall'):.2f} | "
                          f"{_med(runs, 'cpu') / max(_med(against, 'cpu'), 0.01):.2f} |")
         raw_q = by_name["logpipe query run, raw hours"]
@@ -489,6 +496,13 @@ def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact:
                              f"{', '.join(r['failed']) or '-'} |")
         lines.append("")
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # every round's figures, beside the data (gitignored), to check or re-render the table
+    raw = {"results": {str(d): {n: [{k: v for k, v in r.items() if k not in ("stdout", "stderr")} for r in runs]
+                                for n, runs in by.items()} for d, by in results.items()},
+           "explain": {str(d): e for d, e in explain.items()}, "loads": loads,
+           "cycles": [{**c, "runs": [{k: v for k, v in r.items() if k not in ("stdout", "stderr")} for r in c["runs"]]}
+                      for c in cycles]}
+    (DATA / "issue19-rounds.json").write_text(json.dumps(raw, indent=1, default=str), encoding="utf-8")
     print("\n".join(lines), file=sys.stderr)
 
 
