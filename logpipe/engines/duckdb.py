@@ -217,9 +217,9 @@ def reads_shape(sql: str) -> bool:
 
 # Idle connections per (settings, readable folders): opening a connection and creating the macros on
 # it (a hundred statements) cost ~0.1 s, paid by every query of a ``logpipe run`` cycle (hundreds of
-# hourly windows) before this pool. A connection goes back only after a query that ended normally,
-# with its views dropped; the macros it was given stay (they are the same for every query), and a
-# connection gets only the macros its queries call (``use_macros``).
+# hourly windows) before this pool. A connection goes back only after a query that ended normally;
+# the macros and the ``logs`` view it was given stay (they are the same for every query), and a
+# connection gets only the macros its queries call (``use_macros``). ``made`` names what it has.
 _POOL: dict[tuple[Any, ...], list[tuple[Any, set[str]]]] = {}
 _POOL_LOCK = threading.Lock()
 _POOL_IDLE = 4  # idle connections kept per key
@@ -248,13 +248,8 @@ def use_macros(con: Any, made: set[str], *texts: str) -> None:
 
 
 def give_back(con: Any, made: set[str], settings: EngineConfig, readable: Sequence[str]) -> None:
-    """Return a connection to the pool, its views dropped; closed when that fails or the pool is full."""
-    try:
-        for view in ("logs", COMPACTED_TABLE, RAW_TABLE):
-            con.execute(f"DROP VIEW IF EXISTS {view}")
-    except Exception:
-        con.close()
-        return
+    """Return a connection to the pool (closed when the pool is full). Its views stay: the next query
+    replaces ``logs_raw`` (and ``logs_compacted``) with its own files before it reads anything."""
     with _POOL_LOCK:
         idle = _POOL.setdefault(_pool_key(settings, readable), [])
         if len(idle) < _POOL_IDLE:
@@ -321,14 +316,21 @@ class DuckDBEngine:
             if rest:
                 sources.append(f"SELECT {cols} FROM {read_json_sql(rest)} WHERE NOT ({all_null_predicate()})")
             raw = " UNION ALL ".join(sources) if sources else empty_raw_sql()
-            con.execute(f"CREATE VIEW {RAW_TABLE} AS {raw}")
+            con.execute(f"CREATE OR REPLACE VIEW {RAW_TABLE} AS {raw}")
             shape = reads_shape(sql)
             view = _logs_view_duckdb(RAW_TABLE, self.cache_dir, shape)
             if parquet:
-                con.execute(f"CREATE VIEW {COMPACTED_TABLE} AS SELECT * FROM {read_parquet_sql(parquet)}")
+                con.execute(f"CREATE OR REPLACE VIEW {COMPACTED_TABLE} AS SELECT * FROM {read_parquet_sql(parquet)}")
                 view = f"{view} UNION ALL {_compacted_view_duckdb(COMPACTED_TABLE, self.cache_dir, shape)}"
             use_macros(con, made, view, sql)
-            con.execute(f"CREATE VIEW logs AS {view}")
+            # The ``logs`` view names the tables above, not the files: a pooled connection that has this
+            # form of it already keeps it (DuckDB binds a view when it is created and again in each query
+            # reading it, so creating it for every window of a run cycle was a third of the query).
+            form = f"view:{'shape' if shape else 'slim'}:{'parquet' if parquet else 'raw'}"
+            if form not in made:
+                con.execute(f"CREATE OR REPLACE VIEW logs AS {view}")
+                made.difference_update([m for m in made if m.startswith("view:")])
+                made.add(form)
         except Exception:
             self._readable_of.pop(id(con), None)
             con.close()
