@@ -315,9 +315,9 @@ def whole_process(file: Path, runs: int, drain3_runs: int | None = None) -> str:
 
 # Where the miner's time goes, by the step each function belongs to (``profile``).
 _STEPS: list[tuple[str, str, tuple[str, ...]]] = [  # (step, module, its functions: all when empty)
-    ("fast cache (bytes key, dict hit)", "miner.py", ("add_many", "_cached", "_count")),
+    ("fast cache (bytes key, dict hit)", "miner.py", ("add_many", "add_many_utf8", "_cached", "_count")),
     ("id-free key (hex ids cut out, bytes.translate)", "miner.py", ("_add_slow", "_id_view", "_lookup", "_remember")),
-    ("id-free key (hex ids cut out, bytes.translate)", "masking.py", ("id_runs",)),
+    ("id-free key (hex ids cut out, bytes.translate)", "masking.py", ("id_free", "id_runs")),
     ("shape key (digit/hex collapse, request status)", "masking.py",
      ("shape", "_collapse", "_hex_token", "has_hex_run", "status_digit_offset")),
     ("secret masking (redact.mask_secrets)", "redact.py", ()),
@@ -325,7 +325,7 @@ _STEPS: list[tuple[str, str, tuple[str, ...]]] = [  # (step, module, its functio
     ("tokenising, grouping, merging", "miner.py", ("_add_masked", "_find_generalised", "_register", "_index",
                                                    "_generalise", "_merge", "_sibling_keys", "matches",
                                                    "pattern_id_for")),
-    ("reading input, writing output", "patterns.py", ("_chunks", "_mine_final", "_tail")),
+    ("reading input, writing output", "patterns.py", ("_chunks", "_mine_final", "_tail", "_mine_lines")),
 ]
 
 
