@@ -22,12 +22,16 @@ Leave-one-system-out: for each set, the miner setting (``LOSO_GRID``) is chosen 
 and scored on it, reported beside the in-sample figure.
 
 Whole process against whole process (start-up, reading, mining, writing all included):
-``logpipe patterns mine FILE`` against ``benchmarks/drain3_mine.py FILE``, alternating runs:
+``logpipe patterns mine FILE`` against ``benchmarks/drain3_mine.py FILE``, alternating runs, CPU
+(user + sys) and wall per run, load average recorded. The inputs go to ``benchmarks/.data``
+(git-ignored; the simulation takes ~5 minutes, Drain3 ~5 minutes per run on the 5M file):
 
-    .venv/bin/python benchmarks/patterns.py --make-loghub-stream /tmp/loghub320k.txt
-    logpipe simulate --out /tmp/sim30 --hours 720 --end 2026-11-01T00:00:00Z --bad-rate 0
-    .venv/bin/python benchmarks/patterns.py --make-simulated /tmp/sim30 /tmp/sim5m.txt
-    .venv/bin/python benchmarks/patterns.py --whole /tmp/loghub320k.txt /tmp/sim5m.txt --whole-runs 10
+    .venv/bin/python benchmarks/patterns.py --make-loghub-stream benchmarks/.data/loghub320k.txt
+    .venv/bin/logpipe simulate --out benchmarks/.data/sim30 --hours 720 --end 2026-11-01T00:00:00Z --bad-rate 0
+    .venv/bin/python benchmarks/patterns.py --make-simulated benchmarks/.data/sim30 benchmarks/.data/sim5m.txt
+    .venv/bin/python benchmarks/patterns.py --whole benchmarks/.data/loghub320k.txt --whole-runs 10
+    .venv/bin/python benchmarks/patterns.py --whole benchmarks/.data/sim5m.txt --whole-runs 3 --drain3-runs 1
+    .venv/bin/python benchmarks/patterns.py --profile benchmarks/.data/sim5m.txt 1000000   # time by step
 
 Usage:  .venv/bin/python benchmarks/patterns.py [--data ../shared/data/loghub] [--replays 50]
         [--out benchmarks/results/patterns.md]
