@@ -7,9 +7,11 @@ How it works, and why:
 2. **Caches**: most lines in a real stream repeat a known pattern with new numbers. A line's key
    is the line with every digit turned into ``0`` (``bytes.translate``, nearly free); a hit costs
    one dict lookup. Lines with the same key mask the same except for digits masking keeps
-   (``ssh2``): for those the entry also compares the digits right after a letter. A second key,
-   ``masking.shape`` (digit runs collapsed), catches numbers of new lengths. Both are exact
-   (tested). The fast path takes a pattern once it has its examples; until then a hit only counts.
+   (``ssh2``): for those the entry also compares the digits right after a letter. An id-free key
+   (the same with each id-like hex token cut out: request and trace ids, UUIDs) serves lines
+   that differ only in their ids; ``masking.shape`` (digit runs collapsed) catches numbers of new
+   lengths; masking's input is cached last. All are exact (tested). The fast path takes a
+   pattern once it has its examples; until then a hit only counts.
 3. **Masking** (``masking.mask``), only on a miss: one generic set of RE2-compatible regexes turns
    numbers, ids, IPs, paths, timestamps... into ``<*>``; identical masked text is one pattern.
 4. On a miss the masked line is compared with the *generalised* patterns of the same token count
@@ -82,7 +84,8 @@ class MinerConfig:
     max_examples: int = 3
     """Raw example messages kept per pattern (for digests; pass them through ``redact``)."""
     cache_size: int = 200_000
-    """Masked lines remembered for the fast path; the cache is cleared when it grows past this."""
+    """Entries each of the miner's caches keeps (fast key, hex-id key, id-free key, shape, masking
+    input); a cache is cleared when it grows past this (memory stays bounded on endless input)."""
     max_chars: int = 2000
     """Messages (not stack traces) are masked and grouped on their first ``max_chars`` characters, as the
     SQL path does (``logpipe.patterns.sql.SHAPE_PREFIX_CHARS``): a 1 MB line must not cost seconds
