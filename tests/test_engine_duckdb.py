@@ -237,3 +237,19 @@ def test_a_statement_that_reads_no_shape_gets_the_view_without_it(tmp_store) -> 
                    DAY.replace(hour=4), DAY.replace(hour=5))
     assert some.table.to_pylist() == [{"service": s, "level": v, "n": 2 * len(m)} for s, v, m in sorted(
         (r["service"], r["level"], r["message"]) for r in every.table.to_pylist())]
+
+
+def test_select_star_gives_the_views_columns_in_its_order(tmp_store) -> None:
+    """``SELECT *`` expands to the ``logs`` view's own columns (``raw_time``, not the raw ``time``),
+    in the order of the Athena view, with a qualified star and extra columns beside it."""
+    from logpipe.schema import VIEW_COLUMNS
+
+    fill(tmp_store)
+    config = config_for(tmp_store)
+    window = (DAY.replace(hour=5), DAY.replace(hour=6))
+    star = run_sql(config, "SELECT * FROM logs WHERE level = 'ERROR' AND ts < :window_end", *window).frame
+    assert tuple(star.columns) == VIEW_COLUMNS and len(star) == 1
+    assert star["message"][0] == "user 5 failed" and star["raw_time"][0] == "2024-01-01T05:01:00Z"
+    qualified = run_sql(config, "SELECT l.*, 1 AS x FROM logs AS l WHERE level = 'ERROR' AND ts < :window_end",
+                        *window).frame
+    assert tuple(qualified.columns) == (*VIEW_COLUMNS, "x")

@@ -136,11 +136,12 @@ class TrinoError(QueryError):
 
 # Logs view and raw table schema, for typing columns of saved queries.
 def logs_schema() -> dict[str, dict[str, TType]]:
-    from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS
+    from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, VIEW_COLUMNS
 
     raw = {c: tt.VARCHAR for c in (*RAW_COLUMNS, *PARTITION_COLUMNS)}
-    logs = dict(raw)
-    logs.update({"ts": TType.timestamp(3, tz=True), "raw_time": tt.VARCHAR, "shape": tt.VARCHAR, "pattern_id": tt.VARCHAR})
+    # The view's own columns in its own order (``SELECT *`` expands to them): the raw ``time`` is
+    # ``raw_time`` there and ``ts`` the parsed instant.
+    logs = {c: TType.timestamp(3, tz=True) if c == "ts" else tt.VARCHAR for c in VIEW_COLUMNS}
     # The Parquet hours (logpipe.engines.compact): the raw columns and the derived fields.
     compacted = {**raw, "lp_ts_ms": tt.BIGINT, "lp_service": tt.VARCHAR, "lp_level": tt.VARCHAR}
     return {"logs": logs, "logs_raw": raw, "logs_compacted": compacted}
