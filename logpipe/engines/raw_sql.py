@@ -38,9 +38,13 @@ def read_json_sql(files: Sequence[str], filename: bool = False) -> str:
 
 
 def read_parquet_sql(files: Sequence[str]) -> str:
-    """``read_parquet`` over the compacted hours (dt and hour are columns of the files: no hive parsing)."""
+    """``read_parquet`` over the compacted hours (dt and hour are columns of the files: no hive parsing).
+
+    Every Parquet hour has the same columns, written by one statement (``compaction_select_sql``), so
+    the files are bound by the first one's schema: ``union_by_name`` would open every file's footer
+    when the view is created (0.3 s of CPU for a month's 720 hours, a third of DuckDB's whole query)."""
     listed = "[" + ", ".join(sql_string(f) for f in files) + "]"
-    return f"read_parquet({listed}, hive_partitioning=false, union_by_name=true)"
+    return f"read_parquet({listed}, hive_partitioning=false)"
 
 
 def empty_raw_sql() -> str:
