@@ -99,6 +99,22 @@ def test_help_and_query_list_import_no_heavy_library(tmp_path: Path) -> None:
     assert not (heavy | {"sqlglot"}) & again
 
 
+def test_a_remembered_translation_runs_without_the_translator(tmp_path: Path) -> None:
+    """The second ``query run`` of a saved query takes its DuckDB text from the cache folder: the
+    Trino-to-DuckDB translator (a tenth of a second of imports) is not even imported."""
+    (tmp_path / "logpipe.toml").write_text(f"""
+[store]
+root = "{tmp_path / 'logs'}"
+cache_dir = "{tmp_path / 'cache'}"
+[state]
+url = "sqlite:///{tmp_path / 'state.db'}"
+""")
+    argv = ("query", "run", "errors_by_service", "--since", "2h", "--format", "csv")
+    assert "logpipe.engines.transpile" in _modules_after(*argv, cwd=tmp_path)
+    again = _modules_after(*argv, cwd=tmp_path)
+    assert "duckdb" in again and not {"logpipe.engines.transpile", "logpipe.engines.trino.compiler"} & again
+
+
 def test_the_catalogue_matches_the_files_and_follows_changes(tmp_path: Path) -> None:
     folder = tmp_path / "q"
     folder.mkdir()

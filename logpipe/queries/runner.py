@@ -18,8 +18,8 @@ from sqlglot import exp
 
 from logpipe.config import Config, parse_duration
 from logpipe.engines import BoundStatement, Cancel, Param, Progress, athena_cost, open_engine
+from logpipe.engines.parsing import parse
 from logpipe.engines.sandbox import check_read_only
-from logpipe.engines.transpile import parse
 from logpipe.errors import UsageError
 from logpipe.layout import utc
 from logpipe.queries.loader import get_query
