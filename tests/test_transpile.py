@@ -93,3 +93,25 @@ def test_logs_view_transpiles_and_runs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE logs_raw SET container_name = 'ecs-checkout-12-0123456789abcdef01', log = 'WARNING: slow'")
     row = con.execute(f"SELECT service, level, CAST(ts AS VARCHAR) FROM ({to_duckdb(logs_view_sql('logs_raw'))})").fetchone()
     assert row == ("checkout", "WARN", "2024-01-01 05:00:00+00")
+
+
+GROUPED = "FROM (VALUES ('a', 'x', 1), ('a', 'y', 2), ('b', 'x', 4)) AS t(k, v, n)"
+
+
+@pytest.mark.parametrize(("grouping", "expected"), [
+    ("ROLLUP (k, v)", [("a", "x", 1, 0), ("a", "y", 2, 0), ("a", None, 3, 1), ("b", "x", 4, 0), ("b", None, 4, 1),
+                       (None, None, 7, 3)]),
+    ("CUBE (k, v)", [("a", "x", 1, 0), ("a", "y", 2, 0), ("a", None, 3, 1), ("b", "x", 4, 0), ("b", None, 4, 1),
+                     (None, "x", 5, 2), (None, "y", 2, 2), (None, None, 7, 3)]),
+    ("GROUPING SETS ((k), (v), ())", [("a", None, 3, 1), ("b", None, 4, 1), (None, "x", 5, 2), (None, "y", 2, 2),
+                                      (None, None, 7, 3)]),
+    ("k, ROLLUP (v)", [("a", "x", 1, 0), ("a", "y", 2, 0), ("a", None, 3, 1), ("b", "x", 4, 0), ("b", None, 4, 1)]),
+])
+def test_grouping_sets_answer_as_the_standard_says(con: duckdb.DuckDBPyConnection, grouping: str,
+                                                   expected: list[tuple]) -> None:
+    """ROLLUP, CUBE and GROUPING SETS run locally (they were refused): the sets the SQL standard (and
+    Trino) expands them to, NULL where a set leaves a column out, and grouping()'s bit set (the last
+    argument the lowest bit) as a BIGINT."""
+    sql = f"SELECT k, v, sum(n) AS total, grouping(k, v) AS g {GROUPED} GROUP BY {grouping} ORDER BY k, v"
+    assert con.execute(to_duckdb(sql)).fetchall() == expected
+    assert con.execute(f"SELECT typeof(g) FROM ({to_duckdb(sql)}) LIMIT 1").fetchone() == ("BIGINT",)

@@ -364,3 +364,14 @@ def _bitwise_agg(c: Compiler, call: Call) -> Typed:
         raise TrinoError(f"Unexpected parameters ({x.type}) for function {call.name}")
     name = {"bitwise_and_agg": "bit_and", "bitwise_or_agg": "bit_or", "bitwise_xor_agg": "bit_xor"}[call.name]
     return Typed(build(c, call, name, [c.cast(x.node, tt.BIGINT)]), tt.BIGINT)
+
+
+
+@rewrite("grouping")
+def _grouping(c: Compiler, call: Call) -> Typed:
+    """Trino's ``grouping(a, b, ...)``: a BIGINT bit set, the last argument the lowest bit, a bit 1 when
+    the row's grouping set leaves that column out (DuckDB's ``grouping`` is the same)."""
+    args = _args(c, call)
+    if not args:
+        raise TrinoError("grouping() needs at least one argument")
+    return Typed(c.cast(exp.Anonymous(this="grouping", expressions=[a.node for a in args]), tt.BIGINT), tt.BIGINT)

@@ -322,13 +322,26 @@ class Compiler:
         return out
 
     def group_by(self, group: exp.Group, scope: Scope) -> exp.Group:
+        """GROUP BY items, ``ROLLUP``/``CUBE``/``GROUPING SETS`` included: DuckDB expands them into the
+        same grouping sets as Trino (the standard's), with NULL for a column a set leaves out."""
         out = group.copy()
-        for key in ("grouping_sets", "cube", "rollup"):
+        for key in ("grouping_sets", "cube", "rollup"):  # older sqlglot kept them in separate args
             if group.args.get(key):
-                raise refuse(f"GROUP BY {key.upper().replace('_', ' ')}", "grouping sets are not supported locally")
-        out.set("expressions", [e.copy() if isinstance(e, exp.Literal) else self.expr(e, scope).node
-                                for e in group.expressions])
+                raise refuse(f"GROUP BY {key.upper().replace('_', ' ')}", "this form of grouping sets is not supported locally")
+        out.set("expressions", [self.group_item(e, scope) for e in group.expressions])
         return out
+
+    def group_item(self, item: exp.Expression, scope: Scope) -> exp.Expression:
+        if isinstance(item, exp.Literal):
+            return item.copy()
+        if isinstance(item, (exp.Rollup, exp.Cube, exp.GroupingSets, exp.Tuple, exp.Paren)):
+            out = item.copy()
+            if isinstance(item, exp.Paren):
+                out.set("this", self.group_item(item.this, scope))
+            else:
+                out.set("expressions", [self.group_item(e, scope) for e in item.expressions])
+            return out
+        return self.expr(item, scope).node
 
     def order_by(self, order: exp.Order, scope: Scope) -> exp.Order:
         out = order.copy()
