@@ -374,4 +374,7 @@ def _grouping(c: Compiler, call: Call) -> Typed:
     args = _args(c, call)
     if not args:
         raise TrinoError("grouping() needs at least one argument")
+    select = call.node.find_ancestor(exp.Select) if call.node is not None else None
+    if select is None or select.args.get("group") is None:
+        raise TrinoError("grouping() can only be used with a GROUP BY (its grouping sets)")
     return Typed(c.cast(exp.Anonymous(this="grouping", expressions=[a.node for a in args]), tt.BIGINT), tt.BIGINT)
