@@ -113,6 +113,10 @@ class EngineConfig(Section):
     memory_limit: str | None = None
     # A window longer than this needs --force (a typo like --since 99999d would read every partition).
     max_window: str = "31d"
+    # The service (logpipe run / serve) keeps the raw objects its windows read in memory, up to this
+    # many MB (least recently used out), so the jobs reading the same hours read each object once;
+    # 0 turns it off. One-off 'logpipe query run' never uses it. (logpipe.engines.object_cache)
+    cycle_cache_mb: int = Field(default=256, ge=0, le=1024 * 1024)
 
     @field_validator("max_window")
     @classmethod

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from logpipe.config import EngineConfig
-from logpipe.engines import duckdb_macros, translation_cache
+from logpipe.engines import duckdb_macros, object_cache, translation_cache
 from logpipe.engines.bad_records import ObjectReader, ReadPlan, missing_verdict
 from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats
 from logpipe.engines.binding import BoundStatement, prepare_tree
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 RAW_TABLE = "logs_raw"
 COMPACTED_TABLE = "logs_compacted"
+CACHED_TABLE = "logs_cached"  # the window's objects held by the service's object cache (an Arrow table)
 
 
 class _Recording(Mapping[str, Any]):
@@ -292,10 +293,13 @@ class DuckDBEngine:
         self.reader = reader  # None: objects are read as they are, nothing is checked or counted
         self.compacted = compacted  # read the compacted hours before the watermark (logpipe compact)
         self.cache_dir: str | None = store.config.cache_dir or None  # translations remembered there
+        # The service's raw objects in memory (logpipe.engines.object_cache), when it runs this query.
+        self.objects: object_cache.ObjectCache | None = object_cache.current()
         # connection -> its readable folders (its pool key) and the macros created on it
         self._readable_of: dict[int, tuple[list[str], set[str]]] = {}
 
-    def connect(self, files: list[str], parquet: Sequence[str] = (), clean: Collection[str] = (), sql: str = "") -> Any:
+    def connect(self, files: list[str], parquet: Sequence[str] = (), clean: Collection[str] = (), sql: str = "",
+                objects: Sequence[tuple[str, str, int, str]] = ()) -> Any:
         """A DuckDB connection with ``logs_raw`` over the files (raw JSON and Parquet hours) and the
         ``logs`` view. Unreadable JSON lines (rows of NULLs) are dropped in the JSON branch only, and
         only from the files not known ``clean``: telling such a row needs every column (a coalesce of
@@ -304,15 +308,25 @@ class DuckDBEngine:
         hours, written without them. ``sql``: the statement to run (its macros are created; one
         that reads neither ``shape`` nor ``pattern_id`` gets the view without them, bound in half the
         time; without ``sql``, the whole view).
+        ``objects`` (file, key, size, version of each file): with the service's object cache, the
+        files it holds (or loads now) are read from memory, as the table ``logs_cached``.
         Give the connection back with ``release``."""
         readable = self.readable([*files, *parquet])
         con, made = take_connection(self.settings, readable)
         self._readable_of[id(con)] = (readable, made)
         try:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
+            sources = []
+            if self.objects is not None and objects:
+                table, served = self.objects.window(con, objects)
+                if table is not None:
+                    con.register(CACHED_TABLE, table)  # unreadable rows already dropped (object_cache)
+                    sources.append(f"SELECT {cols} FROM {CACHED_TABLE}")
+                    files = [f for f in files if f not in served]
             known = [f for f in files if f in clean]
             rest = [f for f in files if f not in clean]
-            sources = [f"SELECT {cols} FROM {read_json_sql(known)}"] if known else []
+            if known:
+                sources.append(f"SELECT {cols} FROM {read_json_sql(known)}")
             if rest:
                 sources.append(f"SELECT {cols} FROM {read_json_sql(rest)} WHERE NOT ({all_null_predicate()})")
             raw = " UNION ALL ".join(sources) if sources else empty_raw_sql()
@@ -354,6 +368,11 @@ class DuckDBEngine:
         """Done with a connection of ``connect``: back to the pool after a query that ended normally
         (``reuse``), else closed."""
         known = self._readable_of.pop(id(con), None)
+        if reuse and self.objects is not None:
+            try:  # the pooled connection must not keep the window's tables alive after the cache lets them go
+                con.unregister(CACHED_TABLE)
+            except Exception:
+                reuse = False
         if reuse and known is not None:
             give_back(con, known[1], self.settings, known[0])
         else:
@@ -422,7 +441,8 @@ class DuckDBEngine:
         """Run the statement over the plan's files; then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
-            con = self.connect(files, [path for path, _ in plan.parquet], plan.clean_files, sql)
+            objects = [(e.file, e.obj.key, e.obj.size, e.obj.version) for e in plan.entries if e.file is not None]
+            con = self.connect(files, [path for path, _ in plan.parquet], plan.clean_files, sql, objects)
             reuse = False
             try:
                 if progress:

@@ -1,0 +1,179 @@
+"""Raw objects kept in memory between the queries of a service cycle (``logpipe run``, ``logpipe serve``).
+
+Why: a cycle runs a dozen query jobs, the detectors and the digests over the same hours, and every
+hourly window also reads the next hour's objects (late records). Read through ``read_json`` each
+time, every raw object was decompressed and parsed 13 times on average in a 1-day cycle (24 at
+most). Here an object is read once into an Arrow table of the ``logs_raw`` columns; the queries of
+later windows scan that table (the engine registers the window's tables as one Arrow table on its
+connection) instead of the gzip file.
+
+What keeps it right:
+
+- an entry is keyed by the file DuckDB reads (the object, or its salvaged copy), the object's key, its
+  size and its version (S3's ETag, a local file's mtime): a rewritten object is a new key, read again;
+- a table holds the rows ``logs_raw`` gives for the file: unreadable lines (the rows of NULLs
+  ``read_json(ignore_errors)`` makes of them) are dropped, as the engine drops them from a file not
+  known clean (a clean file has none); bad lines are still counted by the reader's own line scan,
+  once per object (``logpipe.engines.bad_records``), which is the second and last read of it;
+- the cache is bounded (``[engine] cycle_cache_mb``), least recently used first out; a window whose
+  uncached objects would not fit (their compressed size times the expansion seen so far) reads
+  them with ``read_json`` as before, uncached, so a long window never loads its whole span into memory;
+- an object that cannot be loaded (gone, unreadable) is left to ``read_json``, where the engine's
+  usual handling (a deleted object retried without it, a clear error otherwise) applies.
+
+Which process uses one: the service's ``JobRunner`` owns the cache and makes it current
+(``using``) while it processes a window; a one-off ``logpipe query run`` has none (reading a window
+once through the cache would only add a copy).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from logpipe.engines.raw_sql import all_null_predicate, quoted, read_json_sql
+from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS
+
+# Bytes of Arrow table per byte of gzip JSON, assumed until objects have been loaded (the simulated
+# fleet's objects measure about 5-8).
+DEFAULT_EXPANSION = 10.0
+
+CacheKey = tuple[str, str, int, str]  # file read, object key, size, version
+
+
+@dataclass
+class CacheStats:
+    """What the cache did (for tests and benchmarks)."""
+
+    loads: int = 0  # objects read into the cache
+    hits: int = 0  # objects served from it
+    skipped: int = 0  # objects left to read_json (would not fit, or could not be loaded)
+    evictions: int = 0
+    peak_bytes: int = 0
+
+
+class ObjectCache:
+    """A bounded, least-recently-used set of raw objects as Arrow tables (see the module docstring)."""
+
+    def __init__(self, max_bytes: int, expansion: float = DEFAULT_EXPANSION) -> None:
+        self.max_bytes = max(0, int(max_bytes))
+        self._tables: OrderedDict[CacheKey, Any] = OrderedDict()
+        self._bytes = 0
+        self._expansion = expansion  # until something is loaded
+        self._gzip_in = 0  # compressed bytes loaded so far, and the Arrow bytes they made
+        self._arrow_out = 0
+        self._lock = threading.Lock()
+        self.stats = CacheStats()
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def expansion(self) -> float:
+        """Arrow bytes per gzip byte, as loaded so far."""
+        with self._lock:
+            return self._arrow_out / self._gzip_in if self._gzip_in else self._expansion
+
+    def window(self, con: Any, objects: Sequence[tuple[str, str, int, str]]) -> tuple[Any, set[str]]:
+        """The Arrow table of the objects it can serve, in the given order, and the files it serves.
+
+        ``objects``: (file, key, size, version) of each object a query reads. Objects not cached are
+        read now on ``con`` (one scan of them all), when they fit; the rest are left to the caller."""
+        found: dict[str, Any] = {}
+        missing: list[tuple[CacheKey, int]] = []
+        with self._lock:
+            for entry in objects:
+                table = self._tables.get(entry)
+                if table is not None:
+                    self._tables.move_to_end(entry)
+                    found[entry[0]] = table
+                else:
+                    missing.append((entry, entry[2]))
+            self.stats.hits += len(found)
+            cached_bytes = sum(int(t.nbytes) for t in found.values())
+        if missing:
+            estimate = sum(size for _, size in missing) * self.expansion()
+            if cached_bytes + estimate <= self.max_bytes:
+                found.update(self._load(con, [key for key, _ in missing]))
+            with self._lock:
+                self.stats.skipped += sum(1 for key, _ in missing if key[0] not in found)
+        if not found:
+            return None, set()
+        import pyarrow as pa
+
+        ordered = [found[entry[0]] for entry in objects if entry[0] in found]
+        return pa.concat_tables(ordered), set(found)
+
+    def _load(self, con: Any, keys: list[CacheKey]) -> dict[str, Any]:
+        """Read the objects in one ``read_json`` scan and keep each one's rows; {} when that fails (the
+        caller reads them as before, where a gone object is handled)."""
+        import pyarrow.compute as pc
+
+        cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
+        files = [key[0] for key in keys]
+        try:
+            table = con.sql(f"SELECT {cols}, filename FROM {read_json_sql(files, filename=True)} "
+                                f"WHERE NOT ({all_null_predicate()})").to_arrow_table()
+        except Exception:
+            return {}
+        names = table.column("filename")
+        table = table.drop_columns(["filename"])
+        loaded: dict[str, Any] = {}
+        with self._lock:
+            for key in keys:
+                part = table.filter(pc.equal(names, key[0])) if len(keys) > 1 else table
+                part = part.combine_chunks()
+                loaded[key[0]] = part
+                size = int(part.nbytes)
+                self.stats.loads += 1
+                self._gzip_in += key[2]
+                self._arrow_out += size
+                old = self._tables.pop(key, None)
+                if old is not None:
+                    self._bytes -= int(old.nbytes)
+                if size <= self.max_bytes:
+                    self._tables[key] = part
+                    self._bytes += size
+            self._evict()
+            self.stats.peak_bytes = max(self.stats.peak_bytes, self._bytes)
+        return loaded
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes and self._tables:
+            _, table = self._tables.popitem(last=False)
+            self._bytes -= int(table.nbytes)
+            self.stats.evictions += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tables.clear()
+            self._bytes = 0
+
+
+_CURRENT: ContextVar[ObjectCache | None] = ContextVar("logpipe_object_cache", default=None)
+
+
+def current() -> ObjectCache | None:
+    """The cache the queries of this thread's current work read through (None: no cache)."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def using(cache: ObjectCache | None) -> Iterator[None]:
+    """Make ``cache`` current for the queries run inside (this thread only)."""
+    token = _CURRENT.set(cache)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+__all__ = ["CacheStats", "ObjectCache", "current", "using"]
