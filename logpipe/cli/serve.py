@@ -107,17 +107,10 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
         console.print(table)
         return
     now = parse_time(now_text) if now_text else None
-    reports = []
-    for job in selected:
-        with err_console.status(f"running {escape(job.name)}"):
-            try:
-                reports.append(runner.run(job, now))
-            except Exception as exc:  # one job that cannot run does not keep the others from theirs
-                from logpipe.errors import LogpipeError
-                from logpipe.service.jobs import JobRunReport
-
-                error = str(exc) if isinstance(exc, LogpipeError) else f"{type(exc).__name__}: {exc}"
-                reports.append(JobRunReport(job.name, error=error))
+    # Window-major (JobRunner.run_cycle): the jobs' windows in time order, so each hour's objects are
+    # read once into the object cache and every job's windows over them read them from there.
+    with err_console.status(f"running {plural(len(selected), 'job')}"):
+        reports = runner.run_cycle(selected, now)
     with err_console.status("flushing the outboxes"):
         flushed = runner.flush_outboxes()
     if fmt == "json":

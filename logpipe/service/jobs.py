@@ -30,6 +30,8 @@ from sqlalchemy import Connection
 
 from logpipe.config import Config, parse_duration
 from logpipe.digest.model import Digest
+from logpipe.engines.object_cache import ObjectCache
+from logpipe.engines.object_cache import using as using_objects
 from logpipe.errors import LogpipeError, UsageError
 from logpipe.metrics.model import DataPoint, points_from_result
 from logpipe.queries.model import SavedQuery
@@ -106,6 +108,15 @@ class WindowOutcome:
     quality: str | None = None  # the window's data quality, when it has bad or misplaced records
 
 
+# At the same window end: compaction first (the queries then read the hours it compacted), then the
+# queries, the detectors and the digests (logpipe run's window-major order, JobRunner.run_cycle).
+KIND_ORDER: dict[str, int] = {"compact": 0, "query": 1, "detect": 2, "digest": 3}
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, LogpipeError) else f"{type(exc).__name__}: {exc}"
+
+
 @dataclass
 class JobRunReport:
     job: str
@@ -130,6 +141,26 @@ class JobRunReport:
                             for w in self.windows]}
 
 
+@dataclass
+class _JobRun:
+    """One job's pass over its due windows (``JobRunner.run`` and ``run_cycle``)."""
+
+    job: JobSpec
+    report: JobRunReport
+    windows: list[tuple[datetime, datetime]]
+    previous: datetime | None  # the watermark before the next window
+    index: int = 0  # the job's place in the config
+    next: int = 0  # the next window to process
+    done: bool = False
+
+    def order(self) -> tuple[bool, datetime, int, int]:
+        """Window-major: the next window's end, then the kind, then the config's order. Compaction goes
+        before every other window: it compacts every closed hour whatever its window, and the other
+        jobs then read those hours from Parquet instead of reading their raw objects once more."""
+        kind = KIND_ORDER.get(self.job.kind, len(KIND_ORDER))
+        return self.job.kind != "compact", self.windows[self.next][1], kind, self.index
+
+
 class JobRunner:
     """Runs jobs over their due windows; shared by ``logpipe run`` and the scheduler."""
 
@@ -152,6 +183,9 @@ class JobRunner:
         self.stop = stop or threading.Event()
         self.clock = clock
         self._publisher: Publisher | None = None
+        # Raw objects kept in memory between the windows of this runner (logpipe.engines.object_cache).
+        megabytes = config.engine.cycle_cache_mb
+        self.objects = ObjectCache(megabytes * 1024 * 1024) if megabytes and config.engine.kind == "duckdb" else None
 
     @property
     def results(self) -> ResultStore:
@@ -166,10 +200,61 @@ class JobRunner:
 
     def run(self, job: JobSpec, now: datetime | None = None) -> JobRunReport:
         """Process every due window of ``job`` (oldest first); stop at the first failure."""
+        run = self._begin(job, now or self.clock())
+        try:
+            while self._step(run):
+                pass
+        finally:
+            self._end(run)
+        return run.report
+
+    def run_cycle(self, jobs: list[JobSpec], now: datetime | None = None) -> list[JobRunReport]:
+        """Process every due window of every job, in time order across the jobs (``logpipe run``).
+
+        Why window-major: every query job, the detectors and the digests read the same hours; taken
+        one job at a time, a cycle over a day went over the day a dozen times, each time past what
+        the object cache holds. In time order the hours a window reads are the ones the previous
+        windows just read. Compaction first (``_JobRun.order``); then the windows ending first; at
+        the same end the queries, the detectors, the digests (a digest reads what the others
+        produced), then the config's order. Each job keeps its own semantics: its windows oldest first, stopping at its
+        first failed window (the others go on), its watermark, leases and the stop event as in ``run``.
+        A job that cannot start (its state unreadable) is reported with its error; the others run.
+        Reports come back in the order of ``jobs``."""
+        now = now or self.clock()
+        reports: list[JobRunReport] = []
+        runs: list[_JobRun] = []
+        for index, job in enumerate(jobs):
+            try:
+                run = self._begin(job, now, index)
+            except Exception as exc:  # one job that cannot run does not keep the others from theirs
+                reports.append(JobRunReport(job.name, error=_error_text(exc)))
+                continue
+            runs.append(run)
+            reports.append(run.report)
+        try:
+            while True:
+                ready = [r for r in runs if not r.done]
+                if not ready:
+                    break
+                run = min(ready, key=_JobRun.order)
+                try:
+                    self._step(run)
+                except Exception as exc:  # the state database failed between windows: this job stops
+                    run.report.error = _error_text(exc)
+                    run.done = True
+        finally:
+            for run in runs:
+                try:
+                    self._end(run)
+                except Exception as exc:
+                    run.report.error = run.report.error or _error_text(exc)
+        return reports
+
+    def _begin(self, job: JobSpec, now: datetime, index: int = 0) -> _JobRun:
+        """A job's run: its state ensured and marked started, its due windows."""
         from logpipe.state.watermarks import due_windows
 
         report = JobRunReport(job.name)
-        now = now or self.clock()
         state = self.watermarks.ensure(job.name, job.window)
         self.watermarks.run_started(job.name)
         lateness = timedelta(seconds=parse_duration(self.config.service.lateness))
@@ -179,25 +264,37 @@ class JobRunner:
                     else timedelta(seconds=parse_duration(self.config.service.first_run_backfill)))
         windows, report.backlog = due_windows(state.watermark, now, job.window, lateness,
                                               self.config.service.max_catchup_windows, backfill)
-        previous = state.watermark
+        return _JobRun(job, report, windows, state.watermark, index, done=not windows)
+
+    def _step(self, run: _JobRun) -> bool:
+        """Process the run's next window; False when the run is over (no window left, a failure, a stop)."""
+        if run.done:
+            return False
+        job, report = run.job, run.report
+        if self.stop.is_set() or not self.may_start():
+            report.stopped = True
+            report.lease_lost = not self.stop.is_set()
+            report.backlog += len(run.windows) - len(report.windows)
+            run.done = True
+            return False
+        start, end = run.windows[run.next]
+        run.next += 1
+        outcome = self._window(job, start, end, run.previous)
+        report.windows.append(outcome)
+        if not outcome.ok:
+            report.backlog += len(run.windows) - len(report.windows)
+            run.done = True
+            return False
+        current = self.watermarks.get(job.name)
+        run.previous = current.watermark if current else end
+        run.done = run.next >= len(run.windows)
+        return not run.done
+
+    def _end(self, run: _JobRun) -> None:
         try:
-            for start, end in windows:
-                if self.stop.is_set() or not self.may_start():
-                    report.stopped = True
-                    report.lease_lost = not self.stop.is_set()
-                    report.backlog += len(windows) - len(report.windows)
-                    break
-                outcome = self._window(job, start, end, previous)
-                report.windows.append(outcome)
-                if not outcome.ok:
-                    report.backlog += len(windows) - len(report.windows)
-                    break
-                current = self.watermarks.get(job.name)
-                previous = current.watermark if current else end
+            run.report.flush_errors = self._flush(run.job)
         finally:
-            report.flush_errors = self._flush(job)
-            self.watermarks.run_finished(job.name)
-        return report
+            self.watermarks.run_finished(run.job.name)
 
     def _window(self, job: JobSpec, start: datetime, end: datetime, previous: datetime | None) -> WindowOutcome:
         began = time.perf_counter()
@@ -206,11 +303,12 @@ class JobRunner:
         attempt = self.watermarks.start_window(job.name, start, end)
         log.debug("job %s: window %s .. %s (attempt %d)", job.name, start, end, attempt)
         try:
-            finish = self._process(job, start, end)
+            with using_objects(self.objects):
+                finish = self._process(job, start, end)
             done = self.watermarks.complete(job.name, start, end, previous, finish, by=self.replica)
             quality = self._quality_note(start, end)
         except Exception as exc:  # every failure is recorded; the watermark stays before the window
-            error = str(exc) if isinstance(exc, LogpipeError) else f"{type(exc).__name__}: {exc}"
+            error = _error_text(exc)
             self.watermarks.fail(job.name, start, end, error)
             self._count_failure(job, start, end, attempt)
             outcome = WindowOutcome(start, end, False, time.perf_counter() - began, attempt, error)

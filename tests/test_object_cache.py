@@ -1,0 +1,210 @@
+"""The service's object cache (logpipe.engines.object_cache) and ``logpipe run``'s window-major cycle
+(JobRunner.run_cycle): the same answers as reading every object each time, each object read at most
+twice in a cycle (loaded once, its bad lines counted once)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from support.configs import config_for
+
+from logpipe.engines import object_cache
+from logpipe.engines.compact import open_compactor
+from logpipe.engines.object_cache import ObjectCache
+from logpipe.layout import HOUR
+from logpipe.queries.loader import SHIPPED_DIR
+from logpipe.queries.runner import adhoc_query, run_query
+from logpipe.store import gzip_lines
+
+T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
+LATE = timedelta(minutes=10)
+SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.sql"))
+ARBITRARY = {"top_error_messages": ("example",)}  # result columns of arbitrary(): any row's value is right
+MB = 1024 * 1024
+
+
+def rec(at: datetime, ident: str, **extra: Any) -> bytes:
+    body = {"time": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z", "service": "api",
+            "level": "ERROR", "message": f"boom {ident}", "log": f"boom {ident}", "request_id": ident,
+            "container_name": "api"}
+    body.update(extra)
+    return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+    """How many times each object file is handed to a DuckDB scan (read_json, the bad-line scan)."""
+    import logpipe.engines.bad_records as bad_records
+    import logpipe.engines.raw_sql as raw_sql
+
+    counted: Counter[str] = Counter()
+    real = raw_sql.read_json_sql
+
+    def read_json_sql(files: Any, filename: bool = False) -> str:
+        counted.update(str(f) for f in files)
+        return real(files, filename)
+
+    for module in ("logpipe.engines.raw_sql", "logpipe.engines.duckdb", "logpipe.engines.bad_records",
+                   "logpipe.engines.compact", "logpipe.engines.object_cache"):
+        __import__(module)
+        if hasattr(sys.modules[module], "read_json_sql"):
+            monkeypatch.setattr(sys.modules[module], "read_json_sql", read_json_sql)
+    scan = bad_records.BadRecordCounter._scan_all
+
+    def scan_all(self: Any, files: Any, threads: int = 0, lateness_s: int = 600) -> Any:
+        counted.update(str(f) for f in files)
+        return scan(self, files, threads, lateness_s)
+
+    monkeypatch.setattr(bad_records.BadRecordCounter, "_scan_all", scan_all)
+    yield counted
+
+
+def rows(result: Any, name: str) -> list[str]:
+    drop = [c for c in ARBITRARY.get(name, ()) if c in result.table.column_names]
+    return sorted(map(repr, result.table.drop_columns(drop).to_pylist()))
+
+
+@pytest.mark.slow
+def test_every_shipped_query_answers_alike_with_and_without_the_cache(tmp_store) -> None:
+    from logpipe.simulate import simulate
+
+    store = tmp_store
+    end = T0 + 4 * HOUR
+    simulate(store, T0, end, seed=5, rate=0.1, bad_rate=0.02)
+    # Late records (delivered into the next hour's partition) and bad lines of every kind beside them.
+    store.write_object(store.layout.object_key(T0 + HOUR, seq=90), gzip_lines(
+        [rec(T0 + HOUR - timedelta(milliseconds=1), "late-1"), b"not json", b"[1, 2]", b'{"other": 1}',
+         rec(T0 + 2 * HOUR - timedelta(minutes=3), "late-2", level="WARN")]))
+    store.write_object(store.layout.object_key(T0 + 2 * HOUR, seq=90), gzip_lines(
+        [rec(T0 + 2 * HOUR - timedelta(seconds=2), "late-3"), rec(T0 + 2 * HOUR + timedelta(minutes=1), "b1")]))
+    config = config_for(store)
+    open_compactor(config).run(T0 + HOUR + LATE)  # hour 10 compacted: the boundary at 11:00
+    cache = ObjectCache(64 * MB)
+    trace = next(t for t in run_query(config, adhoc_query(
+        "SELECT trace_id FROM logs WHERE dt BETWEEN :dt_start AND :dt_end AND trace_id IS NOT NULL LIMIT 1"),
+        T0, end).frame["trace_id"])
+    params: dict[str, dict[str, Any]] = {"trace_lines": {"id": trace}}
+    windows = [(T0 + i * HOUR, T0 + (i + 1) * HOUR) for i in range(4)] + [(T0, end)]
+    for number, (start, stop) in enumerate(windows):
+        if number == 2:
+            # An object the cache holds (hour 12, read past the end of the window 11:00-12:00) is
+            # rewritten between windows: the next windows must see its new records, never the old ones.
+            key = store.layout.object_key(T0 + 2 * HOUR, seq=90)
+            store.write_object(key, gzip_lines([rec(T0 + 2 * HOUR + timedelta(minutes=2), "b1-rewritten"),
+                                                rec(T0 + 2 * HOUR + timedelta(minutes=3), "b2"), b"{broken"]))
+        shapes = run_query(config, "error_shapes", start, stop).frame
+        if len(shapes):
+            top = shapes.sort_values("records", ascending=False).iloc[0]
+            params["pattern_lines"] = {"patterns": top["pattern_id"], "service": top["service"]}
+        for name in SHIPPED:
+            with object_cache.using(cache):  # first: it meets the new objects (checked, counted)
+                cached = run_query(config, name, start, stop, params.get(name, {}))
+            plain = run_query(config, name, start, stop, params.get(name, {}))
+            assert cached.table.schema == plain.table.schema, name
+            assert rows(cached, name) == rows(plain, name), (name, start)
+            assert cached.stats.bad_records == plain.stats.bad_records, name
+            assert cached.stats.misplaced_records == plain.stats.misplaced_records, name
+    ids = adhoc_query("SELECT request_id FROM logs WHERE dt BETWEEN :dt_start AND :dt_end "
+                      "AND ts >= :window_start AND ts < :window_end AND request_id IN ('b1', 'b1-rewritten', 'b2')")
+    with object_cache.using(cache):
+        seen = sorted(run_query(config, ids, T0, end).frame["request_id"])
+    assert seen == ["b1-rewritten", "b2"]
+    assert cache.stats.hits > cache.stats.loads > 0  # it served most reads, and read the rewritten object again
+    assert 0 < cache.bytes <= 64 * MB
+
+
+def test_a_window_that_would_not_fit_is_read_as_before(tmp_store) -> None:
+    store = tmp_store
+    for hour in range(4):
+        store.write_object(store.layout.object_key(T0 + hour * HOUR, seq=1), gzip_lines(
+            [rec(T0 + hour * HOUR + timedelta(seconds=s), f"r{hour}-{s}") for s in range(200)]))
+    config = config_for(store, compact={"read": False})
+    count = adhoc_query("SELECT count(*) AS n FROM logs WHERE dt BETWEEN :dt_start AND :dt_end "
+                        "AND ts >= :window_start AND ts < :window_end")
+    tiny = ObjectCache(1)  # nothing fits: every object is read by the query itself, nothing kept
+    with object_cache.using(tiny):
+        assert int(run_query(config, count, T0, T0 + 4 * HOUR).frame["n"][0]) == 800
+    assert tiny.stats.loads == 0 and tiny.stats.skipped == 4 and len(tiny) == 0
+    measure = ObjectCache(10**9)
+    with object_cache.using(measure):
+        assert int(run_query(config, count, T0, T0 + 4 * HOUR).frame["n"][0]) == 800
+    assert measure.stats.loads == 4 and len(measure) == 4
+    # Room for about two objects and a half: each hourly window reads its hour and the next; the
+    # least recently used go, the total stays under the bound, the answers stay the same.
+    bounded = ObjectCache(int(measure.bytes / 4 * 2.5), expansion=measure.expansion())
+    with object_cache.using(bounded):
+        for hour in range(4):
+            start = T0 + hour * HOUR
+            assert int(run_query(config, count, start, start + HOUR).frame["n"][0]) == 200
+            assert bounded.bytes <= bounded.max_bytes
+    assert bounded.stats.loads == 4 and bounded.stats.evictions == 2 and len(bounded) == 2
+    assert bounded.stats.hits == 3  # hours 11, 12 and 13, read again by the window after
+
+
+def test_a_run_cycle_reads_each_object_at_most_twice(tmp_store, reads: Counter[str]) -> None:
+    from logpipe.service.jobs import JobRunner, build_jobs
+    from logpipe.simulate import simulate
+
+    store = tmp_store
+    end = T0 + 6 * HOUR
+    simulate(store, T0 - HOUR, end + HOUR, seed=3, rate=0.05, bad_rate=0.01)
+    now = end + timedelta(minutes=30)
+    config = config_for(store, compact={"enabled": False}, metrics={"sinks": ["local"]},
+                        service={"first_run_backfill": "6h"})
+    runner = JobRunner(config, clock=lambda: now)
+    assert runner.objects is not None
+    reports = runner.run_cycle(build_jobs(config), now)
+    assert not [r.job for r in reports if r.failed], [r.to_dict() for r in reports if r.failed]
+    assert sum(len(r.windows) for r in reports) > 30  # every hourly query, the 15-minute ones, detect
+    objects = [k for k in reads if k.endswith(".gz")]
+    assert objects and max(reads[k] for k in objects) <= 2, reads.most_common(3)
+    # the same cycle job by job, without the cache, reads them many times (what the cache saves)
+    reads.clear()
+    other = config_for(store, compact={"enabled": False}, metrics={"sinks": ["local"]},
+                       service={"first_run_backfill": "6h"}, engine={"cycle_cache_mb": 0},
+                       state={"url": f"sqlite:///{store.config.cache_dir}/other.db"})
+    plain = JobRunner(other, clock=lambda: now)
+    assert plain.objects is None
+    for job in build_jobs(other):
+        plain.run(job, now)
+    assert max(reads[k] for k in reads if k.endswith(".gz")) > 4
+
+
+def test_run_cycle_goes_window_by_window_and_keeps_each_jobs_failure_its_own(tmp_store, monkeypatch) -> None:
+    from logpipe.service.jobs import JobRunner, JobSpec
+
+    config = config_for(tmp_store, metrics={"sinks": ["local"]}, service={"first_run_backfill": "3h"})
+    now = T0 + 3 * HOUR + timedelta(minutes=30)
+    runner = JobRunner(config, clock=lambda: now)
+    seen: list[tuple[str, datetime]] = []
+
+    def work(job: JobSpec, start: datetime, end: datetime) -> list[Any]:
+        seen.append((job.name, end))
+        if job.name == "b" and end == T0 + 2 * HOUR:
+            raise RuntimeError("b fails at its second window")
+        return []
+
+    monkeypatch.setattr(runner, "_work", work)
+    jobs = [JobSpec("digest", "digest", "0 * * * *", HOUR), JobSpec("a", "query", "0 * * * *", HOUR),
+            JobSpec("b", "query", "0 * * * *", HOUR), JobSpec("d", "detect", "0 * * * *", HOUR),
+            JobSpec("c", "compact", "0 * * * *", HOUR)]
+    reports = runner.run_cycle(jobs, now)
+    ends = [T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR]
+    # compaction first (its one window of a first run), then by window end, kind, config order; b stops
+    assert seen == [("c", ends[2]),
+                    ("a", ends[0]), ("b", ends[0]), ("d", ends[0]),
+                    ("a", ends[1]), ("b", ends[1]), ("d", ends[1]),
+                    ("a", ends[2]), ("d", ends[2]), ("digest", ends[2])]
+    by_job = {r.job: r for r in reports}
+    assert [r.job for r in reports] == ["digest", "a", "b", "d", "c"]
+    assert by_job["b"].failed and by_job["b"].backlog == 1 and len(by_job["b"].windows) == 2
+    assert not by_job["a"].failed and len(by_job["a"].windows) == 3
+    states = runner.watermarks.all()
+    assert states["a"].watermark == ends[2] and states["b"].watermark == ends[0]
+    assert states["b"].consecutive_failures == 1
