@@ -42,7 +42,13 @@ from logpipe.engines.raw_sql import (
 )
 from logpipe.errors import AthenaOnlyError, EngineError, StoreError
 from logpipe.layout import floor_hour, hours_in_window, to_ms
-from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, compacted_view_sql, logs_view_sql
+from logpipe.schema import (
+    PARTITION_COLUMNS,
+    RAW_COLUMNS,
+    compacted_view_sql,
+    compaction_select_sql,
+    logs_view_sql,
+)
 from logpipe.store import Store
 from logpipe.store.compacted import read_watermark, split_hours
 from logpipe.store.logs import UNRECOGNISED
@@ -316,31 +322,33 @@ class DuckDBEngine:
         self._readable_of[id(con)] = (readable, made)
         try:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
-            sources = []
+            columnar = [f"SELECT * FROM {read_parquet_sql(parquet)}"] if parquet else []
             if self.objects is not None and objects:
-                table, served = self.objects.window(con, objects)
-                if table is not None:
-                    con.register(CACHED_TABLE, table)  # unreadable rows already dropped (object_cache)
-                    sources.append(f"SELECT {cols} FROM {CACHED_TABLE}")
+                table, served = self.objects.window(objects, lambda file: self._load(con, made, file))
+                if table is not None:  # the objects in memory, in the Parquet hours' form (object_cache)
+                    con.register(CACHED_TABLE, table)
+                    columnar.append(f"SELECT * FROM {CACHED_TABLE}")
                     files = [f for f in files if f not in served]
             known = [f for f in files if f in clean]
             rest = [f for f in files if f not in clean]
-            if known:
-                sources.append(f"SELECT {cols} FROM {read_json_sql(known)}")
+            sources = [f"SELECT {cols} FROM {read_json_sql(known)}"] if known else []
             if rest:
                 sources.append(f"SELECT {cols} FROM {read_json_sql(rest)} WHERE NOT ({all_null_predicate()})")
             raw = " UNION ALL ".join(sources) if sources else empty_raw_sql()
             con.execute(f"CREATE OR REPLACE VIEW {RAW_TABLE} AS {raw}")
             shape = reads_shape(sql)
             view = _logs_view_duckdb(RAW_TABLE, self.cache_dir, shape)
-            if parquet:
-                con.execute(f"CREATE OR REPLACE VIEW {COMPACTED_TABLE} AS SELECT * FROM {read_parquet_sql(parquet)}")
-                view = f"{view} UNION ALL {_compacted_view_duckdb(COMPACTED_TABLE, self.cache_dir, shape)}"
+            if columnar:
+                con.execute(f"CREATE OR REPLACE VIEW {COMPACTED_TABLE} AS {' UNION ALL BY NAME '.join(columnar)}")
+                compacted = _compacted_view_duckdb(COMPACTED_TABLE, self.cache_dir, shape)
+                # every object in memory (a service cycle's usual window): the view has no JSON branch
+                view = f"{view} UNION ALL {compacted}" if sources or parquet else compacted
             use_macros(con, made, view, sql)
             # The ``logs`` view names the tables above, not the files: a pooled connection that has this
             # form of it already keeps it (DuckDB binds a view when it is created and again in each query
             # reading it, so creating it for every window of a run cycle was a third of the query).
-            form = f"view:{'shape' if shape else 'slim'}:{'parquet' if parquet else 'raw'}"
+            branches = ("raw" if sources or not columnar or parquet else "") + ("+columnar" if columnar else "")
+            form = f"view:{'shape' if shape else 'slim'}:{branches}"
             if form not in made:
                 con.execute(f"CREATE OR REPLACE VIEW logs AS {view}")
                 made.difference_update([m for m in made if m.startswith("view:")])
@@ -350,6 +358,16 @@ class DuckDBEngine:
             con.close()
             raise
         return con
+
+    def _load(self, con: Any, made: set[str], file: str) -> Any:
+        """One object's readable records as the Arrow table its Parquet hour would hold (logpipe
+        compact's select: raw columns, partition, derived time, service and level), for the cache."""
+        cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
+        select = _view_duckdb(compaction_select_sql(RAW_TABLE), self.cache_dir)
+        use_macros(con, made, select)
+        # the CTE stands for the connection's own logs_raw view inside this statement only
+        return con.sql(f"WITH {RAW_TABLE} AS (SELECT {cols} FROM {read_json_sql([file])} "
+                       f"WHERE NOT ({all_null_predicate()})) {select}").to_arrow_table()
 
     def readable(self, files: Sequence[str]) -> list[str]:
         """The folders a connection reading ``files`` may reach: the local store's root and the cache

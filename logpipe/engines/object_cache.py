@@ -3,18 +3,19 @@
 Why: a cycle runs a dozen query jobs, the detectors and the digests over the same hours, and every
 hourly window also reads the next hour's objects (late records). Read through ``read_json`` each
 time, every raw object was decompressed and parsed 13 times on average in a 1-day cycle (24 at
-most). Here an object is read once into an Arrow table of the ``logs_raw`` columns; the queries of
-later windows scan that table (the engine registers the window's tables as one Arrow table on its
-connection) instead of the gzip file.
+most), and the ``logs`` view parsed each record's time, service and level again in every query.
+Here an object is read once, into an Arrow table of the rows its Parquet hour would hold
+(``logpipe compact``'s select: the raw columns and the derived time, service and level); the queries
+of later windows read those tables through the same view as the compacted hours.
 
 What keeps it right:
 
 - an entry is keyed by the file DuckDB reads (the object, or its salvaged copy), the object's key, its
   size and its version (S3's ETag, a local file's mtime): a rewritten object is a new key, read again;
-- a table holds the rows ``logs_raw`` gives for the file: unreadable lines (the rows of NULLs
-  ``read_json(ignore_errors)`` makes of them) are dropped, as the engine drops them from a file not
-  known clean (a clean file has none); bad lines are still counted by the reader's own line scan,
-  once per object (``logpipe.engines.bad_records``), which is the second and last read of it;
+- a table holds the object's readable records: the rows of NULLs ``read_json(ignore_errors)`` makes of
+  unreadable lines are left out, as compaction and the engine leave them out; bad lines are still
+  counted by the reader's own line scan, once per object (``logpipe.engines.bad_records``), which is
+  the second and last read of it;
 - the cache is bounded (``[engine] cycle_cache_mb``), least recently used first out; a window whose
   uncached objects would not fit (their compressed size times the expansion seen so far) reads
   them with ``read_json`` as before, uncached, so a long window never loads its whole span into memory;
@@ -30,14 +31,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-
-from logpipe.engines.raw_sql import all_null_predicate, quoted, read_json_sql
-from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS
 
 # Bytes of Arrow table per byte of gzip JSON, assumed until objects have been loaded (the simulated
 # fleet's objects measure about 5-8).
@@ -82,13 +80,14 @@ class ObjectCache:
         with self._lock:
             return self._arrow_out / self._gzip_in if self._gzip_in else self._expansion
 
-    def window(self, con: Any, objects: Sequence[tuple[str, str, int, str]]) -> tuple[Any, set[str]]:
+    def window(self, objects: Sequence[tuple[str, str, int, str]], load: Callable[[str], Any]) -> tuple[Any, set[str]]:
         """The Arrow table of the objects it can serve, in the given order, and the files it serves.
 
         ``objects``: (file, key, size, version) of each object a query reads. Objects not cached are
-        read now on ``con`` (one scan of them all), when they fit; the rest are left to the caller."""
+        read now with ``load(file)`` (an Arrow table of the file's rows), when they fit; the rest, and
+        any ``load`` fails on, are left to the caller."""
         found: dict[str, Any] = {}
-        missing: list[tuple[CacheKey, int]] = []
+        missing: list[CacheKey] = []
         with self._lock:
             for entry in objects:
                 table = self._tables.get(entry)
@@ -96,15 +95,19 @@ class ObjectCache:
                     self._tables.move_to_end(entry)
                     found[entry[0]] = table
                 else:
-                    missing.append((entry, entry[2]))
+                    missing.append(entry)
             self.stats.hits += len(found)
             cached_bytes = sum(int(t.nbytes) for t in found.values())
-        if missing:
-            estimate = sum(size for _, size in missing) * self.expansion()
-            if cached_bytes + estimate <= self.max_bytes:
-                found.update(self._load(con, [key for key, _ in missing]))
-            with self._lock:
-                self.stats.skipped += sum(1 for key, _ in missing if key[0] not in found)
+        if missing and cached_bytes + sum(key[2] for key in missing) * self.expansion() <= self.max_bytes:
+            for key in missing:
+                try:
+                    table = load(key[0])
+                except Exception:  # read the usual way, where a gone or unreadable object is handled
+                    continue
+                found[key[0]] = table
+                self._keep(key, table)
+        with self._lock:
+            self.stats.skipped += sum(1 for key in missing if key[0] not in found)
         if not found:
             return None, set()
         import pyarrow as pa
@@ -112,39 +115,20 @@ class ObjectCache:
         ordered = [found[entry[0]] for entry in objects if entry[0] in found]
         return pa.concat_tables(ordered), set(found)
 
-    def _load(self, con: Any, keys: list[CacheKey]) -> dict[str, Any]:
-        """Read the objects in one ``read_json`` scan and keep each one's rows; {} when that fails (the
-        caller reads them as before, where a gone object is handled)."""
-        import pyarrow.compute as pc
-
-        cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
-        files = [key[0] for key in keys]
-        try:
-            table = con.sql(f"SELECT {cols}, filename FROM {read_json_sql(files, filename=True)} "
-                                f"WHERE NOT ({all_null_predicate()})").to_arrow_table()
-        except Exception:
-            return {}
-        names = table.column("filename")
-        table = table.drop_columns(["filename"])
-        loaded: dict[str, Any] = {}
+    def _keep(self, key: CacheKey, table: Any) -> None:
+        size = int(table.nbytes)
         with self._lock:
-            for key in keys:
-                part = table.filter(pc.equal(names, key[0])) if len(keys) > 1 else table
-                part = part.combine_chunks()
-                loaded[key[0]] = part
-                size = int(part.nbytes)
-                self.stats.loads += 1
-                self._gzip_in += key[2]
-                self._arrow_out += size
-                old = self._tables.pop(key, None)
-                if old is not None:
-                    self._bytes -= int(old.nbytes)
-                if size <= self.max_bytes:
-                    self._tables[key] = part
-                    self._bytes += size
+            self.stats.loads += 1
+            self._gzip_in += key[2]
+            self._arrow_out += size
+            old = self._tables.pop(key, None)
+            if old is not None:
+                self._bytes -= int(old.nbytes)
+            if size <= self.max_bytes:
+                self._tables[key] = table
+                self._bytes += size
             self._evict()
             self.stats.peak_bytes = max(self.stats.peak_bytes, self._bytes)
-        return loaded
 
     def _evict(self) -> None:
         while self._bytes > self.max_bytes and self._tables:
