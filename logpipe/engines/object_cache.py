@@ -60,7 +60,7 @@ class ObjectCache:
 
     def __init__(self, max_bytes: int, expansion: float = DEFAULT_EXPANSION) -> None:
         self.max_bytes = max(0, int(max_bytes))
-        self._tables: OrderedDict[CacheKey, Any] = OrderedDict()
+        self._tables: OrderedDict[CacheKey, tuple[Any, int]] = OrderedDict()  # key -> (table, its bytes)
         self._bytes = 0
         self._expansion = expansion  # until something is loaded
         self._gzip_in = 0  # compressed bytes loaded so far, and the Arrow bytes they made
@@ -88,16 +88,17 @@ class ObjectCache:
         any ``load`` fails on, are left to the caller."""
         found: dict[str, Any] = {}
         missing: list[CacheKey] = []
+        cached_bytes = 0
         with self._lock:
             for entry in objects:
-                table = self._tables.get(entry)
-                if table is not None:
+                held = self._tables.get(entry)
+                if held is not None:
                     self._tables.move_to_end(entry)
-                    found[entry[0]] = table
+                    found[entry[0]] = held[0]
+                    cached_bytes += held[1]
                 else:
                     missing.append(entry)
             self.stats.hits += len(found)
-            cached_bytes = sum(int(t.nbytes) for t in found.values())
         if missing and cached_bytes + sum(key[2] for key in missing) * self.expansion() <= self.max_bytes:
             for key in missing:
                 try:
@@ -123,17 +124,17 @@ class ObjectCache:
             self._arrow_out += size
             old = self._tables.pop(key, None)
             if old is not None:
-                self._bytes -= int(old.nbytes)
+                self._bytes -= old[1]
             if size <= self.max_bytes:
-                self._tables[key] = table
+                self._tables[key] = (table, size)
                 self._bytes += size
             self._evict()
             self.stats.peak_bytes = max(self.stats.peak_bytes, self._bytes)
 
     def _evict(self) -> None:
         while self._bytes > self.max_bytes and self._tables:
-            _, table = self._tables.popitem(last=False)
-            self._bytes -= int(table.nbytes)
+            _, (_, size) = self._tables.popitem(last=False)
+            self._bytes -= size
             self.stats.evictions += 1
 
     def clear(self) -> None:

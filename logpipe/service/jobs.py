@@ -285,8 +285,11 @@ class JobRunner:
             report.backlog += len(run.windows) - len(report.windows)
             run.done = True
             return False
-        current = self.watermarks.get(job.name)
-        run.previous = current.watermark if current else end
+        if outcome.skipped:  # another process completed it: read where it left the watermark
+            current = self.watermarks.get(job.name)
+            run.previous = current.watermark if current else end
+        else:  # this window's own compare-and-set moved it to the window's end
+            run.previous = end
         run.done = run.next >= len(run.windows)
         return not run.done
 
@@ -362,7 +365,8 @@ class JobRunner:
             if job.query is None:
                 raise UsageError(f"job {job.name} has no saved query")
             result = run_query(self.config, job.query, start, end, {})
-            self._info.measured = {"rows": len(result.frame), "bytes_scanned": result.stats.bytes_scanned,
+            rows = result.table.num_rows if result.table is not None else len(result.frame)  # no frame for a count
+            self._info.measured = {"rows": rows, "bytes_scanned": result.stats.bytes_scanned,
                                    "cost_usd": round(result.stats.cost_usd, 6),
                                    "bad_records": dict(result.stats.bad_records)}
             self.results.save(job.name, result)  # browsable in the console, by window
