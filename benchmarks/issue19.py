@@ -190,7 +190,7 @@ def read_json_sql(files, filename=False):
 
 
 for module in ("logpipe.engines.raw_sql", "logpipe.engines.duckdb", "logpipe.engines.bad_records",
-               "logpipe.engines.compact"):
+               "logpipe.engines.compact", "logpipe.engines.object_cache"):
     __import__(module)
     if hasattr(sys.modules[module], "read_json_sql"):
         setattr(sys.modules[module], "read_json_sql", read_json_sql)
