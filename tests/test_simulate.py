@@ -265,11 +265,25 @@ def test_cli_simulates_into_out_keeping_the_config_prefix(cli: Any, tmp_path: Pa
     code, stdout, stderr = cli("simulate", "--out", out, "--start", "2026-11-25T14:00:00Z", "--end",
                                "2026-11-25T15:00:00Z", "--rate", "0.02", "--seed", "5")
     assert code == 0, stderr
-    assert re.search(r"[\d,]+ records \(\d+ bad lines: [a-z_ ,\d]+; \d+ unreadable\) in 4 objects, [\d.]+ MB, [\d.]+ s, [\d,]+ records/s", stdout)
+    assert re.search(r"[\d,]+ records \(\d+ bad lines: [a-z_ ,\d]+; \d+ unreadable, 1 oversized \(DuckDB still reads it\)\) in 4 objects, [\d.]+ MB, [\d.]+ s, [\d,]+ records/s", stdout)
     assert "checkout:41 -> checkout:42" in stdout
     keys = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.gz"))
     assert len(keys) == 4 and all(k.startswith("ecs/logs/dt=2026-11-25/hour=14/") for k in keys)
     assert not (cli.cwd / "logpipe-data").exists()
+
+
+def test_the_unreadable_lines_simulate_reports_are_the_bad_records_a_query_counts(cli: Any) -> None:
+    """What ``simulate`` calls unreadable is what the queries over the same hours count as bad records
+    (an oversized record is named apart: DuckDB still reads it)."""
+    code, stdout, stderr = cli("simulate", "--start", "2026-11-25T14:00:00Z", "--end", "2026-11-25T15:00:00Z",
+                               "--rate", "0.05", "--seed", "3")
+    assert code == 0, stderr
+    unreadable = int(re.search(r"([\d,]+) unreadable", stdout)[1].replace(",", ""))
+    code, _stdout, stderr = cli("query", "sql", "SELECT count(*) AS n FROM logs", "--since", "2026-11-25T14:00:00Z",
+                                "--until", "2026-11-25T15:00:00Z", "--format", "csv")
+    assert code == 0, stderr
+    counted = re.search(r"bad records ([\d,]+)", stderr)
+    assert counted and int(counted[1].replace(",", "")) == unreadable > 0
 
 
 def test_cli_default_is_the_last_24_hours_into_the_store(cli: Any) -> None:
