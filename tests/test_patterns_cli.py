@@ -161,3 +161,38 @@ def test_streams_each_line_before_input_ends() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_field_mines_a_json_fields_value_and_names_the_lines_it_skipped(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``--field message,log``: JSON lines (FireLens records, ``query run --format json``) give the
+    first of those fields held as text; a multi-line message stays one; line numbers are the input's;
+    lines that give none are skipped and named on stderr, never mined as text."""
+    trace = "Traceback (most recent call last):\n  File \"a.py\", line 3, in f\nValueError: bad 7"
+    rows = [json.dumps({"message": "Payment 1234 declined for order 55"}),
+            "not json at all",
+            json.dumps({"log": "Session opened for user alice by sshd", "message": None}),
+            "",
+            json.dumps({"message": trace}),
+            json.dumps(["an", "array"]),
+            json.dumps({"message": "Payment 98 declined for order 7012"}),
+            json.dumps({"level": "INFO"})]
+    path = tmp_path / "records.json"
+    path.write_text("\n".join(rows) + "\n")
+    code, out, err = cli("patterns", "mine", str(path), "--field", "message,log")
+    assert code == 0, err
+    objs = _objects(out)
+    assert [o["line"] for o in objs] == [1, 3, 5, 7]
+    miner = TemplateMiner()
+    ids = [miner.add(m).pattern_id for m in ["Payment 1234 declined for order 55", "Session opened for user alice by sshd",
+                                              trace, "Payment 98 declined for order 7012"]]
+    assert [o["pattern_id"] for o in objs] == [miner.resolve(i) for i in ids]
+    assert objs[0]["pattern_id"] == objs[3]["pattern_id"] and [o["is_new"] for o in objs] == [True, True, True, False]
+    assert "skipped 3 lines" in err and "line 2, 6, 8" in err
+    code, streamed, err = cli("patterns", "mine", "--stream", str(path), "--field", "message,log")
+    assert code == 0, err
+    *lines, closing = _objects(streamed)
+    assert [o["line"] for o in lines] == [1, 3, 5, 7] and "aliases" in closing
+    code, summary, err = cli("patterns", "mine", "-", "--field", "message", "--summary", input="\n".join(rows))
+    assert code == 0 and "2 patterns in 3 lines" in summary and "skipped 4 lines" in err
+    code, _out, err = cli("patterns", "mine", str(path), "--field", "message,,log")
+    assert code == 2 and "--field" in err

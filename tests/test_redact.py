@@ -151,3 +151,21 @@ def test_vendor_tokens_are_variables_in_templates(token: str) -> None:
 
     assert mask_secrets(f"using {token} now") == "using <*> now"
     assert mask_secrets("stock SKU-54755 of ghost pushed through shpx") == "stock SKU-54755 of ghost pushed through shpx"
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("trace_id=4111111111111111e61c6891a69f79d76b6", True),  # 16 Luhn-valid digits opening a hex trace id
+    ("cart 5b4111111111111111-a222-e15db2c9b7b5: discount", True),  # inside a UUID-like id
+    ("request_id=ab4111111111111111", True),
+    ("PAN4111111111111111 declined", False),  # glued to a word that is not hex: still a card
+    ("4111111111111111PASSWORD=x", False),
+    ("card=4111-1111-1111-1111, ok", False),
+])
+def test_digits_inside_a_hex_id_are_not_a_card(text: str, kept: bool) -> None:
+    """Issue found in the tour: trace ids and UUIDs whose hex happened to open with 13+ Luhn-valid digits
+    were shown as ``<redacted:card>af-a222-...`` (and broke the pattern of the line they were in)."""
+    out = redact(text)
+    assert (out == text) is kept, out
+    if not kept:
+        assert "<redacted:card>" in out and "4111" not in out and "PASSWORD=x" not in out
+

@@ -80,18 +80,26 @@ def _decode(raw: bytes) -> str:
               help="--final: mine everything, then give each line its final pattern (default for a file). "
                    "--stream: write each line at once with the id known then, and a closing alias map "
                    "(default for a pipe).")
-def mine_command(file: str, summary: bool, limit: int, final: bool | None) -> None:
+@click.option("--field", "fields", metavar="NAME[,NAME...]", default=None,
+              help="Each input line is a JSON object (a FireLens record, `query run --format json`): mine its "
+                   "NAME value, the first of the names it holds as text (`message,log`); a multi-line message "
+                   "stays one message. Lines without one are skipped and counted.")
+def mine_command(file: str, summary: bool, limit: int, final: bool | None, fields: str | None) -> None:
     """Mine templates from FILE (or stdin): one JSON object per input line, in order.
 
     Each object has ``line`` (1-based), ``pattern_id`` (stable: the same template gets the same id
     in any run), ``template`` (variables as ``<*>``) and ``is_new`` (the first line of its pattern).
     With --stream an id written early may be merged later: the closing ``{"aliases": {...}}`` object
-    maps it to its final id.
+    maps it to its final id. With --field, ``line`` is the input line the message came from.
     """
     from logpipe.patterns.miner import TemplateMiner
 
+    names = _field_names(fields)
     miner = TemplateMiner()
     source = _open_input(file)
+    if names:
+        _mine_fields(miner, source, names, summary, limit, final, sys.stdout)
+        return
     out = sys.stdout
     if summary or final or (final is None and _is_regular_file(source)):
         # A batch over the whole input: it allocates millions of long-lived objects (cache keys,
@@ -118,6 +126,86 @@ def mine_command(file: str, summary: bool, limit: int, final: bool | None) -> No
     finally:
         if source is not getattr(sys.stdin, "buffer", None):
             source.close()
+
+
+def _field_names(fields: str | None) -> list[str]:
+    if fields is None:
+        return []
+    names = [n.strip() for n in fields.split(",")]
+    if not all(names):
+        raise UsageError(f"--field {fields!r}: give field names separated by commas, such as message,log")
+    return names
+
+
+def _message_of(raw: bytes | str, names: list[str]) -> str | None:
+    """The first of ``names`` an input line's JSON object holds as text, or None."""
+    import json
+
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    for name in names:
+        value = record.get(name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _mine_fields(miner: TemplateMiner, source: IO[bytes], names: list[str], summary: bool, limit: int,
+                 final: bool | None, out: IO[str]) -> None:
+    """``patterns mine --field``: one message per JSON line, its number kept; lines without a text
+    value under any of ``names`` are skipped and counted (reported on stderr, never silently)."""
+    from logpipe.cli.common import err_console
+    from logpipe.text import plural
+
+    skipped: list[int] = []
+    numbers: list[int] = []
+    ids: list[str] = []
+    written: set[str] = set()
+    stream = not summary and not (final if final is not None else _is_regular_file(source))
+    try:
+        for number, raw in enumerate(iter(source.readline, b""), 1):
+            message = _message_of(raw, names) if raw.strip() else None
+            if message is None:
+                if raw.strip():
+                    skipped.append(number)
+                continue
+            r = miner.add(message)
+            if stream:
+                written.add(r.pattern_id)
+                out.write(f'{{"line": {number}{_tail(r.pattern_id, r.template, r.is_new)}\n')
+                out.flush()
+            else:
+                numbers.append(number)
+                ids.append(r.pattern_id)
+        if summary:
+            _print_summary(miner, limit)
+        elif stream:
+            import json
+
+            aliases = {pid: miner.resolve(pid) for pid in sorted(written) if miner.resolve(pid) != pid}
+            out.write(json.dumps({"aliases": aliases}) + "\n")
+        else:
+            final_of = {p.pattern_id: p.template for p in miner.patterns()}
+            seen: set[str] = set()
+            for number, written_id in zip(numbers, ids, strict=True):
+                pid = miner.resolve(written_id)
+                out.write(f'{{"line": {number}{_tail(pid, final_of[pid], pid not in seen)}\n')
+                seen.add(pid)
+        out.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    finally:
+        if source is not getattr(sys.stdin, "buffer", None):
+            source.close()
+    if skipped:
+        shown = ", ".join(str(n) for n in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        err_console.print(f"patterns mine: skipped {plural(len(skipped), 'line')} without a text value under "
+                      f"{' or '.join(repr(n) for n in names)} (not a JSON object, or no such field): line {shown}",
+                      markup=False, highlight=False, style="yellow")
 
 
 def _chunks(source: IO[bytes], size: int = 1 << 22) -> Iterator[list[bytes] | list[str]]:
