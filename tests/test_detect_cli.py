@@ -86,3 +86,21 @@ def test_fail_on_findings_for_ci_and_cron(cli) -> None:  # type: ignore[no-untyp
         if f["pattern_id"]:
             assert f["pattern_id"] in table.stdout, table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+
+def test_a_first_run_from_an_unaligned_time_learns_a_whole_baseline(cli) -> None:  # type: ignore[no-untyped-def]
+    """``detect --since 1h`` at 05:51 (the README tour): the first run's baseline covers the 24 whole
+    hours before the window's hour, so the run is warmed up and can call a pattern new."""
+    config = make_config(cli.cwd, warmup_hours=3)
+    (cli.cwd / "logpipe.toml").write_text(
+        f'[store]\nroot = "{config.store.root}"\ncache_dir = "{config.store.cache_dir}"\n'
+        f'[state]\nurl = "{config.state.url}"\n[detectors]\nwarmup_hours = 3\nerror_rate_min_records = 10\n')
+    for hour in range(4):
+        write_hour(config, DAY0 + hour * HOUR, steady())
+    write_hour(config, DAY0 + 4 * HOUR, steady() + [
+        {"service": "cart", "level": "ERROR", "message": f"inventory service refused reservation {i}"} for i in range(5)])
+    result = cli("detect", "--since", "2026-03-01T04:07:00Z", "--until", "2026-03-01T05:07:00Z", "--format", "json")
+    assert result.exit_code == 0, result
+    data = json.loads(result.stdout)
+    assert not any("learning the baseline" in note for note in data.get("notes", [])), data.get("notes")
+    assert [f["service"] for f in data["findings"] if f["kind"] == "new_pattern"] == ["cart"]

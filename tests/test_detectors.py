@@ -162,3 +162,18 @@ def test_detection_points(tmp_path: Path) -> None:
     assert sum(p["value"] for p in pattern_points) == 6
     assert {p["dimensions"]["pattern_id"] for p in pattern_points} >= {"other"}
     assert all(p["timestamp"] == DAY0 + HOUR for p in points)
+
+
+def test_a_day_without_the_services_records_is_no_baseline_for_its_errors(tmp_path: Path) -> None:
+    """A service's errors are compared with days it logged in those hours: a processed day without
+    its records (not deployed yet, no data before a simulation) is not "usual 0 errors"."""
+    config = make_config(tmp_path, warmup_hours=0)
+    for d in range(2):  # two processed days in which only cart logged (checkout absent)
+        hour = DAY0 + timedelta(days=d, hours=10)
+        write_hour(config, hour, [r for r in steady(user=d) if r["service"] == "cart"])
+        run_detectors(config, hour, hour + HOUR)
+    hour = DAY0 + timedelta(days=2, hours=10)
+    write_hour(config, hour, steady(user=5) + [
+        {"service": "checkout", "level": "ERROR", "message": f"payment gateway timeout after {i} ms"} for i in range(30)])
+    report = run_detectors(config, hour, hour + HOUR)
+    assert [f for f in report.findings if f.kind == "error_spike" and f.service == "checkout"] == []

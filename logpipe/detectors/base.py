@@ -136,8 +136,13 @@ class DetectionContext:
         days = self.baseline_days()
         if not days:
             return None
-        values = [sum(self.service_history.get((service, h), (0, 0))[1] for h in day) for day in days]
-        return float(median(values)), len(days)
+        # A day the service logged nothing in those hours (not deployed yet, the data not there) says
+        # nothing of its usual errors: only days with records count, as days never processed do not.
+        values = [sum(self.service_history.get((service, h), (0, 0))[1] for h in day) for day in days
+                  if sum(self.service_history.get((service, h), (0, 0))[0] for h in day) > 0]
+        if not values:
+            return None
+        return float(median(values)), len(values)
 
     def service_totals(self) -> dict[str, tuple[int, int]]:
         """(records, errors) per service in the window."""

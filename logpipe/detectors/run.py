@@ -122,7 +122,10 @@ def run_detectors(config: Config, start: datetime, end: datetime, *, learn: bool
     notes: list[str] = []
     warmup = timedelta(hours=config.detectors.warmup_hours)
     if learn and warmup and not store.processed_windows():
-        baseline = _process(config, store, start - warmup, start, learn=True, fetch=fetch, only_if_records=True)
+        # From a whole hour: a window starting at 05:51 has 24 whole hours of history only from 05:00
+        # the day before (from 05:51 it would have 23, and never be warmed up on a first run).
+        baseline = _process(config, store, floor_hour(start) - warmup, start, learn=True, fetch=fetch,
+                            only_if_records=True)
         if baseline.learned:
             notes.append(f"first run: learned a baseline from the {config.detectors.warmup_hours}h before the window "
                          f"({baseline.error_records} error records, {len(baseline.patterns)} pattern rows)")
