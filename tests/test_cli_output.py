@@ -287,3 +287,14 @@ def test_listings_speak_json(cli) -> None:
     assert code == 0, err
     jobs = {j["job"]: j for j in json.loads(out)}
     assert jobs["query:errors_by_service"]["window"] == "1h" and jobs["query:errors_by_service"]["watermark"] is None
+
+
+def test_the_run_report_keeps_job_names_whole_at_80_columns(cli) -> None:
+    """``logpipe run``'s table: job names never fold mid-word; the text columns appear when a job has
+    something to say (an empty store: none)."""
+    code, out, err = cli("run", "--now", "2026-03-01T05:30:00Z")
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80
+    names = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+    assert {"query:errors_by_service", "query:http_status_latency", "detect", "digest"} <= set(names)
+    assert "problem" not in out and "data quality" not in out and " done " in out

@@ -116,17 +116,30 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
-        table = Table()
-        for column in ("job", "windows done", "failed", "left for next run", "problem", "data quality"):
-            table.add_column(column, overflow="fold")
+        # Job names never wrap (an 80-column terminal folds the text columns instead); a job's windows
+        # with damaged data are one line (the first, and how many more), not one line per window.
+        rows = []
         for r in reports:
             done = sum(1 for w in r.windows if w.ok)
             problem = r.error or next((f"{iso(w.start)}: {w.error}" for w in r.windows if not w.ok), "")
             if r.flush_errors:
                 problem = (problem + "\n" if problem else "") + "queued for retry: " + "; ".join(r.flush_errors[:3])
-            quality = "\n".join(f"{iso(w.start)}: {w.quality}" for w in r.windows if w.quality)
-            table.add_row(r.job, str(done), str(sum(1 for w in r.windows if not w.ok)), str(r.backlog),
-                          escape(problem), escape(quality))
+            damaged = [w for w in r.windows if w.quality]
+            quality = f"{iso(damaged[0].start)}: {damaged[0].quality}" if damaged else ""
+            if len(damaged) > 1:
+                quality += f" (and {plural(len(damaged) - 1, 'window')} more: --format json)"
+            rows.append((r.job, str(done), str(sum(1 for w in r.windows if not w.ok)), str(r.backlog),
+                         escape(problem), escape(quality)))
+        table = Table()
+        table.add_column("job", no_wrap=True)
+        for column in ("done", "failed", "backlog"):
+            table.add_column(column, justify="right", no_wrap=True)
+        # the text columns only when a job has something to say in them
+        texts = [i for i, column in ((4, "problem"), (5, "data quality")) if any(row[i] for row in rows)]
+        for i in texts:
+            table.add_column("problem" if i == 4 else "data quality", overflow="fold")
+        for row in rows:
+            table.add_row(*row[:4], *(row[i] for i in texts))
         console.print(table)
     pending = ", ".join(f"{channel} {n}" for channel, n in flushed.pending.items())
     err_console.print(f"outbox: {plural(flushed.sent_points, 'metric point')} and {plural(flushed.sent_digests, 'digest')} "

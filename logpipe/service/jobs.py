@@ -346,7 +346,8 @@ class JobRunner:
             return f"data quality unknown: {type(exc).__name__}"
         if not (found.bad or found.misplaced or found.damaged):
             return None
-        log.warning("window %s .. %s completed with damaged data: %s", start, end, found.summary())
+        log.warning("window %s .. %s completed with damaged data: %s", start.isoformat().replace("+00:00", "Z"),
+                    end.isoformat().replace("+00:00", "Z"), found.summary())
         return found.summary()
 
     # -- per kind ----------------------------------------------------------------------------------
