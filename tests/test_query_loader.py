@@ -68,3 +68,23 @@ def test_shipped_and_project_dirs(tmp_path: Path) -> None:
     assert {"errors_by_service", "top_error_messages", "sample"} <= set(queries)
     with pytest.raises(UsageError, match="did you mean errors_by_service"):
         get_query(config, "errors_by_servce")
+
+
+@pytest.mark.parametrize(("sql", "said"), [
+    ("SELECT count(*) FROM logs WHERE", "<sql>:1: SQL syntax error: WHERE is incomplete"),
+    ("SELECT * FROM logs ORDER BY", "ORDER BY is incomplete"),
+    ("SELECT service FROM logs WHERE level =", "= is incomplete"),
+    ("SELECT FROM logs", "SELECT has no columns"),
+    ("SELECT service FROM logs GROUP BY", "GROUP BY has nothing to group by"),
+    ("SELECT service,\nlevel, FROM logs", "<sql>:2: SQL syntax error: a comma before FROM (Athena does not accept"),
+    ("SELECT service FROM logs WHERE level IN ('ERROR',)", "a comma before )"),
+    ("SELECT 'abc FROM logs", "is not closed"),
+])
+def test_syntax_errors_speak_sql_and_refuse_what_athena_refuses(sql: str, said: str) -> None:
+    """No sqlglot class names in a syntax error; what sqlglot accepts and Trino does not (a trailing
+    comma, an empty SELECT or GROUP BY) is refused here rather than run locally and fail on Athena."""
+    from logpipe.engines.parsing import parse
+
+    with pytest.raises(QueryError) as raised:
+        parse(sql, source="<sql>")
+    assert said in str(raised.value) and "<class" not in str(raised.value)
