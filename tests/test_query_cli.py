@@ -95,3 +95,19 @@ def test_athena_only_queries_are_reported_and_refused_locally(cli) -> None:
     assert code == 0 and "Athena only" in out and "approx_percentile" in out
     code, _, err = cli("query", "run", "weighted", "--engine", "duckdb")
     assert code != 0 and "runs on Athena only" in err and "Traceback" not in err
+
+
+def test_a_broken_query_file_does_not_hide_the_others(cli) -> None:
+    """``query list`` lists the loadable queries, then names the broken file and its line (exit 1);
+    ``run`` refuses to start with it, naming it the same way."""
+    folder = cli.cwd / "myq"
+    folder.mkdir()
+    (folder / "broken.sql").write_text("-- name: broken\n-- description: d\n-- schedule: every 1h\n"
+                                       "SELECT count(*) FROM logs WHERE\n")
+    (cli.cwd / "logpipe.toml").write_text('[queries]\ndirs = ["myq"]\n')
+    listed = cli("query", "list")
+    assert listed.exit_code == 1
+    assert "errors_by_service" in listed.stdout and "broken" not in listed.stdout
+    assert "broken.sql:4: SQL syntax error: WHERE is incomplete" in " ".join(listed.stderr.split())
+    ran = cli("run", "--now", "2026-03-01T05:30:00Z")
+    assert ran.exit_code != 0 and "broken.sql:4" in ran.stderr and "Traceback" not in ran.stderr

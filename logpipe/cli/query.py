@@ -28,7 +28,7 @@ from logpipe.cli.common import (
     window_from,
 )
 from logpipe.cli.results import write_result
-from logpipe.errors import UsageError
+from logpipe.errors import QueryError, UsageError
 from logpipe.text import duration_text, plural
 
 FORMATS = ("table", "csv", "json", "parquet", "markdown")
@@ -171,7 +171,8 @@ def list_cmd(app: AppContext, fmt: str) -> None:
     table.add_column("description", ratio=1, min_width=20)
     table.add_column("window", no_wrap=True)
     table.add_column("params")
-    for name, entry in sorted(query_catalog(app.config).items()):
+    broken: list[str] = []  # one broken file does not hide the others: listed, then named, exit 1
+    for name, entry in sorted(query_catalog(app.config, broken).items()):
         params = ", ".join(p + ("*" if required else "") for p, _kind, required in entry.params)
         description = entry.description.split(": ")[0].split(". ")[0]
         if entry.athena_only:
@@ -180,6 +181,11 @@ def list_cmd(app: AppContext, fmt: str) -> None:
     console.print(table)
     err_console.print("[dim]* required parameter; 'logpipe query show NAME' for the whole description, types and "
                       "metrics; --format json for scripts[/]", highlight=False)
+    if broken:
+        for error in broken:
+            err_console.print(f"error: {error}", markup=False, highlight=False, style="red")
+        raise QueryError(f"{plural(len(broken), 'saved query file')} could not be loaded (above); fix or remove "
+                         f"{'it' if len(broken) == 1 else 'them'}: 'logpipe run' and 'serve' refuse to start with one")
 
 
 @query_group.command("show")

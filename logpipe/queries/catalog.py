@@ -20,6 +20,7 @@ from typing import Any
 
 import logpipe
 from logpipe.config import Config
+from logpipe.errors import LogpipeError
 from logpipe.queries.loader import query_dirs
 
 CATALOG_FILE = "query-catalog.json"
@@ -81,9 +82,12 @@ def _write(file: Path, stamp: str, files: dict[str, Any]) -> None:
         pass
 
 
-def query_catalog(config: Config) -> dict[str, CatalogEntry]:
+def query_catalog(config: Config, errors: list[str] | None = None) -> dict[str, CatalogEntry]:
     """Every saved query's listing line by name (a later folder's query replaces a shipped one, as in
-    ``load_queries``); files that changed are parsed again and the catalogue updated."""
+    ``load_queries``); files that changed are parsed again and the catalogue updated.
+
+    ``errors``: a broken file's error (file and line) goes there and the other queries are still
+    listed; without it, the first broken file raises."""
     file = Path(config.store.cache_dir).expanduser() / CATALOG_FILE
     stamp = _translator_stamp()
     cached = _read(file, stamp)
@@ -104,7 +108,13 @@ def query_catalog(config: Config) -> dict[str, CatalogEntry]:
                 except (KeyError, TypeError):
                     entry = None
             if entry is None:
-                entry = _entry(path)
+                try:
+                    entry = _entry(path)
+                except LogpipeError as exc:
+                    if errors is None:
+                        raise
+                    errors.append(str(exc))
+                    continue
             files[key] = {"mtime_ns": info.st_mtime_ns, "size": info.st_size, "entry": asdict(entry)}
             found[entry.name] = entry
     if files != cached:
