@@ -17,7 +17,7 @@ from support.configs import config_for
 from logpipe.engines import object_cache
 from logpipe.engines.compact import open_compactor
 from logpipe.engines.object_cache import ObjectCache
-from logpipe.layout import HOUR
+from logpipe.layout import HOUR, to_ms
 from logpipe.queries.loader import SHIPPED_DIR
 from logpipe.queries.runner import adhoc_query, run_query
 from logpipe.store import gzip_lines
@@ -135,9 +135,12 @@ def test_a_window_that_would_not_fit_is_read_as_before(tmp_store) -> None:
     with object_cache.using(measure):
         assert int(run_query(config, count, T0, T0 + 4 * HOUR).frame["n"][0]) == 800
     assert measure.stats.loads == 4 and len(measure) == 4
+    per_object = measure.bytes / 4
+    measure.forget_before(to_ms(T0 + 2 * HOUR))  # what a run cycle does once no window reads hours 10, 11
+    assert len(measure) == 2 and measure.bytes < measure.stats.peak_bytes
     # Room for about two objects and a half: each hourly window reads its hour and the next; the
     # least recently used go, the total stays under the bound, the answers stay the same.
-    bounded = ObjectCache(int(measure.bytes / 4 * 2.5), expansion=measure.expansion())
+    bounded = ObjectCache(int(per_object * 2.5), expansion=measure.expansion())
     with object_cache.using(bounded):
         for hour in range(4):
             start = T0 + hour * HOUR
@@ -164,6 +167,8 @@ def test_a_run_cycle_reads_each_object_at_most_twice(tmp_store, reads: Counter[s
     assert sum(len(r.windows) for r in reports) > 30  # every hourly query, the 15-minute ones, detect
     objects = [k for k in reads if k.endswith(".gz")]
     assert objects and max(reads[k] for k in objects) <= 2, reads.most_common(3)
+    # the hours no window reads any more were let go of as the cycle moved on
+    assert 0 < len(runner.objects) < len(objects) and runner.objects.stats.evictions == 0
     # the same cycle job by job, without the cache, reads them many times (what the cache saves)
     reads.clear()
     other = config_for(store, compact={"enabled": False}, metrics={"sinks": ["local"]},

@@ -305,7 +305,7 @@ class DuckDBEngine:
         self._readable_of: dict[int, tuple[list[str], set[str]]] = {}
 
     def connect(self, files: list[str], parquet: Sequence[str] = (), clean: Collection[str] = (), sql: str = "",
-                objects: Sequence[tuple[str, str, int, str]] = ()) -> Any:
+                objects: Sequence[object_cache.Wanted] = ()) -> Any:
         """A DuckDB connection with ``logs_raw`` over the files (raw JSON and Parquet hours) and the
         ``logs`` view. Unreadable JSON lines (rows of NULLs) are dropped in the JSON branch only, and
         only from the files not known ``clean``: telling such a row needs every column (a coalesce of
@@ -314,7 +314,7 @@ class DuckDBEngine:
         hours, written without them. ``sql``: the statement to run (its macros are created; one
         that reads neither ``shape`` nor ``pattern_id`` gets the view without them, bound in half the
         time; without ``sql``, the whole view).
-        ``objects`` (file, key, size, version of each file): with the service's object cache, the
+        ``objects`` (file, key, size, version, partition hour of each file): with the service's object cache, the
         files it holds (or loads now) are read from memory, as the table ``logs_cached``.
         Give the connection back with ``release``."""
         readable = self.readable([*files, *parquet])
@@ -459,7 +459,8 @@ class DuckDBEngine:
         """Run the statement over the plan's files; then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
-            objects = [(e.file, e.obj.key, e.obj.size, e.obj.version) for e in plan.entries if e.file is not None]
+            objects = [(e.file, e.obj.key, e.obj.size, e.obj.version, to_ms(e.obj.partition.hour))
+                       for e in plan.entries if e.file is not None]
             con = self.connect(files, [path for path, _ in plan.parquet], plan.clean_files, sql, objects)
             reuse = False
             try:

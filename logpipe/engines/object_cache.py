@@ -42,6 +42,8 @@ from typing import Any
 DEFAULT_EXPANSION = 10.0
 
 CacheKey = tuple[str, str, int, str]  # file read, object key, size, version
+# What a query reads of an object: its key, and the start of its partition's hour (epoch ms).
+Wanted = tuple[str, str, int, str, int]
 
 
 @dataclass
@@ -60,8 +62,10 @@ class ObjectCache:
 
     def __init__(self, max_bytes: int, expansion: float = DEFAULT_EXPANSION) -> None:
         self.max_bytes = max(0, int(max_bytes))
-        self._tables: OrderedDict[CacheKey, tuple[Any, int]] = OrderedDict()  # key -> (table, its bytes)
+        # key -> (table, its bytes, its partition's hour in epoch ms)
+        self._tables: OrderedDict[CacheKey, tuple[Any, int, int]] = OrderedDict()
         self._bytes = 0
+        self._forgotten = -(2**63)  # forget_before's last hour
         self._expansion = expansion  # until something is loaded
         self._gzip_in = 0  # compressed bytes loaded so far, and the Arrow bytes they made
         self._arrow_out = 0
@@ -80,33 +84,33 @@ class ObjectCache:
         with self._lock:
             return self._arrow_out / self._gzip_in if self._gzip_in else self._expansion
 
-    def window(self, objects: Sequence[tuple[str, str, int, str]], load: Callable[[str], Any]) -> tuple[Any, set[str]]:
+    def window(self, objects: Sequence[Wanted], load: Callable[[str], Any]) -> tuple[Any, set[str]]:
         """The Arrow table of the objects it can serve, in the given order, and the files it serves.
 
-        ``objects``: (file, key, size, version) of each object a query reads. Objects not cached are
+        ``objects``: (file, key, size, version, hour) of each object a query reads. Objects not cached are
         read now with ``load(file)`` (an Arrow table of the file's rows), when they fit; the rest, and
         any ``load`` fails on, are left to the caller."""
         found: dict[str, Any] = {}
-        missing: list[CacheKey] = []
+        missing: list[Wanted] = []
         cached_bytes = 0
         with self._lock:
             for entry in objects:
-                held = self._tables.get(entry)
+                held = self._tables.get(entry[:4])
                 if held is not None:
-                    self._tables.move_to_end(entry)
+                    self._tables.move_to_end(entry[:4])
                     found[entry[0]] = held[0]
                     cached_bytes += held[1]
                 else:
                     missing.append(entry)
             self.stats.hits += len(found)
         if missing and cached_bytes + sum(key[2] for key in missing) * self.expansion() <= self.max_bytes:
-            for key in missing:
+            for entry in missing:
                 try:
-                    table = load(key[0])
+                    table = load(entry[0])
                 except Exception:  # read the usual way, where a gone or unreadable object is handled
                     continue
-                found[key[0]] = table
-                self._keep(key, table)
+                found[entry[0]] = table
+                self._keep(entry, table)
         with self._lock:
             self.stats.skipped += sum(1 for key in missing if key[0] not in found)
         if not found:
@@ -116,7 +120,8 @@ class ObjectCache:
         ordered = [found[entry[0]] for entry in objects if entry[0] in found]
         return pa.concat_tables(ordered), set(found)
 
-    def _keep(self, key: CacheKey, table: Any) -> None:
+    def _keep(self, entry: Wanted, table: Any) -> None:
+        key: CacheKey = entry[:4]
         size = int(table.nbytes)
         with self._lock:
             self.stats.loads += 1
@@ -126,16 +131,27 @@ class ObjectCache:
             if old is not None:
                 self._bytes -= old[1]
             if size <= self.max_bytes:
-                self._tables[key] = (table, size)
+                self._tables[key] = (table, size, entry[4])
                 self._bytes += size
             self._evict()
             self.stats.peak_bytes = max(self.stats.peak_bytes, self._bytes)
 
     def _evict(self) -> None:
         while self._bytes > self.max_bytes and self._tables:
-            _, (_, size) = self._tables.popitem(last=False)
+            _, (_, size, _) = self._tables.popitem(last=False)
             self._bytes -= size
             self.stats.evictions += 1
+
+    def forget_before(self, hour_ms: int) -> None:
+        """Let go of the objects of partitions before ``hour_ms``: ``logpipe run`` knows no window left
+        in its cycle reads them (the LRU bound alone would keep a week of hours a cycle has passed)."""
+        with self._lock:
+            if hour_ms <= self._forgotten:  # nothing new to let go of (called before every window)
+                return
+            self._forgotten = hour_ms
+            old = [key for key, (_, _, hour) in self._tables.items() if hour < hour_ms]
+            for key in old:
+                self._bytes -= self._tables.pop(key)[1]
 
     def clear(self) -> None:
         with self._lock:

@@ -33,6 +33,7 @@ from logpipe.digest.model import Digest
 from logpipe.engines.object_cache import ObjectCache
 from logpipe.engines.object_cache import using as using_objects
 from logpipe.errors import LogpipeError, UsageError
+from logpipe.layout import floor_hour, to_ms
 from logpipe.metrics.model import DataPoint, points_from_result
 from logpipe.queries.model import SavedQuery
 from logpipe.queries.stored import ResultStore
@@ -216,10 +217,13 @@ class JobRunner:
         the object cache holds. In time order the hours a window reads are the ones the previous
         windows just read. Compaction first (``_JobRun.order``); then the windows ending first; at
         the same end the queries, the detectors, the digests (a digest reads what the others
-        produced), then the config's order. Each job keeps its own semantics: its windows oldest first, stopping at its
-        first failed window (the others go on), its watermark, leases and the stop event as in ``run``.
-        A job that cannot start (its state unreadable) is reported with its error; the others run.
-        Reports come back in the order of ``jobs``."""
+        produced), then the config's order. Each job keeps its own semantics: its windows oldest
+        first, stopping at its first failed window (the others go on), its watermark, leases and the
+        stop event as in ``run``. A job that cannot start (its state unreadable) is reported with its
+        error; the others run. Reports come back in the order of ``jobs``.
+
+        The object cache lets go of the hours before the earliest window left (no window of this
+        cycle reads them again), so it holds about a day (the daily windows), not the whole cycle."""
         now = now or self.clock()
         reports: list[JobRunReport] = []
         runs: list[_JobRun] = []
@@ -236,6 +240,8 @@ class JobRunner:
                 ready = [r for r in runs if not r.done]
                 if not ready:
                     break
+                if self.objects is not None:
+                    self.objects.forget_before(min(to_ms(floor_hour(r.windows[r.next][0])) for r in ready))
                 run = min(ready, key=_JobRun.order)
                 try:
                     self._step(run)
