@@ -222,8 +222,9 @@ class JobRunner:
         stop event as in ``run``. A job that cannot start (its state unreadable) is reported with its
         error; the others run. Reports come back in the order of ``jobs``.
 
-        The object cache lets go of the hours before the earliest window left (no window of this
-        cycle reads them again), so it holds about a day (the daily windows), not the whole cycle."""
+        The object cache lets go of the hours before the earliest window left, less that job's
+        window (a digest compares its window with the period before it): no window of this cycle
+        reads them again, so it holds about two days (the daily windows), not the whole cycle."""
         now = now or self.clock()
         reports: list[JobRunReport] = []
         runs: list[_JobRun] = []
@@ -240,8 +241,9 @@ class JobRunner:
                 ready = [r for r in runs if not r.done]
                 if not ready:
                     break
-                if self.objects is not None:
-                    self.objects.forget_before(min(to_ms(floor_hour(r.windows[r.next][0])) for r in ready))
+                if self.objects is not None:  # what no window left reads, nor the period before it
+                    self.objects.forget_before(min(to_ms(floor_hour(r.windows[r.next][0] - r.job.window))
+                                                   for r in ready))
                 run = min(ready, key=_JobRun.order)
                 try:
                     self._step(run)
