@@ -130,3 +130,20 @@ def test_every_declared_table_is_built_by_a_migration(table: str, tmp_path: Path
     engine = open_state(f"sqlite:///{tmp_path}/state.db")
     with engine.connect() as conn:
         assert conn.dialect.has_table(conn, table)
+
+
+def test_a_relative_sqlite_url_names_the_file_of_the_working_directory_it_is_opened_in(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """Engines are kept per URL for the process: ``sqlite:///state.db`` opened in two folders must be
+    two databases, each migrated (a pooled connection of the first folder's file was reused before)."""
+    from sqlalchemy import inspect
+
+    from logpipe.state.db import open_state
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        engine = open_state("sqlite:///state.db")
+        assert str(tmp_path / name / "state.db") in str(engine.url)
+        assert "alembic_version" in inspect(engine).get_table_names()
+    assert (tmp_path / "a" / "state.db").is_file() and (tmp_path / "b" / "state.db").is_file()

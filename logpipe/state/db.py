@@ -10,6 +10,7 @@ is locked" failures.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -156,8 +157,24 @@ def db_error_text(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
 
 
+def _absolute(url: str) -> str:
+    """A SQLite URL with a relative path, made absolute now: the engines (and their pooled connections)
+    are kept per URL for the process, so ``sqlite:///state.db`` must name one file, not whichever the
+    working directory held when a connection was first opened."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return url  # open_state reports it
+    database = parsed.database or ""
+    if (parsed.drivername.startswith("sqlite") and database and database != ":memory:"
+            and not database.startswith("file:") and not os.path.isabs(database)):
+        return parsed.set(database=os.path.abspath(database)).render_as_string(hide_password=False)
+    return url
+
+
 def open_state(url: str) -> Engine:
     """The engine for a state URL, its schema at the newest revision."""
+    url = _absolute(url)
     try:
         engine = _engine_for(url)
         with _migrated_lock:
