@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from logpipe.errors import ConfigError, MissingExtraError
@@ -205,7 +204,12 @@ def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ke
     """
     if not rows:
         return 0
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # the dialect's module on first use: the PostgreSQL one is a tenth of a second of imports that a
+    # SQLite state never needs
+    import importlib
+
+    dialect: Any = importlib.import_module("sqlalchemy.dialects." + ("postgresql" if conn.dialect.name == "postgresql"
+                                                                     else "sqlite"))
     stmt = dialect.insert(table)
     if update is None:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
