@@ -35,7 +35,9 @@ in ``to_state()``, so a pattern store can persist and reload the miner.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -68,6 +70,38 @@ _ENUM_WORD = re.compile(r"[A-Z][A-Z0-9]*_?[A-Z][A-Z0-9_]*\Z|[^<]{1,2}\Z").match
 _LETTER_DIGITS = re.compile(rb"(?<=[A-Za-z])[0-9]+")
 # Lines with an id-like hex token that are tried in the fast cache before their hit rate decides.
 _HEX_TRIAL = 4096
+
+# The compiled per-line loop (``_fastpath.c``, built by ``pip install``), unless it is missing (no
+# compiler where the package was installed) or ``LOGPIPE_PURE_PYTHON`` is set to anything but
+# ``""``/``0``. Either way the output is the same (tests/test_miner_fastpath.py); the pure-Python loop
+# is the reference and the fallback.
+_Scan = Callable[[Any, list["MatchResult"], dict[bytes, Any], dict[bytes, Any], dict[bytes, Any], type, int],
+                 tuple[int, "tuple[bytes] | None"]]
+_fast_scan: _Scan | None
+if os.environ.get("LOGPIPE_PURE_PYTHON", "") not in ("", "0"):
+    _fast_scan = None
+    FAST_PATH = "pure Python (LOGPIPE_PURE_PYTHON is set)"
+else:
+    try:
+        from logpipe.patterns._fastpath import scan as _fast_scan
+        FAST_PATH = "compiled (logpipe.patterns._fastpath)"
+    except ImportError as exc:  # not built: no compiler at install time
+        _fast_scan = None
+        FAST_PATH = f"pure Python (logpipe.patterns._fastpath not built: {exc})"
+"""Which per-line loop ``add_many``/``add_many_utf8`` run: ``compiled (...)`` or ``pure Python (why)``."""
+_path_logged = False
+
+
+def _log_fast_path() -> None:
+    """Say once, at debug level, which loop runs (``logpipe --debug patterns mine`` shows it).
+
+    ``logging`` is not imported for it: a debug line is seen only where logging was set up, which
+    imported it already, and ``patterns mine`` starts faster without it."""
+    global _path_logged
+    logging = sys.modules.get("logging")
+    if logging is not None and not _path_logged:
+        _path_logged = True
+        logging.getLogger(__name__).debug("pattern miner per-line loop: %s", FAST_PATH)
 
 
 @dataclass(frozen=True)
@@ -249,8 +283,12 @@ class TemplateMiner:
     Not thread-safe: use one miner per thread (or a lock); persist and share through ``to_state``.
     """
 
-    def __init__(self, config: MinerConfig | None = None) -> None:
+    def __init__(self, config: MinerConfig | None = None, *, pure_python: bool = False) -> None:
+        """``pure_python``: run the pure-Python per-line loop even where the compiled one is built
+        (the reference; the output is the same either way)."""
         self.config = config or MinerConfig()
+        self._scan = None if pure_python else _fast_scan
+        _log_fast_path()
         self.aliases: dict[str, str] = {}
         self._by_id: dict[str, _Cluster] = {}
         self._cache: dict[bytes, _Cluster | _Checked] = {}
@@ -291,14 +329,39 @@ class TemplateMiner:
     def add_many_utf8(self, lines: Iterable[bytes]) -> list[MatchResult]:
         """``add_many`` of messages given as their UTF-8 bytes (``str.encode("utf-8",
         "surrogatepass")``): a reader that has the input's bytes skips decoding each line, which
-        the fast path never needs (only a miss or a pattern's example decodes its line)."""
+        the fast path never needs (only a miss or a pattern's example decodes its line).
+
+        With the compiled fast path (``FAST_PATH``), ``_fastpath.scan`` serves the lines whose
+        lookup ends on a hot pattern and hands every other line, untouched, to the Python loop
+        (``_add_many_utf8_py``): the same effects in the same order, so the same output."""
+        out: list[MatchResult] = []
+        scan = self._scan
+        if scan is None:
+            hits = self._add_many_utf8_py(lines, out)
+            self._hex_hits += hits  # (after the loop: ``_add_slow`` may reset the counter)
+            return out
+        it = iter(lines)
+        cache, hex_cache, id_cache, max_chars = self._cache, self._hex_cache, self._id_cache, self.config.max_chars
+        hex_hits = 0
+        while True:
+            hits, rest = scan(it, out, cache, hex_cache, id_cache, _Checked, max_chars)
+            hex_hits += hits
+            if rest is None:
+                break
+            hex_hits += self._add_many_utf8_py(rest, out)
+        self._hex_hits += hex_hits
+        return out
+
+    def _add_many_utf8_py(self, lines: Iterable[bytes], out: list[MatchResult]) -> int:
+        """The pure-Python loop of ``add_many_utf8`` (the reference): each line's result appended
+        to ``out``; returns how many lines the hex cache served (the caller adds them to
+        ``_hex_hits`` once the batch is done, as this loop always has)."""
         table = _DIGITS_TO_ZERO
         get = self._cache.get
         hex_get = self._hex_cache.get
         id_get = self._id_cache.get
         max_chars = self.config.max_chars
         hex_hits = 0
-        out: list[MatchResult] = []
         append = out.append
         checked = _Checked
         max_examples = self.config.max_examples
@@ -347,8 +410,7 @@ class TemplateMiner:
                 continue
             # a merged pattern: find the live one
             append(self._add_slow(raw.decode("utf-8", "surrogatepass"), raw, key))
-        self._hex_hits += hex_hits
-        return out
+        return hex_hits
 
     def match(self, message: str) -> MatchResult | None:
         """The pattern ``message`` belongs to, without learning; ``None`` if it is unknown."""
