@@ -33,6 +33,10 @@ Whole process against whole process (start-up, reading, mining, writing all incl
     .venv/bin/python benchmarks/patterns.py --whole benchmarks/.data/sim5m.txt --whole-runs 3 --drain3-runs 1
     .venv/bin/python benchmarks/patterns.py --profile benchmarks/.data/sim5m.txt 1000000   # time by step
 
+``logpipe patterns mine`` runs the miner's compiled per-line loop (``logpipe/patterns/_fastpath.c``,
+built by ``pip install -e .``) where it is built; ``--pure-runs N`` adds N runs of the same command
+with ``LOGPIPE_PURE_PYTHON=1`` (the pure-Python loop, same output) to the comparison.
+
 Usage:  .venv/bin/python benchmarks/patterns.py [--data ../shared/data/loghub] [--replays 50]
         [--out benchmarks/results/patterns.md]
 """
@@ -278,20 +282,23 @@ def _timed(command: list[str]) -> tuple[float, float]:
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def whole_process(file: Path, runs: int, drain3_runs: int | None = None) -> str:
+def whole_process(file: Path, runs: int, drain3_runs: int | None = None, pure_runs: int = 0) -> str:
     """``logpipe patterns mine FILE`` vs ``drain3_mine.py FILE``, alternating, output to /dev/null.
 
     CPU time (user + sys of the process) is the figure to compare on a shared machine: wall time
     moves with the other processes' load (recorded, the 1-minute load average before each pair).
     ``drain3_runs`` (default ``runs``): Drain3 needs minutes per million long messages, so on the
-    big input it may run fewer times; the ratio then uses the median of each side.
+    big input it may run fewer times; the ratio then uses the median of each side. ``pure_runs``:
+    that many runs of ``logpipe patterns mine`` with ``LOGPIPE_PURE_PYTHON=1`` too (a line after the row).
     """
     import os
     import statistics
 
-    commands = {"logpipe": [str(ROOT / ".venv" / "bin" / "logpipe"), "patterns", "mine", str(file)],
-                "drain3": [sys.executable, str(ROOT / "benchmarks" / "drain3_mine.py"), str(file)]}
-    counts = {"logpipe": runs, "drain3": runs if drain3_runs is None else drain3_runs}
+    logpipe = [str(ROOT / ".venv" / "bin" / "logpipe"), "patterns", "mine", str(file)]
+    commands = {"logpipe": logpipe,
+                "drain3": [sys.executable, str(ROOT / "benchmarks" / "drain3_mine.py"), str(file)],
+                "pure": ["env", "LOGPIPE_PURE_PYTHON=1", *logpipe]}
+    counts = {"logpipe": runs, "drain3": runs if drain3_runs is None else drain3_runs, "pure": pure_runs}
     wall: dict[str, list[float]] = {k: [] for k in commands}
     cpu: dict[str, list[float]] = {k: [] for k in commands}
     loads: list[float] = []
@@ -302,24 +309,33 @@ def whole_process(file: Path, runs: int, drain3_runs: int | None = None) -> str:
                 w, c = _timed(command)
                 wall[name].append(w)
                 cpu[name].append(c)
-        print(f"  {file.name} run {i + 1}: " + ", ".join(f"{k} {wall[k][-1]:.2f} s wall {cpu[k][-1]:.2f} s CPU"
-                                                          for k in commands if len(wall[k]) > i), flush=True)
-    med = {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in commands}
+        print(f"  {file.name} run {i + 1} (load {loads[-1]:.1f}): "
+              + ", ".join(f"{k} {wall[k][-1]:.2f} s wall {cpu[k][-1]:.2f} s CPU"
+                          for k in commands if len(wall[k]) > i), flush=True)
+    med = {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in commands if cpu[k]}
     if counts["drain3"] == counts["logpipe"]:
         ratios = sorted(d / lp for d, lp in zip(cpu["drain3"], cpu["logpipe"], strict=True))
         spread = f" ({ratios[0]:.1f}-{ratios[-1]:.1f})"
     else:
         spread = f" (drain3 ran {counts['drain3']}x)"
     lines = sum(1 for _ in file.open("rb"))
-    return (f"| {file.name} | {lines:,} | {counts['logpipe']}/{counts['drain3']} | {med['logpipe'][0]:.2f} | "
-            f"{med['logpipe'][1]:.2f} | {med['drain3'][0]:.2f} | {med['drain3'][1]:.2f} | "
-            f"**{med['drain3'][1] / med['logpipe'][1]:.1f}x**{spread} | {med['drain3'][0] / med['logpipe'][0]:.1f}x | "
-            f"{min(loads):.1f}-{max(loads):.1f} |")
+    row = (f"| {file.name} | {lines:,} | {counts['logpipe']}/{counts['drain3']} | {med['logpipe'][0]:.2f} | "
+           f"{med['logpipe'][1]:.2f} | {med['drain3'][0]:.2f} | {med['drain3'][1]:.2f} | "
+           f"**{med['drain3'][1] / med['logpipe'][1]:.1f}x**{spread} | {med['drain3'][0] / med['logpipe'][0]:.1f}x | "
+           f"{min(loads):.1f}-{max(loads):.1f} |")
+    print(f"  {file.name} per run, CPU s: " + "; ".join(f"{k} " + ", ".join(f"{c:.2f}" for c in cpu[k])
+                                                      for k in commands if cpu[k]), flush=True)
+    if pure_runs:
+        row += (f"\n\n  ({file.name}: with LOGPIPE_PURE_PYTHON=1, {pure_runs} runs: {med['pure'][1]:.2f} s CPU, "
+                f"{med['pure'][0]:.2f} s wall median; Drain3/pure {med['drain3'][1] / med['pure'][1]:.1f}x CPU)\n")
+    return row
 
 
 # Where the miner's time goes, by the step each function belongs to (``profile``).
 _STEPS: list[tuple[str, str, tuple[str, ...]]] = [  # (step, module, its functions: all when empty)
-    ("fast cache (bytes key, dict hit)", "miner.py", ("add_many", "add_many_utf8", "_cached", "_count")),
+    ("compiled loop (C: both keys, lookups, hot hits)", "~", ("<built-in method logpipe.patterns._fastpath.scan>",)),
+    ("fast cache (bytes key, dict hit)", "miner.py", ("add_many", "add_many_utf8", "_add_many_utf8_py", "_cached",
+                                                      "_count")),
     ("id-free key (hex ids cut out, bytes.translate)", "miner.py", ("_add_slow", "_id_view", "_lookup", "_remember")),
     ("id-free key (hex ids cut out, bytes.translate)", "masking.py", ("id_free", "id_runs")),
     ("shape key (digit/hex collapse, request status)", "masking.py",
@@ -356,7 +372,7 @@ def profile(file: Path, limit: int) -> str:
     def step_of(func: tuple[str, int, str]) -> str | None:
         where, _, name = func
         for step, module, names in _STEPS:
-            if where.endswith(f"/{module}") and (name in names or not names):
+            if (where == module or where.endswith(f"/{module}")) and (name in names or not names):
                 return step
         return None
 
@@ -376,8 +392,10 @@ def profile(file: Path, limit: int) -> str:
         totals["other (interpreter, builtins called from elsewhere)"] += max(tottime - charged, 0.0)
     total = sum(totals.values())
     hits = miner._hex_hits
-    out = [f"Profile of `patterns mine` (cProfile, its overhead included) on the first {limit:,} lines of "
-           f"{file.name}: {total:.2f} s profiled; {len(miner._shape_cache):,} shape keys, "
+    from logpipe.patterns.miner import FAST_PATH
+
+    out = [f"Profile of `patterns mine` (cProfile, its overhead included; per-line loop: {FAST_PATH}) on the "
+           f"first {limit:,} lines of {file.name}: {total:.2f} s profiled; {len(miner._shape_cache):,} shape keys, "
            f"{len(miner._mask_cache):,} masking inputs, {hits:,} hex-cache hits.", "",
            "| step | share |", "|---|---|"]
     for step, secs in sorted(totals.items(), key=lambda kv: -kv[1]):
@@ -412,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whole", nargs="*", type=Path, default=[],
                         help="files for the whole-process comparison (patterns mine vs drain3_mine.py)")
     parser.add_argument("--whole-runs", type=int, default=10)
+    parser.add_argument("--pure-runs", type=int, default=0,
+                        help="also run `patterns mine` this many times with LOGPIPE_PURE_PYTHON=1 per --whole file")
     parser.add_argument("--drain3-runs", nargs="*", type=int, default=[],
                         help="Drain3 runs per --whole file (default --whole-runs; e.g. 10 1 for the 5M file)")
     parser.add_argument("--profile", nargs=2, metavar=("FILE", "LINES"),
@@ -436,10 +456,14 @@ def main(argv: list[str] | None = None) -> int:
         print(profile(Path(args.profile[0]), int(args.profile[1])))
         return 0
     if args.whole:
-        rows = [whole_process(file, args.whole_runs, args.drain3_runs[i] if i < len(args.drain3_runs) else None)
+        from logpipe.patterns.miner import FAST_PATH
+
+        rows = [whole_process(file, args.whole_runs, args.drain3_runs[i] if i < len(args.drain3_runs) else None,
+                              args.pure_runs)
                 for i, file in enumerate(args.whole)]
         print(WHOLE_HEADER)
         print("\n".join(rows))
+        print(f"logpipe's per-line loop: {FAST_PATH}")
         print(machine_info())
         return 0
     rows: list[dict[str, object]] = []
