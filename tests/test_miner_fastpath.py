@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logpipe.patterns import miner as miner_module
-from logpipe.patterns.masking import id_free
+from logpipe.patterns.masking import id_free, shape
 from logpipe.patterns.miner import TemplateMiner
 
 try:
@@ -57,10 +57,22 @@ def _outcome(mine: Callable[[Any], list[Any]], lines: Any) -> tuple[str, Any]:
         return "error", (type(exc).__name__, str(exc))
 
 
+def _entry(value: Any) -> Any:
+    """A cache value by what it stands for: a pattern's id (and whether it is hot), or a checked
+    entry's digits -> ids."""
+    if isinstance(value, miner_module._Checked):
+        return ("checked", [(k, _entry(v)) for k, v in value.by_digits.items()])
+    if isinstance(value, tuple):  # the shape cache: (cluster, digit_free)
+        return (_entry(value[0]), value[1])
+    return (value.pattern_id, value.hot, value.count)
+
+
 def _internals(miner: TemplateMiner) -> dict[str, Any]:
+    """Everything both loops must leave alike: state, patterns, counters and every cache, in order."""
+    caches = {name: [(k, _entry(v)) for k, v in getattr(miner, name).items()]
+              for name in ("_cache", "_hex_cache", "_id_cache", "_shape_cache")}
     return {"state": miner.to_state(), "patterns": miner.patterns(), "hex": (miner._hex_hits, miner._hex_tries),
-            "caches": [len(c) for c in (miner._cache, miner._hex_cache, miner._id_cache, miner._shape_cache,
-                                        miner._mask_cache)]}
+            "mask_cache": list(miner._mask_cache.items()), "by_masked": list(miner._by_masked), **caches}
 
 
 def assert_same(batches: Sequence[Sequence[bytes]], *, as_text: bool = False) -> int:
@@ -132,6 +144,9 @@ _TEMPLATES: list[Callable[[random.Random], str]] = [
     lambda r: f"payment pay_{_hexid(r, 14)} state={r.choice(['RUNNING', 'FAILED', 'SUCCEEDED', 'KILLED'])}",
     lambda r: f"Forwarding request with header Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.{_hexid(r, 24)}.{_hexid(r, 16)}",
     lambda r: f"node{r.randint(1, 4)}-{_hexid(r, 8)} heartbeat {_num(r)} from rack{r.randint(1, 3)} ok={r.choice(['true', 'false'])}",
+    lambda r: f"token ab{r.choice('01')}cd{r.choice('01')} in {_num(r)} ms",  # digits after letters: the shape keeps them
+    lambda r: f"10.0.{_num(r) % 256}.{r.randint(1, 254)} - \"{r.choice(['GET', 'PUT', 'xGET', '_GET'])} /api/items/{_num(r)} "
+              f"HTTP/1.1\" {r.choice([200, 204, 404, 500, 600, 99])} {_num(r)}",  # a request mid-line (or not)
 ]
 
 
@@ -243,6 +258,19 @@ def test_the_c_id_free_view_is_masking_id_free(text: str) -> None:
     assert _fastpath is not None
     raw = text.encode("ascii")
     assert _fastpath.id_view(raw) == id_free(raw)[0]
+
+
+@needs_fastpath
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.one_of(_ASCII_PIECES, st.sampled_from(["GET /a", " GET /", "xGET /", "POST /v1/x?y=1 HTTP/1.1\" 504 ",
+                                                          "/", " /", " 200", "Jul  1 ", "-", "0x", "0X", "0x1F", "0Xab",
+                                                          "0x12-", "0x12.", "0x1:", "_0x1", "a0x1", "://"])),
+                max_size=25).map("".join))
+def test_the_c_shape_is_masking_shape(text: str) -> None:
+    assert _fastpath is not None
+    got = _fastpath.shape_key(text.encode("ascii"))
+    if got is not None:
+        assert got == shape(text)
 
 
 def _vary(rng: random.Random, line: bytes) -> bytes:

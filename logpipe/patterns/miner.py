@@ -11,7 +11,11 @@ How it works, and why:
    (the same with each id-like hex token cut out: request and trace ids, UUIDs) serves lines
    that differ only in their ids; ``masking.shape`` (digit runs collapsed) catches numbers of new
    lengths; masking's input is cached last. All are exact (tested). The fast path takes a
-   pattern once it has its examples; until then a hit only counts.
+   pattern once it has its examples; until then a hit only counts. ``add_many``/``add_many_utf8``
+   run that fast path (both digits-to-zero keys, the three lookups, a plain shape's lookup, counting
+   a hot hit) in C where the optional extension ``logpipe.patterns._fastpath`` is built: it hands
+   every other line to the Python code, so the output is the same (``FAST_PATH`` says which runs;
+   ``LOGPIPE_PURE_PYTHON=1`` forces Python).
 3. **Masking** (``masking.mask``), only on a miss: one generic set of RE2-compatible regexes turns
    numbers, ids, IPs, paths, timestamps... into ``<*>``; identical masked text is one pattern.
 4. On a miss the masked line is compared with the *generalised* patterns of the same token count
@@ -75,8 +79,8 @@ _HEX_TRIAL = 4096
 # compiler where the package was installed) or ``LOGPIPE_PURE_PYTHON`` is set to anything but
 # ``""``/``0``. Either way the output is the same (tests/test_miner_fastpath.py); the pure-Python loop
 # is the reference and the fallback.
-_Scan = Callable[[Any, list["MatchResult"], dict[bytes, Any], dict[bytes, Any], dict[bytes, Any], type, int],
-                 tuple[int, "tuple[bytes] | None"]]
+_Scan = Callable[[Any, list["MatchResult"], Any, type, int, int, int, int],
+                 tuple[int, bytes | None, tuple[bytes, Sequence[tuple[int, int]], bytes] | None]]
 _fast_scan: _Scan | None
 if os.environ.get("LOGPIPE_PURE_PYTHON", "") not in ("", "0"):
     _fast_scan = None
@@ -332,8 +336,12 @@ class TemplateMiner:
         the fast path never needs (only a miss or a pattern's example decodes its line).
 
         With the compiled fast path (``FAST_PATH``), ``_fastpath.scan`` serves the lines whose
-        lookup ends on a hot pattern and hands every other line, untouched, to the Python loop
-        (``_add_many_utf8_py``): the same effects in the same order, so the same output."""
+        lookup ends on a hot pattern (the fast, hex and id-free caches, and the shape cache for
+        lines whose ``shape`` is a plain digit-run collapse, with ``_add_slow``'s bookkeeping for
+        that hit) and hands every other line back untouched: one both digits-to-zero caches miss
+        with the arguments the Python loop would give ``_add_slow`` (its key, and ``id_free``'s
+        spans and view), any other to the Python loop (``_add_many_utf8_py``). The same changes
+        in the same order, so the same output (tests/test_miner_fastpath.py)."""
         out: list[MatchResult] = []
         scan = self._scan
         if scan is None:
@@ -341,14 +349,19 @@ class TemplateMiner:
             self._hex_hits += hits  # (after the loop: ``_add_slow`` may reset the counter)
             return out
         it = iter(lines)
-        cache, hex_cache, id_cache, max_chars = self._cache, self._hex_cache, self._id_cache, self.config.max_chars
+        cfg = self.config
         hex_hits = 0
+        append = out.append
         while True:
-            hits, rest = scan(it, out, cache, hex_cache, id_cache, _Checked, max_chars)
+            hits, raw, slow = scan(it, out, self, _Checked, cfg.max_chars, cfg.max_examples, cfg.cache_size, _HEX_TRIAL)
             hex_hits += hits
-            if rest is None:
+            if raw is None:
                 break
-            hex_hits += self._add_many_utf8_py(rest, out)
+            if slow is None:
+                hex_hits += self._add_many_utf8_py((raw,), out)
+            else:
+                key, spans, view = slow
+                append(self._add_slow(raw.decode("utf-8", "surrogatepass"), raw, key, False, (spans, view)))
         self._hex_hits += hex_hits
         return out
 
