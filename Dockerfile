@@ -25,6 +25,11 @@ RUN mkdir logpipe queries && touch logpipe/__init__.py \
     && pip uninstall -y logpipe \
     && rm -rf logpipe queries build
 
+# The pattern miner's compiled per-line loop (logpipe/patterns/_fastpath.c, an optional extension)
+# is not built here: the slim base image has no C compiler (and setup.py, which declares it, is not
+# copied), so the image runs the pure-Python loop, which gives the same patterns and ids, slower
+# (`logpipe --debug patterns mine FILE` logs which loop runs). The service mines a few examples per
+# pattern group, where that loop is not the cost; build on python:3.11 (with gcc) to have it.
 COPY logpipe ./logpipe
 COPY queries ./queries
 RUN pip install --no-cache-dir --no-deps ".[all]" && rm -rf /opt/logpipe/build
