@@ -43,7 +43,9 @@ def module_name(path: Path) -> str:
 
 
 def modules() -> dict[str, Path]:
-    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+    """Every module of ours: its .py file, or for a compiled module (a C extension) its .pyi stub."""
+    stubs = [p for p in PACKAGE.rglob("*.pyi") if not p.with_suffix(".py").exists()]
+    return {module_name(p): p for p in sorted([*PACKAGE.rglob("*.py"), *stubs])}
 
 
 def unit_of(module: str) -> str:
