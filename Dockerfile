@@ -2,6 +2,33 @@
 # console and API (/ui, /api) behind a token or the ALB's OIDC sign-in. It listens on 0.0.0.0 in the
 # container (LOGPIPE_SERVICE_HOST) so the ALB reaches it; outside a container the default is loopback.
 # Build: docker build -t logpipe .   Run: docker run -p 8080:8080 -e LOGPIPE_STATE_URL=... logpipe
+# Stage 1 builds wheels on the full Python image (it has gcc: the pattern miner's compiled per-line
+# loop, logpipe/patterns/_fastpath.c, is built here; setup.py declares it and maps queries/ to the
+# package logpipe.shipped_queries). Stage 2 installs them on the slim image, with no compiler in it.
+FROM python:3.11-bookworm AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+
+# Dependencies first (a layer that changes only when pyproject.toml or setup.py do): every extra the
+# service may use on ECS (Athena, Datadog, PostgreSQL state, digest charts, the web console and its
+# server), built against a stub package (the version attribute is all setuptools reads from it).
+COPY pyproject.toml setup.py README.md ./
+RUN mkdir -p logpipe queries \
+    && echo '__version__ = "0"' > logpipe/__init__.py \
+    && pip wheel --no-cache-dir --wheel-dir /wheels ".[all]" \
+    && rm -f /wheels/logpipe-*.whl \
+    && rm -rf logpipe queries build
+
+COPY logpipe ./logpipe
+COPY queries ./queries
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && python -c "import glob, zipfile; names = zipfile.ZipFile(glob.glob('/wheels/logpipe-*.whl')[0]).namelist(); \
+assert any(n.startswith('logpipe/shipped_queries/') and n.endswith('.sql') for n in names), 'no shipped queries'; \
+assert any(n.startswith('logpipe/patterns/_fastpath') for n in names), 'the compiled loop was not built'"
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,26 +40,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LOGPIPE_SERVICE_PORT=8080 \
     LOGPIPE_SERVICE_HOST=0.0.0.0
 
-WORKDIR /opt/logpipe
-
-# Dependencies first (a layer that changes only when pyproject.toml does), then the package itself
-# with every extra the service may use on ECS (Athena, Datadog, PostgreSQL state, digest charts, the web
-# console and its server); the
-# shipped saved queries are package data (logpipe.shipped_queries).
-COPY pyproject.toml README.md ./
-RUN mkdir logpipe queries && touch logpipe/__init__.py \
-    && pip install --no-cache-dir ".[all]" \
-    && pip uninstall -y logpipe \
-    && rm -rf logpipe queries build
-
-# The pattern miner's compiled per-line loop (logpipe/patterns/_fastpath.c, an optional extension)
-# is not built here: the slim base image has no C compiler (and setup.py, which declares it, is not
-# copied), so the image runs the pure-Python loop, which gives the same patterns and ids, slower
-# (`logpipe --debug patterns mine FILE` logs which loop runs). The service mines a few examples per
-# pattern group, where that loop is not the cost; build on python:3.11 (with gcc) to have it.
-COPY logpipe ./logpipe
-COPY queries ./queries
-RUN pip install --no-cache-dir --no-deps ".[all]" && rm -rf /opt/logpipe/build
+# Only the wheels: no source tree, no compiler in the image.
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels "logpipe[all]" \
+    && rm -rf /wheels
 
 RUN groupadd --system --gid 10001 logpipe \
     && useradd --system --uid 10001 --gid logpipe --home-dir /var/lib/logpipe --create-home logpipe \

@@ -35,7 +35,12 @@ def _instructions() -> list[tuple[str, str]]:
 
 def test_base_user_entry_and_context() -> None:
     instructions = _instructions()
-    assert instructions[0] == ("FROM", "python:3.11-slim-bookworm")
+    stages = [args for word, args in instructions if word == "FROM"]
+    # wheels built on the full image (gcc for the compiled loop), the service on the slim one
+    assert stages == ["python:3.11-bookworm AS build", "python:3.11-slim-bookworm"]
+    final = instructions[[i for i, (word, _) in enumerate(instructions) if word == "FROM"][-1]:]
+    assert ("COPY", "--from=build /wheels /wheels") in final
+    assert not any(word == "COPY" and not args.startswith("--from=") for word, args in final)  # no source tree
     users = [args for word, args in instructions if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     entry = json.loads(next(args for word, args in instructions if word == "ENTRYPOINT"))
@@ -43,6 +48,7 @@ def test_base_user_entry_and_context() -> None:
     assert entry + cmd == ["logpipe", "serve"]
     ignore = (REPO / ".dockerignore").read_text()
     assert "!logpipe/**" in ignore and "!queries/**" in ignore  # the shipped queries are in the image
+    assert "!setup.py" in ignore  # it maps queries/ into the package and declares the compiled loop
 
 
 def _healthcheck_command() -> list[str]:

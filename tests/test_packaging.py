@@ -3,6 +3,7 @@ and a wheel that carries what a non-editable install needs (saved queries, migra
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -45,13 +46,54 @@ def test_the_demo_runs_without_the_charts_extra(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def _ignored(path: str, rules: list[tuple[bool, str]]) -> bool:
+    """Docker's reading of .dockerignore (the last matching rule wins), for the pattern shapes the file
+    uses; another shape fails the test, so the file and this reading change together."""
+    ignored = False
+    for negated, pattern in rules:
+        if pattern == "**":
+            hit = True
+        elif pattern.startswith("**/*."):
+            hit = path.endswith(pattern[4:])
+        elif pattern.startswith("**/"):
+            hit = pattern[3:] in path.split("/")
+        elif pattern.endswith("/**"):
+            hit = path.startswith(pattern[:-2])
+        elif "*" not in pattern:
+            hit = path == pattern
+        else:
+            raise AssertionError(f".dockerignore pattern {pattern!r}: teach _ignored to read it")
+        if hit:
+            ignored = not negated
+    return ignored
+
+
+def docker_context(dest: Path) -> Path:
+    """What ``docker build .`` sends from a clean checkout: the tracked files .dockerignore admits."""
+    rules = [(line.startswith("!"), line.lstrip("!")) for line in
+             (REPO / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for name in tracked:
+        if not _ignored(name, rules):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest
+
+
 def test_a_wheel_carries_the_queries_the_migrations_and_py_typed(tmp_path: Path) -> None:
+    """Built from exactly the Docker build context (the image's own install step), the wheel carries the
+    shipped queries, the migrations, py.typed and, where a compiler is, the miner's compiled loop."""
+    context = docker_context(tmp_path / "context")
+    assert (context / "setup.py").is_file() and not (context / "tests").exists()
     wheels = tmp_path / "wheels"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(context)],
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = wheels.glob("logpipe-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    if shutil.which("gcc") or shutil.which("cc"):
+        assert any(n.startswith("logpipe/patterns/_fastpath") and n.endswith(".so") for n in names), (
+            sorted(n for n in names if "fastpath" in n), build.stderr[-2000:])
     shipped = sorted(p.name for p in (REPO / "queries").glob("*.sql"))
     assert {f"logpipe/shipped_queries/{n}" for n in shipped} <= names
     assert {"logpipe/py.typed", "logpipe/state/migrations/env.py", "logpipe/state/migrations/script.py.mako",
@@ -103,3 +145,22 @@ def test_version_license_and_changelog_agree() -> None:
     assert releases and releases[0] == logpipe.__version__
     assert project["license"] == {"text": "Apache-2.0"}
     assert "Apache License" in (REPO / "LICENSE").read_text() and "Version 2.0" in (REPO / "LICENSE").read_text()
+
+
+def test_the_images_dependency_layer_builds_against_a_stub_package(tmp_path: Path) -> None:
+    """The Dockerfile's first wheel step (dependencies only, cached until pyproject.toml or setup.py
+    change) runs on pyproject.toml, setup.py and README.md with a stub package: setuptools must find
+    the version there and skip the compiled loop whose source is not copied yet."""
+    context = docker_context(tmp_path / "context")
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(context / name, stub / name)
+    (stub / "logpipe").mkdir()
+    (stub / "queries").mkdir()
+    (stub / "logpipe" / "__init__.py").write_text('__version__ = "0"\n')
+    assert "echo '__version__ = \"0\"' > logpipe/__init__.py" in (REPO / "Dockerfile").read_text()
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "w"), str(stub)],
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert list((tmp_path / "w").glob("logpipe-0-*.whl"))
