@@ -202,3 +202,31 @@ def test_digest_cli_writes_html_and_slack(simulated: tuple[Config, Digest], cli,
     code, _, err = cli("--config", str(toml), "digest", "--since", "2026-03-01T12:00:00Z", "--until",
                        "2026-03-02T12:00:00Z", "--send")
     assert code != 0 and "no digest destinations" in err
+
+
+def test_the_digest_job_draws_charts_only_for_a_destination(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``logpipe run``'s digest job with no destination is the detectors' learning only: no trend chart
+    is drawn (matplotlib's import alone is about a second of a cycle); with one, the delivered digest
+    carries them."""
+    from datetime import timedelta
+
+    from support.detectors import DAY0, HOUR, make_config, steady, write_hour
+
+    import logpipe.digest.build as build
+    from logpipe.config import Config
+    from logpipe.service.jobs import JobRunner, build_jobs
+
+    drawn: list[int] = []
+    real = build.sparkline_png
+    monkeypatch.setattr(build, "sparkline_png", lambda hourly: drawn.append(1) or real(hourly))
+    base = make_config(tmp_path, warmup_hours=0)
+    for hour in range(3):
+        write_hour(base, DAY0 + hour * HOUR, steady(user=hour))
+    now = DAY0 + timedelta(days=1, hours=1)
+    for destinations in ([], [{"kind": "file", "path": str(tmp_path / "out"), "format": "html"}]):
+        config = Config.model_validate({**base.model_dump(), "state": {"url": f"sqlite:///{tmp_path}/s{len(destinations)}.db"},
+                                        "digest": {"destinations": destinations}})
+        (digest,) = [j for j in build_jobs(config) if j.name == "digest"]
+        report = JobRunner(config, clock=lambda: now).run(digest, now)
+        assert report.windows and all(w.ok for w in report.windows), report
+        assert bool(drawn) == bool(destinations), (destinations, len(drawn))

@@ -399,7 +399,9 @@ class JobRunner:
                     *quality_points(self.window_quality(start, end), end)]
         from logpipe.digest.build import build_digest
 
-        return build_digest(self.config, start, end, now=self.clock())
+        # The trend charts are drawn for the messages that carry them: with no destination the digest
+        # is only the detectors' learning, and matplotlib (its import alone about a second) stays out.
+        return build_digest(self.config, start, end, now=self.clock(), charts=bool(self.config.digest.destinations))
 
     def _queue(self, job: JobSpec, start: datetime, end: datetime, work: list[DataPoint] | Digest
                ) -> Callable[[Connection], None] | None:
