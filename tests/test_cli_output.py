@@ -4,6 +4,7 @@ nouns, durations read as they are typed, listings speak JSON, a result's format 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -298,3 +299,15 @@ def test_the_run_report_keeps_job_names_whole_at_80_columns(cli) -> None:
     names = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
     assert {"query:errors_by_service", "query:http_status_latency", "detect", "digest"} <= set(names)
     assert "problem" not in out and "data quality" not in out and " done " in out
+
+
+def test_metrics_cost_names_every_metric_whole_at_80_columns(cli) -> None:
+    """A metric name is what an alarm is written against: never folded or cut with an ellipsis."""
+    code, out, err = cli("metrics", "cost")
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out
+    code, listed, err = cli("metrics", "cost", "--format", "json")
+    assert code == 0, err
+    names = [m["name"] for m in json.loads(listed)["metrics"]]
+    shown = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
+    assert "DatadogForwardedRecords" in names and set(names) <= shown

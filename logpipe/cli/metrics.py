@@ -56,9 +56,12 @@ def cost_command(app: AppContext, services: int | None, fmt: str) -> None:
         return
     from rich.table import Table
 
+    # Metric names (what an alarm is written against) never fold or get cut; the other columns wrap.
     detail = Table(title="Metrics", title_justify="left")
-    for col in ("metric", "dimensions", "series", "job"):
-        detail.add_column(col, justify="right" if col == "series" else "left")
+    detail.add_column("metric", no_wrap=True, min_width=max((len(m.name) for m in result.metrics), default=6))
+    detail.add_column("dimensions", ratio=1)
+    detail.add_column("series", justify="right", no_wrap=True)
+    detail.add_column("job", ratio=1)
     for m in result.metrics:
         detail.add_row(m.name, ", ".join(m.dimensions) or "-", str(m.series), m.job)
     console.print(detail)
