@@ -101,3 +101,32 @@ def test_compressed_distributions_keep_count_and_sum(pairs: list[tuple[float, in
     assert sum(v * c for v, c in zip(out_v, out_c, strict=True)) == pytest.approx(
         sum(v * c for v, c in zip(values, counts, strict=True)), rel=1e-9, abs=1e-6)
     assert min(out_v) >= min(values) - 1e-6 and max(out_v) <= max(values) + 1e-6
+
+
+def test_points_from_the_engines_arrow_table_are_the_points_from_its_frame() -> None:
+    """A result from DuckDB carries its Arrow table: the points are read from it (no pandas frame is
+    built) and are the frame's points, with one difference for the better: an integer dimension in a
+    column holding a NULL stays ``5`` (pandas makes the column float: ``5.0``)."""
+    import duckdb
+
+    specs = (MetricSpec("ErrorCount", "errors", dimensions=("service",)),
+             MetricSpec("Latency", "ms", unit="Milliseconds", dimensions=("service",), kind="distribution",
+                        counts_column="n"),
+             MetricSpec("ByStatus", "errors", dimensions=("status",)))
+    table = duckdb.sql(
+        "SELECT * FROM (VALUES ('api', 3, [10.0, 20.0, NULL], [5, 1, 1], 500), ('web', NULL, [1.5], [2], NULL), "
+        "(NULL, 2, NULL, NULL, 502), ('api', 4, [30.0], [1], 500)) AS t(service, errors, ms, n, status)"
+    ).to_arrow_table()
+    query = SavedQuery(name="q", description="", sql="select 1", path=Path("queries/q.sql"), metrics=specs)
+    from_table = points_from_result(QueryResult(query=query, frame=None, window_start=START, window_end=END, params={},
+                                                stats=QueryStats(engine="duckdb"), table=table))
+    from_frame = points_from_result(_result(table.to_pandas(), *specs))
+
+    def key(points: list[DataPoint]) -> list[tuple[object, ...]]:
+        return sorted((p.name, p.dimensions, p.value, p.values, p.counts) for p in points)
+
+    assert [k for k in key(from_table) if k[0] != "ByStatus"] == [k for k in key(from_frame) if k[0] != "ByStatus"]
+    assert {p.dims["status"] for p in from_table if p.name == "ByStatus"} == {"500", "502"}
+    assert {p.dims["status"] for p in from_frame if p.name == "ByStatus"} == {"500.0", "502.0"}
+    (latency_api,) = [p for p in from_table if p.name == "Latency" and p.dims["service"] == "api"]
+    assert latency_api.values == (10.0, 20.0, 30.0) and latency_api.counts == (5.0, 1.0, 1.0)
