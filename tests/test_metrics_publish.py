@@ -220,3 +220,25 @@ def test_in_doubt_batch_waits_for_the_settle_time(aws: str, tmp_path: Any) -> No
     report = later.flush()
     assert report.complete and report.sinks["cloudwatch"].resolved_landed == 1
     _assert_exactly_once(aws, points)
+
+
+def test_two_jobs_queueing_the_same_point_are_warned_about(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Two jobs emitting the same metric, dimensions and timestamp would be added up by the sinks:
+    the second enqueue warns, naming both jobs - in the publisher that queued the first one and in a
+    new publisher (another process) over the same state; a job's own points never clash with it."""
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS},
+                                    "state": {"url": f"sqlite:///{tmp_path}/state.db"}})
+    engine = open_state(config.state.url)
+    start, end, points = _window(0)
+    first = Publisher(config.metrics, engine)
+    assert first.enqueue("query:a", start, end, points)
+    with caplog.at_level("WARNING", logger="logpipe.sinks.publisher"):
+        assert first.enqueue("query:a", start + timedelta(minutes=1), end, points[:1])  # its own: no clash
+        assert not [r for r in caplog.records if "same dimensions" in r.getMessage()]
+        assert first.enqueue("query:b", start, end, points[:2])
+        second = Publisher(config.metrics, engine)
+        assert second.enqueue("query:c", start, end, points[1:2])
+    warned = [r.getMessage() for r in caplog.records if "same dimensions" in r.getMessage()]
+    assert len(warned) == 2
+    assert "ErrorCount from job query:b" in warned[0] and "query:a" in warned[0]
+    assert "ErrorCount from job query:c" in warned[1] and "query:a, query:b" in warned[1]

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from logpipe.queries.model import QueryResult
 
 log = logging.getLogger(__name__)
+
+_QUEUED_KEPT = 1024  # window ends whose queued point identities the overlap check keeps
 
 
 @dataclass
@@ -99,6 +102,11 @@ class Publisher:
         self.outbox = Outbox(self.engine, CHANNEL, clock)
         self._sinks: dict[str, Sink] = dict(sinks or {})
         self.clock = clock
+        # window end -> point identity -> the jobs that queued it (read from the outbox once per window
+        # end, then kept up to date by this publisher): the overlap check of every enqueue read and
+        # parsed every other job's payloads of the same time, a run cycle's largest state cost
+        self._queued: OrderedDict[int, dict[str, set[str]]] = OrderedDict()
+        self._queued_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Config, sinks: dict[str, Sink] | None = None,
@@ -140,6 +148,12 @@ class Publisher:
                 self.outbox.enqueue(conn, items)
         except IntegrityError:
             return False  # another process queued the same window first
+        if self.metrics.sinks:
+            with self._queued_lock:
+                known = self._queued.get(end_ms)
+                if known is not None:
+                    for point in ordered:
+                        known.setdefault(point.identity(namespace), set()).add(job)
         return True
 
     def _warn_overlaps(self, job: str, end_ms: int, points: Sequence[DataPoint]) -> list[str]:
@@ -152,12 +166,21 @@ class Publisher:
         if not points or not self.metrics.sinks:
             return []
         namespace = self.metrics.namespace
-        mine = {p.identity(namespace): p for p in points}
-        clashes: dict[str, set[str]] = defaultdict(set)
-        for other_job, text in self.outbox.payloads(self.metrics.sinks[0], [end_ms], other_than_job=job):
-            for p in points_from_json(text):
-                if p.identity(namespace) in mine:
-                    clashes[p.name].add(other_job)
+        with self._queued_lock:
+            known = self._queued.get(end_ms)
+            if known is None:
+                known = {}
+                for queued_by, text in self.outbox.payloads(self.metrics.sinks[0], [end_ms]):
+                    for p in points_from_json(text):
+                        known.setdefault(p.identity(namespace), set()).add(queued_by)
+                self._queued[end_ms] = known
+                while len(self._queued) > _QUEUED_KEPT:
+                    self._queued.popitem(last=False)
+            clashes: dict[str, set[str]] = defaultdict(set)
+            for p in points:
+                others = known.get(p.identity(namespace), set()) - {job}
+                if others:
+                    clashes[p.name].update(others)
         for name, jobs in sorted(clashes.items()):
             log.warning("metric %s from job %s has the same dimensions and timestamp as job(s) %s: sinks will "
                         "add them up; give one of them another metric name", name, job, ", ".join(sorted(jobs)))
