@@ -11,26 +11,16 @@ from typing import Any
 import duckdb
 import pytest
 from support.configs import config_for
+from support.records import SHIPPED, comparable_rows, rec
 
 from logpipe.engines.compact import Compactor, open_compactor
 from logpipe.layout import HOUR
-from logpipe.queries.loader import SHIPPED_DIR
 from logpipe.queries.runner import adhoc_query, explain_query, run_query
 from logpipe.store import gzip_lines
 from logpipe.store.compacted import list_compacted, read_watermark
 
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 LATE = timedelta(minutes=10)
-SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.sql"))
-ARBITRARY = {"top_error_messages": ("example",)}  # result columns of arbitrary(): any row's value is right
-
-
-def rec(at: datetime, ident: str, **extra: Any) -> bytes:
-    body = {"time": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z", "service": "api",
-            "level": "ERROR", "message": f"boom {ident}", "log": f"boom {ident}", "request_id": ident,
-            "container_name": "api"}
-    body.update(extra)
-    return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
 
 
 def ids(store: Any, start: datetime, end: datetime, read: bool) -> list[str]:
@@ -125,9 +115,7 @@ def test_every_shipped_query_answers_alike_on_both_forms(tmp_store) -> None:
         assert compacted.stats.files_scanned < raw.stats.files_scanned, name  # it did read Parquet hours
         assert compacted.table.schema == raw.table.schema, name
         # the same rows; arbitrary() may pick another row's value (on any engine), so it is left out
-        drop = [c for c in ARBITRARY.get(name, ()) if c in raw.table.column_names]
-        rows = [sorted(map(repr, t.drop_columns(drop).to_pylist())) for t in (compacted.table, raw.table)]
-        assert rows[0] == rows[1], name
+        assert comparable_rows(compacted.table, name) == comparable_rows(raw.table, name), name
         assert compacted.stats.bad_records == raw.stats.bad_records, name
 
 

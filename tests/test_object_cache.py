@@ -4,7 +4,6 @@ twice in a cycle (loaded once, its bad lines counted once)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -13,28 +12,18 @@ from typing import Any
 
 import pytest
 from support.configs import config_for
+from support.records import SHIPPED, comparable_rows, rec
 
 from logpipe.engines import object_cache
 from logpipe.engines.compact import open_compactor
 from logpipe.engines.object_cache import ObjectCache
 from logpipe.layout import HOUR, to_ms
-from logpipe.queries.loader import SHIPPED_DIR
 from logpipe.queries.runner import adhoc_query, run_query
 from logpipe.store import gzip_lines
 
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 LATE = timedelta(minutes=10)
-SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.sql"))
-ARBITRARY = {"top_error_messages": ("example",)}  # result columns of arbitrary(): any row's value is right
 MB = 1024 * 1024
-
-
-def rec(at: datetime, ident: str, **extra: Any) -> bytes:
-    body = {"time": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z", "service": "api",
-            "level": "ERROR", "message": f"boom {ident}", "log": f"boom {ident}", "request_id": ident,
-            "container_name": "api"}
-    body.update(extra)
-    return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
 
 
 @pytest.fixture
@@ -63,11 +52,6 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
 
     monkeypatch.setattr(bad_records.BadRecordCounter, "_scan_all", scan_all)
     yield counted
-
-
-def rows(result: Any, name: str) -> list[str]:
-    drop = [c for c in ARBITRARY.get(name, ()) if c in result.table.column_names]
-    return sorted(map(repr, result.table.drop_columns(drop).to_pylist()))
 
 
 @pytest.mark.slow
@@ -107,7 +91,7 @@ def test_every_shipped_query_answers_alike_with_and_without_the_cache(tmp_store)
                 cached = run_query(config, name, start, stop, params.get(name, {}))
             plain = run_query(config, name, start, stop, params.get(name, {}))
             assert cached.table.schema == plain.table.schema, name
-            assert rows(cached, name) == rows(plain, name), (name, start)
+            assert comparable_rows(cached.table, name) == comparable_rows(plain.table, name), (name, start)
             assert cached.stats.bad_records == plain.stats.bad_records, name
             assert cached.stats.misplaced_records == plain.stats.misplaced_records, name
     ids = adhoc_query("SELECT request_id FROM logs WHERE dt BETWEEN :dt_start AND :dt_end "

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, cast
 
 import click
@@ -120,7 +120,7 @@ def mine_command(file: str, summary: bool, limit: int, final: bool | None, field
         if final:
             _mine_final(miner, source, out)
         else:
-            _mine_streaming(miner, source, out)
+            _mine_streaming(miner, ((n, _decode(raw)) for n, raw in enumerate(iter(source.readline, b""), 1)), out)
     except BrokenPipeError:  # `... | head`: the reader is gone, which is not an error
         _silence_stdout()
     finally:
@@ -154,6 +154,19 @@ def _message_of(raw: bytes | str, names: list[str]) -> str | None:
     return None
 
 
+def _field_messages(source: IO[bytes], names: list[str], skipped: list[int]) -> Iterator[tuple[int, str]]:
+    """(input line number, message) of each JSON line holding one of ``names`` as text; the numbers
+    of the other non-blank lines go to ``skipped``."""
+    for number, raw in enumerate(iter(source.readline, b""), 1):
+        if not raw.strip():
+            continue
+        message = _message_of(raw, names)
+        if message is None:
+            skipped.append(number)
+        else:
+            yield number, message
+
+
 def _mine_fields(miner: TemplateMiner, source: IO[bytes], names: list[str], summary: bool, limit: int,
                  final: bool | None, out: IO[str]) -> None:
     """``patterns mine --field``: one message per JSON line, its number kept; lines without a text
@@ -162,40 +175,21 @@ def _mine_fields(miner: TemplateMiner, source: IO[bytes], names: list[str], summ
     from logpipe.text import plural
 
     skipped: list[int] = []
-    numbers: list[int] = []
-    ids: list[str] = []
-    written: set[str] = set()
-    stream = not summary and not (final if final is not None else _is_regular_file(source))
+    messages = _field_messages(source, names, skipped)
     try:
-        for number, raw in enumerate(iter(source.readline, b""), 1):
-            message = _message_of(raw, names) if raw.strip() else None
-            if message is None:
-                if raw.strip():
-                    skipped.append(number)
-                continue
-            r = miner.add(message)
-            if stream:
-                written.add(r.pattern_id)
-                out.write(f'{{"line": {number}{_tail(r.pattern_id, r.template, r.is_new)}\n')
-                out.flush()
-            else:
-                numbers.append(number)
-                ids.append(r.pattern_id)
         if summary:
+            for _number, message in messages:
+                miner.add(message)
             _print_summary(miner, limit)
-        elif stream:
-            import json
-
-            aliases = {pid: miner.resolve(pid) for pid in sorted(written) if miner.resolve(pid) != pid}
-            out.write(json.dumps({"aliases": aliases}) + "\n")
+        elif final if final is not None else _is_regular_file(source):
+            numbers: list[int] = []
+            ids: list[str] = []
+            for number, message in messages:
+                numbers.append(number)
+                ids.append(miner.add(message).pattern_id)
+            _write_final(miner, ids, out, numbers)
         else:
-            final_of = {p.pattern_id: p.template for p in miner.patterns()}
-            seen: set[str] = set()
-            for number, written_id in zip(numbers, ids, strict=True):
-                pid = miner.resolve(written_id)
-                out.write(f'{{"line": {number}{_tail(pid, final_of[pid], pid not in seen)}\n')
-                seen.add(pid)
-        out.flush()
+            _mine_streaming(miner, messages, out)
     except BrokenPipeError:
         _silence_stdout()
     finally:
@@ -204,8 +198,8 @@ def _mine_fields(miner: TemplateMiner, source: IO[bytes], names: list[str], summ
     if skipped:
         shown = ", ".join(str(n) for n in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
         err_console.print(f"patterns mine: skipped {plural(len(skipped), 'line')} without a text value under "
-                      f"{' or '.join(repr(n) for n in names)} (not a JSON object, or no such field): line {shown}",
-                      markup=False, highlight=False, style="yellow")
+                          f"{' or '.join(repr(n) for n in names)} (not a JSON object, or no such field): line {shown}",
+                          markup=False, highlight=False, style="yellow")
 
 
 def _chunks(source: IO[bytes], size: int = 1 << 22) -> Iterator[list[bytes] | list[str]]:
@@ -265,6 +259,13 @@ def _mine_final(miner: TemplateMiner, source: IO[bytes], out: IO[str], block: in
     ids: list[str] = []
     for batch in _chunks(source):
         ids.extend(map(attrgetter("pattern_id"), _mine_lines(miner, batch)))
+    _write_final(miner, ids, out, block=block)
+
+
+def _write_final(miner: TemplateMiner, ids: list[str], out: IO[str], numbers: list[int] | None = None,
+                 block: int = 100_000) -> None:
+    """One object per mined line with its final pattern; ``is_new`` on the first line of each final
+    pattern. ``numbers``: each line's input line number (default 1, 2, ...)."""
     final = {p.pattern_id: p.template for p in miner.patterns()}
     resolve = miner.resolve
     # The first line of each written id (the smallest index wins: later keys overwrite, reversed).
@@ -282,16 +283,18 @@ def _mine_final(miner: TemplateMiner, source: IO[bytes], out: IO[str], block: in
         line_tails[first] = _tail(pid, final[pid], True)
     for start in range(0, len(line_tails), block):
         end = min(start + block, len(line_tails))
+        lines = numbers[start:end] if numbers is not None else range(start + 1, end + 1)
         out.write("\n".join([f'{{"line": {number}{tail}'
-                              for number, tail in enumerate(line_tails[start:end], start + 1)]) + "\n")
+                              for number, tail in zip(lines, line_tails[start:end], strict=True)]) + "\n")
     out.flush()
 
 
-def _mine_streaming(miner: TemplateMiner, source: IO[bytes], out: IO[str]) -> None:
-    """Write each line's object as soon as it is mined; close with the alias map of written ids."""
+def _mine_streaming(miner: TemplateMiner, messages: Iterable[tuple[int, str]], out: IO[str]) -> None:
+    """Write each (line number, message)'s object as soon as it is mined; close with the alias map of
+    written ids."""
     written: set[str] = set()
-    for number, raw in enumerate(iter(source.readline, b""), 1):
-        r = miner.add(_decode(raw))
+    for number, message in messages:
+        r = miner.add(message)
         written.add(r.pattern_id)
         out.write(f'{{"line": {number}{_tail(r.pattern_id, r.template, r.is_new)}\n')
         out.flush()

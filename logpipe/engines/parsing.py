@@ -12,7 +12,7 @@ from typing import cast
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType
+from sqlglot.tokens import Token, TokenType
 
 from logpipe.engines.trino.dialect import DIALECT
 from logpipe.errors import QueryError
@@ -41,8 +41,9 @@ def _readable(desc: str) -> str:
     return desc
 
 
-def _check_tokens(sql: str, source: str, line_offset: int) -> None:
-    """Trino's grammar where sqlglot is lenient: no trailing comma (``SELECT a, FROM``, ``IN (1, 2,)``)."""
+def _tokens(sql: str, source: str, line_offset: int) -> list[Token]:
+    """The statement's tokens in Trino's dialect (parsed from these, not tokenized twice), checked for
+    what Trino's grammar refuses and sqlglot lets by: a trailing comma (``SELECT a, FROM``, ``IN (1, 2,)``)."""
     try:
         tokens = sqlglot.Dialect.get_or_raise(DIALECT).tokenize(sql)
     except TokenError:
@@ -56,6 +57,7 @@ def _check_tokens(sql: str, source: str, line_offset: int) -> None:
             where = "the end" if after is None else _NOT_AFTER_COMMA[after.token_type]
             raise QueryError(f"{source}:{token.line + line_offset}: SQL syntax error: a comma before {where} "
                              "(Athena does not accept a trailing comma)")
+    return tokens
 
 
 def _check_tree(tree: exp.Expression, source: str) -> None:
@@ -70,10 +72,11 @@ def _check_tree(tree: exp.Expression, source: str) -> None:
 
 def parse(sql: str, source: str = "query", line_offset: int = 0) -> exp.Expression:
     """One Athena statement as an AST; a syntax error names the source and its line, in SQL words."""
-    _check_tokens(sql, source, line_offset)
+    tokens = _tokens(sql, source, line_offset)
     try:
         try:
-            statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+            parsed = sqlglot.Dialect.get_or_raise(DIALECT).parser().parse(tokens, sql)
+            statements = [s for s in parsed if s is not None]
         except ParseError:
             # Not a query in Trino's grammar: Athena's own statements (UNLOAD, MSCK, DDL) parse in its
             # dialect, so the sandbox can name what it refuses.
