@@ -48,13 +48,13 @@ def pattern_command(service: str | None, start: datetime, end: datetime, line_id
 
 
 def _previous_services(config: Config, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
+    from logpipe.queries.arrow import result_rows
     from logpipe.queries.runner import run_query
 
-    frame = run_query(config, "records_by_service", start, end, {}).frame
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in frame.itertuples(index=False):
-        out[str(row.service)][0] += int(row.records)  # (redacted by run_query, as the detectors' names are)
-        out[str(row.service)][1] += int(row.errors)
+    for row in result_rows(run_query(config, "records_by_service", start, end, {})):
+        out[str(row["service"])][0] += int(row["records"])  # (redacted by run_query, as the detectors' names are)
+        out[str(row["service"])][1] += int(row["errors"])
     return {s: (r, e) for s, (r, e) in out.items()}
 
 
@@ -86,7 +86,9 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
     from logpipe.patterns.store import PatternStore
 
     start, end = utc(start), utc(end)
-    draw_charts = extras.available("charts")  # without the extra: the digest, without its trend images
+    # without the extra: the digest, without its trend images; not asked when no chart is drawn (asking
+    # imports matplotlib, about half a second of a run cycle whose digest has no destination)
+    draw_charts = charts and extras.available("charts")
     previous_start = start - (end - start)
     store = PatternStore.from_config(config)
     report = run_detectors(config, start, end, learn=learn, store=store)
@@ -136,7 +138,7 @@ def build_digest(config: Config, start: datetime, end: datetime, *, learn: bool 
                              samples=entry["samples"], status=statuses.get(pid),
                              command=pattern_command(services_sorted[0] if len(services_sorted) == 1 else None,
                                                      start, end, entry["line_ids"]))
-        if charts and draw_charts:
+        if draw_charts:
             pattern.chart_png = sparkline_png(pattern.hourly)
         top.append(pattern)
 

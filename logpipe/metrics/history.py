@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import Engine, and_, select
 
 from logpipe.layout import to_ms
 from logpipe.state.tables import metric_points as local_metrics
+
+if TYPE_CHECKING:  # pandas on use: the local sink writes through this module in every run cycle
+    import pandas as pd
 
 
 def dims_key(dimensions: Mapping[str, str] | Sequence[tuple[str, str]]) -> str:
@@ -28,6 +31,8 @@ def series(engine: Engine, name: str, dims: Mapping[str, str] | None = None,
     ``dims`` None returns every dimension combination; a mapping returns exactly that one. Points
     at the same timestamp and dimensions (from different jobs) are added up, as CloudWatch would.
     """
+    import pandas as pd
+
     t = local_metrics
     conds = [t.c.name == name]
     if dims is not None:

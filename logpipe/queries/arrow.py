@@ -8,12 +8,16 @@ hand back pandas frames; ``from_frame`` converts once, here.
 
 from __future__ import annotations
 
+import array
 import io
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # pandas only for a frame to convert: the kept results of a run cycle never need it
+    import pandas as pd
 
 
 def from_frame(frame: pd.DataFrame) -> pa.Table:
@@ -28,6 +32,42 @@ def from_frame(frame: pd.DataFrame) -> pa.Table:
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                 columns[str(name)] = pa.array([None if v is None else str(v) for v in frame[name]], pa.string())
         return pa.table(columns)
+
+
+def text_array(values: Sequence[str | None], arrow_type: pa.DataType) -> pa.Array:
+    """A string (or large string) column of ``values``, built from its buffers.
+
+    Why not ``pa.array``: every ``pa.array`` call makes pyarrow import pandas (about a third of a
+    second, once per process) to see whether it was given a Series; a run cycle redacting one result
+    would pay that for nothing else."""
+    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = array.array("q" if pa.types.is_large_string(arrow_type) else "i", [0])
+    for item in encoded:
+        offsets.append(offsets[-1] + len(item))
+    validity = bytearray((len(values) + 7) // 8)
+    nulls = 0
+    for i, value in enumerate(values):
+        if value is None:
+            nulls += 1
+        else:
+            validity[i // 8] |= 1 << (i % 8)
+    return pa.Array.from_buffers(arrow_type, len(values), [pa.py_buffer(bytes(validity)),
+                                                          pa.py_buffer(offsets.tobytes()),
+                                                          pa.py_buffer(b"".join(encoded))], nulls)
+
+
+def result_rows(result: Any) -> list[dict[str, Any]]:
+    """A QueryResult's rows as dicts, from the engine's Arrow table when it gave one (Athena: its
+    frame). A zoned timestamp comes back naive, in UTC: Arrow keeps the UTC instant whatever the
+    zone, and a zoned column's ``to_pylist`` makes pyarrow import pandas (a third of a second, once
+    per process) to build its datetimes."""
+    table = getattr(result, "table", None)
+    if table is None:
+        return list(result.frame.to_dict("records"))
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
+            table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp(f.type.unit)))
+    return list(table.to_pylist())
 
 
 def table_of(result: Any) -> pa.Table:

@@ -177,7 +177,13 @@ def redact_result(frame: Any, table: Any) -> tuple[Any, Any]:
                 # Most results hold no secret: the column is kept as it is (pa.array would also import
                 # pandas, half a second of a short query's process, to see whether it was given a Series).
                 if values != before:
-                    table = table.set_column(i, field, pa.array(values, type=field.type))
+                    if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                        from logpipe.queries.arrow import text_array
+
+                        column = text_array(values, field.type)
+                    else:
+                        column = pa.array(values, type=field.type)
+                    table = table.set_column(i, field, column)
     return frame, table
 
 

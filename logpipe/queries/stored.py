@@ -69,6 +69,13 @@ class StoredResult:
                 "bytes_scanned": self.bytes_scanned, "created": _json_value(self.created)}
 
 
+class _Written:
+    """A row as written, read like a row of the table."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.__dict__.update(row)
+
+
 class ResultStore:
     """Results of scheduled runs over the state engine."""
 
@@ -102,7 +109,9 @@ class ResultStore:
                                        .offset(self.max_per_job - 1).limit(1)).scalar()
             if oldest_kept is not None:
                 conn.execute(delete(query_results).where(t.job == job, t.window_end_ms < oldest_kept))
-        return self.get(rid)
+        # what was written, not read back (a run cycle saves a result per window: the read was a fifth
+        # of the save)
+        return self._stored(_Written(row), True)
 
     def _stored(self, r: Any, with_data: bool) -> StoredResult:
         return StoredResult(

@@ -45,7 +45,7 @@ from logpipe.metrics.model import (
 )
 from logpipe.sinks.base import OutcomeUnknown, SendRejected, Sink
 from logpipe.sinks.registry import build_sink
-from logpipe.state.outbox import IN_DOUBT, PENDING, SENT, UNKNOWN, Outbox, OutboxItem, OutboxRow
+from logpipe.state.outbox import IN_DOUBT, PENDING, SENDING, SENT, UNKNOWN, Outbox, OutboxItem, OutboxRow
 from logpipe.state.tables import metric_windows
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_CLAIM_CHUNK = 200  # batches of an idempotent sink claimed (and marked sent) per transaction
 _QUEUED_KEPT = 1024  # window ends whose queued point identities the overlap check keeps
 
 
@@ -128,23 +129,23 @@ class Publisher:
         namespace = self.metrics.namespace
         ordered = sorted(merge_points(points), key=lambda p: p.identity(namespace))
         start_ms, end_ms = to_ms(window_start), to_ms(window_end)
-        w = metric_windows.c
-        with self.engine.connect() as conn:
-            exists = conn.execute(select(func.count()).select_from(metric_windows).where(
-                w.job == job, w.window_start_ms == start_ms, w.window_end_ms == end_ms)).scalar_one()
-        if exists:
-            return False
         items = [OutboxItem(target=sink_name, key=batch_id(sink_name, job, start_ms, end_ms, seq), kind=sink_name,
                             job=job, payload=points_to_json(batch), size=len(batch), seq=seq,
                             window_start_ms=start_ms, window_end_ms=end_ms)
                  for sink_name in dict.fromkeys(self.metrics.sinks)
                  for seq, batch in enumerate(self.sink(sink_name).plan(ordered))]
-        self._warn_overlaps(job, end_ms, ordered)
+        # The window's key checked, then written, in the transaction that queues its batches: queued
+        # before (by this process or another), nothing is added and nothing warned about.
+        w = metric_windows.c
         try:
             with self.engine.begin() as conn:
+                if conn.execute(select(func.count()).select_from(metric_windows).where(
+                        w.job == job, w.window_start_ms == start_ms, w.window_end_ms == end_ms)).scalar_one():
+                    return False
                 conn.execute(insert(metric_windows), [{"job": job, "window_start_ms": start_ms,
                                                        "window_end_ms": end_ms, "points": len(ordered),
                                                        "enqueued_ms": self.outbox.now_ms()}])
+                self._warn_overlaps(job, end_ms, ordered)
                 self.outbox.enqueue(conn, items)
         except IntegrityError:
             return False  # another process queued the same window first
@@ -209,35 +210,54 @@ class Publisher:
                 if not self.outbox.rows(name, IN_DOUBT):
                     break
                 continue  # in-doubt batches may resolve (or wait for the settle time)
+            # An idempotent sink's batches are claimed and marked sent a chunk at a time (two
+            # transactions per chunk, not two per batch: a run cycle queues two batches per window);
+            # a crash in between leaves them in doubt, and an idempotent sink's are simply resent.
+            chunk = _CLAIM_CHUNK if sink.idempotent else 1
             consecutive_rejections = 0
-            for row in pending:
-                if not self.outbox.claim(row):
-                    continue  # another process took it
-                points = points_from_json(row.payload)
-                try:
-                    sink.send(points, row.key)
-                except SendRejected as exc:
-                    self.outbox.release(row, str(exc), PENDING)
-                    rep.rejected += 1
-                    rep.errors.append(str(exc))
-                    consecutive_rejections += 1
-                    if consecutive_rejections >= 3:
-                        break  # the sink is unhappy: let the next round (or run) try again
-                    continue
-                except OutcomeUnknown as exc:
-                    self.outbox.release(row, str(exc), UNKNOWN)
-                    rep.unknown += 1
-                    rep.errors.append(str(exc))
-                    continue
-                except LogpipeError as exc:  # e.g. no API key: nothing was sent, and retrying now won't help
-                    self.outbox.release(row, str(exc), PENDING)
-                    rep.errors.append(str(exc))
+            for at in range(0, len(pending), chunk):
+                claimed = (self.outbox.claim_many(pending[at:at + chunk]) if sink.idempotent
+                           else [row for row in pending[at:at + chunk] if self.outbox.claim(row)])
+                sent: list[OutboxRow] = []
+                stop: str | None = None  # "round": let the next round try again; "sink": give up for now
+                for i, row in enumerate(claimed):
+                    points = points_from_json(row.payload)
+                    try:
+                        sink.send(points, row.key)
+                    except SendRejected as exc:
+                        self.outbox.release(row, str(exc), PENDING)
+                        rep.rejected += 1
+                        rep.errors.append(str(exc))
+                        consecutive_rejections += 1
+                        if consecutive_rejections >= 3:
+                            stop = "round"  # the sink is unhappy: let the next round (or run) try again
+                    except OutcomeUnknown as exc:
+                        self.outbox.release(row, str(exc), UNKNOWN)
+                        rep.unknown += 1
+                        rep.errors.append(str(exc))
+                    except LogpipeError as exc:  # e.g. no API key: nothing was sent, and retrying now won't help
+                        self.outbox.release(row, str(exc), PENDING)
+                        rep.errors.append(str(exc))
+                        stop = "sink"
+                    else:
+                        consecutive_rejections = 0
+                        sent.append(row)
+                        rep.sent_batches += 1
+                        rep.sent_points += row.size
+                    if stop is not None:
+                        for unsent in claimed[i + 1:]:  # claimed, never tried: back as they were
+                            self.outbox.release(unsent, unsent.last_error, PENDING, expect=SENDING)
+                        break
+                if sink.idempotent:
+                    self.outbox.mark_sent_many(sent, "send")
+                else:
+                    for row in sent:
+                        self.outbox.mark_sent(row, "send")
+                if stop == "sink":
                     rep.pending_batches = self.outbox.count_open(name)
                     return rep
-                consecutive_rejections = 0
-                self.outbox.mark_sent(row, "send")
-                rep.sent_batches += 1
-                rep.sent_points += row.size
+                if stop == "round":
+                    break
         rep.pending_batches = self.outbox.count_open(name)
         return rep
 

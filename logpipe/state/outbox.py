@@ -116,6 +116,35 @@ class Outbox:
                                 .values(state=SENDING, attempts=c.attempts + 1, updated_ms=self.now_ms())).rowcount
         return done == 1
 
+    def claim_many(self, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+        """``claim`` of several rows in one transaction: the rows this process got (each a
+        compare-and-set on its state, as ``claim``). For sinks that are idempotent: a crash after the
+        claim leaves them all ``sending``, and an idempotent sink's in-doubt rows are simply resent."""
+        c = outbox_table.c
+        got: list[OutboxRow] = []
+        with self.engine.begin() as conn:
+            now = self.now_ms()
+            for row in rows:
+                done = conn.execute(update(outbox_table).where(*self._where(row), c.state == row.state)
+                                    .values(state=SENDING, attempts=c.attempts + 1, updated_ms=now)).rowcount
+                if done == 1:
+                    got.append(row)
+        return got
+
+    def mark_sent_many(self, rows: Sequence[OutboxRow], how: str = "send") -> int:
+        """``mark_sent`` of several sent rows in one transaction; how many were still ``sending``."""
+        if not rows:
+            return 0
+        c = outbox_table.c
+        marked = 0
+        with self.engine.begin() as conn:
+            now = self.now_ms()
+            for row in rows:
+                marked += conn.execute(update(outbox_table).where(*self._where(row), c.state == SENDING)
+                                       .values(state=SENT, last_error=None, updated_ms=now, sent_ms=now,
+                                               sent_how=how)).rowcount or 0
+        return marked
+
     def mark_sent(self, row: OutboxRow, how: str = "send", expect: str = SENDING) -> bool:
         """The row reached its target (``how``: "send" or "readback"); False if its state had moved on."""
         c = outbox_table.c
