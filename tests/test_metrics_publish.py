@@ -242,3 +242,64 @@ def test_two_jobs_queueing_the_same_point_are_warned_about(tmp_path: Any, caplog
     assert len(warned) == 2
     assert "ErrorCount from job query:b" in warned[0] and "query:a" in warned[0]
     assert "ErrorCount from job query:c" in warned[1] and "query:a, query:b" in warned[1]
+
+
+class _FlakySink:
+    """An idempotent sink (the local sink's contract) whose sends fail on cue: what the chunked flush
+    must survive without leaving a claimed batch behind."""
+
+    name = "local"
+    idempotent = True
+
+    def __init__(self, fail_at: dict[int, BaseException]) -> None:
+        self.fail_at = fail_at
+        self.calls = 0
+        self.sent: list[str] = []
+
+    def plan(self, points: Any) -> list[list[Any]]:
+        return [list(points)]
+
+    def send(self, points: Any, batch_id: str) -> None:
+        self.calls += 1
+        failure = self.fail_at.get(self.calls)
+        if failure is not None:
+            raise failure
+        self.sent.append(batch_id)
+
+    def landed(self, points: Any, baseline: dict[str, float]) -> bool | None:
+        return None
+
+
+def test_a_chunk_of_claimed_batches_is_never_left_behind(tmp_path: Any) -> None:
+    """An idempotent sink's batches are claimed and marked sent a chunk at a time. A send that fails
+    mid-chunk (rejected, a missing credential, an unexpected error) leaves the batches sent so far
+    sent, the untried ones pending, and only an unexpectedly failed one in doubt; the next flush
+    sends every batch not sent, each once."""
+    from logpipe.errors import DeliveryError
+    from logpipe.sinks.base import SendRejected
+    from logpipe.state.outbox import Outbox
+
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS},
+                                    "state": {"url": f"sqlite:///{tmp_path}/state.db"}})
+    engine = open_state(config.state.url)
+    outbox = Outbox(engine, "metrics")
+    queuer = Publisher(config.metrics, engine)
+    for i in range(10):
+        start, end, points = _window(i)
+        assert queuer.enqueue("errors", start, end, points)
+
+    no_key = _FlakySink({2: SendRejected("throttled"), 4: DeliveryError("no API key")})
+    report = Publisher(config.metrics, engine, sinks={"local": no_key}).flush()
+    assert report.sinks["local"].sent_batches == 2 and len(no_key.sent) == 2
+    assert outbox.status()["local"] == {"sent": 2, "pending": 8}
+
+    broken = _FlakySink({2: RuntimeError("boom")})
+    with pytest.raises(RuntimeError):
+        Publisher(config.metrics, engine, sinks={"local": broken}).flush()
+    assert outbox.status()["local"] == {"sent": 3, "sending": 1, "pending": 6}  # the failed one: in doubt
+
+    good = _FlakySink({})
+    report = Publisher(config.metrics, engine, sinks={"local": good}).flush()
+    assert report.complete and outbox.status()["local"] == {"sent": 10}
+    delivered = no_key.sent + broken.sent + good.sent
+    assert len(delivered) == 10 == len(set(delivered))

@@ -220,39 +220,43 @@ class Publisher:
                            else [row for row in pending[at:at + chunk] if self.outbox.claim(row)])
                 sent: list[OutboxRow] = []
                 stop: str | None = None  # "round": let the next round try again; "sink": give up for now
-                for i, row in enumerate(claimed):
-                    points = points_from_json(row.payload)
-                    try:
-                        sink.send(points, row.key)
-                    except SendRejected as exc:
-                        self.outbox.release(row, str(exc), PENDING)
-                        rep.rejected += 1
-                        rep.errors.append(str(exc))
-                        consecutive_rejections += 1
-                        if consecutive_rejections >= 3:
-                            stop = "round"  # the sink is unhappy: let the next round (or run) try again
-                    except OutcomeUnknown as exc:
-                        self.outbox.release(row, str(exc), UNKNOWN)
-                        rep.unknown += 1
-                        rep.errors.append(str(exc))
-                    except LogpipeError as exc:  # e.g. no API key: nothing was sent, and retrying now won't help
-                        self.outbox.release(row, str(exc), PENDING)
-                        rep.errors.append(str(exc))
-                        stop = "sink"
+                tried = 0
+                try:
+                    for row in claimed:
+                        tried += 1
+                        points = points_from_json(row.payload)
+                        try:
+                            sink.send(points, row.key)
+                        except SendRejected as exc:
+                            self.outbox.release(row, str(exc), PENDING)
+                            rep.rejected += 1
+                            rep.errors.append(str(exc))
+                            consecutive_rejections += 1
+                            if consecutive_rejections >= 3:
+                                stop = "round"  # the sink is unhappy: let the next round (or run) try again
+                                break
+                        except OutcomeUnknown as exc:
+                            self.outbox.release(row, str(exc), UNKNOWN)
+                            rep.unknown += 1
+                            rep.errors.append(str(exc))
+                        except LogpipeError as exc:  # e.g. no API key: nothing was sent, retrying now won't help
+                            self.outbox.release(row, str(exc), PENDING)
+                            rep.errors.append(str(exc))
+                            stop = "sink"
+                            break
+                        else:
+                            consecutive_rejections = 0
+                            sent.append(row)
+                            rep.sent_batches += 1
+                            rep.sent_points += row.size
+                finally:  # also when a send raised something unexpected (that batch stays in doubt)
+                    if sink.idempotent:
+                        self.outbox.mark_sent_many(sent, "send")
                     else:
-                        consecutive_rejections = 0
-                        sent.append(row)
-                        rep.sent_batches += 1
-                        rep.sent_points += row.size
-                    if stop is not None:
-                        for unsent in claimed[i + 1:]:  # claimed, never tried: back as they were
-                            self.outbox.release(unsent, unsent.last_error, PENDING, expect=SENDING)
-                        break
-                if sink.idempotent:
-                    self.outbox.mark_sent_many(sent, "send")
-                else:
-                    for row in sent:
-                        self.outbox.mark_sent(row, "send")
+                        for row in sent:
+                            self.outbox.mark_sent(row, "send")
+                    for untried in claimed[tried:]:  # claimed, never tried: back as they were
+                        self.outbox.release(untried, untried.last_error, PENDING, expect=SENDING)
                 if stop == "sink":
                     rep.pending_batches = self.outbox.count_open(name)
                     return rep
