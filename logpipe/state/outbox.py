@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from logpipe.state.db import insert_ignore
 from logpipe.state.tables import outbox as outbox_table
@@ -120,14 +120,12 @@ class Outbox:
         """``claim`` of several rows in one transaction: the rows this process got (each a
         compare-and-set on its state, as ``claim``). For sinks that are idempotent: a crash after the
         claim leaves them all ``sending``, and an idempotent sink's in-doubt rows are simply resent."""
-        c = outbox_table.c
         got: list[OutboxRow] = []
         with self.engine.begin() as conn:
             now = self.now_ms()
             for row in rows:
-                done = conn.execute(update(outbox_table).where(*self._where(row), c.state == row.state)
-                                    .values(state=SENDING, attempts=c.attempts + 1, updated_ms=now)).rowcount
-                if done == 1:
+                if conn.execute(_CLAIM, {"k_channel": self.channel, "k_target": row.target, "k_key": row.key,
+                                         "expect": row.state, "now": now}).rowcount == 1:
                     got.append(row)
         return got
 
@@ -135,14 +133,12 @@ class Outbox:
         """``mark_sent`` of several sent rows in one transaction; how many were still ``sending``."""
         if not rows:
             return 0
-        c = outbox_table.c
         marked = 0
         with self.engine.begin() as conn:
             now = self.now_ms()
             for row in rows:
-                marked += conn.execute(update(outbox_table).where(*self._where(row), c.state == SENDING)
-                                       .values(state=SENT, last_error=None, updated_ms=now, sent_ms=now,
-                                               sent_how=how)).rowcount or 0
+                marked += conn.execute(_MARK_SENT, {"k_channel": self.channel, "k_target": row.target,
+                                                    "k_key": row.key, "now": now, "how": how}).rowcount or 0
         return marked
 
     def mark_sent(self, row: OutboxRow, how: str = "send", expect: str = SENDING) -> bool:
@@ -219,5 +215,17 @@ class Outbox:
                                                                               c.state == SENT)
                                                   .order_by(c.sent_ms, c.target, c.item_key))]
 
+
+
+# The per-row statements of ``claim_many`` and ``mark_sent_many``, built once (a run cycle's flush
+# claims and marks a few hundred batches; building each statement cost more than running it).
+_o = outbox_table.c
+# (bound names other than the columns': an UPDATE reserves those for its SET clause)
+_ROW = (_o.channel == bindparam("k_channel"), _o.target == bindparam("k_target"), _o.item_key == bindparam("k_key"))
+_CLAIM = (update(outbox_table).where(*_ROW, _o.state == bindparam("expect"))
+          .values(state=SENDING, attempts=_o.attempts + 1, updated_ms=bindparam("now")))
+_MARK_SENT = (update(outbox_table).where(*_ROW, _o.state == SENDING)
+              .values(state=SENT, last_error=None, updated_ms=bindparam("now"), sent_ms=bindparam("now"),
+                      sent_how=bindparam("how")))
 
 __all__ = ["IN_DOUBT", "PENDING", "SENDING", "SENT", "STATES", "UNKNOWN", "Outbox", "OutboxItem", "OutboxRow"]

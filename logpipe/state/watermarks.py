@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from logpipe.layout import to_ms
 from logpipe.state.db import from_ms_or_none, insert_ignore
@@ -153,16 +153,12 @@ class WatermarkStore:
 
     def start_window(self, job: str, start: datetime, end: datetime) -> int:
         """Count an attempt at a window (committed before the work, so a crash leaves a trace)."""
-        now = self._now_ms()
         key = {"job": job, "window_start_ms": to_ms(start), "window_end_ms": to_ms(end)}
         with self.engine.begin() as conn:
             insert_ignore(conn, windows_table, [{**key, "attempts": 0}], ["job", "window_start_ms", "window_end_ms"])
-            c = windows_table.c
-            conn.execute(update(windows_table).where(c.job == job, c.window_start_ms == key["window_start_ms"],
-                                                     c.window_end_ms == key["window_end_ms"])
-                         .values(attempts=c.attempts + 1, started_ms=now))
-            return conn.execute(select(c.attempts).where(c.job == job, c.window_start_ms == key["window_start_ms"],
-                                                         c.window_end_ms == key["window_end_ms"])).scalar_one()
+            bound = {"k_job": job, "k_start": key["window_start_ms"], "k_end": key["window_end_ms"]}
+            conn.execute(_COUNT_ATTEMPT, {**bound, "now": self._now_ms()})
+            return conn.execute(_ATTEMPTS, bound).scalar_one()
 
     def complete(self, job: str, start: datetime, end: datetime, previous: datetime | None,
                  also: Callable[[Connection], None] | None = None, by: str | None = None) -> bool:
@@ -172,19 +168,15 @@ class WatermarkStore:
         the watermark first, i.e. completed this window already.
         """
         now = self._now_ms()
-        c = jobs_table.c
         try:
             with self.engine.begin() as conn:
-                stmt = update(jobs_table).where(c.job == job)
-                stmt = stmt.where(c.watermark_ms.is_(None) if previous is None else c.watermark_ms == to_ms(previous))
-                moved = conn.execute(stmt.values(watermark_ms=to_ms(end), last_success_ms=now,
-                                                 consecutive_failures=0)).rowcount
+                moved = conn.execute(_MOVE_FIRST if previous is None else _MOVE,
+                                     {"k_job": job, "previous": None if previous is None else to_ms(previous),
+                                      "end": to_ms(end), "now": now}).rowcount
                 if not moved:
                     raise _Lost
-                w = windows_table.c
-                conn.execute(update(windows_table).where(w.job == job, w.window_start_ms == to_ms(start),
-                                                         w.window_end_ms == to_ms(end)).values(completed_ms=now,
-                                                                                               completed_by=by))
+                conn.execute(_WINDOW_DONE, {"k_job": job, "k_start": to_ms(start), "k_end": to_ms(end),
+                                            "now": now, "by": by})
                 if also is not None:
                     also(conn)
         except _Lost:
@@ -221,3 +213,21 @@ class WatermarkStore:
                                 .order_by(w.job, w.window_start_ms)).all()
         return [WindowRecord(r.job, from_ms_or_none(r.window_start_ms), from_ms_or_none(r.window_end_ms),  # type: ignore[arg-type]
                              r.attempts, None, r.last_error) for r in rows]
+
+
+# The statements of every window, built once (building one cost several times running it on SQLite,
+# and a run cycle starts and completes a few hundred windows).
+_w = service_job_windows.c
+_j = service_jobs.c
+# (bound names other than the columns': an UPDATE reserves those for its SET clause)
+_WINDOW_KEY = (_w.job == bindparam("k_job"), _w.window_start_ms == bindparam("k_start"),
+               _w.window_end_ms == bindparam("k_end"))
+_COUNT_ATTEMPT = (update(service_job_windows).where(*_WINDOW_KEY)
+                  .values(attempts=_w.attempts + 1, started_ms=bindparam("now")))
+_ATTEMPTS = select(_w.attempts).where(*_WINDOW_KEY)
+_MOVE_VALUES = {"watermark_ms": bindparam("end"), "last_success_ms": bindparam("now"), "consecutive_failures": 0}
+_MOVE_FIRST = update(service_jobs).where(_j.job == bindparam("k_job"), _j.watermark_ms.is_(None)).values(**_MOVE_VALUES)
+_MOVE = (update(service_jobs).where(_j.job == bindparam("k_job"), _j.watermark_ms == bindparam("previous"))
+         .values(**_MOVE_VALUES))
+_WINDOW_DONE = (update(service_job_windows).where(*_WINDOW_KEY)
+                .values(completed_ms=bindparam("now"), completed_by=bindparam("by")))
