@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, bindparam, delete, func, select
 
 from logpipe.layout import from_ms, to_ms
 from logpipe.queries.arrow import columns_of, from_parquet, head, table_of, to_parquet
@@ -103,12 +103,10 @@ class ResultStore:
             upsert(conn, query_results, [row], ["result_id"],
                    lambda new: {c: getattr(new, c) for c in row if c != "result_id"})
             cutoff = now_ms() - int(timedelta(days=self.retention_days).total_seconds() * 1000)
-            conn.execute(delete(query_results).where(query_results.c.created_ms < cutoff))
-            t = query_results.c
-            oldest_kept = conn.execute(select(t.window_end_ms).where(t.job == job).order_by(t.window_end_ms.desc())
-                                       .offset(self.max_per_job - 1).limit(1)).scalar()
+            conn.execute(_PRUNE_OLD, {"cutoff": cutoff})
+            oldest_kept = conn.execute(_NTH_NEWEST, {"k_job": job, "skip": self.max_per_job - 1}).scalar()
             if oldest_kept is not None:
-                conn.execute(delete(query_results).where(t.job == job, t.window_end_ms < oldest_kept))
+                conn.execute(_PRUNE_JOB, {"k_job": job, "oldest": oldest_kept})
         # what was written, not read back (a run cycle saves a result per window: the read was a fifth
         # of the save)
         return self._stored(_Written(row), True)
@@ -147,5 +145,13 @@ class ResultStore:
         with self.engine.connect() as conn:
             return {q: int(n) for q, n in conn.execute(select(t.query, func.count()).group_by(t.query))}
 
+
+
+# The pruning statements of every save, built once (a run cycle saves a result per query window).
+_r = query_results.c
+_PRUNE_OLD = delete(query_results).where(_r.created_ms < bindparam("cutoff"))
+_NTH_NEWEST = (select(_r.window_end_ms).where(_r.job == bindparam("k_job")).order_by(_r.window_end_ms.desc())
+               .offset(bindparam("skip")).limit(1))
+_PRUNE_JOB = delete(query_results).where(_r.job == bindparam("k_job"), _r.window_end_ms < bindparam("oldest"))
 
 __all__ = ["ResultStore", "StoredResult", "result_id"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from logpipe.errors import DeliveryError, LogpipeError
@@ -54,6 +54,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_w = metric_windows.c
+# a window's key checked and written (built once: a run cycle queues two windows of points per window)
+_QUEUED_BEFORE = select(func.count()).select_from(metric_windows).where(
+    _w.job == bindparam("k_job"), _w.window_start_ms == bindparam("k_start"), _w.window_end_ms == bindparam("k_end"))
+_QUEUE_WINDOW = insert(metric_windows)
 _CLAIM_CHUNK = 200  # batches of an idempotent sink claimed (and marked sent) per transaction
 _QUEUED_KEPT = 1024  # window ends whose queued point identities the overlap check keeps
 
@@ -136,15 +141,12 @@ class Publisher:
                  for seq, batch in enumerate(self.sink(sink_name).plan(ordered))]
         # The window's key checked, then written, in the transaction that queues its batches: queued
         # before (by this process or another), nothing is added and nothing warned about.
-        w = metric_windows.c
         try:
             with self.engine.begin() as conn:
-                if conn.execute(select(func.count()).select_from(metric_windows).where(
-                        w.job == job, w.window_start_ms == start_ms, w.window_end_ms == end_ms)).scalar_one():
+                if conn.execute(_QUEUED_BEFORE, {"k_job": job, "k_start": start_ms, "k_end": end_ms}).scalar_one():
                     return False
-                conn.execute(insert(metric_windows), [{"job": job, "window_start_ms": start_ms,
-                                                       "window_end_ms": end_ms, "points": len(ordered),
-                                                       "enqueued_ms": self.outbox.now_ms()}])
+                conn.execute(_QUEUE_WINDOW, [{"job": job, "window_start_ms": start_ms, "window_end_ms": end_ms,
+                                              "points": len(ordered), "enqueued_ms": self.outbox.now_ms()}])
                 self._warn_overlaps(job, end_ms, ordered)
                 self.outbox.enqueue(conn, items)
         except IntegrityError:
