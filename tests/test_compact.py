@@ -132,7 +132,8 @@ def test_a_window_of_compacted_hours_gets_the_view_without_the_json_branch_once_
     """Issue 19: over compacted hours only, the ``logs`` view has no JSON branch (binding its time
     parsing and level regexes over an empty table was half the planning of an hourly query), and the
     view's forms (with and without the shape columns) each keep a pooled connection: queries that
-    alternate between them create each form once, not at every turn."""
+    alternate between them create each form once, not at every turn; nor is the view over the
+    window's files made again for each query of the same window."""
     from logpipe.engines.duckdb import close_pool
 
     store = tmp_store
@@ -143,11 +144,14 @@ def test_a_window_of_compacted_hours_gets_the_view_without_the_json_branch_once_
     open_compactor(config).run(T0 + 2 * HOUR + LATE)  # hours 10 and 11; hour 12 stays raw
     close_pool()
     views: list[str] = []
+    tables: list[str] = []  # logs_raw / logs_compacted (re)created
     execute = duckdb.DuckDBPyConnection.execute
 
     def spy(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
         if sql.startswith("CREATE OR REPLACE VIEW logs AS"):
             views.append(sql)
+        elif sql.startswith("CREATE OR REPLACE VIEW logs_"):
+            tables.append(sql.split(" AS ")[0].removeprefix("CREATE OR REPLACE VIEW "))
         return execute(self, sql, *args, **kwargs)
 
     monkeypatch.setattr(duckdb.DuckDBPyConnection, "execute", spy)
@@ -158,9 +162,12 @@ def test_a_window_of_compacted_hours_gets_the_view_without_the_json_branch_once_
                    for sql in (slim, shaped, slim, shaped, slim)]
         assert answers == [[3], [1], [3], [1], [3]]
         assert len(views) == 2 and not any("logs_raw" in v for v in views)
+        # the same window's files: each connection's logs_compacted is made once, not per query
+        assert tables == ["logs_compacted", "logs_compacted"]
         # a window reaching the raw hour reads both forms of hours, through the view with both branches
         assert run_query(config, adhoc_query(slim), T0, T0 + 3 * HOUR).table.column("n").to_pylist() == [9]
         assert len(views) == 3 and "logs_raw" in views[-1] and "logs_compacted" in views[-1]
+        assert tables[2:] == ["logs_raw", "logs_compacted"]
     finally:
         close_pool()
 
