@@ -172,6 +172,28 @@ def test_a_window_of_compacted_hours_gets_the_view_without_the_json_branch_once_
         close_pool()
 
 
+def test_the_partition_of_a_parquet_hour_is_read_from_its_folders_only_where_they_name_it(tmp_store, tmp_path
+                                                                                          ) -> None:
+    """Issue 19: dt and hour come from the folder names (hive partitioning: filters on them tested per
+    file, not per row, and neither column read) when every file lies in its own hour's folders and no
+    other folder looks like a partition; the values are the files' own either way."""
+    from logpipe.engines.raw_sql import read_parquet_sql
+
+    store = tmp_store
+    store.write_object(store.layout.object_key(T0, seq=1), gzip_lines([rec(T0, "a0")]))
+    open_compactor(config_for(store)).run(T0 + HOUR + LATE)
+    hour = str(store.local_path(list_compacted(store, T0, T0 + HOUR)[T0].key))
+    elsewhere = tmp_path / "team=ops" / hour.split("/", 1)[1]  # the same folders, below a key=value folder
+    elsewhere.parent.mkdir(parents=True)
+    elsewhere.write_bytes(store.local_path(list_compacted(store, T0, T0 + HOUR)[T0].key).read_bytes())
+    assert "hive_partitioning=true" in read_parquet_sql([hour])
+    for files in ([str(elsewhere)], [hour, str(elsewhere)], [hour.replace("/hour=10/", "/hour=11/")]):
+        assert "hive_partitioning=false" in read_parquet_sql(files)
+    for files in ([hour], [str(elsewhere)]):
+        rows = duckdb.sql(f"SELECT dt, hour, request_id FROM {read_parquet_sql(files)}").fetchall()
+        assert rows == [("2024-03-01", "10", "a0")]
+
+
 def test_explain_shows_bytes_of_both_forms(tmp_store) -> None:
     store = tmp_store
     lines = [rec(T0 + timedelta(seconds=s), f"id{s}", stack_trace="x" * 200) for s in range(300)]
