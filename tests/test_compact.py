@@ -117,6 +117,81 @@ def test_every_shipped_query_answers_alike_on_both_forms(tmp_store) -> None:
         # the same rows; arbitrary() may pick another row's value (on any engine), so it is left out
         assert comparable_rows(compacted.table, name) == comparable_rows(raw.table, name), name
         assert compacted.stats.bad_records == raw.stats.bad_records, name
+    # a window wholly in the compacted hours (its lateness too) reads them through the compacted view
+    # alone, without the JSON branch over an empty table: the same answers
+    hour = (start, start + HOUR)
+    for name in SHIPPED:
+        compacted = run_query(config, name, *hour, params.get(name, {}))
+        raw = run_query(raw_config, name, *hour, params.get(name, {}))
+        assert compacted.table.schema == raw.table.schema, name
+        assert comparable_rows(compacted.table, name) == comparable_rows(raw.table, name), name
+
+
+def test_a_window_of_compacted_hours_gets_the_view_without_the_json_branch_once_per_form(tmp_store, monkeypatch
+                                                                                        ) -> None:
+    """Issue 19: over compacted hours only, the ``logs`` view has no JSON branch (binding its time
+    parsing and level regexes over an empty table was half the planning of an hourly query), and the
+    view's forms (with and without the shape columns) each keep a pooled connection: queries that
+    alternate between them create each form once, not at every turn; nor is the view over the
+    window's files made again for each query of the same window."""
+    from logpipe.engines.duckdb import close_pool
+
+    store = tmp_store
+    for h in range(3):
+        store.write_object(store.layout.object_key(T0 + h * HOUR, seq=1), gzip_lines(
+            [rec(T0 + h * HOUR + timedelta(minutes=m), f"r{h}-{m}") for m in range(3)]))
+    config = config_for(store)
+    open_compactor(config).run(T0 + 2 * HOUR + LATE)  # hours 10 and 11; hour 12 stays raw
+    close_pool()
+    views: list[str] = []
+    tables: list[str] = []  # logs_raw / logs_compacted (re)created
+    execute = duckdb.DuckDBPyConnection.execute
+
+    def spy(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if sql.startswith("CREATE OR REPLACE VIEW logs AS"):
+            views.append(sql)
+        elif sql.startswith("CREATE OR REPLACE VIEW logs_"):
+            tables.append(sql.split(" AS ")[0].removeprefix("CREATE OR REPLACE VIEW "))
+        return execute(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb.DuckDBPyConnection, "execute", spy)
+    slim = "SELECT count(*) AS n FROM logs WHERE dt BETWEEN :dt_start AND :dt_end AND ts < :window_end"
+    shaped = "SELECT count(DISTINCT pattern_id) AS n FROM logs WHERE dt BETWEEN :dt_start AND :dt_end AND ts < :window_end"
+    try:
+        answers = [run_query(config, adhoc_query(sql), T0, T0 + HOUR).table.column("n").to_pylist()
+                   for sql in (slim, shaped, slim, shaped, slim)]
+        assert answers == [[3], [1], [3], [1], [3]]
+        assert len(views) == 2 and not any("logs_raw" in v for v in views)
+        # the same window's files: each connection's logs_compacted is made once, not per query
+        assert tables == ["logs_compacted", "logs_compacted"]
+        # a window reaching the raw hour reads both forms of hours, through the view with both branches
+        assert run_query(config, adhoc_query(slim), T0, T0 + 3 * HOUR).table.column("n").to_pylist() == [9]
+        assert len(views) == 3 and "logs_raw" in views[-1] and "logs_compacted" in views[-1]
+        assert tables[2:] == ["logs_raw", "logs_compacted"]
+    finally:
+        close_pool()
+
+
+def test_the_partition_of_a_parquet_hour_is_read_from_its_folders_only_where_they_name_it(tmp_store, tmp_path
+                                                                                          ) -> None:
+    """Issue 19: dt and hour come from the folder names (hive partitioning: filters on them tested per
+    file, not per row, and neither column read) when every file lies in its own hour's folders and no
+    other folder looks like a partition; the values are the files' own either way."""
+    from logpipe.engines.raw_sql import read_parquet_sql
+
+    store = tmp_store
+    store.write_object(store.layout.object_key(T0, seq=1), gzip_lines([rec(T0, "a0")]))
+    open_compactor(config_for(store)).run(T0 + HOUR + LATE)
+    hour = str(store.local_path(list_compacted(store, T0, T0 + HOUR)[T0].key))
+    elsewhere = tmp_path / "team=ops" / hour.split("/", 1)[1]  # the same folders, below a key=value folder
+    elsewhere.parent.mkdir(parents=True)
+    elsewhere.write_bytes(store.local_path(list_compacted(store, T0, T0 + HOUR)[T0].key).read_bytes())
+    assert "hive_partitioning=true" in read_parquet_sql([hour])
+    for files in ([str(elsewhere)], [hour, str(elsewhere)], [hour.replace("/hour=10/", "/hour=11/")]):
+        assert "hive_partitioning=false" in read_parquet_sql(files)
+    for files in ([hour], [str(elsewhere)]):
+        rows = duckdb.sql(f"SELECT dt, hour, request_id FROM {read_parquet_sql(files)}").fetchall()
+        assert rows == [("2024-03-01", "10", "a0")]
 
 
 def test_explain_shows_bytes_of_both_forms(tmp_store) -> None:

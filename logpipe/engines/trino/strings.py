@@ -13,6 +13,7 @@ from sqlglot import exp
 from logpipe.engines.duckdb_macros import WHITESPACE_CLASS
 from logpipe.engines.trino import types as tt
 from logpipe.engines.trino.compiler import (
+    MAX_LENGTH,
     Call,
     Compiler,
     Scope,
@@ -54,9 +55,9 @@ def varchar(node: exp.Expression) -> Typed:
 def _length(c: Compiler, call: Call) -> Typed:
     (a,) = args_of(c, call, 1)
     if a.type.name == "varbinary":
-        return Typed(fn("octet_length", a), tt.BIGINT)
+        return Typed(fn("octet_length", a), tt.BIGINT, bound=MAX_LENGTH)
     (s,) = strings(c, call, 1)
-    return Typed(fn("length", s), tt.BIGINT)  # code points
+    return Typed(fn("length", s), tt.BIGINT, bound=MAX_LENGTH)  # code points
 
 
 @rewrite("lower", "upper")
