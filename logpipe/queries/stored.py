@@ -23,7 +23,7 @@ from sqlalchemy import Engine, bindparam, delete, func, select
 from logpipe.layout import from_ms, to_ms
 from logpipe.queries.arrow import columns_of, from_parquet, head, table_of, to_parquet
 from logpipe.queries.model import RUNNER_PARAMS, QueryResult
-from logpipe.state.db import now_ms, upsert
+from logpipe.state.db import now_ms, replace_rows
 from logpipe.state.tables import query_results
 
 
@@ -100,8 +100,7 @@ class ResultStore:
                "columns": json.dumps(columns_of(table)), "data": to_parquet(kept), "engine": result.stats.engine,
                "bytes_scanned": int(result.stats.bytes_scanned), "created_ms": now_ms()}
         with self.engine.begin() as conn:
-            upsert(conn, query_results, [row], ["result_id"],
-                   lambda new: {c: getattr(new, c) for c in row if c != "result_id"})
+            replace_rows(conn, query_results, [row], ["result_id"])
             cutoff = now_ms() - int(timedelta(days=self.retention_days).total_seconds() * 1000)
             conn.execute(_PRUNE_OLD, {"cutoff": cutoff})
             oldest_kept = conn.execute(_NTH_NEWEST, {"k_job": job, "skip": self.max_per_job - 1}).scalar()
