@@ -20,9 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING, Any
 
 from logpipe.config import EngineConfig
 from logpipe.engines.raw_sql import (
@@ -41,6 +39,9 @@ from logpipe.store.cache import disk_error, evict, touch
 from logpipe.store.integrity import ObjectCheck, check_file, missing, write_salvaged
 from logpipe.store.records import MAX_RECORD_BYTES, ReadStats, decompress_lines, parse_record
 from logpipe.store.verdicts import ObjectVerdict, VerdictStore, verdict_for
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ class ReadPlan:
 class ObjectReader:
     """Checks, salvages and counts the objects a DuckDB query reads (see the module docstring)."""
 
-    def __init__(self, state: Engine, settings: EngineConfig, store: Store, lateness_s: int = 600) -> None:
+    def __init__(self, state: Engine | str, settings: EngineConfig, store: Store, lateness_s: int = 600) -> None:
+        """``state``: the state engine, or its URL (opened when verdicts are first read or saved)."""
         self.verdicts = VerdictStore(state)
         self.settings = settings
         self.store = store

@@ -17,11 +17,12 @@ def _duckdb(config: Config) -> Engine:
     from logpipe.config import parse_duration
     from logpipe.engines.bad_records import ObjectReader
     from logpipe.engines.duckdb import DuckDBEngine
-    from logpipe.state.db import open_state
     from logpipe.store import Store
 
     store = Store(config.store, region=config.aws.region)
-    reader = ObjectReader(open_state(config.state.url), config.engine, store, parse_duration(config.service.lateness))
+    # the state database by its URL: opened when the verdicts need it (a warm run's lookup in a SQLite
+    # file does not, logpipe.store.verdicts)
+    reader = ObjectReader(config.state.url, config.engine, store, parse_duration(config.service.lateness))
     return DuckDBEngine(config.engine, store, reader, compacted=config.compact.read)
 
 

@@ -2,13 +2,34 @@
 
 Its schema (``tables``) is built by Alembic migrations; ``outbox`` delivers exactly once;
 ``watermarks`` remembers what every scheduled job has done.
+
+The names below load their module on first use: ``logpipe.state.db`` alone (what a ``query run``
+needs to find remembered object verdicts) must not import SQLAlchemy, the outbox and the watermarks.
 """
 
 from __future__ import annotations
 
-from logpipe.state.db import insert_ignore, migrate, open_state, upsert
-from logpipe.state.outbox import Outbox, OutboxItem, OutboxRow
-from logpipe.state.watermarks import JobState, WatermarkStore, WindowRecord, due_windows
+import importlib
+from typing import TYPE_CHECKING
+from typing import Any as _Any
+
+if TYPE_CHECKING:
+    from logpipe.state.db import insert_ignore, migrate, open_state, upsert
+    from logpipe.state.outbox import Outbox, OutboxItem, OutboxRow
+    from logpipe.state.watermarks import JobState, WatermarkStore, WindowRecord, due_windows
+
+_LAZY = {"insert_ignore": "db", "migrate": "db", "open_state": "db", "upsert": "db",
+         "Outbox": "outbox", "OutboxItem": "outbox", "OutboxRow": "outbox",
+         "JobState": "watermarks", "WatermarkStore": "watermarks", "WindowRecord": "watermarks",
+         "due_windows": "watermarks"}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = ["JobState", "Outbox", "OutboxItem", "OutboxRow", "WatermarkStore", "WindowRecord", "due_windows",
            "insert_ignore", "migrate", "open_state", "upsert"]

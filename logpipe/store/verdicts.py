@@ -15,20 +15,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from sqlalchemy import Engine, select
+from typing import TYPE_CHECKING, Any
 
 from logpipe.layout import to_ms
-from logpipe.state.db import now_ms, upsert
-from logpipe.state.tables import object_verdicts
+from logpipe.state.db import now_ms, sqlite_reader, upsert
 from logpipe.store.base import StoredObject
 from logpipe.store.integrity import ObjectCheck
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
 _LOOKUP_CHUNK = 500  # URLs per SELECT
+# The columns a verdict is made of, in the order ``_verdict`` takes them.
+_COLUMNS = ("url", "size", "version", "hour_ms", "object_check", "bad_lines", "misplaced", "records", "lateness_s")
 
 VerdictKey = tuple[str, int, str]  # (url, size, version)
 
@@ -74,20 +78,54 @@ def verdict_for(obj: StoredObject, url: str, check: ObjectCheck) -> ObjectVerdic
 
 class VerdictStore:
     """Object verdicts in the state database (table ``object_verdicts``). Failures to read or write them
-    only cost time - the objects are checked again - so they are logged, never raised."""
+    only cost time - the objects are checked again - so they are logged, never raised.
 
-    def __init__(self, state: Engine) -> None:
-        self.state = state
+    ``state``: the state engine, or its URL, opened (``open_state``) when first needed. With a URL, a
+    lookup in a plain SQLite file already at the newest schema reads it with the standard library
+    (``logpipe.state.db.sqlite_reader``): a warm ``logpipe query run`` imports no SQLAlchemy."""
+
+    def __init__(self, state: Engine | str) -> None:
+        self._engine: Engine | None = None if isinstance(state, str) else state
+        self._url = state if isinstance(state, str) else None
+
+    @property
+    def state(self) -> Engine:
+        """The state engine (opened now when given a URL: a state that cannot be opened is a ConfigError)."""
+        if self._engine is None:
+            from logpipe.state.db import open_state
+
+            assert self._url is not None
+            self._engine = open_state(self._url)
+        return self._engine
 
     def lookup(self, keys: Iterable[VerdictKey]) -> dict[VerdictKey, ObjectVerdict]:
         wanted = set(keys)
         found: dict[VerdictKey, ObjectVerdict] = {}
         urls = sorted({k[0] for k in wanted})
-        t = object_verdicts.c
+        reader = sqlite_reader(self._url) if self._engine is None and self._url is not None else None
+        engine = self.state if reader is None else None  # outside the try: an unusable state is an error
         try:
-            with self.state.connect() as conn:
+            if reader is not None:
+                with closing(reader):
+                    for i in range(0, len(urls), _LOOKUP_CHUNK):
+                        chunk = urls[i:i + _LOOKUP_CHUNK]
+                        rows = reader.execute(f"SELECT {', '.join(_COLUMNS)} FROM object_verdicts "
+                                              f"WHERE url IN ({', '.join('?' * len(chunk))})", chunk)
+                        for row in rows:
+                            verdict = _verdict(row)
+                            if verdict.key in wanted:
+                                found[verdict.key] = verdict
+                return found
+            from sqlalchemy import select
+
+            from logpipe.state.tables import object_verdicts
+
+            assert engine is not None
+            t = object_verdicts.c
+            with engine.connect() as conn:
                 for i in range(0, len(urls), _LOOKUP_CHUNK):
-                    for row in conn.execute(select(object_verdicts).where(t.url.in_(urls[i:i + _LOOKUP_CHUNK]))):
+                    query = select(*(t[c] for c in _COLUMNS)).where(t.url.in_(urls[i:i + _LOOKUP_CHUNK]))
+                    for row in conn.execute(query):
                         verdict = _verdict(row)
                         if verdict.key in wanted:
                             found[verdict.key] = verdict
@@ -104,8 +142,11 @@ class VerdictStore:
                 for v in verdicts]
         if not rows:
             return
+        from logpipe.state.tables import object_verdicts
+
+        engine = self.state
         try:
-            with self.state.begin() as conn:
+            with engine.begin() as conn:
                 upsert(conn, object_verdicts, rows, ["url", "size", "version"],
                        lambda new: {"hour_ms": new.hour_ms, "object_check": new.object_check,
                                     "bad_lines": new.bad_lines, "misplaced": new.misplaced, "records": new.records,
@@ -115,10 +156,15 @@ class VerdictStore:
 
     def in_hours(self, start: datetime, end: datetime) -> list[ObjectVerdict]:
         """The newest verdict of every object whose partition hour lies in ``[start, end)``."""
+        from sqlalchemy import select
+
+        from logpipe.state.tables import object_verdicts
+
         t = object_verdicts.c
         newest: dict[str, tuple[int, ObjectVerdict]] = {}
         with self.state.connect() as conn:
-            rows = conn.execute(select(object_verdicts).where(t.hour_ms >= to_ms(start), t.hour_ms < to_ms(end)))
+            rows = conn.execute(select(*(t[c] for c in _COLUMNS), t.checked_ms)
+                                .where(t.hour_ms >= to_ms(start), t.hour_ms < to_ms(end)))
             for row in rows:
                 verdict = _verdict(row)
                 if verdict.url not in newest or row.checked_ms > newest[verdict.url][0]:
@@ -126,15 +172,14 @@ class VerdictStore:
         return [v for _, v in sorted(newest.values(), key=lambda item: (item[1].hour_ms, item[1].url))]
 
 
-def _verdict(row: object) -> ObjectVerdict:
-    r = row  # a Row of object_verdicts
-    bad = getattr(r, "bad_lines", None)
-    return ObjectVerdict(url=r.url, size=int(r.size), version=r.version, hour_ms=int(r.hour_ms),  # type: ignore[attr-defined]
-                         check=ObjectCheck.from_json(r.object_check),  # type: ignore[attr-defined]
+def _verdict(row: Sequence[Any]) -> ObjectVerdict:
+    """A verdict from a row whose first columns are ``_COLUMNS``, in that order."""
+    url, size, version, hour_ms, check, bad, misplaced, records, lateness_s = row[:len(_COLUMNS)]
+    return ObjectVerdict(url=url, size=int(size), version=version, hour_ms=int(hour_ms),
+                         check=ObjectCheck.from_json(check),
                          bad_lines=None if bad is None else {str(k): int(v) for k, v in json.loads(bad).items()},
-                         misplaced=None if r.misplaced is None else int(r.misplaced),  # type: ignore[attr-defined]
-                         records=None if r.records is None else int(r.records),  # type: ignore[attr-defined]
-                         lateness_s=r.lateness_s)  # type: ignore[attr-defined]
+                         misplaced=None if misplaced is None else int(misplaced),
+                         records=None if records is None else int(records), lateness_s=lateness_s)
 
 
 @dataclass
