@@ -75,8 +75,7 @@ def _print_stats(result: Any) -> None:
     stats = result.stats
     bad = sum(stats.bad_records.values())
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(stats.bad_records.items()))
-    rows = result.table.num_rows if result.table is not None else len(result.frame)  # no pandas when not needed
-    parts = [plural(rows, "row"), f"engine {stats.engine}", f"scanned {_human_bytes(stats.bytes_scanned)}"]
+    parts = [plural(result.num_rows, "row"), f"engine {stats.engine}", f"scanned {_human_bytes(stats.bytes_scanned)}"]
     if stats.engine == "duckdb":
         parts.append(plural(stats.files_scanned, "object"))
     parts.append(f"{stats.engine_ms / 1000:.2f}s")
@@ -237,8 +236,9 @@ def run_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str | No
     values = _params(params)
     fmt = format_for(fmt, output)
     warn_if_no_store(app.config)
+    # text formats take DuckDB's Python values when the columns allow it (no pyarrow in the process)
     result = _run_with_progress(lambda progress: run_query(app.config, query, start, end, values, engine, progress,
-                                                           force=force))
+                                                           force=force, rows=fmt != "parquet"))
     write_result(result, fmt, output, console, sys.stdout)
     _print_stats(result)
 
@@ -258,7 +258,7 @@ def sql_cmd(app: AppContext, sql_text: str, since: str | None, until: str, engin
     fmt = format_for(fmt, output)
     warn_if_no_store(app.config)
     result = _run_with_progress(lambda progress: run_sql(app.config, sql_text, start, end, engine, progress,
-                                                         force=force))
+                                                         force=force, rows=fmt != "parquet"))
     write_result(result, fmt, output, console, sys.stdout)
     _print_stats(result)
 

@@ -32,12 +32,30 @@ from logpipe.errors import UsageError
 
 
 def as_arrow(result: Any) -> Any:
-    """The engine's Arrow table, or (an engine that gave only a frame) one made from the frame."""
+    """The engine's Arrow table, or one made from its rows (with the Arrow types DuckDB gives those
+    column types) or (an engine that gave only a frame) from the frame."""
     import pyarrow as pa
 
     if getattr(result, "table", None) is not None:
         return result.table
+    found = getattr(result, "rows", None)
+    if found is not None:
+        types = [_arrow_type(pa, kind) for kind in found.types]
+        columns = [list(column) for column in zip(*found.rows, strict=True)] if found.rows else [[] for _ in types]
+        return pa.table([pa.array(c, type=t) for c, t in zip(columns, types, strict=True)], names=list(found.names))
     return pa.Table.from_pandas(result.frame, preserve_index=False)
+
+
+def _arrow_type(pa: Any, kind: str) -> Any:
+    """The Arrow type DuckDB gives a plain column type (logpipe.engines.base.PLAIN_TYPES, DECIMAL)."""
+    if kind.startswith("DECIMAL("):
+        precision, scale = (int(n) for n in kind[len("DECIMAL("):-1].split(","))
+        return pa.decimal128(precision, scale)
+    return {"VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "TINYINT": pa.int8(), "SMALLINT": pa.int16(),
+            "INTEGER": pa.int32(), "BIGINT": pa.int64(), "UTINYINT": pa.uint8(), "USMALLINT": pa.uint16(),
+            "UINTEGER": pa.uint32(), "UBIGINT": pa.uint64(), "FLOAT": pa.float32(), "DOUBLE": pa.float64(),
+            "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"),
+            "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC")}[kind]
 
 
 def _interval_text(value: dt.timedelta) -> str:
@@ -112,7 +130,9 @@ def _values(column: Any) -> list[Any]:
     kind = column.type
     if pa.types.is_timestamp(kind) and kind.tz and kind.unit in _UNIT:
         unit = _UNIT[kind.unit]
-        return [None if v is None else _EPOCH + dt.timedelta(**{unit: v}) for v in column.cast(pa.int64()).to_pylist()]
+        # a view of each chunk's integers (a cast would import pyarrow.compute, a tenth of the start-up)
+        ints = [v for chunk in column.chunks for v in chunk.view(pa.int64()).to_pylist()]
+        return [None if v is None else _EPOCH + dt.timedelta(**{unit: v}) for v in ints]
     return list(column.to_pylist())
 
 
@@ -139,8 +159,21 @@ def _cell(value: Any) -> str:
 
 def render(table: Any, fmt: str) -> str:
     """A text format of an Arrow table (csv, json lines, markdown)."""
-    names = list(table.column_names)
-    rows = _rows(table)
+    return render_rows(list(table.column_names), _rows(table), fmt)
+
+
+def _names_and_rows(result: Any) -> tuple[list[str], list[list[Any]]]:
+    """A result's column names and rows as Python values: its rows as the engine gave them (no Arrow
+    table then, and no pyarrow), else from its Arrow table."""
+    found = getattr(result, "rows", None)
+    if found is not None:
+        return list(found.names), [list(row) for row in found.rows]
+    table = as_arrow(result)
+    return list(table.column_names), _rows(table)
+
+
+def render_rows(names: list[str], rows: list[list[Any]], fmt: str) -> str:
+    """A text format (csv, json lines, markdown) of rows of Python values."""
     if fmt == "json":
         return "".join("{" + ",".join(f"{json.dumps(n, ensure_ascii=False)}:{_json_value(v)}" for n, v in zip(names, row, strict=True))
                        + "}\n" for row in rows)
@@ -163,25 +196,25 @@ def render(table: Any, fmt: str) -> str:
 
 def write_result(result: Any, fmt: str, output: str | None, console: Any, stdout: Any) -> None:
     """Write a QueryResult in ``fmt`` to ``output`` (a file) or the terminal."""
-    table = as_arrow(result)
     if fmt == "parquet":
         if not output:
             raise UsageError("--format parquet writes a binary file: give --output FILE.parquet")
         import pyarrow.parquet as pq
 
-        pq.write_table(table, output)
+        pq.write_table(as_arrow(result), output)
         return
+    names, rows = _names_and_rows(result)
     if fmt == "table" and not output:
         from rich.table import Table
 
         view = Table(show_lines=False)
-        for name in table.column_names:
+        for name in names:
             view.add_column(str(name), overflow="fold")
-        for row in _rows(table):
+        for row in rows:
             view.add_row(*(_cell(v) for v in row))
         console.print(view)
         return
-    text = render(table, fmt)
+    text = render_rows(names, rows, fmt)
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -190,4 +223,4 @@ def write_result(result: Any, fmt: str, output: str | None, console: Any, stdout
         stdout.flush()
 
 
-__all__ = ["as_arrow", "render", "write_result"]
+__all__ = ["as_arrow", "render", "render_rows", "write_result"]

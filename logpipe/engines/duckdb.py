@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from logpipe.config import EngineConfig
 from logpipe.engines import duckdb_macros, object_cache, translation_cache
 from logpipe.engines.bad_records import ObjectReader, ReadPlan, missing_verdict
-from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats
+from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats, Rows, plain_type
 from logpipe.engines.binding import BoundStatement, prepare_tree
 from logpipe.engines.raw_sql import (
     all_null_predicate,
@@ -339,6 +339,7 @@ class DuckDBEngine:
     """Runs statements on an in-memory DuckDB whose ``logs`` view covers one window of the store."""
 
     name = "duckdb"
+    answers_rows = True  # run_result(..., rows=True) may give Rows
 
     def __init__(self, settings: EngineConfig, store: Store, reader: ObjectReader | None = None,
                  compacted: bool = True) -> None:
@@ -493,17 +494,21 @@ class DuckDBEngine:
         _, table, stats = self.run_result(statement, progress, cancel)
         return frame_of(table), stats
 
-    def run_result(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
-                   ) -> tuple[None, Any, QueryStats]:
+    def run_result(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None,
+                   rows: bool = False) -> tuple[None, Any, QueryStats]:
         """DuckDB's own Arrow table of the result (exact values and types), and its stats. No pandas
         frame is made here (None): ``frame_of`` makes one for whoever asks (QueryResult.frame), so a
-        caller that writes the Arrow table (``logpipe query run``) never imports pandas."""
+        caller that writes the Arrow table never imports pandas.
+
+        ``rows``: a result whose columns are all of plain types (``logpipe.engines.base.plain_type``)
+        comes back as ``Rows``, DuckDB's Python values, instead of the Arrow table: ``logpipe query
+        run`` writing text then imports neither pyarrow nor numpy."""
         started = time.perf_counter()
         sql, values = compile_duckdb(statement, self.cache_dir)
         plan, unrecognised = self.plan(statement, progress)
         if cancel is not None and cancel.is_set():
             raise QueryCancelled("the query was cancelled before it ran")
-        table = self._query(plan, sql, values, progress, cancel)
+        table = self._query(plan, sql, values, progress, cancel, rows)
         data_quality = self.window_quality(plan, statement, unrecognised) if self.reader is not None else None
         read = [e for e in plan.entries if e.file is not None]
         stats = QueryStats(engine=self.name,
@@ -514,8 +519,9 @@ class DuckDBEngine:
         return None, table, stats
 
     def _query(self, plan: ReadPlan, sql: str, values: dict[str, Any], progress: Progress | None,
-               cancel: Cancel | None = None) -> Any:
-        """Run the statement over the plan's files; then count what the new objects held."""
+               cancel: Cancel | None = None, rows: bool = False) -> Any:
+        """Run the statement over the plan's files (its Arrow table; with ``rows``, ``Rows`` when every
+        column is of a plain type); then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
             objects = [(e.file, e.obj.key, e.obj.size, e.obj.version, to_ms(e.obj.partition.hour))
@@ -529,7 +535,12 @@ class DuckDBEngine:
                     with _watching(con, len(files), progress, cancel):
                         # Arrow is DuckDB's own result (a NULL stays NULL, a BIGINT an integer); a
                         # frame is made from it only for the metrics and detectors that read frames.
-                        table = con.sql(sql, params=values or None).to_arrow_table()
+                        relation = con.sql(sql, params=values or None)
+                        types = [str(t) for t in relation.types]
+                        if rows and all(plain_type(t) for t in types):
+                            table = Rows(list(relation.columns), types, relation.fetchall())
+                        else:
+                            table = relation.to_arrow_table()
                 except Exception as exc:
                     if cancel is not None and cancel.is_set():
                         raise QueryCancelled("the query was cancelled (DuckDB interrupted)") from None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import pandas as pd
 
-    from logpipe.engines.base import QueryStats
+    from logpipe.engines.base import QueryStats, Rows
     from logpipe.engines.binding import Param
 
 # Parameters the runner always supplies; a query may use any of them without declaring them.
@@ -94,7 +94,9 @@ class SavedQuery:
 @dataclass
 class QueryResult:
     """A query's result. ``frame`` may be given as None with ``table`` set: the pandas frame is then
-    made from the Arrow table on first use (``logpipe query run`` writes the table and never needs it)."""
+    made from the Arrow table on first use (``logpipe query run`` writes the table and never needs it).
+    A run that asked for rows (``run_query(..., rows=True)``) may instead hold ``rows`` (Python values of
+    plain column types) with neither table nor frame: what ``logpipe query run`` writes as text."""
 
     query: SavedQuery
     frame: pd.DataFrame
@@ -105,6 +107,14 @@ class QueryResult:
     # The engine's own result (a pyarrow Table): its values and types exactly, NULLs included, for the
     # writers of ``logpipe query``; None when the engine gave only the frame.
     table: Any = None
+    rows: Rows | None = None
+
+    @property
+    def num_rows(self) -> int:
+        """How many rows the result holds (counted without making a frame when there is none)."""
+        if self.rows is not None:
+            return self.rows.num_rows
+        return int(self.table.num_rows) if self.table is not None else len(self.frame)
 
 
 def _frame(self: QueryResult) -> pd.DataFrame:

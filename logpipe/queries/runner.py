@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from logpipe.config import Config, parse_duration
 from logpipe.engines import BoundStatement, Cancel, Param, Progress, athena_cost, open_engine
+from logpipe.engines.base import Rows
 from logpipe.engines.parsing import parse
 from logpipe.engines.sandbox import check_read_only
 from logpipe.errors import UsageError
@@ -29,7 +30,7 @@ from logpipe.redact import redact
 from logpipe.store import Store
 
 __all__ = ["ExplainResult", "adhoc_query", "athena_only", "bind_statement", "check_window", "explain_query", "lateness_of",
-           "redact_result", "run_query", "run_sql"]
+           "redact_result", "redact_rows", "run_query", "run_sql"]
 
 
 def adhoc_query(sql: str) -> SavedQuery:
@@ -101,7 +102,7 @@ def athena_only(query: SavedQuery) -> str | None:
 def run_query(config: Config, query: SavedQuery | str, start: datetime, end: datetime,
               params: Mapping[str, Any] | None = None, engine: str | None = None,
               progress: Progress | None = None, force: bool = True, cancel: Cancel | None = None,
-              redacted: bool = True) -> QueryResult:
+              redacted: bool = True, rows: bool = False) -> QueryResult:
     """Run a saved query (object or name) over ``[start, end)``; every row comes back in the frame.
 
     ``redacted`` (the default): every text value in the result goes through ``logpipe.redact``, so
@@ -109,7 +110,11 @@ def run_query(config: Config, query: SavedQuery | str, start: datetime, end: dat
     the detectors, which mask secrets themselves and must hash the engine's own shapes, read raw.
 
     ``force`` False refuses a window longer than ``[engine] max_window`` (the CLI's default). Setting
-    ``cancel`` stops the engine (QueryCancelled)."""
+    ``cancel`` stops the engine (QueryCancelled).
+
+    ``rows``: the caller writes text (``logpipe query run --format csv``): an engine that can
+    (DuckDB) gives a result of plain column types as ``QueryResult.rows``, Python values, with no
+    Arrow table (``table`` None) and no frame."""
     if isinstance(query, str):
         query = get_query(config, query)
     check_window(config, utc(start), utc(end), force)
@@ -118,7 +123,9 @@ def run_query(config: Config, query: SavedQuery | str, start: datetime, end: dat
     table = None
     try:
         run_result = getattr(runner, "run_result", None)
-        if run_result is not None:
+        if run_result is not None and rows and getattr(runner, "answers_rows", False):
+            frame, table, stats = run_result(statement, progress, cancel, rows=True)
+        elif run_result is not None:
             frame, table, stats = run_result(statement, progress, cancel)
         elif cancel is not None:
             frame, stats = runner.run(statement, progress, cancel)
@@ -126,22 +133,34 @@ def run_query(config: Config, query: SavedQuery | str, start: datetime, end: dat
             frame, stats = runner.run(statement, progress)
     finally:
         runner.close()
-    if redacted:
+    found = table if isinstance(table, Rows) else None
+    if found is not None:
+        table = None
+        if redacted:
+            found = redact_rows(found)
+    elif redacted:
         frame, table = redact_result(frame, table)
     public = {k: v for k, v in statement.values.items()}
     return QueryResult(query=query, frame=frame, window_start=statement.window_start,
-                       window_end=statement.window_end, params=public, stats=stats, table=table)
+                       window_end=statement.window_end, params=public, stats=stats, table=table, rows=found)
 
 
-def _redact_value(value: Any) -> Any:
+def _redact_value(value: Any, seen: dict[str, str] | None = None) -> Any:
+    """``value`` with every text in it redacted; ``seen``: texts already redacted (a result repeats its
+    service names thousands of times; redact is the same function of the text throughout a run)."""
     if isinstance(value, str):
-        return redact(value)
+        if seen is None:
+            return redact(value)
+        done = seen.get(value)
+        if done is None:
+            done = seen[value] = redact(value)
+        return done
     if isinstance(value, list):
-        return [_redact_value(v) for v in value]
+        return [_redact_value(v, seen) for v in value]
     if isinstance(value, tuple):
-        return tuple(_redact_value(v) for v in value)
+        return tuple(_redact_value(v, seen) for v in value)
     if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
+        return {k: _redact_value(v, seen) for k, v in value.items()}
     return value
 
 
@@ -170,10 +189,11 @@ def redact_result(frame: Any, table: Any) -> tuple[Any, Any]:
             if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
                 frame[column] = frame[column].map(_redact_value)
     if table is not None:
+        seen: dict[str, str] = {}
         for i, field in enumerate(table.schema):
             if _has_text(field.type):
                 before = table.column(i).to_pylist()
-                values = [_redact_value(v) for v in before]
+                values = [_redact_value(v, seen) for v in before]
                 # Most results hold no secret: the column is kept as it is (pa.array would also import
                 # pandas, half a second of a short query's process, to see whether it was given a Series).
                 if values != before:
@@ -187,10 +207,26 @@ def redact_result(frame: Any, table: Any) -> tuple[Any, Any]:
     return frame, table
 
 
+def redact_rows(found: Rows) -> Rows:
+    """Rows with every text value redacted (their text columns: a plain type holds no nested text)."""
+    text = [i for i, kind in enumerate(found.types) if kind == "VARCHAR"]
+    if not text:
+        return found
+    seen: dict[str, str] = {}
+    rows = []
+    for row in found.rows:
+        values = list(row)
+        for i in text:
+            if values[i] is not None:
+                values[i] = _redact_value(values[i], seen)
+        rows.append(tuple(values))
+    return Rows(found.names, found.types, rows)
+
+
 def run_sql(config: Config, sql_text: str, start: datetime, end: datetime, engine: str | None = None,
-            progress: Progress | None = None, force: bool = True) -> QueryResult:
+            progress: Progress | None = None, force: bool = True, rows: bool = False) -> QueryResult:
     """Ad-hoc Athena-dialect SQL over the table ``logs`` (the runner's placeholders are available)."""
-    return run_query(config, adhoc_query(sql_text), start, end, {}, engine, progress, force)
+    return run_query(config, adhoc_query(sql_text), start, end, {}, engine, progress, force, rows=rows)
 
 
 # -- explain --------------------------------------------------------------------------------------
