@@ -15,6 +15,7 @@ Parquet prefix is the compaction watermark: hours before it are read from Parque
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -101,6 +102,16 @@ class PartitionBounds:
     dthour_end: str
 
 
+@functools.lru_cache(maxsize=8192)
+def _partition_hour(dt: str, hour: str) -> datetime | None:
+    """The hour a partition's ``dt`` and ``hour`` name (UTC), or None for a date or hour that does not
+    exist. Remembered: a month's listing parses 720 hours for its 2,880 objects, not 2,880."""
+    try:
+        return datetime.strptime(f"{dt} {hour}", f"{DT_FORMAT} {HOUR_FORMAT}").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Layout:
     """Paths of the store under one prefix."""
@@ -143,11 +154,10 @@ class Layout:
         match = _PARTITION_RE.search(key[len(self.prefix) :])
         if not match:
             return None
-        try:
-            hour = datetime.strptime(f"{match['dt']} {match['hour']}", f"{DT_FORMAT} {HOUR_FORMAT}")
-        except ValueError:  # dt=2024-02-30, hour=99: not a partition
+        hour = _partition_hour(match["dt"], match["hour"])
+        if hour is None:  # dt=2024-02-30, hour=99: not a partition
             return None
-        return Partition(hour.replace(tzinfo=UTC), match["service"]), match["object"]
+        return Partition(hour, match["service"]), match["object"]
 
     # -- the same layout as AWS describes it -----------------------------------------------------
 

@@ -58,7 +58,10 @@ def _human_bytes(n: int) -> str:
 
 
 def _run_with_progress(work: Any) -> Any:
-    """Run ``work(progress)`` under a spinner with the elapsed time and the engine's state."""
+    """Run ``work(progress)`` under a spinner with the elapsed time and the engine's state (on a
+    terminal: elsewhere a spinner shows nothing, and its refresh thread and imports are not paid)."""
+    if not err_console.is_terminal:
+        return work(lambda text: None)
     from rich.status import Status
 
     started = time.monotonic()

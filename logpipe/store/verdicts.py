@@ -102,6 +102,7 @@ class VerdictStore:
         wanted = set(keys)
         found: dict[VerdictKey, ObjectVerdict] = {}
         urls = sorted({k[0] for k in wanted})
+        checks: dict[str, ObjectCheck] = {}  # most objects' checks are the same text (a clean gzip)
         reader = sqlite_reader(self._url) if self._engine is None and self._url is not None else None
         engine = self.state if reader is None else None  # outside the try: an unusable state is an error
         try:
@@ -112,7 +113,7 @@ class VerdictStore:
                         rows = reader.execute(f"SELECT {', '.join(_COLUMNS)} FROM object_verdicts "
                                               f"WHERE url IN ({', '.join('?' * len(chunk))})", chunk)
                         for row in rows:
-                            verdict = _verdict(row)
+                            verdict = _verdict(row, checks)
                             if verdict.key in wanted:
                                 found[verdict.key] = verdict
                 return found
@@ -126,7 +127,7 @@ class VerdictStore:
                 for i in range(0, len(urls), _LOOKUP_CHUNK):
                     query = select(*(t[c] for c in _COLUMNS)).where(t.url.in_(urls[i:i + _LOOKUP_CHUNK]))
                     for row in conn.execute(query):
-                        verdict = _verdict(row)
+                        verdict = _verdict(row, checks)
                         if verdict.key in wanted:
                             found[verdict.key] = verdict
         except Exception as exc:
@@ -172,11 +173,16 @@ class VerdictStore:
         return [v for _, v in sorted(newest.values(), key=lambda item: (item[1].hour_ms, item[1].url))]
 
 
-def _verdict(row: Sequence[Any]) -> ObjectVerdict:
-    """A verdict from a row whose first columns are ``_COLUMNS``, in that order."""
-    url, size, version, hour_ms, check, bad, misplaced, records, lateness_s = row[:len(_COLUMNS)]
-    return ObjectVerdict(url=url, size=int(size), version=version, hour_ms=int(hour_ms),
-                         check=ObjectCheck.from_json(check),
+def _verdict(row: Sequence[Any], checks: dict[str, ObjectCheck] | None = None) -> ObjectVerdict:
+    """A verdict from a row whose first columns are ``_COLUMNS``, in that order. ``checks``: the checks
+    already parsed, by their JSON text (an ObjectCheck is frozen: verdicts may share one)."""
+    url, size, version, hour_ms, check_json, bad, misplaced, records, lateness_s = row[:len(_COLUMNS)]
+    check = checks.get(check_json) if checks is not None else None
+    if check is None:
+        check = ObjectCheck.from_json(check_json)
+        if checks is not None:
+            checks[check_json] = check
+    return ObjectVerdict(url=url, size=int(size), version=version, hour_ms=int(hour_ms), check=check,
                          bad_lines=None if bad is None else {str(k): int(v) for k, v in json.loads(bad).items()},
                          misplaced=None if misplaced is None else int(misplaced),
                          records=None if records is None else int(records), lateness_s=lateness_s)
