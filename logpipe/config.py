@@ -5,10 +5,13 @@ key and the file, not a silently ignored setting that makes metrics go nowhere. 
 the embedded default applies (a local folder, DuckDB, SQLite, local metrics), so ``logpipe demo``
 works on a fresh machine with no AWS account.
 
-Built on pydantic-settings: the sources are the TOML file and the environment, which overrides it as
+The sources are the TOML file and the environment, which overrides it as
 ``LOGPIPE_<SECTION>_<KEY>=value`` (for example ``LOGPIPE_STORE_ROOT=s3://b`` or
 ``LOGPIPE_METRICS_SINKS='["cloudwatch"]'``): text fields take the text as it is, numbers and booleans
 are parsed by their field's type, lists and tables as TOML (or JSON). ``LOGPIPE_CONFIG`` names the file.
+They are read exactly as pydantic-settings read them (``Config`` was its ``BaseSettings``; a test holds
+the two readers together), by a few functions here: importing pydantic-settings cost every command a
+tenth of its start-up.
 
 Code below the CLI takes the section it needs (``StoreConfig``, ``EngineConfig``, ``MetricsConfig``...),
 not the whole ``Config``. The AWS region is one setting, ``[aws] region``.
@@ -16,23 +19,19 @@ not the whole ``Config``. The AWS region is one setting, ``[aws] region``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+import types
+import typing
+from collections import deque
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
-from pydantic_settings.sources.utils import parse_env_vars
 
 from logpipe.errors import ConfigError
 
@@ -489,29 +488,11 @@ class WebConfig(Section):
         return [v.strip() for v in values if v.strip()]
 
 
-class _Environment(EnvSettingsSource):
-    """``LOGPIPE_*`` variables from a given mapping (``os.environ`` by default); lists and tables are
-    read as TOML values (``['a', 'b']``), which JSON values also are."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = dict(environ)
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
-
-    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
-        try:
-            return tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            return super().decode_complex_value(field_name, field, value)
-
-
-class Config(BaseSettings):
+class Config(BaseModel):
     """The whole configuration; every section has the embedded default."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="_", env_nested_max_split=1,
-                                      extra="forbid", validate_assignment=True, case_sensitive=False)
+    # validate_default: as pydantic-settings' BaseSettings, which Config was (see ``_environment``)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
 
     aws: AwsConfig = Field(default_factory=AwsConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -536,34 +517,119 @@ class Config(BaseSettings):
     def source(self) -> str | None:
         return self._source
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Plain ``Config()`` is the defaults and what is passed in; ``load_config`` adds the file and
-        the environment."""
-        return (init_settings,)
+
+# -- the environment: LOGPIPE_<SECTION>_<KEY> ---------------------------------------------------------
+#
+# Read as pydantic-settings read it when Config was its BaseSettings (env_prefix LOGPIPE_, nested
+# delimiter "_" split once, names case-insensitive, lists and tables as TOML, else JSON), without
+# importing it: a tenth of a second of every command's start-up. tests/test_config.py holds this
+# reader against pydantic-settings' own over every key of every section.
 
 
-def _sources_for(file: Path | None, environ: Mapping[str, str]) -> type[Config]:
-    """``Config`` reading the environment, then the TOML file (the environment wins)."""
+def _complex(annotation: Any) -> tuple[bool, bool]:
+    """Whether a value of this type is given as TOML/JSON text (a list, a table, a model), and whether
+    text that does not decode is then kept as text (a union that also takes plain values)."""
+    if _complex_type(annotation):
+        return True, False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_complex_type(arg) for arg in typing.get_args(annotation)), True
+    return False, False
 
-    class FromFileAndEnvironment(Config):
-        @classmethod
-        def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                       init_settings: PydanticBaseSettingsSource,
-                                       env_settings: PydanticBaseSettingsSource,
-                                       dotenv_settings: PydanticBaseSettingsSource,
-                                       file_secret_settings: PydanticBaseSettingsSource,
-                                       ) -> tuple[PydanticBaseSettingsSource, ...]:
-            sources: list[PydanticBaseSettingsSource] = [init_settings, _Environment(settings_cls, environ)]
-            if file is not None:
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=file))
-            return tuple(sources)
 
-    return FromFileAndEnvironment
+def _complex_type(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _complex_type(typing.get_args(annotation)[0])
+    return (_complex_class(annotation) or _complex_class(origin) or hasattr(origin, "__pydantic_core_schema__")
+            or hasattr(origin, "__get_pydantic_core_schema__"))
+
+
+def _complex_class(kind: Any) -> bool:
+    if not isinstance(kind, type) or issubclass(kind, str | bytes):
+        return False
+    return issubclass(kind, BaseModel | Mapping | Sequence | Set | tuple | set | frozenset | deque) or is_dataclass(kind)
+
+
+def _decode(value: str) -> Any:
+    """A list or table given as text: TOML (``['a', 'b']``), else JSON (ValueError when neither)."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return json.loads(value)
+
+
+def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The sections and keys the ``LOGPIPE_*`` variables set (ValueError: a value that does not decode)."""
+    names = {name.lower(): value for name, value in environ.items()}
+    found: dict[str, Any] = {}
+    for section in Config.model_fields:
+        try:
+            _section_from_environment(section, names, found)
+        except ValueError as exc:  # as pydantic-settings said it (its source was the class _Environment)
+            raise ValueError(f'error parsing value for field "{section}" from source "_Environment"') from exc
+    return found
+
+
+def _section_from_environment(section: str, names: Mapping[str, str], found: dict[str, Any]) -> None:
+    """What the variables (``names``: lower-cased) set of one section, into ``found``."""
+    model = Config.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    prefix = f"{ENV_PREFIX.lower()}{section}"
+    keys: dict[str, Any] = {}
+    for name, value in names.items():
+        if not name.startswith(prefix + "_"):
+            continue
+        key = name[len(prefix) + 1:]
+        target = next((f for n, f in model.model_fields.items() if n.lower() == key), None)
+        if target is not None and value:
+            is_complex, lenient = _complex(target.annotation)
+            if is_complex:
+                try:
+                    value = _decode(value)
+                except ValueError:
+                    if not lenient:
+                        raise
+        keys[key] = value
+    whole = names.get(prefix)
+    if whole is not None:  # the section as one table: LOGPIPE_STORE='{root = "s3://b"}'
+        table = _decode(whole)
+        if not isinstance(table, dict):
+            found[section] = table
+            return
+        keys = _deep_update(_field_names(model, table), keys)
+    if keys:
+        found[section] = keys
+
+
+def _field_names(model: type[BaseModel], table: dict[str, Any]) -> dict[str, Any]:
+    """A table's keys that name the model's fields in another case, as the fields are named."""
+    fields = {name.lower(): name for name in model.model_fields}
+    return {fields.get(key.lower(), key): value for key, value in table.items()}
+
+
+def _deep_update(base: dict[str, Any], *updates: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with each update laid over it, tables merged key by key (later ones win)."""
+    merged = dict(base)
+    for update in updates:
+        for key, value in update.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = _deep_update(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
+
+
+def _from_file(data: dict[str, Any]) -> dict[str, Any]:
+    """The file's tables, section names matched to the sections in any case (``[STORE]``), as
+    pydantic-settings matched them; keys inside a section are exact."""
+    fields = {name.lower(): name for name in Config.model_fields}
+    found: dict[str, Any] = {}
+    for key, value in data.items():
+        name = fields.get(key.lower())
+        if name is not None and name in found:
+            continue  # the first spelling of a section wins
+        found[name or key] = value
+    return found
 
 
 def _overrides(environ: Mapping[str, str]) -> list[str]:
@@ -619,11 +685,13 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     if applied:
         source += " with environment overrides " + ", ".join(applied)
     try:
-        loaded = _sources_for(found, environ)()
+        data = _from_file(tomllib.loads(found.read_text(encoding="utf-8"))) if found is not None else {}
+        loaded = Config.model_validate(_deep_update(data, _environment(environ)))
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source)) from exc
     except ValueError as exc:  # a list or table variable that is neither TOML nor JSON
         raise ConfigError(f"invalid configuration in {source}: {exc}") from exc
+    # validated again from its dump: defaults of the sections are validated too (a ByteSize from "2GB")
     config = Config.model_validate(loaded.model_dump())
     config._source = source
     apply_redaction(config)

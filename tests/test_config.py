@@ -252,3 +252,114 @@ def test_debug_shows_the_traceback(cli: Any) -> None:
     code, _, err = cli.subprocess("--debug", "config", "show")
     assert code != 0
     assert "Traceback (most recent call last)" in err and "ConfigError" in err
+
+
+# -- the environment as pydantic-settings read it ---------------------------------------------------------
+#
+# Config was pydantic-settings' BaseSettings; logpipe.config now reads the file and the LOGPIPE_ variables
+# itself (no pydantic-settings import at start-up). The reference below is the loader it replaced: every
+# key of every section, given by the environment alone and over a file, must load the same or fail the same.
+
+
+def reference_load(path: Path | None, environ: dict[str, str]) -> Config:
+    import tomllib
+
+    from pydantic import Field, ValidationError
+    from pydantic_settings import (
+        BaseSettings,
+        EnvSettingsSource,
+        SettingsConfigDict,
+        TomlConfigSettingsSource,
+    )
+    from pydantic_settings.sources.utils import parse_env_vars
+
+    from logpipe.config import ENV_PREFIX, _format_validation_error
+
+    class _Environment(EnvSettingsSource):
+        def __init__(self, settings_cls: Any, env: dict[str, str]) -> None:
+            self._environ = dict(env)
+            super().__init__(settings_cls)
+
+        def _load_env_vars(self) -> Any:
+            return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+        def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
+            try:
+                return tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                return super().decode_complex_value(field_name, field, value)
+
+    def sources(cls: Any, settings_cls: Any, init_settings: Any, **_: Any) -> tuple[Any, ...]:
+        found = [init_settings, _Environment(settings_cls, environ)]
+        if path is not None:
+            found.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(found)
+
+    namespace: dict[str, Any] = {
+        "__annotations__": {name: field.annotation for name, field in Config.model_fields.items()},
+        "model_config": SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="_", env_nested_max_split=1,
+                                           extra="forbid", validate_assignment=True, case_sensitive=False),
+        "settings_customise_sources": classmethod(sources),
+        **{name: Field(default_factory=field.default_factory) for name, field in Config.model_fields.items()},
+    }
+    reference = type("Reference", (BaseSettings,), namespace)
+    try:
+        loaded = reference()
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, "X")) from exc
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration in X: {exc}") from exc
+    return Config.model_validate(loaded.model_dump())
+
+
+def outcome(load: Any, path: Path | None, environ: dict[str, str]) -> Any:
+    try:
+        return load(path, environ).model_dump(mode="json")
+    except ConfigError as exc:
+        text = str(exc)
+        return ("error", text.split(": ", 1)[1] if text.startswith("invalid configuration in ") else text)
+
+
+def env_values(value: Any) -> list[str]:
+    """Texts a variable could hold for a key whose default is ``value``: its kind, others, and broken ones."""
+    if isinstance(value, bool):
+        return ["false" if value else "true", "1", "maybe", ""]
+    if isinstance(value, int | float):
+        return [str(value + 1), "0", "x", "1.5", ""]
+    if isinstance(value, list | dict):
+        return [json.dumps(value), "['a', 'b']", "[1, 2]", '{a = "b"}', "not a list", "", '["x"]']
+    return ["x", "2024", "true", "[1]", "{}", ""]
+
+
+def all_keys() -> list[tuple[str, str, Any]]:
+    defaults = Config().model_dump(mode="json")
+    return [(section, key, value) for section, keys in defaults.items() for key, value in keys.items()]
+
+
+@pytest.mark.parametrize(("section", "key", "default"), all_keys(), ids=lambda v: str(v)[:30])
+def test_every_key_from_the_environment_loads_as_pydantic_settings_loaded_it(
+        tmp_path: Path, section: str, key: str, default: Any) -> None:
+    file = write(tmp_path, '[store]\nroot = "./data"\n[STATE]\nurl = "sqlite:///x.db"\n[metrics]\nsinks = ["local"]\n')
+    for text in env_values(default):
+        for name in (f"LOGPIPE_{section}_{key}".upper(), f"logpipe_{section}_{key}"):
+            environ = {name: text, "LOGPIPE_HOME": "/x"}
+            for path in (None, file):
+                assert outcome(load_config, path, environ) == outcome(reference_load, path, environ), \
+                    (name, text, path)
+
+
+@pytest.mark.parametrize("environ", [
+    {"LOGPIPE_STORE": '{root = "s3://b/p", prefix = "x"}', "LOGPIPE_STORE_PREFIX": "y"},
+    {"LOGPIPE_STORE": '{"Root": "s3://b/p"}'},
+    {"LOGPIPE_STORE": "[1]"},
+    {"LOGPIPE_STORE": "nope"},
+    {"LOGPIPE_METRICS": '{"sinks": ["cloudwatch"]}', "LOGPIPE_METRICS_NAMESPACE": "N"},
+    {"LOGPIPE_STORE_BUCKET": "x", "LOGPIPE_NOPE_X": "y", "LOGPIPE_": "z", "LOGPIPE_CONFIG_X": "1"},
+    {"LOGPIPE_STORE_ROOT": "a", "logpipe_store_root": "b"},
+    {"LOGPIPE_STORE_CACHE_MAX_BYTES": "3GB", "LOGPIPE_ENGINE_MEMORY_LIMIT": ""},
+])
+def test_whole_sections_and_odd_names_load_as_pydantic_settings_loaded_them(tmp_path: Path,
+                                                                           environ: dict[str, str]) -> None:
+    file = write(tmp_path, '[Store]\nroot = "./data"\n[metrics]\nnamespace = "M"\n')
+    for path in (None, file):
+        assert outcome(load_config, path, environ) == outcome(reference_load, path, environ)

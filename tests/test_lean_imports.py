@@ -42,8 +42,8 @@ with open(out, "w") as handle:
 """
 
 NEVER_AT_START = ["pandas", "numpy", "pyarrow", "sqlalchemy", "alembic", "duckdb", "sqlglot", "boto3", "botocore",
-                  "matplotlib", "jinja2", "apscheduler"]
-NEVER_IN_A_WARM_RUN = ["pandas", "numpy", "pyarrow", "sqlalchemy", "alembic", "boto3", "botocore", "matplotlib", "jinja2"]
+                  "matplotlib", "jinja2", "apscheduler", "pydantic_settings"]
+NEVER_IN_A_WARM_RUN = ["pandas", "numpy", "pyarrow", "sqlalchemy", "alembic", "pydantic_settings", "boto3", "botocore", "matplotlib", "jinja2"]
 
 
 def loaded(tmp_path: Path, watched: list[str], *args: str, env: dict[str, str] | None = None) -> list[str]:
