@@ -61,7 +61,7 @@ def _run_with_progress(work: Any) -> Any:
     """Run ``work(progress)`` under a spinner with the elapsed time and the engine's state (on a
     terminal: elsewhere a spinner shows nothing, and its refresh thread and imports are not paid)."""
     if not err_console.is_terminal:
-        return work(lambda text: None)
+        return work(None)  # no progress to show: the engine polls nothing (DuckDB's query_progress)
     from rich.status import Status
 
     started = time.monotonic()
