@@ -99,16 +99,21 @@ def test_help_and_query_list_import_no_heavy_library(tmp_path: Path) -> None:
     assert not (heavy | {"sqlglot"}) & again
 
 
+def _write_config(folder: Path, extra: str = "") -> None:
+    """A logpipe.toml keeping the store, cache and state in ``folder``, plus ``extra`` TOML."""
+    (folder / "logpipe.toml").write_text(f"""
+[store]
+root = "{folder / 'logs'}"
+cache_dir = "{folder / 'cache'}"
+[state]
+url = "sqlite:///{folder / 'state.db'}"
+""" + extra)
+
+
 def test_a_remembered_translation_runs_without_the_translator(tmp_path: Path) -> None:
     """The second ``query run`` of a saved query takes its DuckDB text from the cache folder: the
     Trino-to-DuckDB translator (a tenth of a second of imports) is not even imported."""
-    (tmp_path / "logpipe.toml").write_text(f"""
-[store]
-root = "{tmp_path / 'logs'}"
-cache_dir = "{tmp_path / 'cache'}"
-[state]
-url = "sqlite:///{tmp_path / 'state.db'}"
-""")
+    _write_config(tmp_path)
     argv = ("query", "run", "errors_by_service", "--since", "2h", "--format", "csv")
     assert "logpipe.engines.transpile" in _modules_after(*argv, cwd=tmp_path)
     again = _modules_after(*argv, cwd=tmp_path)
@@ -120,15 +125,7 @@ def test_a_run_cycle_imports_neither_pandas_nor_matplotlib(tmp_path: Path) -> No
     destination) reads DuckDB's Arrow results directly: pandas' import (a third of a second) and
     matplotlib's (half a second) were a tenth of a 1-day cycle. Checked on a simulated store with bad
     lines (redacted results, detectors' rows, the digest's previous day)."""
-    (tmp_path / "logpipe.toml").write_text(f"""
-[store]
-root = "{tmp_path / 'logs'}"
-cache_dir = "{tmp_path / 'cache'}"
-[state]
-url = "sqlite:///{tmp_path / 'state.db'}"
-[service]
-first_run_backfill = "2h"
-""")
+    _write_config(tmp_path, '[service]\nfirst_run_backfill = "2h"\n')
     subprocess.run([sys.executable, "-m", "logpipe", "simulate", "--hours", "2"], cwd=tmp_path, check=True,
                    capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=120)
     loaded = _modules_after("run", "--format", "json", cwd=tmp_path)

@@ -40,17 +40,19 @@ def text_array(values: Sequence[str | None], arrow_type: pa.DataType) -> pa.Arra
     Why not ``pa.array``: every ``pa.array`` call makes pyarrow import pandas (about a third of a
     second, once per process) to see whether it was given a Series; a run cycle redacting one result
     would pay that for nothing else."""
-    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    encoded: list[bytes] = []
     offsets = array.array("q" if pa.types.is_large_string(arrow_type) else "i", [0])
-    for item in encoded:
-        offsets.append(offsets[-1] + len(item))
     validity = bytearray((len(values) + 7) // 8)
     nulls = 0
     for i, value in enumerate(values):
+        size = 0
         if value is None:
             nulls += 1
         else:
+            encoded.append(value.encode("utf-8"))
+            size = len(encoded[-1])
             validity[i // 8] |= 1 << (i % 8)
+        offsets.append(offsets[-1] + size)
     return pa.Array.from_buffers(arrow_type, len(values), [pa.py_buffer(bytes(validity)),
                                                           pa.py_buffer(offsets.tobytes()),
                                                           pa.py_buffer(b"".join(encoded))], nulls)

@@ -15,6 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
@@ -69,13 +70,6 @@ class StoredResult:
                 "bytes_scanned": self.bytes_scanned, "created": _json_value(self.created)}
 
 
-class _Written:
-    """A row as written, read like a row of the table."""
-
-    def __init__(self, row: dict[str, Any]) -> None:
-        self.__dict__.update(row)
-
-
 class ResultStore:
     """Results of scheduled runs over the state engine."""
 
@@ -108,7 +102,7 @@ class ResultStore:
                 conn.execute(_PRUNE_JOB, {"k_job": job, "oldest": oldest_kept})
         # what was written, not read back (a run cycle saves a result per window: the read was a fifth
         # of the save)
-        return self._stored(_Written(row), True)
+        return self._stored(SimpleNamespace(**row), True)
 
     def _stored(self, r: Any, with_data: bool) -> StoredResult:
         return StoredResult(
@@ -143,7 +137,6 @@ class ResultStore:
         t = query_results.c
         with self.engine.connect() as conn:
             return {q: int(n) for q, n in conn.execute(select(t.query, func.count()).group_by(t.query))}
-
 
 
 # The pruning statements of every save, built once (a run cycle saves a result per query window).

@@ -110,11 +110,7 @@ class Outbox:
 
     def claim(self, row: OutboxRow) -> bool:
         """``row.state`` -> ``sending``, counting the attempt; False when another process got there first."""
-        c = outbox_table.c
-        with self.engine.begin() as conn:
-            done = conn.execute(update(outbox_table).where(*self._where(row), c.state == row.state)
-                                .values(state=SENDING, attempts=c.attempts + 1, updated_ms=self.now_ms())).rowcount
-        return done == 1
+        return bool(self.claim_many([row]))
 
     def claim_many(self, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
         """``claim`` of several rows in one transaction: the rows this process got (each a
@@ -129,8 +125,12 @@ class Outbox:
                     got.append(row)
         return got
 
-    def mark_sent_many(self, rows: Sequence[OutboxRow], how: str = "send") -> int:
-        """``mark_sent`` of several sent rows in one transaction; how many were still ``sending``."""
+    def mark_sent(self, row: OutboxRow, how: str = "send", expect: str = SENDING) -> bool:
+        """The row reached its target (``how``: "send" or "readback"); False if its state had moved on."""
+        return self.mark_sent_many([row], how, expect) == 1
+
+    def mark_sent_many(self, rows: Sequence[OutboxRow], how: str = "send", expect: str = SENDING) -> int:
+        """``mark_sent`` of several rows in one transaction; how many were still in state ``expect``."""
         if not rows:
             return 0
         marked = 0
@@ -138,17 +138,9 @@ class Outbox:
             now = self.now_ms()
             for row in rows:
                 marked += conn.execute(_MARK_SENT, {"k_channel": self.channel, "k_target": row.target,
-                                                    "k_key": row.key, "now": now, "how": how}).rowcount or 0
+                                                    "k_key": row.key, "expect": expect, "now": now,
+                                                    "how": how}).rowcount or 0
         return marked
-
-    def mark_sent(self, row: OutboxRow, how: str = "send", expect: str = SENDING) -> bool:
-        """The row reached its target (``how``: "send" or "readback"); False if its state had moved on."""
-        c = outbox_table.c
-        now = self.now_ms()
-        with self.engine.begin() as conn:
-            done = conn.execute(update(outbox_table).where(*self._where(row), c.state == expect)
-                                .values(state=SENT, last_error=None, updated_ms=now, sent_ms=now, sent_how=how)).rowcount
-        return done == 1
 
     def release(self, row: OutboxRow, error: str | None, state: str = PENDING, expect: str | None = None) -> None:
         """Put the row back (``pending``, or ``unknown`` for an outcome in doubt) with its last error."""
@@ -217,14 +209,14 @@ class Outbox:
 
 
 
-# The per-row statements of ``claim_many`` and ``mark_sent_many``, built once (a run cycle's flush
+# The per-row statements of ``claim`` and ``mark_sent`` (one row or many), built once (a run cycle's flush
 # claims and marks a few hundred batches; building each statement cost more than running it).
 _o = outbox_table.c
 # (bound names other than the columns': an UPDATE reserves those for its SET clause)
 _ROW = (_o.channel == bindparam("k_channel"), _o.target == bindparam("k_target"), _o.item_key == bindparam("k_key"))
 _CLAIM = (update(outbox_table).where(*_ROW, _o.state == bindparam("expect"))
           .values(state=SENDING, attempts=_o.attempts + 1, updated_ms=bindparam("now")))
-_MARK_SENT = (update(outbox_table).where(*_ROW, _o.state == SENDING)
+_MARK_SENT = (update(outbox_table).where(*_ROW, _o.state == bindparam("expect"))
               .values(state=SENT, last_error=None, updated_ms=bindparam("now"), sent_ms=bindparam("now"),
                       sent_how=bindparam("how")))
 
