@@ -11,10 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+import pytest
+from sqlglot import exp
 
 from logpipe.cli.app import COMMANDS, cli
 from logpipe.config import Config
 from logpipe.engines.duckdb import compile_duckdb
+from logpipe.errors import LogpipeError
 from logpipe.queries.catalog import CATALOG_FILE, query_catalog
 from logpipe.queries.loader import forget_loaded, load_queries, load_query_file
 from logpipe.queries.runner import athena_only, bind_statement
@@ -68,6 +71,52 @@ def test_the_translation_is_reused_and_the_window_only_bound(tmp_path: Path) -> 
     if derived_1:  # the pattern is bound as a derived value: it must follow the parameter
         assert derived_3 != derived_1
     assert values_3.get("pattern", "refused") == "refused"
+
+
+def test_a_file_checked_before_is_not_parsed_again_in_a_new_process(tmp_path: Path) -> None:
+    """With the cache folder, a file whose exact text passed every check is loaded in a new process
+    without sqlglot: its tree is parsed (and checked) only if an engine asks for it."""
+    cache = str(tmp_path / "cache")
+    path = tmp_path / "sample.sql"
+    path.write_text(QUERY)
+    forget_loaded()
+    first = load_query_file(path, cache)
+    assert first.tree is not None  # parsed and checked; the verdict remembered
+    forget_loaded()  # as a new process would
+    again = load_query_file(path, cache)
+    assert again.tree is None and again == first  # the same header, params and SQL
+    sql_first, _ = compile_duckdb(bind_statement(first, DAY, DAY + timedelta(hours=1), {}))
+    remembered = bind_statement(again, DAY + timedelta(days=1), DAY + timedelta(days=1, hours=1), {})
+    sql_again, values = compile_duckdb(remembered)
+    assert sql_again == sql_first and values["dt_start"] == "2024-05-02"
+    assert not remembered.parsed  # the translation needed no tree
+    # A value the translation depends on (the regex): translated again, from the text parsed now.
+    other = bind_statement(again, DAY, DAY + timedelta(hours=1), {"pattern": "refus(ed|al)"})
+    compile_duckdb(other)
+    assert other.parsed and other.tree.find(exp.Placeholder) is not None
+
+
+def test_a_file_changed_after_its_check_is_checked_again(tmp_path: Path) -> None:
+    cache = str(tmp_path / "cache")
+    path = tmp_path / "sample.sql"
+    path.write_text(QUERY)
+    forget_loaded()
+    load_query_file(path, cache)
+    path.write_text(QUERY.replace("SELECT service", "COPY (SELECT service").replace("GROUP BY 1", "GROUP BY 1) TO 'x.csv'"))
+    forget_loaded()
+    with pytest.raises(LogpipeError, match="refused COPY"):
+        load_query_file(path, cache)
+
+
+def test_a_statement_of_text_alone_is_checked_when_parsed() -> None:
+    from logpipe.engines.binding import BoundStatement
+
+    statement = BoundStatement(None, {}, {}, DAY, DAY + timedelta(hours=1), source="evil.sql",
+                               text="COPY (SELECT * FROM logs) TO 'x.csv'")
+    with pytest.raises(LogpipeError, match="refused COPY"):
+        _ = statement.tree
+    with pytest.raises(LogpipeError, match="refused COPY"):
+        compile_duckdb(statement)
 
 
 def test_the_lazy_command_table_matches_the_commands() -> None:

@@ -185,7 +185,7 @@ def list_cmd(app: AppContext, fmt: str) -> None:
                       "metrics; --format json for scripts[/]", highlight=False)
     if broken:
         for error in broken:
-            err_console.print(f"error: {error}", markup=False, highlight=False, style="red")
+            err_console.print(f"error: {error}", markup=False, highlight=False, style="red", soft_wrap=True)
         raise QueryError(f"{plural(len(broken), 'saved query file')} could not be loaded (above); fix or remove "
                          f"{'it' if len(broken) == 1 else 'them'}: 'logpipe run' and 'serve' refuse to start with one")
 

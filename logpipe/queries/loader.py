@@ -6,8 +6,10 @@ names the file and the line, because whoever adds a query edits it in a text edi
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -200,7 +202,7 @@ def _parse_alert(name: str, value: str) -> AlertSpec:
                      for_windows=for_windows, severity=severity, destinations=destinations)  # type: ignore[arg-type]
 
 
-def _check_schedule(value: str) -> str:
+def _check_schedule(value: str, checked: bool = False) -> str:
     value = " ".join(value.split())
     if value.startswith("every "):
         try:
@@ -211,6 +213,8 @@ def _check_schedule(value: str) -> str:
     fields = value.split()
     if len(fields) != 5 or not all(_CRON_FIELD_RE.match(f) for f in fields):
         raise _HeaderError(f"schedule {value!r}: use a 5-field cron ('0 * * * *') or an interval ('every 15m')")
+    if checked:  # this very text passed APScheduler's own check before (load_query_file)
+        return value
     try:
         from apscheduler.triggers.cron import CronTrigger
 
@@ -220,11 +224,12 @@ def _check_schedule(value: str) -> str:
     return value
 
 
-def parse_query_text(text: str, path: Path) -> SavedQuery:
-    """A SavedQuery from a file's text; errors name ``path:line``."""
-    from logpipe.engines.parsing import parse, placeholders
-    from logpipe.engines.sandbox import check_read_only
+def parse_query_text(text: str, path: Path, checked: bool = False) -> SavedQuery:
+    """A SavedQuery from a file's text; errors name ``path:line``.
 
+    ``checked``: this exact text passed every check before (``load_query_file`` remembers that):
+    the header is read again, but the SQL is not parsed (the query's ``tree`` is None, parsed when an
+    engine needs it) and the schedule is not handed to APScheduler."""
     lines = text.splitlines()
     header: dict[str, Any] = {"params": [], "metrics": [], "alerts": []}
     header_lines = 0
@@ -269,7 +274,7 @@ def parse_query_text(text: str, path: Path) -> SavedQuery:
             if key == "name" and not _NAME_RE.match(value):
                 raise _HeaderError(f"name {value!r}: use lower case letters, digits and '_'")
             if key == "schedule":
-                value = _check_schedule(value)
+                value = _check_schedule(value, checked)
             if key == "window":
                 try:
                     parse_duration(value)
@@ -294,15 +299,7 @@ def parse_query_text(text: str, path: Path) -> SavedQuery:
     body = "\n".join(lines[header_lines:]).strip().rstrip(";").strip()
     if not body:
         raise QueryError(f"{path}:{header_lines + 1}: no SQL after the header")
-    tree = check_read_only(parse(body, source=str(path), line_offset=header_lines), source=str(path))
-    declared = {p.name for p in header["params"]} | set(RUNNER_PARAMS)
-    for name in placeholders(tree):
-        if name not in declared:
-            where = next((i + 1 for i, ln in enumerate(lines) if f":{name}" in ln and i >= header_lines),
-                         header_lines + 1)
-            raise QueryError(f"{path}:{where}: ':{name}' is not a declared parameter; add "
-                             f"'-- param {name}: TYPE' to the header or use one the runner supplies "
-                             f"({', '.join(RUNNER_PARAMS)})")
+    tree = None if checked else _checked_tree(body, path, header_lines, lines, header["params"])
     return SavedQuery(
         name=header["name"], description=header["description"], sql=body, path=path,
         schedule=header.get("schedule"), window=header.get("window", "1h"),
@@ -312,6 +309,23 @@ def parse_query_text(text: str, path: Path) -> SavedQuery:
     )
 
 
+def _checked_tree(body: str, path: Path, header_lines: int, lines: list[str], params: list[Param]) -> Any:
+    """The body parsed, checked read-only, every placeholder declared."""
+    from logpipe.engines.parsing import parse, placeholders
+    from logpipe.engines.sandbox import check_read_only
+
+    tree = check_read_only(parse(body, source=str(path), line_offset=header_lines), source=str(path))
+    declared = {p.name for p in params} | set(RUNNER_PARAMS)
+    for name in placeholders(tree):
+        if name not in declared:
+            where = next((i + 1 for i, ln in enumerate(lines) if f":{name}" in ln and i >= header_lines),
+                         header_lines + 1)
+            raise QueryError(f"{path}:{where}: ':{name}' is not a declared parameter; add "
+                             f"'-- param {name}: TYPE' to the header or use one the runner supplies "
+                             f"({', '.join(RUNNER_PARAMS)})")
+    return tree
+
+
 # Saved queries already loaded in this process: path -> ((mtime_ns, size), query). The scheduler,
 # detectors, digest and CLI all ask for queries by name many times per run; each file is read and
 # parsed again only when it changed on disk (its mtime or size moved).
@@ -319,8 +333,35 @@ _LOADED: dict[Path, tuple[tuple[int, int], SavedQuery]] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-def load_query_file(path: str | Path) -> SavedQuery:
-    """The saved query of one file, parsed once per process while the file stays unchanged."""
+@functools.lru_cache(maxsize=1)
+def _checker_stamp() -> str:
+    """What a file's "checked" verdict depends on beyond its text: this loader, the engines' parser
+    and sandbox (in the translator's stamp) and APScheduler's version (the schedule check)."""
+    from logpipe.engines.translation_cache import translator_stamp
+
+    spec = importlib.util.find_spec("apscheduler")  # found without importing it
+    apscheduler = os.stat(spec.origin).st_mtime_ns if spec is not None and spec.origin else 0
+    return f"{translator_stamp()}:{os.stat(__file__).st_mtime_ns}:{apscheduler}"
+
+
+def _remembered_check(cache_dir: str | None, path: Path, text: str) -> tuple[bool, list[Any]]:
+    key = ["saved-query-checked", _checker_stamp(), str(path), text] if cache_dir else []
+    if cache_dir:
+        from logpipe.engines import translation_cache
+
+        return translation_cache.load(cache_dir, key) is True, key
+    return False, key
+
+
+def load_query_file(path: str | Path, cache_dir: str | None = None) -> SavedQuery:
+    """The saved query of one file, parsed once per process while the file stays unchanged.
+
+    With ``cache_dir`` (the store's cache folder) a file whose exact text passed every check before
+    is not parsed again in a new process: a warm ``logpipe query run`` then imports neither sqlglot
+    nor APScheduler when its DuckDB translation is remembered too (``BoundStatement`` parses the
+    text if an engine needs the tree). The verdict is a file in the cache folder named by a hash of
+    the path, the text and the checking code (``logpipe.engines.translation_cache``); the folder is
+    trusted as the user's own, like the translations beside it."""
     path = Path(path)
     try:
         info = path.stat()
@@ -335,7 +376,12 @@ def load_query_file(path: str | Path) -> SavedQuery:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise QueryError(f"cannot read saved query {path}: {exc}") from exc
-    query = parse_query_text(text, path)
+    checked, key = _remembered_check(cache_dir, path, text)
+    query = parse_query_text(text, path, checked=checked)
+    if key and not checked and cache_dir:
+        from logpipe.engines import translation_cache
+
+        translation_cache.save(cache_dir, key, True)
     with _LOADED_LOCK:
         _LOADED[path] = (stamp, query)
     return query
@@ -365,7 +411,7 @@ def load_queries(config: Config) -> dict[str, SavedQuery]:
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.sql")):
-            query = load_query_file(path)
+            query = load_query_file(path, config.store.cache_dir)
             found[query.name] = query
     return found
 
@@ -381,7 +427,7 @@ def get_query(config: Config, name: str) -> SavedQuery:
         for folder in reversed(query_dirs(config)):
             path = folder / f"{name}.sql"
             if path.is_file():
-                return load_query_file(path)
+                return load_query_file(path, config.store.cache_dir)
     queries = load_queries(config)
     if name in queries:
         return queries[name]

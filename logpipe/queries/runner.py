@@ -12,15 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlglot import exp
+from typing import TYPE_CHECKING, Any
 
 from logpipe.config import Config, parse_duration
 from logpipe.engines import BoundStatement, Cancel, Param, Progress, athena_cost, open_engine
 from logpipe.engines.base import Rows
-from logpipe.engines.parsing import parse
-from logpipe.engines.sandbox import check_read_only
 from logpipe.errors import UsageError
 from logpipe.layout import utc
 from logpipe.queries.loader import get_query
@@ -29,12 +25,18 @@ from logpipe.queries.params import RUNNER_TYPES, resolve, runner_values
 from logpipe.redact import redact
 from logpipe.store import Store
 
+if TYPE_CHECKING:  # sqlglot is imported where a tree is parsed or walked, not by every run
+    from sqlglot import exp
+
 __all__ = ["ExplainResult", "adhoc_query", "athena_only", "bind_statement", "check_window", "explain_query", "lateness_of",
            "redact_result", "redact_rows", "run_query", "run_sql"]
 
 
 def adhoc_query(sql: str) -> SavedQuery:
     """A SavedQuery for SQL typed at the prompt (no header, no declared parameters)."""
+    from logpipe.engines.parsing import parse
+    from logpipe.engines.sandbox import check_read_only
+
     sql = sql.strip().rstrip(";").strip()
     if not sql:
         raise UsageError("no SQL given")
@@ -50,11 +52,12 @@ def bind_statement(query: SavedQuery, start: datetime, end: datetime, params: Ma
         raise UsageError(f"the window start ({start:%Y-%m-%dT%H:%M:%SZ}) must be before its end ({end:%Y-%m-%dT%H:%M:%SZ})")
     scan_end = end + lateness
     values, types = resolve(query, params, start, end, scan_end)
-    # A loaded query carries its parsed tree: a copy is bound (the engines rewrite trees in place).
-    tree = (query.tree.copy() if query.tree is not None
-            else parse(query.sql, source=str(query.path), line_offset=query.header_lines))
-    return BoundStatement(tree=tree, values=values, types=types, window_start=start, window_end=end,
-                          source=str(query.path), scan_end=scan_end, text=query.sql)
+    # The tree is copied from the loaded query's (or parsed, when the file was found already checked:
+    # logpipe.queries.loader) only if the engine asks for it: a remembered DuckDB translation needs
+    # only the text and the values.
+    return BoundStatement(tree=None, values=values, types=types, window_start=start, window_end=end,
+                          source=str(query.path), scan_end=scan_end, text=query.sql, line_offset=query.header_lines,
+                          template=query.tree)
 
 
 def check_window(config: Config, start: datetime, end: datetime, force: bool = False) -> None:
@@ -77,6 +80,7 @@ def athena_only(query: SavedQuery) -> str | None:
     """Why a saved query runs on Athena only (it uses a construct the local engine refuses), or None.
     Its parameters take their defaults; one without a default is analysed as NULL."""
     from logpipe.engines.binding import prepare_tree
+    from logpipe.engines.parsing import parse
     from logpipe.engines.transpile import athena_only_reason
     from logpipe.queries.params import coerce
 
@@ -259,6 +263,8 @@ class ExplainResult:
 
 def _partition_columns_filtered(tree: exp.Expression) -> set[str]:
     """The partition columns (dt, hour) that a WHERE clause of the statement filters on."""
+    from sqlglot import exp
+
     found: set[str] = set()
     for where in tree.find_all(exp.Where):
         for column in where.find_all(exp.Column):
@@ -310,6 +316,8 @@ def explain_query(config: Config, query: SavedQuery | str, start: datetime, end:
 
 def view_columns_used(tree: exp.Expression) -> set[str]:
     """The columns of the ``logs`` view a statement uses (every one for ``SELECT *``)."""
+    from sqlglot import exp
+
     from logpipe.schema import VIEW_SOURCES
 
     if any(isinstance(star.parent, exp.Select | exp.Column) for star in tree.find_all(exp.Star)):  # not count(*)
