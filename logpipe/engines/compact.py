@@ -16,6 +16,20 @@ watermark (``logpipe.store.compacted``) moves past an hour only once its Parquet
 by hour in order, so a reader never finds a gap. The Parquet file's name carries the fingerprint of
 the raw objects it was made from: a raw hour that changed after compaction (an object delivered far
 too late) is read raw until it is compacted again (``--recheck``).
+
+Columnar days: once every hour of a UTC day lies before the watermark (so the day is closed past the
+lateness), its Parquet hours are merged into one day file (``logpipe.layout``: ``{prefix}-parquet-daily``),
+sorted by service, level and time like them, row groups cut like theirs. A month-long query then opens
+30 files, not 720: each Parquet file costs a reader its footer and column set-up whatever its size
+(DuckDB: ~0.2 ms of CPU per file, 0.19 s for 720 hours against 0.02 s for 30 days of the same rows), and
+Athena, too, plans a split per file and is known to do badly on many small objects (AWS: "Optimize
+data", "Top 10 performance tuning tips for Amazon Athena"). The day's name carries a fingerprint of the
+hour files it merged, so an hour compacted again makes it stale; it is then merged again in the same
+run, with the day watermark moved back before the day file is replaced and forward after (Athena,
+which reads the days before the day watermark from the day table without any fingerprint check, never
+sees the old and the new day file, nor a stale one). The hour files stay: readers fall back to them
+(a stale day, a window covering part of a day on DuckDB), and Athena's hour table keeps working; they
+cost their storage again (~the day file's size; lifecycle expires both with the raw objects).
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ import functools
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,10 +58,18 @@ from logpipe.engines.raw_sql import (
 )
 from logpipe.engines.transpile import to_duckdb
 from logpipe.errors import EngineError
-from logpipe.layout import DT_FORMAT, HOUR, floor_hour, raw_fingerprint, utc
+from logpipe.layout import DAY, DT_FORMAT, HOUR, day_fingerprint, floor_day, floor_hour, raw_fingerprint, utc
 from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, compaction_select_sql
 from logpipe.store import Store
-from logpipe.store.compacted import closed_hours, list_compacted, read_watermark, write_watermark
+from logpipe.store.compacted import (
+    CompactedHour,
+    closed_hours,
+    list_compacted,
+    read_day_watermark,
+    read_watermark,
+    write_day_watermark,
+    write_watermark,
+)
 from logpipe.store.logs import SERVICE_FOLDER
 
 log = logging.getLogger(__name__)
@@ -85,6 +108,22 @@ class HourResult:
     records: int = 0
     parquet_bytes: int = 0
     key: str | None = None
+    removed: int = 0  # outdated Parquet files of the hour deleted (an "empty" hour that had one)
+
+
+@dataclass
+class DayResult:
+    """What merging one day did."""
+
+    day: datetime
+    # "written", "kept" (its day file matches its hour files), "empty" (no compacted hour), "stale" (an
+    # hour could not be made current: not merged, the day watermark stops before it)
+    action: str
+    hours: int = 0  # hour files merged
+    hour_bytes: int = 0
+    records: int = 0
+    parquet_bytes: int = 0
+    key: str | None = None
 
 
 @dataclass
@@ -93,10 +132,17 @@ class CompactReport:
     watermark_after: datetime | None
     hours: list[HourResult] = field(default_factory=list)
     backlog: int = 0  # closed hours left for the next run (max_hours)
+    day_watermark_before: datetime | None = None
+    day_watermark_after: datetime | None = None
+    days: list[DayResult] = field(default_factory=list)
 
     @property
     def written(self) -> list[HourResult]:
         return [h for h in self.hours if h.action == "written"]
+
+    @property
+    def merged(self) -> list[DayResult]:
+        return [d for d in self.days if d.action == "written"]
 
 
 class Compactor:
@@ -151,7 +197,136 @@ class Compactor:
             report.hours.append(self.compact_hour(hour, progress))
             report.watermark_after = hour + HOUR
             write_watermark(self.store, hour + HOUR, first)
+        self.merge_days(report, first, progress)
         return report
+
+    # -- days -------------------------------------------------------------------------------------
+
+    def merge_days(self, report: CompactReport, first: datetime | None, progress: Progress | None = None) -> None:
+        """Merge every day wholly before the hour watermark past the day watermark (oldest first), and
+        again each merged day one of whose hours this run wrote anew. The day watermark moves past a
+        day only once its day file is stored (or it has none to have), day by day in order."""
+        before = read_day_watermark(self.store)
+        report.day_watermark_before = report.day_watermark_after = before
+        hour_mark = report.watermark_after
+        start = before if before is not None else (floor_day(first) if first is not None else None)
+        if hour_mark is None or start is None:
+            return
+        # the merged days an hour of this run changed (an hour compacted again, or its file removed)
+        days = sorted({floor_day(h.hour) for h in report.hours
+                       if (h.action == "written" or h.removed) and floor_day(h.hour) < start})
+        day = start
+        while day + DAY <= hour_mark:
+            days.append(day)
+            day += DAY
+        mark = before
+        for day in days:
+            merged = mark is not None and day < mark  # readers may be on its day file now
+            stepped: list[datetime] = []
+
+            def step_back(day: datetime = day, stepped: list[datetime] = stepped) -> None:
+                write_day_watermark(self.store, day)
+                stepped.append(day)
+
+            result = self.merge_day(day, report, progress, step_back if merged else None)
+            report.days.append(result)
+            if result.action == "stale":
+                break
+            if merged:
+                if stepped and mark is not None:  # it stepped back over the day: forward again
+                    write_day_watermark(self.store, mark)
+            else:
+                mark = day + DAY
+                write_day_watermark(self.store, mark)
+                report.day_watermark_after = mark
+
+    def merge_day(self, day: datetime, report: CompactReport, progress: Progress | None = None,
+                  before_replace: Callable[[], None] | None = None) -> DayResult:
+        """The day's Parquet file, merged from its hour files as they are now (idempotent). An hour of
+        the day whose raw objects changed since it was compacted is compacted again first (its result
+        goes to ``report.hours``). ``before_replace``: called before an existing day file is replaced or
+        removed (the day watermark steps back over it)."""
+        day = floor_day(day)
+        hours, stale = self._day_hours(day)
+        if stale:
+            for hour in stale:
+                report.hours.append(self.compact_hour(hour, progress))
+            hours, stale = self._day_hours(day)
+            if stale:
+                return DayResult(day, "stale")
+        existing = [(key, size) for key, size, _v in self.store.objects.iter_objects(self.store.layout.daily_dir(day) + "/")
+                    if self.store.layout.parse_daily_key(key)]
+        hour_bytes = sum(h.size for h in hours)
+        if not hours:
+            if existing and before_replace is not None:
+                before_replace()
+            for key, _size in existing:
+                self.store.objects.delete(key)
+            return DayResult(day, "empty")
+        key = self.store.layout.daily_key(day, day_fingerprint([(h.hour, h.fingerprint) for h in hours]))
+        if [k for k, _ in existing] == [key]:
+            return DayResult(day, "kept", len(hours), hour_bytes, parquet_bytes=existing[0][1], key=key)
+        if progress:
+            progress(f"merging {day:%Y-%m-%d} ({len(hours)} hours)")
+        records, data = self._merge(day, hours)
+        if existing and before_replace is not None:
+            before_replace()
+        self.store.write_object(key, data)
+        for old, _size in existing:
+            if old != key:
+                self.store.objects.delete(old)
+        log.info("merged %s: %d hour files, %d bytes -> %d records, %d bytes", day.date(), len(hours), hour_bytes,
+                 records, len(data))
+        return DayResult(day, "written", len(hours), hour_bytes, records, len(data), key)
+
+    def _day_hours(self, day: datetime) -> tuple[list[CompactedHour], list[datetime]]:
+        """The day's current hour files in hour order (an hour with no raw object has none to give),
+        and the hours with raw objects that have no Parquet file made from exactly them (stale)."""
+        files = list_compacted(self.store, day, day + DAY)
+        by_hour: dict[datetime, list[tuple[str, int]]] = {}
+        for obj in self.store.list_window(day, day + DAY).objects:
+            by_hour.setdefault(obj.partition.hour, []).append((obj.key, obj.size))
+        hours: list[CompactedHour] = []
+        stale: list[datetime] = []
+        for hour in sorted(by_hour):
+            made = files.get(hour)
+            if made is None or made.fingerprint != raw_fingerprint(by_hour[hour]):
+                stale.append(hour)
+            else:
+                hours.append(made)
+        return hours, stale
+
+    def _merge(self, day: datetime, hours: list[CompactedHour]) -> tuple[int, bytes]:
+        """The day file's bytes: the hour files' rows sorted like each of them (service, level, time)."""
+        copies = self.store.objects.local_copies([(h.key, h.size) for h in hours])
+        files = []
+        for made, path in zip(hours, copies, strict=True):
+            if path is None:
+                raise EngineError(f"the Parquet hour {self.store.url(made.key)} was listed, then gone: run "
+                                  "'logpipe compact' again (another compaction replaced it)")
+            files.append(str(path))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="day-", dir=self.work_dir))
+        target = folder / "day.parquet"
+        try:
+            con = connect(self.settings, readable=readable_directories([*files, str(target)]))
+            try:
+                order = ", ".join(quoted(c) + " NULLS LAST" for c in SORT_COLUMNS)
+                listed = "[" + ", ".join(sql_string(f) for f in files) + "]"
+                meta = {"logpipe_day": day.strftime(DT_FORMAT), "logpipe_hours": str(len(hours))}
+                kv = "{" + ", ".join(f"{k}: {sql_string(v)}" for k, v in meta.items()) + "}"
+                # the hour files' own columns (dt and hour included), read from the files, not the folders
+                row = con.execute(
+                    f"COPY (SELECT * FROM read_parquet({listed}, hive_partitioning=false) ORDER BY {order}) "
+                    f"TO {sql_string(str(target))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, "
+                    f"ROW_GROUP_SIZE_BYTES {sql_string(ROW_GROUP_BYTES)}, KV_METADATA {kv})").fetchone()
+            finally:
+                con.close()
+            return (int(row[0]) if row else 0), target.read_bytes()
+        except OSError as exc:
+            raise EngineError(f"cannot write the Parquet day {day:%Y-%m-%d} in {self.work_dir}: {exc}") from exc
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- one hour ---------------------------------------------------------------------------------
 
@@ -164,7 +339,7 @@ class Compactor:
         if not objects:
             for key in existing:
                 self.store.objects.delete(key)
-            return HourResult(hour, "empty")
+            return HourResult(hour, "empty", removed=len(existing))
         fingerprint = raw_fingerprint([(o.key, o.size) for o in objects])
         key = self.store.layout.compacted_key(hour, fingerprint)
         raw_bytes = sum(o.size for o in objects)
@@ -251,5 +426,5 @@ def open_compactor(config: Config) -> Compactor:
     return Compactor(config.engine, store, reader, timedelta(seconds=lateness))
 
 
-__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "SORT_COLUMNS", "CompactReport", "Compactor", "HourResult",
+__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "SORT_COLUMNS", "CompactReport", "Compactor", "DayResult", "HourResult",
            "compacted_view_bytes", "open_compactor"]
