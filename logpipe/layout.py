@@ -292,6 +292,11 @@ class Layout:
         return params
 
 
+def daily_table_name(parquet_table: str) -> str:
+    """The Glue table of the merged days, named after the hours' table (``[compact] table``)."""
+    return parquet_table + "_daily"
+
+
 def raw_fingerprint(objects: list[tuple[str, int]]) -> str:
     """16 hex digits naming a set of raw objects (key and size): the Parquet hour made from them
     carries it, so a raw hour that changed after compaction is noticed."""
@@ -330,5 +335,5 @@ def iter_hours(start: datetime, end: datetime) -> Iterator[datetime]:
 
 __all__ = ["COMPACTED_PREFIX_SUFFIX", "COMPACTED_SUFFIX", "DAILY_PREFIX_SUFFIX", "DAY", "DT_FORMAT", "HOUR",
            "HOUR_FORMAT", "OBJECT_SUFFIX", "WATERMARK_NAME", "Layout", "Partition", "PartitionBounds",
-           "day_fingerprint", "floor_day", "floor_hour", "from_ms", "hours_in_window", "iter_hours", "partition_bounds", "raw_fingerprint", "to_ms",
+           "daily_table_name", "day_fingerprint", "floor_day", "floor_hour", "from_ms", "hours_in_window", "iter_hours", "partition_bounds", "raw_fingerprint", "to_ms",
            "utc"]

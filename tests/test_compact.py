@@ -369,8 +369,8 @@ def test_a_stale_day_file_is_not_read_and_a_recheck_merges_the_day_again(tmp_sto
     """An object delivered far too late into a merged day's hour: the hour is read raw and the day
     from its hour files (never the day file and the hour both); an hour compacted again without its
     day merged again leaves the day file stale, and it is not read; a recheck merges the day again,
-    moving the day watermark back over it while its file is replaced (Athena reads the day table
-    below that watermark without checking fingerprints)."""
+    the day watermark moved back over it before its hour changes (Athena reads the day table below
+    that watermark without checking fingerprints)."""
     from logpipe.store.compacted import list_compacted_days, read_day_watermark
 
     store = tmp_store
@@ -410,9 +410,10 @@ def test_a_stale_day_file_is_not_read_and_a_recheck_merges_the_day_again(tmp_sto
     report = open_compactor(config).run(d3 + HOUR + LATE, recheck=timedelta(days=3))
     monkeypatch.undo()
     assert [h.hour for h in report.written] == [D1 + 5 * HOUR]
-    assert [(d.day, d.action) for d in report.days] == [(D1, "written")]
-    # the day watermark steps back to day 1 before its file is replaced, and forward after
-    assert writes[-3:] == ["2024-03-01", "logs-parquet-daily", "2024-03-03"]
+    assert [(d.day, d.action) for d in report.days] == [(D1, "written"), (d2, "kept")]
+    # the day watermark steps back to day 1 before its hour is written again, and forward day by day
+    # once the day is merged again
+    assert writes == ["2024-03-01", "logs-parquet", "logs-parquet-daily", "2024-03-02", "2024-03-03"]
     assert read_day_watermark(store) == d3
     new_day = list_compacted_days(store, D1, d2)[D1]
     assert new_day.key != old_day.key and not store.local_path(old_day.key).exists()
@@ -512,3 +513,106 @@ def test_every_shipped_query_answers_alike_on_raw_hourly_and_daily_files(tmp_sto
     # the next compaction finds the day file current and puts the day watermark back
     again = open_compactor(config).run(end - HOUR + LATE)
     assert [(d.day, d.action) for d in again.days] == [(D1, "kept")] and read_day_watermark(store) == D1 + DAY
+
+
+def test_athena_reads_the_days_before_the_day_watermark_from_the_day_table() -> None:
+    import sqlglot
+
+    from logpipe.config import Config, EngineConfig
+    from logpipe.engines.athena import AthenaEngine
+    from logpipe.queries.loader import get_query
+    from logpipe.queries.runner import bind_statement
+
+    statement = bind_statement(get_query(Config(), "errors_by_service"), D1, D1 + 3 * DAY, {})
+    hours_only = AthenaEngine(EngineConfig(), parquet_table="logs_parquet", watermark=lambda: D1 + 2 * DAY + HOUR,
+                              daily_table="logs_parquet_daily", day_watermark=lambda: None)
+    assert "logs_parquet_daily" not in hours_only.compile(statement)[0]
+    for day_mark, days_before in ((D1 + 2 * DAY, "2024-03-03"), (D1 + 9 * DAY, "2024-03-03"), (D1 + DAY, "2024-03-02")):
+        engine = AthenaEngine(EngineConfig(), parquet_table="logs_parquet", watermark=lambda: D1 + 2 * DAY + HOUR,
+                              daily_table="logs_parquet_daily", day_watermark=lambda mark=day_mark: mark)
+        sql, params = engine.compile(statement)
+        tree = sqlglot.parse_one(sql.replace("?", "NULL"), read="trino")
+        union = tree.find(sqlglot.exp.Union)
+        assert union is not None and isinstance(union.left, sqlglot.exp.Union)
+        daily, hourly, raw = (side.sql(dialect="trino").lower() for side in (union.left.left, union.left.right, union.right))
+        # a day watermark past the hour watermark's day is never believed: days stop where hours do
+        assert '"logs_parquet_daily"' in daily and f"dt < '{days_before}'" in daily
+        assert '"logs_parquet"' in hourly and f"dt >= '{days_before}'" in hourly
+        assert "concat(dt, hour) < '2024-03-0301'" in hourly
+        assert '"logpipe"."logs"' in raw and "concat(dt, hour) >= '2024-03-0301'" in raw
+        assert len(params) == 6
+
+
+def test_the_athena_view_reads_what_duckdb_reads(tmp_store) -> None:
+    """The Athena view's three-way split (days, hours, raw at the two watermarks), run on DuckDB over
+    the store's files as the three Glue tables would see them, holds each record once: the same
+    records the DuckDB engine reads, after a compaction and after a recheck merged a day again."""
+    from logpipe.engines.athena import _split_view
+    from logpipe.engines.duckdb import open_connection
+    from logpipe.engines.raw_sql import read_json_sql, read_parquet_sql
+    from logpipe.engines.transpile import to_duckdb
+    from logpipe.engines.trino.compiler import logs_schema
+    from logpipe.store.compacted import read_day_watermark
+
+    store = tmp_store
+    everything = _two_days_and_a_bit(store)
+    d3 = D1 + 2 * DAY
+    config = config_for(store)
+
+    def athena_ids() -> list[str]:
+        mark, day_mark = read_watermark(store), read_day_watermark(store)
+        assert mark is not None and day_mark is not None
+        root = store.local_path("")
+        # the JSON table, the hours' table and the days' table (named as the translator's schema knows them)
+        tables = {
+            "logs_raw": read_json_sql(sorted(str(p) for p in root.glob("logs/dt=*/hour=*/*.gz"))),
+            "logs_compacted": read_parquet_sql(sorted(str(p) for p in root.glob("logs-parquet/dt=*/hour=*/*.parquet"))),
+            "logs_days": read_parquet_sql(sorted(str(p) for p in root.glob("logs-parquet-daily/dt=*/*.parquet"))),
+        }
+        view = _split_view('"logpipe"."logs_raw"', '"logpipe"."logs_compacted"', mark.strftime("%Y-%m-%d%H"),
+                           '"logpipe"."logs_days"', day_mark.strftime("%Y-%m-%d"))
+        schema = logs_schema()
+        schema["logs_days"] = schema["logs_compacted"]
+        con = open_connection(config.engine, readable=[str(root)])
+        try:
+            con.execute("CREATE SCHEMA logpipe")
+            for name, source in tables.items():
+                con.execute(f"CREATE VIEW logpipe.{name} AS SELECT * FROM {source}")
+            sql = to_duckdb(view.sql(dialect="trino"), schema=schema)
+            return sorted(r[0] for r in con.execute(f"SELECT request_id FROM ({sql})").fetchall())
+        finally:
+            con.close()
+
+    open_compactor(config).run(d3 + HOUR + LATE)
+    assert athena_ids() == everything == ids(store, D1, d3 + 2 * HOUR, True)
+    store.write_object(store.layout.object_key(D1 + 5 * HOUR, seq=2), gzip_lines([rec(D1 + 5 * HOUR, "d1-late-2")]))
+    open_compactor(config).run(d3 + HOUR + LATE, recheck=timedelta(days=3))
+    assert athena_ids() == sorted([*everything, "d1-late-2"]) == ids(store, D1, d3 + 2 * HOUR, True)
+
+
+def test_the_stateful_stack_has_the_day_table_partitioned_by_dt_only() -> None:
+    from logpipe.config import Config
+    from logpipe.infra.render import render_stateful, render_stateless
+    from logpipe.schema import COMPACTED_COLUMNS, RAW_COLUMNS
+
+    config = Config()
+    stateful = render_stateful(config)
+    table = stateful["Resources"]["GlueDailyTable"]["Properties"]["TableInput"]
+    assert table["Name"] == "logs_parquet_daily"
+    assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [*RAW_COLUMNS, "hour", *COMPACTED_COLUMNS]
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    params = table["Parameters"]
+    assert params["projection.enabled"] == "true" and params["projection.dt.type"] == "date"
+    assert not any(k.startswith("projection.hour") for k in params)
+    assert json.dumps(params["storage.location.template"]).endswith('logs-parquet-daily/dt=${!dt}/"}')
+    rules = stateful["Resources"]["LogBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(r["Prefix"] == "logs-parquet-daily/" and r["ExpirationInDays"] == config.infra.retention_days
+               for r in rules)
+    assert stateful["Outputs"]["DailyTableName"]["Value"] == "logs_parquet_daily"
+    statements = render_stateless(config)["Resources"]["ServiceTaskRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"]["Statement"]
+    write = next(s for s in statements if s["Sid"] == "WriteTheCompactedDays")
+    assert "s3:DeleteObject" in write["Action"] and "logs-parquet-daily/*" in json.dumps(write["Resource"])
+    read = next(s for s in statements if s["Sid"] == "ReadTheLogTable")
+    assert "${DailyTable}" in json.dumps(read["Resource"]) and "DailyTableName" in json.dumps(read["Resource"])

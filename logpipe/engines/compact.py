@@ -24,10 +24,11 @@ sorted by service, level and time like them, row groups cut like theirs. A month
 (DuckDB: ~0.2 ms of CPU per file, 0.19 s for 720 hours against 0.02 s for 30 days of the same rows), and
 Athena, too, plans a split per file and is known to do badly on many small objects (AWS: "Optimize
 data", "Top 10 performance tuning tips for Amazon Athena"). The day's name carries a fingerprint of the
-hour files it merged, so an hour compacted again makes it stale; it is then merged again in the same
-run, with the day watermark moved back before the day file is replaced and forward after (Athena,
-which reads the days before the day watermark from the day table without any fingerprint check, never
-sees the old and the new day file, nor a stale one). The hour files stay: readers fall back to them
+hour files it merged, so an hour compacted again makes it stale. Before an hour of a merged day is
+written again, the day watermark moves back to that day; the day is merged again in the same run and
+the watermark moves forward day by day. Athena, which reads the days before the day watermark from the
+day table without any fingerprint check, so never sees the old and the new day file side by side, nor
+a day file older than its hours (DuckDB checks the fingerprints as well). The hour files stay: readers fall back to them
 (a stale day, a window covering part of a day on DuckDB), and Athena's hour table keeps working; they
 cost their storage again (~the day file's size; lifecycle expires both with the raw objects).
 """
@@ -108,7 +109,6 @@ class HourResult:
     records: int = 0
     parquet_bytes: int = 0
     key: str | None = None
-    removed: int = 0  # outdated Parquet files of the hour deleted (an "empty" hour that had one)
 
 
 @dataclass
@@ -177,80 +177,75 @@ class Compactor:
     def run(self, now: datetime, max_hours: int | None = None, recheck: timedelta = timedelta(0),
             progress: Progress | None = None) -> CompactReport:
         """Compact every closed hour past the watermark (oldest first, at most ``max_hours``), and look
-        again at the hours of ``recheck`` before it (rewritten only if their raw objects changed)."""
+        again at the hours of ``recheck`` before it (rewritten only if their raw objects changed); then
+        merge the days wholly before the watermark (``merge_days``)."""
         before = read_watermark(self.store)
         first = self.first_raw_hour()
         report = CompactReport(before, before)
         if first is None and before is None:
             return report
+        day_mark = read_day_watermark(self.store)
+        report.day_watermark_before = report.day_watermark_after = day_mark
+
+        def step_back(hour: datetime) -> None:
+            # An hour of a merged day is about to change: readers of the day table (Athena, which
+            # checks no fingerprint) read that day from its hours until it is merged again.
+            nonlocal day_mark
+            if day_mark is not None and floor_day(hour) < day_mark:
+                day_mark = floor_day(hour)
+                write_day_watermark(self.store, day_mark)
+                report.day_watermark_after = day_mark
+
         start = before if before is not None else floor_hour(first)  # type: ignore[arg-type]
         if before is not None and recheck > timedelta(0):
             lowest = max(floor_hour(before - recheck), floor_hour(first) if first else before - recheck)
             for hour in closed_hours(lowest, min(utc(now), before + HOUR + self.lateness), self.lateness):
                 if hour < before:
-                    report.hours.append(self.compact_hour(hour, progress))
+                    report.hours.append(self.compact_hour(hour, progress, step_back))
         hours = closed_hours(start, now, self.lateness)
         if max_hours is not None and len(hours) > max_hours:
             report.backlog = len(hours) - max_hours
             hours = hours[:max_hours]
         for hour in hours:
-            report.hours.append(self.compact_hour(hour, progress))
+            report.hours.append(self.compact_hour(hour, progress, step_back))
             report.watermark_after = hour + HOUR
             write_watermark(self.store, hour + HOUR, first)
-        self.merge_days(report, first, progress)
+        self.merge_days(report, first, progress, step_back)
         return report
 
     # -- days -------------------------------------------------------------------------------------
 
-    def merge_days(self, report: CompactReport, first: datetime | None, progress: Progress | None = None) -> None:
-        """Merge every day wholly before the hour watermark past the day watermark (oldest first), and
-        again each merged day one of whose hours this run wrote anew. The day watermark moves past a
-        day only once its day file is stored (or it has none to have), day by day in order."""
-        before = read_day_watermark(self.store)
-        report.day_watermark_before = report.day_watermark_after = before
+    def merge_days(self, report: CompactReport, first: datetime | None, progress: Progress | None = None,
+                   step_back: Callable[[datetime], None] | None = None) -> None:
+        """Merge every day wholly before the hour watermark, from the day watermark on (oldest first).
+        The day watermark moves past a day only once its day file is stored (or it has none to have),
+        day by day in order; it was moved back over any merged day one of whose hours changed in this
+        run (``step_back``), so such a day is merged again here."""
+        mark = read_day_watermark(self.store)
         hour_mark = report.watermark_after
-        start = before if before is not None else (floor_day(first) if first is not None else None)
-        if hour_mark is None or start is None:
+        day = mark if mark is not None else (floor_day(first) if first is not None else None)
+        if hour_mark is None or day is None:
             return
-        # the merged days an hour of this run changed (an hour compacted again, or its file removed)
-        days = sorted({floor_day(h.hour) for h in report.hours
-                       if (h.action == "written" or h.removed) and floor_day(h.hour) < start})
-        day = start
         while day + DAY <= hour_mark:
-            days.append(day)
-            day += DAY
-        mark = before
-        for day in days:
-            merged = mark is not None and day < mark  # readers may be on its day file now
-            stepped: list[datetime] = []
-
-            def step_back(day: datetime = day, stepped: list[datetime] = stepped) -> None:
-                write_day_watermark(self.store, day)
-                stepped.append(day)
-
-            result = self.merge_day(day, report, progress, step_back if merged else None)
+            result = self.merge_day(day, report, progress, step_back)
             report.days.append(result)
             if result.action == "stale":
                 break
-            if merged:
-                if stepped and mark is not None:  # it stepped back over the day: forward again
-                    write_day_watermark(self.store, mark)
-            else:
-                mark = day + DAY
-                write_day_watermark(self.store, mark)
-                report.day_watermark_after = mark
+            day += DAY
+            write_day_watermark(self.store, day)
+            report.day_watermark_after = day
 
     def merge_day(self, day: datetime, report: CompactReport, progress: Progress | None = None,
-                  before_replace: Callable[[], None] | None = None) -> DayResult:
+                  step_back: Callable[[datetime], None] | None = None) -> DayResult:
         """The day's Parquet file, merged from its hour files as they are now (idempotent). An hour of
         the day whose raw objects changed since it was compacted is compacted again first (its result
-        goes to ``report.hours``). ``before_replace``: called before an existing day file is replaced or
-        removed (the day watermark steps back over it)."""
+        goes to ``report.hours``). The day must not lie before the day watermark (readers of the day
+        table would see its file replaced)."""
         day = floor_day(day)
         hours, stale = self._day_hours(day)
         if stale:
             for hour in stale:
-                report.hours.append(self.compact_hour(hour, progress))
+                report.hours.append(self.compact_hour(hour, progress, step_back))
             hours, stale = self._day_hours(day)
             if stale:
                 return DayResult(day, "stale")
@@ -258,8 +253,6 @@ class Compactor:
                     if self.store.layout.parse_daily_key(key)]
         hour_bytes = sum(h.size for h in hours)
         if not hours:
-            if existing and before_replace is not None:
-                before_replace()
             for key, _size in existing:
                 self.store.objects.delete(key)
             return DayResult(day, "empty")
@@ -269,8 +262,6 @@ class Compactor:
         if progress:
             progress(f"merging {day:%Y-%m-%d} ({len(hours)} hours)")
         records, data = self._merge(day, hours)
-        if existing and before_replace is not None:
-            before_replace()
         self.store.write_object(key, data)
         for old, _size in existing:
             if old != key:
@@ -330,16 +321,20 @@ class Compactor:
 
     # -- one hour ---------------------------------------------------------------------------------
 
-    def compact_hour(self, hour: datetime, progress: Progress | None = None) -> HourResult:
-        """The hour's Parquet file, made from its raw objects as they are now (idempotent)."""
+    def compact_hour(self, hour: datetime, progress: Progress | None = None,
+                     before_change: Callable[[datetime], None] | None = None) -> HourResult:
+        """The hour's Parquet file, made from its raw objects as they are now (idempotent).
+        ``before_change(hour)`` is called before a file of the hour is written or removed."""
         hour = floor_hour(hour)
         objects = self.store.list_window(hour, hour + HOUR).objects
         existing = [key for key, _size, _v in self.store.objects.iter_objects(self.store.layout.compacted_dir(hour) + "/")
                     if self.store.layout.parse_compacted_key(key)]
         if not objects:
+            if existing and before_change is not None:
+                before_change(hour)
             for key in existing:
                 self.store.objects.delete(key)
-            return HourResult(hour, "empty", removed=len(existing))
+            return HourResult(hour, "empty")
         fingerprint = raw_fingerprint([(o.key, o.size) for o in objects])
         key = self.store.layout.compacted_key(hour, fingerprint)
         raw_bytes = sum(o.size for o in objects)
@@ -350,6 +345,8 @@ class Compactor:
             progress(f"compacting {hour:%Y-%m-%d %H}:00 ({len(objects)} objects)")
         plan = self._plan(objects, progress)
         records, data = self._write(plan, hour, len(objects), raw_bytes)
+        if before_change is not None:
+            before_change(hour)
         self.store.write_object(key, data)
         for old in existing:
             if old != key:
