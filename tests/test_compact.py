@@ -365,6 +365,31 @@ def test_no_record_twice_or_missed_across_days_hours_and_raw(tmp_store) -> None:
     assert again.days == [] and list_compacted_days(store, D1, d2)[D1] == day1
 
 
+def test_days_are_merged_as_many_per_run_as_hours_are_compacted(tmp_store) -> None:
+    """A first run over a long compacted history merges at most max_hours // 24 days (at least one),
+    the rest in the next runs, in order, the day watermark after each."""
+    import shutil
+
+    from logpipe.store.compacted import read_day_watermark
+
+    store = tmp_store
+    _two_days_and_a_bit(store)
+    d3 = D1 + 2 * DAY
+    compactor = open_compactor(config_for(store))
+    first = compactor.run(d3 + HOUR + LATE, max_hours=30)  # 30 hours: to d2 06:00, so one whole day
+    assert [d.day for d in first.days] == [D1] and first.day_backlog == 0
+    second = compactor.run(d3 + HOUR + LATE, max_hours=23)  # the 19 hours left, and at least one day
+    assert second.backlog == 0 and [d.day for d in second.days] == [D1 + DAY]
+    # every hour compacted, no day merged yet (as after an upgrade): one day a run for 24 hours a run
+    shutil.rmtree(store.local_path(store.layout.daily_prefix))
+    third = compactor.run(d3 + HOUR + LATE, max_hours=24)
+    assert [(d.day, d.action) for d in third.days] == [(D1, "written")] and third.day_backlog == 1
+    assert read_day_watermark(store) == D1 + DAY
+    fourth = compactor.run(d3 + HOUR + LATE, max_hours=24)
+    assert [(d.day, d.action) for d in fourth.days] == [(D1 + DAY, "written")] and fourth.day_backlog == 0
+    assert read_day_watermark(store) == d3
+
+
 def test_a_stale_day_file_is_not_read_and_a_recheck_merges_the_day_again(tmp_store, monkeypatch) -> None:
     """An object delivered far too late into a merged day's hour: the hour is read raw and the day
     from its hour files (never the day file and the hour both); an hour compacted again without its

@@ -49,6 +49,7 @@ def compact_command(app: AppContext, until_text: str | None, max_hours: int | No
                        "key": h.key} for h in report.hours],
             "day_watermark_before": report.day_watermark_before.isoformat() if report.day_watermark_before else None,
             "day_watermark": report.day_watermark_after.isoformat() if report.day_watermark_after else None,
+            "backlog_days": report.day_backlog,
             "days": [{"day": d.day.strftime("%Y-%m-%d"), "action": d.action, "hours": d.hours,
                       "hour_bytes": d.hour_bytes, "records": d.records, "parquet_bytes": d.parquet_bytes,
                       "key": d.key} for d in report.days]}))
@@ -75,7 +76,8 @@ def compact_command(app: AppContext, until_text: str | None, max_hours: int | No
         console.print(f"{len(merged)} days merged ({sum(d.hours for d in merged)} hour files, "
                       f"{sum(d.parquet_bytes for d in merged):,} bytes), "
                       f"{sum(1 for d in report.days if d.action == 'kept')} unchanged; day watermark {day_mark}"
-                      + (f"; {stale[0]} not merged: an hour of it could not be compacted again" if stale else ""),
+                      + (f"; {stale[0]} not merged: an hour of it could not be compacted again" if stale else "")
+                      + (f"; {report.day_backlog} closed days left for the next run" if report.day_backlog else ""),
                       markup=False, highlight=False)
 
 

@@ -132,6 +132,7 @@ class CompactReport:
     watermark_after: datetime | None
     hours: list[HourResult] = field(default_factory=list)
     backlog: int = 0  # closed hours left for the next run (max_hours)
+    day_backlog: int = 0  # closed days left for the next run (max_hours // 24)
     day_watermark_before: datetime | None = None
     day_watermark_after: datetime | None = None
     days: list[DayResult] = field(default_factory=list)
@@ -210,14 +211,16 @@ class Compactor:
             report.hours.append(self.compact_hour(hour, progress, step_back))
             report.watermark_after = hour + HOUR
             write_watermark(self.store, hour + HOUR, first)
-        self.merge_days(report, first, progress, step_back)
+        # as many days as hours: a first run over a long compacted history catches up over several runs
+        self.merge_days(report, first, progress, step_back, max(1, max_hours // 24) if max_hours else None)
         return report
 
     # -- days -------------------------------------------------------------------------------------
 
     def merge_days(self, report: CompactReport, first: datetime | None, progress: Progress | None = None,
-                   step_back: Callable[[datetime], None] | None = None) -> None:
-        """Merge every day wholly before the hour watermark, from the day watermark on (oldest first).
+                   step_back: Callable[[datetime], None] | None = None, max_days: int | None = None) -> None:
+        """Merge every day wholly before the hour watermark, from the day watermark on (oldest first; at
+        most ``max_days``, the rest counted in ``report.day_backlog``).
         The day watermark moves past a day only once its day file is stored (or it has none to have),
         day by day in order; it was moved back over any merged day one of whose hours changed in this
         run (``step_back``), so such a day is merged again here."""
@@ -227,6 +230,9 @@ class Compactor:
         if hour_mark is None or day is None:
             return
         while day + DAY <= hour_mark:
+            if max_days is not None and len(report.days) >= max_days:
+                report.day_backlog = (floor_day(hour_mark) - day).days
+                break
             result = self.merge_day(day, report, progress, step_back)
             report.days.append(result)
             if result.action == "stale":
