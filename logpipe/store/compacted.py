@@ -88,8 +88,8 @@ def write_watermark(store: Store, watermark: datetime, first: datetime | None) -
 
 
 def write_day_watermark(store: Store, day: datetime) -> None:
-    """Move the day watermark (days before ``day`` are read from their day files, on Athena whatever
-    their fingerprint: the compactor moves it back before it replaces a day file)."""
+    """Move the day watermark: days before ``day`` are read from their day files (on Athena whatever
+    their fingerprint, so the compactor moves it back over a day before one of its hours changes)."""
     body = {"watermark": floor_day(day).isoformat().replace("+00:00", "Z"), "format": 1}
     store.write_object(store.layout.daily_watermark_key(), json.dumps(body).encode())
 
