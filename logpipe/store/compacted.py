@@ -21,7 +21,7 @@ Which files a window reads (``split_hours``), each record once:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -95,30 +95,30 @@ def write_day_watermark(store: Store, day: datetime) -> None:
 
 
 def list_compacted_days(store: Store, start: datetime, end: datetime) -> dict[datetime, CompactedDay]:
-    """The day files of the days from ``start``'s to before ``end`` (both 00:00 UTC-floored), by the
-    day folders that exist. Several files for one day (a merge interrupted before the old file was
-    removed): a marker that matches no fingerprint, so the day is read from its hours."""
+    """The day files of the days from ``start``'s to before ``end`` (both 00:00 UTC-floored). Several
+    files for one day (a merge interrupted before the old file was removed): a marker that matches no
+    fingerprint, so the day is read from its hours."""
     first, end = floor_day(start), utc(end)
     if first >= end:
         return {}
     found: dict[datetime, list[CompactedDay]] = {}
-    last_day = (end - timedelta(microseconds=1)).strftime(DT_FORMAT)
-    folders, _ = store.objects.entries(store.layout.daily_prefix + "/")
-    for day in sorted(name.removeprefix("dt=") for name in folders if name.startswith("dt=")):
-        if not first.strftime(DT_FORMAT) <= day <= last_day:
-            continue
-        for key, size, _version in store.objects.iter_objects(f"{store.layout.daily_prefix}/dt={day}/"):
-            parsed = store.layout.parse_daily_key(key)
-            if parsed and first <= parsed[0] < end:
-                found.setdefault(parsed[0], []).append(CompactedDay(key, size, parsed[0], parsed[1]))
+    # one listing of the whole prefix (a key a day: one request on S3 for years of days, where a
+    # listing per day folder was a request per day of the window)
+    for key, size, _version in store.objects.iter_objects(store.layout.daily_prefix + "/"):
+        parsed = store.layout.parse_daily_key(key)
+        if parsed and first <= parsed[0] < end:
+            found.setdefault(parsed[0], []).append(CompactedDay(key, size, parsed[0], parsed[1]))
     return {day: files[0] if len(files) == 1 else CompactedDay(files[0].key, files[0].size, day, "several")
             for day, files in found.items()}
 
 
-def list_compacted(store: Store, start: datetime, end: datetime) -> dict[datetime, CompactedHour]:
-    """The Parquet hours of ``start <= hour < end``, listed by the day folders that exist. Two files for
-    one hour (a re-compaction interrupted before the old one was removed): the newest listing wins
-    only when it matches; the caller checks fingerprints against the raw hour anyway."""
+def list_compacted(store: Store, start: datetime, end: datetime, skip: Collection[datetime] = ()
+                   ) -> dict[datetime, CompactedHour]:
+    """The Parquet hours of ``start <= hour < end``, listed by the day folders that exist (but the days
+    ``skip`` names: 00:00 UTC of each). Two files for one hour (a re-compaction interrupted before the
+    old one was removed): the newest listing wins only when it matches; the caller checks fingerprints
+    against the raw hour anyway."""
+    skipped = {day.strftime(DT_FORMAT) for day in skip}
     first, end = floor_hour(start), utc(end)
     found: dict[datetime, list[CompactedHour]] = {}
     if first >= end:
@@ -127,7 +127,7 @@ def list_compacted(store: Store, start: datetime, end: datetime) -> dict[datetim
     last_day = (end - timedelta(microseconds=1)).strftime(DT_FORMAT)
     days = sorted(name.removeprefix("dt=") for name in folders if name.startswith("dt="))
     for day in days:
-        if not first.strftime(DT_FORMAT) <= day <= last_day:
+        if not first.strftime(DT_FORMAT) <= day <= last_day or day in skipped:
             continue
         for key, size, _version in store.objects.iter_objects(store.layout.compacted_day_dir(day) + "/"):
             parsed = store.layout.parse_compacted_key(key)
@@ -179,52 +179,53 @@ def split_hours(store: Store, objects: Sequence[StoredObject], start: datetime, 
     was made from exactly the raw objects listed now. Every other hour is read raw. So each record is
     read once, from one form or the other, never both and never neither.
 
-    ``days``: a valid day file (see the module) stands for its compacted hours - the day watermark is
-    read only when the window covers a whole day before the hour watermark."""
+    ``days``: a valid day file (see the module) stands for its hours - the day watermark is read only
+    when the window covers a whole day before the hour watermark, and the hour files of a valid day
+    are not listed."""
     if watermark is None or floor_hour(start) >= watermark:
         return HourSplit([], list(objects), [], watermark)
     by_hour: dict[datetime, list[StoredObject]] = {}
     for obj in objects:
         by_hour.setdefault(obj.partition.hour, []).append(obj)
-    parquet = list_compacted(store, start, min(utc(end), watermark))
+    fingerprints = {hour: raw_fingerprint([(o.key, o.size) for o in raw]) for hour, raw in by_hour.items()}
     split = HourSplit([], [], [], watermark)
+    valid = _valid_days(store, fingerprints, whole_days(start, min(utc(end), watermark))) if days else {}
+    split.days = [valid[day] for day in sorted(valid)]
+    parquet = list_compacted(store, start, min(utc(end), watermark), skip=valid)
     for hour in sorted(by_hour):
         raw = by_hour[hour]
         made = parquet.get(hour)
-        if hour < watermark and made is not None and made.fingerprint == raw_fingerprint([(o.key, o.size) for o in raw]):
+        if floor_day(hour) in valid:  # its day file holds it (the raw objects, for data quality's verdicts)
+            split.day_hours += 1
+            split.covered.extend(raw)
+        elif hour < watermark and made is not None and made.fingerprint == fingerprints[hour]:
             split.compacted.append(made)
             split.covered.extend(raw)
         else:
             split.raw.extend(raw)
-    if days:
-        _read_days(store, split, whole_days(start, min(utc(end), watermark)))
     return split
 
 
-def _read_days(store: Store, split: HourSplit, candidates: list[datetime]) -> None:
-    """Replace in ``split`` the compacted hours of each candidate day by its day file, where it is
-    valid: before the day watermark, no hour of the day read raw, and merged from exactly the day's
-    compacted hours read now."""
+def _valid_days(store: Store, fingerprints: dict[datetime, str], candidates: list[datetime]
+                ) -> dict[datetime, CompactedDay]:
+    """The candidate days read from their day file: before the day watermark, with raw objects, and
+    merged from hour files made from exactly the raw objects listed now. An hour file's fingerprint is
+    that of the raw objects it was made from, so the day's fingerprint is checked against the raw
+    hours' fingerprints directly (its hour files need not be listed)."""
     if not candidates:
-        return
+        return {}
     mark = read_day_watermark(store)
     candidates = [d for d in candidates if mark is not None and d + DAY <= mark]
     if not candidates:
-        return
+        return {}
     made = list_compacted_days(store, candidates[0], candidates[-1] + DAY)
-    raw_hours = {o.partition.hour for o in split.raw}
+    valid = {}
     for day in candidates:
+        hours = [(h, fp) for h, fp in fingerprints.items() if day <= h < day + DAY]
         found = made.get(day)
-        if found is None or any(day <= h < day + DAY for h in raw_hours):
-            continue
-        hours = [h for h in split.compacted if day <= h.hour < day + DAY]
-        if not hours or found.fingerprint != day_fingerprint([(h.hour, h.fingerprint) for h in hours]):
-            continue
-        split.days.append(found)
-        split.day_hours += len(hours)
-        inside = {h.hour for h in hours}
-        # the day's raw objects stay in ``covered``: data quality reads their verdicts
-        split.compacted = [h for h in split.compacted if h.hour not in inside]
+        if hours and found is not None and found.fingerprint == day_fingerprint(hours):
+            valid[day] = found
+    return valid
 
 
 def athena_files(store: Store, split: HourSplit) -> list[tuple[str, int]]:
