@@ -641,3 +641,34 @@ def test_the_stateful_stack_has_the_day_table_partitioned_by_dt_only() -> None:
     assert "s3:DeleteObject" in write["Action"] and "logs-parquet-daily/*" in json.dumps(write["Resource"])
     read = next(s for s in statements if s["Sid"] == "ReadTheLogTable")
     assert "${DailyTable}" in json.dumps(read["Resource"]) and "DailyTableName" in json.dumps(read["Resource"])
+
+
+def test_the_day_tier_on_s3(s3_store) -> None:
+    """The same tiers on an S3 store (moto): the day files and watermark in the bucket, DuckDB reading
+    their downloaded copies, a recheck replacing a day file, and the Athena engine's view reading the
+    day watermark from the bucket."""
+    from logpipe.engines.registry import open_engine
+    from logpipe.store.compacted import list_compacted_days, read_day_watermark
+
+    store = s3_store
+    everything = _two_days_and_a_bit(store)
+    d2, d3 = D1 + DAY, D1 + 2 * DAY
+    config = config_for(store)
+    report = open_compactor(config).run(d3 + HOUR + LATE)
+    assert [(d.day, d.action) for d in report.days] == [(D1, "written"), (d2, "written")]
+    assert read_day_watermark(store) == d3
+    for read in (True, False):
+        assert ids(store, D1, d3 + 2 * HOUR, read) == everything
+    assert files_read(config, D1, d3 + 2 * HOUR) == (4, 10)
+    old = list_compacted_days(store, D1, d3)
+    store.write_object(store.layout.object_key(D1 + 5 * HOUR, seq=2), gzip_lines([rec(D1 + 5 * HOUR, "d1-late")]))
+    assert files_read(config, D1, d3 + 2 * HOUR) == (7, 11)  # day 1 from 2 hour files and hour 05 raw (2)
+    open_compactor(config).run(d3 + HOUR + LATE, recheck=timedelta(days=3))
+    new = list_compacted_days(store, D1, d3)
+    assert new[D1].key != old[D1].key and new[d2] == old[d2] and read_day_watermark(store) == d3
+    keys = [k for k, _s, _v in store.objects.iter_objects(store.layout.daily_prefix + "/")]
+    assert sorted(keys) == sorted([new[D1].key, new[d2].key, store.layout.daily_watermark_key()])
+    assert files_read(config, D1, d3 + 2 * HOUR) == (4, 11)
+    athena = open_engine(config_for(store, engine={"kind": "athena"}), "athena")
+    view = athena.view_sql()  # type: ignore[attr-defined]
+    assert '"logs_parquet_daily"' in view and "dt < '2024-03-03'" in view and "< '2024-03-0301'" in view
