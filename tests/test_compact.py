@@ -496,6 +496,10 @@ def test_the_compact_command_reports_the_days(cli) -> None:
     code, out, err = cli("compact", "--until", (D1 + DAY + 2 * HOUR + LATE).isoformat())
     assert code == 0, err
     assert "day watermark" not in out  # no day to look at: no line about days
+    store.objects.delete(store.layout.daily_watermark_key())  # as before the first merge: d1 is looked at again
+    code, out, err = cli("compact", "--until", (D1 + DAY + 2 * HOUR + LATE).isoformat())
+    assert code == 0, err
+    assert "0 days merged (0 hour files, 0 bytes), 1 unchanged; day watermark 2024-03-02" in " ".join(out.split())
 
 
 @pytest.mark.slow

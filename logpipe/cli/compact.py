@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from logpipe.cli.common import AppContext, console, err_console, parse_time, pass_app
+from logpipe.text import plural
 
 
 @click.command("compact")
@@ -73,7 +74,7 @@ def compact_command(app: AppContext, until_text: str | None, max_hours: int | No
     if merged or report.days:
         day_mark = f"{report.day_watermark_after:%Y-%m-%d}" if report.day_watermark_after else "none"
         stale = [f"{d.day:%Y-%m-%d}" for d in report.days if d.action == "stale"]
-        console.print(f"{len(merged)} days merged ({sum(d.hours for d in merged)} hour files, "
+        console.print(f"{plural(len(merged), 'day')} merged ({plural(sum(d.hours for d in merged), 'hour file')}, "
                       f"{sum(d.parquet_bytes for d in merged):,} bytes), "
                       f"{sum(1 for d in report.days if d.action == 'kept')} unchanged; day watermark {day_mark}"
                       + (f"; {stale[0]} not merged: an hour of it could not be compacted again" if stale else "")
