@@ -11,15 +11,16 @@ What it does, in one run:
 1. Generates a seeded simulated store of ``--days`` days at ``--rate`` under ``benchmarks/.data/issue19``
    (reused when the marker file says it is the same one).
 2. Counts the bad records once (the first ``query run`` over all days: the cold row), then compacts
-   every closed hour (``logpipe compact``), timing both.
+   every closed hour and merges every closed day (``logpipe compact``), timing both.
 3. For each window (1, 7, 30 days, ending at the data's end), round by round (interleaved), the
    median of ``--repeat`` rounds of these whole processes, wall time and peak RSS:
    - ``logpipe query run errors_by_service`` over raw hours (``LOGPIPE_COMPACT_READ=false``);
    - DuckDB (a Python process importing only duckdb) running the very SQL logpipe runs - the macros,
      the ``logs`` view and the translated statement with its bound values - on the same raw files;
    - ``zcat FILES | grep -c '"level":"ERROR"'`` on the same raw files;
-   - ``logpipe query run errors_by_service`` over the compacted hours, and DuckDB on the same Parquet
-     files with the same SQL;
+   - ``logpipe query run errors_by_service`` over the compacted hours and days (a day the window covers
+     whole is read from its day file), and DuckDB on the same Parquet files with the same SQL (the
+     files come from logpipe's own plan: ``duckdb_spec``);
    - the bytes each form reads, and what Athena would scan (``query explain``).
 4. A ``logpipe run`` cycle (first run: ``first_run_backfill`` = the window) over ``--cycle-days``, on
    raw hours and on compacted hours, whole process, through a harness (``HARNESS``) that times every
@@ -358,6 +359,7 @@ def main() -> None:
     work = DATA / "work"
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(DATA / "store" / "logs-parquet", ignore_errors=True)
+    shutil.rmtree(DATA / "store" / "logs-parquet-daily", ignore_errors=True)
     shutil.rmtree(DATA / "cache", ignore_errors=True)
     config_path = write_config(work)
     logpipe = [PY, "-m", "logpipe", "--config", str(config_path)]
@@ -370,6 +372,9 @@ def main() -> None:
     hours = json.loads(compact["stdout"])["hours"]
     raw_total = sum(h["raw_bytes"] for h in hours if h["action"] == "written")
     parquet_total = sum(h["parquet_bytes"] for h in hours if h["action"] == "written")
+    days_merged = [d for d in json.loads(compact["stdout"]).get("days", []) if d["action"] == "written"]
+    compact["days"] = len(days_merged)
+    compact["day_bytes"] = sum(d["parquet_bytes"] for d in days_merged)
     loads.append(("after compaction", load()))
 
     # 2. windows
@@ -405,6 +410,7 @@ def main() -> None:
         result = explain_query(load_config(str(config_path)), QUERY, start, end)
         explain[days] = {"raw": result.bytes_scanned, "duckdb_compacted": result.compacted_bytes,
                          "athena_compacted": result.athena_compacted_bytes, "hours": result.compacted_hours,
+                         "days": result.compacted_days,
                          "explain_wall": out["wall"]}
         loads.append((f"after the {days}-day window", load()))
         write_report(args, data, cold, compact, raw_total, parquet_total, results, explain, [], loads)
@@ -464,7 +470,9 @@ def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact:
               f"peak {cold['rss_mb']:.0f} MB.", "",
               f"`logpipe compact` of all {args.days} days: {compact['wall']:.1f} s wall, {compact['cpu']:.1f} s CPU, "
               f"peak {compact['rss_mb']:.0f} MB; {raw_total / 1e6:,.1f} MB of gzip JSON became "
-              f"{parquet_total / 1e6:,.1f} MB of Parquet (the derived ts/service/level columns added).", "",
+              f"{parquet_total / 1e6:,.1f} MB of Parquet (the derived ts/service/level columns added); "
+              f"{compact.get('days', 0)} closed days merged into day files of {compact.get('day_bytes', 0) / 1e6:,.1f} MB "
+              "(the hour files kept).", "",
               f"`{QUERY}`, whole processes, median of {args.repeat} rounds (contenders interleaved in each round). "
               "Ratio: wall time against DuckDB running the same statements (recorded from logpipe: views, the "
               "macros it creates, the translated query with its bound values) on the same files of the same form; "
@@ -489,7 +497,8 @@ def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact:
                   f"Raw rounds (wall s): {walls}."]
         if e:
             lines += [f"- bytes read: raw {e['raw'] / 1e6:,.1f} MB; DuckDB on the compacted hours "
-                      f"{e['duckdb_compacted'] / 1e6:,.1f} MB (Parquet files whole, {e['hours']} hours); Athena on the "
+                      f"{e['duckdb_compacted'] / 1e6:,.1f} MB (Parquet files whole, {e['hours']} hours, "
+                      f"{e.get('days', 0)} whole days of them from day files); Athena on the "
                       f"Parquet table about {e['athena_compacted'] / 1e6:,.2f} MB ({e['raw'] / max(e['athena_compacted'], 1):,.0f}x "
                       "fewer bytes scanned than on the JSON table)."]
         lines.append("")

@@ -11,6 +11,15 @@ fingerprint names the raw objects it was made from, so a reader can tell when th
 changed since (a very late object): then the raw hour is read instead. ``_watermark.json`` under the
 Parquet prefix is the compaction watermark: hours before it are read from Parquet, the rest raw
 (files starting with ``_`` are ignored by Athena, as by Hive).
+
+Above them, the columnar days: ``{root}/{prefix}-parquet-daily/dt=YYYY-MM-DD/{YYYY-MM-DD}-{fingerprint}
+.parquet``, one file per closed UTC day whose hours are all compacted: the day's Parquet hours merged
+(sorted like them). A month-long query then opens 30 files, not 720 (each Parquet file costs a reader
+its footer and column set-up whatever its size; Athena, too, prefers few large objects). The day's
+fingerprint is derived from the fingerprints of the hour files it merged (``day_fingerprint``): an
+hour compacted again (a late object) no longer matches, and readers fall back to the hour files until
+the day is merged again. It has its own prefix (so its own Glue table, partitioned by ``dt`` only)
+and its own ``_watermark.json``, the day watermark: days before it are merged.
 """
 
 from __future__ import annotations
@@ -29,10 +38,13 @@ HOUR_FORMAT = "%H"
 OBJECT_SUFFIX = ".gz"
 COMPACTED_SUFFIX = ".parquet"
 COMPACTED_PREFIX_SUFFIX = "-parquet"  # {prefix}-parquet: a sibling of the raw prefix, never inside it
+DAILY_PREFIX_SUFFIX = "-parquet-daily"  # {prefix}-parquet-daily: the merged days, a sibling of both
 WATERMARK_NAME = "_watermark.json"
+DAY = timedelta(days=1)
 _COMPACTED_RE = re.compile(
     r"(?:^|/)dt=(?P<dt>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P=dt)-(?P=hour)-(?P<fingerprint>[0-9a-f]{16})\.parquet$"
 )
+_DAILY_RE = re.compile(r"(?:^|/)dt=(?P<dt>\d{4}-\d{2}-\d{2})/(?P=dt)-(?P<fingerprint>[0-9a-f]{16})\.parquet$")
 
 _PARTITION_RE = re.compile(
     r"(?:^|/)(?:service=(?P<service>[^/]+)/)?dt=(?P<dt>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<object>[^/]+)$"
@@ -57,6 +69,11 @@ def from_ms(ms: int) -> datetime:
 
 def floor_hour(moment: datetime) -> datetime:
     return utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+def floor_day(moment: datetime) -> datetime:
+    """The start (00:00 UTC) of the day holding ``moment``."""
+    return utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def hours_in_window(start: datetime, end: datetime) -> list[datetime]:
@@ -234,6 +251,51 @@ class Layout:
         params["storage.location.template"] = f"s3://{bucket}/{self.compacted_prefix}/dt=${{dt}}/hour=${{hour}}/"
         return params
 
+    # -- the columnar days -----------------------------------------------------------------------
+
+    @property
+    def daily_prefix(self) -> str:
+        """``{prefix}-parquet-daily``: the merged days, outside both other tables' locations (a table
+        partitioned by ``dt`` only would otherwise read the hour folders below its ``dt=`` folders)."""
+        return self.prefix + DAILY_PREFIX_SUFFIX
+
+    def daily_dir(self, day: datetime) -> str:
+        return f"{self.daily_prefix}/dt={floor_day(day).strftime(DT_FORMAT)}"
+
+    def daily_key(self, day: datetime, fingerprint: str) -> str:
+        """The Parquet file of one day merged from the hour files ``fingerprint`` names."""
+        day = floor_day(day)
+        return f"{self.daily_dir(day)}/{day.strftime(DT_FORMAT)}-{fingerprint}{COMPACTED_SUFFIX}"
+
+    def parse_daily_key(self, key: str) -> tuple[datetime, str] | None:
+        """The day (its 00:00 UTC) and fingerprint of a day file's key, or None if it is not one."""
+        key = key.lstrip("/")
+        if not key.startswith(self.daily_prefix + "/"):
+            return None
+        match = _DAILY_RE.search(key[len(self.daily_prefix):])
+        if not match:
+            return None
+        try:
+            day = datetime.strptime(match["dt"], DT_FORMAT)
+        except ValueError:
+            return None
+        return day.replace(tzinfo=UTC), match["fingerprint"]
+
+    def daily_watermark_key(self) -> str:
+        return f"{self.daily_prefix}/{WATERMARK_NAME}"
+
+    def glue_projection_daily(self, bucket: str, start_date: str = "2024-01-01") -> dict[str, str]:
+        """Partition projection of the day table: ``dt`` only (``hour`` is a column of its files)."""
+        params = {k: v for k, v in self.glue_projection(bucket, start_date).items()
+                  if k.startswith("projection.") and not k.startswith(("projection.service", "projection.hour"))}
+        params["storage.location.template"] = f"s3://{bucket}/{self.daily_prefix}/dt=${{dt}}/"
+        return params
+
+
+def daily_table_name(parquet_table: str) -> str:
+    """The Glue table of the merged days, named after the hours' table (``[compact] table``)."""
+    return parquet_table + "_daily"
+
 
 def raw_fingerprint(objects: list[tuple[str, int]]) -> str:
     """16 hex digits naming a set of raw objects (key and size): the Parquet hour made from them
@@ -241,6 +303,15 @@ def raw_fingerprint(objects: list[tuple[str, int]]) -> str:
     digest = hashlib.sha256()
     for key, size in sorted(objects):
         digest.update(f"{key}\0{size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def day_fingerprint(hours: list[tuple[datetime, str]]) -> str:
+    """16 hex digits naming the hour files a day file was merged from (each hour and its own
+    fingerprint): an hour compacted again, added or gone changes it, so a stale day is noticed."""
+    digest = hashlib.sha256()
+    for hour, fingerprint in sorted(hours):
+        digest.update(f"{floor_hour(hour).strftime('%Y-%m-%d-%H')}\0{fingerprint}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -262,7 +333,7 @@ def iter_hours(start: datetime, end: datetime) -> Iterator[datetime]:
     yield from hours_in_window(start, end)
 
 
-__all__ = ["COMPACTED_PREFIX_SUFFIX", "COMPACTED_SUFFIX", "DT_FORMAT", "HOUR", "HOUR_FORMAT", "OBJECT_SUFFIX",
-           "WATERMARK_NAME", "Layout", "Partition", "PartitionBounds",
-           "floor_hour", "from_ms", "hours_in_window", "iter_hours", "partition_bounds", "raw_fingerprint", "to_ms",
+__all__ = ["COMPACTED_PREFIX_SUFFIX", "COMPACTED_SUFFIX", "DAILY_PREFIX_SUFFIX", "DAY", "DT_FORMAT", "HOUR",
+           "HOUR_FORMAT", "OBJECT_SUFFIX", "WATERMARK_NAME", "Layout", "Partition", "PartitionBounds",
+           "daily_table_name", "day_fingerprint", "floor_day", "floor_hour", "from_ms", "hours_in_window", "iter_hours", "partition_bounds", "raw_fingerprint", "to_ms",
            "utc"]

@@ -282,3 +282,397 @@ def test_the_stateful_stack_has_the_parquet_table_with_partition_projection() ->
     # the service may not delete or overwrite raw objects: only the compacted prefix is writable
     assert not any("s3:DeleteObject" in s.get("Action", []) and "logs/*" in json.dumps(s["Resource"])
                    for s in statements)
+
+
+# -- the columnar days ----------------------------------------------------------------------------
+
+D1 = datetime(2024, 3, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def _two_days_and_a_bit(store: Any) -> list[str]:
+    """Records at the edges of two whole days, late ones lying in the next day's first hour, and two
+    hours of a third day; the ids, sorted."""
+    d2, d3 = D1 + DAY, D1 + 2 * DAY
+    objects = {
+        D1: [rec(D1, "d1-first"), b"not json"],
+        D1 + 5 * HOUR: [rec(D1 + 5 * HOUR + timedelta(minutes=1), "d1-05")],
+        D1 + 23 * HOUR: [rec(d2 - timedelta(milliseconds=1), "d1-last")],
+        d2: [rec(d2, "d2-first"), rec(d2 - timedelta(milliseconds=1), "d1-late")],
+        d2 + 10 * HOUR: [rec(d2 + 10 * HOUR, "d2-mid")],
+        d2 + 23 * HOUR: [rec(d3 - timedelta(milliseconds=1), "d2-last")],
+        d3: [rec(d3, "d3-first"), rec(d3 - timedelta(milliseconds=1), "d2-late")],
+        d3 + HOUR: [rec(d3 + HOUR, "d3-01")],
+    }
+    for hour, lines in objects.items():
+        store.write_object(store.layout.object_key(hour, seq=1), gzip_lines(lines))
+    return sorted(["d1-first", "d1-05", "d1-last", "d1-late", "d2-first", "d2-mid", "d2-last", "d2-late",
+                   "d3-first", "d3-01"])
+
+
+def files_read(config: Any, start: datetime, end: datetime) -> tuple[int, int]:
+    """(files scanned, records) of a count over the window."""
+    result = run_query(config, adhoc_query(
+        "SELECT count(*) AS n FROM logs WHERE dt BETWEEN :dt_start AND :dt_end AND "
+        "concat(dt, hour) BETWEEN :dthour_start AND :dthour_end AND ts >= :window_start AND ts < :window_end"),
+        start, end)
+    return result.stats.files_scanned, int(result.frame["n"][0])
+
+
+def test_no_record_twice_or_missed_across_days_hours_and_raw(tmp_store) -> None:
+    """Issue 19, columnar days: a day wholly inside a window is read from its day file, a day covered
+    in part from its hour files, hours past the watermark raw: each record once, in every window."""
+    from logpipe.store.compacted import list_compacted_days, read_day_watermark
+
+    store = tmp_store
+    everything = _two_days_and_a_bit(store)
+    d2, d3 = D1 + DAY, D1 + 2 * DAY
+    config = config_for(store)
+    report = open_compactor(config).run(d3 + HOUR + LATE)  # hours to d3 00:00; days 1 and 2 merged
+    assert read_watermark(store) == d3 + HOUR and read_day_watermark(store) == d3
+    assert [(d.day, d.action, d.hours) for d in report.days] == [(D1, "written", 3), (d2, "written", 3)]
+    day1 = list_compacted_days(store, D1, d2)[D1]
+    assert day1.key.startswith("logs-parquet-daily/dt=2024-03-01/2024-03-01-")
+    assert report.days[0].records == 3  # the bad line was never a record
+    # the day file keeps the hour files' columns and order: service, level, time
+    con = duckdb.connect()
+    path = str(store.local_path(day1.key))
+    assert [r[0] for r in con.execute(f"SELECT request_id FROM '{path}'").fetchall()] == ["d1-first", "d1-05", "d1-last"]
+    assert {r[0] for r in con.execute(f"SELECT DISTINCT compression FROM parquet_metadata('{path}')").fetchall()} == {"ZSTD"}
+    windows = {
+        (D1, d3 + 2 * HOUR): everything,
+        (D1, d2): ["d1-05", "d1-first", "d1-last", "d1-late"],  # the late record of 23:59:59.999 lies in d2's hour 00
+        (d2, d3): ["d2-first", "d2-last", "d2-late", "d2-mid"],
+        (D1 + 12 * HOUR, d2 + 12 * HOUR): ["d1-last", "d1-late", "d2-first", "d2-mid"],
+        (D1 + 5 * HOUR, D1 + 6 * HOUR): ["d1-05"],
+        (d3, d3 + 2 * HOUR): ["d3-01", "d3-first"],
+    }
+    for read in (True, False):
+        for (start, end), expected in windows.items():
+            assert ids(store, start, end, read) == expected, (start, end, read)
+    # What was read: the two day files, the hour file of d3 00:00 and the raw hour after the watermark;
+    # a day covered in part is read from its hour files (3 with records: d1 23:00, d2 00:00 and 10:00).
+    assert files_read(config, D1, d3 + 2 * HOUR) == (4, 10)
+    assert files_read(config, D1, d2) == (2, 4)
+    assert files_read(config, D1 + 12 * HOUR, d2 + 12 * HOUR) == (3, 4)
+    raw = config_for(store, compact={"read": False})
+    assert files_read(raw, D1, d3 + 2 * HOUR) == (8, 10)
+    # the bad line of d1 00:00 is counted once, from its verdict, whether the day file or the raw hour is read
+    for cfg in (config, raw):
+        assert run_query(cfg, "errors_by_service", D1, d2).stats.bad_records == {"not_json": 1}
+    # compacting again changes nothing
+    again = open_compactor(config).run(d3 + HOUR + LATE)
+    assert again.days == [] and list_compacted_days(store, D1, d2)[D1] == day1
+
+
+def test_days_are_merged_as_many_per_run_as_hours_are_compacted(tmp_store) -> None:
+    """A first run over a long compacted history merges at most max_hours // 24 days (at least one),
+    the rest in the next runs, in order, the day watermark after each."""
+    import shutil
+
+    from logpipe.store.compacted import read_day_watermark
+
+    store = tmp_store
+    _two_days_and_a_bit(store)
+    d3 = D1 + 2 * DAY
+    compactor = open_compactor(config_for(store))
+    first = compactor.run(d3 + HOUR + LATE, max_hours=30)  # 30 hours: to d2 06:00, so one whole day
+    assert [d.day for d in first.days] == [D1] and first.day_backlog == 0
+    second = compactor.run(d3 + HOUR + LATE, max_hours=23)  # the 19 hours left, and at least one day
+    assert second.backlog == 0 and [d.day for d in second.days] == [D1 + DAY]
+    # every hour compacted, no day merged yet (as after an upgrade): one day a run for 24 hours a run
+    shutil.rmtree(store.local_path(store.layout.daily_prefix))
+    third = compactor.run(d3 + HOUR + LATE, max_hours=24)
+    assert [(d.day, d.action) for d in third.days] == [(D1, "written")] and third.day_backlog == 1
+    assert read_day_watermark(store) == D1 + DAY
+    fourth = compactor.run(d3 + HOUR + LATE, max_hours=24)
+    assert [(d.day, d.action) for d in fourth.days] == [(D1 + DAY, "written")] and fourth.day_backlog == 0
+    assert read_day_watermark(store) == d3
+
+
+def test_a_stale_day_file_is_not_read_and_a_recheck_merges_the_day_again(tmp_store, monkeypatch) -> None:
+    """An object delivered far too late into a merged day's hour: the hour is read raw and the day
+    from its hour files (never the day file and the hour both); an hour compacted again without its
+    day merged again leaves the day file stale, and it is not read; a recheck merges the day again,
+    the day watermark moved back over it before its hour changes (Athena reads the day table below
+    that watermark without checking fingerprints)."""
+    from logpipe.store.compacted import list_compacted_days, read_day_watermark
+
+    store = tmp_store
+    everything = _two_days_and_a_bit(store)
+    d2, d3 = D1 + DAY, D1 + 2 * DAY
+    config = config_for(store)
+    open_compactor(config).run(d3 + HOUR + LATE)
+    old_day = list_compacted_days(store, D1, d2)[D1]
+    late = rec(D1 + 5 * HOUR + timedelta(minutes=30), "d1-very-late")
+    store.write_object(store.layout.object_key(D1 + 5 * HOUR, seq=2), gzip_lines([late]))
+    with_late = sorted([*everything, "d1-very-late"])
+    for window in ((D1, d3 + 2 * HOUR), (D1, d2)):
+        assert ids(store, *window, True) == ids(store, *window, False) == sorted(
+            i for i in with_late if window == (D1, d3 + 2 * HOUR) or i.startswith("d1"))
+    # day 1 from its hour files (2 current, hour 05 raw: 2 objects) and d2's hour 00: the day file is not read
+    assert files_read(config, D1, d2) == (5, 5)
+
+    # the hour compacted again, its day not merged: the day file is stale, the hour files are read
+    hour = Compactor(config.engine, store, None, LATE).compact_hour(D1 + 5 * HOUR)
+    assert hour.action == "written"
+    assert files_read(config, D1, d2) == (4, 5)
+    assert ids(store, D1, d3 + 2 * HOUR, True) == with_late
+
+    # a recheck (the hour is current now, so the day is found stale by its fingerprint) merges it again
+    open_compactor(config).run(d3 + HOUR + LATE)  # nothing new: no hour written, so no day looked at
+    assert list_compacted_days(store, D1, d2)[D1] == old_day
+    store.write_object(store.layout.object_key(D1 + 5 * HOUR, seq=3), gzip_lines([rec(D1 + 5 * HOUR, "d1-later")]))
+    writes: list[str] = []
+    write = type(store).write_object
+
+    def spy(self: Any, key: str, data: bytes) -> Any:
+        writes.append(json.loads(data)["watermark"][:10] if key.endswith("_watermark.json") and "daily" in key
+                      else key.split("/")[0])
+        return write(self, key, data)
+
+    monkeypatch.setattr(type(store), "write_object", spy)
+    report = open_compactor(config).run(d3 + HOUR + LATE, recheck=timedelta(days=3))
+    monkeypatch.undo()
+    assert [h.hour for h in report.written] == [D1 + 5 * HOUR]
+    assert [(d.day, d.action) for d in report.days] == [(D1, "written"), (d2, "kept")]
+    # the day watermark steps back to day 1 before its hour is written again, and forward day by day
+    # once the day is merged again
+    assert writes == ["2024-03-01", "logs-parquet", "logs-parquet-daily", "2024-03-02", "2024-03-03"]
+    assert read_day_watermark(store) == d3
+    new_day = list_compacted_days(store, D1, d2)[D1]
+    assert new_day.key != old_day.key and not store.local_path(old_day.key).exists()
+    assert files_read(config, D1, d2) == (2, 6)
+    all_ids = sorted([*with_late, "d1-later"])
+    assert ids(store, D1, d3 + 2 * HOUR, True) == all_ids == ids(store, D1, d3 + 2 * HOUR, False)
+
+
+def test_explain_bytes_with_day_files(tmp_store) -> None:
+    """``query explain``: DuckDB's bytes are those of the files it reads (the day file for a whole
+    day, hour files for a part of one); Athena's are the day table's column chunks in both cases (its
+    partition projection prunes the day table by dt only, and this day is one row group)."""
+    store = tmp_store
+    for h in range(24):
+        lines = [rec(D1 + h * HOUR + timedelta(seconds=s), f"id{h}-{s}", stack_trace="x" * 200) for s in range(40)]
+        store.write_object(store.layout.object_key(D1 + h * HOUR, seq=1), gzip_lines(lines))
+    config = config_for(store)
+    raw_day = explain_query(config, "errors_by_service", D1, D1 + 23 * HOUR)
+    open_compactor(config).run(D1 + DAY + HOUR + LATE)
+    from logpipe.store.compacted import list_compacted, list_compacted_days
+
+    day = list_compacted_days(store, D1, D1 + DAY)[D1]
+    hours = list_compacted(store, D1, D1 + DAY)
+    # a window ending at 23:50 scans to 00:00 (its lateness): the whole day, from the day file
+    assert explain_query(config, "errors_by_service", D1, D1 + DAY - LATE).compacted_days == 1
+    whole = explain_query(config, "errors_by_service", D1, D1 + DAY)
+    # the day file, and d2's hour 00 which the lateness reaches (no object there)
+    assert (whole.compacted_hours, whole.compacted_days) == (24, 1) and whole.compacted_bytes == day.size
+    part = explain_query(config, "errors_by_service", D1 + 5 * HOUR, D1 + 6 * HOUR)
+    assert (part.compacted_hours, part.compacted_days) == (2, 0)
+    assert part.compacted_bytes == hours[D1 + 5 * HOUR].size + hours[D1 + 6 * HOUR].size
+    # Athena: the day file's chunks of the columns used, for the whole day and for an hour of it
+    assert 0 < whole.athena_compacted_bytes == part.athena_compacted_bytes < day.size
+    partial = explain_query(config, "errors_by_service", D1, D1 + 23 * HOUR)
+    assert partial.bytes_scanned == raw_day.bytes_scanned and partial.athena_compacted_bytes == whole.athena_compacted_bytes
+
+
+def test_the_compact_command_reports_the_days(cli) -> None:
+    from logpipe.config import StoreConfig
+    from logpipe.store import Store
+
+    store = Store(StoreConfig(root=str(cli.cwd / "logpipe-data")))
+    store.write_object(store.layout.object_key(D1 + 3 * HOUR, seq=1), gzip_lines([rec(D1 + 3 * HOUR, "x")]))
+    store.write_object(store.layout.object_key(D1 + DAY, seq=1), gzip_lines([rec(D1 + DAY, "y")]))
+    code, out, err = cli("compact", "--until", (D1 + DAY).isoformat(), "--format", "json")
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["days"] == [] and body["day_watermark"] is None  # d1's hour 23 is not closed yet
+    code, out, err = cli("compact", "--until", (D1 + DAY + LATE).isoformat(), "--format", "json")
+    assert code == 0, err
+    body = json.loads(out)
+    assert [(d["day"], d["action"], d["hours"], d["records"]) for d in body["days"]] == [("2024-03-01", "written", 1, 1)]
+    assert body["days"][0]["key"].startswith("logs-parquet-daily/dt=2024-03-01/")
+    assert body["day_watermark"].startswith("2024-03-02T00:00") and body["day_watermark_before"] is None
+    code, out, err = cli("compact", "--until", (D1 + DAY + 2 * HOUR + LATE).isoformat())
+    assert code == 0, err
+    assert "day watermark" not in out  # no day to look at: no line about days
+    store.objects.delete(store.layout.daily_watermark_key())  # as before the first merge: d1 is looked at again
+    code, out, err = cli("compact", "--until", (D1 + DAY + 2 * HOUR + LATE).isoformat())
+    assert code == 0, err
+    assert "0 days merged (0 hour files, 0 bytes), 1 unchanged; day watermark 2024-03-02" in " ".join(out.split())
+
+
+@pytest.mark.slow
+def test_every_shipped_query_answers_alike_on_raw_hourly_and_daily_files(tmp_store) -> None:
+    """Issue 19: every shipped query gives the same rows over raw objects, over Parquet hours, and
+    over a day file with Parquet and raw hours after it (a window over a whole day and one beyond)."""
+    from logpipe.simulate import simulate
+    from logpipe.store.compacted import read_day_watermark
+
+    store = tmp_store
+    start, end = D1, D1 + DAY + 3 * HOUR
+    simulate(store, start, end, seed=5, rate=0.03, bad_rate=0.01)
+    config = config_for(store)
+    report = open_compactor(config).run(end - HOUR + LATE)  # the last hour stays raw
+    assert [(d.day, d.action) for d in report.days] == [(D1, "written")] and read_day_watermark(store) == D1 + DAY
+    raw_config = config_for(store, compact={"read": False})
+    error_shapes = run_query(config, "error_shapes", start, end).frame
+    top = error_shapes.sort_values("records", ascending=False).iloc[0]
+    trace = next(t for t in run_query(raw_config, adhoc_query(
+        "SELECT trace_id FROM logs WHERE dt BETWEEN :dt_start AND :dt_end AND trace_id IS NOT NULL LIMIT 1"),
+        start, end).frame["trace_id"])
+    params = {"trace_lines": {"id": trace}, "pattern_lines": {"patterns": top["pattern_id"], "service": top["service"]}}
+
+    def answers(cfg: Any, window: tuple[datetime, datetime]) -> dict[str, Any]:
+        return {name: run_query(cfg, name, *window, params.get(name, {})) for name in SHIPPED}
+
+    windows = [(start, end), (D1, D1 + DAY)]
+    daily = {w: answers(config, w) for w in windows}
+    raw = {w: answers(raw_config, w) for w in windows}
+    store.objects.delete(store.layout.daily_watermark_key())  # no day merged: the hour files are read
+    hourly = {w: answers(config, w) for w in windows}
+    for window in windows:
+        for name in SHIPPED:
+            d, h, r = daily[window][name], hourly[window][name], raw[window][name]
+            assert d.stats.files_scanned < h.stats.files_scanned < r.stats.files_scanned, (name, window)
+            assert d.table.schema == h.table.schema == r.table.schema, (name, window)
+            assert comparable_rows(d.table, name) == comparable_rows(h.table, name) == comparable_rows(r.table, name), \
+                (name, window)
+            assert d.stats.bad_records == h.stats.bad_records == r.stats.bad_records, (name, window)
+    # the next compaction finds the day file current and puts the day watermark back
+    again = open_compactor(config).run(end - HOUR + LATE)
+    assert [(d.day, d.action) for d in again.days] == [(D1, "kept")] and read_day_watermark(store) == D1 + DAY
+
+
+def test_athena_reads_the_days_before_the_day_watermark_from_the_day_table() -> None:
+    import sqlglot
+
+    from logpipe.config import Config, EngineConfig
+    from logpipe.engines.athena import AthenaEngine
+    from logpipe.queries.loader import get_query
+    from logpipe.queries.runner import bind_statement
+
+    statement = bind_statement(get_query(Config(), "errors_by_service"), D1, D1 + 3 * DAY, {})
+    hours_only = AthenaEngine(EngineConfig(), parquet_table="logs_parquet", watermark=lambda: D1 + 2 * DAY + HOUR,
+                              daily_table="logs_parquet_daily", day_watermark=lambda: None)
+    assert "logs_parquet_daily" not in hours_only.compile(statement)[0]
+    for day_mark, days_before in ((D1 + 2 * DAY, "2024-03-03"), (D1 + 9 * DAY, "2024-03-03"), (D1 + DAY, "2024-03-02")):
+        engine = AthenaEngine(EngineConfig(), parquet_table="logs_parquet", watermark=lambda: D1 + 2 * DAY + HOUR,
+                              daily_table="logs_parquet_daily", day_watermark=lambda mark=day_mark: mark)
+        sql, params = engine.compile(statement)
+        tree = sqlglot.parse_one(sql.replace("?", "NULL"), read="trino")
+        union = tree.find(sqlglot.exp.Union)
+        assert union is not None and isinstance(union.left, sqlglot.exp.Union)
+        daily, hourly, raw = (side.sql(dialect="trino").lower() for side in (union.left.left, union.left.right, union.right))
+        # a day watermark past the hour watermark's day is never believed: days stop where hours do
+        assert '"logs_parquet_daily"' in daily and f"dt < '{days_before}'" in daily
+        assert '"logs_parquet"' in hourly and f"dt >= '{days_before}'" in hourly
+        assert "concat(dt, hour) < '2024-03-0301'" in hourly
+        assert '"logpipe"."logs"' in raw and "concat(dt, hour) >= '2024-03-0301'" in raw
+        assert len(params) == 6
+
+
+def test_the_athena_view_reads_what_duckdb_reads(tmp_store) -> None:
+    """The Athena view's three-way split (days, hours, raw at the two watermarks), run on DuckDB over
+    the store's files as the three Glue tables would see them, holds each record once: the same
+    records the DuckDB engine reads, after a compaction and after a recheck merged a day again."""
+    from logpipe.engines.athena import _split_view
+    from logpipe.engines.duckdb import open_connection
+    from logpipe.engines.raw_sql import read_json_sql, read_parquet_sql
+    from logpipe.engines.transpile import to_duckdb
+    from logpipe.engines.trino.compiler import logs_schema
+    from logpipe.store.compacted import read_day_watermark
+
+    store = tmp_store
+    everything = _two_days_and_a_bit(store)
+    d3 = D1 + 2 * DAY
+    config = config_for(store)
+
+    def athena_ids() -> list[str]:
+        mark, day_mark = read_watermark(store), read_day_watermark(store)
+        assert mark is not None and day_mark is not None
+        root = store.local_path("")
+        # the JSON table, the hours' table and the days' table (named as the translator's schema knows them)
+        tables = {
+            "logs_raw": read_json_sql(sorted(str(p) for p in root.glob("logs/dt=*/hour=*/*.gz"))),
+            "logs_compacted": read_parquet_sql(sorted(str(p) for p in root.glob("logs-parquet/dt=*/hour=*/*.parquet"))),
+            "logs_days": read_parquet_sql(sorted(str(p) for p in root.glob("logs-parquet-daily/dt=*/*.parquet"))),
+        }
+        view = _split_view('"logpipe"."logs_raw"', '"logpipe"."logs_compacted"', mark.strftime("%Y-%m-%d%H"),
+                           '"logpipe"."logs_days"', day_mark.strftime("%Y-%m-%d"))
+        schema = logs_schema()
+        schema["logs_days"] = schema["logs_compacted"]
+        con = open_connection(config.engine, readable=[str(root)])
+        try:
+            con.execute("CREATE SCHEMA logpipe")
+            for name, source in tables.items():
+                con.execute(f"CREATE VIEW logpipe.{name} AS SELECT * FROM {source}")
+            sql = to_duckdb(view.sql(dialect="trino"), schema=schema)
+            return sorted(r[0] for r in con.execute(f"SELECT request_id FROM ({sql})").fetchall())
+        finally:
+            con.close()
+
+    open_compactor(config).run(d3 + HOUR + LATE)
+    assert athena_ids() == everything == ids(store, D1, d3 + 2 * HOUR, True)
+    store.write_object(store.layout.object_key(D1 + 5 * HOUR, seq=2), gzip_lines([rec(D1 + 5 * HOUR, "d1-late-2")]))
+    open_compactor(config).run(d3 + HOUR + LATE, recheck=timedelta(days=3))
+    assert athena_ids() == sorted([*everything, "d1-late-2"]) == ids(store, D1, d3 + 2 * HOUR, True)
+
+
+def test_the_stateful_stack_has_the_day_table_partitioned_by_dt_only() -> None:
+    from logpipe.config import Config
+    from logpipe.infra.render import render_stateful, render_stateless
+    from logpipe.schema import COMPACTED_COLUMNS, RAW_COLUMNS
+
+    config = Config()
+    stateful = render_stateful(config)
+    table = stateful["Resources"]["GlueDailyTable"]["Properties"]["TableInput"]
+    assert table["Name"] == "logs_parquet_daily"
+    assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [*RAW_COLUMNS, "hour", *COMPACTED_COLUMNS]
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    params = table["Parameters"]
+    assert params["projection.enabled"] == "true" and params["projection.dt.type"] == "date"
+    assert not any(k.startswith("projection.hour") for k in params)
+    assert json.dumps(params["storage.location.template"]).endswith('logs-parquet-daily/dt=${!dt}/"}')
+    rules = stateful["Resources"]["LogBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(r["Prefix"] == "logs-parquet-daily/" and r["ExpirationInDays"] == config.infra.retention_days
+               for r in rules)
+    assert stateful["Outputs"]["DailyTableName"]["Value"] == "logs_parquet_daily"
+    statements = render_stateless(config)["Resources"]["ServiceTaskRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"]["Statement"]
+    write = next(s for s in statements if s["Sid"] == "WriteTheCompactedDays")
+    assert "s3:DeleteObject" in write["Action"] and "logs-parquet-daily/*" in json.dumps(write["Resource"])
+    read = next(s for s in statements if s["Sid"] == "ReadTheLogTable")
+    assert "${DailyTable}" in json.dumps(read["Resource"]) and "DailyTableName" in json.dumps(read["Resource"])
+
+
+def test_the_day_tier_on_s3(s3_store) -> None:
+    """The same tiers on an S3 store (moto): the day files and watermark in the bucket, DuckDB reading
+    their downloaded copies, a recheck replacing a day file, and the Athena engine's view reading the
+    day watermark from the bucket."""
+    from logpipe.engines.registry import open_engine
+    from logpipe.store.compacted import list_compacted_days, read_day_watermark
+
+    store = s3_store
+    everything = _two_days_and_a_bit(store)
+    d2, d3 = D1 + DAY, D1 + 2 * DAY
+    config = config_for(store)
+    report = open_compactor(config).run(d3 + HOUR + LATE)
+    assert [(d.day, d.action) for d in report.days] == [(D1, "written"), (d2, "written")]
+    assert read_day_watermark(store) == d3
+    for read in (True, False):
+        assert ids(store, D1, d3 + 2 * HOUR, read) == everything
+    assert files_read(config, D1, d3 + 2 * HOUR) == (4, 10)
+    old = list_compacted_days(store, D1, d3)
+    store.write_object(store.layout.object_key(D1 + 5 * HOUR, seq=2), gzip_lines([rec(D1 + 5 * HOUR, "d1-late")]))
+    assert files_read(config, D1, d3 + 2 * HOUR) == (7, 11)  # day 1 from 2 hour files and hour 05 raw (2)
+    open_compactor(config).run(d3 + HOUR + LATE, recheck=timedelta(days=3))
+    new = list_compacted_days(store, D1, d3)
+    assert new[D1].key != old[D1].key and new[d2] == old[d2] and read_day_watermark(store) == d3
+    keys = [k for k, _s, _v in store.objects.iter_objects(store.layout.daily_prefix + "/")]
+    assert sorted(keys) == sorted([new[D1].key, new[d2].key, store.layout.daily_watermark_key()])
+    assert files_read(config, D1, d3 + 2 * HOUR) == (4, 11)
+    athena = open_engine(config_for(store, engine={"kind": "athena"}), "athena")
+    view = athena.view_sql()  # type: ignore[attr-defined]
+    assert '"logs_parquet_daily"' in view and "dt < '2024-03-03'" in view and "< '2024-03-0301'" in view

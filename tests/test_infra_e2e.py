@@ -289,7 +289,7 @@ def test_stateless_imports_are_checked_before_its_change_set(aws: str) -> None:
     with pytest.raises(DeployError, match="logpipe-stateful does not exist: deploy it first"):
         check_imports(cfn, "logpipe-stateless", template, parameters, "logpipe-stateful")
     assert cfn.list_stacks()["StackSummaries"] == []
-    names = ["BucketArn", "KeyArn", "DatabaseName", "TableName", "ParquetTableName", "WorkGroupName"]
+    names = ["BucketArn", "KeyArn", "DatabaseName", "TableName", "ParquetTableName", "DailyTableName", "WorkGroupName"]
     exporter = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {}}}},
                 "Outputs": {name: {"Value": f"v-{name}", "Export": {"Name": f"logpipe-stateful-{name}"}}
                             for name in names}}

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from logpipe.cli.common import AppContext, console, err_console, parse_time, pass_app
+from logpipe.text import plural
 
 
 @click.command("compact")
@@ -25,8 +26,10 @@ def compact_command(app: AppContext, until_text: str | None, max_hours: int | No
     """Rewrite closed hours of raw logs as Parquet (columnar hours) for fast queries.
 
     Each hour past the lateness becomes one zstd Parquet file sorted by service, level and time, under
-    PREFIX-parquet/ beside the raw objects (which stay). Queries then read the compacted hours before
-    the compaction watermark and the raw hours after it, each record once."""
+    PREFIX-parquet/ beside the raw objects (which stay). Once every hour of a UTC day is compacted,
+    its hour files are merged into one day file under PREFIX-parquet-daily/ (the hour files stay).
+    Queries then read the merged days, the compacted hours before the compaction watermark and the
+    raw hours after it, each record once."""
     from logpipe.config import parse_duration
     from logpipe.engines.compact import open_compactor
 
@@ -44,7 +47,13 @@ def compact_command(app: AppContext, until_text: str | None, max_hours: int | No
             "backlog_hours": report.backlog,
             "hours": [{"hour": h.hour.isoformat(), "action": h.action, "raw_objects": h.raw_objects,
                        "raw_bytes": h.raw_bytes, "records": h.records, "parquet_bytes": h.parquet_bytes,
-                       "key": h.key} for h in report.hours]}))
+                       "key": h.key} for h in report.hours],
+            "day_watermark_before": report.day_watermark_before.isoformat() if report.day_watermark_before else None,
+            "day_watermark": report.day_watermark_after.isoformat() if report.day_watermark_after else None,
+            "backlog_days": report.day_backlog,
+            "days": [{"day": d.day.strftime("%Y-%m-%d"), "action": d.action, "hours": d.hours,
+                      "hour_bytes": d.hour_bytes, "records": d.records, "parquet_bytes": d.parquet_bytes,
+                      "key": d.key} for d in report.days]}))
         return
     from rich.table import Table
 
@@ -61,6 +70,16 @@ def compact_command(app: AppContext, until_text: str | None, max_hours: int | No
     console.print(f"{len(written)} hours written, {kept} unchanged; watermark {mark}"
                   + (f"; {report.backlog} closed hours left for the next run" if report.backlog else ""),
                   markup=False, highlight=False)
+    merged = report.merged
+    if merged or report.days:
+        day_mark = f"{report.day_watermark_after:%Y-%m-%d}" if report.day_watermark_after else "none"
+        stale = [f"{d.day:%Y-%m-%d}" for d in report.days if d.action == "stale"]
+        console.print(f"{plural(len(merged), 'day')} merged ({plural(sum(d.hours for d in merged), 'hour file')}, "
+                      f"{sum(d.parquet_bytes for d in merged):,} bytes), "
+                      f"{sum(1 for d in report.days if d.action == 'kept')} unchanged; day watermark {day_mark}"
+                      + (f"; {stale[0]} not merged: an hour of it could not be compacted again" if stale else "")
+                      + (f"; {report.day_backlog} closed days left for the next run" if report.day_backlog else ""),
+                      markup=False, highlight=False)
 
 
 commands = [compact_command]

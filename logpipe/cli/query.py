@@ -298,7 +298,7 @@ def explain_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str 
                     "window_end": result.window_end, "objects": result.objects, "bytes": result.bytes_scanned,
                     "athena_cost_usd": result.athena_cost_usd, "bounded": result.bounded,
                     "partitions": [{"partition": d, "objects": n, "bytes": b} for d, n, b in result.partitions],
-                    "compacted": {"hours": result.compacted_hours, "duckdb_bytes": result.compacted_bytes,
+                    "compacted": {"hours": result.compacted_hours, "days": result.compacted_days, "duckdb_bytes": result.compacted_bytes,
                                   "athena_bytes": result.athena_compacted_bytes,
                                   "athena_cost_usd": result.athena_compacted_cost_usd, "columns": list(result.columns)},
                     "warnings": warnings})
@@ -321,7 +321,8 @@ def explain_cmd(app: AppContext, name: str, params: tuple[str, ...], since: str 
                   f"({duration_text(result.window_end - result.window_start)}): {summary}", highlight=False,
                   markup=False)
     if result.compacted_hours:
-        console.print(f"compacted: {result.compacted_hours} hours read as Parquet: DuckDB reads "
+        days = f" ({plural(result.compacted_days, 'whole day')} from day files)" if result.compacted_days else ""
+        console.print(f"compacted: {result.compacted_hours} hours read as Parquet{days}: DuckDB reads "
                       f"{_human_bytes(result.compacted_bytes)} ({result.compacted_bytes:,} bytes); Athena on the "
                       f"Parquet table scans about {_human_bytes(result.athena_compacted_bytes)} "
                       f"({result.athena_compacted_bytes:,} bytes: columns {', '.join(result.columns) or 'none'}), "

@@ -42,9 +42,10 @@ def _logs_view(table: str) -> exp.Expression:
 
 
 @functools.lru_cache(maxsize=64)
-def _view_text(table: str, parquet_table: str | None, watermark: str | None) -> str:
+def _view_text(table: str, parquet_table: str | None, watermark: str | None, daily_table: str | None = None,
+               day_watermark: str | None = None) -> str:
     view = _logs_view(table) if parquet_table is None or watermark is None \
-        else _split_view(table, parquet_table, watermark)
+        else _split_view(table, parquet_table, watermark, daily_table, day_watermark)
     sql, order = to_athena_positional(view.copy())
     if order:  # the view is fixed text: a placeholder in it would take a statement's parameter
         raise EngineError(f"the logs view has placeholders: {order}")
@@ -52,19 +53,32 @@ def _view_text(table: str, parquet_table: str | None, watermark: str | None) -> 
 
 
 @functools.lru_cache(maxsize=64)
-def _split_view(table: str, parquet_table: str, watermark: str) -> exp.Expression:
+def _split_view(table: str, parquet_table: str, watermark: str, daily_table: str | None = None,
+                day_watermark: str | None = None) -> exp.Expression:
     """The ``logs`` view over both forms (``logpipe compact``): the hours before the compaction
     watermark from the Parquet table, the others from the JSON table; each hour from one of them.
+    With the merged days (``daily_table``, ``day_watermark``): the days before the day watermark from
+    the day table, the hours from there to the compaction watermark from the Parquet hours' table.
 
     ``watermark`` is ``YYYY-MM-DDHH`` (validated by the caller), compared like the saved queries'
-    ``concat(dt, hour)`` bounds; the ``dt`` predicates let partition projection prune each side."""
+    ``concat(dt, hour)`` bounds; ``day_watermark`` is ``YYYY-MM-DD``, never past the hour watermark's
+    day (a day before it lies wholly before the hour watermark). The ``dt`` predicates let partition
+    projection prune each side. DuckDB reads the same records (``logpipe.store.compacted.split_hours``)
+    and also checks each file's fingerprint; the compactor keeps the two alike by moving the day
+    watermark back over a day while it replaces its file."""
     day = exp.Literal.string(watermark[:10]).sql(dialect="trino")
     mark = exp.Literal.string(watermark).sql(dialect="trino")
     raw = logs_view_sql(table)
     compacted = compacted_view_sql(parquet_table)
-    sql = (f"SELECT * FROM ({compacted}) AS compacted WHERE dt <= {day} AND concat(dt, hour) < {mark} "
-           f"UNION ALL SELECT * FROM ({raw}) AS raw WHERE dt >= {day} AND concat(dt, hour) >= {mark}")
-    return parse(sql, source="logpipe.schema.COMPACTED_VIEW_SQL")
+    parts = []
+    hours_from = ""
+    if daily_table is not None and day_watermark is not None:
+        days_before = exp.Literal.string(min(day_watermark[:10], watermark[:10])).sql(dialect="trino")
+        parts.append(f"SELECT * FROM ({compacted_view_sql(daily_table)}) AS daily WHERE dt < {days_before}")
+        hours_from = f"dt >= {days_before} AND "
+    parts.append(f"SELECT * FROM ({compacted}) AS compacted WHERE {hours_from}dt <= {day} AND concat(dt, hour) < {mark}")
+    parts.append(f"SELECT * FROM ({raw}) AS raw WHERE dt >= {day} AND concat(dt, hour) >= {mark}")
+    return parse(" UNION ALL ".join(parts), source="logpipe.schema.COMPACTED_VIEW_SQL")
 
 
 def _quote_ident(name: str) -> str:
@@ -77,13 +91,17 @@ class AthenaEngine:
     name = "athena"
 
     def __init__(self, settings: EngineConfig, region: str | None = None, chunk_rows: int = CHUNK_ROWS,
-                 parquet_table: str | None = None, watermark: Callable[[], datetime | None] | None = None) -> None:
+                 parquet_table: str | None = None, watermark: Callable[[], datetime | None] | None = None,
+                 daily_table: str | None = None, day_watermark: Callable[[], datetime | None] | None = None) -> None:
         self.settings = settings
         self.region = region
         self.chunk_rows = chunk_rows
         # The compacted hours' table and where its watermark comes from (None: the JSON table only).
         self.parquet_table = parquet_table
         self.watermark = watermark
+        # The merged days' table and its watermark (None: the hours' table for every compacted hour).
+        self.daily_table = daily_table
+        self.day_watermark = day_watermark
 
     # -- SQL ----------------------------------------------------------------------------------
 
@@ -138,19 +156,26 @@ class AthenaEngine:
 
     def view_sql(self) -> str:
         """The ``logs`` view's Athena text, as :meth:`compile` puts it in front of each statement."""
-        mark = self.watermark() if self.watermark is not None and self.parquet_table else None
-        parquet = f"{_quote_ident(self.settings.database)}.{_quote_ident(self.parquet_table)}" \
-            if self.parquet_table else None
-        return _view_text(self.table(), parquet if mark is not None else None,
-                          mark.strftime("%Y-%m-%d%H") if mark is not None else None)
+        return _view_text(self.table(), *self._split())
 
     def view(self) -> exp.Expression:
-        """The ``logs`` view: over the JSON table, or split at the compaction watermark."""
+        """The ``logs`` view: over the JSON table, or split at the compaction watermarks."""
+        parquet, mark, daily, day_mark = self._split()
+        if parquet is None or mark is None:
+            return _logs_view(self.table())
+        return _split_view(self.table(), parquet, mark, daily, day_mark)
+
+    def _split(self) -> tuple[str | None, str | None, str | None, str | None]:
+        """The Parquet hours' table and watermark (``YYYY-MM-DDHH``), the days' table and watermark
+        (``YYYY-MM-DD``), each None when not in use. The day watermark is read only past the first."""
         mark = self.watermark() if self.watermark is not None and self.parquet_table else None
         if mark is None or self.parquet_table is None:
-            return _logs_view(self.table())
-        parquet = f"{_quote_ident(self.settings.database)}.{_quote_ident(self.parquet_table)}"
-        return _split_view(self.table(), parquet, mark.strftime("%Y-%m-%d%H"))
+            return None, None, None, None
+        db = _quote_ident(self.settings.database)
+        day_mark = self.day_watermark() if self.day_watermark is not None and self.daily_table else None
+        daily = f"{db}.{_quote_ident(self.daily_table)}" if day_mark is not None and self.daily_table else None
+        return (f"{db}.{_quote_ident(self.parquet_table)}", mark.strftime("%Y-%m-%d%H"), daily,
+                day_mark.strftime("%Y-%m-%d") if daily is not None and day_mark is not None else None)
 
     @staticmethod
     def _placeholder(name: str, kind: str) -> exp.Expression:

@@ -16,6 +16,21 @@ watermark (``logpipe.store.compacted``) moves past an hour only once its Parquet
 by hour in order, so a reader never finds a gap. The Parquet file's name carries the fingerprint of
 the raw objects it was made from: a raw hour that changed after compaction (an object delivered far
 too late) is read raw until it is compacted again (``--recheck``).
+
+Columnar days: once every hour of a UTC day lies before the watermark (so the day is closed past the
+lateness), its Parquet hours are merged into one day file (``logpipe.layout``: ``{prefix}-parquet-daily``),
+sorted by service, level and time like them, row groups cut like theirs. A month-long query then opens
+30 files, not 720: each Parquet file costs a reader its footer and column set-up whatever its size
+(DuckDB: ~0.2 ms of CPU per file, 0.19 s for 720 hours against 0.02 s for 30 days of the same rows), and
+Athena, too, plans a split per file and is known to do badly on many small objects (AWS: "Optimize
+data", "Top 10 performance tuning tips for Amazon Athena"). The day's name carries a fingerprint of the
+hour files it merged, so an hour compacted again makes it stale. Before an hour of a merged day is
+written again, the day watermark moves back to that day; the day is merged again in the same run and
+the watermark moves forward day by day. Athena, which reads the days before the day watermark from the
+day table without any fingerprint check, so never sees the old and the new day file side by side, nor
+a day file older than its hours (DuckDB checks the fingerprints as well). The hour files stay: readers fall back to them
+(a stale day, a window covering part of a day on DuckDB), and Athena's hour table keeps working; they
+cost their storage again (~the day file's size; lifecycle expires both with the raw objects).
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ import functools
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,10 +59,18 @@ from logpipe.engines.raw_sql import (
 )
 from logpipe.engines.transpile import to_duckdb
 from logpipe.errors import EngineError
-from logpipe.layout import DT_FORMAT, HOUR, floor_hour, raw_fingerprint, utc
+from logpipe.layout import DAY, DT_FORMAT, HOUR, day_fingerprint, floor_day, floor_hour, raw_fingerprint, utc
 from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS, compaction_select_sql
 from logpipe.store import Store
-from logpipe.store.compacted import closed_hours, list_compacted, read_watermark, write_watermark
+from logpipe.store.compacted import (
+    CompactedHour,
+    closed_hours,
+    list_compacted,
+    read_day_watermark,
+    read_watermark,
+    write_day_watermark,
+    write_watermark,
+)
 from logpipe.store.logs import SERVICE_FOLDER
 
 log = logging.getLogger(__name__)
@@ -88,15 +112,38 @@ class HourResult:
 
 
 @dataclass
+class DayResult:
+    """What merging one day did."""
+
+    day: datetime
+    # "written", "kept" (its day file matches its hour files), "empty" (no compacted hour), "stale" (an
+    # hour could not be made current: not merged, the day watermark stops before it)
+    action: str
+    hours: int = 0  # hour files merged
+    hour_bytes: int = 0
+    records: int = 0
+    parquet_bytes: int = 0
+    key: str | None = None
+
+
+@dataclass
 class CompactReport:
     watermark_before: datetime | None
     watermark_after: datetime | None
     hours: list[HourResult] = field(default_factory=list)
     backlog: int = 0  # closed hours left for the next run (max_hours)
+    day_backlog: int = 0  # closed days left for the next run (max_hours // 24)
+    day_watermark_before: datetime | None = None
+    day_watermark_after: datetime | None = None
+    days: list[DayResult] = field(default_factory=list)
 
     @property
     def written(self) -> list[HourResult]:
         return [h for h in self.hours if h.action == "written"]
+
+    @property
+    def merged(self) -> list[DayResult]:
+        return [d for d in self.days if d.action == "written"]
 
 
 class Compactor:
@@ -131,37 +178,166 @@ class Compactor:
     def run(self, now: datetime, max_hours: int | None = None, recheck: timedelta = timedelta(0),
             progress: Progress | None = None) -> CompactReport:
         """Compact every closed hour past the watermark (oldest first, at most ``max_hours``), and look
-        again at the hours of ``recheck`` before it (rewritten only if their raw objects changed)."""
+        again at the hours of ``recheck`` before it (rewritten only if their raw objects changed); then
+        merge the days wholly before the watermark (``merge_days``)."""
         before = read_watermark(self.store)
         first = self.first_raw_hour()
         report = CompactReport(before, before)
         if first is None and before is None:
             return report
+        day_mark = read_day_watermark(self.store)
+        report.day_watermark_before = report.day_watermark_after = day_mark
+
+        def step_back(hour: datetime) -> None:
+            # An hour of a merged day is about to change: readers of the day table (Athena, which
+            # checks no fingerprint) read that day from its hours until it is merged again.
+            nonlocal day_mark
+            if day_mark is not None and floor_day(hour) < day_mark:
+                day_mark = floor_day(hour)
+                write_day_watermark(self.store, day_mark)
+                report.day_watermark_after = day_mark
+
         start = before if before is not None else floor_hour(first)  # type: ignore[arg-type]
         if before is not None and recheck > timedelta(0):
             lowest = max(floor_hour(before - recheck), floor_hour(first) if first else before - recheck)
             for hour in closed_hours(lowest, min(utc(now), before + HOUR + self.lateness), self.lateness):
                 if hour < before:
-                    report.hours.append(self.compact_hour(hour, progress))
+                    report.hours.append(self.compact_hour(hour, progress, step_back))
         hours = closed_hours(start, now, self.lateness)
         if max_hours is not None and len(hours) > max_hours:
             report.backlog = len(hours) - max_hours
             hours = hours[:max_hours]
         for hour in hours:
-            report.hours.append(self.compact_hour(hour, progress))
+            report.hours.append(self.compact_hour(hour, progress, step_back))
             report.watermark_after = hour + HOUR
             write_watermark(self.store, hour + HOUR, first)
+        # as many days as hours: a first run over a long compacted history catches up over several runs
+        self.merge_days(report, first, progress, step_back, max(1, max_hours // 24) if max_hours else None)
         return report
+
+    # -- days -------------------------------------------------------------------------------------
+
+    def merge_days(self, report: CompactReport, first: datetime | None, progress: Progress | None = None,
+                   step_back: Callable[[datetime], None] | None = None, max_days: int | None = None) -> None:
+        """Merge every day wholly before the hour watermark, from the day watermark on (oldest first; at
+        most ``max_days``, the rest counted in ``report.day_backlog``).
+        The day watermark moves past a day only once its day file is stored (or it has none to have),
+        day by day in order; it was moved back over any merged day one of whose hours changed in this
+        run (``step_back``), so such a day is merged again here."""
+        mark = read_day_watermark(self.store)
+        hour_mark = report.watermark_after
+        day = mark if mark is not None else (floor_day(first) if first is not None else None)
+        if hour_mark is None or day is None:
+            return
+        while day + DAY <= hour_mark:
+            if max_days is not None and len(report.days) >= max_days:
+                report.day_backlog = (floor_day(hour_mark) - day).days
+                break
+            result = self.merge_day(day, report, progress, step_back)
+            report.days.append(result)
+            if result.action == "stale":
+                break
+            day += DAY
+            write_day_watermark(self.store, day)
+            report.day_watermark_after = day
+
+    def merge_day(self, day: datetime, report: CompactReport, progress: Progress | None = None,
+                  step_back: Callable[[datetime], None] | None = None) -> DayResult:
+        """The day's Parquet file, merged from its hour files as they are now (idempotent). An hour of
+        the day whose raw objects changed since it was compacted is compacted again first (its result
+        goes to ``report.hours``). The day must not lie before the day watermark (readers of the day
+        table would see its file replaced)."""
+        day = floor_day(day)
+        hours, stale = self._day_hours(day)
+        if stale:
+            for hour in stale:
+                report.hours.append(self.compact_hour(hour, progress, step_back))
+            hours, stale = self._day_hours(day)
+            if stale:
+                return DayResult(day, "stale")
+        existing = [(key, size) for key, size, _v in self.store.objects.iter_objects(self.store.layout.daily_dir(day) + "/")
+                    if self.store.layout.parse_daily_key(key)]
+        hour_bytes = sum(h.size for h in hours)
+        if not hours:
+            for key, _size in existing:
+                self.store.objects.delete(key)
+            return DayResult(day, "empty")
+        key = self.store.layout.daily_key(day, day_fingerprint([(h.hour, h.fingerprint) for h in hours]))
+        if [k for k, _ in existing] == [key]:
+            return DayResult(day, "kept", len(hours), hour_bytes, parquet_bytes=existing[0][1], key=key)
+        if progress:
+            progress(f"merging {day:%Y-%m-%d} ({len(hours)} hours)")
+        records, data = self._merge(day, hours)
+        self.store.write_object(key, data)
+        for old, _size in existing:
+            if old != key:
+                self.store.objects.delete(old)
+        log.info("merged %s: %d hour files, %d bytes -> %d records, %d bytes", day.date(), len(hours), hour_bytes,
+                 records, len(data))
+        return DayResult(day, "written", len(hours), hour_bytes, records, len(data), key)
+
+    def _day_hours(self, day: datetime) -> tuple[list[CompactedHour], list[datetime]]:
+        """The day's current hour files in hour order (an hour with no raw object has none to give),
+        and the hours with raw objects that have no Parquet file made from exactly them (stale)."""
+        files = list_compacted(self.store, day, day + DAY)
+        by_hour: dict[datetime, list[tuple[str, int]]] = {}
+        for obj in self.store.list_window(day, day + DAY).objects:
+            by_hour.setdefault(obj.partition.hour, []).append((obj.key, obj.size))
+        hours: list[CompactedHour] = []
+        stale: list[datetime] = []
+        for hour in sorted(by_hour):
+            made = files.get(hour)
+            if made is None or made.fingerprint != raw_fingerprint(by_hour[hour]):
+                stale.append(hour)
+            else:
+                hours.append(made)
+        return hours, stale
+
+    def _merge(self, day: datetime, hours: list[CompactedHour]) -> tuple[int, bytes]:
+        """The day file's bytes: the hour files' rows sorted like each of them (service, level, time)."""
+        copies = self.store.objects.local_copies([(h.key, h.size) for h in hours])
+        files = []
+        for made, path in zip(hours, copies, strict=True):
+            if path is None:
+                raise EngineError(f"the Parquet hour {self.store.url(made.key)} was listed, then gone: run "
+                                  "'logpipe compact' again (another compaction replaced it)")
+            files.append(str(path))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="day-", dir=self.work_dir))
+        target = folder / "day.parquet"
+        try:
+            con = connect(self.settings, readable=readable_directories([*files, str(target)]))
+            try:
+                order = ", ".join(quoted(c) + " NULLS LAST" for c in SORT_COLUMNS)
+                listed = "[" + ", ".join(sql_string(f) for f in files) + "]"
+                meta = {"logpipe_day": day.strftime(DT_FORMAT), "logpipe_hours": str(len(hours))}
+                kv = "{" + ", ".join(f"{k}: {sql_string(v)}" for k, v in meta.items()) + "}"
+                # the hour files' own columns (dt and hour included), read from the files, not the folders
+                row = con.execute(
+                    f"COPY (SELECT * FROM read_parquet({listed}, hive_partitioning=false) ORDER BY {order}) "
+                    f"TO {sql_string(str(target))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, "
+                    f"ROW_GROUP_SIZE_BYTES {sql_string(ROW_GROUP_BYTES)}, KV_METADATA {kv})").fetchone()
+            finally:
+                con.close()
+            return (int(row[0]) if row else 0), target.read_bytes()
+        except OSError as exc:
+            raise EngineError(f"cannot write the Parquet day {day:%Y-%m-%d} in {self.work_dir}: {exc}") from exc
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- one hour ---------------------------------------------------------------------------------
 
-    def compact_hour(self, hour: datetime, progress: Progress | None = None) -> HourResult:
-        """The hour's Parquet file, made from its raw objects as they are now (idempotent)."""
+    def compact_hour(self, hour: datetime, progress: Progress | None = None,
+                     before_change: Callable[[datetime], None] | None = None) -> HourResult:
+        """The hour's Parquet file, made from its raw objects as they are now (idempotent).
+        ``before_change(hour)`` is called before a file of the hour is written or removed."""
         hour = floor_hour(hour)
         objects = self.store.list_window(hour, hour + HOUR).objects
         existing = [key for key, _size, _v in self.store.objects.iter_objects(self.store.layout.compacted_dir(hour) + "/")
                     if self.store.layout.parse_compacted_key(key)]
         if not objects:
+            if existing and before_change is not None:
+                before_change(hour)
             for key in existing:
                 self.store.objects.delete(key)
             return HourResult(hour, "empty")
@@ -175,6 +351,8 @@ class Compactor:
             progress(f"compacting {hour:%Y-%m-%d %H}:00 ({len(objects)} objects)")
         plan = self._plan(objects, progress)
         records, data = self._write(plan, hour, len(objects), raw_bytes)
+        if before_change is not None:
+            before_change(hour)
         self.store.write_object(key, data)
         for old in existing:
             if old != key:
@@ -251,5 +429,5 @@ def open_compactor(config: Config) -> Compactor:
     return Compactor(config.engine, store, reader, timedelta(seconds=lateness))
 
 
-__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "SORT_COLUMNS", "CompactReport", "Compactor", "HourResult",
+__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "SORT_COLUMNS", "CompactReport", "Compactor", "DayResult", "HourResult",
            "compacted_view_bytes", "open_compactor"]

@@ -37,9 +37,9 @@ from logpipe.engines.raw_sql import (
     all_null_predicate,
     connect,
     empty_raw_sql,
+    parquet_sources,
     quoted,
     read_json_sql,
-    read_parquet_sql,
     readable_directories,
 )
 from logpipe.errors import AthenaOnlyError, EngineError, StoreError
@@ -374,7 +374,7 @@ class DuckDBEngine:
                                     _form(shape, bool(files) and not cached, bool(parquet) or cached))
         try:
             cols = ", ".join(quoted(c) for c in (*RAW_COLUMNS, *PARTITION_COLUMNS))
-            columnar = [f"SELECT * FROM {read_parquet_sql(parquet)}"] if parquet else []
+            columnar = [f"SELECT * FROM {source}" for source in parquet_sources(parquet)]
             table = None
             if self.objects is not None and objects:
                 loader = con, made
@@ -460,7 +460,8 @@ class DuckDBEngine:
         """The objects the statement reads, checked and made ready; and the unrecognised paths beside them.
 
         With compacted hours (``logpipe compact``), the hours before the compaction watermark whose
-        Parquet file matches the raw objects listed now are read from Parquet; the rest raw."""
+        Parquet file matches the raw objects listed now are read from Parquet, the days the window's
+        scan covers whole from their day file where it matches those hours; the rest raw."""
         if progress:
             progress("listing partitions")
         scan_end = statement.scan_end or statement.window_end
@@ -481,13 +482,14 @@ class DuckDBEngine:
             plan = ReadPlan()
             fetched = self.store.fetch(objects, progress)
             plan.entries = [ReadEntry(obj, self.store.url(obj.key), None, path) for obj, path in fetched.files]
-        if split is not None and split.compacted:
-            copies = self.store.objects.local_copies([(h.key, h.size) for h in split.compacted], progress)
-            for made, path in zip(split.compacted, copies, strict=True):
+        if split is not None and split.parquet:
+            # the day files, then the hour files (logpipe.store.compacted.split_hours: each record once)
+            copies = self.store.objects.local_copies(split.parquet, progress)
+            for (key, size), path in zip(split.parquet, copies, strict=True):
                 if path is None:
-                    raise EngineError(f"the Parquet hour {self.store.url(made.key)} was listed, then gone: "
+                    raise EngineError(f"the Parquet file {self.store.url(key)} was listed, then gone: "
                                       "run the query again (a compaction replaced it)")
-                plan.parquet.append((str(path), made.size))
+                plan.parquet.append((str(path), size))
             plan.covered = split.covered
         return plan, listing.unrecognised
 

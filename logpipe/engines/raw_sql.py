@@ -57,9 +57,23 @@ def read_parquet_sql(files: Sequence[str]) -> str:
     per row, and neither column is read - 23 % less CPU for errors_by_service over 30 days (720 files)
     with the same rows. Otherwise (a file elsewhere) they are read from the files."""
     listed = "[" + ", ".join(sql_string(f) for f in files) + "]"
-    if files and all(_HOUR_FILE.match(f.replace(os.sep, "/")) for f in files):
+    if files and (all(_HOUR_FILE.match(f.replace(os.sep, "/")) for f in files)
+                  or all(_DAY_FILE.match(f.replace(os.sep, "/")) for f in files)):
         return f"read_parquet({listed}, hive_partitioning=true, hive_types_autocast=false)"
     return f"read_parquet({listed}, hive_partitioning=false)"
+
+
+# A merged day in its own folder (logpipe.layout): .../dt=YYYY-MM-DD/YYYY-MM-DD-....parquet.
+_DAY_FILE = re.compile(r"^(?:[^=]*/)?dt=(\d{4}-\d{2}-\d{2})/\1-[^/=]*$")
+
+
+def parquet_sources(files: Sequence[str]) -> list[str]:
+    """``read_parquet`` calls over the Parquet files a window reads: the day files apart from the hour
+    files, each group with its own partition folders (``read_parquet_sql``; a day's ``dt`` from its
+    folder, its ``hour`` from the file), to be put together ``UNION ALL BY NAME``."""
+    days = [f for f in files if _DAY_FILE.match(f.replace(os.sep, "/"))]
+    hours = [f for f in files if f not in set(days)]
+    return [read_parquet_sql(group) for group in (days, hours) if group]
 
 
 def empty_raw_sql() -> str:
@@ -113,6 +127,15 @@ def connect(settings: EngineConfig, threads: int = 0, readable: Sequence[str] = 
     return con
 
 
-__all__ = ["MAX_OBJECT_SIZE", "all_null_predicate", "connect", "empty_raw_sql", "quoted", "read_json_sql",
-           "read_parquet_sql",
-           "readable_directories", "sql_string"]
+__all__ = [
+    "MAX_OBJECT_SIZE",
+    "all_null_predicate",
+    "connect",
+    "empty_raw_sql",
+    "parquet_sources",
+    "quoted",
+    "read_json_sql",
+    "read_parquet_sql",
+    "readable_directories",
+    "sql_string",
+]

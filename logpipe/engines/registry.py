@@ -33,12 +33,14 @@ def _athena(config: Config) -> Engine:
     require("athena", "the athena engine")
     if not (config.compact.read and config.store.is_s3):
         return AthenaEngine(config.engine, config.aws.region)
+    from logpipe.layout import daily_table_name
     from logpipe.store import Store
-    from logpipe.store.compacted import read_watermark
+    from logpipe.store.compacted import read_day_watermark, read_watermark
 
     store = Store(config.store, region=config.aws.region)  # the bucket the Glue tables are over
     return AthenaEngine(config.engine, config.aws.region, parquet_table=config.compact.table,
-                        watermark=lambda: read_watermark(store))
+                        watermark=lambda: read_watermark(store), daily_table=daily_table_name(config.compact.table),
+                        day_watermark=lambda: read_day_watermark(store))
 
 
 # kind -> a factory of that engine from the configuration (imports stay lazy: pyathena is optional).

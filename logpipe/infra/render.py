@@ -30,7 +30,7 @@ from typing import Any
 from logpipe.config import Config
 from logpipe.errors import ConfigError
 from logpipe.infra.athena import glue_view_input
-from logpipe.layout import Layout
+from logpipe.layout import Layout, daily_table_name
 from logpipe.schema import COMPACTED_COLUMNS, RAW_COLUMNS
 
 TEMPLATE_VERSION = "2010-09-09"
@@ -90,6 +90,7 @@ class Names:
     database: str
     table: str
     parquet_table: str  # the compacted hours ([compact] table)
+    daily_table: str  # the merged days ([compact] table + "_daily")
     workgroup: str
     delivery_stream: str
     log_prefix: str
@@ -119,6 +120,7 @@ def names_for(config: Config) -> Names:
         database=config.engine.database,
         table=config.engine.table,
         parquet_table=config.compact.table,
+        daily_table=daily_table_name(config.compact.table),
         workgroup=workgroup,
         delivery_stream=config.firelens.firehose_stream,
         log_prefix=config.store.prefix,
@@ -194,6 +196,8 @@ def _lifecycle_rules(config: Config, layout: Layout) -> list[dict[str, Any]]:
          "ExpirationInDays": infra.retention_days, **common},
         # The compacted hours (logpipe compact) are a copy of the raw hours: they go with them.
         {"Id": "compacted-hours-expiry", "Prefix": f"{layout.compacted_prefix}/",
+         "ExpirationInDays": infra.retention_days, **common},
+        {"Id": "compacted-days-expiry", "Prefix": f"{layout.daily_prefix}/",
          "ExpirationInDays": infra.retention_days, **common},
         {"Id": "delivery-errors-expiry", "Prefix": f"{layout.prefix}-errors/",
          "ExpirationInDays": infra.retention_days, **common},
@@ -278,6 +282,40 @@ def _glue_parquet_table(config: Config, names: Names, layout: Layout) -> dict[st
             },
         },
     }
+
+
+def _glue_daily_table(config: Config, names: Names, layout: Layout) -> dict[str, Any]:
+    """The merged days (``logpipe compact``) as a Parquet table partitioned by ``dt`` only: ``hour`` is
+    a column of its files. Athena reads the days before the day watermark from here, the hours from
+    there to the compaction watermark from the hours' table (logpipe.engines.athena). A window over a
+    part of a day scans that day's file: partition projection prunes by ``dt``, then the row groups
+    whose ``hour``/``lp_ts_ms`` statistics miss the window are skipped (the files are sorted by service,
+    level and time, so at a large fleet a service's run of rows spans a few hours per row group; at a
+    small one a day is one row group and read whole - still one object instead of 24)."""
+    table = _glue_parquet_table(config, names, layout)
+    marker = "LOGPIPEBUCKET"
+    parameters: dict[str, Any] = {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "ZSTD"}
+    for key, value in layout.glue_projection_daily(marker).items():
+        if "${" in value or marker in value:
+            parameters[key] = Sub(sub_literal(value).replace(marker, "${LogBucket}"))
+        else:
+            parameters[key] = value
+    types = {"lp_ts_ms": "bigint"}
+    table_input = table["Properties"]["TableInput"]
+    table_input.update({
+        "Name": names.daily_table,
+        # short: the stateful template sits near CloudFormation's inline limit (template_body)
+        "Description": "Closed days of the log table as zstd Parquet, one file a day (logpipe compact)",
+        "Parameters": parameters,
+        "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+    })
+    table_input["StorageDescriptor"] = {
+        **table_input["StorageDescriptor"],
+        "Columns": [{"Name": column, "Type": types.get(column, "string")}
+                    for column in (*RAW_COLUMNS, "hour", *COMPACTED_COLUMNS)],
+        "Location": Sub(f"s3://${{LogBucket}}/{layout.daily_prefix}/"),
+    }
+    return table
 
 
 def _kms_key(config: Config) -> dict[str, Any]:
@@ -417,6 +455,7 @@ def render_stateful(config: Config) -> dict[str, Any]:
             "CatalogId": Ref("AWS::AccountId"), "DatabaseName": Ref("GlueDatabase"),
             "TableInput": glue_view_input(config)}},
         "GlueParquetTable": _glue_parquet_table(config, names, layout),
+        "GlueDailyTable": _glue_daily_table(config, names, layout),
         "WorkGroup": {
             "Type": "AWS::Athena::WorkGroup",
             "Properties": {
@@ -451,6 +490,8 @@ def render_stateful(config: Config) -> dict[str, Any]:
         "ViewName": export(config.infra.athena_view, "ViewName", "Glue view: the saved queries' logs table"),
         "ParquetTableName": export(names.parquet_table, "ParquetTableName",
                                    "Glue table of the compacted hours ([compact] table)"),
+        "DailyTableName": export(names.daily_table, "DailyTableName",
+                                 "Glue table of the merged days"),
         "WorkGroupName": export(Ref("WorkGroup"), "WorkGroupName", "Athena workgroup ([engine] workgroup)"),
         "AthenaOutputLocation": export(Sub(f"s3://${{LogBucket}}/{ATHENA_RESULTS_PREFIX}/"),
                                        "AthenaOutputLocation", "Athena results ([engine] output_location)"),
@@ -502,16 +543,19 @@ def _service_statements(config: Config, names: Names, layout: Layout) -> list[di
              Sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/${Database}"),
              Sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/${Database}/${Table}"),
              Sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/${Database}/${ParquetTable}"),
+             Sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/${Database}/${DailyTable}"),
          ]},
         {"Sid": "LocateTheBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": bucket_arn},
         {"Sid": "ListTheLogsAndResults", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
          "Condition": {"StringLike": {"s3:prefix": [f"{layout.prefix}/*", f"{layout.compacted_prefix}/*",
-                                                    f"{ATHENA_RESULTS_PREFIX}/*"]}}},
+                                                    f"{layout.daily_prefix}/*", f"{ATHENA_RESULTS_PREFIX}/*"]}}},
         {"Sid": "ReadTheLogs", "Effect": "Allow", "Action": "s3:GetObject",
          "Resource": Sub([f"${{Bucket}}/{layout.prefix}/*", {"Bucket": bucket_arn}])},
-        # logpipe compact: the Parquet hours and the watermark beside them (never the raw objects)
+        # logpipe compact: the Parquet hours and days and the watermarks beside them (never the raw objects)
         {"Sid": "WriteTheCompactedHours", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
          "Resource": Sub([f"${{Bucket}}/{layout.compacted_prefix}/*", {"Bucket": bucket_arn}])},
+        {"Sid": "WriteTheCompactedDays", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": Sub([f"${{Bucket}}/{layout.daily_prefix}/*", {"Bucket": bucket_arn}])},
         {"Sid": "WriteAndReadAthenaResults", "Effect": "Allow",
          "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
          "Resource": Sub([f"${{Bucket}}/{ATHENA_RESULTS_PREFIX}/*", {"Bucket": bucket_arn}])},
@@ -646,7 +690,8 @@ def render_stateless(config: Config) -> dict[str, Any]:
                                           "Export": {"Name": Sub("${AWS::StackName}-AlarmTopicArn")}}
     # The service statements name the workgroup, database and table through Sub variables.
     sub_vars = {"WorkGroup": ImportValue("WorkGroupName"), "Database": ImportValue("DatabaseName"),
-                "Table": ImportValue("TableName"), "ParquetTable": ImportValue("ParquetTableName")}
+                "Table": ImportValue("TableName"), "ParquetTable": ImportValue("ParquetTableName"),
+                "DailyTable": ImportValue("DailyTableName")}
     for statement in resources["ServiceTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
         statement["Resource"] = _bind_sub_vars(statement["Resource"], sub_vars)
     return {

@@ -255,6 +255,7 @@ class ExplainResult:
     # would scan (only the Parquet column chunks the query uses, plus the raw hours): the cost
     # above is the raw table's.
     compacted_hours: int = 0
+    compacted_days: int = 0  # of those hours, whole days DuckDB reads from their day files
     compacted_bytes: int = 0
     athena_compacted_bytes: int = 0
     athena_compacted_cost_usd: float = 0.0
@@ -327,21 +328,23 @@ def view_columns_used(tree: exp.Expression) -> set[str]:
 
 def _explain_compacted(config: Config, store: Store, statement: BoundStatement, objects: list[Any],
                        result: ExplainResult) -> None:
-    """The compacted form's bytes (see ExplainResult): only the footers of the Parquet hours are read."""
+    """The compacted form's bytes (see ExplainResult): only the footers of the Parquet files are read."""
     from logpipe.engines.compact import compacted_view_bytes
     from logpipe.schema import VIEW_SOURCES
-    from logpipe.store.compacted import read_watermark, split_hours
+    from logpipe.store.compacted import athena_files, read_watermark, split_hours
 
     columns = view_columns_used(statement.tree)
     result.columns = tuple(sorted(columns))
     split = split_hours(store, objects, statement.window_start, statement.scan_end or statement.window_end,
                         read_watermark(store))
     raw_rest = sum(o.size for o in split.raw)
-    result.compacted_hours = len(split.compacted)
-    result.compacted_bytes = raw_rest + sum(h.size for h in split.compacted)
+    result.compacted_hours = len(split.compacted) + split.day_hours
+    result.compacted_days = len(split.days)
+    result.compacted_bytes = raw_rest + sum(size for _, size in split.parquet)
     chunks = 0
-    if split.compacted:
-        files = store.objects.local_copies([(h.key, h.size) for h in split.compacted])
+    if split.parquet:
+        # Athena's files: the day table also for a day the window covers in part (athena_files)
+        files = store.objects.local_copies(athena_files(store, split))
         sources = {source for column in columns for source in VIEW_SOURCES[column]}
         chunks = compacted_view_bytes([str(f) for f in files if f is not None], sources, config.engine)
     result.athena_compacted_bytes = raw_rest + chunks
