@@ -303,3 +303,36 @@ def test_a_chunk_of_claimed_batches_is_never_left_behind(tmp_path: Any) -> None:
     assert report.complete and outbox.status()["local"] == {"sent": 10}
     delivered = no_key.sent + broken.sent + good.sent
     assert len(delivered) == 10 == len(set(delivered))
+
+
+def test_points_queued_in_the_callers_transaction_go_with_it(state_url: str) -> None:
+    """``enqueue_in`` queues on the caller's transaction (the run cycle's one commit per window): rolled
+    back, nothing of the window stays and it can be queued again; committed, queuing it again adds
+    nothing. The outbox counts the rows it really added, on SQLite and on PostgreSQL."""
+    from logpipe.state.outbox import Outbox, OutboxItem
+
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS}, "state": {"url": state_url}})
+    engine = open_state(state_url)
+    publisher = Publisher(config.metrics, engine)
+    start, end, points = _window(0)
+
+    class Crash(Exception):
+        pass
+
+    with pytest.raises(Crash), engine.begin() as conn:
+        assert publisher.enqueue_in(conn, "query:a", start, end, points)
+        raise Crash
+    assert publisher.outbox.rows("local") == []
+    with engine.begin() as conn:
+        assert publisher.enqueue_in(conn, "query:a", start, end, points)
+        assert not publisher.enqueue_in(conn, "query:a", start, end, points)  # seen in its own transaction
+    assert not publisher.enqueue("query:a", start, end, points)
+    [row] = publisher.outbox.rows("local")
+    assert (row.job, row.size) == ("query:a", len(points))
+
+    other = Outbox(engine, "test")
+    item = OutboxItem(target="t", key="k", kind="k", job="j", payload="{}")
+    with engine.begin() as conn:
+        assert other.enqueue(conn, [item, OutboxItem(target="t", key="k2", kind="k", job="j", payload="{}")]) == 2
+    with engine.begin() as conn:
+        assert other.enqueue(conn, [item]) == 0

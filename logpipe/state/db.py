@@ -308,8 +308,35 @@ def _dialect(conn: Connection) -> Any:
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> int:
-    """Insert the rows whose keys are not there yet; returns how many were added."""
+    """Insert the rows whose keys are not there yet; returns how many the database reports as added
+    (PostgreSQL through SQLAlchemy reports none: ``insert_new`` tells for one row)."""
     return upsert(conn, table, rows, keys)
+
+
+def insert_new(conn: Connection, table: Table, row: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """Insert one row unless a row with its key is there (committed, or written by this transaction);
+    True when this row was added.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: one statement where a count and an insert were two,
+    and an answer PostgreSQL gives too (its row count through SQLAlchemy is -1 for either outcome).
+    A database without RETURNING (SQLite before 3.35) is asked first."""
+    if not conn.dialect.insert_returning:
+        from sqlalchemy import and_, func, select
+
+        key = and_(*(table.c[k] == row[k] for k in keys))
+        if conn.execute(select(func.count()).select_from(table).where(key)).scalar_one():
+            return False
+        return bool(upsert(conn, table, [row], keys))
+    cache_key = (conn.dialect.name, table.name, tuple(keys))
+    stmt = _INSERTING_NEW.get(cache_key)
+    if stmt is None:
+        stmt = _INSERTING_NEW[cache_key] = (_dialect(conn).insert(table).on_conflict_do_nothing(index_elements=list(keys))
+                                            .returning(table.c[keys[0]]))
+    return conn.execute(stmt, dict(row)).first() is not None
+
+
+# ``insert_new``'s statement per (dialect, table, keys)
+_INSERTING_NEW: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
 
 # -- time: epoch milliseconds, UTC ----------------------------------------------------------------------
@@ -326,5 +353,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-__all__ = ["MIGRATIONS", "current_revision", "db_error_text", "from_ms", "from_ms_or_none", "head_revision", "insert_ignore", "migrate",
+__all__ = ["MIGRATIONS", "current_revision", "db_error_text", "from_ms", "from_ms_or_none", "head_revision", "insert_ignore",
+           "insert_new", "migrate",
            "now_ms", "open_state", "plain_sqlite_file", "replace_rows", "sqlite_reader", "to_ms", "upsert"]

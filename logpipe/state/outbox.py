@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from logpipe.state.db import insert_ignore
+from logpipe.state.db import insert_new
 from logpipe.state.tables import outbox as outbox_table
 
 PENDING, SENDING, UNKNOWN, SENT = "pending", "sending", "unknown", "sent"
@@ -103,10 +103,8 @@ class Outbox:
                  "window_start_ms": i.window_start_ms, "window_end_ms": i.window_end_ms, "seq": i.seq,
                  "size": i.size, "payload": i.payload, "state": PENDING, "attempts": 0, "last_error": None,
                  "created_ms": now, "updated_ms": now, "sent_ms": None, "sent_how": None} for i in items]
-        added = 0
-        for row in rows:  # one by one: the count of rows really added is what callers report
-            added += insert_ignore(conn, outbox_table, [row], _KEY)
-        return added
+        # one by one: the count of rows really added is what callers report
+        return sum(insert_new(conn, outbox_table, row, _KEY) for row in rows)
 
     def claim(self, row: OutboxRow) -> bool:
         """``row.state`` -> ``sending``, counting the attempt; False when another process got there first."""
