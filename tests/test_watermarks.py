@@ -38,7 +38,9 @@ def test_daily_windows_align_to_utc_days() -> None:
 def test_compare_and_set_moves_a_watermark_once(state_url: str) -> None:
     store = WatermarkStore(open_state(state_url))
     store.ensure("job", H)
-    store.start_window("job", T0, T0 + H)
+    assert store.start_window("job", T0, T0 + H) == 1
+    assert store.start_window("job", T0, T0 + H) == 2  # a retry: its attempt counted
+    assert [(w.start, w.attempts, w.completed) for w in store.windows("job")] == [(T0, 2, None)]
     assert store.complete("job", T0, T0 + H, None)
     assert not store.complete("job", T0, T0 + H, None)  # a second process that did the same window
     assert store.get("job").watermark == T0 + H  # type: ignore[union-attr]
