@@ -336,3 +336,38 @@ def test_points_queued_in_the_callers_transaction_go_with_it(state_url: str) -> 
         assert other.enqueue(conn, [item, OutboxItem(target="t", key="k2", kind="k", job="j", payload="{}")]) == 2
     with engine.begin() as conn:
         assert other.enqueue(conn, [item]) == 0
+
+
+def test_the_local_sink_takes_a_chunk_in_one_call_and_a_failed_chunk_is_resent_once(state_url: str) -> None:
+    """An idempotent sink with ``send_many`` gets the claimed chunk in one call. A chunk whose call
+    fails stays in doubt as a whole; the next flush resends it, and every point lands once."""
+    from logpipe.sinks.local import LocalSink
+    from logpipe.state.outbox import Outbox
+    from logpipe.state.tables import metric_points
+
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS}, "state": {"url": state_url}})
+    engine = open_state(state_url)
+    queued = []
+    for i in range(5):
+        start, end, points = _window(i)
+        assert Publisher(config.metrics, engine).enqueue("errors", start, end, points)
+        queued += points
+
+    class Failing(LocalSink):
+        calls: list[int] = []
+
+        def send_many(self, batches: Any) -> None:
+            self.calls.append(len(batches))
+            if len(self.calls) == 1:
+                raise RuntimeError("disk full")
+            super().send_many(batches)
+
+    sink = Failing(engine, NS)
+    with pytest.raises(RuntimeError):
+        Publisher(config.metrics, engine, sinks={"local": sink}).flush()
+    assert Outbox(engine, "metrics").status()["local"] == {"sending": 5}
+    report = Publisher(config.metrics, engine, sinks={"local": sink}).flush()
+    assert report.complete and report.sinks["local"].sent_points == len(queued)
+    assert Failing.calls == [5, 5]  # one call per chunk, not one per batch
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(metric_points)).scalar_one() == len(queued)

@@ -231,34 +231,45 @@ class Publisher:
                 sent: list[OutboxRow] = []
                 stop: str | None = None  # "round": let the next round try again; "sink": give up for now
                 tried = 0
+                send_many = getattr(sink, "send_many", None) if sink.idempotent else None
                 try:
-                    for row in claimed:
-                        tried += 1
-                        points = points_from_json(row.payload)
-                        try:
-                            sink.send(points, row.key)
-                        except SendRejected as exc:
-                            self.outbox.release(row, str(exc), PENDING)
-                            rep.rejected += 1
-                            rep.errors.append(str(exc))
-                            consecutive_rejections += 1
-                            if consecutive_rejections >= 3:
-                                stop = "round"  # the sink is unhappy: let the next round (or run) try again
+                    if send_many is not None and claimed:
+                        # The whole chunk in one call (the local sink: one transaction, not one per
+                        # batch). Should it raise, every batch of the chunk stays in doubt: an
+                        # idempotent sink's are resent.
+                        tried = len(claimed)
+                        send_many([(points_from_json(row.payload), row.key) for row in claimed])
+                        sent = list(claimed)
+                        rep.sent_batches += len(sent)
+                        rep.sent_points += sum(row.size for row in sent)
+                    else:
+                        for row in claimed:
+                            tried += 1
+                            points = points_from_json(row.payload)
+                            try:
+                                sink.send(points, row.key)
+                            except SendRejected as exc:
+                                self.outbox.release(row, str(exc), PENDING)
+                                rep.rejected += 1
+                                rep.errors.append(str(exc))
+                                consecutive_rejections += 1
+                                if consecutive_rejections >= 3:
+                                    stop = "round"  # the sink is unhappy: let the next round (or run) try again
+                                    break
+                            except OutcomeUnknown as exc:
+                                self.outbox.release(row, str(exc), UNKNOWN)
+                                rep.unknown += 1
+                                rep.errors.append(str(exc))
+                            except LogpipeError as exc:  # e.g. no API key: nothing was sent, retrying now won't help
+                                self.outbox.release(row, str(exc), PENDING)
+                                rep.errors.append(str(exc))
+                                stop = "sink"
                                 break
-                        except OutcomeUnknown as exc:
-                            self.outbox.release(row, str(exc), UNKNOWN)
-                            rep.unknown += 1
-                            rep.errors.append(str(exc))
-                        except LogpipeError as exc:  # e.g. no API key: nothing was sent, retrying now won't help
-                            self.outbox.release(row, str(exc), PENDING)
-                            rep.errors.append(str(exc))
-                            stop = "sink"
-                            break
-                        else:
-                            consecutive_rejections = 0
-                            sent.append(row)
-                            rep.sent_batches += 1
-                            rep.sent_points += row.size
+                            else:
+                                consecutive_rejections = 0
+                                sent.append(row)
+                                rep.sent_batches += 1
+                                rep.sent_points += row.size
                 finally:  # also when a send raised something unexpected (that batch stays in doubt)
                     if sink.idempotent:
                         self.outbox.mark_sent_many(sent, "send")
