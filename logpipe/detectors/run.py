@@ -241,8 +241,7 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
                     w.set_status(finding.pattern_id, "new")  # reopened: reported once
             w.add_counts((p, s, h, n) for (p, s, h), n in counts.items())
             w.add_service_counts((s, h, r, e) for (s, h), (r, e) in service_rows.items())
-            for a in activity:
-                w.add_examples(a.pattern_id, [(a.service, a.first_ts, line) for line in a.samples])
+            w.add_examples_many((a.pattern_id, [(a.service, a.first_ts, line) for line in a.samples]) for a in activity)
             w.save_miner_state(_miner_state_without_examples(miner.to_state()))
             w.mark_window(start, end, sum(counts.values()), len(per_pattern))
             record_findings(w.conn, findings)
