@@ -371,3 +371,36 @@ def test_the_local_sink_takes_a_chunk_in_one_call_and_a_failed_chunk_is_resent_o
     assert Failing.calls == [5, 5]  # one call per chunk, not one per batch
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(metric_points)).scalar_one() == len(queued)
+
+
+def test_a_claim_before_a_send_that_cannot_be_repeated_is_synced_to_disk(tmp_path: Any) -> None:
+    """SQLite runs with synchronous=NORMAL (a power loss may take back the last commits). A claim before
+    a non-idempotent send (CloudWatch, a digest delivery) commits with synchronous=FULL, so the row is
+    known to be in doubt after any crash; an idempotent sink's claims are not synced."""
+    from sqlalchemy import event
+
+    from logpipe.state.outbox import Outbox, OutboxItem
+
+    engine = open_state(f"sqlite:///{tmp_path}/state.db")
+    engine.dispose()  # new connections only: each traced from its checkout
+    statements: list[str] = []
+    event.listen(engine, "checkout", lambda dbapi_conn, *_: dbapi_conn.set_trace_callback(statements.append))
+    box = Outbox(engine, "metrics")
+    with engine.begin() as conn:
+        box.enqueue(conn, [OutboxItem(target="t", key=f"k{i}", kind="k", job="j", payload="[]") for i in range(2)])
+    first, second = box.rows("t")
+
+    statements.clear()
+    assert box.claim(first, durable=True)
+    upper = [s.upper() for s in statements]
+    full = upper.index("PRAGMA SYNCHRONOUS=FULL")
+    update = next(i for i, s in enumerate(upper) if s.startswith("UPDATE OUTBOX"))
+    commit = next(i for i, s in enumerate(upper) if s == "COMMIT" and i > update)
+    assert full < update < commit < upper.index("PRAGMA SYNCHRONOUS=NORMAL")
+
+    statements.clear()
+    assert box.claim_many([second]) == [second]
+    assert any(s.upper().startswith("UPDATE OUTBOX") for s in statements)
+    assert not any("SYNCHRONOUS" in s.upper() for s in statements)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL again

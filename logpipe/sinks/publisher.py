@@ -227,7 +227,7 @@ class Publisher:
             consecutive_rejections = 0
             for at in range(0, len(pending), chunk):
                 claimed = (self.outbox.claim_many(pending[at:at + chunk]) if sink.idempotent
-                           else [row for row in pending[at:at + chunk] if self.outbox.claim(row)])
+                           else [row for row in pending[at:at + chunk] if self.outbox.claim(row, durable=True)])
                 sent: list[OutboxRow] = []
                 stop: str | None = None  # "round": let the next round try again; "sink": give up for now
                 tried = 0

@@ -5,7 +5,10 @@ Every table is declared in ``logpipe.state.tables`` and built by the Alembic mig
 made before migrations existed is adopted by the baseline revision, then upgraded). The state lives
 in PostgreSQL across deploys, so the schema changes only that way. SQLite gets WAL and a busy timeout
 so that two processes (``serve`` and a manual ``logpipe run``) can write at once without "database
-is locked" failures.
+is locked" failures, and ``synchronous=NORMAL``: in WAL mode a commit then costs no sync (the log is
+synced at checkpoints), survives the process being killed, and an OS crash or power loss can only take
+back the last commits, whole and in order - what the state redoes by itself. The one place where that
+is not enough, a claim before a send that cannot be taken back, syncs (``Outbox.claim(durable=True)``).
 """
 
 from __future__ import annotations
