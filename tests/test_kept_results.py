@@ -41,8 +41,8 @@ def test_one_result_per_window_with_exact_types_and_at_most_rows_kept(tmp_path: 
     assert str(table.schema.field("errors").type) == "int64" and table.column("note").to_pylist() == ["n0", None, "n2"]
 
 
-def test_old_results_and_a_jobs_oldest_windows_beyond_its_cap_are_pruned(tmp_path: Path) -> None:
-    engine = open_state(f"sqlite:///{tmp_path}/state.db")
+def test_old_results_and_a_jobs_oldest_windows_beyond_its_cap_are_pruned(state_url: str) -> None:
+    engine = open_state(state_url)
     store = ResultStore(engine, retention_days=14, rows_kept=10, max_per_job=4)
     for hour in range(6):
         store.save("query:errors_by_service", result(hour, 2))
@@ -63,3 +63,24 @@ def test_retention_zero_keeps_nothing(tmp_path: Path) -> None:
     store = ResultStore(open_state(f"sqlite:///{tmp_path}/state.db"), retention_days=0)
     assert store.save("query:errors_by_service", result(0, 2)) is None
     assert store.list() == []
+
+
+def test_results_kept_as_parquet_before_are_still_read_with_their_types(tmp_path: Path) -> None:
+    """Results are now kept as Arrow IPC files; rows kept as Parquet by an older version stay browsable."""
+    from logpipe.queries.arrow import to_parquet
+    from logpipe.queries.stored import decode_table
+
+    engine = open_state(f"sqlite:///{tmp_path}/state.db")
+    store = ResultStore(engine, retention_days=14, rows_kept=10)
+    new = store.save("query:errors_by_service", result(0, 3))
+    old = store.save("query:errors_by_service", result(1, 4))
+    assert new is not None and old is not None and new.data is not None and new.data[:6] == b"ARROW1"
+    as_parquet = to_parquet(result(1, 4).table)  # type: ignore[arg-type]
+    with engine.begin() as conn:
+        conn.execute(update(query_results).where(query_results.c.result_id == old.result_id).values(data=as_parquet))
+    for kept in (new, old):
+        got = store.get(kept.result_id)
+        assert got is not None
+        assert got.table().equals(decode_table(kept.data))  # type: ignore[arg-type]
+        assert str(got.table().schema.field("hour").type) == "timestamp[us, tz=UTC]"
+    assert store.get(old.result_id).data[:4] == b"PAR1"  # type: ignore[union-attr,index]

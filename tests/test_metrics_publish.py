@@ -303,3 +303,104 @@ def test_a_chunk_of_claimed_batches_is_never_left_behind(tmp_path: Any) -> None:
     assert report.complete and outbox.status()["local"] == {"sent": 10}
     delivered = no_key.sent + broken.sent + good.sent
     assert len(delivered) == 10 == len(set(delivered))
+
+
+def test_points_queued_in_the_callers_transaction_go_with_it(state_url: str) -> None:
+    """``enqueue_in`` queues on the caller's transaction (the run cycle's one commit per window): rolled
+    back, nothing of the window stays and it can be queued again; committed, queuing it again adds
+    nothing. The outbox counts the rows it really added, on SQLite and on PostgreSQL."""
+    from logpipe.state.outbox import Outbox, OutboxItem
+
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS}, "state": {"url": state_url}})
+    engine = open_state(state_url)
+    publisher = Publisher(config.metrics, engine)
+    start, end, points = _window(0)
+
+    class Crash(Exception):
+        pass
+
+    with pytest.raises(Crash), engine.begin() as conn:
+        assert publisher.enqueue_in(conn, "query:a", start, end, points)
+        raise Crash
+    assert publisher.outbox.rows("local") == []
+    with engine.begin() as conn:
+        assert publisher.enqueue_in(conn, "query:a", start, end, points)
+        assert not publisher.enqueue_in(conn, "query:a", start, end, points)  # seen in its own transaction
+    assert not publisher.enqueue("query:a", start, end, points)
+    [row] = publisher.outbox.rows("local")
+    assert (row.job, row.size) == ("query:a", len(points))
+
+    other = Outbox(engine, "test")
+    item = OutboxItem(target="t", key="k", kind="k", job="j", payload="{}")
+    with engine.begin() as conn:
+        assert other.enqueue(conn, [item, OutboxItem(target="t", key="k2", kind="k", job="j", payload="{}")]) == 2
+    with engine.begin() as conn:
+        assert other.enqueue(conn, [item]) == 0
+
+
+def test_the_local_sink_takes_a_chunk_in_one_call_and_a_failed_chunk_is_resent_once(state_url: str) -> None:
+    """An idempotent sink with ``send_many`` gets the claimed chunk in one call. A chunk whose call
+    fails stays in doubt as a whole; the next flush resends it, and every point lands once."""
+    from logpipe.sinks.local import LocalSink
+    from logpipe.state.outbox import Outbox
+    from logpipe.state.tables import metric_points
+
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS}, "state": {"url": state_url}})
+    engine = open_state(state_url)
+    queued = []
+    for i in range(5):
+        start, end, points = _window(i)
+        assert Publisher(config.metrics, engine).enqueue("errors", start, end, points)
+        queued += points
+
+    class Failing(LocalSink):
+        calls: list[int] = []
+
+        def send_many(self, batches: Any) -> None:
+            self.calls.append(len(batches))
+            if len(self.calls) == 1:
+                raise RuntimeError("disk full")
+            super().send_many(batches)
+
+    sink = Failing(engine, NS)
+    with pytest.raises(RuntimeError):
+        Publisher(config.metrics, engine, sinks={"local": sink}).flush()
+    assert Outbox(engine, "metrics").status()["local"] == {"sending": 5}
+    report = Publisher(config.metrics, engine, sinks={"local": sink}).flush()
+    assert report.complete and report.sinks["local"].sent_points == len(queued)
+    assert Failing.calls == [5, 5]  # one call per chunk, not one per batch
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(metric_points)).scalar_one() == len(queued)
+
+
+def test_a_claim_before_a_send_that_cannot_be_repeated_is_synced_to_disk(tmp_path: Any) -> None:
+    """SQLite runs with synchronous=NORMAL (a power loss may take back the last commits). A claim before
+    a non-idempotent send (CloudWatch, a digest delivery) commits with synchronous=FULL, so the row is
+    known to be in doubt after any crash; an idempotent sink's claims are not synced."""
+    from sqlalchemy import event
+
+    from logpipe.state.outbox import Outbox, OutboxItem
+
+    engine = open_state(f"sqlite:///{tmp_path}/state.db")
+    engine.dispose()  # new connections only: each traced from its checkout
+    statements: list[str] = []
+    event.listen(engine, "checkout", lambda dbapi_conn, *_: dbapi_conn.set_trace_callback(statements.append))
+    box = Outbox(engine, "metrics")
+    with engine.begin() as conn:
+        box.enqueue(conn, [OutboxItem(target="t", key=f"k{i}", kind="k", job="j", payload="[]") for i in range(2)])
+    first, second = box.rows("t")
+
+    statements.clear()
+    assert box.claim(first, durable=True)
+    upper = [s.upper() for s in statements]
+    full = upper.index("PRAGMA SYNCHRONOUS=FULL")
+    update = next(i for i, s in enumerate(upper) if s.startswith("UPDATE OUTBOX"))
+    commit = next(i for i, s in enumerate(upper) if s == "COMMIT" and i > update)
+    assert full < update < commit < upper.index("PRAGMA SYNCHRONOUS=NORMAL")
+
+    statements.clear()
+    assert box.claim_many([second]) == [second]
+    assert any(s.upper().startswith("UPDATE OUTBOX") for s in statements)
+    assert not any("SYNCHRONOUS" in s.upper() for s in statements)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL again

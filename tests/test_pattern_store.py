@@ -55,6 +55,21 @@ def test_examples_are_capped(state_url: str) -> None:
     assert len(store.examples("p", limit=10)) == 3
 
 
+def test_examples_of_several_patterns_at_once_keep_each_cap(state_url: str) -> None:
+    """A detection window adds every pattern's examples in one call; a pattern seen in two services
+    comes twice: its cap holds over both, a line in both is kept once."""
+    store = PatternStore(state_url)
+    with store.transaction() as w:
+        w.add_examples("a", [("svc", T0, "a old")], limit=3)
+        w.add_examples_many([("a", [("api", T0, "a 1"), ("api", T0, "a 2")]),
+                             ("b", [("api", T0, "b 1"), ("api", T0, "b 2")]),
+                             ("a", [("web", T0, "a 1"), ("web", T0, "a 3")]),
+                             ("b", [("web", T0, "b 1"), ("web", T0, "b 3"), ("web", T0, "b 4")])], limit=3)
+    assert sorted(e.line for e in store.examples("a", limit=10)) == ["a 1", "a 2", "a old"]
+    assert sorted(e.line for e in store.examples("b", limit=10)) == ["b 1", "b 2", "b 3"]
+    assert {e.service for e in store.examples("a", limit=10) if e.line == "a 1"} == {"api"}
+
+
 def test_aliases_fold_history_and_resolve(state_url: str) -> None:
     store = PatternStore(state_url)
     with store.window_session() as w:

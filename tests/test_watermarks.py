@@ -38,7 +38,9 @@ def test_daily_windows_align_to_utc_days() -> None:
 def test_compare_and_set_moves_a_watermark_once(state_url: str) -> None:
     store = WatermarkStore(open_state(state_url))
     store.ensure("job", H)
-    store.start_window("job", T0, T0 + H)
+    assert store.start_window("job", T0, T0 + H) == 1
+    assert store.start_window("job", T0, T0 + H) == 2  # a retry: its attempt counted
+    assert [(w.start, w.attempts, w.completed) for w in store.windows("job")] == [(T0, 2, None)]
     assert store.complete("job", T0, T0 + H, None)
     assert not store.complete("job", T0, T0 + H, None)  # a second process that did the same window
     assert store.get("job").watermark == T0 + H  # type: ignore[union-attr]
@@ -127,3 +129,75 @@ def test_bad_schedule_is_a_usage_error() -> None:
 
     with pytest.raises(UsageError, match="cron"):
         JobSpec("j", "query", "61 * * * *", H).trigger()
+
+
+class ResultRunner(JobRunner):
+    """The real runner whose query work is replaced by a fixed result: what the window produced (kept
+    result, points, heartbeat) goes through the real commit with the watermark."""
+
+    def _work(self, job, start, end):  # type: ignore[no-untyped-def]
+        import pandas as pd
+        import pyarrow as pa
+
+        from logpipe.engines.base import QueryStats
+        from logpipe.metrics.model import DataPoint
+        from logpipe.queries.model import QueryResult
+
+        assert job.query is not None
+        table = pa.table({"service": ["api"], "errors": pa.array([3], pa.int64())})
+        self._info.result = QueryResult(job.query, pd.DataFrame(), start, end, {}, QueryStats(engine="duckdb"), table)
+        return [DataPoint("ErrorCount", end, value=3.0, dimensions=(("service", "api"),))]
+
+
+def _window_rows(runner: JobRunner) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from logpipe.state.tables import metric_windows, outbox, query_results
+
+    with runner.engine.connect() as conn:
+        return {"results": conn.execute(select(func.count()).select_from(query_results)).scalar_one(),
+                "windows": conn.execute(select(func.count()).select_from(metric_windows)
+                                        .where(~metric_windows.c.job.contains(":failure:"))).scalar_one(),
+                "batches": conn.execute(select(func.count()).select_from(outbox)
+                                        .where(~outbox.c.job.contains(":failure:"))).scalar_one()}
+
+
+def test_a_windows_products_commit_with_its_watermark_or_not_at_all(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kept result, the metric points and the heartbeat are written in the watermark's own
+    transaction: a failure at its last write leaves none of them (the window is redone, once); a second
+    process completing the same window adds nothing."""
+    from logpipe.queries.model import SavedQuery
+    from logpipe.sinks.publisher import Publisher
+
+    config = _config(tmp_path, first_run_backfill="1h")
+    query = SavedQuery(name="errors", description="d", sql="SELECT 1", path=tmp_path / "errors.sql", window="1h")
+    job = JobSpec("query:errors", "query", "5 * * * *", H, query)
+    now = T0 + timedelta(hours=1, minutes=15)
+    runner = ResultRunner(config)
+    real = Publisher.enqueue_in
+
+    def crash_at_the_heartbeat(self, conn, job_name, *args):  # type: ignore[no-untyped-def]
+        if job_name.endswith(":heartbeat"):
+            raise RuntimeError("state database gone")
+        return real(self, conn, job_name, *args)
+
+    monkeypatch.setattr(Publisher, "enqueue_in", crash_at_the_heartbeat)
+    [failed] = runner.run(job, now).windows
+    assert not failed.ok and "state database gone" in (failed.error or "")
+    assert _window_rows(runner) == {"results": 0, "windows": 0, "batches": 0}
+    assert runner.watermarks.get(job.name).watermark is None  # type: ignore[union-attr]
+
+    monkeypatch.setattr(Publisher, "enqueue_in", real)
+    [done] = runner.run(job, now).windows
+    assert done.ok and not done.skipped and done.attempt == 2
+    # one kept result, the window's points and its heartbeat: one batch each for the local sink
+    assert _window_rows(runner) == {"results": 1, "windows": 2, "batches": 2}
+    assert runner.watermarks.get(job.name).watermark == T0 + H  # type: ignore[union-attr]
+
+    # Another process that did the same window (it read the watermark before this one moved it): its
+    # compare-and-set fails and its whole transaction rolls back.
+    other = ResultRunner(config)
+    outcome = other._window(job, T0, T0 + H, None)
+    assert outcome.ok and outcome.skipped
+    assert _window_rows(runner) == {"results": 1, "windows": 2, "batches": 2}

@@ -146,11 +146,20 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
 
     shapes = fetch(ERROR_SHAPES_QUERY, start, end)
     records = fetch(RECORDS_QUERY, start, end)
+    # Each service name redacted once per window: a window's rows name a dozen services a thousand times.
+    redacted_services: dict[Any, str] = {}
+
+    def service_of(value: Any) -> str:
+        name = redacted_services.get(value)
+        if name is None:
+            name = redacted_services[value] = _service(value)
+        return name
+
     services: dict[str, ServiceActivity] = {}
     service_rows: dict[tuple[str, datetime], tuple[int, int]] = {}
     for row in records:
         hour = floor_hour(_ts(row["bucket"]))
-        service = _service(row["service"])
+        service = service_of(row["service"])
         seen_before = service_rows.get((service, hour), (0, 0))  # two names may redact to one
         service_rows[(service, hour)] = (seen_before[0] + int(row["records"]), seen_before[1] + int(row["errors"]))
         seen = services.setdefault(service, ServiceActivity(0, 0))
@@ -175,7 +184,7 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
         for row in shapes:
             example = "" if row["example"] is None else str(row["example"])
             result = miner.add(example)
-            mined.append((result.pattern_id, _service(row["service"]), floor_hour(_ts(row["bucket"])),
+            mined.append((result.pattern_id, service_of(row["service"]), floor_hour(_ts(row["bucket"])),
                           int(row["records"]), _ts(row["first_ts"]), _ts(row["last_ts"]), example,
                           row.get("pattern_id")))
         templates = {p.pattern_id: p.template for p in miner.patterns()}
@@ -241,8 +250,7 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
                     w.set_status(finding.pattern_id, "new")  # reopened: reported once
             w.add_counts((p, s, h, n) for (p, s, h), n in counts.items())
             w.add_service_counts((s, h, r, e) for (s, h), (r, e) in service_rows.items())
-            for a in activity:
-                w.add_examples(a.pattern_id, [(a.service, a.first_ts, line) for line in a.samples])
+            w.add_examples_many((a.pattern_id, [(a.service, a.first_ts, line) for line in a.samples]) for a in activity)
             w.save_miner_state(_miner_state_without_examples(miner.to_state()))
             w.mark_window(start, end, sum(counts.values()), len(per_pattern))
             record_findings(w.conn, findings)

@@ -200,7 +200,7 @@ class Deliverer:
             in_doubt = row.state == SENDING
             if in_doubt:
                 report.resent_in_doubt += 1
-            if not self.outbox.claim(row):
+            if not self.outbox.claim(row, durable=True):  # a delivery cannot be taken back
                 continue
             error = self._send_with_retries(row, in_doubt)
             if error is None:

@@ -183,18 +183,33 @@ class StoreWriter:
     def add_examples(self, pattern_id: str, examples: Iterable[tuple[str, datetime, str]],
                      limit: int = MAX_EXAMPLES) -> None:
         """Keep a few distinct example lines per pattern. Lines must already be redacted."""
+        self.add_examples_many([(pattern_id, examples)], limit)
+
+    def add_examples_many(self, items: Iterable[tuple[str, Iterable[tuple[str, datetime, str]]]],
+                          limit: int = MAX_EXAMPLES) -> None:
+        """``add_examples`` of several patterns (a pattern may come more than once, e.g. once per
+        service) in two statements: a count per pattern and one insert. Why: a detection window
+        added the examples of a few dozen patterns, two statements each."""
+        wanted = [(pid, list(examples)) for pid, examples in items]
+        ids = sorted({pid for pid, _ in wanted})
+        if not ids:
+            return
         t = pattern_examples_table
-        have = self.conn.execute(select(func.count()).select_from(t).where(t.c.pattern_id == pattern_id)).scalar()
-        room = limit - int(have or 0)
-        values = []
-        for service, seen_at, line in examples:
-            if room <= 0:
-                break
-            digest = hashlib.sha256(line.encode("utf-8", "replace")).hexdigest()[:32]
-            values.append({"pattern_id": pattern_id, "digest": digest, "service": service,
-                           "seen_ms": _ms(seen_at), "line": line})
-            room -= 1
-        insert_ignore(self.conn, t, values, ["pattern_id", "digest"])
+        counted = select(t.c.pattern_id, func.count()).where(t.c.pattern_id.in_(ids)).group_by(t.c.pattern_id)
+        have: dict[str, int] = {pid: int(n) for pid, n in self.conn.execute(counted)}
+        room = {pid: limit - int(have.get(pid, 0)) for pid in ids}
+        values: dict[tuple[str, str], dict[str, Any]] = {}
+        for pattern_id, examples in wanted:
+            for service, seen_at, line in examples:
+                if room[pattern_id] <= 0:
+                    break
+                digest = hashlib.sha256(line.encode("utf-8", "replace")).hexdigest()[:32]
+                if (pattern_id, digest) in values:  # the same line twice: kept once, room for another
+                    continue
+                values[(pattern_id, digest)] = {"pattern_id": pattern_id, "digest": digest, "service": service,
+                                                "seen_ms": _ms(seen_at), "line": line}
+                room[pattern_id] -= 1
+        insert_ignore(self.conn, t, list(values.values()), ["pattern_id", "digest"])
 
     def set_status(self, pattern_id: str, status: Status) -> None:
         self.conn.execute(update(patterns_table).where(patterns_table.c.pattern_id == pattern_id)

@@ -8,12 +8,21 @@ Jobs come from the config: every saved query with a ``schedule`` (``query:NAME``
 * detect: run the detectors (they learn the window once), queue ErrorCount/NewPatterns/PatternCount;
 * digest: build the digest, queue one delivery per destination.
 
-Then the watermark moves past the window. For digests the deliveries are queued in the SAME
-transaction as the watermark. The metrics publisher commits its own transaction (its API takes no
-connection), but enqueuing a window twice is a no-op, so a crash between the two simply redoes the
-window and queues nothing new: exactly once either way. After the windows the outboxes are flushed;
-what cannot be sent stays queued for the next run (the watermark still moves: the points and
-digests are durably queued, not lost).
+What the window produced is written in ONE transaction with the watermark's compare-and-set
+(``WatermarkStore.complete``): a query's kept result, the metric points (outbox key: job + window),
+the job's JobHeartbeat/JobDuration (key: ``JOB:heartbeat`` + window), a query's alert states, a
+digest's deliveries. A crash before that commit leaves none of it (the window is redone, its attempt
+counted by ``start_window``, committed before the work); after it, all of it (the window is not
+redone). Another process that completed the window first makes the compare-and-set fail and the whole
+transaction roll back: what it wrote stands, nothing is added twice. Queuing a window's points twice
+is a no-op besides (the outbox is keyed), so the metrics are exactly once either way. The detectors'
+pattern store learns a window in its own transaction during the work, once per window (it records
+the windows it learned). After the windows the outboxes are flushed; what cannot be sent stays queued
+for the next run (the watermark still moves: the points and digests are durably queued, not lost).
+
+Why one transaction: a run cycle completes a few hundred windows, and the result, the points, the
+heartbeat and the watermark each committed on their own were four commits (and their statements)
+per window - a large part of the cycle's time outside the engine.
 """
 
 from __future__ import annotations
@@ -311,13 +320,21 @@ class JobRunner:
         began = time.perf_counter()
         self._info.measured = {}
         self._info.alert_frame = None
+        self._info.result = None
+        self._info.quality = None
         attempt = self.watermarks.start_window(job.name, start, end)
         log.debug("job %s: window %s .. %s (attempt %d)", job.name, start, end, attempt)
         try:
             with using_objects(self.objects):
                 finish = self._process(job, start, end)
-            done = self.watermarks.complete(job.name, start, end, previous, finish, by=self.replica)
-            quality = self._quality_note(start, end)
+
+            def commit(conn: Connection) -> None:  # with the watermark's compare-and-set
+                if finish is not None:
+                    finish(conn)
+                self._service_points(conn, job, start, end, time.perf_counter() - began)
+
+            done = self.watermarks.complete(job.name, start, end, previous, commit, by=self.replica)
+            quality = self._quality_note(start, end, getattr(self._info, "quality", None))
         except Exception as exc:  # every failure is recorded; the watermark stays before the window
             error = _error_text(exc)
             self.watermarks.fail(job.name, start, end, error)
@@ -327,8 +344,6 @@ class JobRunner:
             return outcome
         outcome = WindowOutcome(start, end, True, time.perf_counter() - began, attempt, skipped=not done,
                                 quality=quality)
-        if done:
-            self._service_points(job, start, end, outcome.seconds)
         self._observe(job, outcome, "completed" if done else "done_elsewhere")
         return outcome
 
@@ -347,9 +362,10 @@ class JobRunner:
         except Exception as exc:
             log.warning("cannot report window %s of %s: %s", outcome.start, job.name, exc)
 
-    def _quality_note(self, start: datetime, end: datetime) -> str | None:
+    def _quality_note(self, start: datetime, end: datetime, found: Any = None) -> str | None:
+        """The window's data quality as a note (``found``: what the window's work already read)."""
         try:
-            found = self.window_quality(start, end)
+            found = found if found is not None else self.window_quality(start, end)
         except Exception as exc:  # only a note: the window itself completed
             return f"data quality unknown: {type(exc).__name__}"
         if not (found.bad or found.misplaced or found.damaged):
@@ -361,7 +377,7 @@ class JobRunner:
     # -- per kind ----------------------------------------------------------------------------------
 
     def _process(self, job: JobSpec, start: datetime, end: datetime) -> Callable[[Connection], None] | None:
-        """Do the window's work, queue what it produced; return what must commit together with the
+        """Do the window's work; return what writes its products, to commit together with the
         watermark (or None)."""
         return self._queue(job, start, end, self._work(job, start, end))
 
@@ -378,7 +394,7 @@ class JobRunner:
             self._info.measured = {"rows": rows, "bytes_scanned": result.stats.bytes_scanned,
                                    "cost_usd": round(result.stats.cost_usd, 6),
                                    "bad_records": dict(result.stats.bad_records)}
-            self.results.save(job.name, result)  # browsable in the console, by window
+            self._info.result = result  # kept (browsable in the console, by window) with the watermark
             if job.query.alerts:
                 self._info.alert_frame = result.frame  # checked in the watermark's transaction (_queue)
             return points_from_result(result, top_patterns=self.config.metrics.top_patterns)
@@ -393,10 +409,11 @@ class JobRunner:
             from logpipe.detectors.run import detection_points, run_detectors
 
             report = run_detectors(self.config, start, end, learn=True)
+            self._info.quality = self.window_quality(start, end)  # the metrics' and the window's note
             return [*(DataPoint(p["name"], p["timestamp"], value=p["value"], unit=p["unit"],
                                 dimensions=tuple(p["dimensions"].items()))
                       for p in detection_points(report, self.config.metrics.top_patterns)),
-                    *quality_points(self.window_quality(start, end), end)]
+                    *quality_points(self._info.quality, end)]
         from logpipe.digest.build import build_digest
 
         # The trend charts are drawn for the messages that carry them: with no destination the digest
@@ -405,17 +422,20 @@ class JobRunner:
 
     def _queue(self, job: JobSpec, start: datetime, end: datetime, work: list[DataPoint] | Digest
                ) -> Callable[[Connection], None] | None:
-        """Metric points go to the publisher's outbox now (a window queued twice adds nothing); a
-        digest's deliveries are returned, to be queued in the watermark's own transaction."""
+        """What writes the window's products on the watermark's transaction: a query's kept result,
+        the metric points (a window queued twice adds nothing) and its alerts; a digest's deliveries."""
         if not isinstance(work, Digest):
-            self.publisher.enqueue(job.name, start, end, work)
             frame = getattr(self._info, "alert_frame", None)
-            self._info.alert_frame = None
-            if frame is None or job.query is None:
-                return None
+            result = getattr(self._info, "result", None)
+            self._info.alert_frame = self._info.result = None
             query, config = job.query, self.config
 
-            def check_alerts(conn: Connection) -> None:
+            def queue_points(conn: Connection) -> None:
+                if result is not None:
+                    self.results.save_in(conn, job.name, result)
+                self.publisher.enqueue_in(conn, job.name, start, end, work)
+                if frame is None or query is None:
+                    return
                 from logpipe.service import alerts
 
                 fired = alerts.evaluate(conn, job.name, query, frame, start, end)
@@ -425,7 +445,7 @@ class JobRunner:
                                                            "value": firing.value})
                 alerts.record(conn, config, fired)
 
-            return check_alerts
+            return queue_points
         destinations = list(self.config.digest.destinations)
         if not destinations:
             return None
@@ -455,19 +475,18 @@ class JobRunner:
         except Exception as exc:  # the failure itself is recorded in the state; do not hide it behind this
             log.warning("cannot queue the JobFailures metric for %s: %s", job.name, exc)
 
-    def _service_points(self, job: JobSpec, start: datetime, end: datetime, seconds: float) -> None:
-        """The service's own metrics for a completed window, under their own exactly-once key: a
-        JobHeartbeat (its absence is what the job's heartbeat alarm, missing data breaching, pages on)
-        and the JobDuration; to the configured sinks like every other point (CloudWatch, EMF...)."""
+    def _service_points(self, conn: Connection, job: JobSpec, start: datetime, end: datetime, seconds: float) -> None:
+        """The service's own metrics for a completed window, under their own exactly-once key, queued
+        on the watermark's transaction: a JobHeartbeat (its absence is what the job's heartbeat alarm,
+        missing data breaching, pages on) and the JobDuration (the window's time up to its commit);
+        to the configured sinks like every other point (CloudWatch, EMF...). A database error here
+        fails the window like any other of its writes: it is redone, nothing is half written."""
         from logpipe.metrics import names
 
         dims = ((names.DIM_JOB, job.name),)
         points = [DataPoint(names.JOB_HEARTBEAT, end, value=1.0, unit="Count", dimensions=dims),
                   DataPoint(names.JOB_DURATION, end, value=round(seconds, 3), unit="Seconds", dimensions=dims)]
-        try:
-            self.publisher.enqueue(f"{job.name}:heartbeat", start, end, points)
-        except Exception as exc:  # the window itself completed; a missing beat shows as the alarm
-            log.warning("cannot queue the JobHeartbeat metric for %s: %s", job.name, exc)
+        self.publisher.enqueue_in(conn, f"{job.name}:heartbeat", start, end, points)
 
     def _flush(self, job: JobSpec) -> list[str]:
         errors: list[str] = []

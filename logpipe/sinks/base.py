@@ -37,7 +37,11 @@ class Sink(Protocol):
         ...
 
     def send(self, points: Sequence[DataPoint], batch_id: str) -> None:
-        """Send one batch; raise SendRejected or OutcomeUnknown on failure."""
+        """Send one batch; raise SendRejected or OutcomeUnknown on failure.
+
+        An idempotent sink may also offer ``send_many(batches)``, a list of (points, batch id): the
+        publisher then hands it a whole chunk of claimed batches at once (the local sink writes them
+        in one transaction); should it raise, every batch of the chunk is resent later."""
         ...
 
     def landed(self, points: Sequence[DataPoint], baseline: dict[str, float]) -> bool | None:

@@ -33,12 +33,17 @@ class LocalSink:
         return [list(points[i:i + self.batch_points]) for i in range(0, len(points), self.batch_points)]
 
     def send(self, points: Sequence[DataPoint], batch_id: str) -> None:
+        self.send_many([(points, batch_id)])
+
+    def send_many(self, batches: Sequence[tuple[Sequence[DataPoint], str]]) -> None:
+        """Several batches in one transaction (the publisher's flush hands over a chunk of claimed
+        batches: a run cycle's flush sent a few hundred, one transaction each)."""
         rows = [{
             "batch_id": batch_id, "point_id": p.identity(self.namespace), "namespace": self.namespace,
             "name": p.name, "dims": dims_key(p.dimensions), "ts_ms": to_ms(p.timestamp), "unit": p.unit,
             "value": p.total, "count": p.sample_count,
             "dist": json.dumps([list(p.values), list(p.counts)]) if p.values else None,
-        } for p in points]
+        } for points, batch_id in batches for p in points]
         if not rows:
             return
         with self.engine.begin() as conn:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, bindparam, func, insert, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from logpipe.errors import DeliveryError, LogpipeError
@@ -45,6 +45,7 @@ from logpipe.metrics.model import (
 )
 from logpipe.sinks.base import OutcomeUnknown, SendRejected, Sink
 from logpipe.sinks.registry import build_sink
+from logpipe.state.db import insert_new
 from logpipe.state.outbox import IN_DOUBT, PENDING, SENDING, SENT, UNKNOWN, Outbox, OutboxItem, OutboxRow
 from logpipe.state.tables import metric_windows
 
@@ -54,11 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_w = metric_windows.c
-# a window's key checked and written (built once: a run cycle queues two windows of points per window)
-_QUEUED_BEFORE = select(func.count()).select_from(metric_windows).where(
-    _w.job == bindparam("k_job"), _w.window_start_ms == bindparam("k_start"), _w.window_end_ms == bindparam("k_end"))
-_QUEUE_WINDOW = insert(metric_windows)
+_WINDOW_KEY = ("job", "window_start_ms", "window_end_ms")  # of metric_windows: one row per queued window
 _CLAIM_CHUNK = 200  # batches of an idempotent sink claimed (and marked sent) per transaction
 _QUEUED_KEPT = 1024  # window ends whose queued point identities the overlap check keeps
 
@@ -130,27 +127,38 @@ class Publisher:
     # -- enqueue -------------------------------------------------------------------------------
     def enqueue(self, job: str, window_start: datetime, window_end: datetime,
                 points: Iterable[DataPoint]) -> bool:
-        """Queue a window's points for every configured sink; False if the window was queued before."""
+        """Queue a window's points for every configured sink, in a transaction of its own; False if the
+        window was queued before."""
+        try:
+            with self.engine.begin() as conn:
+                return self.enqueue_in(conn, job, window_start, window_end, points)
+        except IntegrityError:
+            return False  # another process queued the same window first
+
+    def enqueue_in(self, conn: Connection, job: str, window_start: datetime, window_end: datetime,
+                   points: Iterable[DataPoint]) -> bool:
+        """``enqueue`` on the caller's transaction: the points are queued if and when it commits (the
+        run cycle queues a window's points in the commit that moves its watermark). False if the
+        window was queued before (by this process or another): nothing is added, nothing warned about."""
         namespace = self.metrics.namespace
         ordered = sorted(merge_points(points), key=lambda p: p.identity(namespace))
         start_ms, end_ms = to_ms(window_start), to_ms(window_end)
+        # The window's key written first, keeping a row already there: written by another transaction
+        # first, this one adds nothing (one statement where a count and an insert were two).
+        if not insert_new(conn, metric_windows, {"job": job, "window_start_ms": start_ms, "window_end_ms": end_ms,
+                                                 "points": len(ordered), "enqueued_ms": self.outbox.now_ms()},
+                          _WINDOW_KEY):
+            return False
         items = [OutboxItem(target=sink_name, key=batch_id(sink_name, job, start_ms, end_ms, seq), kind=sink_name,
                             job=job, payload=points_to_json(batch), size=len(batch), seq=seq,
                             window_start_ms=start_ms, window_end_ms=end_ms)
                  for sink_name in dict.fromkeys(self.metrics.sinks)
                  for seq, batch in enumerate(self.sink(sink_name).plan(ordered))]
-        # The window's key checked, then written, in the transaction that queues its batches: queued
-        # before (by this process or another), nothing is added and nothing warned about.
-        try:
-            with self.engine.begin() as conn:
-                if conn.execute(_QUEUED_BEFORE, {"k_job": job, "k_start": start_ms, "k_end": end_ms}).scalar_one():
-                    return False
-                conn.execute(_QUEUE_WINDOW, [{"job": job, "window_start_ms": start_ms, "window_end_ms": end_ms,
-                                              "points": len(ordered), "enqueued_ms": self.outbox.now_ms()}])
-                self._warn_overlaps(job, end_ms, ordered)
-                self.outbox.enqueue(conn, items)
-        except IntegrityError:
-            return False  # another process queued the same window first
+        self._warn_overlaps(job, end_ms, ordered)
+        self.outbox.enqueue(conn, items)
+        # Known to the overlap check before the commit: should the transaction roll back (the window
+        # failed, or another process completed it), the same job queues the same window when it is
+        # done, and the check only ever compares a job's points with other jobs'.
         if self.metrics.sinks:
             with self._queued_lock:
                 known = self._queued.get(end_ms)
@@ -219,38 +227,49 @@ class Publisher:
             consecutive_rejections = 0
             for at in range(0, len(pending), chunk):
                 claimed = (self.outbox.claim_many(pending[at:at + chunk]) if sink.idempotent
-                           else [row for row in pending[at:at + chunk] if self.outbox.claim(row)])
+                           else [row for row in pending[at:at + chunk] if self.outbox.claim(row, durable=True)])
                 sent: list[OutboxRow] = []
                 stop: str | None = None  # "round": let the next round try again; "sink": give up for now
                 tried = 0
+                send_many = getattr(sink, "send_many", None) if sink.idempotent else None
                 try:
-                    for row in claimed:
-                        tried += 1
-                        points = points_from_json(row.payload)
-                        try:
-                            sink.send(points, row.key)
-                        except SendRejected as exc:
-                            self.outbox.release(row, str(exc), PENDING)
-                            rep.rejected += 1
-                            rep.errors.append(str(exc))
-                            consecutive_rejections += 1
-                            if consecutive_rejections >= 3:
-                                stop = "round"  # the sink is unhappy: let the next round (or run) try again
+                    if send_many is not None and claimed:
+                        # The whole chunk in one call (the local sink: one transaction, not one per
+                        # batch). Should it raise, every batch of the chunk stays in doubt: an
+                        # idempotent sink's are resent.
+                        tried = len(claimed)
+                        send_many([(points_from_json(row.payload), row.key) for row in claimed])
+                        sent = list(claimed)
+                        rep.sent_batches += len(sent)
+                        rep.sent_points += sum(row.size for row in sent)
+                    else:
+                        for row in claimed:
+                            tried += 1
+                            points = points_from_json(row.payload)
+                            try:
+                                sink.send(points, row.key)
+                            except SendRejected as exc:
+                                self.outbox.release(row, str(exc), PENDING)
+                                rep.rejected += 1
+                                rep.errors.append(str(exc))
+                                consecutive_rejections += 1
+                                if consecutive_rejections >= 3:
+                                    stop = "round"  # the sink is unhappy: let the next round (or run) try again
+                                    break
+                            except OutcomeUnknown as exc:
+                                self.outbox.release(row, str(exc), UNKNOWN)
+                                rep.unknown += 1
+                                rep.errors.append(str(exc))
+                            except LogpipeError as exc:  # e.g. no API key: nothing was sent, retrying now won't help
+                                self.outbox.release(row, str(exc), PENDING)
+                                rep.errors.append(str(exc))
+                                stop = "sink"
                                 break
-                        except OutcomeUnknown as exc:
-                            self.outbox.release(row, str(exc), UNKNOWN)
-                            rep.unknown += 1
-                            rep.errors.append(str(exc))
-                        except LogpipeError as exc:  # e.g. no API key: nothing was sent, retrying now won't help
-                            self.outbox.release(row, str(exc), PENDING)
-                            rep.errors.append(str(exc))
-                            stop = "sink"
-                            break
-                        else:
-                            consecutive_rejections = 0
-                            sent.append(row)
-                            rep.sent_batches += 1
-                            rep.sent_points += row.size
+                            else:
+                                consecutive_rejections = 0
+                                sent.append(row)
+                                rep.sent_batches += 1
+                                rep.sent_points += row.size
                 finally:  # also when a send raised something unexpected (that batch stays in doubt)
                     if sink.idempotent:
                         self.outbox.mark_sent_many(sent, "send")

@@ -5,7 +5,10 @@ Every table is declared in ``logpipe.state.tables`` and built by the Alembic mig
 made before migrations existed is adopted by the baseline revision, then upgraded). The state lives
 in PostgreSQL across deploys, so the schema changes only that way. SQLite gets WAL and a busy timeout
 so that two processes (``serve`` and a manual ``logpipe run``) can write at once without "database
-is locked" failures.
+is locked" failures, and ``synchronous=NORMAL``: in WAL mode a commit then costs no sync (the log is
+synced at checkpoints), survives the process being killed, and an OS crash or power loss can only take
+back the last commits, whole and in order - what the state redoes by itself. The one place where that
+is not enough, a claim before a send that cannot be taken back, syncs (``Outbox.claim(durable=True)``).
 """
 
 from __future__ import annotations
@@ -102,10 +105,14 @@ def current_revision(engine: Engine) -> str | None:
 _REVISION_LINE = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:["']([^"']+)["']|None)\s*$""", re.M)
 
 
+@cache
 def _head_from_files() -> str | None:
     """The newest revision read from the migration files' ``revision = "..."`` lines, without alembic
     (a third of a second of imports): the one no other file names as its ``down_revision``. None when
-    the files do not say it plainly (a merge, an unusual line): alembic answers then."""
+    the files do not say it plainly (a merge, an unusual line): alembic answers then.
+
+    Read once per process: the files are the installed package's own, and a run cycle asked before
+    every window's verdict lookup (``sqlite_reader``), reading and matching nine files each time."""
     revisions: set[str] = set()
     downs: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("[0-9]*.py"):
@@ -304,8 +311,35 @@ def _dialect(conn: Connection) -> Any:
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> int:
-    """Insert the rows whose keys are not there yet; returns how many were added."""
+    """Insert the rows whose keys are not there yet; returns how many the database reports as added
+    (PostgreSQL through SQLAlchemy reports none: ``insert_new`` tells for one row)."""
     return upsert(conn, table, rows, keys)
+
+
+def insert_new(conn: Connection, table: Table, row: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """Insert one row unless a row with its key is there (committed, or written by this transaction);
+    True when this row was added.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: one statement where a count and an insert were two,
+    and an answer PostgreSQL gives too (its row count through SQLAlchemy is -1 for either outcome).
+    A database without RETURNING (SQLite before 3.35) is asked first."""
+    if not conn.dialect.insert_returning:
+        from sqlalchemy import and_, func, select
+
+        key = and_(*(table.c[k] == row[k] for k in keys))
+        if conn.execute(select(func.count()).select_from(table).where(key)).scalar_one():
+            return False
+        return bool(upsert(conn, table, [row], keys))
+    cache_key = (conn.dialect.name, table.name, tuple(keys))
+    stmt = _INSERTING_NEW.get(cache_key)
+    if stmt is None:
+        stmt = _INSERTING_NEW[cache_key] = (_dialect(conn).insert(table).on_conflict_do_nothing(index_elements=list(keys))
+                                            .returning(table.c[keys[0]]))
+    return conn.execute(stmt, dict(row)).first() is not None
+
+
+# ``insert_new``'s statement per (dialect, table, keys)
+_INSERTING_NEW: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
 
 # -- time: epoch milliseconds, UTC ----------------------------------------------------------------------
@@ -322,5 +356,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-__all__ = ["MIGRATIONS", "current_revision", "db_error_text", "from_ms", "from_ms_or_none", "head_revision", "insert_ignore", "migrate",
+__all__ = ["MIGRATIONS", "current_revision", "db_error_text", "from_ms", "from_ms_or_none", "head_revision", "insert_ignore",
+           "insert_new", "migrate",
            "now_ms", "open_state", "plain_sqlite_file", "replace_rows", "sqlite_reader", "to_ms", "upsert"]

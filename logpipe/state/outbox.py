@@ -10,8 +10,21 @@ have landed. Every change is a compare-and-set on the row's state, committed on 
   a row already there is kept as it is, so queuing the same thing twice adds nothing;
 * ``claim`` moves a row to ``sending`` and counts the attempt, committed *before* the send: of two
   processes, one wins; a row found ``sending`` later means a crash between the send and ``mark_sent``;
+  a claim before a send that cannot be repeated harmlessly is ``durable`` (see below);
 * ``mark_sent`` records when and how we know it arrived (the ledger); ``release`` puts a row back to
   ``pending`` (or ``unknown``) with the error, never dropping it.
+
+Durability on SQLite: the state database runs in WAL mode with ``synchronous=NORMAL``
+(``logpipe.state.db``): a commit survives the process being killed, but an OS crash or a power loss
+may take back the last few commits (never part of one, never an older one before a newer one). Inside
+the database that is harmless: what was lost is redone, and the local sink's rows and the outbox go
+back together. A send to the outside world is not taken back, though: had the claim before a
+CloudWatch call (which adds duplicates up) or a digest delivery been lost with the power, the next run
+would see the row ``pending``, not in doubt, and send it again as if for the first time. So such a
+claim is ``durable``: its commit runs with ``synchronous=FULL``, which syncs the write-ahead log up
+to it - every earlier commit with it (the window that queued the row, too). One sync per send to a
+non-idempotent target; an idempotent sink's claims (resending is harmless) stay as they are.
+PostgreSQL syncs every commit anyway.
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from logpipe.state.db import insert_ignore
+from logpipe.state.db import insert_new
 from logpipe.state.tables import outbox as outbox_table
 
 PENDING, SENDING, UNKNOWN, SENT = "pending", "sending", "unknown", "sent"
@@ -103,26 +116,34 @@ class Outbox:
                  "window_start_ms": i.window_start_ms, "window_end_ms": i.window_end_ms, "seq": i.seq,
                  "size": i.size, "payload": i.payload, "state": PENDING, "attempts": 0, "last_error": None,
                  "created_ms": now, "updated_ms": now, "sent_ms": None, "sent_how": None} for i in items]
-        added = 0
-        for row in rows:  # one by one: the count of rows really added is what callers report
-            added += insert_ignore(conn, outbox_table, [row], _KEY)
-        return added
+        # one by one: the count of rows really added is what callers report
+        return sum(insert_new(conn, outbox_table, row, _KEY) for row in rows)
 
-    def claim(self, row: OutboxRow) -> bool:
-        """``row.state`` -> ``sending``, counting the attempt; False when another process got there first."""
-        return bool(self.claim_many([row]))
+    def claim(self, row: OutboxRow, durable: bool = False) -> bool:
+        """``row.state`` -> ``sending``, counting the attempt; False when another process got there first.
+        ``durable``: synced to disk before returning (a send that cannot be repeated harmlessly follows)."""
+        return bool(self.claim_many([row], durable))
 
-    def claim_many(self, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+    def claim_many(self, rows: Sequence[OutboxRow], durable: bool = False) -> list[OutboxRow]:
         """``claim`` of several rows in one transaction: the rows this process got (each a
         compare-and-set on its state, as ``claim``). For sinks that are idempotent: a crash after the
         claim leaves them all ``sending``, and an idempotent sink's in-doubt rows are simply resent."""
         got: list[OutboxRow] = []
-        with self.engine.begin() as conn:
-            now = self.now_ms()
-            for row in rows:
-                if conn.execute(_CLAIM, {"k_channel": self.channel, "k_target": row.target, "k_key": row.key,
-                                         "expect": row.state, "now": now}).rowcount == 1:
-                    got.append(row)
+        with self.engine.connect() as conn:
+            # The driver's own connection: a PRAGMA through SQLAlchemy would open its transaction.
+            sqlite = conn.connection.driver_connection if durable and conn.dialect.name == "sqlite" else None
+            if sqlite is not None:
+                sqlite.execute("PRAGMA synchronous=FULL")
+            try:
+                with conn.begin():
+                    now = self.now_ms()
+                    for row in rows:
+                        if conn.execute(_CLAIM, {"k_channel": self.channel, "k_target": row.target,
+                                                 "k_key": row.key, "expect": row.state, "now": now}).rowcount == 1:
+                            got.append(row)
+            finally:
+                if sqlite is not None:
+                    sqlite.execute("PRAGMA synchronous=NORMAL")
         return got
 
     def mark_sent(self, row: OutboxRow, how: str = "send", expect: str = SENDING) -> bool:

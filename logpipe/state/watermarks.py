@@ -152,9 +152,16 @@ class WatermarkStore:
             conn.execute(update(jobs_table).where(jobs_table.c.job == job).values(last_run_finished_ms=self._now_ms()))
 
     def start_window(self, job: str, start: datetime, end: datetime) -> int:
-        """Count an attempt at a window (committed before the work, so a crash leaves a trace)."""
+        """Count an attempt at a window (committed before the work, so a crash leaves a trace); returns
+        the attempt's number.
+
+        One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (SQLite 3.35+, PostgreSQL) where an
+        insert, an update and a select were three statements: a run cycle starts a few hundred windows."""
         key = {"job": job, "window_start_ms": to_ms(start), "window_end_ms": to_ms(end)}
         with self.engine.begin() as conn:
+            if conn.dialect.insert_returning:
+                return int(conn.execute(_attempt_statement(conn), {**key, "attempts": 1,
+                                                                   "started_ms": self._now_ms()}).scalar_one())
             insert_ignore(conn, windows_table, [{**key, "attempts": 0}], ["job", "window_start_ms", "window_end_ms"])
             bound = {"k_job": job, "k_start": key["window_start_ms"], "k_end": key["window_end_ms"]}
             conn.execute(_COUNT_ATTEMPT, {**bound, "now": self._now_ms()})
@@ -231,3 +238,22 @@ _MOVE = (update(service_jobs).where(_j.job == bindparam("k_job"), _j.watermark_m
          .values(**_MOVE_VALUES))
 _WINDOW_DONE = (update(service_job_windows).where(*_WINDOW_KEY)
                 .values(completed_ms=bindparam("now"), completed_by=bindparam("by")))
+
+
+def _attempt_statement(conn: Connection) -> Any:
+    """``start_window``'s counting upsert, built once per dialect."""
+    stmt = _ATTEMPT.get(conn.dialect.name)
+    if stmt is None:
+        import importlib
+
+        dialect = importlib.import_module("sqlalchemy.dialects." + ("postgresql" if conn.dialect.name == "postgresql"
+                                                                    else "sqlite"))
+        base = dialect.insert(service_job_windows)
+        stmt = _ATTEMPT[conn.dialect.name] = (
+            base.on_conflict_do_update(index_elements=["job", "window_start_ms", "window_end_ms"],
+                                       set_={"attempts": _w.attempts + 1, "started_ms": base.excluded.started_ms})
+            .returning(_w.attempts))
+    return stmt
+
+
+_ATTEMPT: dict[str, Any] = {}
