@@ -99,10 +99,13 @@ class VerdictStore:
         return self._engine
 
     def lookup(self, keys: Iterable[VerdictKey]) -> dict[VerdictKey, ObjectVerdict]:
+        """The remembered verdicts of the keys (those with none are left out)."""
         wanted = set(keys)
         found: dict[VerdictKey, ObjectVerdict] = {}
+        if not wanted:
+            return found
         urls = sorted({k[0] for k in wanted})
-        checks: dict[str, ObjectCheck] = {}  # most objects' checks are the same text (a clean gzip)
+        decode = _Decoder()
         reader = sqlite_reader(self._url) if self._engine is None and self._url is not None else None
         engine = self.state if reader is None else None  # outside the try: an unusable state is an error
         try:
@@ -112,10 +115,7 @@ class VerdictStore:
                         chunk = urls[i:i + _LOOKUP_CHUNK]
                         rows = reader.execute(f"SELECT {', '.join(_COLUMNS)} FROM object_verdicts "
                                               f"WHERE url IN ({', '.join('?' * len(chunk))})", chunk)
-                        for row in rows:
-                            verdict = _verdict(row, checks)
-                            if verdict.key in wanted:
-                                found[verdict.key] = verdict
+                        decode.into(rows, wanted, found)
                 return found
             from sqlalchemy import select
 
@@ -126,10 +126,7 @@ class VerdictStore:
             with engine.connect() as conn:
                 for i in range(0, len(urls), _LOOKUP_CHUNK):
                     query = select(*(t[c] for c in _COLUMNS)).where(t.url.in_(urls[i:i + _LOOKUP_CHUNK]))
-                    for row in conn.execute(query):
-                        verdict = _verdict(row, checks)
-                        if verdict.key in wanted:
-                            found[verdict.key] = verdict
+                    decode.into(conn.execute(query), wanted, found)
         except Exception as exc:
             log.warning("cannot read remembered object verdicts (the objects are checked again): %s", exc)
         return found
@@ -183,9 +180,47 @@ def _verdict(row: Sequence[Any], checks: dict[str, ObjectCheck] | None = None) -
         if checks is not None:
             checks[check_json] = check
     return ObjectVerdict(url=url, size=int(size), version=version, hour_ms=int(hour_ms), check=check,
-                         bad_lines=None if bad is None else {str(k): int(v) for k, v in json.loads(bad).items()},
+                         bad_lines=None if bad is None else _bad_lines(bad),
                          misplaced=None if misplaced is None else int(misplaced),
                          records=None if records is None else int(records), lateness_s=lateness_s)
+
+
+def _bad_lines(text: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in json.loads(text).items()}
+
+
+class _Decoder:
+    """Rows of ``_COLUMNS`` made verdicts, the JSON columns parsed once per distinct text.
+
+    Why: nearly every object's check is the same text (a clean gzip) and its bad lines one of a few
+    (``{}``, one line not JSON, ...); parsing them per row was two thirds of looking up a month's
+    2,880 verdicts. A check is frozen and shared; each verdict gets its own copy of its bad lines (a
+    dict, which a caller may change)."""
+
+    def __init__(self) -> None:
+        self.checks: dict[str, ObjectCheck] = {}
+        self.bad: dict[str, dict[str, int]] = {}
+
+    def into(self, rows: Iterable[Sequence[Any]], wanted: set[VerdictKey],
+             found: dict[VerdictKey, ObjectVerdict]) -> None:
+        """Add to ``found`` the verdicts of the rows whose key is ``wanted``."""
+        checks, bad_texts = self.checks, self.bad
+        for url, size, version, hour_ms, check_json, bad, misplaced, records, lateness_s in rows:
+            key = (url, int(size), version)
+            if key not in wanted:
+                continue
+            check = checks.get(check_json)
+            if check is None:
+                check = checks[check_json] = ObjectCheck.from_json(check_json)
+            bad_lines = None
+            if bad is not None:
+                parsed = bad_texts.get(bad)
+                if parsed is None:
+                    parsed = bad_texts[bad] = _bad_lines(bad)
+                bad_lines = dict(parsed)
+            found[key] = ObjectVerdict(url, key[1], version, int(hour_ms), check, bad_lines,
+                                       None if misplaced is None else int(misplaced),
+                                       None if records is None else int(records), lateness_s)
 
 
 @dataclass
