@@ -43,7 +43,7 @@ from logpipe.engines.raw_sql import (
     readable_directories,
 )
 from logpipe.errors import AthenaOnlyError, EngineError, StoreError
-from logpipe.layout import floor_hour, hours_in_window, to_ms
+from logpipe.layout import floor_hour, to_ms, utc
 from logpipe.schema import (
     PARTITION_COLUMNS,
     RAW_COLUMNS,
@@ -482,12 +482,12 @@ class DuckDBEngine:
             fetched = self.store.fetch(objects, progress)
             plan.entries = [ReadEntry(obj, self.store.url(obj.key), None, path) for obj, path in fetched.files]
         if split is not None and split.compacted:
-            copies = self.store.objects.local_copies([(h.key, h.size) for h in split.compacted], progress)
+            copies = self.store.objects.local_files([(h.key, h.size) for h in split.compacted], progress)
             for made, path in zip(split.compacted, copies, strict=True):
                 if path is None:
                     raise EngineError(f"the Parquet hour {self.store.url(made.key)} was listed, then gone: "
                                       "run the query again (a compaction replaced it)")
-                plan.parquet.append((str(path), made.size))
+                plan.parquet.append((path, made.size))
             plan.covered = split.covered
         return plan, listing.unrecognised
 
@@ -526,8 +526,7 @@ class DuckDBEngine:
         column is of a plain type); then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
-            objects = [(e.file, e.obj.key, e.obj.size, e.obj.version, to_ms(e.obj.partition.hour))
-                       for e in plan.entries if e.file is not None]
+            objects = _wanted(plan) if self.objects is not None else []  # only the object cache reads them
             con = self.connect(files, [path for path, _ in plan.parquet], plan.clean_files, sql, objects)
             reuse = False
             try:
@@ -564,15 +563,16 @@ class DuckDBEngine:
     def window_quality(self, plan: ReadPlan, statement: BoundStatement, unrecognised: list[str]) -> DataQuality:
         """Data quality of the window's own hours (not of the hours read past its end for late records).
         A compacted hour answers with the verdicts its raw objects got when they were compacted."""
-        owned = {to_ms(h) for h in hours_in_window(floor_hour(statement.window_start), statement.window_end)}
+        # The window's own hours: a partition hour (a whole hour) from the window's first hour to its end.
+        first, end = floor_hour(statement.window_start), utc(statement.window_end)
         verdicts: list[ObjectVerdict] = []
         if plan.covered and self.reader is not None:
-            keys = {o.key: (self.store.url(o.key), o.size, o.version) for o in plan.covered
-                    if to_ms(o.partition.hour) in owned}
+            url = self.store.url
+            keys = {o.key: (url(o.key), o.size, o.version) for o in plan.covered if first <= o.partition.hour < end}
             known = self.reader.verdicts.lookup(keys.values())
             verdicts.extend(known[k] for k in keys.values() if k in known)
         for entry in plan.entries:
-            if to_ms(entry.obj.partition.hour) not in owned:
+            if not first <= entry.obj.partition.hour < end:
                 continue
             if entry.verdict is not None:
                 verdicts.append(entry.verdict)
@@ -595,6 +595,21 @@ class DuckDBEngine:
 
     def close(self) -> None:
         pass
+
+
+def _wanted(plan: ReadPlan) -> list[object_cache.Wanted]:
+    """What the object cache is asked for: (file, key, size, version, partition hour in epoch ms) of
+    each object read, each hour converted once."""
+    hours: dict[Any, int] = {}
+    wanted: list[object_cache.Wanted] = []
+    for e in plan.entries:
+        if e.file is not None:
+            hour = e.obj.partition.hour
+            ms = hours.get(hour)
+            if ms is None:
+                ms = hours[hour] = to_ms(hour)
+            wanted.append((e.file, e.obj.key, e.obj.size, e.obj.version, ms))
+    return wanted
 
 
 def frame_of(table: Any) -> pd.DataFrame:

@@ -256,14 +256,16 @@ class DataQuality:
 
     def add(self, verdict: ObjectVerdict) -> None:
         self.objects += 1
-        for reason, n in verdict.bad().items():
-            self.bad[reason] = self.bad.get(reason, 0) + n
+        check = verdict.check
+        if check.lost or verdict.bad_lines:  # most objects lost nothing: no merged dict made for them
+            for reason, n in verdict.bad().items():
+                self.bad[reason] = self.bad.get(reason, 0) + n
         self.misplaced += verdict.misplaced or 0
         self.records += verdict.records or 0
         if verdict.bad_lines is None and verdict.readable:
             self.unscanned += 1
-        for problem, detail in verdict.check.problems.items():
-            self.damaged.append(DamagedObject(verdict.url, problem, detail, verdict.check.lost.get(problem, 0)))
+        for problem, detail in check.problems.items():
+            self.damaged.append(DamagedObject(verdict.url, problem, detail, check.lost.get(problem, 0)))
 
     def summary(self) -> str:
         """One line for people: ``bad records 3 (not_json=2, corrupt_gzip=1), misplaced 1, ...``."""
