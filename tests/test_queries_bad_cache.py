@@ -98,3 +98,25 @@ def test_a_lookup_answers_each_wanted_version_with_a_verdict_of_its_own(state_ur
         odd[0].bad_lines["not_json"] = 9  # type: ignore[index]
         assert odd[1].bad_lines == {"not_json": 1}
     assert VerdictStore(state_url).lookup([]) == {}
+
+
+def test_the_verdicts_of_hours_are_the_newest_of_each_url_in_time_order(state_url, monkeypatch) -> None:
+    """What the service's and the digest's data quality read (``in_hours``): per URL the verdict saved
+    last, only of the hours asked for, ordered by hour then URL, on SQLite and PostgreSQL."""
+    from logpipe.store.integrity import ObjectCheck
+    from logpipe.store.verdicts import ObjectVerdict, VerdictStore
+
+    clean = ObjectCheck(clean=True, members=1)
+    h5, h6, h7 = 1704085200000, 1704088800000, 1704092400000
+
+    def verdict(name: str, hour: int, version: str, bad: dict[str, int] | None) -> ObjectVerdict:
+        return ObjectVerdict(f"s3://b/logs/{name}.gz", 10, version, hour, clean, bad, 0, 3, 600)
+
+    store = VerdictStore(state_url)
+    monkeypatch.setattr("logpipe.store.verdicts.now_ms", lambda: 1000)
+    store.save([verdict("b", h5, "v1", {"not_json": 1}), verdict("a", h6, "v1", None), verdict("c", h7, "v1", {})])
+    monkeypatch.setattr("logpipe.store.verdicts.now_ms", lambda: 2000)
+    store.save([verdict("b", h5, "v2", {})])  # b rewritten: its newer version answers
+    found = VerdictStore(open_state(state_url)).in_hours(datetime(2024, 1, 1, 5, tzinfo=UTC),
+                                                         datetime(2024, 1, 1, 7, tzinfo=UTC))
+    assert found == [verdict("b", h5, "v2", {}), verdict("a", h6, "v1", None)]

@@ -102,10 +102,14 @@ def current_revision(engine: Engine) -> str | None:
 _REVISION_LINE = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:["']([^"']+)["']|None)\s*$""", re.M)
 
 
+@cache
 def _head_from_files() -> str | None:
     """The newest revision read from the migration files' ``revision = "..."`` lines, without alembic
     (a third of a second of imports): the one no other file names as its ``down_revision``. None when
-    the files do not say it plainly (a merge, an unusual line): alembic answers then."""
+    the files do not say it plainly (a merge, an unusual line): alembic answers then.
+
+    Read once per process: the files are part of the installed package, and a run cycle asked 250
+    times (every query's verdict lookup opens the state file with ``sqlite_reader``)."""
     revisions: set[str] = set()
     downs: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("[0-9]*.py"):

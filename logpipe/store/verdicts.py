@@ -153,36 +153,28 @@ class VerdictStore:
             log.warning("cannot remember object verdicts (the objects are checked again next time): %s", exc)
 
     def in_hours(self, start: datetime, end: datetime) -> list[ObjectVerdict]:
-        """The newest verdict of every object whose partition hour lies in ``[start, end)``."""
+        """The newest verdict of every object whose partition hour lies in ``[start, end)``.
+
+        Only the newest row of each URL is decoded, its JSON parsed once per distinct text
+        (``_Decoder``): the service asks this for the quality note of every window it completes."""
         from sqlalchemy import select
 
         from logpipe.state.tables import object_verdicts
 
         t = object_verdicts.c
-        newest: dict[str, tuple[int, ObjectVerdict]] = {}
+        newest: dict[str, tuple[int, Sequence[Any]]] = {}
         with self.state.connect() as conn:
             rows = conn.execute(select(*(t[c] for c in _COLUMNS), t.checked_ms)
                                 .where(t.hour_ms >= to_ms(start), t.hour_ms < to_ms(end)))
             for row in rows:
-                verdict = _verdict(row)
-                if verdict.url not in newest or row.checked_ms > newest[verdict.url][0]:
-                    newest[verdict.url] = (int(row.checked_ms), verdict)
-        return [v for _, v in sorted(newest.values(), key=lambda item: (item[1].hour_ms, item[1].url))]
-
-
-def _verdict(row: Sequence[Any], checks: dict[str, ObjectCheck] | None = None) -> ObjectVerdict:
-    """A verdict from a row whose first columns are ``_COLUMNS``, in that order. ``checks``: the checks
-    already parsed, by their JSON text (an ObjectCheck is frozen: verdicts may share one)."""
-    url, size, version, hour_ms, check_json, bad, misplaced, records, lateness_s = row[:len(_COLUMNS)]
-    check = checks.get(check_json) if checks is not None else None
-    if check is None:
-        check = ObjectCheck.from_json(check_json)
-        if checks is not None:
-            checks[check_json] = check
-    return ObjectVerdict(url=url, size=int(size), version=version, hour_ms=int(hour_ms), check=check,
-                         bad_lines=None if bad is None else _bad_lines(bad),
-                         misplaced=None if misplaced is None else int(misplaced),
-                         records=None if records is None else int(records), lateness_s=lateness_s)
+                url, checked = row[0], int(row[len(_COLUMNS)])
+                held = newest.get(url)
+                if held is None or checked > held[0]:
+                    newest[url] = (checked, row)
+        decode = _Decoder()
+        verdicts = [decode.one(row) for _, row in newest.values()]
+        verdicts.sort(key=lambda v: (v.hour_ms, v.url))
+        return verdicts
 
 
 def _bad_lines(text: str) -> dict[str, int]:
@@ -204,23 +196,26 @@ class _Decoder:
     def into(self, rows: Iterable[Sequence[Any]], wanted: set[VerdictKey],
              found: dict[VerdictKey, ObjectVerdict]) -> None:
         """Add to ``found`` the verdicts of the rows whose key is ``wanted``."""
-        checks, bad_texts = self.checks, self.bad
-        for url, size, version, hour_ms, check_json, bad, misplaced, records, lateness_s in rows:
-            key = (url, int(size), version)
-            if key not in wanted:
-                continue
-            check = checks.get(check_json)
-            if check is None:
-                check = checks[check_json] = ObjectCheck.from_json(check_json)
-            bad_lines = None
-            if bad is not None:
-                parsed = bad_texts.get(bad)
-                if parsed is None:
-                    parsed = bad_texts[bad] = _bad_lines(bad)
-                bad_lines = dict(parsed)
-            found[key] = ObjectVerdict(url, key[1], version, int(hour_ms), check, bad_lines,
-                                       None if misplaced is None else int(misplaced),
-                                       None if records is None else int(records), lateness_s)
+        for row in rows:
+            key = (row[0], int(row[1]), row[2])
+            if key in wanted:
+                found[key] = self.one(row)
+
+    def one(self, row: Sequence[Any]) -> ObjectVerdict:
+        """The verdict of a row whose first columns are ``_COLUMNS``."""
+        url, size, version, hour_ms, check_json, bad, misplaced, records, lateness_s = row[:len(_COLUMNS)]
+        check = self.checks.get(check_json)
+        if check is None:
+            check = self.checks[check_json] = ObjectCheck.from_json(check_json)
+        bad_lines = None
+        if bad is not None:
+            parsed = self.bad.get(bad)
+            if parsed is None:
+                parsed = self.bad[bad] = _bad_lines(bad)
+            bad_lines = dict(parsed)
+        return ObjectVerdict(url, int(size), version, int(hour_ms), check, bad_lines,
+                             None if misplaced is None else int(misplaced),
+                             None if records is None else int(records), lateness_s)
 
 
 @dataclass
