@@ -350,6 +350,8 @@ class DuckDBEngine:
         self.cache_dir: str | None = store.config.cache_dir or None  # translations remembered there
         # The service's raw objects in memory (logpipe.engines.object_cache), when it runs this query.
         self.objects: object_cache.ObjectCache | None = object_cache.current()
+        # ... and the verdicts of the objects its earlier queries read
+        self._memo = self.objects.verdicts if self.objects is not None else None
         # connection -> its readable folders (its pool key) and the macros created on it
         self._readable_of: dict[int, tuple[list[str], set[str]]] = {}
 
@@ -474,7 +476,7 @@ class DuckDBEngine:
             split = split_hours(self.store, objects, statement.window_start, scan_end, read_watermark(self.store))
             objects = split.raw
         if self.reader is not None:
-            plan = self.reader.prepare(objects, progress)
+            plan = self.reader.prepare(objects, progress, self._memo)
         else:
             from logpipe.engines.bad_records import ReadEntry
 
@@ -553,7 +555,7 @@ class DuckDBEngine:
                 if self.reader is not None:
                     if progress and plan.new:
                         progress(f"counting bad records of {len(plan.new)} new objects")
-                    self.reader.finish(plan, con)
+                    self.reader.finish(plan, con, self._memo)
                 reuse = cancel is None or not cancel.is_set()
                 return table
             finally:
@@ -569,7 +571,7 @@ class DuckDBEngine:
         if plan.covered and self.reader is not None:
             url = self.store.url
             keys = {o.key: (url(o.key), o.size, o.version) for o in plan.covered if first <= o.partition.hour < end}
-            known = self.reader.verdicts.lookup(keys.values())
+            known = self.reader.known(keys.values(), self._memo)
             verdicts.extend(known[k] for k in keys.values() if k in known)
         for entry in plan.entries:
             if not first <= entry.obj.partition.hour < end:

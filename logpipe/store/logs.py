@@ -7,6 +7,7 @@ in the code that branches on where the store is, is ``open_object_store``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -44,7 +45,10 @@ def open_object_store(config: StoreConfig, region: str | None = None) -> ObjectS
     return LocalObjectStore(config.root)
 
 
+@functools.lru_cache(maxsize=4096)
 def _valid_day(name: str) -> bool:
+    """Whether a folder name is a day partition (``dt=`` and a date that exists). Remembered: every
+    query of a run cycle looks at the prefix's day folders (a month: 31 names, each parsed by strptime)."""
     match = _DAY_RE.match(name)
     if not match:
         return False
@@ -55,6 +59,7 @@ def _valid_day(name: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)
 def _valid_hour(name: str) -> bool:
     match = _HOUR_RE.match(name)
     return bool(match) and int(match.group(1)) < 24  # type: ignore[union-attr]
