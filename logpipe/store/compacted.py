@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from logpipe.errors import StoreError
-from logpipe.layout import DT_FORMAT, HOUR, floor_hour, raw_fingerprint, utc
+from logpipe.layout import DT_FORMAT, HOUR, floor_hour, hours_in_window, raw_fingerprint, utc
 from logpipe.store.base import ObjectMissing, StoredObject
-from logpipe.store.logs import Store
+from logpipe.store.logs import LIST_BY_DAY_HOURS, Store
 
 
 @dataclass(frozen=True)
@@ -54,20 +54,27 @@ def write_watermark(store: Store, watermark: datetime, first: datetime | None) -
 
 
 def list_compacted(store: Store, start: datetime, end: datetime) -> dict[datetime, CompactedHour]:
-    """The Parquet hours of ``start <= hour < end``, listed by the day folders that exist. Two files for
-    one hour (a re-compaction interrupted before the old one was removed): the newest listing wins
-    only when it matches; the caller checks fingerprints against the raw hour anyway."""
+    """The Parquet hours of ``start <= hour < end``, listed by the day folders that exist (a short window:
+    by its own hour folders). Two files for one hour (a re-compaction interrupted before the old one
+    was removed): the newest listing wins only when it matches; the caller checks fingerprints against
+    the raw hour anyway."""
     first, end = floor_hour(start), utc(end)
     found: dict[datetime, list[CompactedHour]] = {}
     if first >= end:
         return {}
-    folders, _ = store.objects.entries(store.layout.compacted_prefix + "/")
-    last_day = (end - timedelta(microseconds=1)).strftime(DT_FORMAT)
-    days = sorted(name.removeprefix("dt=") for name in folders if name.startswith("dt="))
-    for day in days:
-        if not first.strftime(DT_FORMAT) <= day <= last_day:
-            continue
-        for key, size, _version in store.objects.iter_objects(store.layout.compacted_day_dir(day) + "/"):
+    if end - first <= timedelta(hours=LIST_BY_DAY_HOURS):
+        # A short window (a run cycle's hourly ones) lists its own hour folders, where the compaction
+        # writes each hour (layout.compacted_dir), not the whole day of each: a 2-hour window listed
+        # 24 hour folders. A file elsewhere in the day is not one of its hours: the hour is read raw.
+        folders = [store.layout.compacted_dir(hour) for hour in hours_in_window(first, end)]
+    else:
+        names, _ = store.objects.entries(store.layout.compacted_prefix + "/")
+        last_day = (end - timedelta(microseconds=1)).strftime(DT_FORMAT)
+        days = sorted(name.removeprefix("dt=") for name in names if name.startswith("dt="))
+        folders = [store.layout.compacted_day_dir(day) for day in days
+                   if first.strftime(DT_FORMAT) <= day <= last_day]
+    for folder in folders:
+        for key, size, _version in store.objects.iter_objects(folder + "/"):
             parsed = store.layout.parse_compacted_key(key)
             if parsed and first <= parsed[0] < end:
                 found.setdefault(parsed[0], []).append(CompactedHour(key, size, parsed[0], parsed[1]))
