@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from logpipe.layout import to_ms
@@ -157,15 +158,9 @@ class VerdictStore:
 
         Only the newest row of each URL is decoded, its JSON parsed once per distinct text
         (``_Decoder``): the service asks this for the quality note of every window it completes."""
-        from sqlalchemy import select
-
-        from logpipe.state.tables import object_verdicts
-
-        t = object_verdicts.c
         newest: dict[str, tuple[int, Sequence[Any]]] = {}
         with self.state.connect() as conn:
-            rows = conn.execute(select(*(t[c] for c in _COLUMNS), t.checked_ms)
-                                .where(t.hour_ms >= to_ms(start), t.hour_ms < to_ms(end)))
+            rows = conn.execute(_in_hours_statement(), {"first_ms": to_ms(start), "end_ms": to_ms(end)})
             for row in rows:
                 url, checked = row[0], int(row[len(_COLUMNS)])
                 held = newest.get(url)
@@ -175,6 +170,19 @@ class VerdictStore:
         verdicts = [decode.one(row) for _, row in newest.values()]
         verdicts.sort(key=lambda v: (v.hour_ms, v.url))
         return verdicts
+
+
+@cache
+def _in_hours_statement() -> Any:
+    """``in_hours``'s SELECT, built once (SQLAlchemy is imported only when it is first needed): the
+    service asks it after every window."""
+    from sqlalchemy import bindparam, select
+
+    from logpipe.state.tables import object_verdicts
+
+    t = object_verdicts.c
+    return (select(*(t[c] for c in _COLUMNS), t.checked_ms)
+            .where(t.hour_ms >= bindparam("first_ms"), t.hour_ms < bindparam("end_ms")))
 
 
 def _bad_lines(text: str) -> dict[str, int]:
