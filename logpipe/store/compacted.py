@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from logpipe.errors import StoreError
 from logpipe.layout import DT_FORMAT, HOUR, floor_hour, hours_in_window, raw_fingerprint, utc
 from logpipe.store.base import ObjectMissing, StoredObject
-from logpipe.store.logs import LIST_BY_DAY_HOURS, Store
+from logpipe.store.logs import Store
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,12 @@ def write_watermark(store: Store, watermark: datetime, first: datetime | None) -
     store.write_object(store.layout.watermark_key(), json.dumps(body).encode())
 
 
+# Windows up to this long list the Parquet hour folders one by one, longer ones the day folders: on S3
+# each folder is a LIST request, so hour by hour pays only for the hourly windows (with the hour read
+# past their end); on a local folder a day's listing walks its 24 hour folders anyway.
+LIST_BY_HOUR = timedelta(hours=3)
+
+
 def list_compacted(store: Store, start: datetime, end: datetime) -> dict[datetime, CompactedHour]:
     """The Parquet hours of ``start <= hour < end``, listed by the day folders that exist (a short window:
     by its own hour folders). Two files for one hour (a re-compaction interrupted before the old one
@@ -62,7 +68,7 @@ def list_compacted(store: Store, start: datetime, end: datetime) -> dict[datetim
     found: dict[datetime, list[CompactedHour]] = {}
     if first >= end:
         return {}
-    if end - first <= timedelta(hours=LIST_BY_DAY_HOURS):
+    if end - first <= LIST_BY_HOUR:
         # A short window (a run cycle's hourly ones) lists its own hour folders, where the compaction
         # writes each hour (layout.compacted_dir), not the whole day of each: a 2-hour window listed
         # 24 hour folders. A file elsewhere in the day is not one of its hours: the hour is read raw.
