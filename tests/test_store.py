@@ -293,3 +293,24 @@ def test_objects_of_a_folder_share_its_partition_and_strays_beside_them_are_name
     assert {o.partition.hour for o in listing.objects} == {T0, T0 + timedelta(hours=1)}
     assert [o.partition for o in listing.objects] == [tmp_store.layout.parse_key(k)[0] for k in sorted(keys)]
     assert set(listing.unrecognised) == {tmp_store.url(f"{hour_dir}/notes.txt"), tmp_store.url(f"{hour_dir}/nested/x.gz")}
+
+
+def test_a_local_file_that_cannot_be_looked_at_is_an_error_not_a_gone_object(tmp_store: Store, monkeypatch) -> None:
+    """``local_files`` answers as ``Path.exists`` did: gone is None, a refused look is raised."""
+    import errno
+    import os
+
+    keys = fill(tmp_store, hours=1)
+    stat = os.stat
+
+    def refused(path, *args, **kwargs):
+        if str(path).endswith(keys[0]):
+            raise PermissionError(errno.EACCES, "denied", str(path))
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", refused)
+    with pytest.raises(PermissionError):
+        tmp_store.objects.local_files([(keys[0], 1)])
+    with pytest.raises(PermissionError):
+        tmp_store.objects.local_copies([(keys[0], 1)])
+    assert tmp_store.objects.local_files([(keys[1], 1), (keys[1] + "/nested.gz", 1)]) == [tmp_store.url(keys[1]), None]

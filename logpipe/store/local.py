@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -121,7 +122,7 @@ class LocalObjectStore:
         found: list[str | None] = []
         for key, _size in objects:
             path = self.url(key)
-            found.append(path if os.path.exists(path) else None)
+            found.append(path if _exists(path) else None)
         return found
 
     def local_paths(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None) -> list[Path]:
@@ -130,6 +131,23 @@ class LocalObjectStore:
             if not path.exists():
                 raise ObjectMissing(f"cannot read {self.url(key)}: no such object (deleted after it was listed?)")
         return paths
+
+
+_GONE = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _exists(path: str) -> bool:
+    """``Path(path).exists()`` without the Path: False for a file that is not there, an error (a
+    permission refused) raised as pathlib raises it, not taken for an object that is gone."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno in _GONE:
+            return False
+        raise
+    except ValueError:  # a name the system cannot take (pathlib: not there)
+        return False
+    return True
 
 
 def _is(test: Callable[[], bool]) -> bool:
