@@ -122,8 +122,15 @@ class PartitionBounds:
 @functools.lru_cache(maxsize=8192)
 def _partition_hour(dt: str, hour: str) -> datetime | None:
     """The hour a partition's ``dt`` and ``hour`` name (UTC), or None for a date or hour that does not
-    exist. Remembered: a month's listing parses 720 hours for its 2,880 objects, not 2,880."""
+    exist. Remembered: a month's listing parses 720 hours for its 2,880 objects, not 2,880.
+
+    ``dt`` and ``hour`` come from the partition patterns (``YYYY-MM-DD``, ``HH``): plain ASCII digits
+    are read with ``int`` (a tenth of ``strptime``'s cost, which a month's raw and Parquet listings paid
+    1,440 times, plus its first-use import); anything else goes through ``strptime`` as before, which
+    says what such digits mean."""
     try:
+        if dt.isascii() and hour.isascii():
+            return datetime(int(dt[:4]), int(dt[5:7]), int(dt[8:10]), int(hour), tzinfo=UTC)
         return datetime.strptime(f"{dt} {hour}", f"{DT_FORMAT} {HOUR_FORMAT}").replace(tzinfo=UTC)
     except ValueError:
         return None
@@ -236,11 +243,10 @@ class Layout:
         match = _COMPACTED_RE.search(key[len(self.compacted_prefix):])
         if not match:
             return None
-        try:
-            hour = datetime.strptime(f"{match['dt']} {match['hour']}", f"{DT_FORMAT} {HOUR_FORMAT}")
-        except ValueError:
+        hour = _partition_hour(match["dt"], match["hour"])
+        if hour is None:
             return None
-        return hour.replace(tzinfo=UTC), match["fingerprint"]
+        return hour, match["fingerprint"]
 
     def watermark_key(self) -> str:
         return f"{self.compacted_prefix}/{WATERMARK_NAME}"

@@ -676,3 +676,26 @@ def test_the_day_tier_on_s3(s3_store) -> None:
     athena = open_engine(config_for(store, engine={"kind": "athena"}), "athena")
     view = athena.view_sql()  # type: ignore[attr-defined]
     assert '"logs_parquet_daily"' in view and "dt < '2024-03-03'" in view and "< '2024-03-0301'" in view
+
+
+def test_a_short_window_lists_its_own_parquet_hours_and_finds_what_a_long_one_finds(tmp_store) -> None:
+    """Hourly windows list their hour folders, longer ones the day folders: the same Parquet hours either
+    way; a Parquet file outside its hour's folder is no compacted hour of a short window (read raw)."""
+    store = tmp_store
+    for h in range(-2, 4):  # across midnight
+        hour = T0.replace(hour=0) + h * HOUR
+        store.write_object(store.layout.object_key(hour, seq=1), gzip_lines([rec(hour, f"r{h}")]))
+    open_compactor(config_for(store)).run(T0.replace(hour=0) + 4 * HOUR + LATE)
+    first = T0.replace(hour=0) - 2 * HOUR
+    every = list_compacted(store, first - timedelta(days=3), first + timedelta(days=3))
+    assert len(every) == 6
+    for start in (first + h * HOUR for h in range(6)):
+        for hours in (1, 2, 3, 4, 5):
+            assert list_compacted(store, start, start + hours * HOUR) == \
+                {h: made for h, made in every.items() if start <= h < start + hours * HOUR}
+    made = every[T0.replace(hour=1)]
+    stray = made.key.replace("/hour=01/", "/")  # in its day folder, not in its hour's
+    store.write_object(stray, store.read_bytes(made.key))
+    store.objects.delete(made.key)
+    assert T0.replace(hour=1) not in list_compacted(store, T0.replace(hour=1), T0.replace(hour=2))
+    assert ids(store, first, first + 6 * HOUR, read=True) == ids(store, first, first + 6 * HOUR, read=False)

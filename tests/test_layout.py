@@ -232,3 +232,26 @@ def test_java_to_strftime_refuses_letters_it_does_not_know() -> None:
     assert java_to_strftime("yyyy-MM-dd/HH") == "%Y-%m-%d/%H"
     with pytest.raises(AssertionError):
         java_to_strftime("YYYY")  # week-based year: a classic Firehose mistake
+
+
+@pytest.mark.parametrize(("dt", "hour"), [
+    ("2026-01-05", "07"), ("2024-02-29", "23"), ("2023-02-29", "00"), ("2026-13-01", "00"), ("2026-00-10", "00"),
+    ("2026-04-31", "00"), ("2026-04-00", "00"), ("2026-01-05", "24"), ("2026-01-05", "99"), ("0000-01-01", "00"),
+    ("2026-1\u0662-05", "00"), ("\u0662\u0660\u0662\u0666-01-05", "00"), ("2026-01-05", "\u0660\u0663"),
+])
+def test_a_partition_hour_is_what_strptime_reads_in_its_names(dt: str, hour: str) -> None:
+    """The listing reads ``dt=``/``hour=`` names with ``int`` (ASCII digits) and must agree with strptime,
+    which it used before, on every name the partition patterns let through (non-ASCII digits included)."""
+    from logpipe.layout import _partition_hour
+
+    try:
+        expected: datetime | None = datetime.strptime(f"{dt} {hour}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+    except ValueError:
+        expected = None
+    _partition_hour.cache_clear()
+    assert _partition_hour(dt, hour) == expected
+    layout = Layout("logs")
+    parsed = layout.parse_key(f"logs/dt={dt}/hour={hour}/x.gz")
+    assert (parsed[0].hour if parsed else None) == (expected if re.fullmatch(r"\d{4}-\d{2}-\d{2}", dt) else None)
+    made = layout.parse_compacted_key(f"logs-parquet/dt={dt}/hour={hour}/{dt}-{hour}-0123456789abcdef.parquet")
+    assert (made[0] if made else None) == (expected if re.fullmatch(r"\d{4}-\d{2}-\d{2}", dt) else None)

@@ -197,3 +197,83 @@ def test_run_cycle_goes_window_by_window_and_keeps_each_jobs_failure_its_own(tmp
     states = runner.watermarks.all()
     assert states["a"].watermark == ends[2] and states["b"].watermark == ends[0]
     assert states["b"].consecutive_failures == 1
+
+
+def test_a_cycle_asks_the_state_database_once_per_object_and_checks_a_rewritten_one_again(tmp_store, monkeypatch
+                                                                                          ) -> None:
+    """The cycle's verdicts in memory (VerdictMemo): each object version's verdict is read from the state
+    database once, later windows take it from memory with the same data quality; an object rewritten
+    in the middle of the cycle is a new version, checked and counted again."""
+    from logpipe.engines import bad_records
+    from logpipe.store.verdicts import VerdictStore
+
+    store = tmp_store
+    for hour in range(4):
+        store.write_object(store.layout.object_key(T0 + hour * HOUR, seq=1), gzip_lines(
+            [rec(T0 + hour * HOUR + timedelta(minutes=m), f"r{hour}-{m}", level="ERROR") for m in range(5)]
+            + [b"not json"] * (hour + 1)))
+    config = config_for(store, compact={"read": False})
+    asked: Counter[tuple[str, int, str]] = Counter()
+    checked: list[str] = []
+    lookup, check_file = VerdictStore.lookup, bad_records.check_file
+
+    def spy_lookup(self: VerdictStore, keys: Any) -> Any:
+        keys = list(keys)
+        if object_cache.current() is not None:  # asked inside the cycle
+            asked.update(keys)
+        return lookup(self, keys)
+
+    def spy_check(path: str) -> Any:
+        checked.append(path)
+        return check_file(path)
+
+    monkeypatch.setattr(VerdictStore, "lookup", spy_lookup)
+    monkeypatch.setattr(bad_records, "check_file", spy_check)
+    run_query(config, "errors_by_service", T0, T0 + 4 * HOUR)  # every verdict in the state database
+    cache = ObjectCache(64 * MB)
+    asked.clear()
+    checked.clear()
+
+    def both(start: datetime, stop: datetime) -> None:
+        for name in ("errors_by_service", "log_volume"):
+            with object_cache.using(cache):
+                cached = run_query(config, name, start, stop)
+            plain = run_query(config, name, start, stop)  # no cycle: the state database every time
+            assert cached.stats.quality.to_dict() == plain.stats.quality.to_dict(), (name, start)
+            assert comparable_rows(cached.table, name) == comparable_rows(plain.table, name), (name, start)
+
+    for hour in range(4):
+        both(T0 + hour * HOUR, T0 + (hour + 1) * HOUR)
+    # 2 queries per window, each reading its hour and the next (the last: only its own): 14 verdicts
+    # wanted, 4 of them from the state database (each object once), the other 10 from memory
+    assert len(asked) == 4 and max(asked.values()) == 1
+    assert checked == [] and len(cache.verdicts) == 4 and cache.verdicts.hits == 14 - 4
+    rewritten = store.layout.object_key(T0 + 2 * HOUR, seq=1)
+    store.write_object(rewritten, gzip_lines([rec(T0 + 2 * HOUR + timedelta(minutes=1), "new", level="ERROR")]
+                                             + [b"[1]"] * 7))
+    with object_cache.using(cache):
+        again = run_query(config, "errors_by_service", T0 + 2 * HOUR, T0 + 3 * HOUR)
+    assert checked == [str(store.local_path(rewritten))]
+    assert again.stats.bad_records == {"not_an_object": 7}
+    assert len(cache.verdicts) == 5  # both versions: the old one is let go of with its hour
+    cache.forget_before(to_ms(T0 + 3 * HOUR))
+    assert len(cache.verdicts) == 1
+
+
+def test_the_verdict_memo_gives_only_verdicts_scanned_with_the_lateness_asked() -> None:
+    from logpipe.engines.object_cache import VerdictMemo
+    from logpipe.store.integrity import ObjectCheck
+    from logpipe.store.verdicts import ObjectVerdict
+
+    clean = ObjectCheck(clean=True, members=1)
+    scanned = ObjectVerdict("/s/a.gz", 1, "v", to_ms(T0), clean, {}, 0, 3, 600)
+    unscanned = ObjectVerdict("/s/b.gz", 1, "v", to_ms(T0), clean)
+    other = ObjectVerdict("/s/c.gz", 1, "v", to_ms(T0 + HOUR), clean, {}, 0, 3, 60)
+    memo = VerdictMemo(max_entries=2)
+    memo.keep([scanned, unscanned, other], 600)
+    assert memo.get([scanned.key, unscanned.key, other.key], 600) == {scanned.key: scanned}
+    assert memo.get([scanned.key], 60) == {}
+    memo.keep([other], 60)
+    assert memo.get([other.key], 60) == {other.key: other}
+    memo.keep([ObjectVerdict("/s/d.gz", 1, "v", to_ms(T0), clean, {}, 0, 3, 600)], 600)
+    assert len(memo) == 2 and memo.get([scanned.key], 600) == {}  # the least recently used went first

@@ -70,3 +70,53 @@ def test_a_state_database_that_fails_only_costs_time(tmp_store) -> None:
         result = run_query(config, "errors_by_service", DAY, DAY.replace(hour=6))
         assert result.stats.bad_records == {"not_json": 1, "invalid_utf8": 1, "not_an_object": 1}
         assert int(result.frame["errors"].sum()) == 3
+
+
+def test_a_lookup_answers_each_wanted_version_with_a_verdict_of_its_own(state_url) -> None:
+    """Verdicts read back as saved, only for the versions asked for (another version of the same URL is
+    not an answer), on SQLite and PostgreSQL; verdicts whose rows hold the same JSON share the parsed
+    check but not their bad lines (a caller may change one verdict's)."""
+    from logpipe.store.integrity import ObjectCheck
+    from logpipe.store.verdicts import ObjectVerdict, VerdictStore
+
+    clean = ObjectCheck(clean=True, members=1)
+    damaged = ObjectCheck(clean=False, kept_lines=2, lost={"corrupt_gzip": 1}, problems={"corrupt_gzip": "bad crc"})
+    saved = [ObjectVerdict(f"s3://b/logs/dt=2024-01-01/hour=05/{n}.gz", 10 + n, "v1", 1704085200000, clean,
+                           {"not_json": 1} if n % 2 else {}, 0, 5 + n, 600) for n in range(7)]
+    saved.append(ObjectVerdict("s3://b/logs/dt=2024-01-01/hour=05/0.gz", 10, "v0", 1704085200000, damaged, None,
+                               None, None, None))  # an older version of object 0, never scanned
+    saved.append(ObjectVerdict("s3://b/logs/dt=2024-01-01/hour=06/x.gz", 3, "v1", 1704088800000, damaged,
+                               {"invalid_utf8": 2}, 1, 1, 600))
+    store = VerdictStore(state_url)
+    store.save(saved)
+    wanted = [v.key for v in saved[1:]] + [("s3://b/logs/dt=2024-01-01/hour=05/never.gz", 1, "v1")]
+    for reader in (VerdictStore(state_url), VerdictStore(open_state(state_url))):  # stdlib sqlite3 and SQLAlchemy
+        found = reader.lookup(wanted)
+        assert found == {v.key: v for v in saved[1:]}
+        odd = [found[v.key] for v in saved[1:7] if v.bad_lines]
+        assert odd[0].check is odd[1].check and odd[0].bad_lines == odd[1].bad_lines == {"not_json": 1}
+        odd[0].bad_lines["not_json"] = 9  # type: ignore[index]
+        assert odd[1].bad_lines == {"not_json": 1}
+    assert VerdictStore(state_url).lookup([]) == {}
+
+
+def test_the_verdicts_of_hours_are_the_newest_of_each_url_in_time_order(state_url, monkeypatch) -> None:
+    """What the service's and the digest's data quality read (``in_hours``): per URL the verdict saved
+    last, only of the hours asked for, ordered by hour then URL, on SQLite and PostgreSQL."""
+    from logpipe.store.integrity import ObjectCheck
+    from logpipe.store.verdicts import ObjectVerdict, VerdictStore
+
+    clean = ObjectCheck(clean=True, members=1)
+    h5, h6, h7 = 1704085200000, 1704088800000, 1704092400000
+
+    def verdict(name: str, hour: int, version: str, bad: dict[str, int] | None) -> ObjectVerdict:
+        return ObjectVerdict(f"s3://b/logs/{name}.gz", 10, version, hour, clean, bad, 0, 3, 600)
+
+    store = VerdictStore(state_url)
+    monkeypatch.setattr("logpipe.store.verdicts.now_ms", lambda: 1000)
+    store.save([verdict("b", h5, "v1", {"not_json": 1}), verdict("a", h6, "v1", None), verdict("c", h7, "v1", {})])
+    monkeypatch.setattr("logpipe.store.verdicts.now_ms", lambda: 2000)
+    store.save([verdict("b", h5, "v2", {})])  # b rewritten: its newer version answers
+    found = VerdictStore(open_state(state_url)).in_hours(datetime(2024, 1, 1, 5, tzinfo=UTC),
+                                                         datetime(2024, 1, 1, 7, tzinfo=UTC))
+    assert found == [verdict("b", h5, "v2", {}), verdict("a", h6, "v1", None)]

@@ -248,3 +248,69 @@ def test_any_truncation_yields_a_prefix_of_the_records(records: list[dict], data
 def test_decompressobj_sanity() -> None:
     # gzip_lines is what Firehose writes: gzip (wbits=31) with a newline after every record.
     assert zlib.decompress(gzip_lines([b"a", b"b\n"]), wbits=31) == b"a\nb\n"
+
+
+# -- the local store's names and files --------------------------------------------------------------------
+
+@pytest.mark.parametrize("root", ["/data/store", "/data/store/", "/", ".", "", "relative/store", "//net/share"])
+@pytest.mark.parametrize("key", [
+    "logs/dt=2026-11-25/hour=22/a.gz", "a.gz", "", ".", "./a.gz", "logs//a.gz", "logs/./a.gz", "logs/../a.gz",
+    "logs/", "logs/.", "/abs/a.gz", "logs/.hidden.gz", "logs/a b.gz", "logs/\u00e9.gz",
+])
+def test_a_local_url_is_the_path_pathlib_joins(root: str, key: str) -> None:
+    """Verdicts are remembered by URL: the local store's text join must name exactly what
+    ``str(Path(root) / key)`` named before, for every key (plain ones take the fast path)."""
+    from logpipe.store.local import LocalObjectStore
+
+    assert LocalObjectStore(root).url(key) == str(Path(root) / key)
+
+
+def test_local_files_are_the_objects_or_none_when_gone(tmp_store: Store) -> None:
+    keys = fill(tmp_store, hours=1)
+    gone = tmp_store.layout.object_key(T0, stream="gone")
+    wanted = [(keys[0], 1), (gone, 1), (keys[1], 1)]
+    assert tmp_store.objects.local_files(wanted) == [str(p) if p else None
+                                                     for p in tmp_store.objects.local_copies(wanted)]
+    assert tmp_store.objects.local_files(wanted) == [tmp_store.url(keys[0]), None, tmp_store.url(keys[1])]
+
+
+def test_s3_local_files_are_the_download_cache_copies(s3_store: Store) -> None:
+    keys = fill(s3_store, hours=1)
+    files = s3_store.objects.local_files([(k, 0) for k in keys])
+    assert all(f is not None and Path(f).is_file() for f in files)
+    assert [Path(f) for f in files if f] == s3_store.objects.local_paths([(k, 0) for k in keys])
+
+
+def test_objects_of_a_folder_share_its_partition_and_strays_beside_them_are_named(tmp_store: Store) -> None:
+    """The listing parses each folder once: objects of one hour get its partition, a stray file or a
+    nested folder's object in the same hour is still named as not of the layout."""
+    keys = fill(tmp_store, hours=2, objects_per_hour=3)
+    hour_dir = tmp_store.layout.partition_dir(T0)
+    tmp_store.write_object(f"{hour_dir}/notes.txt", b"x")
+    tmp_store.write_object(f"{hour_dir}/nested/x.gz", gzip_lines([record(0, T0)]))
+    listing = tmp_store.list_window(T0, T0 + timedelta(hours=2))
+    assert [o.key for o in listing.objects] == sorted(keys)
+    assert {o.partition.hour for o in listing.objects} == {T0, T0 + timedelta(hours=1)}
+    assert [o.partition for o in listing.objects] == [tmp_store.layout.parse_key(k)[0] for k in sorted(keys)]
+    assert set(listing.unrecognised) == {tmp_store.url(f"{hour_dir}/notes.txt"), tmp_store.url(f"{hour_dir}/nested/x.gz")}
+
+
+def test_a_local_file_that_cannot_be_looked_at_is_an_error_not_a_gone_object(tmp_store: Store, monkeypatch) -> None:
+    """``local_files`` answers as ``Path.exists`` did: gone is None, a refused look is raised."""
+    import errno
+    import os
+
+    keys = fill(tmp_store, hours=1)
+    stat = os.stat
+
+    def refused(path, *args, **kwargs):
+        if str(path).endswith(keys[0]):
+            raise PermissionError(errno.EACCES, "denied", str(path))
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", refused)
+    with pytest.raises(PermissionError):
+        tmp_store.objects.local_files([(keys[0], 1)])
+    with pytest.raises(PermissionError):
+        tmp_store.objects.local_copies([(keys[0], 1)])
+    assert tmp_store.objects.local_files([(keys[1], 1), (keys[1] + "/nested.gz", 1)]) == [tmp_store.url(keys[1]), None]

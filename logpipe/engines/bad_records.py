@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +38,12 @@ from logpipe.store import Store, StoredObject
 from logpipe.store.cache import disk_error, evict, touch
 from logpipe.store.integrity import ObjectCheck, check_file, missing, write_salvaged
 from logpipe.store.records import MAX_RECORD_BYTES, ReadStats, decompress_lines, parse_record
-from logpipe.store.verdicts import ObjectVerdict, VerdictStore, verdict_for
+from logpipe.store.verdicts import ObjectVerdict, VerdictKey, VerdictStore, verdict_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from logpipe.engines.object_cache import VerdictMemo
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +105,26 @@ class ObjectReader:
         """Where the salvaged copy of a damaged object lives (the hive folders kept: dt and hour)."""
         return self.salvage_root / obj.key
 
-    def prepare(self, objects: Sequence[StoredObject], progress: Any = None) -> ReadPlan:
-        """Local files, verdicts (remembered or new: checked now) and salvaged copies of the objects."""
+    def known(self, keys: Iterable[VerdictKey], memo: VerdictMemo | None = None) -> dict[VerdictKey, ObjectVerdict]:
+        """The remembered verdicts of ``keys``: from the cycle's ``memo`` (logpipe.engines.object_cache)
+        where it has them, the rest from the state database (and then kept in the memo)."""
+        if memo is None:
+            return self.verdicts.lookup(keys)
+        wanted = list(keys)
+        found = memo.get(wanted, self.lateness_s)
+        rest = [k for k in wanted if k not in found]
+        if rest:
+            looked_up = self.verdicts.lookup(rest)
+            memo.keep(looked_up.values(), self.lateness_s)
+            found.update(looked_up)
+        return found
+
+    def prepare(self, objects: Sequence[StoredObject], progress: Any = None, memo: VerdictMemo | None = None
+                ) -> ReadPlan:
+        """Local files, verdicts (remembered or new: checked now) and salvaged copies of the objects.
+        ``memo``: the run cycle's verdicts in memory (``known``)."""
         urls = {o.key: self.store.url(o.key) for o in objects}
-        known = self.verdicts.lookup((urls[o.key], o.size, o.version) for o in objects)
+        known = self.known(((urls[o.key], o.size, o.version) for o in objects), memo)
         fetched = self.store.fetch(objects, progress)
         plan = ReadPlan()
         for obj in fetched.missing:
@@ -172,9 +190,9 @@ class ObjectReader:
                 return ReadEntry(obj, verdict.url, None, None)
         return ReadEntry(obj, verdict.url, verdict, str(target))
 
-    def finish(self, plan: ReadPlan, con: Any) -> None:
+    def finish(self, plan: ReadPlan, con: Any, memo: VerdictMemo | None = None) -> None:
         """Scan the lines of the plan's new objects (bad lines by reason, misplaced and good records) and
-        remember their verdicts."""
+        remember their verdicts (in the state database, and in the cycle's ``memo``)."""
         scan = [e for e in plan.new if e.verdict is not None and e.file is not None]
         if scan:
             files = [e.file for e in scan if e.file]
@@ -189,6 +207,8 @@ class ObjectReader:
                 entry.verdict.bad_lines, entry.verdict.records, entry.verdict.misplaced = {}, 0, 0
                 entry.verdict.lateness_s = self.lateness_s
         self.verdicts.save([e.verdict for e in plan.new if e.verdict is not None])
+        if memo is not None:
+            memo.keep((e.verdict for e in plan.new if e.verdict is not None), self.lateness_s)
 
 
 def missing_verdict(entry: ReadEntry) -> ObjectVerdict:

@@ -43,7 +43,7 @@ from logpipe.engines.raw_sql import (
     readable_directories,
 )
 from logpipe.errors import AthenaOnlyError, EngineError, StoreError
-from logpipe.layout import floor_hour, hours_in_window, to_ms
+from logpipe.layout import floor_hour, to_ms, utc
 from logpipe.schema import (
     PARTITION_COLUMNS,
     RAW_COLUMNS,
@@ -350,6 +350,8 @@ class DuckDBEngine:
         self.cache_dir: str | None = store.config.cache_dir or None  # translations remembered there
         # The service's raw objects in memory (logpipe.engines.object_cache), when it runs this query.
         self.objects: object_cache.ObjectCache | None = object_cache.current()
+        # ... and the verdicts of the objects its earlier queries read
+        self._memo = self.objects.verdicts if self.objects is not None else None
         # connection -> its readable folders (its pool key) and the macros created on it
         self._readable_of: dict[int, tuple[list[str], set[str]]] = {}
 
@@ -475,7 +477,7 @@ class DuckDBEngine:
             split = split_hours(self.store, objects, statement.window_start, scan_end, read_watermark(self.store))
             objects = split.raw
         if self.reader is not None:
-            plan = self.reader.prepare(objects, progress)
+            plan = self.reader.prepare(objects, progress, self._memo)
         else:
             from logpipe.engines.bad_records import ReadEntry
 
@@ -484,12 +486,12 @@ class DuckDBEngine:
             plan.entries = [ReadEntry(obj, self.store.url(obj.key), None, path) for obj, path in fetched.files]
         if split is not None and split.parquet:
             # the day files, then the hour files (logpipe.store.compacted.split_hours: each record once)
-            copies = self.store.objects.local_copies(split.parquet, progress)
+            copies = self.store.objects.local_files(split.parquet, progress)
             for (key, size), path in zip(split.parquet, copies, strict=True):
                 if path is None:
                     raise EngineError(f"the Parquet file {self.store.url(key)} was listed, then gone: "
                                       "run the query again (a compaction replaced it)")
-                plan.parquet.append((str(path), size))
+                plan.parquet.append((path, size))
             plan.covered = split.covered
         return plan, listing.unrecognised
 
@@ -528,8 +530,7 @@ class DuckDBEngine:
         column is of a plain type); then count what the new objects held."""
         for attempt in (1, 2):
             files = plan.files
-            objects = [(e.file, e.obj.key, e.obj.size, e.obj.version, to_ms(e.obj.partition.hour))
-                       for e in plan.entries if e.file is not None]
+            objects = _wanted(plan) if self.objects is not None else []  # only the object cache reads them
             con = self.connect(files, [path for path, _ in plan.parquet], plan.clean_files, sql, objects)
             reuse = False
             try:
@@ -556,7 +557,7 @@ class DuckDBEngine:
                 if self.reader is not None:
                     if progress and plan.new:
                         progress(f"counting bad records of {len(plan.new)} new objects")
-                    self.reader.finish(plan, con)
+                    self.reader.finish(plan, con, self._memo)
                 reuse = cancel is None or not cancel.is_set()
                 return table
             finally:
@@ -566,15 +567,16 @@ class DuckDBEngine:
     def window_quality(self, plan: ReadPlan, statement: BoundStatement, unrecognised: list[str]) -> DataQuality:
         """Data quality of the window's own hours (not of the hours read past its end for late records).
         A compacted hour answers with the verdicts its raw objects got when they were compacted."""
-        owned = {to_ms(h) for h in hours_in_window(floor_hour(statement.window_start), statement.window_end)}
+        # The window's own hours: a partition hour (a whole hour) from the window's first hour to its end.
+        first, end = floor_hour(statement.window_start), utc(statement.window_end)
         verdicts: list[ObjectVerdict] = []
         if plan.covered and self.reader is not None:
-            keys = {o.key: (self.store.url(o.key), o.size, o.version) for o in plan.covered
-                    if to_ms(o.partition.hour) in owned}
-            known = self.reader.verdicts.lookup(keys.values())
+            url = self.store.url
+            keys = {o.key: (url(o.key), o.size, o.version) for o in plan.covered if first <= o.partition.hour < end}
+            known = self.reader.known(keys.values(), self._memo)
             verdicts.extend(known[k] for k in keys.values() if k in known)
         for entry in plan.entries:
-            if to_ms(entry.obj.partition.hour) not in owned:
+            if not first <= entry.obj.partition.hour < end:
                 continue
             if entry.verdict is not None:
                 verdicts.append(entry.verdict)
@@ -597,6 +599,21 @@ class DuckDBEngine:
 
     def close(self) -> None:
         pass
+
+
+def _wanted(plan: ReadPlan) -> list[object_cache.Wanted]:
+    """What the object cache is asked for: (file, key, size, version, partition hour in epoch ms) of
+    each object read, each hour converted once."""
+    hours: dict[Any, int] = {}
+    wanted: list[object_cache.Wanted] = []
+    for e in plan.entries:
+        if e.file is not None:
+            hour = e.obj.partition.hour
+            ms = hours.get(hour)
+            if ms is None:
+                ms = hours[hour] = to_ms(hour)
+            wanted.append((e.file, e.obj.key, e.obj.size, e.obj.version, ms))
+    return wanted
 
 
 def frame_of(table: Any) -> pd.DataFrame:

@@ -25,17 +25,25 @@ What keeps it right:
 Which process uses one: the service's ``JobRunner`` owns the cache and makes it current
 (``using``) while it processes a window; a one-off ``logpipe query run`` has none (reading a window
 once through the cache would only add a copy).
+
+The cache also remembers the objects' verdicts (``VerdictMemo``) for the same cycle: each window's
+objects were looked up in the state database by every query of every job reading the hour (a
+connection and a SELECT per query, 250 in a 1-day cycle); an object version's verdict, once
+scanned, does not change, so later queries of the cycle take it from memory.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from logpipe.store.verdicts import ObjectVerdict, VerdictKey
 
 # Bytes of Arrow table per byte of gzip JSON, assumed until objects have been loaded (the simulated
 # fleet's objects measure about 5-8).
@@ -57,11 +65,66 @@ class CacheStats:
     peak_bytes: int = 0
 
 
+class VerdictMemo:
+    """Scanned object verdicts of a cycle, by key (URL, size, version): the state database's answer,
+    remembered in memory (see the module docstring).
+
+    What keeps it right: a key names one version of an object (a rewritten object has another size or
+    version, so it is looked up, checked and counted as before); only verdicts whose lines were scanned
+    with the lateness asked for are kept or given (one not scanned yet is the reader's to scan and
+    save, after which it is kept), and a verdict kept here is never changed by its readers. Bounded:
+    least recently used out past ``max_entries`` (about 1 KB each: ~20 MB at most, a day of a fleet
+    writing 800 objects an hour; ``logpipe serve`` keeps its runner's cache for good, and a verdict let
+    go of is only looked up again); ``forget_before`` lets go of past hours with the objects' tables."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self.max_entries = max_entries
+        self._held: OrderedDict[VerdictKey, ObjectVerdict] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def get(self, keys: Iterable[VerdictKey], lateness_s: int) -> dict[VerdictKey, ObjectVerdict]:
+        """The remembered verdicts of ``keys`` scanned with ``lateness_s`` (others are left out)."""
+        found: dict[VerdictKey, ObjectVerdict] = {}
+        with self._lock:
+            for key in keys:
+                verdict = self._held.get(key)
+                if verdict is not None and verdict.scanned(lateness_s):
+                    self._held.move_to_end(key)
+                    found[key] = verdict
+            self.hits += len(found)
+        return found
+
+    def keep(self, verdicts: Iterable[ObjectVerdict], lateness_s: int) -> None:
+        """Remember the verdicts scanned with ``lateness_s``."""
+        with self._lock:
+            for verdict in verdicts:
+                if verdict.scanned(lateness_s):
+                    self._held[verdict.key] = verdict
+                    self._held.move_to_end(verdict.key)
+            while len(self._held) > self.max_entries:
+                self._held.popitem(last=False)
+
+    def forget_before(self, hour_ms: int) -> None:
+        with self._lock:
+            for key in [k for k, v in self._held.items() if v.hour_ms < hour_ms]:
+                del self._held[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
+
+
 class ObjectCache:
-    """A bounded, least-recently-used set of raw objects as Arrow tables (see the module docstring)."""
+    """A bounded, least-recently-used set of raw objects as Arrow tables (see the module docstring),
+    and the verdicts of the objects the cycle read (``verdicts``)."""
 
     def __init__(self, max_bytes: int, expansion: float = DEFAULT_EXPANSION) -> None:
         self.max_bytes = max(0, int(max_bytes))
+        self.verdicts = VerdictMemo()
         # key -> (table, its bytes, its partition's hour in epoch ms)
         self._tables: OrderedDict[CacheKey, tuple[Any, int, int]] = OrderedDict()
         self._bytes = 0
@@ -144,7 +207,8 @@ class ObjectCache:
 
     def forget_before(self, hour_ms: int) -> None:
         """Let go of the objects of partitions before ``hour_ms``: ``logpipe run`` knows no window left
-        in its cycle reads them (the LRU bound alone would keep a week of hours a cycle has passed)."""
+        in its cycle reads them (the LRU bound alone would keep a week of hours a cycle has passed); and
+        of their verdicts."""
         with self._lock:
             if hour_ms <= self._forgotten:  # nothing new to let go of (called before every window)
                 return
@@ -152,11 +216,13 @@ class ObjectCache:
             old = [key for key, (_, _, hour) in self._tables.items() if hour < hour_ms]
             for key in old:
                 self._bytes -= self._tables.pop(key)[1]
+        self.verdicts.forget_before(hour_ms)
 
     def clear(self) -> None:
         with self._lock:
             self._tables.clear()
             self._bytes = 0
+        self.verdicts.clear()
 
 
 _CURRENT: ContextVar[ObjectCache | None] = ContextVar("logpipe_object_cache", default=None)
@@ -177,4 +243,4 @@ def using(cache: ObjectCache | None) -> Iterator[None]:
         _CURRENT.reset(token)
 
 
-__all__ = ["CacheStats", "ObjectCache", "current", "using"]
+__all__ = ["CacheStats", "ObjectCache", "VerdictMemo", "current", "using"]

@@ -70,6 +70,11 @@ class ObjectStore(Protocol):
         """Like ``local_paths``, with None for an object that is gone."""
         ...
 
+    def local_files(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None
+                    ) -> list[str | None]:
+        """``local_copies`` as text: what a query over many objects hands DuckDB."""
+        ...
+
     def local_paths(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None) -> list[Path]:
         """A local file for each (key, size), in order: the object itself, or a cached copy of it
         (``ObjectMissing`` names the first that is gone)."""

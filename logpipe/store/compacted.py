@@ -26,7 +26,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from logpipe.errors import StoreError
-from logpipe.layout import DAY, DT_FORMAT, HOUR, day_fingerprint, floor_day, floor_hour, raw_fingerprint, utc
+from logpipe.layout import (
+    DAY,
+    DT_FORMAT,
+    HOUR,
+    day_fingerprint,
+    floor_day,
+    floor_hour,
+    hours_in_window,
+    raw_fingerprint,
+    utc,
+)
 from logpipe.store.base import ObjectMissing, StoredObject
 from logpipe.store.logs import Store
 
@@ -112,24 +122,37 @@ def list_compacted_days(store: Store, start: datetime, end: datetime) -> dict[da
             for day, files in found.items()}
 
 
+# Windows up to this long list the Parquet hour folders one by one, longer ones the day folders: on S3
+# each folder is a LIST request, so hour by hour pays only for the hourly windows (with the hour read
+# past their end); on a local folder a day's listing walks its 24 hour folders anyway.
+LIST_BY_HOUR = timedelta(hours=3)
+
+
 def list_compacted(store: Store, start: datetime, end: datetime, skip: Collection[datetime] = ()
                    ) -> dict[datetime, CompactedHour]:
-    """The Parquet hours of ``start <= hour < end``, listed by the day folders that exist (but the days
-    ``skip`` names: 00:00 UTC of each). Two files for one hour (a re-compaction interrupted before the
-    old one was removed): the newest listing wins only when it matches; the caller checks fingerprints
-    against the raw hour anyway."""
+    """The Parquet hours of ``start <= hour < end``, listed by the day folders that exist (a short window:
+    by its own hour folders), but the days ``skip`` names (00:00 UTC of each). Two files for one hour
+    (a re-compaction interrupted before the old one was removed): the newest listing wins only when it
+    matches; the caller checks fingerprints against the raw hour anyway."""
     skipped = {day.strftime(DT_FORMAT) for day in skip}
     first, end = floor_hour(start), utc(end)
     found: dict[datetime, list[CompactedHour]] = {}
     if first >= end:
         return {}
-    folders, _ = store.objects.entries(store.layout.compacted_prefix + "/")
-    last_day = (end - timedelta(microseconds=1)).strftime(DT_FORMAT)
-    days = sorted(name.removeprefix("dt=") for name in folders if name.startswith("dt="))
-    for day in days:
-        if not first.strftime(DT_FORMAT) <= day <= last_day or day in skipped:
-            continue
-        for key, size, _version in store.objects.iter_objects(store.layout.compacted_day_dir(day) + "/"):
+    if end - first <= LIST_BY_HOUR:
+        # A short window (a run cycle's hourly ones) lists its own hour folders, where the compaction
+        # writes each hour (layout.compacted_dir), not the whole day of each: a 2-hour window listed
+        # 24 hour folders. A file elsewhere in the day is not one of its hours: the hour is read raw.
+        folders = [store.layout.compacted_dir(hour) for hour in hours_in_window(first, end)
+                   if hour.strftime(DT_FORMAT) not in skipped]
+    else:
+        names, _ = store.objects.entries(store.layout.compacted_prefix + "/")
+        last_day = (end - timedelta(microseconds=1)).strftime(DT_FORMAT)
+        days = sorted(name.removeprefix("dt=") for name in names if name.startswith("dt="))
+        folders = [store.layout.compacted_day_dir(day) for day in days
+                   if first.strftime(DT_FORMAT) <= day <= last_day and day not in skipped]
+    for folder in folders:
+        for key, size, _version in store.objects.iter_objects(folder + "/"):
             parsed = store.layout.parse_compacted_key(key)
             if parsed and first <= parsed[0] < end:
                 found.setdefault(parsed[0], []).append(CompactedHour(key, size, parsed[0], parsed[1]))

@@ -7,6 +7,7 @@ in the code that branches on where the store is, is ``open_object_store``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 
 from logpipe.config import StoreConfig
 from logpipe.errors import StoreError
-from logpipe.layout import DT_FORMAT, OBJECT_SUFFIX, Layout, floor_hour, hours_in_window, utc
+from logpipe.layout import DT_FORMAT, OBJECT_SUFFIX, Layout, Partition, floor_hour, hours_in_window, utc
 from logpipe.store.base import ObjectStore, Progress, StoredObject
 from logpipe.store.local import LocalObjectStore
 from logpipe.store.records import ReadStats, decompress_lines, parse_record
@@ -44,7 +45,10 @@ def open_object_store(config: StoreConfig, region: str | None = None) -> ObjectS
     return LocalObjectStore(config.root)
 
 
+@functools.lru_cache(maxsize=4096)
 def _valid_day(name: str) -> bool:
+    """Whether a folder name is a day partition (``dt=`` and a date that exists). Remembered: every
+    query of a run cycle looks at the prefix's day folders (a month: 31 names, each parsed by strptime)."""
     match = _DAY_RE.match(name)
     if not match:
         return False
@@ -55,6 +59,7 @@ def _valid_day(name: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)
 def _valid_hour(name: str) -> bool:
     match = _HOUR_RE.match(name)
     return bool(match) and int(match.group(1)) < 24  # type: ignore[union-attr]
@@ -147,23 +152,37 @@ class Store:
 
     def fetch(self, objects: Sequence[StoredObject], progress: Progress | None = None) -> Fetched:
         """Local files of the objects; an object deleted since it was listed is reported, not an error."""
-        copies = self.objects.local_copies([(o.key, o.size) for o in objects], progress)
+        copies = self.objects.local_files([(o.key, o.size) for o in objects], progress)
         fetched = Fetched([])
         for obj, path in zip(objects, copies, strict=True):
             if path is None:
                 fetched.missing.append(obj)
             else:
-                fetched.files.append((obj, str(path)))
+                fetched.files.append((obj, path))
         return fetched
 
     # -- listing --------------------------------------------------------------------------------
 
     def _objects_under(self, folder: str, unrecognised: list[str] | None = None) -> list[StoredObject]:
+        """Every object of the layout under ``folder``; the other files go to ``unrecognised``.
+
+        A key's partition depends on its folders only (the object's name is the last, non-empty part),
+        so each folder is parsed once, not each of its objects: an hour folder holds a few objects in
+        the benchmark's store and hundreds in a busy fleet's."""
         found = []
+        partitions: dict[str, Partition | None] = {}
+        parse = self.layout.parse_key
         for key, size, version in self.objects.iter_objects(folder + "/"):
-            parsed = self.layout.parse_key(key) if key.endswith(OBJECT_SUFFIX) else None
-            if parsed:
-                found.append(StoredObject(key, size, parsed[0], version))
+            partition = None
+            if key.endswith(OBJECT_SUFFIX):
+                head = key.rpartition("/")[0]
+                if head in partitions:
+                    partition = partitions[head]
+                else:
+                    parsed = parse(key)
+                    partition = partitions[head] = parsed[0] if parsed else None
+            if partition is not None:
+                found.append(StoredObject(key, size, partition, version))
             elif unrecognised is not None:
                 unrecognised.append(self.url(key))
         return found

@@ -164,6 +164,10 @@ class S3ObjectStore:
         self.evict(keep=set(found))
         return [None if p in gone else p for p in paths]
 
+    def local_files(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None
+                    ) -> list[str | None]:
+        return [None if p is None else str(p) for p in self.local_copies(objects, progress)]
+
     def local_paths(self, objects: Sequence[tuple[str, int]], progress: Progress | None = None) -> list[Path]:
         copies = self.local_copies(objects, progress)
         for (key, _size), path in zip(objects, copies, strict=True):

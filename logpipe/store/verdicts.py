@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from logpipe.layout import to_ms
@@ -99,10 +100,13 @@ class VerdictStore:
         return self._engine
 
     def lookup(self, keys: Iterable[VerdictKey]) -> dict[VerdictKey, ObjectVerdict]:
+        """The remembered verdicts of the keys (those with none are left out)."""
         wanted = set(keys)
         found: dict[VerdictKey, ObjectVerdict] = {}
+        if not wanted:
+            return found
         urls = sorted({k[0] for k in wanted})
-        checks: dict[str, ObjectCheck] = {}  # most objects' checks are the same text (a clean gzip)
+        decode = _Decoder()
         reader = sqlite_reader(self._url) if self._engine is None and self._url is not None else None
         engine = self.state if reader is None else None  # outside the try: an unusable state is an error
         try:
@@ -112,10 +116,7 @@ class VerdictStore:
                         chunk = urls[i:i + _LOOKUP_CHUNK]
                         rows = reader.execute(f"SELECT {', '.join(_COLUMNS)} FROM object_verdicts "
                                               f"WHERE url IN ({', '.join('?' * len(chunk))})", chunk)
-                        for row in rows:
-                            verdict = _verdict(row, checks)
-                            if verdict.key in wanted:
-                                found[verdict.key] = verdict
+                        decode.into(rows, wanted, found)
                 return found
             from sqlalchemy import select
 
@@ -126,10 +127,7 @@ class VerdictStore:
             with engine.connect() as conn:
                 for i in range(0, len(urls), _LOOKUP_CHUNK):
                     query = select(*(t[c] for c in _COLUMNS)).where(t.url.in_(urls[i:i + _LOOKUP_CHUNK]))
-                    for row in conn.execute(query):
-                        verdict = _verdict(row, checks)
-                        if verdict.key in wanted:
-                            found[verdict.key] = verdict
+                    decode.into(conn.execute(query), wanted, found)
         except Exception as exc:
             log.warning("cannot read remembered object verdicts (the objects are checked again): %s", exc)
         return found
@@ -156,36 +154,76 @@ class VerdictStore:
             log.warning("cannot remember object verdicts (the objects are checked again next time): %s", exc)
 
     def in_hours(self, start: datetime, end: datetime) -> list[ObjectVerdict]:
-        """The newest verdict of every object whose partition hour lies in ``[start, end)``."""
-        from sqlalchemy import select
+        """The newest verdict of every object whose partition hour lies in ``[start, end)``.
 
-        from logpipe.state.tables import object_verdicts
-
-        t = object_verdicts.c
-        newest: dict[str, tuple[int, ObjectVerdict]] = {}
+        Only the newest row of each URL is decoded, its JSON parsed once per distinct text
+        (``_Decoder``): the service asks this for the quality note of every window it completes."""
+        newest: dict[str, tuple[int, Sequence[Any]]] = {}
         with self.state.connect() as conn:
-            rows = conn.execute(select(*(t[c] for c in _COLUMNS), t.checked_ms)
-                                .where(t.hour_ms >= to_ms(start), t.hour_ms < to_ms(end)))
+            rows = conn.execute(_in_hours_statement(), {"first_ms": to_ms(start), "end_ms": to_ms(end)})
             for row in rows:
-                verdict = _verdict(row)
-                if verdict.url not in newest or row.checked_ms > newest[verdict.url][0]:
-                    newest[verdict.url] = (int(row.checked_ms), verdict)
-        return [v for _, v in sorted(newest.values(), key=lambda item: (item[1].hour_ms, item[1].url))]
+                url, checked = row[0], int(row[len(_COLUMNS)])
+                held = newest.get(url)
+                if held is None or checked > held[0]:
+                    newest[url] = (checked, row)
+        decode = _Decoder()
+        verdicts = [decode.one(row) for _, row in newest.values()]
+        verdicts.sort(key=lambda v: (v.hour_ms, v.url))
+        return verdicts
 
 
-def _verdict(row: Sequence[Any], checks: dict[str, ObjectCheck] | None = None) -> ObjectVerdict:
-    """A verdict from a row whose first columns are ``_COLUMNS``, in that order. ``checks``: the checks
-    already parsed, by their JSON text (an ObjectCheck is frozen: verdicts may share one)."""
-    url, size, version, hour_ms, check_json, bad, misplaced, records, lateness_s = row[:len(_COLUMNS)]
-    check = checks.get(check_json) if checks is not None else None
-    if check is None:
-        check = ObjectCheck.from_json(check_json)
-        if checks is not None:
-            checks[check_json] = check
-    return ObjectVerdict(url=url, size=int(size), version=version, hour_ms=int(hour_ms), check=check,
-                         bad_lines=None if bad is None else {str(k): int(v) for k, v in json.loads(bad).items()},
-                         misplaced=None if misplaced is None else int(misplaced),
-                         records=None if records is None else int(records), lateness_s=lateness_s)
+@cache
+def _in_hours_statement() -> Any:
+    """``in_hours``'s SELECT, built once (SQLAlchemy is imported only when it is first needed): the
+    service asks it after every window."""
+    from sqlalchemy import bindparam, select
+
+    from logpipe.state.tables import object_verdicts
+
+    t = object_verdicts.c
+    return (select(*(t[c] for c in _COLUMNS), t.checked_ms)
+            .where(t.hour_ms >= bindparam("first_ms"), t.hour_ms < bindparam("end_ms")))
+
+
+def _bad_lines(text: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in json.loads(text).items()}
+
+
+class _Decoder:
+    """Rows of ``_COLUMNS`` made verdicts, the JSON columns parsed once per distinct text.
+
+    Why: nearly every object's check is the same text (a clean gzip) and its bad lines one of a few
+    (``{}``, one line not JSON, ...); parsing them per row was two thirds of looking up a month's
+    2,880 verdicts. A check is frozen and shared; each verdict gets its own copy of its bad lines (a
+    dict, which a caller may change)."""
+
+    def __init__(self) -> None:
+        self.checks: dict[str, ObjectCheck] = {}
+        self.bad: dict[str, dict[str, int]] = {}
+
+    def into(self, rows: Iterable[Sequence[Any]], wanted: set[VerdictKey],
+             found: dict[VerdictKey, ObjectVerdict]) -> None:
+        """Add to ``found`` the verdicts of the rows whose key is ``wanted``."""
+        for row in rows:
+            key = (row[0], int(row[1]), row[2])
+            if key in wanted:
+                found[key] = self.one(row)
+
+    def one(self, row: Sequence[Any]) -> ObjectVerdict:
+        """The verdict of a row whose first columns are ``_COLUMNS``."""
+        url, size, version, hour_ms, check_json, bad, misplaced, records, lateness_s = row[:len(_COLUMNS)]
+        check = self.checks.get(check_json)
+        if check is None:
+            check = self.checks[check_json] = ObjectCheck.from_json(check_json)
+        bad_lines = None
+        if bad is not None:
+            parsed = self.bad.get(bad)
+            if parsed is None:
+                parsed = self.bad[bad] = _bad_lines(bad)
+            bad_lines = dict(parsed)
+        return ObjectVerdict(url, int(size), version, int(hour_ms), check, bad_lines,
+                             None if misplaced is None else int(misplaced),
+                             None if records is None else int(records), lateness_s)
 
 
 @dataclass
@@ -221,14 +259,16 @@ class DataQuality:
 
     def add(self, verdict: ObjectVerdict) -> None:
         self.objects += 1
-        for reason, n in verdict.bad().items():
-            self.bad[reason] = self.bad.get(reason, 0) + n
+        check = verdict.check
+        if check.lost or verdict.bad_lines:  # most objects lost nothing: no merged dict made for them
+            for reason, n in verdict.bad().items():
+                self.bad[reason] = self.bad.get(reason, 0) + n
         self.misplaced += verdict.misplaced or 0
         self.records += verdict.records or 0
         if verdict.bad_lines is None and verdict.readable:
             self.unscanned += 1
-        for problem, detail in verdict.check.problems.items():
-            self.damaged.append(DamagedObject(verdict.url, problem, detail, verdict.check.lost.get(problem, 0)))
+        for problem, detail in check.problems.items():
+            self.damaged.append(DamagedObject(verdict.url, problem, detail, check.lost.get(problem, 0)))
 
     def summary(self) -> str:
         """One line for people: ``bad records 3 (not_json=2, corrupt_gzip=1), misplaced 1, ...``."""
