@@ -24,8 +24,9 @@ What it does, in one run:
    - the bytes each form reads, and what Athena would scan (``query explain``).
 4. A ``logpipe run`` cycle (first run: ``first_run_backfill`` = the window) over ``--cycle-days``, on
    raw hours and on compacted hours, whole process, through a harness (``HARNESS``) that times every
-   call into DuckDB's C extension (the share of the cycle inside the engine) and counts how often each
-   raw object is handed to a DuckDB scan.
+   call into the duckdb package - its C extension and, since DuckDB 2.0, its Python relation layer -
+   (the share of the cycle inside the engine) and counts how often each raw object is handed to a
+   DuckDB scan.
 Before it starts it byte-compiles logpipe's sources (``compile_sources``): an installed wheel is
 compiled by pip, an editable install under ``PYTHONDONTWRITEBYTECODE`` would compile from source in
 every process.
@@ -174,6 +175,21 @@ for name in ("execute", "executemany", "fetchall", "fetchone", "fetchmany", "fet
 for name in ("submit", "bind", "result_arrow"):
     setattr(_seam, name, timed(getattr(_seam, name)))
 duckdb.connect = timed(duckdb.connect)
+# DuckDB 2.0's own Python layer is the engine too: its relation API (con.sql(...).to_arrow_table(), .df(),
+# .fetchall() on a relation) builds and reads statements in Python before and after the C calls above
+# (the guard keeps a call made inside another from counting twice)
+try:
+    import types
+    from duckdb import _relation
+except ImportError:  # an older duckdb: the C extension is the whole engine
+    _relation = None
+if _relation is not None:
+    for name in getattr(_relation, "CONNECTION_METHODS", {}):
+        setattr(C, name, timed(getattr(C, name)))
+    R = _relation.DuckDBPyRelation
+    for name, value in list(vars(R).items()):
+        if isinstance(value, types.FunctionType) and not name.startswith("_"):
+            setattr(R, name, timed(value))
 
 # how many times each raw object is handed to a DuckDB scan (queries, bad-record counts, compaction)
 import logpipe.engines.raw_sql as raw_sql
@@ -504,8 +520,8 @@ def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact:
         lines.append("")
     if cycles:
         lines += ["### `logpipe run` cycle (first run over the window: every scheduled job, its windows; warm verdicts)",
-                  "", "Through a harness that times every call into DuckDB's C extension from Python (statements, "
-                  "results, connections) and counts how often each raw object is handed to a DuckDB scan "
+                  "", "Through a harness that times every call into the duckdb package from logpipe (its C extension: "
+                  "statements, results, connections; and DuckDB 2.0's Python relation layer around them) and counts how often each raw object is handed to a DuckDB scan "
                   "(queries, bad-record counts).", "",
                   "| days | form | windows | wall s | CPU s | peak RSS MB | inside DuckDB | outside | objects read | "
                   "reads per object (mean / max) | failed jobs |",
