@@ -92,6 +92,17 @@ def test_a_parquet_hour_is_zstd_sorted_and_keeps_every_raw_column(tmp_store) -> 
     assert Compactor(config_for(store).engine, store, None, LATE).compact_hour(T0).action == "kept"
 
 
+def shipped_params(config: Any, raw_config: Any, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+    """Parameters the shipped queries that need some take, found in the window's own records: the
+    commonest error shape (pattern_lines) and a trace id (trace_lines)."""
+    error_shapes = run_query(config, "error_shapes", start, end).frame
+    top = error_shapes.sort_values("records", ascending=False).iloc[0]
+    trace = next(t for t in run_query(raw_config, adhoc_query(
+        "SELECT trace_id FROM logs WHERE dt BETWEEN :dt_start AND :dt_end AND trace_id IS NOT NULL LIMIT 1"),
+        start, end).frame["trace_id"])
+    return {"trace_lines": {"id": trace}, "pattern_lines": {"patterns": top["pattern_id"], "service": top["service"]}}
+
+
 @pytest.mark.slow
 def test_every_shipped_query_answers_alike_on_both_forms(tmp_store) -> None:
     from logpipe.simulate import simulate
@@ -103,12 +114,7 @@ def test_every_shipped_query_answers_alike_on_both_forms(tmp_store) -> None:
     report = open_compactor(config).run(end - HOUR + LATE)  # the last hour stays raw
     assert len(report.written) == 2
     raw_config = config_for(store, compact={"read": False})
-    error_shapes = run_query(config, "error_shapes", start, end).frame
-    top = error_shapes.sort_values("records", ascending=False).iloc[0]
-    trace = next(t for t in run_query(raw_config, adhoc_query(
-        "SELECT trace_id FROM logs WHERE dt BETWEEN :dt_start AND :dt_end AND trace_id IS NOT NULL LIMIT 1"),
-        start, end).frame["trace_id"])
-    params = {"trace_lines": {"id": trace}, "pattern_lines": {"patterns": top["pattern_id"], "service": top["service"]}}
+    params = shipped_params(config, raw_config, start, end)
     for name in SHIPPED:
         compacted = run_query(config, name, start, end, params.get(name, {}))
         raw = run_query(raw_config, name, start, end, params.get(name, {}))
@@ -516,12 +522,7 @@ def test_every_shipped_query_answers_alike_on_raw_hourly_and_daily_files(tmp_sto
     report = open_compactor(config).run(end - HOUR + LATE)  # the last hour stays raw
     assert [(d.day, d.action) for d in report.days] == [(D1, "written")] and read_day_watermark(store) == D1 + DAY
     raw_config = config_for(store, compact={"read": False})
-    error_shapes = run_query(config, "error_shapes", start, end).frame
-    top = error_shapes.sort_values("records", ascending=False).iloc[0]
-    trace = next(t for t in run_query(raw_config, adhoc_query(
-        "SELECT trace_id FROM logs WHERE dt BETWEEN :dt_start AND :dt_end AND trace_id IS NOT NULL LIMIT 1"),
-        start, end).frame["trace_id"])
-    params = {"trace_lines": {"id": trace}, "pattern_lines": {"patterns": top["pattern_id"], "service": top["service"]}}
+    params = shipped_params(config, raw_config, start, end)
 
     def answers(cfg: Any, window: tuple[datetime, datetime]) -> dict[str, Any]:
         return {name: run_query(cfg, name, *window, params.get(name, {})) for name in SHIPPED}

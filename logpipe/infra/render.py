@@ -23,6 +23,7 @@ without custom tags.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,14 +208,8 @@ def _lifecycle_rules(config: Config, layout: Layout) -> list[dict[str, Any]]:
 
 
 def _glue_table(config: Config, names: Names, layout: Layout) -> dict[str, Any]:
-    marker = "LOGPIPEBUCKET"  # replaced by the bucket's Fn::Sub variable below
-    projection = layout.glue_projection(marker)
-    parameters: dict[str, Any] = {"classification": "json", "EXTERNAL": "TRUE", "compressionType": "gzip"}
-    for key, value in projection.items():
-        if "${" in value or marker in value:
-            parameters[key] = Sub(sub_literal(value).replace(marker, "${LogBucket}"))
-        else:
-            parameters[key] = value
+    parameters = _table_parameters(layout.glue_projection,
+                                   {"classification": "json", "EXTERNAL": "TRUE", "compressionType": "gzip"})
     return {
         "Type": "AWS::Glue::Table",
         "Properties": {
@@ -244,6 +239,26 @@ def _glue_table(config: Config, names: Names, layout: Layout) -> dict[str, Any]:
     }
 
 
+# The Parquet tables' columns are strings, as delivered, but the compaction's epoch milliseconds.
+_PARQUET_TYPES = {"lp_ts_ms": "bigint"}
+
+
+_PARQUET_FORMAT = {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "ZSTD"}
+
+
+def _table_parameters(projection: Callable[[str], dict[str, str]], data_format: dict[str, str]) -> dict[str, Any]:
+    """A Glue table's parameters: its data format and its partition projection (``projection(bucket)``,
+    the bucket then written as the stack's ``${LogBucket}``)."""
+    marker = "LOGPIPEBUCKET"
+    parameters: dict[str, Any] = dict(data_format)
+    for key, value in projection(marker).items():
+        if "${" in value or marker in value:
+            parameters[key] = Sub(sub_literal(value).replace(marker, "${LogBucket}"))
+        else:
+            parameters[key] = value
+    return parameters
+
+
 def _glue_parquet_table(config: Config, names: Names, layout: Layout) -> dict[str, Any]:
     """The compacted hours (``logpipe compact``) as a Parquet table with the same partition projection.
 
@@ -251,14 +266,7 @@ def _glue_parquet_table(config: Config, names: Names, layout: Layout) -> dict[st
     computed once with the ``logs`` view's expressions (logpipe.schema.COMPACTED_COLUMNS). Athena
     reads the hours before the compaction watermark from here and the rest from the JSON table
     (logpipe.engines.athena): only the columns a query uses are scanned."""
-    marker = "LOGPIPEBUCKET"
-    parameters: dict[str, Any] = {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "ZSTD"}
-    for key, value in layout.glue_projection_compacted(marker).items():
-        if "${" in value or marker in value:
-            parameters[key] = Sub(sub_literal(value).replace(marker, "${LogBucket}"))
-        else:
-            parameters[key] = value
-    types = {"lp_ts_ms": "bigint"}
+    parameters = _table_parameters(layout.glue_projection_compacted, _PARQUET_FORMAT)
     return {
         "Type": "AWS::Glue::Table",
         "Properties": {
@@ -272,7 +280,7 @@ def _glue_parquet_table(config: Config, names: Names, layout: Layout) -> dict[st
                 "Parameters": parameters,
                 "PartitionKeys": [{"Name": key, "Type": "string"} for key in ("dt", "hour")],
                 "StorageDescriptor": {
-                    "Columns": [{"Name": column, "Type": types.get(column, "string")}
+                    "Columns": [{"Name": column, "Type": _PARQUET_TYPES.get(column, "string")}
                                 for column in (*RAW_COLUMNS, *COMPACTED_COLUMNS)],
                     "Location": Sub(f"s3://${{LogBucket}}/{layout.compacted_prefix}/"),
                     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -293,14 +301,7 @@ def _glue_daily_table(config: Config, names: Names, layout: Layout) -> dict[str,
     level and time, so at a large fleet a service's run of rows spans a few hours per row group; at a
     small one a day is one row group and read whole - still one object instead of 24)."""
     table = _glue_parquet_table(config, names, layout)
-    marker = "LOGPIPEBUCKET"
-    parameters: dict[str, Any] = {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "ZSTD"}
-    for key, value in layout.glue_projection_daily(marker).items():
-        if "${" in value or marker in value:
-            parameters[key] = Sub(sub_literal(value).replace(marker, "${LogBucket}"))
-        else:
-            parameters[key] = value
-    types = {"lp_ts_ms": "bigint"}
+    parameters = _table_parameters(layout.glue_projection_daily, _PARQUET_FORMAT)
     table_input = table["Properties"]["TableInput"]
     table_input.update({
         "Name": names.daily_table,
@@ -311,7 +312,7 @@ def _glue_daily_table(config: Config, names: Names, layout: Layout) -> dict[str,
     })
     table_input["StorageDescriptor"] = {
         **table_input["StorageDescriptor"],
-        "Columns": [{"Name": column, "Type": types.get(column, "string")}
+        "Columns": [{"Name": column, "Type": _PARQUET_TYPES.get(column, "string")}
                     for column in (*RAW_COLUMNS, "hour", *COMPACTED_COLUMNS)],
         "Location": Sub(f"s3://${{LogBucket}}/{layout.daily_prefix}/"),
     }

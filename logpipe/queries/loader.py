@@ -344,15 +344,6 @@ def _checker_stamp() -> str:
     return f"{translator_stamp()}:{os.stat(__file__).st_mtime_ns}:{apscheduler}"
 
 
-def _remembered_check(cache_dir: str | None, path: Path, text: str) -> tuple[bool, list[Any]]:
-    key = ["saved-query-checked", _checker_stamp(), str(path), text] if cache_dir else []
-    if cache_dir:
-        from logpipe.engines import translation_cache
-
-        return translation_cache.load(cache_dir, key) is True, key
-    return False, key
-
-
 def load_query_file(path: str | Path, cache_dir: str | None = None) -> SavedQuery:
     """The saved query of one file, parsed once per process while the file stays unchanged.
 
@@ -376,12 +367,13 @@ def load_query_file(path: str | Path, cache_dir: str | None = None) -> SavedQuer
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise QueryError(f"cannot read saved query {path}: {exc}") from exc
-    checked, key = _remembered_check(cache_dir, path, text)
-    query = parse_query_text(text, path, checked=checked)
-    if key and not checked and cache_dir:
-        from logpipe.engines import translation_cache
+    from logpipe.engines import translation_cache
 
-        translation_cache.save(cache_dir, key, True)
+    key = ["saved-query-checked", _checker_stamp(), str(path), text]
+    checked = translation_cache.load(cache_dir, key) is True  # no cache folder: None
+    query = parse_query_text(text, path, checked=checked)
+    if not checked:
+        translation_cache.save(cache_dir, key, True)  # no cache folder: nothing saved
     with _LOADED_LOCK:
         _LOADED[path] = (stamp, query)
     return query
