@@ -311,3 +311,51 @@ def test_metrics_cost_names_every_metric_whole_at_80_columns(cli) -> None:
     names = [m["name"] for m in json.loads(listed)["metrics"]]
     shown = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
     assert "DatadogForwardedRecords" in names and set(names) <= shown
+
+
+@pytest.mark.parametrize(("environ", "tty", "plain"), [
+    ({}, False, True), ({}, True, False), ({"FORCE_COLOR": "1"}, False, False), ({"FORCE_COLOR": ""}, True, True),
+    ({"TTY_COMPATIBLE": "0", "FORCE_COLOR": "1"}, True, True), ({"TTY_COMPATIBLE": "1"}, False, False),
+    ({"TTY_COMPATIBLE": "x"}, False, True),
+])
+def test_plainly_piped_agrees_with_rich(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], tty: bool,
+                                        plain: bool) -> None:
+    """``say`` writes without rich only where rich's own console would not style: the two agree."""
+    import io
+
+    from rich.console import Console
+
+    from logpipe.cli.common import plainly_piped
+
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    for name in ("TTY_COMPATIBLE", "FORCE_COLOR", "NO_COLOR", "JUPYTER_COLUMNS", "JPY_PARENT_PID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    stream = Stream()
+    assert plainly_piped(stream) is plain
+    assert Console(file=stream).is_terminal is not plain
+
+
+def test_say_writes_plain_text_on_a_pipe_and_styles_it_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from rich.console import Console
+
+    from logpipe.cli.common import LazyConsole, say
+
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    text = "3 rows · scanned [1.2 MB] · bad records 2 (not_json=2)"
+    lazy = LazyConsole(stderr=True)
+    say(text, "dim", lazy)  # type: ignore[arg-type]
+    assert piped.getvalue() == text + "\n" and lazy._console is None  # rich never made
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=40)
+    say(text, "dim", terminal)
+    assert terminal.file.getvalue() == f"\x1b[2m{text}\x1b[0m\n"  # whole (no wrap), markup-like text kept

@@ -91,6 +91,17 @@ def test_a_warm_query_run_writing_text_imports_no_sqlalchemy_pyarrow_or_pandas(t
         assert loaded(tmp_path, NEVER_IN_A_WARM_RUN, *run, "--format", fmt) == []
 
 
+def test_a_query_run_writing_text_to_a_pipe_imports_no_rich(tmp_path: Path, config_file: Path) -> None:
+    """Nothing is styled on a pipe: the stats line goes out plain (logpipe.cli.common.say), and rich's
+    ~25 ms import is paid only where it draws something (a table, a terminal, FORCE_COLOR)."""
+    run = ["--config", str(config_file), "query", "run", "errors_by_service",
+           "--since", "2024-01-01T05:00:00Z", "--until", "2024-01-01T07:00:00Z"]
+    plain = {"FORCE_COLOR": "", "TTY_COMPATIBLE": ""}
+    assert loaded(tmp_path, ["rich"], *run, "--format", "csv", env=plain) == []
+    assert loaded(tmp_path, ["rich"], *run, "--format", "json", env=plain) == []
+    assert loaded(tmp_path, ["rich"], *run, "--format", "table", env=plain) == ["rich"]  # a table is rich's
+
+
 # -- the verdicts read with sqlite3 ------------------------------------------------------------------
 
 

@@ -98,3 +98,17 @@ def test_every_shipped_query_writes_the_same_text_from_rows(tmp_store: Any) -> N
             assert render_rows(as_rows.rows.names, [list(r) for r in as_rows.rows.rows], fmt) == \
                 render(as_table.table, fmt), (name, fmt)
         assert as_rows.stats.bad_records == as_table.stats.bad_records, name
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown"])
+def test_a_value_written_again_is_written_the_same_and_equal_values_of_other_types_apart(fmt: str) -> None:
+    """The text formats remember each value's text (logpipe.cli.results._cells): ``True`` is not ``1``,
+    ``1.0`` is not ``1``, an instant repeated is the same text, a list is written each time."""
+    from decimal import Decimal
+
+    at = datetime(2026, 1, 5, 3, tzinfo=UTC)
+    rows = [[True, at, [1, 2]], [1, at, [1, 2]], [1.0, at.replace(tzinfo=None), None], [Decimal("1.00"), at, []]]
+    text = render_rows(["v", "t", "l"], rows, fmt)
+    cells = [line.replace("| ", "").replace(" |", "").split("," if fmt == "csv" else " ") for line in text.splitlines()]
+    assert [c[0] for c in cells[-4:]] == ["true", "1", "1.0", "1.00"]
+    assert text.count("2026-01-05T03:00:00Z") == 3 and text.count("2026-01-05T03:00:00") == 4

@@ -2,21 +2,94 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from logpipe.config import Config, load_config
 from logpipe.queries.window import parse_time, window_from
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class LazyConsole:
+    """A rich ``Console`` made on first use, standing in for it everywhere.
+
+    Why: importing rich costs ~25 ms, a tenth of what ``logpipe query run --format csv > out.csv``
+    adds to DuckDB's own process, and such a run, writing to a file or a pipe, has nothing to style:
+    it writes its one line of stats with ``say`` and never makes the console."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def _made(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._made(), name)
+
+    @property
+    def is_terminal(self) -> bool:
+        """rich's answer, without importing rich where it would surely be "no" (``plainly_piped``)."""
+        if self._console is None and plainly_piped(self._stream()):
+            return False
+        return self._made().is_terminal
+
+    def _stream(self) -> Any:
+        return sys.stderr if self._stderr else sys.stdout
+
+
+def plainly_piped(stream: Any) -> bool:
+    """Whether rich would treat ``stream`` as no terminal (its ``Console.is_terminal``, for a console
+    made with no ``force_terminal``: ``TTY_COMPATIBLE=0``; else not ``TTY_COMPATIBLE=1``, and
+    ``FORCE_COLOR`` empty or, unset, the stream no tty), so text written to it plainly is what rich
+    would write."""
+    tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if tty_compatible in ("0", "1"):
+        return tty_compatible == "0"
+    force_color = os.environ.get("FORCE_COLOR")
+    if force_color is not None:
+        return force_color == ""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return isatty is None or not isatty()
+    except ValueError:  # a closed stream: rich says "no terminal" too
+        return True
+
+
+console = cast("Console", LazyConsole())
+err_console = cast("Console", LazyConsole(stderr=True))
+
+
+def escape(text: str) -> str:
+    """rich's ``escape`` (markup in ``text`` shown as written), imported when first needed."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def say(text: str, style: str = "", out: Console | None = None) -> None:
+    """One line of plain ``text`` on ``out`` (stderr's console by default), in ``style`` on a terminal;
+    written as is, without rich, where rich would not style it anyway (``plainly_piped``)."""
+    out = out or err_console
+    if isinstance(out, LazyConsole) and not out.is_terminal:
+        stream = out._stream()
+        stream.write(text + "\n")
+        stream.flush()
+        return
+    out.print(escape(text), style=style or None, highlight=False, soft_wrap=True)
 
 
 # A result file's format from its suffix, when --format is not given ("-o out.json" writes JSON).
@@ -227,10 +300,13 @@ __all__ = [
     "complete_query_name",
     "console",
     "err_console",
+    "escape",
     "format_for",
     "parse_time",
     "pass_app",
+    "plainly_piped",
     "print_json",
+    "say",
     "stage_progress",
     "warn_if_no_store",
     "window_from",

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from logpipe.cli.common import (
     AppContext,
@@ -21,9 +20,11 @@ from logpipe.cli.common import (
     complete_query_name,
     console,
     err_console,
+    escape,
     format_for,
     pass_app,
     print_json,
+    say,
     warn_if_no_store,
     window_from,
 )
@@ -90,7 +91,7 @@ def _print_stats(result: Any) -> None:
         parts.append("bad records are not counted on Athena (its JSON SerDe skips them)")
     if stats.query_id:
         parts.append(f"query id {stats.query_id}")
-    err_console.print("[dim]" + escape(" · ".join(parts)) + "[/]", highlight=False, soft_wrap=True)
+    say(" · ".join(parts), "dim")
     quality = stats.quality
     if quality is None:
         return

@@ -26,6 +26,7 @@ import decimal
 import io
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from logpipe.errors import UsageError
@@ -157,6 +158,32 @@ def _cell(value: Any) -> str:
     return _scalar_text(value)
 
 
+def _cells() -> Callable[[Any], str]:
+    """``_cell`` remembering the text of each value it has written (by type and value: ``True`` is not
+    ``1``). Why: a result repeats its values (an hour bucket once per service and level), and writing
+    an instant's ISO text is most of writing a row: a month's 3,282 rows took 10 ms."""
+    memo: dict[tuple[type, Any], str] = {}
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        kind = value.__class__
+        if kind is str:
+            return value  # as _scalar_text
+        if kind is int:  # (not bool: its own class)
+            return str(value)
+        try:
+            key = (kind, value)
+            text = memo.get(key)
+        except TypeError:  # a list or dict
+            return _cell(value)
+        if text is None:
+            text = memo[key] = _cell(value)
+        return text
+
+    return cell
+
+
 def render(table: Any, fmt: str) -> str:
     """A text format of an Arrow table (csv, json lines, markdown)."""
     return render_rows(list(table.column_names), _rows(table), fmt)
@@ -181,15 +208,16 @@ def render_rows(names: list[str], rows: list[list[Any]], fmt: str) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(names)
-        for row in rows:
-            writer.writerow([_cell(v) for v in row])
+        cell = _cells()
+        writer.writerows([cell(v) for v in row] for row in rows)
         return out.getvalue()
     if fmt == "markdown":
         def md(text: str) -> str:
             return text.replace("|", "\\|").replace("\n", " ")
 
         lines = ["| " + " | ".join(md(n) for n in names) + " |", "| " + " | ".join("---" for _ in names) + " |"]
-        lines += ["| " + " | ".join(md(_cell(v)) for v in row) + " |" for row in rows]
+        cell = _cells()
+        lines += ["| " + " | ".join(md(cell(v)) for v in row) + " |" for row in rows]
         return "\n".join(lines) + "\n"
     raise UsageError(f"unknown format {fmt!r}")
 
