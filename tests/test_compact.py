@@ -700,3 +700,59 @@ def test_a_short_window_lists_its_own_parquet_hours_and_finds_what_a_long_one_fi
     store.objects.delete(made.key)
     assert T0.replace(hour=1) not in list_compacted(store, T0.replace(hour=1), T0.replace(hour=2))
     assert ids(store, first, first + 6 * HOUR, read=True) == ids(store, first, first + 6 * HOUR, read=False)
+
+
+def test_a_compacted_days_data_quality_is_remembered_and_is_that_of_its_raw_objects(tmp_store) -> None:
+    """A window reading a whole day from its day file gets the day's data quality (bad records, damaged
+    objects, misplaced) from one small file in the cache folder, keyed by the day file's URL (its
+    fingerprint: the raw objects it was merged from) and the lateness - written once every verdict
+    was found scanned, never trusted when malformed, and the same as the raw objects' own."""
+    from pathlib import Path
+
+    from support import damaged_corpus
+
+    from logpipe.config import parse_duration
+    from logpipe.engines import translation_cache
+    from logpipe.engines.duckdb import QUALITY_FOLDER, _quality_key
+    from logpipe.state.db import open_state
+    from logpipe.store.logs import UNRECOGNISED
+
+    store = tmp_store
+    damaged_corpus.build(store, D1 + 5 * HOUR)
+    store.write_object(store.layout.object_key(D1 + 20 * HOUR, seq=1), gzip_lines([rec(D1 + 20 * HOUR, "z")]))
+    config, raw = config_for(store), config_for(store, compact={"read": False})
+    report = open_compactor(config).run(D1 + DAY + LATE)
+    assert [(d.day, d.action) for d in report.days] == [(D1, "written")]
+    day_url = store.url(report.days[0].key)
+
+    def quality(cfg: Any) -> dict[str, Any]:
+        UNRECOGNISED.clear()
+        result = run_query(cfg, "errors_by_service", D1, D1 + DAY)
+        body = result.stats.quality.to_dict()
+        body["damaged_objects"] = sorted(map(json.dumps, body["damaged_objects"]))
+        return {**body, "files": result.stats.files_scanned}
+
+    expected = {**quality(raw), "files": 1}  # the day file alone
+    assert expected["damaged_objects"] and expected["bad_total"] > 0
+    folder = Path(config.store.cache_dir) / QUALITY_FOLDER
+    assert quality(config) == expected and len(list(folder.glob("*.json"))) == 1  # from the verdicts, remembered
+    assert quality(config) == expected  # from the cache folder
+    # another lateness counts misplaced records otherwise: its own key (the verdicts are scanned again)
+    assert _quality_key(day_url, 60) != _quality_key(day_url, 600)
+    key = _quality_key(day_url, parse_duration(config.service.lateness))
+    remembered = translation_cache.load(config.store.cache_dir, key, QUALITY_FOLDER)
+    assert remembered is not None and remembered["objects"] == expected["objects"]
+    # what is remembered is what answers (an edited part shows), a malformed one is not trusted
+    translation_cache.save(config.store.cache_dir, key, {**remembered, "misplaced": 1234}, QUALITY_FOLDER)
+    assert quality(config)["misplaced"] == 1234
+    translation_cache.save(config.store.cache_dir, key, {"objects": "many"}, QUALITY_FOLDER)
+    assert quality(config) == expected
+    # a verdict not found: the day's quality is what was found, and nothing is remembered
+    for file in folder.glob("*.json"):
+        file.unlink()
+    with open_state(config.state.url).begin() as conn:
+        from sqlalchemy import text
+
+        gone = conn.execute(text("DELETE FROM object_verdicts WHERE url LIKE :u"), {"u": "%hour=20%"}).rowcount
+    assert gone == 1
+    assert quality(config)["objects"] == expected["objects"] - 1 and list(folder.glob("*.json")) == []

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,9 @@ class ReadPlan:
     # read instead of the raw objects they were made from (``covered``, kept for data quality only).
     parquet: list[tuple[str, int]] = field(default_factory=list)
     covered: list[StoredObject] = field(default_factory=list)
+    # The days read from their day file (00:00 UTC): the URL of that file, which names the raw objects
+    # it was merged from (its fingerprint) - the key of their data quality, remembered (DuckDBEngine).
+    covered_days: dict[datetime, str] = field(default_factory=dict)
 
     @property
     def files(self) -> list[str]:

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from logpipe.config import EngineConfig
@@ -43,7 +44,7 @@ from logpipe.engines.raw_sql import (
     readable_directories,
 )
 from logpipe.errors import AthenaOnlyError, EngineError, StoreError
-from logpipe.layout import floor_hour, to_ms, utc
+from logpipe.layout import DAY, floor_day, floor_hour, to_ms, utc
 from logpipe.schema import (
     PARTITION_COLUMNS,
     RAW_COLUMNS,
@@ -51,9 +52,9 @@ from logpipe.schema import (
     compaction_select_sql,
     logs_view_sql,
 )
-from logpipe.store import Store
+from logpipe.store import Store, StoredObject
 from logpipe.store.logs import UNRECOGNISED
-from logpipe.store.verdicts import DataQuality, ObjectVerdict, quality
+from logpipe.store.verdicts import DataQuality, VerdictKey, quality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -493,6 +494,7 @@ class DuckDBEngine:
                                       "run the query again (a compaction replaced it)")
                 plan.parquet.append((path, size))
             plan.covered = split.covered
+            plan.covered_days = {d.day: self.store.url(d.key) for d in split.days}
         return plan, listing.unrecognised
 
     def run(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
@@ -569,20 +571,62 @@ class DuckDBEngine:
         A compacted hour answers with the verdicts its raw objects got when they were compacted."""
         # The window's own hours: a partition hour (a whole hour) from the window's first hour to its end.
         first, end = floor_hour(statement.window_start), utc(statement.window_end)
-        verdicts: list[ObjectVerdict] = []
+        result = DataQuality(unrecognised=sorted(unrecognised))
         if plan.covered and self.reader is not None:
-            url = self.store.url
-            keys = {o.key: (url(o.key), o.size, o.version) for o in plan.covered if first <= o.partition.hour < end}
-            known = self.reader.known(keys.values(), self._memo)
-            verdicts.extend(known[k] for k in keys.values() if k in known)
+            for part in self._covered_quality([o for o in plan.covered if first <= o.partition.hour < end],
+                                              plan.covered_days, first, end):
+                result.merge(part)
         for entry in plan.entries:
             if not first <= entry.obj.partition.hour < end:
                 continue
-            if entry.verdict is not None:
-                verdicts.append(entry.verdict)
+            result.add(entry.verdict if entry.verdict is not None else missing_verdict(entry))
+        return result
+
+    def _covered_quality(self, objects: list[StoredObject], days: Mapping[datetime, str], first: datetime,
+                         end: datetime) -> list[DataQuality]:
+        """The data quality of the raw objects of compacted hours (in their order, a run of objects at a
+        time), from their remembered verdicts. A day the window holds whole and reads from its day file
+        is answered from the cache folder once its objects' verdicts were all found scanned: the file's
+        URL names exactly the objects it was merged from. Why: a month's 2,880 verdicts were looked up
+        for every query over it (a tenth of such a ``query run``; at a fleet's hundreds of objects an
+        hour, far more than DuckDB's own work), where 30 small files do."""
+        assert self.reader is not None
+        lateness = self.reader.lateness_s
+        runs: list[tuple[str | None, list[StoredObject]]] = []  # (day file URL or None, objects)
+        hour: datetime | None = None
+        file: str | None = None
+        for obj in objects:
+            if obj.partition.hour != hour:  # (objects come hour by hour: each hour's day found once)
+                hour = obj.partition.hour
+                day = floor_day(hour)
+                file = days.get(day) if first <= day and day + DAY <= end else None
+            if runs and runs[-1][0] == file:
+                runs[-1][1].append(obj)
             else:
-                verdicts.append(missing_verdict(entry))
-        return quality(verdicts, unrecognised)
+                runs.append((file, [obj]))
+        parts: list[DataQuality | None] = []
+        wanted: list[VerdictKey] = []
+        for file, run in runs:
+            remembered = translation_cache.load(self.cache_dir, _quality_key(file, lateness), QUALITY_FOLDER) \
+                if file is not None else None
+            part = None
+            if remembered is not None:
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    part = DataQuality.from_part(remembered)
+            if part is None:
+                wanted.extend((self.store.url(o.key), o.size, o.version) for o in run)
+            parts.append(part)
+        known = self.reader.known(wanted, self._memo) if wanted else {}
+        found: list[DataQuality] = []
+        url = self.store.url
+        for (file, run), part in zip(runs, parts, strict=True):
+            if part is None:
+                verdicts = [known.get((url(o.key), o.size, o.version)) for o in run]
+                part = quality(v for v in verdicts if v is not None)
+                if file is not None and all(v is not None and v.scanned(lateness) for v in verdicts):
+                    translation_cache.save(self.cache_dir, _quality_key(file, lateness), part.to_part(), QUALITY_FOLDER)
+            found.append(part)
+        return found
 
     def explain(self, statement: BoundStatement, analyze: bool = True) -> str:
         """DuckDB's plan (with ANALYZE: the files it really scanned) for the statement."""
@@ -629,6 +673,15 @@ def frame_of(table: Any) -> pd.DataFrame:
 
 
 _CONVERT = threading.local()
+
+# The remembered data quality of the raw objects of a day file (DuckDBEngine._covered_quality), in the
+# cache folder beside the translations; FORMAT changes with what a part holds.
+QUALITY_FOLDER = "quality"
+QUALITY_FORMAT = 1
+
+
+def _quality_key(day_file: str, lateness_s: int) -> list[Any]:
+    return ["day-quality", QUALITY_FORMAT, day_file, lateness_s]
 
 
 @contextmanager

@@ -44,9 +44,9 @@ def translator_stamp() -> str:
     return f"{FORMAT}:{logpipe.__version__}:{sqlglot}:{newest}:{len(files)}"
 
 
-def _file(folder: str | os.PathLike[str], key: Any) -> Path:
+def _file(folder: str | os.PathLike[str], key: Any, kind: str) -> Path:
     digest = hashlib.sha256(json.dumps([translator_stamp(), key], sort_keys=True, default=str).encode()).hexdigest()
-    return Path(folder).expanduser() / FOLDER / f"{digest[:40]}.json"
+    return Path(folder).expanduser() / kind / f"{digest[:40]}.json"
 
 
 def plain(value: Any) -> bool:
@@ -56,12 +56,13 @@ def plain(value: Any) -> bool:
     return type(value) in _PLAIN
 
 
-def load(folder: str | os.PathLike[str] | None, key: Any) -> Any:
-    """The remembered value for ``key`` (a JSON value), or None."""
+def load(folder: str | os.PathLike[str] | None, key: Any, kind: str = FOLDER) -> Any:
+    """The remembered value for ``key`` (a JSON value), or None. ``kind``: the subfolder of such values
+    (``translations``; the engine keeps other values of its own the same way, e.g. ``quality``)."""
     if not folder:
         return None
     try:
-        data = json.loads(_file(folder, key).read_text(encoding="utf-8"))
+        data = json.loads(_file(folder, key, kind).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("key") != json.loads(json.dumps(key, default=str)):
@@ -69,11 +70,11 @@ def load(folder: str | os.PathLike[str] | None, key: Any) -> Any:
     return data.get("value")
 
 
-def save(folder: str | os.PathLike[str] | None, key: Any, value: Any) -> None:
-    """Remember ``value`` (a JSON value) for ``key``, atomically; failures are ignored."""
+def save(folder: str | os.PathLike[str] | None, key: Any, value: Any, kind: str = FOLDER) -> None:
+    """Remember ``value`` (a JSON value) for ``key`` in ``kind``, atomically; failures are ignored."""
     if not folder:
         return
-    file = _file(folder, key)
+    file = _file(folder, key, kind)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".translation-", dir=file.parent)

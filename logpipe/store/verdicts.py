@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -269,6 +269,29 @@ class DataQuality:
             self.unscanned += 1
         for problem, detail in check.problems.items():
             self.damaged.append(DamagedObject(verdict.url, problem, detail, check.lost.get(problem, 0)))
+
+    def merge(self, other: DataQuality) -> None:
+        """Add the objects, records and findings of ``other`` (of other objects) to these."""
+        self.objects += other.objects
+        self.records += other.records
+        for reason, n in other.bad.items():
+            self.bad[reason] = self.bad.get(reason, 0) + n
+        self.misplaced += other.misplaced
+        self.unscanned += other.unscanned
+        self.damaged.extend(DamagedObject(d.url, d.problem, d.detail, d.lost) for d in other.damaged)
+
+    def to_part(self) -> dict[str, Any]:
+        """The objects' part of a quality (no unrecognised paths) as JSON values, for ``from_part``."""
+        return {"objects": self.objects, "records": self.records, "bad": dict(self.bad), "misplaced": self.misplaced,
+                "unscanned": self.unscanned, "damaged": [[d.url, d.problem, d.detail, d.lost] for d in self.damaged]}
+
+    @classmethod
+    def from_part(cls, part: Mapping[str, Any]) -> DataQuality:
+        """The quality ``to_part`` wrote (a malformed one raises KeyError, TypeError or ValueError)."""
+        return cls(objects=int(part["objects"]), records=int(part["records"]),
+                   bad={str(k): int(v) for k, v in dict(part["bad"]).items()}, misplaced=int(part["misplaced"]),
+                   unscanned=int(part["unscanned"]),
+                   damaged=[DamagedObject(str(u), str(p), str(d), int(n)) for u, p, d, n in part["damaged"]])
 
     def summary(self) -> str:
         """One line for people: ``bad records 3 (not_json=2, corrupt_gzip=1), misplaced 1, ...``."""
