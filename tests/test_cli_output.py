@@ -359,3 +359,28 @@ def test_say_writes_plain_text_on_a_pipe_and_styles_it_on_a_terminal(monkeypatch
     terminal = Console(file=io.StringIO(), force_terminal=True, width=40)
     say(text, "dim", terminal)
     assert terminal.file.getvalue() == f"\x1b[2m{text}\x1b[0m\n"  # whole (no wrap), markup-like text kept
+
+
+def test_rich_widgets_get_the_console_a_lazy_console_stands_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal the progress widgets (a Status, a Progress) draw on the rich console itself."""
+    import io
+    import sys
+
+    from rich.console import Console
+
+    from logpipe.cli import common, query
+    from logpipe.cli.common import LazyConsole, rich_console, stage_progress
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    lazy = LazyConsole(stderr=True)
+    assert lazy.is_terminal and isinstance(rich_console(lazy), Console)  # type: ignore[arg-type]
+    assert rich_console(lazy) is rich_console(lazy)  # type: ignore[arg-type]
+    monkeypatch.setattr(query, "err_console", lazy)
+    monkeypatch.setattr(common, "err_console", lazy)
+    assert query._run_with_progress(lambda progress: progress("reading") or "done") == "done"
+    with stage_progress({"scan": "scanning"}) as tick:
+        tick("scan", 1, 2)
+    drawn = sys.stderr.getvalue()
+    assert "reading" in drawn and "scanning" in drawn and "1/2" in drawn  # both drawn on stderr, styled
+    assert "\x1b[" in drawn

@@ -30,7 +30,8 @@ class LazyConsole:
         self._stderr = stderr
         self._console: Console | None = None
 
-    def _made(self) -> Console:
+    def made(self) -> Console:
+        """The rich console itself (for rich's own widgets: a Progress, a Status)."""
         if self._console is None:
             from rich.console import Console
 
@@ -38,14 +39,14 @@ class LazyConsole:
         return self._console
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._made(), name)
+        return getattr(self.made(), name)
 
     @property
     def is_terminal(self) -> bool:
         """rich's answer, without importing rich where it would surely be "no" (``plainly_piped``)."""
         if self._console is None and plainly_piped(self._stream()):
             return False
-        return self._made().is_terminal
+        return self.made().is_terminal
 
     def _stream(self) -> Any:
         return sys.stderr if self._stderr else sys.stdout
@@ -78,6 +79,11 @@ def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
+
+
+def rich_console(out: Console) -> Console:
+    """``out`` itself, or the rich console a ``LazyConsole`` stands for."""
+    return out.made() if isinstance(out, LazyConsole) else out
 
 
 def say(text: str, style: str = "", out: Console | None = None) -> None:
@@ -135,7 +141,7 @@ def stage_progress(stages: dict[str, str], out: Console | None = None, every_sec
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
-                      TimeElapsedColumn(), console=out, transient=True) as progress:
+                      TimeElapsedColumn(), console=rich_console(out), transient=True) as progress:
             tasks = {stage: progress.add_task(escape(text), total=None, start=False, count="")
                      for stage, text in stages.items()}
 
@@ -306,6 +312,7 @@ __all__ = [
     "pass_app",
     "plainly_piped",
     "print_json",
+    "rich_console",
     "say",
     "stage_progress",
     "warn_if_no_store",

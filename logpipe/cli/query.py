@@ -24,6 +24,7 @@ from logpipe.cli.common import (
     format_for,
     pass_app,
     print_json,
+    rich_console,
     say,
     warn_if_no_store,
     window_from,
@@ -67,7 +68,7 @@ def _run_with_progress(work: Any) -> Any:
 
     started = time.monotonic()
     state = {"text": "starting"}
-    with Status("running", console=err_console) as status:
+    with Status("running", console=rich_console(err_console)) as status:
         def progress(text: str) -> None:
             state["text"] = text
             status.update(f"{escape(text)} [dim]({time.monotonic() - started:.1f}s)[/]")
