@@ -223,9 +223,11 @@ def _form(shape: bool, raw: bool, columnar: bool) -> str:
     return f"view:{'shape' if shape else 'slim'}:{'raw' if raw else ''}{'+columnar' if columnar else ''}"
 
 
+@functools.lru_cache(maxsize=256)
 def reads_shape(sql: str) -> bool:
     """Whether DuckDB SQL may read the view's ``shape`` or ``pattern_id`` columns: it names them, or
-    holds a star standing for columns, or is not known (empty)."""
+    holds a star standing for columns, or is not known (empty). Kept per text (a pure function of it):
+    a run cycle asks it for the same dozen statements a few hundred times."""
     return not sql or _SHAPE_COLUMNS.search(sql) is not None
 
 
