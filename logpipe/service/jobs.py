@@ -245,6 +245,12 @@ class JobRunner:
                 continue
             runs.append(run)
             reports.append(run.report)
+        ends = {end for run in runs for _, end in run.windows}
+        try:  # the overlap check's reads for every window end of the cycle, in one query
+            if ends:  # (no window: no publisher, as before - nor a flush of it)
+                self.publisher.expect_windows(ends)
+        except Exception as exc:  # only a read ahead: each end is then read at its first window
+            log.debug("cannot read the outbox ahead of the cycle: %s", exc)
         try:
             while True:
                 ready = [r for r in runs if not r.done]
