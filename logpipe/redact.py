@@ -277,7 +277,7 @@ _RULES: list[tuple[tuple[str, ...] | None, re.Pattern[str], str | Callable[[re.M
 def _once(text: str, ip: bool) -> str:
     # Cards and IPs first: their markers end in ">", which would let a later pass find a key the
     # digits hid ("4111…PASSWORD=x").
-    if sum(ch.isdigit() for ch in text) >= 13:
+    if sum(map(str.isdigit, text)) >= 13:  # (counted in C: a generator per character was most of a pass)
         text = _CARD.sub(_card, text)
     if ip:
         if "::" in text or text.count(":") >= 7:
