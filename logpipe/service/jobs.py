@@ -39,7 +39,7 @@ from sqlalchemy import Connection
 
 from logpipe.config import Config, parse_duration
 from logpipe.digest.model import Digest
-from logpipe.engines.object_cache import ObjectCache
+from logpipe.engines.object_cache import ListingMemo, ObjectCache, sharing_listings
 from logpipe.engines.object_cache import using as using_objects
 from logpipe.errors import LogpipeError, UsageError
 from logpipe.layout import floor_hour, to_ms
@@ -251,6 +251,8 @@ class JobRunner:
                 self.publisher.expect_windows(ends)
         except Exception as exc:  # only a read ahead: each end is then read at its first window
             log.debug("cannot read the outbox ahead of the cycle: %s", exc)
+        # The queries of one window share its listing (object_cache.ListingMemo), for this cycle only.
+        listings = ListingMemo()
         try:
             while True:
                 ready = [r for r in runs if not r.done]
@@ -261,10 +263,14 @@ class JobRunner:
                                                    for r in ready))
                 run = min(ready, key=_JobRun.order)
                 try:
-                    self._step(run)
+                    with sharing_listings(listings):
+                        self._step(run)
                 except Exception as exc:  # the state database failed between windows: this job stops
                     run.report.error = _error_text(exc)
                     run.done = True
+                finally:
+                    if run.job.kind == "compact":  # the watermarks and Parquet files a split names changed
+                        listings.clear()
         finally:
             for run in runs:
                 try:
