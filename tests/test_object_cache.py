@@ -376,3 +376,45 @@ def test_a_run_cycle_shares_listings_until_a_compaction_window_and_not_beyond_it
     # c (first) made its window's entry, emptied after it: a made its last window's again; b shared a's
     assert made == [("c", ends[2]), ("a", ends[0]), ("a", ends[1]), ("a", ends[2])]
     assert object_cache.listings() is None
+
+
+def test_a_cycle_reads_a_windows_verdicts_once_for_its_jobs_until_this_process_writes_one(tmp_store,
+                                                                                          monkeypatch) -> None:
+    """The quality note of each job's window (``JobRunner.window_quality``): in a run cycle the
+    verdicts of a window's hours are read once for all the jobs of that window, read again after this
+    process wrote verdicts (the later job's note shows what was written), and outside a cycle every
+    time."""
+    from logpipe.service.jobs import JobRunner, JobSpec
+    from logpipe.store import verdicts
+    from logpipe.store.integrity import ObjectCheck
+
+    config = config_for(tmp_store, metrics={"sinks": ["local"]}, service={"first_run_backfill": "2h"})
+    now = T0 + 2 * HOUR + timedelta(minutes=30)
+    runner = JobRunner(config, clock=lambda: now)
+    reads: list[tuple[datetime, datetime]] = []
+    real = verdicts.VerdictStore.in_hours
+    monkeypatch.setattr(verdicts.VerdictStore, "in_hours",
+                        lambda self, start, end: reads.append((start, end)) or real(self, start, end))
+    runner.window_quality(T0, T0 + HOUR)
+    runner.window_quality(T0, T0 + HOUR)
+    assert len(reads) == 2  # outside a cycle: read each time
+    reads.clear()
+    bad = verdicts.ObjectVerdict("/s/logs/dt=2024-03-01/hour=11/x.gz", 10, "v1", to_ms(T0 + HOUR),
+                                 ObjectCheck(clean=True), {"not_json": 2}, 0, 5, 600)
+
+    def work(job: JobSpec, start: datetime, end: datetime) -> list[Any]:
+        if job.name == "b" and start == T0 + HOUR:  # a's window read; b writes a verdict of its hour
+            verdicts.VerdictStore(runner.engine).save([bad])
+        return []
+
+    monkeypatch.setattr(runner, "_work", work)
+    jobs = [JobSpec("a", "query", "0 * * * *", HOUR), JobSpec("b", "query", "0 * * * *", HOUR),
+            JobSpec("c", "query", "0 * * * *", HOUR)]
+    reports = {r.job: r for r in runner.run_cycle(jobs, now)}
+    first, second = (T0, T0 + HOUR), (T0 + HOUR, T0 + 2 * HOUR)
+    assert reads == [first, second, second]  # the first window once; the second again after b's write
+    assert [w.quality for w in reports["a"].windows] == [None, None]
+    assert reports["b"].windows[1].quality == reports["c"].windows[1].quality == "bad records 2 (not_json=2), misplaced 0"
+    reads.clear()
+    runner.window_quality(*second)
+    assert reads == [second]  # the cycle's memo does not outlive it
