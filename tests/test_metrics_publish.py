@@ -276,6 +276,26 @@ def test_window_ends_read_ahead_warn_as_if_read_at_the_first_window(tmp_path: An
     assert len(reads) == 1
 
 
+def test_a_flush_with_nothing_open_reads_the_outbox_once(tmp_path: Any) -> None:
+    """A cycle flushes after each job: once everything is sent, a flush counts the open rows (none)
+    and stops there; a row queued after that is sent by the next flush."""
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS},
+                                    "state": {"url": f"sqlite:///{tmp_path}/state.db"}})
+    publisher = Publisher(config.metrics, open_state(config.state.url))
+    start, end, points = _window(0)
+    assert publisher.enqueue("query:a", start, end, points)
+    assert publisher.flush().sent_points == len(points)
+    real_rows = publisher.outbox.rows
+    publisher.outbox.rows = None  # type: ignore[assignment]  # an empty flush reads no rows
+    report = publisher.flush()
+    assert report.complete and report.sent_points == 0 and report.sinks["local"].pending_batches == 0
+    publisher.outbox.rows = real_rows  # type: ignore[method-assign]
+    start1, end1, points1 = _window(1)
+    assert publisher.enqueue("query:a", start1, end1, points1)
+    again = publisher.flush()
+    assert again.complete and again.sent_points == len(points1)
+
+
 class _FlakySink:
     """An idempotent sink (the local sink's contract) whose sends fail on cue: what the chunked flush
     must survive without leaving a claimed batch behind."""
