@@ -42,3 +42,24 @@ def test_result_rows_read_zoned_timestamps_as_utc_instants() -> None:
     naive = instant.replace(tzinfo=None)
     assert rows == [{"utc": naive, "paris": naive, "naive": naive, "n": 3, "s": "a"},
                     {"utc": None, "paris": None, "naive": None, "n": None, "s": None}]
+
+
+def test_result_rows_of_a_zoned_column_in_several_chunks_need_no_compute_module() -> None:
+    """The zoned column is read through a view of its integers (no cast: pyarrow.compute stays out of a
+    run cycle), chunk by chunk, sliced chunks and NULLs kept."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, duckdb, pyarrow as pa
+from logpipe.queries.arrow import result_rows
+con = duckdb.connect(); con.execute("SET TimeZone='Europe/Paris'")
+t = con.sql("SELECT TIMESTAMPTZ '2026-01-05 23:30:00+00' AS ts, 1 AS n UNION ALL SELECT NULL, 2").to_arrow_table()
+col = t.column(0)
+parts = pa.chunked_array([*col.chunks, col.chunks[0].slice(0, 1)], type=col.type)
+class R: table = pa.table({"ts": parts})
+rows = result_rows(R)
+assert [r["ts"].isoformat() if r["ts"] else None for r in rows] == ["2026-01-05T23:30:00", None, "2026-01-05T23:30:00"], rows
+assert "pyarrow.compute" not in sys.modules and "pandas" not in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,6 +7,7 @@ import ast
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.errors import StyleSyntaxError
@@ -299,6 +300,35 @@ def test_the_run_report_keeps_job_names_whole_at_80_columns(cli) -> None:
     names = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
     assert {"query:errors_by_service", "query:http_status_latency", "detect", "digest"} <= set(names)
     assert "problem" not in out and "data quality" not in out and " done " in out
+
+
+def test_logpipe_run_keeps_what_it_made_before_its_cycle_out_of_the_collector_for_the_cycle(cli, monkeypatch) -> None:
+    """A one-shot ``logpipe run`` freezes its objects for the cycle (gc.freeze: its full collections
+    then only go through the cycle's own objects) and lets go of the freeze when the cycle ends, also
+    when it fails (an in-process caller, like these tests, collects as before)."""
+    import gc
+
+    from logpipe.service.jobs import JobRunner
+
+    frozen: list[int] = []
+    real = JobRunner.run_cycle
+
+    def run_cycle(self: JobRunner, *args: Any, **kwargs: Any) -> Any:
+        frozen.append(gc.get_freeze_count())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobRunner, "run_cycle", run_cycle)
+    before = gc.get_freeze_count()
+    code, _out, err = cli("run", "--now", "2026-03-01T05:30:00Z")
+    assert code == 0, err
+    assert frozen and frozen[0] > before and gc.get_freeze_count() == before
+
+    def failing(self: JobRunner, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the state database went away")
+
+    monkeypatch.setattr(JobRunner, "run_cycle", failing)
+    code, _out, _err = cli("run", "--now", "2026-03-01T05:30:00Z")
+    assert code != 0 and gc.get_freeze_count() == before
 
 
 def test_metrics_cost_names_every_metric_whole_at_80_columns(cli) -> None:

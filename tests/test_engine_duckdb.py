@@ -217,6 +217,25 @@ def test_a_connection_gets_the_macros_its_sql_calls_and_what_they_call() -> None
     assert every == list(duckdb_macros.NAMES)
 
 
+def test_the_macros_a_text_calls_are_kept_per_text_and_asked_again_for_another() -> None:
+    """``needed`` keeps what each text calls (a run cycle passes the same view and statements a few
+    hundred times): the same text answers the same, another text - or one more text - its own macros,
+    and a caller changing the list it got changes nothing kept."""
+    from logpipe.engines import duckdb_macros
+
+    sql = "SELECT lp_url_port(u) FROM logs"
+    first = duckdb_macros.needed(sql)
+    assert first == duckdb_macros.needed(sql) and "lp_url_port" in first and "lp_url_decode" not in first
+    first.clear()  # the caller's own list
+    assert duckdb_macros.needed(sql) == duckdb_macros.needed("SELECT LP_URL_PORT(u) FROM logs") != []
+    other = duckdb_macros.needed("SELECT lp_url_decode(u, TRUE) FROM logs")
+    assert other == ["lp_fail", "lp_url_decode"]
+    both = duckdb_macros.needed(sql, "SELECT lp_url_decode(u, TRUE) FROM logs")
+    assert set(both) == set(duckdb_macros.needed(sql)) | set(other)
+    assert both == sorted(both, key=duckdb_macros.NAMES.index)  # creation order across the texts
+    assert duckdb_macros.needed("SELECT 1 FROM logs") == []
+
+
 def test_a_statement_that_reads_no_shape_gets_the_view_without_it(tmp_store) -> None:
     """The ``logs`` view without ``shape``/``pattern_id`` (bound in half the time) only for SQL that
     reads neither: a star standing for columns, or either name, gets the whole view."""
@@ -224,6 +243,9 @@ def test_a_statement_that_reads_no_shape_gets_the_view_without_it(tmp_store) -> 
     from logpipe.schema import VIEW_COLUMNS
 
     assert not reads_shape('SELECT 100 * "x" AS "y", COUNT_STAR() FROM logs')
+    # kept per text: the same text again answers alike, a changed one by what it holds
+    assert not reads_shape('SELECT 100 * "x" AS "y", COUNT_STAR() FROM logs')
+    assert reads_shape('SELECT 100 * "x" AS "y", COUNT_STAR(), "shape" FROM logs')
     for sql in ("SELECT * FROM logs", "SELECT t.* FROM logs AS t", 'SELECT "pattern_id" FROM logs',
                 "SELECT * EXCLUDE (ts) FROM logs", "SELECT count(*) FROM logs", ""):
         assert reads_shape(sql), sql

@@ -244,6 +244,58 @@ def test_two_jobs_queueing_the_same_point_are_warned_about(tmp_path: Any, caplog
     assert "ErrorCount from job query:c" in warned[1] and "query:a, query:b" in warned[1]
 
 
+def test_window_ends_read_ahead_warn_as_if_read_at_the_first_window(tmp_path: Any,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """``expect_windows`` (a run cycle's read ahead of every window end it will queue) knows what the
+    outbox held at those ends, in one read: a later window clashing with another process's points warns
+    as the per-end read did; ends with nothing queued are known empty (no warning, no read per window);
+    the publisher's own queuing after the read ahead is known to the check too."""
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS},
+                                    "state": {"url": f"sqlite:///{tmp_path}/state.db"}})
+    engine = open_state(config.state.url)
+    start, end, points = _window(0)
+    start1, end1, points1 = _window(1)
+    assert Publisher(config.metrics, engine).enqueue("query:a", start, end, points)  # another process
+    reads: list[list[int]] = []
+    later = Publisher(config.metrics, engine)
+    real = later.outbox.payloads_by_end
+    later.outbox.payloads_by_end = lambda target, ends: reads.append(list(ends)) or real(target, ends)  # type: ignore[method-assign]
+    later.expect_windows([end, end1, end1])
+    assert reads == [[int(end.timestamp() * 1000), int(end1.timestamp() * 1000)]]
+    later.outbox.payloads = None  # type: ignore[assignment]  # no per-end read any more
+    with caplog.at_level("WARNING", logger="logpipe.sinks.publisher"):
+        assert later.enqueue("query:b", start1, end1, points1)  # nothing else at this end
+        assert not [r for r in caplog.records if "same dimensions" in r.getMessage()]
+        assert later.enqueue("query:b", start, end, points[:1])  # query:a's point, queued before the read
+        assert later.enqueue("query:c", start1, end1, points1[:1])  # query:b's, queued after it
+    warned = [r.getMessage() for r in caplog.records if "same dimensions" in r.getMessage()]
+    assert len(warned) == 2
+    assert "from job query:b" in warned[0] and "query:a" in warned[0]
+    assert "from job query:c" in warned[1] and "query:b" in warned[1]
+    later.expect_windows([end, end1])  # known ends are not read again
+    assert len(reads) == 1
+
+
+def test_a_flush_with_nothing_open_reads_the_outbox_once(tmp_path: Any) -> None:
+    """A cycle flushes after each job: once everything is sent, a flush counts the open rows (none)
+    and stops there; a row queued after that is sent by the next flush."""
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS},
+                                    "state": {"url": f"sqlite:///{tmp_path}/state.db"}})
+    publisher = Publisher(config.metrics, open_state(config.state.url))
+    start, end, points = _window(0)
+    assert publisher.enqueue("query:a", start, end, points)
+    assert publisher.flush().sent_points == len(points)
+    real_rows = publisher.outbox.rows
+    publisher.outbox.rows = None  # type: ignore[assignment]  # an empty flush reads no rows
+    report = publisher.flush()
+    assert report.complete and report.sent_points == 0 and report.sinks["local"].pending_batches == 0
+    publisher.outbox.rows = real_rows  # type: ignore[method-assign]
+    start1, end1, points1 = _window(1)
+    assert publisher.enqueue("query:a", start1, end1, points1)
+    again = publisher.flush()
+    assert again.complete and again.sent_points == len(points1)
+
+
 class _FlakySink:
     """An idempotent sink (the local sink's contract) whose sends fail on cue: what the chunked flush
     must survive without leaving a claimed batch behind."""

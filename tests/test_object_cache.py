@@ -277,3 +277,144 @@ def test_the_verdict_memo_gives_only_verdicts_scanned_with_the_lateness_asked() 
     assert memo.get([other.key], 60) == {other.key: other}
     memo.keep([ObjectVerdict("/s/d.gz", 1, "v", to_ms(T0), clean, {}, 0, 3, 600)], 600)
     assert len(memo) == 2 and memo.get([scanned.key], 600) == {}  # the least recently used went first
+
+
+def test_the_listing_memo_makes_a_key_once_keeps_the_latest_and_empties_on_clear() -> None:
+    memo = object_cache.ListingMemo(max_entries=2)
+    made: list[str] = []
+
+    def make(name: str) -> Any:
+        return lambda: made.append(name) or [name]
+
+    first = memo.get(("a",), make("a"))
+    assert memo.get(("a",), make("a again")) is first and made == ["a"]  # held: the same snapshot
+    assert memo.get(("b",), make("b")) == ["b"] and memo.get(("c",), make("c")) == ["c"]
+    assert memo.get(("a",), make("a later")) == ["a later"]  # let go of (two kept), made again
+    memo.clear()
+    assert memo.get(("c",), make("c later")) == ["c later"] and memo.made == 5
+    assert object_cache.listings() is None  # outside a cycle: every query lists its window
+    with object_cache.sharing_listings(memo):
+        assert object_cache.listings() is memo
+    assert object_cache.listings() is None
+
+
+def test_a_run_cycle_lists_each_window_once_for_all_its_queries(tmp_store, monkeypatch) -> None:
+    """The query jobs, the detectors and the digest of one window read one listing of it, made when
+    its first query runs (a window over another span lists its own); the answers - reports, kept
+    results, metric points - are those of the same cycle with every query listing its window."""
+    import sqlite3
+
+    from logpipe.service.jobs import JobRunner, build_jobs
+    from logpipe.simulate import simulate
+    from logpipe.store.logs import Store
+
+    store = tmp_store
+    end = T0 + 3 * HOUR
+    simulate(store, T0 - HOUR, end + HOUR, seed=5, rate=0.05, bad_rate=0.01)
+    now = end + timedelta(minutes=30)
+    listed: list[tuple[datetime, datetime]] = []
+    real = Store.list_window
+
+    def list_window(self: Store, start: datetime, until: datetime) -> Any:
+        listed.append((start, until))
+        return real(self, start, until)
+
+    monkeypatch.setattr(Store, "list_window", list_window)
+
+    def cycle(name: str) -> tuple[list[Any], list[Any], dict[str, list[Any]]]:
+        listed.clear()
+        path = f"{store.config.cache_dir}/{name}.db"
+        config = config_for(store, compact={"enabled": False}, metrics={"sinks": ["local"]},
+                            service={"first_run_backfill": "3h"}, state={"url": f"sqlite:///{path}"})
+        reports = JobRunner(config, clock=lambda: now).run_cycle(build_jobs(config), now)
+        assert not [r.job for r in reports if r.failed], [r.to_dict() for r in reports if r.failed]
+        with sqlite3.connect(path) as db:
+            kept = {"results": db.execute("SELECT job, window_start_ms, window_end_ms, rows, columns, data FROM "
+                                          "query_results ORDER BY 1, 2, 3").fetchall(),
+                    "points": [(job, key, payload) for job, key, payload in db.execute(
+                        "SELECT job, item_key, payload FROM outbox ORDER BY 1, 2") if not job.endswith(":heartbeat")]}
+        return reports, list(listed), kept
+
+    shared, lists, shared_kept = cycle("shared")
+    windows = sum(len(r.windows) for r in shared if r.job.startswith(("query:", "detect")))
+    assert len(lists) == len(set(lists)) < windows  # each span listed once, by the first query reading it
+    monkeypatch.setattr(object_cache, "listings", lambda: None)  # every query lists its own window
+    alone, alone_lists, alone_kept = cycle("alone")
+    assert len(alone_lists) > len(lists) and set(alone_lists) == set(lists)
+
+    def answers(reports: list[Any]) -> list[Any]:
+        return [(r.job, [(w["start"], w["end"], w["ok"], w["data_quality"]) for w in r.to_dict()["windows"]])
+                for r in reports]
+
+    assert answers(shared) == answers(alone)
+    assert shared_kept == alone_kept and shared_kept["results"] and shared_kept["points"]
+
+
+def test_a_run_cycle_shares_listings_until_a_compaction_window_and_not_beyond_itself(tmp_store,
+                                                                                      monkeypatch) -> None:
+    """The cycle's memo is current for its windows only, and emptied after each compaction window
+    (the watermarks and Parquet files a split names change there)."""
+    from logpipe.service.jobs import JobRunner, JobSpec
+
+    config = config_for(tmp_store, metrics={"sinks": ["local"]}, service={"first_run_backfill": "3h"})
+    now = T0 + 3 * HOUR + timedelta(minutes=30)
+    runner = JobRunner(config, clock=lambda: now)
+    made: list[tuple[str, datetime]] = []
+
+    def work(job: JobSpec, start: datetime, end: datetime) -> list[Any]:
+        memo = object_cache.listings()
+        assert memo is not None
+        memo.get(("span", start, end), lambda: made.append((job.name, end)) or object())
+        return []
+
+    monkeypatch.setattr(runner, "_work", work)
+    jobs = [JobSpec("a", "query", "0 * * * *", HOUR), JobSpec("b", "query", "0 * * * *", HOUR),
+            JobSpec("c", "compact", "0 * * * *", HOUR)]
+    reports = runner.run_cycle(jobs, now)
+    assert not [r.job for r in reports if r.failed]
+    ends = [T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR]
+    # c (first) made its window's entry, emptied after it: a made its last window's again; b shared a's
+    assert made == [("c", ends[2]), ("a", ends[0]), ("a", ends[1]), ("a", ends[2])]
+    assert object_cache.listings() is None
+
+
+def test_a_cycle_reads_a_windows_verdicts_once_for_its_jobs_until_this_process_writes_one(tmp_store,
+                                                                                          monkeypatch) -> None:
+    """The quality note of each job's window (``JobRunner.window_quality``): in a run cycle the
+    verdicts of a window's hours are read once for all the jobs of that window, read again after this
+    process wrote verdicts (the later job's note shows what was written), and outside a cycle every
+    time."""
+    from logpipe.service.jobs import JobRunner, JobSpec
+    from logpipe.store import verdicts
+    from logpipe.store.integrity import ObjectCheck
+
+    config = config_for(tmp_store, metrics={"sinks": ["local"]}, service={"first_run_backfill": "2h"})
+    now = T0 + 2 * HOUR + timedelta(minutes=30)
+    runner = JobRunner(config, clock=lambda: now)
+    reads: list[tuple[datetime, datetime]] = []
+    real = verdicts.VerdictStore.in_hours
+    monkeypatch.setattr(verdicts.VerdictStore, "in_hours",
+                        lambda self, start, end: reads.append((start, end)) or real(self, start, end))
+    runner.window_quality(T0, T0 + HOUR)
+    runner.window_quality(T0, T0 + HOUR)
+    assert len(reads) == 2  # outside a cycle: read each time
+    reads.clear()
+    bad = verdicts.ObjectVerdict("/s/logs/dt=2024-03-01/hour=11/x.gz", 10, "v1", to_ms(T0 + HOUR),
+                                 ObjectCheck(clean=True), {"not_json": 2}, 0, 5, 600)
+
+    def work(job: JobSpec, start: datetime, end: datetime) -> list[Any]:
+        if job.name == "b" and start == T0 + HOUR:  # a's window read; b writes a verdict of its hour
+            verdicts.VerdictStore(runner.engine).save([bad])
+        return []
+
+    monkeypatch.setattr(runner, "_work", work)
+    jobs = [JobSpec("a", "query", "0 * * * *", HOUR), JobSpec("b", "query", "0 * * * *", HOUR),
+            JobSpec("c", "query", "0 * * * *", HOUR)]
+    reports = {r.job: r for r in runner.run_cycle(jobs, now)}
+    first, second = (T0, T0 + HOUR), (T0 + HOUR, T0 + 2 * HOUR)
+    assert reads == [first, second, second]  # the first window once; the second again after b's write
+    assert [w.quality for w in reports["a"].windows] == [None, None]
+    assert reports["b"].windows[1].quality == reports["c"].windows[1].quality == "bad records 2 (not_json=2), misplaced 0"
+    reads.clear()
+    runner.window_quality(*second)
+    assert reads == [second]  # the cycle's memo does not outlive it

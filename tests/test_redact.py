@@ -169,3 +169,43 @@ def test_digits_inside_a_hex_id_are_not_a_card(text: str, kept: bool) -> None:
     if not kept:
         assert "<redacted:card>" in out and "4111" not in out and "PASSWORD=x" not in out
 
+
+
+def test_texts_redacted_before_are_answered_from_the_memo_until_the_rules_change(monkeypatch) -> None:
+    """``redact`` remembers what it made of a text (a run cycle redacts the same service names and
+    examples window after window); the memo answers only for the rules and ``ip`` it was made under."""
+    import logpipe.redact as module
+    from logpipe.redact import configure
+
+    runs: list[str] = []
+    real_once = module._once
+    monkeypatch.setattr(module, "_once", lambda text, ip: runs.append(text) or real_once(text, ip))
+    text = "badge EMP-QWERTY from 10.1.2.3 password=hunter2"
+    first = redact(text)
+    assert first == "badge EMP-QWERTY from <redacted:ip> password=<redacted:secret>"
+    rounds = len(runs)
+    assert redact(text) == first and len(runs) == rounds  # from the memo: no rule ran again
+    assert redact(text, ip=False) == "badge EMP-QWERTY from 10.1.2.3 password=<redacted:secret>"  # its own key
+    try:
+        configure(rules=[("employee", r"\bEMP-[A-Z]{4,}\b")])
+        assert redact(text) == "badge <redacted:employee> from <redacted:ip> password=<redacted:secret>"
+        configure(ip=False)  # the same text under other settings: not the memo's older answers
+        assert redact(text) == "badge EMP-QWERTY from 10.1.2.3 password=<redacted:secret>"
+    finally:
+        configure()
+    assert redact(text) == first
+    long_text = "x" * (module._Memo.TEXT_MAX + 1) + " password=hunter2"
+    before = len(runs)
+    assert redact(long_text).endswith("password=<redacted:secret>")
+    assert redact(long_text).endswith("password=<redacted:secret>") and len(runs) > before + 2  # not kept
+
+
+def test_the_redaction_memo_is_bounded(monkeypatch) -> None:
+    import logpipe.redact as module
+
+    monkeypatch.setattr(module._Memo, "MAX", 8)
+    monkeypatch.setattr(module, "_memo", module._Memo())
+    for i in range(50):
+        assert redact(f"user{i}@example.com") == "<redacted:email>"
+    assert len(module._memo._done) <= 8
+    assert redact("user1@example.com and user2@example.com") == "<redacted:email> and <redacted:email>"

@@ -3,6 +3,7 @@ of every job once, then exit: for an ECS scheduled task or cron)."""
 
 from __future__ import annotations
 
+import gc
 import json
 
 import click
@@ -109,8 +110,16 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
     now = parse_time(now_text) if now_text else None
     # Window-major (JobRunner.run_cycle): the jobs' windows in time order, so each hour's objects are
     # read once into the object cache and every job's windows over them read them from there.
-    with err_console.status(f"running {plural(len(selected), 'job')}"):
-        reports = runner.run_cycle(selected, now)
+    # A one-shot process: what it has made so far (the modules it imported, the configuration, the
+    # jobs) lives until it exits, and each full garbage collection of the cycle went through all of it
+    # again (~30 ms of a 1-day cycle's Python). Moved out of the collector's sight for the cycle
+    # (``gc.freeze``); ``serve``, which runs for good and keeps making garbage, does not do this.
+    gc.freeze()
+    try:
+        with err_console.status(f"running {plural(len(selected), 'job')}"):
+            reports = runner.run_cycle(selected, now)
+    finally:
+        gc.unfreeze()
     with err_console.status("flushing the outboxes"):
         flushed = runner.flush_outboxes()
     if fmt == "json":

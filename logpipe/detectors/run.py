@@ -204,9 +204,12 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
             span[0], span[1] = min(span[0], first_ts), max(span[1], last_ts)
             if example not in raw_examples[(pid, service)] and len(raw_examples[(pid, service)]) < samples_wanted:
                 raw_examples[(pid, service)].append(example)
+        totals: dict[tuple[str, str], int] = defaultdict(int)  # per (pattern, service), in one pass
+        for (pid, service, _hour), n in counts.items():
+            totals[(pid, service)] += n
         activity: list[PatternActivity] = []
         for (pid, service), (first_ts, last_ts) in spans.items():
-            total = sum(n for (p, s, _h), n in counts.items() if p == pid and s == service)
+            total = totals[(pid, service)]
             by_records = sorted(line_ids[(pid, service)].items(), key=lambda kv: (-kv[1], kv[0]))
             activity.append(PatternActivity(pid, templates.get(pid, ""), service, total, first_ts, last_ts,
                                             [_redacted(x) for x in raw_examples[(pid, service)]],

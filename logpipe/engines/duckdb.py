@@ -224,9 +224,11 @@ def _form(shape: bool, raw: bool, columnar: bool) -> str:
     return f"view:{'shape' if shape else 'slim'}:{'raw' if raw else ''}{'+columnar' if columnar else ''}"
 
 
+@functools.lru_cache(maxsize=256)
 def reads_shape(sql: str) -> bool:
     """Whether DuckDB SQL may read the view's ``shape`` or ``pattern_id`` columns: it names them, or
-    holds a star standing for columns, or is not known (empty)."""
+    holds a star standing for columns, or is not known (empty). Kept per text (a pure function of it):
+    a run cycle asks it for the same dozen statements a few hundred times."""
     return not sql or _SHAPE_COLUMNS.search(sql) is not None
 
 
@@ -468,15 +470,9 @@ class DuckDBEngine:
         if progress:
             progress("listing partitions")
         scan_end = statement.scan_end or statement.window_end
-        listing = self.store.list_window(statement.window_start, scan_end)
+        listing, split = self._listing(statement.window_start, scan_end)
         UNRECOGNISED.add(listing.unrecognised)
-        objects = listing.objects
-        split = None
-        if self.compacted:
-            from logpipe.store.compacted import read_watermark, split_hours
-
-            split = split_hours(self.store, objects, statement.window_start, scan_end, read_watermark(self.store))
-            objects = split.raw
+        objects = listing.objects if split is None else split.raw
         if self.reader is not None:
             plan = self.reader.prepare(objects, progress, self._memo)
         else:
@@ -496,6 +492,25 @@ class DuckDBEngine:
             plan.covered = split.covered
             plan.covered_days = {d.day: self.store.url(d.key) for d in split.days}
         return plan, listing.unrecognised
+
+    def _listing(self, start: Any, scan_end: Any) -> tuple[Any, Any]:
+        """The window's listing and (reading compacted hours) its split at the watermarks; shared by
+        the queries of the same window in a run cycle (``object_cache.ListingMemo``)."""
+        def make() -> tuple[Any, Any]:
+            listing = self.store.list_window(start, scan_end)
+            if not self.compacted:
+                return listing, None
+            from logpipe.store.compacted import read_watermark, split_hours
+
+            return listing, split_hours(self.store, listing.objects, start, scan_end, read_watermark(self.store))
+
+        memo = object_cache.listings()
+        if memo is None:
+            return make()
+        config = self.store.config
+        key = (self.store.url(), config.prefix, config.service_partition, utc(start), utc(scan_end), self.compacted)
+        found: tuple[Any, Any] = memo.get(key, make)
+        return found
 
     def run(self, statement: BoundStatement, progress: Progress | None = None, cancel: Cancel | None = None
             ) -> tuple[pd.DataFrame, QueryStats]:

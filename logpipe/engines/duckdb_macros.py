@@ -13,6 +13,7 @@ Macro names start with ``lp_``. ``MACROS`` is ordered so that a macro is defined
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -591,14 +592,30 @@ def needed(*texts: str) -> list[str]:
     Why: creating all of them (over a hundred statements) cost a third of a second per connection,
     more than DuckDB needs for a short query; most statements (the ``logs`` view among them) call
     none. A macro is only ever called by its name, so the names in the text are the ones to create."""
-    todo = {name.lower() for text in texts for name in _USE.findall(text) if name.lower() in _BY_NAME}
+    called: set[str] = set()
+    for text in texts:
+        called |= _called(text)
+    return list(_with_callees(frozenset(called)))
+
+
+@functools.lru_cache(maxsize=64)
+def _called(text: str) -> frozenset[str]:
+    """The macro names one text calls itself. Kept per text (a pure function of it): every query of a
+    run cycle passes the same few texts - the ``logs`` view, many kilobytes, and its statement - and
+    scanning them again for each of a cycle's few hundred queries was most of ``needed``'s time."""
+    return frozenset(low for name in _USE.findall(text) if (low := name.lower()) in _BY_NAME)
+
+
+@functools.lru_cache(maxsize=256)
+def _with_callees(names: frozenset[str]) -> tuple[str, ...]:
+    """``names`` and every macro they call, in creation order (the macros' own texts never change)."""
+    todo = set(names)
     found: set[str] = set()
     while todo:
         name = todo.pop()
         found.add(name)
-        todo |= {used.lower() for used in _USE.findall(_ALL[_BY_NAME[name]])
-                 if used.lower() in _BY_NAME and used.lower() not in found}
-    return sorted(found, key=_BY_NAME.__getitem__)
+        todo |= _called(_ALL[_BY_NAME[name]]) - found
+    return tuple(sorted(found, key=_BY_NAME.__getitem__))
 
 
 def install(con: Any, names: Iterable[str] | None = None) -> None:

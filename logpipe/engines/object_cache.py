@@ -243,4 +243,65 @@ def using(cache: ObjectCache | None) -> Iterator[None]:
         _CURRENT.reset(token)
 
 
-__all__ = ["CacheStats", "ObjectCache", "VerdictMemo", "current", "using"]
+class ListingMemo:
+    """The window listings of one ``logpipe run`` cycle, shared by the queries of the same window.
+
+    Why: in a cycle every query job, the detectors and the digest of a window list the same hour
+    folders (and split them at the compaction watermarks: compacted hours, day files) one after the
+    other - five to seven listings of one window within a fraction of a second, ~0.5 ms of Python and
+    file system calls each, a few hundred per cycle. A listing is a snapshot whatever its age (an
+    object landing just after a query listed its window is not read by it either); shared, the
+    window's queries read the same snapshot, so its products are made of the same objects.
+
+    What keeps it right: a memo lives for one cycle (``JobRunner.run_cycle`` makes it current with
+    ``sharing_listings``), never for ``serve``, whose runs are minutes apart and retry windows; the
+    cycle empties it after every compaction window (the watermarks and Parquet files a split names
+    change there); the key holds the store, the window's span read and whether compacted hours are
+    read; at most ``max_entries`` windows are held (the latest), and what is held is never changed
+    by its readers (``DuckDBEngine.plan`` reads it)."""
+
+    def __init__(self, max_entries: int = 16) -> None:
+        self.max_entries = max_entries
+        self._held: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.made = 0  # listings made (not answered from the memo), for tests
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """What ``make()`` gives for ``key``: held from an earlier call of this memo, or made now."""
+        with self._lock:
+            if key in self._held:
+                self._held.move_to_end(key)
+                return self._held[key]
+        value = make()
+        with self._lock:
+            self.made += 1
+            self._held[key] = value
+            while len(self._held) > self.max_entries:
+                self._held.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
+
+
+_LISTINGS: ContextVar[ListingMemo | None] = ContextVar("logpipe_listing_memo", default=None)
+
+
+def listings() -> ListingMemo | None:
+    """The listing memo of this thread's current run cycle (None: every query lists its window)."""
+    return _LISTINGS.get()
+
+
+@contextmanager
+def sharing_listings(memo: ListingMemo | None) -> Iterator[None]:
+    """Make ``memo`` current for the queries run inside (this thread only)."""
+    token = _LISTINGS.set(memo)
+    try:
+        yield
+    finally:
+        _LISTINGS.reset(token)
+
+
+__all__ = ["CacheStats", "ListingMemo", "ObjectCache", "VerdictMemo", "current", "listings", "sharing_listings",
+           "using"]

@@ -67,6 +67,20 @@ def _latest(current: Any, incoming: Any) -> Any:
     return case((current >= incoming, current), else_=incoming)
 
 
+class _Hours:
+    """Epoch milliseconds -> UTC datetime, each value converted once: a detection window reads its
+    lookback's counts (a week of rows per pattern, service and hour) and they name only ~170 hours."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, datetime] = {}
+
+    def __call__(self, ms: int) -> datetime:
+        moment = self._seen.get(ms)
+        if moment is None:
+            moment = self._seen[ms] = from_ms(ms)
+        return moment
+
+
 @dataclass
 class PatternRecord:
     pattern_id: str
@@ -129,12 +143,15 @@ class StoreWriter:
         query = select(c.pattern_id, c.service, c.hour_ms, c.n).where(c.hour_ms >= _ms(start), c.hour_ms < _ms(end))
         if pattern_ids is not None:
             query = query.where(c.pattern_id.in_(sorted(set(pattern_ids))))
-        return {(r.pattern_id, r.service, from_ms(r.hour_ms)): int(r.n) for r in self.conn.execute(query)}
+        hour = _Hours()
+        return {(pid, service, hour(ms)): int(n) for pid, service, ms, n in self.conn.execute(query)}
 
     def service_counts(self, start: datetime, end: datetime) -> dict[tuple[str, datetime], tuple[int, int]]:
         c = service_counts_table.c
         query = select(c.service, c.hour_ms, c.records, c.errors).where(c.hour_ms >= _ms(start), c.hour_ms < _ms(end))
-        return {(r.service, from_ms(r.hour_ms)): (int(r.records), int(r.errors)) for r in self.conn.execute(query)}
+        hour = _Hours()
+        return {(service, hour(ms)): (int(records), int(errors))
+                for service, ms, records, errors in self.conn.execute(query)}
 
     def processed_windows(self, start: datetime | None = None,
                           end: datetime | None = None) -> list[tuple[datetime, datetime]]:

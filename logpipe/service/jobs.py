@@ -39,7 +39,7 @@ from sqlalchemy import Connection
 
 from logpipe.config import Config, parse_duration
 from logpipe.digest.model import Digest
-from logpipe.engines.object_cache import ObjectCache
+from logpipe.engines.object_cache import ListingMemo, ObjectCache, sharing_listings
 from logpipe.engines.object_cache import using as using_objects
 from logpipe.errors import LogpipeError, UsageError
 from logpipe.layout import floor_hour, to_ms
@@ -245,6 +245,16 @@ class JobRunner:
                 continue
             runs.append(run)
             reports.append(run.report)
+        ends = {end for run in runs for _, end in run.windows}
+        try:  # the overlap check's reads for every window end of the cycle, in one query
+            if ends:  # (no window: no publisher, as before - nor a flush of it)
+                self.publisher.expect_windows(ends)
+        except Exception as exc:  # only a read ahead: each end is then read at its first window
+            log.debug("cannot read the outbox ahead of the cycle: %s", exc)
+        # The queries of one window share its listing (object_cache.ListingMemo), and its jobs the
+        # verdicts of its hours (window_quality), for this cycle only.
+        listings = ListingMemo()
+        self._info.verdicts_in = {}
         try:
             while True:
                 ready = [r for r in runs if not r.done]
@@ -255,11 +265,16 @@ class JobRunner:
                                                    for r in ready))
                 run = min(ready, key=_JobRun.order)
                 try:
-                    self._step(run)
+                    with sharing_listings(listings):
+                        self._step(run)
                 except Exception as exc:  # the state database failed between windows: this job stops
                     run.report.error = _error_text(exc)
                     run.done = True
+                finally:
+                    if run.job.kind == "compact":  # the watermarks and Parquet files a split names changed
+                        listings.clear()
         finally:
+            self._info.verdicts_in = None
             for run in runs:
                 try:
                     self._end(run)
@@ -458,11 +473,26 @@ class JobRunner:
         return queue
 
     def window_quality(self, start: datetime, end: datetime) -> Any:
-        """The data quality of a window's hours, from the verdicts its queries left (DuckDB engine)."""
-        from logpipe.store.logs import UNRECOGNISED
-        from logpipe.store.verdicts import VerdictStore, quality
+        """The data quality of a window's hours, from the verdicts its queries left (DuckDB engine).
 
-        return quality(VerdictStore(self.engine).in_hours(start, end), UNRECOGNISED.all())
+        In a run cycle the verdicts of a window's hours are read once for all its jobs (the query jobs,
+        the detectors: half a dozen notes of one window in a row) as long as this process wrote no
+        verdict since (``verdicts.saves``); outside a cycle, and after a write, they are read again."""
+        from logpipe.store.logs import UNRECOGNISED
+        from logpipe.store.verdicts import VerdictStore, quality, saves
+
+        memo: dict[tuple[datetime, datetime], tuple[int, list[Any]]] | None = getattr(self._info, "verdicts_in", None)
+        held = memo.get((start, end)) if memo is not None else None
+        if held is not None and held[0] == saves():
+            verdicts = held[1]
+        else:
+            mark = saves()
+            verdicts = VerdictStore(self.engine).in_hours(start, end)
+            if memo is not None:
+                if len(memo) >= 64:  # a cycle asks about the window it is at: older ones are not asked again
+                    memo.clear()
+                memo[(start, end)] = (mark, verdicts)
+        return quality(verdicts, UNRECOGNISED.all())
 
     def _count_failure(self, job: JobSpec, start: datetime, end: datetime, attempt: int) -> None:
         """A JobFailures point per failed attempt (its own exactly-once key), for alarms."""

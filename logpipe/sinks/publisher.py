@@ -167,6 +167,32 @@ class Publisher:
                         known.setdefault(point.identity(namespace), set()).add(job)
         return True
 
+    def expect_windows(self, window_ends: Iterable[datetime]) -> None:
+        """Read at once what the outbox holds for windows ending at these times, for the overlap check
+        of the windows about to be queued (``_warn_overlaps``): a run cycle queues windows at about a
+        hundred ends a day, and reading each end's payloads at its first window was a query per end.
+        Only the earliest ends this publisher keeps (``_QUEUED_KEPT``) are read; an end already known
+        is not read again. What the check knows is then what it would have read at the first window
+        of each end (a snapshot, kept up to date by this publisher's own queuing, as before)."""
+        if not self.metrics.sinks:
+            return
+        namespace = self.metrics.namespace
+        with self._queued_lock:
+            wanted = sorted({to_ms(end) for end in window_ends} - set(self._queued))[:_QUEUED_KEPT]
+        if not wanted:
+            return
+        found: dict[int, dict[str, set[str]]] = {end_ms: {} for end_ms in wanted}
+        for end_ms, queued_by, text in self.outbox.payloads_by_end(self.metrics.sinks[0], wanted):
+            known = found.get(end_ms)
+            if known is not None:
+                for p in points_from_json(text):
+                    known.setdefault(p.identity(namespace), set()).add(queued_by)
+        with self._queued_lock:
+            for end_ms in wanted:
+                self._queued.setdefault(end_ms, found[end_ms])
+            while len(self._queued) > _QUEUED_KEPT:
+                self._queued.popitem(last=False)
+
     def _warn_overlaps(self, job: str, end_ms: int, points: Sequence[DataPoint]) -> list[str]:
         """Warn when another job already queued the same metric, dimensions and timestamp.
 
@@ -212,6 +238,8 @@ class Publisher:
         except DeliveryError as exc:
             rep.errors.append(str(exc))
             rep.pending_batches = self.outbox.count_open(name)
+            return rep
+        if not self.outbox.count_open(name):  # nothing pending nor in doubt (a cycle's later flushes): one read
             return rep
         for _ in range(self.metrics.flush_rounds):
             self._resolve_in_doubt(name, sink, rep)

@@ -45,6 +45,7 @@ IN_DOUBT = (SENDING, UNKNOWN)
 STATES = (PENDING, SENDING, UNKNOWN, SENT)
 MAX_ERROR_CHARS = 2000
 _KEY = ("channel", "target", "item_key")
+_IN_CHUNK = 500  # values of one IN list (SQLite before 3.32 takes 999 parameters a statement)
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,19 @@ class Outbox:
             query = query.where(c.item_key != other_than_key)
         with self.engine.connect() as conn:
             return [(r.job, r.payload) for r in conn.execute(query)]
+
+    def payloads_by_end(self, target: str, window_end_ms: Sequence[int]) -> list[tuple[int, str, str]]:
+        """(window end, job, payload) of the target's rows for windows ending at these times, in one
+        query per ``_IN_CHUNK`` ends (SQLite bounds a statement's parameters)."""
+        c = outbox_table.c
+        ends = sorted(set(window_end_ms))
+        found: list[tuple[int, str, str]] = []
+        with self.engine.connect() as conn:
+            for at in range(0, len(ends), _IN_CHUNK):
+                query = select(c.window_end_ms, c.job, c.payload).where(
+                    c.channel == self.channel, c.target == target, c.window_end_ms.in_(ends[at:at + _IN_CHUNK]))
+                found.extend((int(r.window_end_ms), r.job, r.payload) for r in conn.execute(query))
+        return found
 
     def count_open(self, target: str) -> int:
         """Rows of the target not sent yet."""

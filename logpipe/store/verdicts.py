@@ -144,6 +144,7 @@ class VerdictStore:
         from logpipe.state.tables import object_verdicts
 
         engine = self.state
+        global _saves
         try:
             with engine.begin() as conn:
                 upsert(conn, object_verdicts, rows, ["url", "size", "version"],
@@ -152,6 +153,8 @@ class VerdictStore:
                                     "lateness_s": new.lateness_s, "checked_ms": new.checked_ms})
         except Exception as exc:
             log.warning("cannot remember object verdicts (the objects are checked again next time): %s", exc)
+        finally:  # after the write: whoever read before it ends holds an older count
+            _saves += 1
 
     def in_hours(self, start: datetime, end: datetime) -> list[ObjectVerdict]:
         """The newest verdict of every object whose partition hour lies in ``[start, end)``.
@@ -170,6 +173,16 @@ class VerdictStore:
         verdicts = [decode.one(row) for _, row in newest.values()]
         verdicts.sort(key=lambda v: (v.hour_ms, v.url))
         return verdicts
+
+
+# How many times this process has written verdicts (``VerdictStore.save``): what a reader keeping
+# verdicts it read compares, to know nothing was written since (``saves``).
+_saves = 0
+
+
+def saves() -> int:
+    """The count of verdict writes of this process so far (see ``_saves``)."""
+    return _saves
 
 
 @cache
@@ -317,4 +330,4 @@ def quality(verdicts: Iterable[ObjectVerdict], unrecognised: Sequence[str] = ())
     return result
 
 
-__all__ = ["DamagedObject", "DataQuality", "ObjectVerdict", "VerdictKey", "VerdictStore", "quality", "verdict_for"]
+__all__ = ["DamagedObject", "DataQuality", "ObjectVerdict", "VerdictKey", "VerdictStore", "quality", "saves", "verdict_for"]
