@@ -619,27 +619,27 @@ class DuckDBEngine:
                 runs[-1][1].append(obj)
             else:
                 runs.append((file, [obj]))
-        parts: list[DataQuality | None] = []
-        wanted: list[VerdictKey] = []
+        url = self.store.url
+        parts: list[DataQuality | list[VerdictKey]] = []  # remembered, or the verdicts to look up
         for file, run in runs:
             remembered = translation_cache.load(self.cache_dir, _quality_key(file, lateness), QUALITY_FOLDER) \
                 if file is not None else None
-            part = None
+            part: DataQuality | None = None
             if remembered is not None:
                 with contextlib.suppress(KeyError, TypeError, ValueError):
                     part = DataQuality.from_part(remembered)
-            if part is None:
-                wanted.extend((self.store.url(o.key), o.size, o.version) for o in run)
-            parts.append(part)
+            parts.append(part if part is not None else [(url(o.key), o.size, o.version) for o in run])
+        wanted = [key for keys in parts if isinstance(keys, list) for key in keys]
         known = self.reader.known(wanted, self._memo) if wanted else {}
         found: list[DataQuality] = []
-        url = self.store.url
-        for (file, run), part in zip(runs, parts, strict=True):
-            if part is None:
-                verdicts = [known.get((url(o.key), o.size, o.version)) for o in run]
-                part = quality(v for v in verdicts if v is not None)
-                if file is not None and all(v is not None and v.scanned(lateness) for v in verdicts):
-                    translation_cache.save(self.cache_dir, _quality_key(file, lateness), part.to_part(), QUALITY_FOLDER)
+        for (file, _run), part_or_keys in zip(runs, parts, strict=True):
+            if isinstance(part_or_keys, DataQuality):
+                found.append(part_or_keys)
+                continue
+            verdicts = [known.get(key) for key in part_or_keys]
+            part = quality(v for v in verdicts if v is not None)
+            if file is not None and all(v is not None and v.scanned(lateness) for v in verdicts):
+                translation_cache.save(self.cache_dir, _quality_key(file, lateness), part.to_part(), QUALITY_FOLDER)
             found.append(part)
         return found
 
