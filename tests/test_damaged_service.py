@@ -142,7 +142,7 @@ def test_outbox_is_flushed_by_a_run_with_no_window_due(tmp_path: Path, cli) -> N
 
 BROKEN_QUERY = """-- name: broken
 -- description: fails at run time (a cast DuckDB refuses), not on damaged data
--- schedule: 5 * * * *
+-- schedule: {minute} * * * *
 -- window: 1h
 SELECT CAST('not a number' AS INTEGER) AS n, count(*) AS c FROM logs
 WHERE dt BETWEEN :dt_start AND :dt_end AND concat(dt, hour) BETWEEN :dthour_start AND :dthour_end
@@ -154,7 +154,10 @@ def test_a_failing_job_retries_with_backoff_turns_healthz_degraded_and_others_go
     from logpipe.service.scheduler import Service, retry_delay
 
     config_path, _corpus = project(tmp_path)
-    (tmp_path / "queries" / "broken.sql").write_text(BROKEN_QUERY)
+    # its hourly run half an hour from now: the backoff's retries (30-120 s) always come sooner (the
+    # service retries at the sooner of the two; at minute :05 the test failed when run at 15:04)
+    minute = (datetime.now(UTC).minute + 30) % 60
+    (tmp_path / "queries" / "broken.sql").write_text(BROKEN_QUERY.replace("{minute}", str(minute)))
     config = load_config(config_path)
     service = Service(config, clock=lambda: NOW)
     jobs = {j.name: j for j in service.jobs}
