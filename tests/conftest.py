@@ -50,7 +50,9 @@ def moto_server() -> Iterator[MotoServer]:
 
 @pytest.fixture
 def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The moto endpoint, set as ``AWS_ENDPOINT_URL``; moto is reset after the test."""
+    """The moto endpoint, set as ``AWS_ENDPOINT_URL``; moto is reset before and after the test (before:
+    a test that uses the session's server directly, the README tour, leaves its alarms and buckets)."""
+    moto_server.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint_url)
     # Production retry defaults inside AWS tests (the session sets a low one for the refused port).
     monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
