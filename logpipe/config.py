@@ -53,7 +53,9 @@ def parse_duration(text: str) -> int:
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # defer_build: the validators are built when first used; a process that finds its configuration
+    # already validated (logpipe.config_cache) never builds them.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 def _default_region() -> str:
@@ -492,7 +494,7 @@ class Config(BaseModel):
     """The whole configuration; every section has the embedded default."""
 
     # validate_default: as pydantic-settings' BaseSettings, which Config was (see ``_environment``)
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True, defer_build=True)
 
     aws: AwsConfig = Field(default_factory=AwsConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -666,26 +668,45 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     ``path`` None means ``$LOGPIPE_CONFIG`` or ``./logpipe.toml`` if either exists, else the
     embedded default. A path given explicitly must exist.
     """
+    from logpipe import config_cache
+
     environ = dict(os.environ if environ is None else environ)
     explicit = path is not None or "LOGPIPE_CONFIG" in environ
     file = Path(path if path is not None else environ.get("LOGPIPE_CONFIG", DEFAULT_CONFIG_FILE))
     source = "the embedded default"
     found: Path | None = None
+    raw: bytes | None = None
     if file.exists():
         source, found = str(file), file
         try:
-            tomllib.loads(file.read_text(encoding="utf-8"))  # a clear message for a broken file, first
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file} is not valid TOML: {exc}") from exc
-        except (OSError, UnicodeDecodeError) as exc:
+            raw = file.read_bytes()
+        except OSError as exc:
             raise ConfigError(f"cannot read config file {file}: {exc}") from exc
     elif explicit:
         raise ConfigError(f"config file {file} does not exist")
     applied = _overrides(environ)
     if applied:
         source += " with environment overrides " + ", ".join(applied)
+    folder = config_cache.cache_folder(environ)
     try:
-        data = _from_file(tomllib.loads(found.read_text(encoding="utf-8"))) if found is not None else {}
+        key: str | None = config_cache.cache_key(found, raw, _environment(environ), source)
+    except ValueError:  # a variable that does not decode: validation below says which
+        key = None
+    remembered = config_cache.load(folder, key) if key is not None else None
+    if remembered is not None:
+        apply_redaction(remembered)
+        return remembered
+    text = ""
+    if raw is not None:
+        try:
+            text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text reads it
+            tomllib.loads(text)  # a clear message for a broken file, first
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"cannot read config file {file}: {exc}") from exc
+    try:
+        data = _from_file(tomllib.loads(text)) if found is not None else {}
         loaded = Config.model_validate(_deep_update(data, _environment(environ)))
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source)) from exc
@@ -694,6 +715,8 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     # validated again from its dump: defaults of the sections are validated too (a ByteSize from "2GB")
     config = Config.model_validate(loaded.model_dump())
     config._source = source
+    if key is not None:
+        config_cache.save(folder, key, config)
     apply_redaction(config)
     return config
 

@@ -29,7 +29,8 @@ T0 = datetime(2024, 1, 1, 5, tzinfo=UTC)
 
 # Runs ``logpipe ARGS`` in this process, then writes the exit code and which of the modules named are loaded.
 PROBE = """
-import json, runpy, sys
+import json, os, runpy, sys
+os.environ["LOGPIPE_NORMAL_EXIT"] = "1"  # the probe reads sys.modules after the command: not ended early
 watched, out = json.loads(sys.argv[1]), sys.argv[2]
 sys.argv = ["logpipe", *sys.argv[3:]]
 code = 0

@@ -11,8 +11,23 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point (the ``logpipe`` console script)."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """Entry point (the ``logpipe`` console script). Run as the process's own command line (``argv``
+    None), the process ends without interpreter teardown once the command is done
+    (``logpipe.cli.quick_exit``)."""
+    if argv is not None:
+        _dispatch(list(argv))
+        return
+    from logpipe.cli.quick_exit import quick_exit
+
+    try:
+        _dispatch(sys.argv[1:])
+    except SystemExit as exc:
+        quick_exit(exc.code)
+        raise
+    quick_exit(0)
+
+
+def _dispatch(args: list[str]) -> None:
     if args[:2] == ["patterns", "mine"]:
         from logpipe.cli.guard import guarded
         from logpipe.cli.patterns import mine_command
@@ -22,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     from logpipe.cli.app import main as app_main
 
-    app_main(argv)
+    app_main(args)
 
 
 def __getattr__(name: str) -> object:

@@ -7,7 +7,10 @@ Why a server and not ``mock_aws``: the code under test builds its own boto3 clie
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +44,18 @@ def isolate_environment(environ: Any = None) -> list[str]:
     for name in removed:
         del environ[name]
     environ.update(SAFE_AWS_ENV)
+    # Validated configurations are remembered in the user's cache folder (logpipe.config_cache): the
+    # session's thousands of test configurations go to a folder of its own, not the developer's home.
+    if environ is os.environ and "LOGPIPE_TEST_CACHE_HOME" not in _SESSION:
+        folder = tempfile.mkdtemp(prefix="logpipe-test-cache-")
+        _SESSION["LOGPIPE_TEST_CACHE_HOME"] = folder
+        atexit.register(shutil.rmtree, folder, True)
+    if environ is os.environ:
+        environ["XDG_CACHE_HOME"] = _SESSION["LOGPIPE_TEST_CACHE_HOME"]
     return removed
+
+
+_SESSION: dict[str, str] = {}
 
 
 @dataclass

@@ -1,0 +1,144 @@
+"""Validated configurations remembered between processes, so a command does not build pydantic's
+validators for every section of ``Config`` each time it starts.
+
+Why: building the validators of the config's 22 models was the largest single cost of a warm
+``logpipe query run`` outside DuckDB (~0.1-0.2 s of a process whose DuckDB part over a month of
+compacted hours is ~0.2 s). The models are declared with ``defer_build``: a process that finds its
+configuration here never builds them; one that does not validates exactly as before and leaves the
+result here for the next.
+
+What is remembered is the validated ``Config`` itself (pickled), under a key of everything the
+validation reads: the file's path and bytes, what the ``LOGPIPE_*`` variables set (as the loader
+decodes them) and the variables the defaults read (``AWS_REGION``, ``AWS_DEFAULT_REGION``), logpipe's version, the source of the
+models (``config.py``'s size and mtime) and pydantic's version. A changed file, variable or model
+is a new key.
+
+Never remembered: a configuration holding a secret (what ``redact_config`` would mask: a password in
+the state URL, a literal key or token), so no secret is written anywhere it was not already; and
+nothing when the folder cannot be written (a read-only container image): the command validates as
+before. A file that cannot be read back (damaged, another Python's, someone else's) is ignored.
+
+The folder: ``$XDG_CACHE_HOME/logpipe/config`` (default ``~/.cache/logpipe/config``), created
+``0700``, each file ``0600``; at most ``KEEP`` files (the oldest go first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
+
+# Bump when what is pickled changes shape in a way the key does not see.
+CACHE_FORMAT = 1
+KEEP = 64
+# Read by the models' defaults, not only by the LOGPIPE_<SECTION>_<KEY> overrides.
+DEFAULTS_READ = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def cache_folder(environ: Mapping[str, str]) -> Path | None:
+    """Where the configurations are kept; None where no home or cache folder is known."""
+    base = environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = environ.get("HOME")
+        if not home:
+            return None
+        base = os.path.join(home, ".cache")
+    return Path(base) / "logpipe" / "config"
+
+
+def cache_key(path: Path | None, text: bytes | None, from_environment: Mapping[str, Any], source: str) -> str:
+    """Everything the validation of this file in this environment depends on, hashed:
+    ``from_environment`` is what the ``LOGPIPE_*`` variables set (``config._environment``), ``source``
+    the text messages name the configuration by."""
+    import pydantic
+
+    from logpipe import __version__
+
+    models = Path(__file__).with_name("config.py").stat()
+    digest = hashlib.sha256()
+    for part in (str(CACHE_FORMAT), __version__, pydantic.VERSION, sys.version,
+                 f"{models.st_size}:{models.st_mtime_ns}", str(path.resolve()) if path is not None else "-"):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(text if text is not None else b"\0no file\0")
+    digest.update(b"\0" + json.dumps(from_environment, sort_keys=True, default=repr).encode("utf-8", "surrogateescape"))
+    digest.update(b"\0" + source.encode("utf-8", "surrogateescape"))
+    # the variables the models' default factories read, from the process's own environment as they
+    # read it (``config._default_region``)
+    for name in DEFAULTS_READ:
+        value = os.environ.get(name)
+        digest.update(b"\0" + name.encode() + b"=" + (b"\0unset" if value is None else
+                                                         value.encode("utf-8", "surrogateescape")))
+    return digest.hexdigest()
+
+
+def load(folder: Path | None, key: str) -> Config | None:
+    """The configuration remembered under ``key``; None if there is none that can be trusted."""
+    from logpipe.config import Config
+
+    if folder is None:
+        return None
+    file = folder / f"{key}.pickle"
+    try:
+        with open(file, "rb") as handle:
+            if os.fstat(handle.fileno()).st_uid != os.getuid():
+                return None  # only ever a file this user wrote
+            stored_key, config = pickle.load(handle)  # the user's own 0600 file (checked above)
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError,
+            IndexError):
+        return None
+    if stored_key != key or not isinstance(config, Config):
+        return None
+    return config
+
+
+def save(folder: Path | None, key: str, config: Config) -> None:
+    """Remember ``config`` under ``key``, unless it holds a secret; a failure to write is not an error."""
+    from logpipe.config import redact_config
+
+    if folder is None:
+        return
+    dumped = config.model_dump()
+    if redact_config(dumped) != dumped:
+        return  # a secret in the configuration: never written to the cache
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".config-", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                pickle.dump((key, config), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, folder / f"{key}.pickle")
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _prune(folder)
+    except (OSError, pickle.PicklingError):
+        return
+
+
+def _prune(folder: Path) -> None:
+    """Keep the newest ``KEEP`` files (tests and scripts make many configurations)."""
+    entries: list[tuple[int, Any]] = []
+    with os.scandir(folder) as listing:
+        for entry in listing:
+            if entry.name.endswith(".pickle"):
+                try:
+                    entries.append((entry.stat().st_mtime_ns, entry.path))
+                except OSError:
+                    continue
+    if len(entries) <= KEEP:
+        return
+    entries.sort()
+    for _, path in entries[:len(entries) - KEEP]:
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
