@@ -692,7 +692,7 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         key: str | None = config_cache.cache_key(found, raw, _environment(environ), source)
     except ValueError:  # a variable that does not decode: validation below says which
         key = None
-    remembered = config_cache.load(folder, key) if key is not None else None
+    remembered = config_cache.load(folder, key, Config) if key is not None else None
     if remembered is not None:
         apply_redaction(remembered)
         return remembered
@@ -715,7 +715,8 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     # validated again from its dump: defaults of the sections are validated too (a ByteSize from "2GB")
     config = Config.model_validate(loaded.model_dump())
     config._source = source
-    if key is not None:
+    dumped = config.model_dump()
+    if key is not None and redact_config(dumped) == dumped:  # never a configuration holding a secret
         config_cache.save(folder, key, config)
     apply_redaction(config)
     return config

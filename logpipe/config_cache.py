@@ -32,10 +32,9 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from logpipe.config import Config
+T = TypeVar("T")
 
 # Bump when what is pickled changes shape in a way the key does not see.
 CACHE_FORMAT = 1
@@ -63,7 +62,7 @@ def cache_key(path: Path | None, text: bytes | None, from_environment: Mapping[s
 
     from logpipe import __version__
 
-    models = Path(__file__).with_name("config.py").stat()
+    models = Path(__file__).with_name("config.py").stat()  # the models' source (this module is beside it)
     digest = hashlib.sha256()
     for part in (str(CACHE_FORMAT), __version__, pydantic.VERSION, sys.version,
                  f"{models.st_size}:{models.st_mtime_ns}", str(path.resolve()) if path is not None else "-"):
@@ -80,10 +79,8 @@ def cache_key(path: Path | None, text: bytes | None, from_environment: Mapping[s
     return digest.hexdigest()
 
 
-def load(folder: Path | None, key: str) -> Config | None:
-    """The configuration remembered under ``key``; None if there is none that can be trusted."""
-    from logpipe.config import Config
-
+def load(folder: Path | None, key: str, kind: type[T]) -> T | None:
+    """The configuration (a ``kind``) remembered under ``key``; None if there is none that can be trusted."""
     if folder is None:
         return None
     file = folder / f"{key}.pickle"
@@ -95,20 +92,16 @@ def load(folder: Path | None, key: str) -> Config | None:
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError,
             IndexError):
         return None
-    if stored_key != key or not isinstance(config, Config):
+    if stored_key != key or not isinstance(config, kind):
         return None
     return config
 
 
-def save(folder: Path | None, key: str, config: Config) -> None:
-    """Remember ``config`` under ``key``, unless it holds a secret; a failure to write is not an error."""
-    from logpipe.config import redact_config
-
+def save(folder: Path | None, key: str, config: Any) -> None:
+    """Remember ``config`` under ``key``; a failure to write is not an error. The caller has made sure
+    it holds no secret (``config.load_config``)."""
     if folder is None:
         return
-    dumped = config.model_dump()
-    if redact_config(dumped) != dumped:
-        return  # a secret in the configuration: never written to the cache
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".config-", suffix=".tmp")
@@ -142,3 +135,6 @@ def _prune(folder: Path) -> None:
             os.unlink(path)
         except OSError:
             continue
+
+
+__all__ = ["CACHE_FORMAT", "DEFAULTS_READ", "KEEP", "T", "cache_folder", "cache_key", "load", "save"]

@@ -155,7 +155,7 @@ def test_a_damaged_or_foreign_file_is_ignored_and_replaced(tmp_path: Path) -> No
                    pickle.dumps((cached.stem, {"store": {"root": "/elsewhere"}}))):
         cached.write_bytes(damage)
         assert load_config(path, env).model_dump() == expected
-        assert config_cache.load(cached.parent, cached.stem) is not None  # written again, whole
+        assert config_cache.load(cached.parent, cached.stem, Config) is not None  # written again, whole
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to give a file away")
@@ -165,7 +165,7 @@ def test_a_file_of_another_user_is_not_trusted(tmp_path: Path) -> None:
     load_config(path, env)
     (cached,) = cached_files(tmp_path)
     os.chown(cached, 65534, 65534)
-    assert config_cache.load(cached.parent, cached.stem) is None
+    assert config_cache.load(cached.parent, cached.stem, Config) is None
     assert load_config(path, env).store.root == str(tmp_path / "data")
 
 
@@ -192,7 +192,7 @@ def test_the_folder_keeps_the_newest_files(tmp_path: Path, monkeypatch: pytest.M
     assert (folder.stat().st_mode & 0o777) == 0o700
     assert all((f.stat().st_mode & 0o777) == 0o600 for f in kept)
     # the newest three are those kept: loading them again needs no validation
-    roots = {config_cache.load(folder, f.stem).store.root for f in kept}  # type: ignore[union-attr]
+    roots = {config_cache.load(folder, f.stem, Config).store.root for f in kept}  # type: ignore[union-attr]
     assert roots == {"/data/3", "/data/4", "/data/5"}
 
 

@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "logpipe"
 # From the ground up. A unit is a top-level module or subpackage of logpipe.
 LAYERS: list[set[str]] = [
     {"logpipe", "logpipe.errors"},  # the package's version; the exceptions a user can act on
-    {"logpipe.extras", "logpipe.layout", "logpipe.schema", "logpipe.redact", "logpipe.text"},  # contracts, wording
+    {"logpipe.extras", "logpipe.layout", "logpipe.schema", "logpipe.redact", "logpipe.text",
+     "logpipe.config_cache"},  # contracts, wording; validated configurations kept between processes
     {"logpipe.config"},  # the validated configuration
     {"logpipe.aws", "logpipe.charts", "logpipe.state"},  # clients, chart drawing, the state database
     {"logpipe.store"},  # the log store over an object store

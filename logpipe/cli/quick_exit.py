@@ -67,3 +67,6 @@ def quick_exit(code: object) -> None:
     if isinstance(code, str) and not _flushed():
         return
     os._exit(status)
+
+
+__all__ = ["NORMAL_EXIT_VARIABLE", "exit_status", "quick_exit"]
