@@ -757,3 +757,98 @@ def test_a_compacted_days_data_quality_is_remembered_and_is_that_of_its_raw_obje
         gone = conn.execute(text("DELETE FROM object_verdicts WHERE url LIKE :u"), {"u": "%hour=20%"}).rowcount
     assert gone == 1
     assert quality(config)["objects"] == expected["objects"] - 1 and list(folder.glob("*.json")) == []
+
+
+def _backdate(store: Any, day: datetime, seconds_ago: int) -> None:
+    """Give a day's raw folders (the day's and its hours') an mtime in the past: a settled day."""
+    import os
+    import time
+    from pathlib import Path
+
+    moment = time.time() - seconds_ago
+    folder = Path(store.objects.root) / store.layout.prefix / f"dt={day:%Y-%m-%d}"
+    for path in [folder, *[p for p in folder.iterdir() if p.is_dir()]]:
+        os.utime(path, (moment, moment))
+
+
+def test_a_settled_day_is_read_from_its_day_file_without_listing_its_raw_objects(tmp_store, monkeypatch) -> None:
+    """A whole day whose raw folders are as they were when a listing found its objects merged into its
+    day file (with their data quality remembered) is read without listing them: the same records, the
+    same data quality. An object added or removed since - even with the folders' times set back, as
+    long as they differ - is seen: the day is listed and read as before. A folder changed within the
+    last seconds is never stamped."""
+    from pathlib import Path
+
+    from support import damaged_corpus
+
+    from logpipe.engines.duckdb import QUALITY_FOLDER
+    from logpipe.store.local import LocalObjectStore
+    from logpipe.store.logs import UNRECOGNISED
+
+    store = tmp_store
+    damaged_corpus.build(store, D1 + 5 * HOUR)
+    store.write_object(store.layout.object_key(D1 + 20 * HOUR, seq=1), gzip_lines([rec(D1 + 20 * HOUR, "z")]))
+    store.write_object(store.layout.object_key(D1 + DAY + HOUR, seq=1), gzip_lines([rec(D1 + DAY + HOUR, "n")]))
+    config, raw = config_for(store), config_for(store, compact={"read": False})
+    assert [d.action for d in open_compactor(config).run(D1 + DAY + LATE).days] == ["written"]
+    listed: list[str] = []
+    real = LocalObjectStore.iter_objects
+
+    def spy(self: Any, prefix: str) -> Any:
+        listed.append(prefix)
+        return real(self, prefix)
+
+    monkeypatch.setattr(LocalObjectStore, "iter_objects", spy)
+    day_folder = f"{store.layout.prefix}/dt={D1:%Y-%m-%d}"
+    stamps = Path(config.store.cache_dir) / QUALITY_FOLDER
+
+    def answer(cfg: Any, end: datetime = D1 + DAY) -> tuple[dict[str, Any], list[str], bool]:
+        UNRECOGNISED.clear()
+        listed.clear()
+        result = run_query(cfg, adhoc_query("SELECT request_id, level FROM logs WHERE dt BETWEEN :dt_start AND "
+                                            ":dt_end AND ts >= :window_start AND ts < :window_end"), D1, end)
+        body = result.stats.quality.to_dict()
+        body["damaged_objects"] = sorted(map(json.dumps, body["damaged_objects"]))
+        rows = sorted(map(str, result.frame.itertuples(index=False)))
+        return body, rows, any(p.startswith(day_folder) for p in listed)
+
+    expected_quality, expected_rows, _ = answer(raw)
+    assert answer(config) == (expected_quality, expected_rows, True)  # changed just now: listed, no stamp
+    assert answer(config) == (expected_quality, expected_rows, True)
+    assert not any("day-stamp" in f.read_text() for f in stamps.glob("*.json"))
+    _backdate(store, D1, 3600)
+    assert answer(config) == (expected_quality, expected_rows, True)  # listed once more, stamped
+    assert answer(config) == (expected_quality, expected_rows, False)  # settled: not listed
+    assert answer(config, D1 + DAY + 2 * HOUR)[2] is False  # a longer window too (the next day listed raw)
+    # a late object in the day: its folder changes (set back again, but to another time)
+    store.write_object(store.layout.object_key(D1 + 7 * HOUR, seq=9), gzip_lines([rec(D1 + 7 * HOUR, "late")]))
+    _backdate(store, D1, 1800)
+    late_quality, late_rows, _ = answer(raw)
+    assert any("late" in r for r in late_rows) and late_rows != expected_rows
+    assert answer(config) == (late_quality, late_rows, True)  # listed: the hour is read raw
+    # an object removed
+    victim = store.layout.object_key(D1 + 20 * HOUR, seq=1)
+    store.objects.delete(victim)
+    _backdate(store, D1, 900)
+    gone_quality, gone_rows, _ = answer(raw)
+    assert answer(config) == (gone_quality, gone_rows, True)
+    # compacted again, settled again: still the raw objects' answer
+    open_compactor(config).run(D1 + DAY + LATE, recheck=timedelta(days=3))
+    _backdate(store, D1, 600)
+    assert answer(config) == (gone_quality, gone_rows, True)
+    assert answer(config) == (gone_quality, gone_rows, False)
+    # what is remembered with the stamp is what answers; damaged, it is not trusted: listed again
+    from logpipe.config import parse_duration
+    from logpipe.engines import translation_cache
+    from logpipe.engines.duckdb import _stamp_key
+    from logpipe.store.compacted import list_compacted_days
+
+    key = _stamp_key(store.url(list_compacted_days(store, D1, D1 + DAY)[D1].key), parse_duration(config.service.lateness))
+    remembered = translation_cache.load(config.store.cache_dir, key, QUALITY_FOLDER)
+    assert remembered is not None and remembered["hours"] > 1
+    translation_cache.save(config.store.cache_dir, key, {**remembered, "quality": {**remembered["quality"],
+                                                                                  "misplaced": 4321}}, QUALITY_FOLDER)
+    assert answer(config)[0]["misplaced"] == 4321
+    translation_cache.save(config.store.cache_dir, key, {**remembered, "quality": "damaged"}, QUALITY_FOLDER)
+    assert answer(config) == (gone_quality, gone_rows, True)
+    assert answer(config) == (gone_quality, gone_rows, False)  # stamped again by that listing

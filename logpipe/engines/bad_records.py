@@ -79,6 +79,10 @@ class ReadPlan:
     # The days read from their day file (00:00 UTC): the URL of that file, which names the raw objects
     # it was merged from (its fingerprint) - the key of their data quality, remembered (DuckDBEngine).
     covered_days: dict[datetime, str] = field(default_factory=dict)
+    # Of those, the days whose raw objects were not listed (``compacted.settled_days``), and the stamps
+    # of the others' raw folders, taken before their listing (to settle them next time).
+    settled_days: list[datetime] = field(default_factory=list)
+    day_stamps: dict[datetime, Any] = field(default_factory=dict)
 
     @property
     def files(self) -> list[str]:

@@ -44,7 +44,7 @@ from logpipe.engines.raw_sql import (
     readable_directories,
 )
 from logpipe.errors import AthenaOnlyError, EngineError, StoreError
-from logpipe.layout import DAY, floor_day, floor_hour, to_ms, utc
+from logpipe.layout import DAY, DT_FORMAT, floor_day, floor_hour, to_ms, utc
 from logpipe.schema import (
     PARTITION_COLUMNS,
     RAW_COLUMNS,
@@ -357,6 +357,9 @@ class DuckDBEngine:
         self._memo = self.objects.verdicts if self.objects is not None else None
         # connection -> its readable folders (its pool key) and the macros created on it
         self._readable_of: dict[int, tuple[list[str], set[str]]] = {}
+        # the remembered data quality of the days settled without a listing (day file URL -> quality)
+        self._settled_quality: dict[str, DataQuality] = {}
+        self._settled_unrecognised: dict[str, list[str]] = {}  # ... and what their listing reported
 
     def connect(self, files: list[str], parquet: Sequence[str] = (), clean: Collection[str] = (), sql: str = "",
                 objects: Sequence[object_cache.Wanted] = ()) -> Any:
@@ -470,7 +473,7 @@ class DuckDBEngine:
         if progress:
             progress("listing partitions")
         scan_end = statement.scan_end or statement.window_end
-        listing, split = self._listing(statement.window_start, scan_end)
+        listing, split = self._listing(statement.window_start, scan_end, statement.window_end)
         UNRECOGNISED.add(listing.unrecognised)
         objects = listing.objects if split is None else split.raw
         if self.reader is not None:
@@ -491,24 +494,53 @@ class DuckDBEngine:
                 plan.parquet.append((path, size))
             plan.covered = split.covered
             plan.covered_days = {d.day: self.store.url(d.key) for d in split.days}
+            plan.settled_days = list(split.settled)
+            plan.day_stamps = dict(split.stamps)
         return plan, listing.unrecognised
 
-    def _listing(self, start: Any, scan_end: Any) -> tuple[Any, Any]:
+    def _listing(self, start: Any, scan_end: Any, window_end: Any = None) -> tuple[Any, Any]:
         """The window's listing and (reading compacted hours) its split at the watermarks; shared by
-        the queries of the same window in a run cycle (``object_cache.ListingMemo``)."""
-        def make() -> tuple[Any, Any]:
-            listing = self.store.list_window(start, scan_end)
-            if not self.compacted:
-                return listing, None
-            from logpipe.store.compacted import read_watermark, split_hours
+        the queries of the same window in a run cycle (``object_cache.ListingMemo``).
 
-            return listing, split_hours(self.store, listing.objects, start, scan_end, read_watermark(self.store))
+        A whole day of the window's own hours whose raw folders are as they were when their objects
+        were last found merged into its day file, with their data quality remembered, is read from the
+        day file without listing its raw objects (``logpipe.store.compacted.settled_days``)."""
+        window_end = scan_end if window_end is None else window_end
+
+        def make() -> tuple[Any, Any]:
+            if not self.compacted:
+                return self.store.list_window(start, scan_end), None
+            from logpipe.store.compacted import read_watermark, settled_days, split_hours
+
+            watermark = read_watermark(self.store)
+            settled: dict[Any, Any] = {}
+            stamps: dict[Any, Any] = {}
+            if self.reader is not None and self.cache_dir:
+                settled, stamps = settled_days(self.store, start, min(utc(window_end), utc(scan_end)), watermark,
+                                               self._remembered_day)
+            listing = self.store.list_window(start, scan_end, skip_days=settled)
+            split = split_hours(self.store, listing.objects, start, scan_end, watermark, settled=settled)
+            read_days = {d.day for d in split.days}
+
+            def inside(day: datetime) -> list[str]:
+                # the files under the day's folder that are not objects, as its listing reported them
+                folder = self.store.url(f"{self.store.layout.prefix}/dt={day.strftime(DT_FORMAT)}") + "/"
+                return [u for u in listing.unrecognised if u.startswith(folder) and not u.endswith("/")]
+
+            split.stamps = {day: {"stamp": stamp, "unrecognised": inside(day)}
+                            for day, stamp in stamps.items() if day in read_days}
+            if settled:  # what their listing would have reported, as it reported it then
+                listing.unrecognised = sorted({*listing.unrecognised, *(
+                    u for found, _ in settled.values() for u in self._settled_unrecognised.get(
+                        self.store.url(found.key), []))})
+            return listing, split
 
         memo = object_cache.listings()
         if memo is None:
             return make()
         config = self.store.config
-        key = (self.store.url(), config.prefix, config.service_partition, utc(start), utc(scan_end), self.compacted)
+        key = (self.store.url(), config.prefix, config.service_partition, utc(start), utc(scan_end), utc(window_end),
+               self.compacted)
         found: tuple[Any, Any] = memo.get(key, make)
         return found
 
@@ -587,9 +619,9 @@ class DuckDBEngine:
         # The window's own hours: a partition hour (a whole hour) from the window's first hour to its end.
         first, end = floor_hour(statement.window_start), utc(statement.window_end)
         result = DataQuality(unrecognised=sorted(unrecognised))
-        if plan.covered and self.reader is not None:
+        if (plan.covered or plan.settled_days) and self.reader is not None:
             for part in self._covered_quality([o for o in plan.covered if first <= o.partition.hour < end],
-                                              plan.covered_days, first, end):
+                                              plan.covered_days, first, end, plan):
                 result.merge(part)
         for entry in plan.entries:
             if not first <= entry.obj.partition.hour < end:
@@ -597,8 +629,50 @@ class DuckDBEngine:
             result.add(entry.verdict if entry.verdict is not None else missing_verdict(entry))
         return result
 
+    def _remembered_day(self, day_file: Any, stamp: list[tuple[str, int, int]]) -> int | None:
+        """For ``settled_days``: the number of hours with raw objects of the day merged into ``day_file``,
+        if its raw folders' stamp is the one remembered (with the day's data quality and the files its
+        listing found that are not objects: one small file); else None."""
+        assert self.reader is not None
+        url = self.store.url(day_file.key)
+        lateness = self.reader.lateness_s
+        found = translation_cache.load(self.cache_dir, _stamp_key(url, lateness), QUALITY_FOLDER)
+        if not isinstance(found, dict) or found.get("stamp") != [list(s) for s in stamp]:
+            return None
+        part: DataQuality | None = None
+        with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
+            part = DataQuality.from_part(found["quality"])
+        hours, unrecognised = found.get("hours"), found.get("unrecognised")
+        if part is None or not isinstance(hours, int) or hours < 1 or not isinstance(unrecognised, list):
+            return None
+        self._settled_quality[url] = part
+        self._settled_unrecognised[url] = [str(u) for u in unrecognised]
+        return hours
+
+    def _remembered_quality(self, day_file_url: str) -> DataQuality | None:
+        assert self.reader is not None
+        remembered = translation_cache.load(self.cache_dir, _quality_key(day_file_url, self.reader.lateness_s),
+                                            QUALITY_FOLDER)
+        if remembered is None:
+            return None
+        with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
+            return DataQuality.from_part(remembered)
+        return None
+
+    def _settled_day_quality(self, day: datetime, url: str) -> DataQuality:
+        """The remembered data quality of a day whose raw objects were not listed (read when it settled;
+        gone since - a cache folder emptied in between - the day's objects are listed and looked up)."""
+        assert self.reader is not None
+        part = self._settled_quality.get(url) or self._remembered_quality(url)
+        if part is not None:
+            return part
+        objects = self.store.list_window(day, day + DAY).objects
+        keys = [(self.store.url(o.key), o.size, o.version) for o in objects]
+        known = self.reader.known(keys, self._memo)
+        return quality(v for v in (known.get(k) for k in keys) if v is not None)
+
     def _covered_quality(self, objects: list[StoredObject], days: Mapping[datetime, str], first: datetime,
-                         end: datetime) -> list[DataQuality]:
+                         end: datetime, plan: ReadPlan | None = None) -> list[DataQuality]:
         """The data quality of the raw objects of compacted hours (in their order, a run of objects at a
         time), from their remembered verdicts. A day the window holds whole and reads from its day file
         is answered from the cache folder once its objects' verdicts were all found scanned: the file's
@@ -632,15 +706,32 @@ class DuckDBEngine:
         wanted = [key for keys in parts if isinstance(keys, list) for key in keys]
         known = self.reader.known(wanted, self._memo) if wanted else {}
         found: list[DataQuality] = []
-        for (file, _run), part_or_keys in zip(runs, parts, strict=True):
+        stamps = plan.day_stamps if plan is not None else {}
+        day_of = {url: day for day, url in days.items()}
+        for (file, run), part_or_keys in zip(runs, parts, strict=True):
+            remembered = isinstance(part_or_keys, DataQuality)
             if isinstance(part_or_keys, DataQuality):
-                found.append(part_or_keys)
-                continue
-            verdicts = [known.get(key) for key in part_or_keys]
-            part = quality(v for v in verdicts if v is not None)
-            if file is not None and all(v is not None and v.scanned(lateness) for v in verdicts):
-                translation_cache.save(self.cache_dir, _quality_key(file, lateness), part.to_part(), QUALITY_FOLDER)
+                part = part_or_keys
+            else:
+                verdicts = [known.get(key) for key in part_or_keys]
+                part = quality(v for v in verdicts if v is not None)
+                if file is not None and all(v is not None and v.scanned(lateness) for v in verdicts):
+                    translation_cache.save(self.cache_dir, _quality_key(file, lateness), part.to_part(), QUALITY_FOLDER)
+                    remembered = True
+            taken = stamps.get(day_of[file]) if file is not None and file in day_of else None
+            if remembered and taken is not None and file is not None:
+                # the raw folders as they were before the listing that found exactly these objects merged
+                # into this day file: the next query reads the day without listing them
+                hours = len({o.partition.hour for o in run})
+                translation_cache.save(self.cache_dir, _stamp_key(file, lateness),
+                                       {"stamp": [list(s) for s in taken["stamp"]], "hours": hours,
+                                        "unrecognised": taken["unrecognised"], "quality": part.to_part()},
+                                       QUALITY_FOLDER)
             found.append(part)
+        if plan is not None:
+            for day in plan.settled_days:
+                if first <= day and day + DAY <= end:
+                    found.append(self._settled_day_quality(day, days[day]))
         return found
 
     def explain(self, statement: BoundStatement, analyze: bool = True) -> str:
@@ -697,6 +788,11 @@ QUALITY_FORMAT = 1
 
 def _quality_key(day_file: str, lateness_s: int) -> list[Any]:
     return ["day-quality", QUALITY_FORMAT, day_file, lateness_s]
+
+
+def _stamp_key(day_file: str, lateness_s: int) -> list[Any]:
+    """The stamp of a day's raw folders remembered beside its data quality (``settled_days``)."""
+    return ["day-stamp", QUALITY_FORMAT, day_file, lateness_s]
 
 
 @contextmanager

@@ -21,9 +21,11 @@ Which files a window reads (``split_hours``), each record once:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from logpipe.errors import StoreError
 from logpipe.layout import (
@@ -177,6 +179,12 @@ class HourSplit:
     watermark: datetime | None
     days: list[CompactedDay] = field(default_factory=list)  # the day files read
     day_hours: int = 0  # compacted hours read through those day files
+    # Days read from their day file without listing their raw objects (``settled_days``): none of
+    # their objects is in ``covered``; their data quality is remembered by the engine.
+    settled: list[datetime] = field(default_factory=list)
+    # The stamps of the days whose raw objects were listed and found in their day file, taken before
+    # the listing (``Store.day_stamp``): what the engine remembers to settle them next time.
+    stamps: dict[datetime, Any] = field(default_factory=dict)
 
     @property
     def parquet(self) -> list[tuple[str, int]]:
@@ -196,23 +204,75 @@ def whole_days(start: datetime, end: datetime) -> list[datetime]:
     return days
 
 
+def settled_days(store: Store, start: datetime, end: datetime, watermark: datetime | None,
+                 remembered: Callable[[CompactedDay, list[tuple[str, int, int]]], int | None]
+                 ) -> tuple[dict[datetime, tuple[CompactedDay, int]], dict[datetime, Any]]:
+    """The whole days of the window that can be read from their day file without listing their raw
+    objects, and the stamps (taken now, before any listing) of the other candidate days.
+
+    A day settles when its raw folders' stamp (``Store.day_stamp``) is the one ``remembered`` has for
+    its current day file (the number of its hours with raw objects; None: none remembered): the
+    objects are the same as when a listing found exactly them merged into that file. Why: the raw
+    listing was most of what a compacted query cost outside DuckDB, growing with the objects an hour
+    holds (a busy fleet's hundreds), where a stamp is one folder read and a stat per hour folder.
+
+    A stamp taken within ``STAMP_SETTLE`` of a folder's mtime is not given out (timestamps are coarse:
+    a folder changed twice within one tick could keep its mtime)."""
+    if watermark is None:
+        return {}, {}
+    candidates = whole_days(start, min(utc(end), watermark))
+    mark = read_day_watermark(store) if candidates else None
+    candidates = [d for d in candidates if mark is not None and d + DAY <= mark]
+    if not candidates:
+        return {}, {}
+    made = list_compacted_days(store, candidates[0], candidates[-1] + DAY)
+    settled: dict[datetime, tuple[CompactedDay, int]] = {}
+    stamps: dict[datetime, Any] = {}
+    newest = time.time_ns() - STAMP_SETTLE_NS
+    for day in candidates:
+        found = made.get(day)
+        if found is None or found.fingerprint == "several":
+            continue
+        stamp = store.day_stamp(day)
+        if stamp is None or max(mtime for _, mtime, _ in stamp) > newest:
+            continue
+        hours = remembered(found, stamp)
+        if hours is not None:
+            settled[day] = (found, hours)
+        else:
+            stamps[day] = stamp
+    return settled, stamps
+
+
+# A folder stamp is trusted only once its newest mtime is this much in the past.
+STAMP_SETTLE_NS = 5 * 1_000_000_000
+
+
 def split_hours(store: Store, objects: Sequence[StoredObject], start: datetime, end: datetime,
-                watermark: datetime | None, days: bool = True) -> HourSplit:
+                watermark: datetime | None, days: bool = True,
+                settled: Mapping[datetime, tuple[CompactedDay, int]] | None = None) -> HourSplit:
     """Which of a window's hours are read from Parquet: an hour before the watermark whose Parquet file
     was made from exactly the raw objects listed now. Every other hour is read raw. So each record is
     read once, from one form or the other, never both and never neither.
 
     ``days``: a valid day file (see the module) stands for its hours - the day watermark is read only
     when the window covers a whole day before the hour watermark, and the hour files of a valid day
-    are not listed."""
+    are not listed. ``settled`` (``settled_days``): days read from their day file whose raw objects
+    were not listed (``objects`` holds none of them)."""
     if watermark is None or floor_hour(start) >= watermark:
         return HourSplit([], list(objects), [], watermark)
+    settled = settled or {}
     by_hour: dict[datetime, list[StoredObject]] = {}
     for obj in objects:
         by_hour.setdefault(obj.partition.hour, []).append(obj)
     fingerprints = {hour: raw_fingerprint([(o.key, o.size) for o in raw]) for hour, raw in by_hour.items()}
     split = HourSplit([], [], [], watermark)
-    valid = _valid_days(store, fingerprints, whole_days(start, min(utc(end), watermark))) if days else {}
+    valid = _valid_days(store, fingerprints, [d for d in whole_days(start, min(utc(end), watermark))
+                                              if d not in settled]) if days else {}
+    for day, (found, hours) in settled.items():
+        valid[day] = found
+        split.day_hours += hours
+    split.settled = sorted(settled)
     split.days = [valid[day] for day in sorted(valid)]
     parquet = list_compacted(store, start, min(utc(end), watermark), skip=valid)
     for hour in sorted(by_hour):

@@ -61,6 +61,26 @@ class LocalObjectStore:
         except OSError as exc:
             raise StoreError(f"cannot list {folder}: {exc}") from exc
 
+    def folder_stamp(self, prefix: str) -> list[tuple[str, int, int]] | None:
+        """What tells whether the objects directly inside the folders directly under ``prefix`` changed:
+        (name, mtime in ns, inode) of the folder and of each folder in it, without listing their files.
+        Adding, removing or renaming an object changes its folder's mtime (a write here goes through a
+        rename); rewriting one in place does not (objects are never rewritten: Firehose writes new ones).
+        None when the folder is not there."""
+        folder = os.path.join(str(self.root), prefix)
+        try:
+            own = os.stat(folder)
+            stamp = [("", own.st_mtime_ns, own.st_ino)]
+            with os.scandir(folder) as listing:
+                for entry in listing:
+                    if entry.is_dir(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        stamp.append((entry.name, st.st_mtime_ns, st.st_ino))
+        except OSError:
+            return None
+        stamp.sort()
+        return stamp
+
     def folders(self, prefix: str) -> list[str]:
         folder = self.root / prefix
         if not folder.is_dir():

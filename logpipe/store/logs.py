@@ -12,7 +12,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -191,11 +191,21 @@ class Store:
         """Every object in the hour partitions of ``start <= t < end``, in time order."""
         return self.list_window(start, end).objects
 
-    def list_window(self, start: datetime, end: datetime) -> Listing:
+    def day_stamp(self, day: datetime) -> list[tuple[str, int, int]] | None:
+        """The stamp of a day's raw folders (``LocalObjectStore.folder_stamp``): equal stamps, the same
+        objects. None where there is none to take: an S3 store, a layout partitioned by service, a
+        missing day."""
+        if not isinstance(self.objects, LocalObjectStore) or self.config.service_partition:
+            return None
+        return self.objects.folder_stamp(f"{self.layout.prefix}/dt={day.strftime(DT_FORMAT)}")
+
+    def list_window(self, start: datetime, end: datetime, skip_days: Collection[datetime] = ()) -> Listing:
         """The window's objects (in time order), and paths near them that are not objects of the layout.
 
         Short windows are listed hour folder by hour folder; longer ones by the day folders that exist,
-        so a window of years costs one listing per day that holds data, not one per hour."""
+        so a window of years costs one listing per day that holds data, not one per hour. ``skip_days``
+        (00:00 UTC each): days not listed (their objects are known another way)."""
+        skipped = {day.strftime(DT_FORMAT) for day in skip_days}
         first, end = floor_hour(start), utc(end)
         unrecognised: list[str] = []
         objects: list[StoredObject] = []
@@ -208,6 +218,8 @@ class Store:
         for root in roots:
             service = root.rsplit(SERVICE_FOLDER, 1)[1] if self.config.service_partition else None
             present = self._examine(root, unrecognised, first_day, last_day)
+            if skipped:
+                present = [day for day in present if day not in skipped]
             if by_day:
                 for day in present:
                     objects.extend(o for o in self._objects_under(f"{root}/dt={day}", unrecognised)
