@@ -315,9 +315,9 @@ def test_a_run_cycle_lists_each_window_once_for_all_its_queries(tmp_store, monke
     listed: list[tuple[datetime, datetime]] = []
     real = Store.list_window
 
-    def list_window(self: Store, start: datetime, until: datetime) -> Any:
+    def list_window(self: Store, start: datetime, until: datetime, **options: Any) -> Any:
         listed.append((start, until))
-        return real(self, start, until)
+        return real(self, start, until, **options)
 
     monkeypatch.setattr(Store, "list_window", list_window)
 
