@@ -19,7 +19,8 @@ nothing when the folder cannot be written (a read-only container image): the com
 before. A file that cannot be read back (damaged, another Python's, someone else's) is ignored.
 
 The folder: ``$XDG_CACHE_HOME/logpipe/config`` (default ``~/.cache/logpipe/config``), created
-``0700``, each file ``0600``; at most ``KEEP`` files (the oldest go first).
+``0700``, each file ``0600``; at most ``KEEP`` files (the oldest go first). A folder that is not the
+user's own, or that others can write in, is neither read nor written.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def cache_key(path: Path | None, text: bytes | None, from_environment: Mapping[s
 
 def load(folder: Path | None, key: str, kind: type[T]) -> T | None:
     """The configuration (a ``kind``) remembered under ``key``; None if there is none that can be trusted."""
-    if folder is None:
+    if folder is None or not _private(folder):
         return None
     file = folder / f"{key}.pickle"
     try:
@@ -104,6 +105,8 @@ def save(folder: Path | None, key: str, config: Any) -> None:
         return
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(folder):
+            return
         descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".config-", suffix=".tmp")
         try:
             with os.fdopen(descriptor, "wb") as handle:
@@ -115,6 +118,16 @@ def save(folder: Path | None, key: str, config: Any) -> None:
         _prune(folder)
     except (OSError, pickle.PicklingError):
         return
+
+
+def _private(folder: Path) -> bool:
+    """The folder is this user's and no one else can write in it (else nothing is read from it or
+    written to it: a pickle is code)."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def _prune(folder: Path) -> None:

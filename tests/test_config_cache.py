@@ -169,6 +169,21 @@ def test_a_file_of_another_user_is_not_trusted(tmp_path: Path) -> None:
     assert load_config(path, env).store.root == str(tmp_path / "data")
 
 
+def test_a_folder_others_can_write_in_is_not_used(tmp_path: Path) -> None:
+    path = write(tmp_path, CONFIG.format(root=tmp_path / "data"))
+    env = environment(tmp_path)
+    load_config(path, env)
+    (cached,) = cached_files(tmp_path)
+    cached.parent.chmod(0o777)
+    assert config_cache.load(cached.parent, cached.stem, Config) is None
+    cached.unlink()
+    assert load_config(path, env).store.root == str(tmp_path / "data")
+    assert cached_files(tmp_path) == []  # nor written there
+    cached.parent.chmod(0o700)
+    load_config(path, env)
+    assert config_cache.load(cached.parent, cached.stem, Config) is not None
+
+
 def test_an_unwritable_cache_folder_only_costs_the_validation(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
