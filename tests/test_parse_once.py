@@ -242,3 +242,30 @@ def test_translations_are_remembered_between_processes(tmp_path: Path, monkeypat
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_the_cache_folder_keeps_its_most_recently_used_files(tmp_path: Path, monkeypatch) -> None:
+    """Each kind's folder is kept to MAX_FILES, the least recently used going first; a file read long
+    after it was written counts as used then."""
+    import os
+    import time
+
+    from logpipe.engines import translation_cache
+
+    monkeypatch.setattr(translation_cache, "MAX_FILES", 10)
+    monkeypatch.setattr(translation_cache, "PRUNE_EVERY", 5)
+    monkeypatch.setattr(translation_cache, "_saves", {})
+    folder = tmp_path / "cache"
+    past = time.time() - 3 * 86_400
+    for n in range(10):
+        translation_cache.save(folder, ["k", n], n, "quality")
+        file = translation_cache._file(folder, ["k", n], "quality")
+        os.utime(file, (past + n, past + n))  # written days ago, in this order
+    assert translation_cache.load(folder, ["k", 0], "quality") == 0  # the oldest, read now: used
+    for n in range(10, 16):
+        translation_cache.save(folder, ["k", n], n, "quality")  # the save at count 10 prunes
+    kept = {n for n in range(16) if translation_cache.load(folder, ["k", n], "quality") == n}
+    # pruned at the 11th save (11 files) down to 9: the two least recently used went (1, 2); at the
+    # 16th (14 files) down to 9 again: the next five (3 to 7). The one read stays throughout.
+    assert kept == {0, 8, 9, *range(10, 16)}
+    assert len(list((folder / "quality").glob("*.json"))) == 9

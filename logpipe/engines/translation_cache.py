@@ -11,18 +11,21 @@ change to any of them is a different name, so a stale translation is never read.
 Only translations whose inputs and outputs are plain JSON values (strings, numbers, booleans, NULL)
 are kept; any other one is simply translated again. The files are written atomically and readable by
 their owner only (``mkstemp``); a cache folder that cannot be read or written costs time, never an
-error. Like the downloaded objects beside them, the files are trusted as the user's own: whoever can
+error. Each kind's folder is kept to ``MAX_FILES`` files, the least recently used going first. Like
+the downloaded objects beside them, the files are trusted as the user's own: whoever can
 write the cache folder can already change the data a query reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,12 @@ import logpipe
 FOLDER = "translations"
 FORMAT = 1
 _PLAIN = (str, int, float, bool, type(None))
+# Each kind's folder keeps at most this many files, the least recently used going first (a file read
+# is marked used at most once a day); it is tidied at a process's first save and every PRUNE_EVERY saves.
+MAX_FILES = 10_000
+PRUNE_EVERY = 256
+TOUCH_AFTER_NS = 86_400 * 1_000_000_000
+_saves: dict[str, int] = {}
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,12 +70,18 @@ def load(folder: str | os.PathLike[str] | None, key: Any, kind: str = FOLDER) ->
     (``translations``; the engine keeps other values of its own the same way, e.g. ``quality``)."""
     if not folder:
         return None
+    file = _file(folder, key, kind)
     try:
-        data = json.loads(_file(folder, key, kind).read_text(encoding="utf-8"))
+        with open(file, encoding="utf-8") as handle:
+            data = json.loads(handle.read())
+            used = os.fstat(handle.fileno()).st_mtime_ns
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("key") != json.loads(json.dumps(key, default=str)):
         return None  # a hash collision or a foreign file: never trusted
+    if time.time_ns() - used > TOUCH_AFTER_NS:  # still in use: not the least recently used (see _prune)
+        with contextlib.suppress(OSError):
+            os.utime(file)
     return data.get("value")
 
 
@@ -86,7 +101,31 @@ def save(folder: str | os.PathLike[str] | None, key: Any, value: Any, kind: str 
             Path(tmp).unlink(missing_ok=True)
             raise
     except (OSError, TypeError, ValueError):
-        pass
+        return
+    count = _saves.get(str(file.parent), 0)
+    _saves[str(file.parent)] = count + 1
+    if count % PRUNE_EVERY == 0:
+        _prune(file.parent)
 
 
-__all__ = ["FOLDER", "load", "plain", "save", "translator_stamp"]
+def _prune(folder: Path) -> None:
+    """Keep the folder to ``MAX_FILES``: the least recently used files (oldest mtime) go first, down to
+    nine tenths of it, so that the next prune is not due at the next save."""
+    entries: list[tuple[int, str]] = []
+    try:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                if entry.name.endswith(".json"):
+                    with contextlib.suppress(OSError):
+                        entries.append((entry.stat().st_mtime_ns, entry.path))
+    except OSError:
+        return
+    if len(entries) <= MAX_FILES:
+        return
+    entries.sort()
+    for _, path in entries[:len(entries) - MAX_FILES * 9 // 10]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+__all__ = ["FOLDER", "FORMAT", "MAX_FILES", "PRUNE_EVERY", "TOUCH_AFTER_NS", "load", "plain", "save", "translator_stamp"]
