@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 import types
 import typing
 from collections import deque
@@ -554,6 +553,8 @@ def _complex_class(kind: Any) -> bool:
 
 def _decode(value: str) -> Any:
     """A list or table given as text: TOML (``['a', 'b']``), else JSON (ValueError when neither)."""
+    import tomllib  # (only a variable holding a list or table is decoded)
+
     try:
         return tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
@@ -696,6 +697,8 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     if remembered is not None:
         apply_redaction(remembered)
         return remembered
+    import tomllib  # a configuration remembered (config_cache) needs no TOML parser
+
     text = ""
     if raw is not None:
         try:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -157,7 +156,12 @@ class Layout:
                    seq: int | None = None) -> str:
         """A Firehose-style object name: ``{stream}-1-{YYYY-MM-DD-HH-MM-SS}-{id}.gz``."""
         stamp = utc(hour).strftime("%Y-%m-%d-%H-%M-%S")
-        ident = f"{seq:08d}" if seq is not None else uuid.uuid4().hex
+        if seq is None:
+            import uuid  # (uuid imports platform: a few ms of every command that never names an object)
+
+            ident = uuid.uuid4().hex
+        else:
+            ident = f"{seq:08d}"
         return f"{self.partition_dir(hour, service)}/{stream}-1-{stamp}-{ident}{OBJECT_SUFFIX}"
 
     def glob(self) -> str:

@@ -17,7 +17,6 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -148,6 +147,8 @@ class ObjectReader:
         if todo:
             if progress:
                 progress(f"checking {len(todo)} new objects")
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_workers=_workers(len(todo))) as pool:
                 checked = list(pool.map(lambda item: self._check(*item), todo))
             for entry in checked:
@@ -285,6 +286,8 @@ class BadRecordCounter:
             except duckdb.Error:
                 return path, None
 
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
             scanned = list(pool.map(one, files))
         found: dict[str, dict[str, int]] = {}
@@ -397,6 +400,8 @@ class BadRecordCounter:
         counts = {str(name): int(n) for name, n in rows}
         bad_files = [f for f in files if counts.get(f)]
         # Decompression (most of the cost) releases the GIL: one worker per core.
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=max(1, min(len(bad_files), os.cpu_count() or 1))) as pool:
             reasons = list(pool.map(lambda f: self._classify(f, counts[f]), bad_files))
         return dict(zip(bad_files, reasons, strict=True))

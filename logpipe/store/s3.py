@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +155,8 @@ class S3ObjectStore:
                     self._fetch(*item)
                 except ObjectMissing:
                     gone.add(item[1])
+
+            from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
                 list(pool.map(fetch, todo))
