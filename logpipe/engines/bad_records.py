@@ -38,7 +38,7 @@ from logpipe.store import Store, StoredObject
 from logpipe.store.cache import disk_error, evict, touch
 from logpipe.store.integrity import ObjectCheck, check_file, missing, write_salvaged
 from logpipe.store.records import MAX_RECORD_BYTES, ReadStats, decompress_lines, parse_record
-from logpipe.store.verdicts import ObjectVerdict, VerdictKey, VerdictStore, verdict_for
+from logpipe.store.verdicts import DataQuality, ObjectVerdict, VerdictKey, VerdictStore, verdict_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -78,9 +78,10 @@ class ReadPlan:
     # The days read from their day file (00:00 UTC): the URL of that file, which names the raw objects
     # it was merged from (its fingerprint) - the key of their data quality, remembered (DuckDBEngine).
     covered_days: dict[datetime, str] = field(default_factory=dict)
-    # Of those, the days whose raw objects were not listed (``compacted.settled_days``), and the stamps
-    # of the others' raw folders, taken before their listing (to settle them next time).
-    settled_days: list[datetime] = field(default_factory=list)
+    # Of those, the days whose raw objects were not listed (``compacted.settled_days``) with their
+    # remembered data quality, and the stamps of the others' raw folders, taken before their listing
+    # (to settle them next time).
+    settled_days: dict[datetime, DataQuality] = field(default_factory=dict)
     day_stamps: dict[datetime, Any] = field(default_factory=dict)
 
     @property

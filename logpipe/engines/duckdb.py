@@ -357,9 +357,6 @@ class DuckDBEngine:
         self._memo = self.objects.verdicts if self.objects is not None else None
         # connection -> its readable folders (its pool key) and the macros created on it
         self._readable_of: dict[int, tuple[list[str], set[str]]] = {}
-        # the remembered data quality of the days settled without a listing (day file URL -> quality)
-        self._settled_quality: dict[str, DataQuality] = {}
-        self._settled_unrecognised: dict[str, list[str]] = {}  # ... and what their listing reported
 
     def connect(self, files: list[str], parquet: Sequence[str] = (), clean: Collection[str] = (), sql: str = "",
                 objects: Sequence[object_cache.Wanted] = ()) -> Any:
@@ -494,7 +491,7 @@ class DuckDBEngine:
                 plan.parquet.append((path, size))
             plan.covered = split.covered
             plan.covered_days = {d.day: self.store.url(d.key) for d in split.days}
-            plan.settled_days = list(split.settled)
+            plan.settled_days = {day: part for day, (part, _) in split.settled.items()}
             plan.day_stamps = dict(split.stamps)
         return plan, listing.unrecognised
 
@@ -530,9 +527,8 @@ class DuckDBEngine:
             split.stamps = {day: {"stamp": stamp, "unrecognised": inside(day)}
                             for day, stamp in stamps.items() if day in read_days}
             if settled:  # what their listing would have reported, as it reported it then
-                listing.unrecognised = sorted({*listing.unrecognised, *(
-                    u for found, _ in settled.values() for u in self._settled_unrecognised.get(
-                        self.store.url(found.key), []))})
+                listing.unrecognised = sorted({*listing.unrecognised,
+                                               *(u for _, kept in split.settled.values() for u in kept)})
             return listing, split
 
         memo = object_cache.listings()
@@ -629,10 +625,11 @@ class DuckDBEngine:
             result.add(entry.verdict if entry.verdict is not None else missing_verdict(entry))
         return result
 
-    def _remembered_day(self, day_file: Any, stamp: list[tuple[str, int, int]]) -> int | None:
+    def _remembered_day(self, day_file: Any, stamp: list[tuple[str, int, int]]
+                        ) -> tuple[int, tuple[DataQuality, list[str]]] | None:
         """For ``settled_days``: the number of hours with raw objects of the day merged into ``day_file``,
-        if its raw folders' stamp is the one remembered (with the day's data quality and the files its
-        listing found that are not objects: one small file); else None."""
+        and the day's data quality and the files its listing found that are not objects, if its raw
+        folders' stamp is the one remembered with them (one small file); else None."""
         assert self.reader is not None
         url = self.store.url(day_file.key)
         lateness = self.reader.lateness_s
@@ -645,31 +642,7 @@ class DuckDBEngine:
         hours, unrecognised = found.get("hours"), found.get("unrecognised")
         if part is None or not isinstance(hours, int) or hours < 1 or not isinstance(unrecognised, list):
             return None
-        self._settled_quality[url] = part
-        self._settled_unrecognised[url] = [str(u) for u in unrecognised]
-        return hours
-
-    def _remembered_quality(self, day_file_url: str) -> DataQuality | None:
-        assert self.reader is not None
-        remembered = translation_cache.load(self.cache_dir, _quality_key(day_file_url, self.reader.lateness_s),
-                                            QUALITY_FOLDER)
-        if remembered is None:
-            return None
-        with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
-            return DataQuality.from_part(remembered)
-        return None
-
-    def _settled_day_quality(self, day: datetime, url: str) -> DataQuality:
-        """The remembered data quality of a day whose raw objects were not listed (read when it settled;
-        gone since - a cache folder emptied in between - the day's objects are listed and looked up)."""
-        assert self.reader is not None
-        part = self._settled_quality.get(url) or self._remembered_quality(url)
-        if part is not None:
-            return part
-        objects = self.store.list_window(day, day + DAY).objects
-        keys = [(self.store.url(o.key), o.size, o.version) for o in objects]
-        known = self.reader.known(keys, self._memo)
-        return quality(v for v in (known.get(k) for k in keys) if v is not None)
+        return hours, (part, [str(u) for u in unrecognised])
 
     def _covered_quality(self, objects: list[StoredObject], days: Mapping[datetime, str], first: datetime,
                          end: datetime, plan: ReadPlan | None = None) -> list[DataQuality]:
@@ -709,10 +682,10 @@ class DuckDBEngine:
         stamps = plan.day_stamps if plan is not None else {}
         day_of = {url: day for day, url in days.items()}
         for (file, run), part_or_keys in zip(runs, parts, strict=True):
-            remembered = isinstance(part_or_keys, DataQuality)
             if isinstance(part_or_keys, DataQuality):
-                part = part_or_keys
+                part, remembered = part_or_keys, True
             else:
+                remembered = False
                 verdicts = [known.get(key) for key in part_or_keys]
                 part = quality(v for v in verdicts if v is not None)
                 if file is not None and all(v is not None and v.scanned(lateness) for v in verdicts):
@@ -729,9 +702,7 @@ class DuckDBEngine:
                                        QUALITY_FOLDER)
             found.append(part)
         if plan is not None:
-            for day in plan.settled_days:
-                if first <= day and day + DAY <= end:
-                    found.append(self._settled_day_quality(day, days[day]))
+            found.extend(part for day, part in plan.settled_days.items() if first <= day and day + DAY <= end)
         return found
 
     def explain(self, statement: BoundStatement, analyze: bool = True) -> str:

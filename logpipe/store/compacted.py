@@ -180,8 +180,8 @@ class HourSplit:
     days: list[CompactedDay] = field(default_factory=list)  # the day files read
     day_hours: int = 0  # compacted hours read through those day files
     # Days read from their day file without listing their raw objects (``settled_days``): none of
-    # their objects is in ``covered``; their data quality is remembered by the engine.
-    settled: list[datetime] = field(default_factory=list)
+    # their objects is in ``covered``; each with what the engine remembered of it (its data quality).
+    settled: dict[datetime, Any] = field(default_factory=dict)
     # The stamps of the days whose raw objects were listed and found in their day file, taken before
     # the listing (``Store.day_stamp``): what the engine remembers to settle them next time.
     stamps: dict[datetime, Any] = field(default_factory=dict)
@@ -205,13 +205,14 @@ def whole_days(start: datetime, end: datetime) -> list[datetime]:
 
 
 def settled_days(store: Store, start: datetime, end: datetime, watermark: datetime | None,
-                 remembered: Callable[[CompactedDay, list[tuple[str, int, int]]], int | None]
-                 ) -> tuple[dict[datetime, tuple[CompactedDay, int]], dict[datetime, Any]]:
+                 remembered: Callable[[CompactedDay, list[tuple[str, int, int]]], tuple[int, Any] | None]
+                 ) -> tuple[dict[datetime, tuple[CompactedDay, int, Any]], dict[datetime, Any]]:
     """The whole days of the window that can be read from their day file without listing their raw
     objects, and the stamps (taken now, before any listing) of the other candidate days.
 
     A day settles when its raw folders' stamp (``Store.day_stamp``) is the one ``remembered`` has for
-    its current day file (the number of its hours with raw objects; None: none remembered): the
+    its current day file (the number of its hours with raw objects and what the caller keeps of the
+    day, handed on in ``HourSplit.settled``; None: none remembered): the
     objects are the same as when a listing found exactly them merged into that file. Why: the raw
     listing was most of what a compacted query cost outside DuckDB, growing with the objects an hour
     holds (a busy fleet's hundreds), where a stamp is one folder read and a stat per hour folder.
@@ -226,7 +227,7 @@ def settled_days(store: Store, start: datetime, end: datetime, watermark: dateti
     if not candidates:
         return {}, {}
     made = list_compacted_days(store, candidates[0], candidates[-1] + DAY)
-    settled: dict[datetime, tuple[CompactedDay, int]] = {}
+    settled: dict[datetime, tuple[CompactedDay, int, Any]] = {}
     stamps: dict[datetime, Any] = {}
     newest = time.time_ns() - STAMP_SETTLE_NS
     for day in candidates:
@@ -236,9 +237,9 @@ def settled_days(store: Store, start: datetime, end: datetime, watermark: dateti
         stamp = store.day_stamp(day)
         if stamp is None or max(mtime for _, mtime, _ in stamp) > newest:
             continue
-        hours = remembered(found, stamp)
-        if hours is not None:
-            settled[day] = (found, hours)
+        known = remembered(found, stamp)
+        if known is not None:
+            settled[day] = (found, *known)
         else:
             stamps[day] = stamp
     return settled, stamps
@@ -250,7 +251,7 @@ STAMP_SETTLE_NS = 5 * 1_000_000_000
 
 def split_hours(store: Store, objects: Sequence[StoredObject], start: datetime, end: datetime,
                 watermark: datetime | None, days: bool = True,
-                settled: Mapping[datetime, tuple[CompactedDay, int]] | None = None) -> HourSplit:
+                settled: Mapping[datetime, tuple[CompactedDay, int, Any]] | None = None) -> HourSplit:
     """Which of a window's hours are read from Parquet: an hour before the watermark whose Parquet file
     was made from exactly the raw objects listed now. Every other hour is read raw. So each record is
     read once, from one form or the other, never both and never neither.
@@ -269,10 +270,10 @@ def split_hours(store: Store, objects: Sequence[StoredObject], start: datetime, 
     split = HourSplit([], [], [], watermark)
     valid = _valid_days(store, fingerprints, [d for d in whole_days(start, min(utc(end), watermark))
                                               if d not in settled]) if days else {}
-    for day, (found, hours) in settled.items():
+    for day, (found, hours, kept) in sorted(settled.items()):
         valid[day] = found
         split.day_hours += hours
-    split.settled = sorted(settled)
+        split.settled[day] = kept
     split.days = [valid[day] for day in sorted(valid)]
     parquet = list_compacted(store, start, min(utc(end), watermark), skip=valid)
     for hour in sorted(by_hour):
