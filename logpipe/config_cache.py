@@ -30,10 +30,11 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+
+from logpipe.cache_files import keep_newest, write_atomically
 
 T = TypeVar("T")
 
@@ -107,15 +108,8 @@ def save(folder: Path | None, key: str, config: Any) -> None:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _private(folder):
             return
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".config-", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                pickle.dump((key, config), handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, folder / f"{key}.pickle")
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        _prune(folder)
+        write_atomically(folder / f"{key}.pickle", pickle.dumps((key, config), protocol=pickle.HIGHEST_PROTOCOL))
+        keep_newest(folder, ".pickle", KEEP, KEEP)  # (tests and scripts make many configurations)
     except (OSError, pickle.PicklingError):
         return
 
@@ -128,26 +122,6 @@ def _private(folder: Path) -> bool:
     except OSError:
         return False
     return st.st_uid == os.getuid() and not st.st_mode & 0o022
-
-
-def _prune(folder: Path) -> None:
-    """Keep the newest ``KEEP`` files (tests and scripts make many configurations)."""
-    entries: list[tuple[int, Any]] = []
-    with os.scandir(folder) as listing:
-        for entry in listing:
-            if entry.name.endswith(".pickle"):
-                try:
-                    entries.append((entry.stat().st_mtime_ns, entry.path))
-                except OSError:
-                    continue
-    if len(entries) <= KEEP:
-        return
-    entries.sort()
-    for _, path in entries[:len(entries) - KEEP]:
-        try:
-            os.unlink(path)
-        except OSError:
-            continue
 
 
 __all__ = ["CACHE_FORMAT", "DEFAULTS_READ", "KEEP", "T", "cache_folder", "cache_key", "load", "save"]

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "logpipe"
 
 # From the ground up. A unit is a top-level module or subpackage of logpipe.
 LAYERS: list[set[str]] = [
-    {"logpipe", "logpipe.errors"},  # the package's version; the exceptions a user can act on
+    {"logpipe", "logpipe.errors", "logpipe.cache_files"},  # the version; the exceptions; cache files
     {"logpipe.extras", "logpipe.layout", "logpipe.schema", "logpipe.redact", "logpipe.text",
      "logpipe.config_cache"},  # contracts, wording; validated configurations kept between processes
     {"logpipe.config"},  # the validated configuration

@@ -24,12 +24,12 @@ import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import logpipe
+from logpipe.cache_files import keep_newest, write_atomically
 
 FOLDER = "translations"
 FORMAT = 1
@@ -79,7 +79,7 @@ def load(folder: str | os.PathLike[str] | None, key: Any, kind: str = FOLDER) ->
         return None
     if not isinstance(data, dict) or data.get("key") != json.loads(json.dumps(key, default=str)):
         return None  # a hash collision or a foreign file: never trusted
-    if time.time_ns() - used > TOUCH_AFTER_NS:  # still in use: not the least recently used (see _prune)
+    if time.time_ns() - used > TOUCH_AFTER_NS:  # still in use: not the least recently used (see save)
         with contextlib.suppress(OSError):
             os.utime(file)
     return data.get("value")
@@ -92,40 +92,13 @@ def save(folder: str | os.PathLike[str] | None, key: Any, value: Any, kind: str 
     file = _file(folder, key, kind)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".translation-", dir=file.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"key": key, "value": value}, out, default=str)
-            os.replace(tmp, file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(file, json.dumps({"key": key, "value": value}, default=str).encode("utf-8"))
     except (OSError, TypeError, ValueError):
         return
     count = _saves.get(str(file.parent), 0)
     _saves[str(file.parent)] = count + 1
-    if count % PRUNE_EVERY == 0:
-        _prune(file.parent)
-
-
-def _prune(folder: Path) -> None:
-    """Keep the folder to ``MAX_FILES``: the least recently used files (oldest mtime) go first, down to
-    nine tenths of it, so that the next prune is not due at the next save."""
-    entries: list[tuple[int, str]] = []
-    try:
-        with os.scandir(folder) as listing:
-            for entry in listing:
-                if entry.name.endswith(".json"):
-                    with contextlib.suppress(OSError):
-                        entries.append((entry.stat().st_mtime_ns, entry.path))
-    except OSError:
-        return
-    if len(entries) <= MAX_FILES:
-        return
-    entries.sort()
-    for _, path in entries[:len(entries) - MAX_FILES * 9 // 10]:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    if count % PRUNE_EVERY == 0:  # down to nine tenths: the next prune is not due at the next save
+        keep_newest(file.parent, ".json", MAX_FILES, MAX_FILES * 9 // 10)
 
 
 __all__ = ["FOLDER", "FORMAT", "MAX_FILES", "PRUNE_EVERY", "TOUCH_AFTER_NS", "load", "plain", "save", "translator_stamp"]
