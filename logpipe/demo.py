@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logpipe.config import Config
 from logpipe.detectors.base import Finding
@@ -24,6 +25,9 @@ from logpipe.errors import UsageError
 from logpipe.layout import floor_hour
 from logpipe.queries.model import QueryResult, SavedQuery
 from logpipe.simulate import SimulationSummary
+
+if TYPE_CHECKING:
+    from logpipe.sinks.publisher import Publisher
 
 DEMO_HOURS = 24
 # Detection: the first half of the day is learned as the baseline, the second half is the digest's
@@ -202,12 +206,54 @@ def _joined(parts: list[QueryResult], start: datetime, end: datetime) -> QueryRe
                        params=parts[0].params, stats=stats)
 
 
+@contextmanager
+def cycle_caches(config: Config) -> Iterator[None]:
+    """The service cycle's memory for the demo's queries and detectors: raw objects read once
+    (``[engine] cycle_cache_mb``) and each window listed once (``logpipe.engines.object_cache``)."""
+    from logpipe.engines.object_cache import ListingMemo, ObjectCache, sharing_listings, using
+
+    megabytes = config.engine.cycle_cache_mb
+    cache = ObjectCache(megabytes * 1024 * 1024) if megabytes and config.engine.kind == "duckdb" else None
+    with using(cache), sharing_listings(ListingMemo()):
+        yield
+
+
+def _detect_and_digest(run: DemoRun, publisher: Publisher, tick: Callable[[str, int, int], None]) -> None:
+    """The detectors window by window, their points published, then the digest of the second half."""
+    from logpipe.detectors.run import detection_points, run_detectors
+    from logpipe.digest.build import build_digest
+    from logpipe.metrics.model import DataPoint
+
+    config, start, end = run.config, run.start, run.end
+    middle = start + timedelta(hours=LEARN_HOURS)
+    # The first LEARN_HOURS are learned as the baseline in one window (the warm-up); the rest in
+    # DETECT_STEP_HOURS windows, as a scheduled detect job would: each window's points make the
+    # NewPatterns and PatternCount series.
+    windows = [(start, middle)] + [(middle + timedelta(hours=h), middle + timedelta(hours=h + DETECT_STEP_HOURS))
+                                   for h in range(0, DEMO_HOURS - LEARN_HOURS, DETECT_STEP_HOURS)]
+    steps = len(windows) + 1
+    for i, (window_start, window_end) in enumerate(windows):
+        tick("detect", i, steps)
+        report = run_detectors(config, window_start, window_end, learn=True)
+        run.detections.append(report)
+        if window_start >= middle:
+            points = [DataPoint(**p) for p in detection_points(report, config.metrics.top_patterns)]
+            if points:
+                publisher.enqueue("detect", window_start, window_end, points)
+                run.points_published += len(points)
+    publisher.flush()
+    tick("detect", len(windows), steps)
+    # The digest of the second half, as the scheduled service would send it (already learned above).
+    run.digest = build_digest(config, middle, end, learn=False)
+    run.digest_paths = write_digest_files(config, run.digest, run.folder)
+    run.config_path = write_demo_config(config, run.folder)
+    tick("detect", steps, steps)
+
+
 def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: int = 42, rate: float = 1.0,
              progress: Callable[[str, int, int], None] | None = None) -> DemoRun:
     """Simulate, query, detect, publish and report; returns what happened (the CLI prints it)."""
-    from logpipe.detectors.run import detection_points, run_detectors
-    from logpipe.digest.build import build_digest
-    from logpipe.metrics.model import DataPoint, points_from_result
+    from logpipe.metrics.model import points_from_result
     from logpipe.queries.loader import load_queries
     from logpipe.queries.runner import athena_only, run_query
     from logpipe.queries.stored import ResultStore
@@ -237,60 +283,46 @@ def run_demo(base: Config, folder: Path, *, end: datetime | None = None, seed: i
     publisher = Publisher.from_config(config)
     kept = ResultStore(open_state(config.state.url), config.web.result_retention_days, config.web.result_rows_kept,
                        config.web.result_max_per_job)
-    for i, (name, query) in enumerate(sorted(queries.items())):
-        tick("queries", i, len(queries))
+    # Which windows each query runs over: the replayed ones hour by hour, the rest once over the day.
+    planned: list[tuple[str, SavedQuery, dict[str, Any], list[tuple[datetime, datetime]]]] = []
+    for name, query in sorted(queries.items()):
         params = _params_for(query, run)
         if params is None:
             run.skipped[name] = "needs a parameter the demo cannot choose"
-            continue
-        if athena_only(query):
+        elif athena_only(query):
             run.skipped[name] = "runs on Athena only"
-            continue
-        if hourly_replay(query):
-            windows = [(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(DEMO_HOURS)]
         else:
-            windows = [(start, end)]
-        parts = []
-        for window_start, window_end in windows:
+            hours = [(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(DEMO_HOURS)]
+            planned.append((name, query, params, hours if hourly_replay(query) else [(start, end)]))
+    # Hour by hour, every replayed query of the hour, as the service's cycle runs them: the hour's
+    # objects are read once into the cycle's object cache and served from memory to the next queries
+    # (and to the next hour's, which reads this hour again for late records).
+    runs = sorted(((w, i) for i, (_, _, _, windows) in enumerate(planned) for w in windows),
+                  key=lambda run_of: (run_of[0][1] - run_of[0][0], run_of[0][0], run_of[1]))
+    parts: dict[int, list[QueryResult]] = {i: [] for i in range(len(planned))}
+    # One cycle's memory from the first query to the digest, as the service keeps it (cycle_caches).
+    with cycle_caches(config):
+        for done, ((window_start, window_end), i) in enumerate(runs):
+            tick("queries", done, len(runs))
+            name, query, params, windows = planned[i]
             part = run_query(config, query, window_start, window_end, params)
-            parts.append(part)
+            parts[i].append(part)
             points = points_from_result(part, top_patterns=config.metrics.top_patterns)
             if points:
                 publisher.enqueue(f"query:{name}", window_start, window_end, points)
                 run.points_published += len(points)
             if query.schedule:
                 kept.save(f"query:{name}" if len(windows) > 1 else f"demo:{name}", part)
-        run.results[name] = _joined(parts, start, end)
-        if len(parts) == 1 and not run.bad_lines:
-            run.bad_lines = dict(parts[0].stats.bad_records)
-    tick("queries", len(queries), len(queries))
-    _step(run, "queries", began)
+        for i, (name, _, _, _) in enumerate(planned):
+            run.results[name] = _joined(parts[i], start, end)
+            if len(parts[i]) == 1 and not run.bad_lines:
+                run.bad_lines = dict(parts[i][0].stats.bad_records)
+        tick("queries", len(runs), len(runs))
+        _step(run, "queries", began)
 
-    began = time.perf_counter()
-    middle = start + timedelta(hours=LEARN_HOURS)
-    # The first LEARN_HOURS are learned as the baseline in one window (the warm-up); the rest in
-    # DETECT_STEP_HOURS windows, as a scheduled detect job would: each window's points make the
-    # NewPatterns and PatternCount series.
-    windows = [(start, middle)] + [(middle + timedelta(hours=h), middle + timedelta(hours=h + DETECT_STEP_HOURS))
-                                   for h in range(0, DEMO_HOURS - LEARN_HOURS, DETECT_STEP_HOURS)]
-    steps = len(windows) + 1
-    for i, (window_start, window_end) in enumerate(windows):
-        tick("detect", i, steps)
-        report = run_detectors(config, window_start, window_end, learn=True)
-        run.detections.append(report)
-        if window_start >= middle:
-            points = [DataPoint(**p) for p in detection_points(report, config.metrics.top_patterns)]
-            if points:
-                publisher.enqueue("detect", window_start, window_end, points)
-                run.points_published += len(points)
-    publisher.flush()
-    tick("detect", len(windows), steps)
-    # The digest of the second half, as the scheduled service would send it (already learned above).
-    run.digest = build_digest(config, middle, end, learn=False)
-    run.digest_paths = write_digest_files(config, run.digest, folder)
-    run.config_path = write_demo_config(config, folder)
-    tick("detect", steps, steps)
-    _step(run, "detect", began)
+        began = time.perf_counter()
+        _detect_and_digest(run, publisher, tick)
+        _step(run, "detect", began)
 
     began = time.perf_counter()
     tick("report", 0, 1)
