@@ -8,9 +8,9 @@ both engines.
   give exactly the statement the DuckDB engine compiled (one statement, two engines).
 
 Each case runs once per worker on one DuckDB connection set up as the engine sets up its own
-(``outcomes``), when its test (or the pass rate) first needs it. The module is one xdist group: under
-``--dist loadgroup`` (``.ci/run``) one worker runs every case and then the pass rate, which finds
-them all done (run elsewhere, half the cases were run a second time for it: 25 s of CI).
+(``outcomes``), when its test (or the pass rate) first needs it. (The pass rate runs again the cases
+another worker ran, ~20 s of CI: pytest-xdist's ``loadgroup``, which would keep the module in one
+worker, does not group tests under pytest 9.2, whose node ids it can no longer rewrite.)
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from logpipe.config import EngineConfig
 from logpipe.engines.athena import AthenaEngine
 from logpipe.engines.duckdb import open_connection
 from logpipe.engines.transpile import DIALECT, parse
-
-pytestmark = pytest.mark.xdist_group("conformance")
 
 CASES = load_cases()
 MIN_PASS_RATE = 0.99
@@ -48,7 +46,7 @@ class Outcomes:
         return self.done[case.id]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # (a worker's modules may interleave: a module scope would run cases again)
 def outcomes() -> Iterator[Outcomes]:
     con = open_connection(EngineConfig())
     try:
