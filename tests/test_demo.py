@@ -37,7 +37,7 @@ def test_demo_end_to_end(cli, tmp_path: Path) -> None:
     # the data is where the layout says, and a second demo in the same folder starts afresh
     objects = list((folder / "data" / "logs").glob("dt=2026-11-*/hour=*/*.gz"))
     assert len(objects) == 24 * 4
-    again = cli("demo", "--dir", str(folder), "--rate", "0.2", "--end", "2026-11-20T12:00:00Z")
+    again = cli("demo", "--dir", str(folder), "--rate", "0.05", "--end", "2026-11-20T12:00:00Z")
     assert again.exit_code == 0, again.stderr
 
 
