@@ -32,24 +32,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from logpipe.config_file import DEFAULT_CONFIG_FILE, locate
+from logpipe.durations import parse_duration
 from logpipe.errors import ConfigError
+from logpipe.redact import apply_redaction
 
-DEFAULT_CONFIG_FILE = "logpipe.toml"
 ENV_PREFIX = "LOGPIPE_"
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 Level = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
-
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in a duration such as ``15m``, ``1h`` or ``7d``; raises ValueError with the accepted forms."""
-    match = _DURATION_RE.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a duration: use a number and a unit, like 90s, 15m, 1h, 7d or 2w")
-    return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
-
 
 class Section(BaseModel):
     # defer_build: the validators are built when first used; a process that finds its configuration
@@ -667,47 +657,26 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     """Load and validate the configuration.
 
     ``path`` None means ``$LOGPIPE_CONFIG`` or ``./logpipe.toml`` if either exists, else the
-    embedded default. A path given explicitly must exist.
+    embedded default. A path given explicitly must exist. (The commands load it through
+    ``logpipe.config_cache``, which remembers what was validated.)
     """
-    from logpipe import config_cache
+    import tomllib
 
     environ = dict(os.environ if environ is None else environ)
-    explicit = path is not None or "LOGPIPE_CONFIG" in environ
-    file = Path(path if path is not None else environ.get("LOGPIPE_CONFIG", DEFAULT_CONFIG_FILE))
-    source = "the embedded default"
-    found: Path | None = None
-    raw: bytes | None = None
-    if file.exists():
-        source, found = str(file), file
-        try:
-            raw = file.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {file}: {exc}") from exc
-    elif explicit:
-        raise ConfigError(f"config file {file} does not exist")
+    found, raw = locate(path, environ)
+    source = str(found) if found is not None else "the embedded default"
     applied = _overrides(environ)
     if applied:
         source += " with environment overrides " + ", ".join(applied)
-    folder = config_cache.cache_folder(environ)
-    try:
-        key: str | None = config_cache.cache_key(found, raw, _environment(environ), source)
-    except ValueError:  # a variable that does not decode: validation below says which
-        key = None
-    remembered = config_cache.load(folder, key, Config) if key is not None else None
-    if remembered is not None:
-        apply_redaction(remembered)
-        return remembered
-    import tomllib  # a configuration remembered (config_cache) needs no TOML parser
-
     text = ""
     if raw is not None:
         try:
             text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text reads it
             tomllib.loads(text)  # a clear message for a broken file, first
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file} is not valid TOML: {exc}") from exc
+            raise ConfigError(f"{found} is not valid TOML: {exc}") from exc
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"cannot read config file {file}: {exc}") from exc
+            raise ConfigError(f"cannot read config file {found}: {exc}") from exc
     try:
         data = _from_file(tomllib.loads(text)) if found is not None else {}
         loaded = Config.model_validate(_deep_update(data, _environment(environ)))
@@ -718,18 +687,8 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     # validated again from its dump: defaults of the sections are validated too (a ByteSize from "2GB")
     config = Config.model_validate(loaded.model_dump())
     config._source = source
-    dumped = config.model_dump()
-    if key is not None and redact_config(dumped) == dumped:  # never a configuration holding a secret
-        config_cache.save(folder, key, config)
     apply_redaction(config)
     return config
-
-
-def apply_redaction(config: Config) -> None:
-    """Make ``[redact]`` the process's redaction (every output path reads it from ``logpipe.redact``)."""
-    from logpipe.redact import configure
-
-    configure(ip=config.redact.ip, rules=[(rule.name, rule.regex) for rule in config.redact.rules])
 
 
 _SECRET_KEY_RE = re.compile(r"(key|token|password|secret|webhook_url)$", re.IGNORECASE)

@@ -40,6 +40,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 WILDCARD = "<*>"
 
@@ -359,4 +360,10 @@ class _Memo:
 _memo = _Memo()
 
 
-__all__ = ["TEMPLATE_RULES", "WILDCARD", "TemplateRule", "configure", "luhn_ok", "mask_secrets", "redact"]
+def apply_redaction(config: Any) -> None:
+    """Make ``[redact]`` of a configuration (a ``logpipe.config.Config``, or its snapshot from
+    ``logpipe.config_cache``) the process's redaction (every output path reads it from here)."""
+    configure(ip=config.redact.ip, rules=[(rule.name, rule.regex) for rule in config.redact.rules])
+
+
+__all__ = ["TEMPLATE_RULES", "WILDCARD", "TemplateRule", "apply_redaction", "configure", "luhn_ok", "mask_secrets", "redact"]

@@ -1,9 +1,12 @@
-"""Validated configurations remembered between processes (``logpipe.config_cache``): a hit is the
-same configuration validation gives, anything validation reads is part of the key, a secret is never
-written, and a damaged or unwritable cache only costs the validation."""
+"""Validated configurations remembered between processes (``logpipe.config_cache``) as snapshots
+(``config_cache.Snapshot``): a hit is the same configuration validation gives, read without
+pydantic; what a snapshot does not hold is answered by the validated model, and an assignment is
+validated; anything validation reads is part of the key, a secret is never written, and a damaged or
+unwritable cache only costs the validation."""
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import subprocess
@@ -14,7 +17,9 @@ from typing import Any
 import pytest
 
 from logpipe import config_cache
-from logpipe.config import Config, load_config
+from logpipe.config import Config
+from logpipe.config_cache import Snapshot
+from logpipe.config_cache import load_or_validate as load_config
 from logpipe.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -76,19 +81,46 @@ def test_a_second_load_is_the_remembered_configuration_equal_to_validation(
     path = write(tmp_path, CONFIG.format(root=tmp_path / "data"))
     env = environment(tmp_path)
     first = load_config(path, env)
-    assert len(cached_files(tmp_path)) == 1
+    assert isinstance(first, Config) and len(cached_files(tmp_path)) == 1
     no_validation[0]()  # from here on, validating would fail
     second = load_config(path, env)
-    assert second is not first
-    assert second.model_dump() == first.model_dump()
+    assert isinstance(second, Snapshot)
+    assert second.plain() == first.model_dump()
     assert second.source == first.source == str(path)
-    # the validated types came back, not their inputs: a ByteSize from "2GB", stripped e-mails
+    # the validated values came back, not their inputs: a ByteSize from "2GB", stripped e-mails
     assert second.store.cache_max_bytes == 2_000_000_000
     assert second.alarms.topic_emails == ["ops@example.com"]
     assert second.aws.region == "eu-west-1"
-    # the remembered configuration still validates what is assigned to it
+    assert second.store.is_s3 is False  # a section's own property
+    assert [(r.name, r.regex) for r in second.redact.rules] == [("ticket", "TCK-[0-9]+")]
+
+
+def test_a_snapshot_answers_what_it_does_not_hold_and_validates_assignments(tmp_path: Path) -> None:
+    path = write(tmp_path, CONFIG.format(root=tmp_path / "data"))
+    env = environment(tmp_path)
+    first = load_config(path, env)
+    second = load_config(path, env)
+    assert isinstance(second, Snapshot)
+    # pydantic's own methods: answered by the model validated from the snapshot
+    assert second.model_dump() == first.model_dump()
+    assert second.store.model_copy(update={"root": "/x"}).root == "/x" and second.store.root == str(tmp_path / "data")
+    assert isinstance(second.real(), Config) and second.real().source == str(path)
+    # equal to the model it stands for; a copy is a copy of that model
+    assert second == first and second.store == first.store and second.store != first.engine
+    duplicate = copy.deepcopy(second)
+    assert isinstance(duplicate, Config) and duplicate == first and duplicate is not second.real()
+    # an assignment is validated, and the section's values and properties follow it
     with pytest.raises(ValueError):
         second.engine.max_window = "soon"
+    assert second.engine.max_window == first.engine.max_window
+    second.store.root = "s3://bucket"
+    assert second.store.root == "s3://bucket" and second.store.is_s3 is True
+    assert second.real().store.root == "s3://bucket" and second.model_dump()["store"]["root"] == "s3://bucket"
+    # an assignment of another type comes back as the model keeps it
+    second.store.cache_max_bytes = "3GB"  # type: ignore[assignment]
+    assert second.store.cache_max_bytes == 3_000_000_000
+    # the remembered file was not changed by any of it
+    assert load_config(path, env).store.root == str(tmp_path / "data")
 
 
 def test_a_changed_file_is_validated_again(tmp_path: Path) -> None:
@@ -155,7 +187,7 @@ def test_a_damaged_or_foreign_file_is_ignored_and_replaced(tmp_path: Path) -> No
                    pickle.dumps((cached.stem, {"store": {"root": "/elsewhere"}}))):
         cached.write_bytes(damage)
         assert load_config(path, env).model_dump() == expected
-        assert config_cache.load(cached.parent, cached.stem, Config) is not None  # written again, whole
+        assert config_cache.load(cached.parent, cached.stem) is not None  # written again, whole
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to give a file away")
@@ -165,7 +197,7 @@ def test_a_file_of_another_user_is_not_trusted(tmp_path: Path) -> None:
     load_config(path, env)
     (cached,) = cached_files(tmp_path)
     os.chown(cached, 65534, 65534)
-    assert config_cache.load(cached.parent, cached.stem, Config) is None
+    assert config_cache.load(cached.parent, cached.stem) is None
     assert load_config(path, env).store.root == str(tmp_path / "data")
 
 
@@ -175,13 +207,13 @@ def test_a_folder_others_can_write_in_is_not_used(tmp_path: Path) -> None:
     load_config(path, env)
     (cached,) = cached_files(tmp_path)
     cached.parent.chmod(0o777)
-    assert config_cache.load(cached.parent, cached.stem, Config) is None
+    assert config_cache.load(cached.parent, cached.stem) is None
     cached.unlink()
     assert load_config(path, env).store.root == str(tmp_path / "data")
     assert cached_files(tmp_path) == []  # nor written there
     cached.parent.chmod(0o700)
     load_config(path, env)
-    assert config_cache.load(cached.parent, cached.stem, Config) is not None
+    assert config_cache.load(cached.parent, cached.stem) is not None
 
 
 def test_an_unwritable_cache_folder_only_costs_the_validation(tmp_path: Path) -> None:
@@ -207,18 +239,18 @@ def test_the_folder_keeps_the_newest_files(tmp_path: Path, monkeypatch: pytest.M
     assert (folder.stat().st_mode & 0o777) == 0o700
     assert all((f.stat().st_mode & 0o777) == 0o600 for f in kept)
     # the newest three are those kept: loading them again needs no validation
-    roots = {config_cache.load(folder, f.stem, Config).store.root for f in kept}  # type: ignore[union-attr]
+    roots = {config_cache.load(folder, f.stem).store.root for f in kept}  # type: ignore[union-attr]
     assert roots == {"/data/3", "/data/4", "/data/5"}
 
 
 def test_a_new_process_takes_the_remembered_configuration(tmp_path: Path) -> None:
-    """Across processes, as the CLI uses it: the second process builds no validator."""
+    """Across processes, as the CLI loads it: the second process does not import pydantic."""
     path = write(tmp_path, CONFIG.format(root=tmp_path / "data"))
-    probe = ("import sys, json; from logpipe.config import Config, load_config; c = load_config(sys.argv[1]); "
-             "print(json.dumps([c.store.root, Config.__pydantic_complete__]))")
+    probe = ("import sys, json; from logpipe.config_cache import load_or_validate; c = load_or_validate(sys.argv[1]); "
+             "print(json.dumps([c.store.root, 'pydantic' in sys.modules]))")
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(REPO_ROOT)}
     outputs = [subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, env=env,
                               check=True).stdout.strip() for _ in range(2)]
     root = str(tmp_path / "data").replace("\\", "\\\\")
-    assert outputs[0] == f'["{root}", true]'  # validated: the models were built
-    assert outputs[1] == f'["{root}", false]'  # remembered: no model was built
+    assert outputs[0] == f'["{root}", true]'  # validated
+    assert outputs[1] == f'["{root}", false]'  # remembered: pydantic was not imported

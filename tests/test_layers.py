@@ -18,9 +18,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "logpipe"
 LAYERS: list[set[str]] = [
     {"logpipe", "logpipe.errors", "logpipe.cache_files"},  # the version; the exceptions; cache files
     {"logpipe.extras", "logpipe.layout", "logpipe.schema", "logpipe.redact", "logpipe.text",
-     "logpipe.config_cache"},  # contracts, wording; validated configurations kept between processes
+     "logpipe.config_file", "logpipe.durations"},  # contracts, wording; the config file; durations
     {"logpipe.config"},  # the validated configuration
-    {"logpipe.aws", "logpipe.charts", "logpipe.state"},  # clients, chart drawing, the state database
+    # clients, chart drawing, the state database; validated configurations kept between processes
+    {"logpipe.aws", "logpipe.charts", "logpipe.state", "logpipe.config_cache"},
     {"logpipe.store"},  # the log store over an object store
     {"logpipe.engines"},  # DuckDB and Athena: bound statements in, frames out
     {"logpipe.queries"},  # saved queries: loading, parameter validation, the runner

@@ -43,11 +43,13 @@ with open(out, "w") as handle:
 """
 
 NEVER_AT_START = ["pandas", "numpy", "pyarrow", "sqlalchemy", "alembic", "duckdb", "sqlglot", "boto3", "botocore",
-                  "matplotlib", "jinja2", "apscheduler", "pydantic_settings"]
+                  "matplotlib", "jinja2", "apscheduler", "pydantic_settings", "pydantic"]
 # sqlglot and APScheduler: the saved query's file was checked by an earlier run and its DuckDB
 # translation remembered (the cache folder), so nothing parses SQL or a cron line again.
 NEVER_IN_A_WARM_RUN = ["pandas", "numpy", "pyarrow", "sqlalchemy", "alembic", "pydantic_settings", "boto3", "botocore",
-                       "matplotlib", "jinja2", "sqlglot", "apscheduler"]
+                       "matplotlib", "jinja2", "sqlglot", "apscheduler", "pydantic"]
+# pydantic: the configuration was validated by an earlier run and its snapshot remembered
+# (logpipe.config_cache).
 
 
 def loaded(tmp_path: Path, watched: list[str], *args: str, env: dict[str, str] | None = None) -> list[str]:

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from logpipe.config import Config, load_config
+from logpipe.config_cache import load_or_validate as load_config
 from logpipe.queries.window import parse_time, window_from
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from logpipe.config import Config
 
 
 class LazyConsole:

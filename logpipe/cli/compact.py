@@ -30,7 +30,7 @@ def compact_command(app: AppContext, until_text: str | None, max_hours: int | No
     its hour files are merged into one day file under PREFIX-parquet-daily/ (the hour files stay).
     Queries then read the merged days, the compacted hours before the compaction watermark and the
     raw hours after it, each record once."""
-    from logpipe.config import parse_duration
+    from logpipe.durations import parse_duration
     from logpipe.engines.compact import open_compactor
 
     config = app.config

@@ -22,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from logpipe.config import EngineConfig
 from logpipe.engines.raw_sql import (
     all_null_predicate,
     connect,
@@ -43,6 +42,7 @@ from logpipe.store.verdicts import DataQuality, ObjectVerdict, VerdictKey, Verdi
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from logpipe.config import EngineConfig
     from logpipe.engines.object_cache import VerdictMemo
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,11 @@ class BadRecordCounter:
     """Counts the bad lines of object files by reason, and their good and misplaced records."""
 
     def __init__(self, settings: EngineConfig | None = None) -> None:
-        self.settings = settings or EngineConfig()
+        if settings is None:
+            from logpipe.config import EngineConfig
+
+            settings = EngineConfig()
+        self.settings = settings
 
     def count(self, files: Sequence[str], con: Any, lateness_s: int) -> tuple[dict[str, dict[str, int]],
                                                                             dict[str, tuple[int, int]]]:

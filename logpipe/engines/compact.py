@@ -420,7 +420,7 @@ def compacted_view_bytes(files: list[str], columns: set[str], settings: EngineCo
 
 def open_compactor(config: Config) -> Compactor:
     """The compactor of the configured store, checking and counting objects like the DuckDB engine."""
-    from logpipe.config import parse_duration
+    from logpipe.durations import parse_duration
     from logpipe.state.db import open_state
 
     store = Store(config.store, region=config.aws.region)

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from logpipe.config import EngineConfig
 from logpipe.engines import duckdb_macros, object_cache, translation_cache
 from logpipe.engines.bad_records import ObjectReader, ReadPlan, missing_verdict
 from logpipe.engines.base import Cancel, Progress, QueryCancelled, QueryStats, Rows, plain_type
@@ -58,6 +57,8 @@ from logpipe.store.verdicts import DataQuality, VerdictKey, quality
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from logpipe.config import EngineConfig
 
 RAW_TABLE = "logs_raw"
 COMPACTED_TABLE = "logs_compacted"

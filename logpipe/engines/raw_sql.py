@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from logpipe.config import EngineConfig
 from logpipe.schema import PARTITION_COLUMNS, RAW_COLUMNS
+
+if TYPE_CHECKING:
+    from logpipe.config import EngineConfig
 
 MAX_OBJECT_SIZE = 16 * 1024 * 1024  # one record (JSON object) may be this large before it is "bad"
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def _duckdb(config: Config) -> Engine:
-    from logpipe.config import parse_duration
+    from logpipe.durations import parse_duration
     from logpipe.engines.bad_records import ObjectReader
     from logpipe.engines.duckdb import DuckDBEngine
     from logpipe.store import Store

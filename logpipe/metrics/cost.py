@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from logpipe.config import parse_duration
+from logpipe.durations import parse_duration
 from logpipe.metrics import names as N
 
 if TYPE_CHECKING:

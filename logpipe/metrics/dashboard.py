@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from logpipe import aws
-from logpipe.config import parse_duration
+from logpipe.durations import parse_duration
 from logpipe.errors import DeliveryError, UsageError
 from logpipe.metrics import names as N
 

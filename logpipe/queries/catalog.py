@@ -16,15 +16,17 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import logpipe
-from logpipe.config import Config
 from logpipe.errors import LogpipeError
 from logpipe.queries.loader import query_dirs
 
 CATALOG_FILE = "query-catalog.json"
 CATALOG_FORMAT = 2  # 2: the window
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
 
 
 @dataclass(frozen=True)

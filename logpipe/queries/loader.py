@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import logpipe
-from logpipe.config import Config, parse_duration
+from logpipe.durations import parse_duration
 from logpipe.errors import QueryError, UsageError
 from logpipe.queries.model import RUNNER_PARAMS, AlertSpec, MetricSpec, SavedQuery
 
 if TYPE_CHECKING:
+    from logpipe.config import Config
     from logpipe.engines.binding import Param
 
 

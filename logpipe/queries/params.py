@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from logpipe.config import parse_duration
+from logpipe.durations import parse_duration
 from logpipe.engines.binding import Param, ParamType
 from logpipe.errors import UsageError
 from logpipe.layout import partition_bounds, utc

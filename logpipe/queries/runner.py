@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from logpipe.config import Config, parse_duration
+from logpipe.durations import parse_duration
 from logpipe.engines import BoundStatement, Cancel, Param, Progress, athena_cost, open_engine
 from logpipe.engines.base import Rows
 from logpipe.errors import UsageError
@@ -24,6 +24,9 @@ from logpipe.queries.model import QueryResult, SavedQuery
 from logpipe.queries.params import RUNNER_TYPES, resolve, runner_values
 from logpipe.redact import redact
 from logpipe.store import Store
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
 
 if TYPE_CHECKING:  # sqlglot is imported where a tree is parsed or walked, not by every run
     from sqlglot import exp

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from logpipe.config import parse_duration
+from logpipe.durations import parse_duration
 from logpipe.errors import UsageError
 
 

@@ -16,15 +16,17 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from logpipe.config import StoreConfig
 from logpipe.errors import StoreError
 from logpipe.layout import DT_FORMAT, OBJECT_SUFFIX, Layout, Partition, floor_hour, hours_in_window, utc
 from logpipe.store.base import ObjectStore, Progress, StoredObject
 from logpipe.store.local import LocalObjectStore
 from logpipe.store.records import ReadStats, decompress_lines, parse_record
 from logpipe.store.s3 import S3ObjectStore
+
+if TYPE_CHECKING:
+    from logpipe.config import StoreConfig
 
 log = logging.getLogger(__name__)
 
