@@ -660,10 +660,16 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     embedded default. A path given explicitly must exist. (The commands load it through
     ``logpipe.config_cache``, which remembers what was validated.)
     """
-    import tomllib
-
     environ = dict(os.environ if environ is None else environ)
     found, raw = locate(path, environ)
+    return validate_file(found, raw, environ)
+
+
+def validate_file(found: Path | None, raw: bytes | None, environ: Mapping[str, str]) -> Config:
+    """The configuration of the file ``found`` (its bytes ``raw``; None for the embedded default) with
+    the environment's ``LOGPIPE_*`` overrides, validated."""
+    import tomllib
+
     source = str(found) if found is not None else "the embedded default"
     applied = _overrides(environ)
     if applied:
@@ -716,4 +722,4 @@ __all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "LEVELS", "AlarmsConfig", "AwsCo
            "DestinationConfig", "DetectorsConfig", "DigestConfig", "EngineConfig", "FirelensConfig",
            "FirelensService", "InfraConfig", "Level", "MetricsConfig", "QueriesConfig", "RedactConfig", "RedactRule",
            "Section", "ServiceConfig", "StateConfig", "StoreConfig", "apply_redaction", "load_config",
-           "parse_duration", "redact_config"]
+           "parse_duration", "redact_config", "validate_file"]

@@ -92,8 +92,9 @@ def cache_key(path: Path | None, text: bytes | None, environ: Mapping[str, str])
     digest.update(text if text is not None else b"\0no file\0")
     # every LOGPIPE_* variable (names are case-insensitive to the loader), and the ones the defaults
     # read from the process's own environment (``config._default_region``)
-    variables = sorted((name, value) for name, value in environ.items() if name.upper().startswith("LOGPIPE_"))
-    variables += [(name, os.environ.get(name)) for name in DEFAULTS_READ]  # type: ignore[misc]
+    variables: list[tuple[str, str | None]] = sorted(
+        (name, value) for name, value in environ.items() if name.upper().startswith("LOGPIPE_"))
+    variables += [(name, os.environ.get(name)) for name in DEFAULTS_READ]
     digest.update(b"\0" + json.dumps(variables).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
@@ -116,33 +117,24 @@ def _pydantic_stamp() -> str:
     return _stamp(Path(spec.origin).with_name("version.py"))
 
 
-def remembered(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config | None:
-    """The configuration ``load_config(path, environ)`` would give, if it was validated before (its
-    snapshot, with the process's redaction set from it); else None. Imports no pydantic."""
-    environ = os.environ if environ is None else environ
-    found, raw = locate(path, environ)
-    config = load(cache_folder(environ), cache_key(found, raw, environ))
-    if config is not None:
-        apply_redaction(config)
-    return config
-
-
 def load_or_validate(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """What ``logpipe.config.load_config(path, environ)`` gives, remembered: a configuration validated
-    before in the same environment is its snapshot (no pydantic imported); else it is validated and its
-    snapshot kept for the next process (unless it holds a secret). The commands' way in
-    (``logpipe.cli.common``)."""
+    before in the same environment is its snapshot (pydantic is not imported; the process's redaction
+    is set from it); else the file's bytes read here are validated and their snapshot kept for the next
+    process (unless it holds a secret). The commands' way in (``logpipe.cli.common``)."""
     environ = dict(os.environ if environ is None else environ)
-    config = remembered(path, environ)
+    found, raw = locate(path, environ)
+    folder, key = cache_folder(environ), cache_key(found, raw, environ)
+    config = load(folder, key)
     if config is not None:
+        apply_redaction(config)
         return config
-    from logpipe.config import load_config, redact_config
+    from logpipe.config import redact_config, validate_file
 
-    config = load_config(path, environ)
+    config = validate_file(found, raw, environ)
     dumped = config.model_dump()
     if redact_config(dumped) == dumped:  # never a configuration holding a secret
-        found, raw = locate(path, environ)
-        save(cache_folder(environ), cache_key(found, raw, environ), config)
+        save(folder, key, config)
     return config
 
 
@@ -345,4 +337,4 @@ def _value(value: Any, path: tuple[Step, ...]) -> Any:
 
 
 __all__ = ["CACHE_FORMAT", "DEFAULTS_READ", "KEEP", "Snapshot", "Step", "Unsupported", "adopted", "cache_folder", "cache_key",
-           "load", "load_or_validate", "remembered", "save", "snapshot_of"]
+           "load", "load_or_validate", "save", "snapshot_of"]
