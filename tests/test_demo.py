@@ -13,7 +13,7 @@ import pytest
 @pytest.mark.slow
 def test_demo_end_to_end(cli, tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    result = cli("demo", "--dir", str(folder), "--rate", "0.4", "--end", "2026-11-20T12:00:00Z")
+    result = cli("demo", "--dir", str(folder), "--rate", "0.2", "--end", "2026-11-20T12:00:00Z")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert "error digest 2026-11-20 00:00 .. 2026-11-20 12:00 UTC" in out
