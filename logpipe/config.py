@@ -41,9 +41,10 @@ ENV_PREFIX = "LOGPIPE_"
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 Level = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 
+
 class Section(BaseModel):
-    # defer_build: the validators are built when first used; a process that finds its configuration
-    # already validated (logpipe.config_cache) never builds them.
+    # defer_build: the validators are built when first used (a process that finds its configuration
+    # remembered, logpipe.config_cache, imports neither this module nor pydantic).
     model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
