@@ -194,22 +194,21 @@ class Unsupported(ValueError):
 class Snapshot:
     """One validated section (or the whole ``Config``), as plain attributes. See the module doc."""
 
-    __slots__ = ("_fields", "_path", "_real", "_root", "_values")
+    # The values live in the instance's __dict__: reading one is a plain attribute lookup, and
+    # __getattr__ runs only for what a snapshot does not hold.
+    __slots__ = ("__dict__", "_fields", "_path", "_real", "_root")
 
     def __init__(self, values: dict[str, Any], fields: tuple[str, ...], path: tuple[Step, ...]) -> None:
-        object.__setattr__(self, "_values", values)  # field and property values
+        self.__dict__.update(values)  # field and property values
         object.__setattr__(self, "_fields", fields)  # which of them are fields (the rest: properties)
         object.__setattr__(self, "_path", path)  # where this section is, from the root
         object.__setattr__(self, "_root", None)  # the whole configuration's snapshot (None: this is it)
         object.__setattr__(self, "_real", None)  # the root's validated Config, once needed
 
     def __getattr__(self, name: str) -> Any:
-        # (called only for what is not a slot: the values, then anything else from the real model)
+        # (called only for what the snapshot does not hold: answered by the real model)
         if name.startswith("__"):
             raise AttributeError(name)
-        values = object.__getattribute__(self, "_values")
-        if name in values:
-            return values[name]
         return getattr(self.real(), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -217,7 +216,8 @@ class Snapshot:
         setattr(real, name, value)  # validated by the model (validate_assignment), or its error
         fresh = _section(real, self._path)
         fresh._adopt(self._root if self._root is not None else self)
-        object.__setattr__(self, "_values", fresh._values)
+        self.__dict__.clear()
+        self.__dict__.update(fresh.__dict__)
 
     def __eq__(self, other: object) -> bool:
         """As the models compare: by their fields (a snapshot and the model it stands for are equal)."""
@@ -234,10 +234,10 @@ class Snapshot:
         return copy.deepcopy(self.real(), memo)
 
     def __repr__(self) -> str:
-        return f"Snapshot({', '.join(f'{k}={v!r}' for k, v in self._values.items() if k in self._fields)})"
+        return f"Snapshot({', '.join(f'{k}={self.__dict__[k]!r}' for k in self._fields)})"
 
     def __getstate__(self) -> tuple[dict[str, Any], tuple[str, ...], tuple[Step, ...]]:
-        return self._values, self._fields, self._path
+        return dict(self.__dict__), self._fields, self._path
 
     def __setstate__(self, state: tuple[dict[str, Any], tuple[str, ...], tuple[Step, ...]]) -> None:
         values, fields, path = state
@@ -251,7 +251,7 @@ class Snapshot:
             from logpipe.config import Config
 
             config = Config.model_validate(root.plain())
-            config._source = root._values.get("source")
+            config._source = root.__dict__.get("source")
             object.__setattr__(root, "_real", config)
         node: Any = root._real
         for step in self._path:
@@ -260,13 +260,13 @@ class Snapshot:
 
     def plain(self) -> dict[str, Any]:
         """The fields as plain data (the properties left out): what the model is validated from."""
-        return {name: _plain(self._values[name]) for name in self._fields}
+        return {name: _plain(self.__dict__[name]) for name in self._fields}
 
     def _adopt(self, root: Snapshot) -> None:
         """Point every section below at the whole configuration's snapshot (after loading it)."""
         if self is not root:
             object.__setattr__(self, "_root", root)
-        for value in self._values.values():
+        for value in self.__dict__.values():
             _adopt_all(value, root)
 
 
