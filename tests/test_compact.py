@@ -852,3 +852,25 @@ def test_a_settled_day_is_read_from_its_day_file_without_listing_its_raw_objects
     translation_cache.save(config.store.cache_dir, key, {**remembered, "quality": "damaged"}, QUALITY_FOLDER)
     assert answer(config) == (gone_quality, gone_rows, True)
     assert answer(config) == (gone_quality, gone_rows, False)  # stamped again by that listing
+
+
+def test_the_compaction_select_is_remembered_in_the_cache_folder(tmp_path, monkeypatch) -> None:
+    """A warm compaction reads the hour's DuckDB SELECT from the cache folder: the same text, and
+    sqlglot is not called (nor imported by a process that finds it)."""
+    import logpipe.engines.compact as compact
+    import logpipe.engines.transpile as transpile
+
+    compact._compaction_select.cache_clear()
+    first = compact._compaction_select(str(tmp_path))
+    assert first == transpile.to_duckdb(compact.compaction_select_sql("logs_raw"))
+    compact._compaction_select.cache_clear()  # as in a new process
+
+    def refuse(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("translated again")
+
+    monkeypatch.setattr(transpile, "to_duckdb", refuse)
+    assert compact._compaction_select(str(tmp_path)) == first
+    compact._compaction_select.cache_clear()
+    with pytest.raises(AssertionError, match="translated again"):  # another folder: translated
+        compact._compaction_select(str(tmp_path / "other"))
+    compact._compaction_select.cache_clear()

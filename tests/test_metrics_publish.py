@@ -388,6 +388,14 @@ def test_points_queued_in_the_callers_transaction_go_with_it(state_url: str) -> 
         assert other.enqueue(conn, [item, OutboxItem(target="t", key="k2", kind="k", job="j", payload="{}")]) == 2
     with engine.begin() as conn:
         assert other.enqueue(conn, [item]) == 0
+    # one batched statement: a row already there, a row repeated within the batch, two new ones
+    changed = OutboxItem(target="t", key="k", kind="k", job="j", payload='{"changed": true}')
+    batch = [changed, *(OutboxItem(target="t", key=k, kind="k", job="j", payload=k) for k in ("n1", "n2", "n1"))]
+    with engine.begin() as conn:
+        assert other.enqueue(conn, batch) == 2
+    assert sorted((r.key, r.payload) for r in other.rows("t")) == [("k", "{}"), ("k2", "{}"), ("n1", "n1"), ("n2", "n2")]
+    with engine.begin() as conn:
+        assert other.enqueue(conn, []) == 0
 
 
 def test_the_local_sink_takes_a_chunk_in_one_call_and_a_failed_chunk_is_resent_once(state_url: str) -> None:

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -98,6 +98,15 @@ def say(text: str, style: str = "", out: Console | None = None) -> None:
         stream.flush()
         return
     out.print(escape(text), style=style or None, highlight=False, soft_wrap=True)
+
+
+def status(text: str, out: Console | None = None) -> AbstractContextManager[Any]:
+    """rich's spinner with ``text`` on a terminal; nothing elsewhere, as rich shows nothing there either,
+    and without importing rich (``logpipe run`` from cron or a container never draws one)."""
+    out = out or err_console
+    if not out.is_terminal:
+        return nullcontext()
+    return out.status(text)
 
 
 # A result file's format from its suffix, when --format is not given ("-o out.json" writes JSON).
@@ -317,6 +326,7 @@ __all__ = [
     "rich_console",
     "say",
     "stage_progress",
+    "status",
     "warn_if_no_store",
     "window_from",
 ]

@@ -7,9 +7,8 @@ import gc
 import json
 
 import click
-from rich.markup import escape
 
-from logpipe.cli.common import AppContext, console, err_console, parse_time, pass_app
+from logpipe.cli.common import AppContext, console, escape, parse_time, pass_app, say, status
 from logpipe.text import duration_text, plural
 
 
@@ -77,8 +76,6 @@ def serve_command(app: AppContext, port: int | None, host: str | None, no_catch_
 @pass_app
 def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, list_only: bool, fmt: str) -> None:
     """Run every due window of every scheduled job once, then exit (non-zero if any window failed)."""
-    from rich.table import Table
-
     from logpipe.digest.model import iso
     from logpipe.service.jobs import JobRunner, build_jobs, select_jobs
 
@@ -97,6 +94,8 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
                                "last_error": state.last_error if state else None})
             click.echo(json.dumps(listed, indent=2))
             return
+        from rich.table import Table
+
         table = Table()
         for column in ("job", "schedule", "window", "watermark", "last error"):
             table.add_column(column, overflow="fold")
@@ -116,11 +115,11 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
     # (``gc.freeze``); ``serve``, which runs for good and keeps making garbage, does not do this.
     gc.freeze()
     try:
-        with err_console.status(f"running {plural(len(selected), 'job')}"):
+        with status(f"running {plural(len(selected), 'job')}"):
             reports = runner.run_cycle(selected, now)
     finally:
         gc.unfreeze()
-    with err_console.status("flushing the outboxes"):
+    with status("flushing the outboxes"):
         flushed = runner.flush_outboxes()
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
@@ -139,6 +138,8 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
                 quality += f" (and {plural(len(damaged) - 1, 'window')} more: --format json)"
             rows.append((r.job, str(done), str(sum(1 for w in r.windows if not w.ok)), str(r.backlog),
                          escape(problem), escape(quality)))
+        from rich.table import Table
+
         table = Table()
         table.add_column("job", no_wrap=True)
         for column in ("done", "failed", "backlog"):
@@ -151,11 +152,10 @@ def run_command(app: AppContext, jobs: tuple[str, ...], now_text: str | None, li
             table.add_row(*row[:4], *(row[i] for i in texts))
         console.print(table)
     pending = ", ".join(f"{channel} {n}" for channel, n in flushed.pending.items())
-    err_console.print(f"outbox: {plural(flushed.sent_points, 'metric point')} and {plural(flushed.sent_digests, 'digest')} "
-                      f"sent; still pending: {pending}" + (" (retried on the next run)" if any(flushed.pending.values())
-                                                           else ""), highlight=False, markup=False)
+    say(f"outbox: {plural(flushed.sent_points, 'metric point')} and {plural(flushed.sent_digests, 'digest')} "
+        f"sent; still pending: {pending}" + (" (retried on the next run)" if any(flushed.pending.values()) else ""))
     for error in flushed.errors[:5]:
-        err_console.print(f"[yellow]outbox:[/] {escape(error)}", highlight=False)
+        say(f"outbox: {error}", style="yellow")
     failed = [r.job for r in reports if r.failed]
     if failed:
         raise _failed(failed)

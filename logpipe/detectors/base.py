@@ -14,11 +14,13 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from logpipe.config import DetectorsConfig
 from logpipe.layout import HOUR, hours_in_window
 from logpipe.patterns.store import PatternRecord
+
+if TYPE_CHECKING:
+    from logpipe.config import DetectorsConfig
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from logpipe.config import Config
 from logpipe.detectors.shapes import ERROR_SHAPES_QUERY, PATTERN_LINES_QUERY
 from logpipe.patterns.store import PatternStore
 from logpipe.queries.params import MAX_LIST
 from logpipe.redact import redact
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
 
 
 @dataclass

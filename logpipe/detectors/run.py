@@ -18,15 +18,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from logpipe.config import Config
 from logpipe.detectors import error_rate, new_pattern, regression, spike
 from logpipe.detectors.base import DetectionContext, Finding, PatternActivity, sort_findings
 from logpipe.detectors.history import record_findings
 from logpipe.detectors.shapes import ERROR_SHAPES_QUERY, RECORDS_QUERY
 from logpipe.layout import floor_hour, hours_in_window, utc
 from logpipe.patterns.store import PatternStore, PatternUpdate, covered_hours
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
 
 DETECTORS = (new_pattern.detect, regression.detect, spike.detect, error_rate.detect)
 MAX_EXAMPLE_CHARS = 4000

@@ -1,14 +1,40 @@
-"""Error digests: built once per window, rendered per format, delivered exactly once per destination."""
+"""Error digests: built once per window, rendered per format, delivered exactly once per destination.
+
+The names below are imported on first use (PEP 562): ``logpipe.digest.model`` is imported by every
+run cycle, and importing it must not pull in each renderer (rich's console alone is ~25 ms of a
+short ``logpipe run``). ``render_html`` and ``render_text`` are imported from their modules
+(``logpipe.digest.render_html``...): a lazy name that is also a submodule's would turn into the module
+once that is imported.
+"""
 
 from __future__ import annotations
 
-from logpipe.digest.build import build_digest
-from logpipe.digest.deliver import Deliverer, DeliveryReport, deliver_now
-from logpipe.digest.model import Digest, DigestFinding, JobProblem, ServiceErrors, TopPattern
-from logpipe.digest.render_html import render_html
-from logpipe.digest.render_md import render_markdown
-from logpipe.digest.render_slack import render_slack
-from logpipe.digest.render_text import render_text
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from logpipe.digest.build import build_digest
+    from logpipe.digest.deliver import Deliverer, DeliveryReport, deliver_now
+    from logpipe.digest.model import Digest, DigestFinding, JobProblem, ServiceErrors, TopPattern
+    from logpipe.digest.render_md import render_markdown
+    from logpipe.digest.render_slack import render_slack
+
+_WHERE = {"build_digest": "build", "Deliverer": "deliver", "DeliveryReport": "deliver", "deliver_now": "deliver",
+          "Digest": "model", "DigestFinding": "model", "JobProblem": "model", "ServiceErrors": "model",
+          "TopPattern": "model", "render_markdown": "render_md", "render_slack": "render_slack"}
 
 __all__ = ["Deliverer", "DeliveryReport", "Digest", "DigestFinding", "JobProblem", "ServiceErrors", "TopPattern",
-           "build_digest", "deliver_now", "render_html", "render_markdown", "render_slack", "render_text"]
+           "build_digest", "deliver_now", "render_markdown", "render_slack"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

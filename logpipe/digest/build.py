@@ -10,10 +10,9 @@ from __future__ import annotations
 import shlex
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logpipe import extras
-from logpipe.config import Config
 from logpipe.detectors.base import MAX_LINE_IDS, PATTERN_QUERY, SERVICE_QUERY
 from logpipe.digest.model import (
     DataQualityNote,
@@ -25,6 +24,9 @@ from logpipe.digest.model import (
     iso,
 )
 from logpipe.layout import hours_in_window, utc
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
 
 ATHENA_CONSOLE = "https://{region}.console.aws.amazon.com/athena/home?region={region}#/query-editor"
 

@@ -43,17 +43,19 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
 from logpipe import aws
-from logpipe.config import Config, DestinationConfig
 from logpipe.digest.model import Digest, iso
 from logpipe.errors import ConfigError, DeliveryError
 from logpipe.extras import require
 from logpipe.layout import from_ms, to_ms
 from logpipe.state.outbox import PENDING, SENDING, Outbox, OutboxItem, OutboxRow
+
+if TYPE_CHECKING:
+    from logpipe.config import Config, DestinationConfig
 
 log = logging.getLogger(__name__)
 

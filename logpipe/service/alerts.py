@@ -20,16 +20,18 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from logpipe.config import Config, DestinationConfig
 from logpipe.errors import UsageError
 from logpipe.layout import to_ms
 from logpipe.queries.model import AlertSpec, SavedQuery
 from logpipe.state.db import insert_ignore, now_ms, upsert
 from logpipe.state.tables import alert_states, findings
+
+if TYPE_CHECKING:
+    from logpipe.config import Config, DestinationConfig
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection
 
-from logpipe.config import Config, parse_duration
 from logpipe.digest.model import Digest
+from logpipe.durations import parse_duration
 from logpipe.engines.object_cache import ListingMemo, ObjectCache, sharing_listings
 from logpipe.engines.object_cache import using as using_objects
 from logpipe.errors import LogpipeError, UsageError
@@ -48,6 +48,9 @@ from logpipe.queries.model import SavedQuery
 from logpipe.queries.stored import ResultStore
 from logpipe.service.observe import ServiceMetrics
 from logpipe.sinks.publisher import Publisher
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
 
 log = logging.getLogger(__name__)
 

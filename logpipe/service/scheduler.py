@@ -19,10 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from logpipe.config import Config
 from logpipe.service.jobs import JobRunner, JobRunReport, JobSpec, build_jobs
+
+if TYPE_CHECKING:
+    from logpipe.config import Config
 
 log = logging.getLogger(__name__)
 

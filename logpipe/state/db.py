@@ -338,6 +338,25 @@ def insert_new(conn: Connection, table: Table, row: Mapping[str, Any], keys: Seq
     return conn.execute(stmt, dict(row)).first() is not None
 
 
+def insert_new_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> int:
+    """``insert_new`` for many rows: how many were added (a row whose key is there, or repeats an
+    earlier row of ``rows``, is not).
+
+    One batched ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (SQLAlchemy's "insertmanyvalues",
+    SQLite and PostgreSQL alike): a row returned is a row added. A window's data points were a
+    statement each, ~5 % of a run cycle over compacted hours."""
+    if not rows:
+        return 0
+    if not conn.dialect.insert_returning or not getattr(conn.dialect, "use_insertmanyvalues", False):
+        return sum(insert_new(conn, table, row, keys) for row in rows)
+    cache_key = (conn.dialect.name, table.name, tuple(keys))
+    stmt = _INSERTING_NEW.get(cache_key)
+    if stmt is None:
+        stmt = _INSERTING_NEW[cache_key] = (_dialect(conn).insert(table).on_conflict_do_nothing(index_elements=list(keys))
+                                            .returning(table.c[keys[0]]))
+    return len(conn.execute(stmt, [dict(row) for row in rows]).all())
+
+
 # ``insert_new``'s statement per (dialect, table, keys)
 _INSERTING_NEW: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
@@ -357,5 +376,5 @@ def now_ms() -> int:
 
 
 __all__ = ["MIGRATIONS", "current_revision", "db_error_text", "from_ms", "from_ms_or_none", "head_revision", "insert_ignore",
-           "insert_new", "migrate",
+           "insert_new", "insert_new_many", "migrate",
            "now_ms", "open_state", "plain_sqlite_file", "replace_rows", "sqlite_reader", "to_ms", "upsert"]

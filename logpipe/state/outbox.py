@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from logpipe.state.db import insert_new
+from logpipe.state.db import insert_new_many
 from logpipe.state.tables import outbox as outbox_table
 
 PENDING, SENDING, UNKNOWN, SENT = "pending", "sending", "unknown", "sent"
@@ -117,8 +117,8 @@ class Outbox:
                  "window_start_ms": i.window_start_ms, "window_end_ms": i.window_end_ms, "seq": i.seq,
                  "size": i.size, "payload": i.payload, "state": PENDING, "attempts": 0, "last_error": None,
                  "created_ms": now, "updated_ms": now, "sent_ms": None, "sent_how": None} for i in items]
-        # one by one: the count of rows really added is what callers report
-        return sum(insert_new(conn, outbox_table, row, _KEY) for row in rows)
+        # the count of rows really added is what callers report
+        return insert_new_many(conn, outbox_table, rows, _KEY)
 
     def claim(self, row: OutboxRow, durable: bool = False) -> bool:
         """``row.state`` -> ``sending``, counting the attempt; False when another process got there first.
