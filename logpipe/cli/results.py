@@ -22,10 +22,10 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
-import decimal
 import io
 import json
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -79,8 +79,6 @@ def _scalar_text(value: Any) -> str:
         if math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
         return repr(value)
-    if isinstance(value, decimal.Decimal):
-        return str(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC)
@@ -95,6 +93,13 @@ def _scalar_text(value: Any) -> str:
     return str(value)
 
 
+def _is_decimal(value: Any) -> bool:
+    """``isinstance(value, decimal.Decimal)`` without importing ``decimal`` (~1 ms of a short
+    ``query run``): a Decimal exists only once its module was imported (DuckDB imports it for a DECIMAL)."""
+    module = sys.modules.get("decimal")
+    return module is not None and isinstance(value, module.Decimal)
+
+
 def _json_value(value: Any) -> str:
     """One value as JSON text, exactly: decimals keep their digits, lists and maps stay structures."""
     if value is None:
@@ -107,7 +112,7 @@ def _json_value(value: Any) -> str:
         if math.isnan(value) or math.isinf(value):
             return json.dumps(_scalar_text(value))
         return repr(value)
-    if isinstance(value, decimal.Decimal):
+    if _is_decimal(value):
         return str(value) if value.is_finite() else json.dumps(str(value))
     if isinstance(value, dict):
         return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_json_value(v)}" for k, v in value.items()) + "}"

@@ -411,8 +411,6 @@ def load_queries(config: Config) -> dict[str, SavedQuery]:
 
 def get_query(config: Config, name: str) -> SavedQuery:
     """One saved query by name; an unknown name lists the close matches."""
-    import difflib
-
     # A query's name is its file's stem (parse_query_text checks it), and a later folder's file
     # replaces a shipped one: the last folder holding NAME.sql answers, and only that file is parsed
     # (a run needs one query, not every file's SQL parsed).
@@ -424,6 +422,8 @@ def get_query(config: Config, name: str) -> SavedQuery:
     queries = load_queries(config)
     if name in queries:
         return queries[name]
+    import difflib
+
     close = difflib.get_close_matches(name, list(queries), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(queries)) or 'none'}"
     raise UsageError(f"no saved query named '{name}': {hint} (see 'logpipe query list')")

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +54,12 @@ def _valid_day(name: str) -> bool:
     match = _DAY_RE.match(name)
     if not match:
         return False
+    text = match.group(1)
     try:
-        datetime.strptime(match.group(1), DT_FORMAT)
+        if text.isascii():  # YYYY-MM-DD of ASCII digits: the ISO date parser, without strptime's import
+            date.fromisoformat(text)
+        else:
+            datetime.strptime(text, DT_FORMAT)
     except ValueError:
         return False
     return True
