@@ -123,7 +123,7 @@ def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         from logpipe.state.watermarks import WatermarkStore
 
         windows = WatermarkStore(open_state(load_config(config).state.url)).windows()
-        assert windows and all(w.completed for w in windows)
+        assert windows and all(w.completed for w in windows), [(w.job, w.start, w.completed, w.last_error) for w in windows if not w.completed]
     finally:
         if proc.popen.poll() is None:
             proc.popen.kill()
@@ -297,3 +297,30 @@ def test_readme_task_definition_is_valid_json_with_firelens_health_and_state() -
     # Every LOGPIPE_ variable in the example is a real config key.
     env = {e["name"]: e["value"] for e in service["environment"]}
     load_config(environ=env)
+
+
+def test_the_scheduler_imports_every_module_a_window_imports_lazily() -> None:
+    """``logpipe serve`` runs jobs on several threads; a module imported lazily by two of them at once
+    can reach one half-initialised ("cannot import name ... from partially initialized module", a
+    failed window). ``import_job_modules`` (called by ``Service.start`` before the jobs' threads) must
+    import every module that ``logpipe/service/jobs.py`` imports inside a function."""
+    import ast
+
+    source = (REPO_ROOT / "logpipe" / "service" / "jobs.py").read_text(encoding="utf-8")
+    lazy: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and inner.module and inner.module.startswith("logpipe"):
+                    lazy.add(inner.module)
+                    # ``from logpipe.digest import deliver``: a submodule, when it is one
+                    lazy.update(f"{inner.module}.{alias.name}" for alias in inner.names
+                                if (REPO_ROOT / inner.module.replace(".", "/") / f"{alias.name}.py").is_file())
+    assert {"logpipe.detectors.run", "logpipe.digest.build", "logpipe.service.alerts"} <= lazy  # the walk works
+    code = ("import sys, json\nfrom logpipe.service.jobs import import_job_modules\nimport_job_modules()\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    missing = lazy - set(json.loads(proc.stdout))
+    assert not missing, f"import_job_modules does not import {sorted(missing)}: add them to JOB_MODULES"

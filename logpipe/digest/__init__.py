@@ -10,7 +10,8 @@ once that is imported.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any as _Any
 
 if TYPE_CHECKING:
     from logpipe.digest.build import build_digest
@@ -19,22 +20,16 @@ if TYPE_CHECKING:
     from logpipe.digest.render_md import render_markdown
     from logpipe.digest.render_slack import render_slack
 
-_WHERE = {"build_digest": "build", "Deliverer": "deliver", "DeliveryReport": "deliver", "deliver_now": "deliver",
-          "Digest": "model", "DigestFinding": "model", "JobProblem": "model", "ServiceErrors": "model",
-          "TopPattern": "model", "render_markdown": "render_md", "render_slack": "render_slack"}
+_LAZY = {"build_digest": "build", "Deliverer": "deliver", "DeliveryReport": "deliver", "deliver_now": "deliver",
+         "Digest": "model", "DigestFinding": "model", "JobProblem": "model", "ServiceErrors": "model",
+         "TopPattern": "model", "render_markdown": "render_md", "render_slack": "render_slack"}
 
 __all__ = ["Deliverer", "DeliveryReport", "Digest", "DigestFinding", "JobProblem", "ServiceErrors", "TopPattern",
            "build_digest", "deliver_now", "render_markdown", "render_slack"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -8,28 +8,23 @@ and needs neither the scheduler nor the health reports.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any as _Any
 
 if TYPE_CHECKING:
     from logpipe.service.health import health_report, status_report
     from logpipe.service.jobs import JobRunner, JobRunReport, JobSpec, build_jobs, select_jobs
     from logpipe.service.scheduler import Service
 
-_WHERE = {"health_report": "health", "status_report": "health", "JobRunner": "jobs", "JobRunReport": "jobs",
-          "JobSpec": "jobs", "build_jobs": "jobs", "select_jobs": "jobs", "Service": "scheduler"}
+_LAZY = {"health_report": "health", "status_report": "health", "JobRunner": "jobs", "JobRunReport": "jobs",
+         "JobSpec": "jobs", "build_jobs": "jobs", "select_jobs": "jobs", "Service": "scheduler"}
 
 __all__ = ["JobRunReport", "JobRunner", "JobSpec", "Service", "build_jobs", "health_report", "select_jobs",
            "status_report"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

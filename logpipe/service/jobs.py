@@ -54,6 +54,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The modules a job's window imports on first use (``logpipe run`` imports only what its jobs need).
+# ``logpipe serve`` runs its jobs on several threads at once: two threads importing modules that
+# import one another can each hold one of them, and Python then hands one thread the other's module
+# half-initialised (ImportError: "cannot import name ... from partially initialized module"), failing
+# that window. The scheduler imports them all on one thread before its jobs' threads start.
+JOB_MODULES = ("logpipe.queries.runner", "logpipe.detectors.run", "logpipe.digest.build", "logpipe.digest.deliver",
+               "logpipe.service.alerts", "logpipe.service.observe", "logpipe.engines.compact", "logpipe.metrics.model",
+               "logpipe.store.logs", "logpipe.store.verdicts", "logpipe.state.watermarks", "logpipe.state.leases",
+               "logpipe.digest.render_html", "logpipe.digest.render_md", "logpipe.digest.render_slack",
+               "logpipe.digest.render_text")
+
+
+def import_job_modules() -> None:
+    """Import every module a job's window may import lazily (``JOB_MODULES``), on the calling thread."""
+    import importlib
+
+    for name in JOB_MODULES:
+        importlib.import_module(name)
+
+
 JobKind = Literal["query", "detect", "digest", "compact"]
 
 

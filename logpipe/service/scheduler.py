@@ -115,6 +115,9 @@ class Service:
     def start(self, catch_up: bool = True) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        from logpipe.service.jobs import import_job_modules
+
+        import_job_modules()  # on this thread, before the jobs' threads start (see there)
         if not self.keep_lease():
             log.info("replica %s stands by: another replica holds the lease", self.replica,
                      extra={"event": "lease", "lease": "standby", "replica": self.replica})
