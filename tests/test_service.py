@@ -302,8 +302,9 @@ def test_readme_task_definition_is_valid_json_with_firelens_health_and_state() -
 def test_the_scheduler_imports_every_module_a_window_imports_lazily() -> None:
     """``logpipe serve`` runs jobs on several threads; a module imported lazily by two of them at once
     can reach one half-initialised ("cannot import name ... from partially initialized module", a
-    failed window). ``import_job_modules`` (called by ``Service.start`` before the jobs' threads) must
-    import every module that ``logpipe/service/jobs.py`` imports inside a function."""
+    failed window). ``import_job_modules`` (called when a ``Service`` is made, before its threads and
+    the HTTP server's start) must import every module that ``logpipe/service/jobs.py`` imports inside a
+    function."""
     import ast
 
     source = (REPO_ROOT / "logpipe" / "service" / "jobs.py").read_text(encoding="utf-8")

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 # ``logpipe serve`` runs its jobs on several threads at once: two threads importing modules that
 # import one another can each hold one of them, and Python then hands one thread the other's module
 # half-initialised (ImportError: "cannot import name ... from partially initialized module"), failing
-# that window. The scheduler imports them all on one thread before its jobs' threads start.
+# that window. The scheduler imports them all on one thread when it is made, before its threads start.
 JOB_MODULES = ("logpipe.queries.runner", "logpipe.detectors.run", "logpipe.digest.build", "logpipe.digest.deliver",
                "logpipe.service.alerts", "logpipe.service.observe", "logpipe.engines.compact", "logpipe.metrics.model",
                "logpipe.store.logs", "logpipe.store.verdicts", "logpipe.state.watermarks", "logpipe.state.leases",

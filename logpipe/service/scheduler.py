@@ -54,6 +54,10 @@ class Service:
         self.config = config
         self.clock = clock
         self.stop_event = threading.Event()
+        from logpipe.service.jobs import import_job_modules
+
+        # on this thread, before any of the jobs' threads (and, in ``serve``, the HTTP server's) start
+        import_job_modules()
         from logpipe.service.observe import ServiceMetrics
         from logpipe.state.leases import replica_id
 
@@ -115,9 +119,6 @@ class Service:
     def start(self, catch_up: bool = True) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        from logpipe.service.jobs import import_job_modules
-
-        import_job_modules()  # on this thread, before the jobs' threads start (see there)
         if not self.keep_lease():
             log.info("replica %s stands by: another replica holds the lease", self.replica,
                      extra={"event": "lease", "lease": "standby", "replica": self.replica})
