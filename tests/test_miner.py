@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from logpipe.patterns import MASK_REGEXES_SQL, TemplateMiner, mask, stack_trace_key
@@ -194,6 +194,9 @@ _WORDS = st.sampled_from(["error", "user", "ssh2", "x86_64", "id=", "host", "/",
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(_WORDS, st.from_regex(r"[0-9]{1,6}", fullmatch=True)), min_size=1, max_size=20),
        st.randoms(use_true_random=False))
+# found by this test in CI: the IPv6 rule takes the "0" of a hex literal after "::" (shape kept "0x0")
+@example([":", ":", "0x", "1"], random.Random(1))
+@example(["ab", ":", ":", "e3", ":", "0x", "7", " "], random.Random(2))
 def test_mask_does_not_depend_on_number_values(parts: list[str], rnd: random.Random) -> None:
     """The miner's caches rely on it: same shape -> same mask (numbers of any value and length)."""
     text = "".join(parts)
@@ -201,7 +204,7 @@ def test_mask_does_not_depend_on_number_values(parts: list[str], rnd: random.Ran
     if shape(other) == shape(text):
         assert mask(other) == mask(text)
     assert mask(shape(text)) == mask(text)  # the miner masks the (shorter) shape
-    if not _request_search(text) and not re.search("[0-9a-fA-F-]{8}", text):
+    if not _request_search(text) and not re.search("[0-9a-fA-F-]{8}", text) and "::" not in text:
         assert shape(text) == re.sub(r"(?<![A-Za-z0-9])[0-9]+", "0", re.sub(  # its definition
             r"(?<![A-Za-z0-9])0[xX][0-9A-Fa-f]+(?![\w.:-])", "0x0", text))
     if not _request_search(text):

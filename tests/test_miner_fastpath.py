@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from logpipe.patterns import miner as miner_module
@@ -264,8 +264,12 @@ def test_the_c_id_free_view_is_masking_id_free(text: str) -> None:
 @settings(max_examples=3000, deadline=None)
 @given(st.lists(st.one_of(_ASCII_PIECES, st.sampled_from(["GET /a", " GET /", "xGET /", "POST /v1/x?y=1 HTTP/1.1\" 504 ",
                                                           "/", " /", " 200", "Jul  1 ", "-", "0x", "0X", "0x1F", "0Xab",
-                                                          "0x12-", "0x12.", "0x1:", "_0x1", "a0x1", "://"])),
+                                                          "0x12-", "0x12.", "0x1:", "_0x1", "a0x1", "://", "::", "::0x1",
+                                                          "a::b:0x1f"])),
                 max_size=25).map("".join))
+@example("::0x1 done")  # a hex literal after "::" stays as it is (the IPv6 rule may take its "0")
+@example("a::b:0x1f x")
+@example("fe80::1 0x7f")
 def test_the_c_shape_is_masking_shape(text: str) -> None:
     assert _fastpath is not None
     got = _fastpath.shape_key(text.encode("ascii"))

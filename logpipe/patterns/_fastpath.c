@@ -339,7 +339,18 @@ make_shape(const unsigned char *r, Py_ssize_t n, int judged, const Py_ssize_t *s
             Py_ssize_t j = i + 2;
             while (j < n && IS_HEXDIGIT(r[j]))
                 j++;
-            if (j == n || !(IS_WORD(r[j]) || r[j] == '.' || r[j] == ':' || r[j] == '-')) {
+            /* masking._hex_literal: not after a "::" in the run of hex digits and colons before it
+             * (the IPv6 rule may take its "0"); such a literal is copied as it is */
+            Py_ssize_t k = i;
+            int after_double_colon = 0;
+            while (k > 0 && (r[k - 1] == ':' || IS_HEXDIGIT(r[k - 1]))) {
+                if (r[k - 1] == ':' && k > 1 && r[k - 2] == ':') {
+                    after_double_colon = 1;
+                    break;
+                }
+                k--;
+            }
+            if (!after_double_colon && (j == n || !(IS_WORD(r[j]) || r[j] == '.' || r[j] == ':' || r[j] == '-'))) {
                 t[tn++] = '0';
                 t[tn++] = 'x';
                 t[tn++] = '0';

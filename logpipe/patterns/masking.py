@@ -407,9 +407,23 @@ def id_runs(raw: bytes) -> list[tuple[int, int]]:
     return id_free(raw)[1]
 
 
+def _hex_literal(match: re.Match[str]) -> str:
+    """``_shape_hex_sub``'s "0x0", except after a "::" in the run of hex digits and colons just before
+    the literal: the IPv6 rule (``redact.TEMPLATE_RULES``) may then take its "0" ("::0x1" masks to
+    "<*>x1"), and what is left of it is not masked; such a literal stays as it is."""
+    text, at = match.string, match.start()
+    left = at
+    while left > 0 and (text[left - 1] == ":" or text[left - 1] in _HEX_DIGITS):
+        left -= 1
+    return match[0] if "::" in text[left:at] else "0x0"
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def _collapse(message: str) -> str:
     if "0x" in message or "0X" in message:
-        message = _shape_hex_sub("0x0", message)
+        message = _shape_hex_sub(_hex_literal if "::" in message else "0x0", message)
     if "://" not in message and has_hex_run(message):  # (a URL scheme may start inside a token)
         message = _hex_run_sub(_hex_token, message)
     return _shape_sub("0", message)
