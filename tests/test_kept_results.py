@@ -84,3 +84,36 @@ def test_results_kept_as_parquet_before_are_still_read_with_their_types(tmp_path
         assert got.table().equals(decode_table(kept.data))  # type: ignore[arg-type]
         assert str(got.table().schema.field("hour").type) == "timestamp[us, tz=UTC]"
     assert store.get(old.result_id).data[:4] == b"PAR1"  # type: ignore[union-attr,index]
+
+
+def test_a_run_prunes_a_jobs_kept_results_once_at_its_end(tmp_path: Path) -> None:
+    """A run cycle keeps each window's result with its watermark and prunes the job's results over
+    its cap once, at the job's end (pruning after every window was two statements a window): after
+    six windows with a cap of three, the newest three are kept."""
+    from sqlalchemy import event
+
+    from logpipe.config import Config
+    from logpipe.queries.loader import get_query
+    from logpipe.service.jobs import JobRunner, JobSpec
+
+    (tmp_path / "store").mkdir()
+    config = Config.model_validate({
+        "store": {"root": str(tmp_path / "store"), "cache_dir": str(tmp_path / "cache")},
+        "state": {"url": f"sqlite:///{tmp_path}/state.db"},
+        "service": {"lateness": "10m", "first_run_backfill": "6h"},
+        "web": {"result_max_per_job": 3}})
+    runner = JobRunner(config)
+    prunes: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("DELETE FROM QUERY_RESULTS"):
+            prunes.append(statement)
+
+    event.listen(runner.engine, "before_cursor_execute", count)
+    job = JobSpec("query:errors_by_service", "query", "5 * * * *", timedelta(hours=1),
+                  get_query(config, "errors_by_service"))
+    report = runner.run(job, T0 + timedelta(hours=9, minutes=15))
+    assert [w.ok for w in report.windows] == [True] * 6
+    kept = runner.results.list("errors_by_service")
+    assert [k.window_start for k in kept] == [T0 + timedelta(hours=h) for h in (8, 7, 6)]
+    assert len(prunes) == 2  # by age and by count, once for the job's six windows

@@ -464,3 +464,46 @@ def test_a_claim_before_a_send_that_cannot_be_repeated_is_synced_to_disk(tmp_pat
     assert not any("SYNCHRONOUS" in s.upper() for s in statements)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL again
+
+
+def test_claims_and_marks_of_many_rows_are_compare_and_sets_in_a_few_statements(state_url: str) -> None:
+    """``claim_many``/``mark_sent_many`` set each row only from the state it was read in (a row another
+    process moved on is left alone and not returned), keep the order given, and take one UPDATE per
+    target and expected state, not one per row (a round trip each on PostgreSQL)."""
+    from sqlalchemy import event
+
+    from logpipe.state.outbox import PENDING, SENDING, SENT, UNKNOWN, Outbox, OutboxItem
+
+    engine = open_state(state_url)
+    box = Outbox(engine, "many")
+    items = [OutboxItem(target=t, key=f"{t}-{i}", kind="k", job="j", payload="[]") for t in ("a", "b") for i in range(30)]
+    with engine.begin() as conn:
+        assert box.enqueue(conn, items) == 60
+    pending = box.rows(None, (PENDING,))
+    assert len(pending) == 60
+    other = box.claim(pending[5])  # another process got this one first
+    assert other
+    box.release(pending[7], "timed out", state=UNKNOWN)  # and this one is in doubt now
+    updates: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        wanted = list(reversed(pending))  # any order: kept
+        got = box.claim_many(wanted)
+        assert got == [r for r in wanted if r.key not in {pending[5].key, pending[7].key}]
+        assert len(updates) <= 4  # two targets, one expected state each (SQLite before 3.35: per row)
+        updates.clear()
+        assert box.mark_sent_many(got[:40], "send") == 40
+        assert box.mark_sent_many(got[:40], "send") == 0  # no longer "sending": nothing marked again
+        assert len(updates) <= 4
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    states = {r.key: (r.state, r.attempts) for r in box.rows(None, (PENDING, SENDING, UNKNOWN, SENT))}
+    assert states[pending[5].key] == (SENDING, 1)  # claimed once, by the other process
+    assert states[pending[7].key][0] == UNKNOWN
+    assert sum(1 for s, _ in states.values() if s == SENT) == 40
+    assert sum(1 for s, a in states.values() if s == SENDING and a == 1) == 58 - 40 + 1

@@ -118,8 +118,11 @@ class ResultStore:
         with self.engine.begin() as conn:
             return self.save_in(conn, job, result)
 
-    def save_in(self, conn: Connection, job: str, result: QueryResult) -> StoredResult | None:
-        """``save`` on the caller's transaction: the result is kept if and when it commits."""
+    def save_in(self, conn: Connection, job: str, result: QueryResult, prune: bool = True) -> StoredResult | None:
+        """``save`` on the caller's transaction: the result is kept if and when it commits.
+
+        ``prune=False``: the old results are left for ``prune`` (a run cycle prunes each job once, at
+        its end, where pruning after every window was two statements a window)."""
         if self.retention_days <= 0:
             return None
         table = table_of(result)
@@ -132,12 +135,24 @@ class ResultStore:
                "columns": json.dumps(columns_of(table)), "data": encode_table(kept), "engine": result.stats.engine,
                "bytes_scanned": int(result.stats.bytes_scanned), "created_ms": now_ms()}
         replace_rows(conn, query_results, [row], ["result_id"])
-        cutoff = now_ms() - int(timedelta(days=self.retention_days).total_seconds() * 1000)
-        conn.execute(_PRUNE_OLD, {"cutoff": cutoff})
-        conn.execute(_PRUNE_JOB, {"k_job": job, "skip": self.max_per_job - 1})
+        if prune:
+            self.prune_in(conn, job)
         # what was written, not read back (a run cycle saves a result per window: the read was a fifth
         # of the save)
         return self._stored(SimpleNamespace(**row), True)
+
+    def prune_in(self, conn: Connection, job: str) -> None:
+        """Drop the results older than the retention, and ``job``'s beyond its newest ``max_per_job``."""
+        cutoff = now_ms() - int(timedelta(days=self.retention_days).total_seconds() * 1000)
+        conn.execute(_PRUNE_OLD, {"cutoff": cutoff})
+        conn.execute(_PRUNE_JOB, {"k_job": job, "skip": self.max_per_job - 1})
+
+    def prune(self, job: str) -> None:
+        """``prune_in`` in a transaction of its own (nothing to do when results are not kept)."""
+        if self.retention_days <= 0:
+            return
+        with self.engine.begin() as conn:
+            self.prune_in(conn, job)
 
     def _stored(self, r: Any, with_data: bool) -> StoredResult:
         return StoredResult(

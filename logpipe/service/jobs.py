@@ -352,6 +352,11 @@ class JobRunner:
         try:
             run.report.flush_errors = self._flush(run.job)
         finally:
+            if run.job.kind == "query" and any(w.ok and not w.skipped for w in run.report.windows):
+                try:  # the kept results over the retention, once per job run (not per window)
+                    self.results.prune(run.job.name)
+                except Exception as exc:  # housekeeping: the next run prunes them
+                    log.warning("cannot prune the kept results of %s: %s", run.job.name, exc)
             self.watermarks.run_finished(run.job.name)
 
     def _window(self, job: JobSpec, start: datetime, end: datetime, previous: datetime | None) -> WindowOutcome:
@@ -470,7 +475,7 @@ class JobRunner:
 
             def queue_points(conn: Connection) -> None:
                 if result is not None:
-                    self.results.save_in(conn, job.name, result)
+                    self.results.save_in(conn, job.name, result, prune=False)  # pruned at the job's end
                 self.publisher.enqueue_in(conn, job.name, start, end, work)
                 if frame is None or query is None:
                     return

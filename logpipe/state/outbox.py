@@ -138,10 +138,14 @@ class Outbox:
             try:
                 with conn.begin():
                     now = self.now_ms()
-                    for row in rows:
-                        if conn.execute(_CLAIM, {"k_channel": self.channel, "k_target": row.target,
-                                                 "k_key": row.key, "expect": row.state, "now": now}).rowcount == 1:
-                            got.append(row)
+                    if conn.dialect.update_returning:
+                        got = self._set_many(conn, _CLAIM_MANY, rows, [r.state for r in rows], {"now": now})
+                    else:
+                        for row in rows:
+                            if conn.execute(_CLAIM, {"k_channel": self.channel, "k_target": row.target,
+                                                     "k_key": row.key, "expect": row.state,
+                                                     "now": now}).rowcount == 1:
+                                got.append(row)
             finally:
                 if sqlite is not None:
                     sqlite.execute("PRAGMA synchronous=NORMAL")
@@ -158,11 +162,30 @@ class Outbox:
         marked = 0
         with self.engine.begin() as conn:
             now = self.now_ms()
+            if conn.dialect.update_returning:
+                return len(self._set_many(conn, _MARK_SENT_MANY, rows, [expect] * len(rows), {"now": now, "how": how}))
             for row in rows:
                 marked += conn.execute(_MARK_SENT, {"k_channel": self.channel, "k_target": row.target,
                                                     "k_key": row.key, "expect": expect, "now": now,
                                                     "how": how}).rowcount or 0
         return marked
+
+    def _set_many(self, conn: Connection, statement: Any, rows: Sequence[OutboxRow], expected: Sequence[str],
+                  values: dict[str, Any]) -> list[OutboxRow]:
+        """A compare-and-set ``statement`` (``UPDATE ... RETURNING item_key``) on several rows at once: one
+        statement per (target, expected state) and ``_IN_CHUNK`` keys, where there was one per row (a run
+        cycle's flush claimed and marked each of its few hundred batches by itself: a round trip each
+        on PostgreSQL). The rows whose state was still the expected one, in the order given."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for row, state in zip(rows, expected, strict=True):
+            groups.setdefault((row.target, state), []).append(row.key)
+        done: set[tuple[str, str]] = set()
+        for (target, state), keys in groups.items():
+            for at in range(0, len(keys), _IN_CHUNK):
+                found = conn.execute(statement, {"k_channel": self.channel, "k_target": target,
+                                                 "k_keys": keys[at:at + _IN_CHUNK], "expect": state, **values})
+                done.update((target, key) for (key,) in found)
+        return [row for row in rows if (row.target, row.key) in done]
 
     def release(self, row: OutboxRow, error: str | None, state: str = PENDING, expect: str | None = None) -> None:
         """Put the row back (``pending``, or ``unknown`` for an outcome in doubt) with its last error."""
@@ -254,5 +277,14 @@ _CLAIM = (update(outbox_table).where(*_ROW, _o.state == bindparam("expect"))
 _MARK_SENT = (update(outbox_table).where(*_ROW, _o.state == bindparam("expect"))
               .values(state=SENT, last_error=None, updated_ms=bindparam("now"), sent_ms=bindparam("now"),
                       sent_how=bindparam("how")))
+
+# The same compare-and-sets on many keys of one target at once; the keys whose row was updated come back.
+_ROWS = (_o.channel == bindparam("k_channel"), _o.target == bindparam("k_target"),
+         _o.item_key.in_(bindparam("k_keys", expanding=True)))
+_CLAIM_MANY = (update(outbox_table).where(*_ROWS, _o.state == bindparam("expect"))
+               .values(state=SENDING, attempts=_o.attempts + 1, updated_ms=bindparam("now")).returning(_o.item_key))
+_MARK_SENT_MANY = (update(outbox_table).where(*_ROWS, _o.state == bindparam("expect"))
+                   .values(state=SENT, last_error=None, updated_ms=bindparam("now"), sent_ms=bindparam("now"),
+                           sent_how=bindparam("how")).returning(_o.item_key))
 
 __all__ = ["IN_DOUBT", "PENDING", "SENDING", "SENT", "STATES", "UNKNOWN", "Outbox", "OutboxItem", "OutboxRow"]
