@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from logpipe.config import Config
+from logpipe.layout import to_ms
 from logpipe.metrics.model import DataPoint
 from logpipe.sinks.publisher import Publisher
 from logpipe.state.db import open_state
@@ -507,3 +508,23 @@ def test_claims_and_marks_of_many_rows_are_compare_and_sets_in_a_few_statements(
     assert states[pending[7].key][0] == UNKNOWN
     assert sum(1 for s, _ in states.values() if s == SENT) == 40
     assert sum(1 for s, a in states.values() if s == SENDING and a == 1) == 58 - 40 + 1
+
+
+def test_several_windows_queued_at_once_add_only_the_new_ones(state_url: str) -> None:
+    """``enqueue_many_in`` (a window's points and its heartbeat in one commit): each window is new or
+    not on its own; only the new ones' batches are queued, and the answer is in the order given."""
+    config = Config.model_validate({"metrics": {"sinks": ["local"], "namespace": NS}, "state": {"url": state_url}})
+    engine = open_state(state_url)
+    publisher = Publisher(config.metrics, engine)
+    start, end, points = _window(0)
+    later_start, later_end, later_points = _window(1)
+    with engine.begin() as conn:
+        assert publisher.enqueue_in(conn, "query:a", start, end, points)
+    with engine.begin() as conn:
+        assert publisher.enqueue_many_in(conn, [("query:b", start, end, points), ("query:a", start, end, points),
+                                                ("query:a", later_start, later_end, later_points)]) == [True, False, True]
+    with engine.begin() as conn:
+        assert publisher.enqueue_many_in(conn, []) == []
+    rows = publisher.outbox.rows("local")
+    assert sorted((r.job, r.window_start_ms) for r in rows) == sorted(
+        [("query:a", to_ms(start)), ("query:b", to_ms(start)), ("query:a", to_ms(later_start))])

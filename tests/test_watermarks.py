@@ -175,20 +175,20 @@ def test_a_windows_products_commit_with_its_watermark_or_not_at_all(tmp_path: Pa
     job = JobSpec("query:errors", "query", "5 * * * *", H, query)
     now = T0 + timedelta(hours=1, minutes=15)
     runner = ResultRunner(config)
-    real = Publisher.enqueue_in
+    real = Publisher.enqueue_many_in
 
-    def crash_at_the_heartbeat(self, conn, job_name, *args):  # type: ignore[no-untyped-def]
-        if job_name.endswith(":heartbeat"):
+    def crash_at_the_heartbeat(self, conn, windows):  # type: ignore[no-untyped-def]
+        if any(job_name.endswith(":heartbeat") for job_name, *_ in windows):  # (queued with the points)
             raise RuntimeError("state database gone")
-        return real(self, conn, job_name, *args)
+        return real(self, conn, windows)
 
-    monkeypatch.setattr(Publisher, "enqueue_in", crash_at_the_heartbeat)
+    monkeypatch.setattr(Publisher, "enqueue_many_in", crash_at_the_heartbeat)
     [failed] = runner.run(job, now).windows
     assert not failed.ok and "state database gone" in (failed.error or "")
     assert _window_rows(runner) == {"results": 0, "windows": 0, "batches": 0}
     assert runner.watermarks.get(job.name).watermark is None  # type: ignore[union-attr]
 
-    monkeypatch.setattr(Publisher, "enqueue_in", real)
+    monkeypatch.setattr(Publisher, "enqueue_many_in", real)
     [done] = runner.run(job, now).windows
     assert done.ok and not done.skipped and done.attempt == 2
     # one kept result, the window's points and its heartbeat: one batch each for the local sink

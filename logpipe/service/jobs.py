@@ -74,6 +74,12 @@ def import_job_modules() -> None:
         importlib.import_module(name)
 
 
+# A window's metric points as the publisher queues them: (job key, start, end, points).
+QueuedWindow = tuple[str, datetime, datetime, list[DataPoint]]
+# What writes a window's products on its watermark's transaction, with other windows' points to queue
+# in the same statements (the window's heartbeat).
+Finish = Callable[[Connection, list[QueuedWindow]], None]
+
 JobKind = Literal["query", "detect", "digest", "compact"]
 
 
@@ -372,9 +378,11 @@ class JobRunner:
                 finish = self._process(job, start, end)
 
             def commit(conn: Connection) -> None:  # with the watermark's compare-and-set
+                heartbeat = self._service_points(job, start, end, time.perf_counter() - began)
                 if finish is not None:
-                    finish(conn)
-                self._service_points(conn, job, start, end, time.perf_counter() - began)
+                    finish(conn, [heartbeat])
+                else:
+                    self.publisher.enqueue_many_in(conn, [heartbeat])
 
             done = self.watermarks.complete(job.name, start, end, previous, commit, by=self.replica)
             quality = self._quality_note(start, end, getattr(self._info, "quality", None))
@@ -419,7 +427,7 @@ class JobRunner:
 
     # -- per kind ----------------------------------------------------------------------------------
 
-    def _process(self, job: JobSpec, start: datetime, end: datetime) -> Callable[[Connection], None] | None:
+    def _process(self, job: JobSpec, start: datetime, end: datetime) -> Finish | None:
         """Do the window's work; return what writes its products, to commit together with the
         watermark (or None)."""
         return self._queue(job, start, end, self._work(job, start, end))
@@ -464,7 +472,7 @@ class JobRunner:
         return build_digest(self.config, start, end, now=self.clock(), charts=bool(self.config.digest.destinations))
 
     def _queue(self, job: JobSpec, start: datetime, end: datetime, work: list[DataPoint] | Digest
-               ) -> Callable[[Connection], None] | None:
+               ) -> Finish | None:
         """What writes the window's products on the watermark's transaction: a query's kept result,
         the metric points (a window queued twice adds nothing) and its alerts; a digest's deliveries."""
         if not isinstance(work, Digest):
@@ -473,10 +481,10 @@ class JobRunner:
             self._info.alert_frame = self._info.result = None
             query, config = job.query, self.config
 
-            def queue_points(conn: Connection) -> None:
+            def queue_points(conn: Connection, also: list[QueuedWindow]) -> None:
                 if result is not None:
                     self.results.save_in(conn, job.name, result, prune=False)  # pruned at the job's end
-                self.publisher.enqueue_in(conn, job.name, start, end, work)
+                self.publisher.enqueue_many_in(conn, [(job.name, start, end, work), *also])
                 if frame is None or query is None:
                     return
                 from logpipe.service import alerts
@@ -493,10 +501,11 @@ class JobRunner:
         if not destinations:
             return None
 
-        def queue(conn: Connection) -> None:
+        def queue(conn: Connection, also: list[QueuedWindow]) -> None:
             from logpipe.digest import deliver
 
             deliver.enqueue(conn, work, destinations, job.name)
+            self.publisher.enqueue_many_in(conn, also)
 
         return queue
 
@@ -533,18 +542,19 @@ class JobRunner:
         except Exception as exc:  # the failure itself is recorded in the state; do not hide it behind this
             log.warning("cannot queue the JobFailures metric for %s: %s", job.name, exc)
 
-    def _service_points(self, conn: Connection, job: JobSpec, start: datetime, end: datetime, seconds: float) -> None:
+    def _service_points(self, job: JobSpec, start: datetime, end: datetime, seconds: float) -> QueuedWindow:
         """The service's own metrics for a completed window, under their own exactly-once key, queued
-        on the watermark's transaction: a JobHeartbeat (its absence is what the job's heartbeat alarm,
-        missing data breaching, pages on) and the JobDuration (the window's time up to its commit);
-        to the configured sinks like every other point (CloudWatch, EMF...). A database error here
-        fails the window like any other of its writes: it is redone, nothing is half written."""
+        on the watermark's transaction (with the window's own points, in the same statements): a
+        JobHeartbeat (its absence is what the job's heartbeat alarm, missing data breaching, pages on)
+        and the JobDuration (the window's time up to its commit); to the configured sinks like every
+        other point (CloudWatch, EMF...). A database error there fails the window like any other of its
+        writes: it is redone, nothing is half written."""
         from logpipe.metrics import names
 
         dims = ((names.DIM_JOB, job.name),)
         points = [DataPoint(names.JOB_HEARTBEAT, end, value=1.0, unit="Count", dimensions=dims),
                   DataPoint(names.JOB_DURATION, end, value=round(seconds, 3), unit="Seconds", dimensions=dims)]
-        self.publisher.enqueue_in(conn, f"{job.name}:heartbeat", start, end, points)
+        return (f"{job.name}:heartbeat", start, end, points)
 
     def _flush(self, job: JobSpec) -> list[str]:
         errors: list[str] = []

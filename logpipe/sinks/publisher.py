@@ -45,7 +45,7 @@ from logpipe.metrics.model import (
 )
 from logpipe.sinks.base import OutcomeUnknown, SendRejected, Sink
 from logpipe.sinks.registry import build_sink
-from logpipe.state.db import insert_new
+from logpipe.state.db import insert_new_keys
 from logpipe.state.outbox import IN_DOUBT, PENDING, SENDING, SENT, UNKNOWN, Outbox, OutboxItem, OutboxRow
 from logpipe.state.tables import metric_windows
 
@@ -140,32 +140,49 @@ class Publisher:
         """``enqueue`` on the caller's transaction: the points are queued if and when it commits (the
         run cycle queues a window's points in the commit that moves its watermark). False if the
         window was queued before (by this process or another): nothing is added, nothing warned about."""
+        return self.enqueue_many_in(conn, [(job, window_start, window_end, points)])[0]
+
+    def enqueue_many_in(self, conn: Connection,
+                        windows: Sequence[tuple[str, datetime, datetime, Iterable[DataPoint]]]) -> list[bool]:
+        """``enqueue_in`` of several (job, start, end, points) windows on the caller's transaction, in
+        two statements for all of them: their keys, then their batches (a run cycle queues a window's
+        points and its heartbeat under two keys in each window's commit: four statements, a round trip
+        each on PostgreSQL, where two do). Whether each window was new, in the order given."""
         namespace = self.metrics.namespace
-        ordered = sorted(merge_points(points), key=lambda p: p.identity(namespace))
-        start_ms, end_ms = to_ms(window_start), to_ms(window_end)
-        # The window's key written first, keeping a row already there: written by another transaction
-        # first, this one adds nothing (one statement where a count and an insert were two).
-        if not insert_new(conn, metric_windows, {"job": job, "window_start_ms": start_ms, "window_end_ms": end_ms,
-                                                 "points": len(ordered), "enqueued_ms": self.outbox.now_ms()},
-                          _WINDOW_KEY):
-            return False
-        items = [OutboxItem(target=sink_name, key=batch_id(sink_name, job, start_ms, end_ms, seq), kind=sink_name,
-                            job=job, payload=points_to_json(batch), size=len(batch), seq=seq,
-                            window_start_ms=start_ms, window_end_ms=end_ms)
-                 for sink_name in dict.fromkeys(self.metrics.sinks)
-                 for seq, batch in enumerate(self.sink(sink_name).plan(ordered))]
-        self._warn_overlaps(job, end_ms, ordered)
+        now = self.outbox.now_ms()
+        planned = []
+        for job, window_start, window_end, points in windows:
+            ordered = sorted(merge_points(points), key=lambda p: p.identity(namespace))
+            planned.append((job, to_ms(window_start), to_ms(window_end), ordered))
+        # The windows' keys written first, keeping rows already there: a window written by another
+        # transaction first adds nothing here (one statement where a count and an insert were two).
+        added = insert_new_keys(conn, metric_windows,
+                                [{"job": job, "window_start_ms": start_ms, "window_end_ms": end_ms,
+                                  "points": len(ordered), "enqueued_ms": now}
+                                 for job, start_ms, end_ms, ordered in planned], _WINDOW_KEY)
+        new = [(job, start_ms, end_ms) in added for job, start_ms, end_ms, _ in planned]
+        items: list[OutboxItem] = []
+        for (job, start_ms, end_ms, ordered), is_new in zip(planned, new, strict=True):
+            if not is_new:
+                continue
+            items += [OutboxItem(target=sink_name, key=batch_id(sink_name, job, start_ms, end_ms, seq),
+                                 kind=sink_name, job=job, payload=points_to_json(batch), size=len(batch), seq=seq,
+                                 window_start_ms=start_ms, window_end_ms=end_ms)
+                      for sink_name in dict.fromkeys(self.metrics.sinks)
+                      for seq, batch in enumerate(self.sink(sink_name).plan(ordered))]
+            self._warn_overlaps(job, end_ms, ordered)
         self.outbox.enqueue(conn, items)
         # Known to the overlap check before the commit: should the transaction roll back (the window
         # failed, or another process completed it), the same job queues the same window when it is
         # done, and the check only ever compares a job's points with other jobs'.
         if self.metrics.sinks:
             with self._queued_lock:
-                known = self._queued.get(end_ms)
-                if known is not None:
-                    for point in ordered:
-                        known.setdefault(point.identity(namespace), set()).add(job)
-        return True
+                for (job, _start_ms, end_ms, ordered), is_new in zip(planned, new, strict=True):
+                    known = self._queued.get(end_ms) if is_new else None
+                    if known is not None:
+                        for point in ordered:
+                            known.setdefault(point.identity(namespace), set()).add(job)
+        return new
 
     def expect_windows(self, window_ends: Iterable[datetime]) -> None:
         """Read at once what the outbox holds for windows ending at these times, for the overlap check

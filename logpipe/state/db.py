@@ -357,8 +357,25 @@ def insert_new_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, 
     return len(conn.execute(stmt, [dict(row) for row in rows]).all())
 
 
+def insert_new_keys(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
+                    ) -> set[tuple[Any, ...]]:
+    """``insert_new_many``, answering which rows were added: the key tuples (``keys``' values, in
+    order) of the rows written. One batched ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` of the key
+    columns; a database without it is asked row by row."""
+    if not rows:
+        return set()
+    if not conn.dialect.insert_returning or not getattr(conn.dialect, "use_insertmanyvalues", False):
+        return {tuple(row[k] for k in keys) for row in rows if insert_new(conn, table, row, keys)}
+    cache_key = (conn.dialect.name, table.name, tuple(keys), "keys")
+    stmt = _INSERTING_NEW.get(cache_key)
+    if stmt is None:
+        stmt = _INSERTING_NEW[cache_key] = (_dialect(conn).insert(table).on_conflict_do_nothing(index_elements=list(keys))
+                                            .returning(*(table.c[k] for k in keys)))
+    return {tuple(found) for found in conn.execute(stmt, [dict(row) for row in rows])}
+
+
 # ``insert_new``'s statement per (dialect, table, keys)
-_INSERTING_NEW: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+_INSERTING_NEW: dict[tuple[Any, ...], Any] = {}
 
 
 # -- time: epoch milliseconds, UTC ----------------------------------------------------------------------
@@ -376,5 +393,5 @@ def now_ms() -> int:
 
 
 __all__ = ["MIGRATIONS", "current_revision", "db_error_text", "from_ms", "from_ms_or_none", "head_revision", "insert_ignore",
-           "insert_new", "insert_new_many", "migrate",
+           "insert_new", "insert_new_keys", "insert_new_many", "migrate",
            "now_ms", "open_state", "plain_sqlite_file", "replace_rows", "sqlite_reader", "to_ms", "upsert"]
