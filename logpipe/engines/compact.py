@@ -396,7 +396,7 @@ class Compactor:
                 meta = {"logpipe_hour": hour.strftime("%Y-%m-%dT%H:00:00Z"), "logpipe_raw_objects": str(raw_objects),
                         "logpipe_raw_bytes": str(raw_bytes)}
                 kv = "{" + ", ".join(f"{k}: {sql_string(v)}" for k, v in meta.items()) + "}"
-                source = _compaction_select(str(self.work_dir.parent))
+                source = _compaction_select(self.store.config.cache_dir)
                 row = con.execute(
                     f"COPY ({source} ORDER BY {order}) TO {sql_string(str(target))} "
                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, "

@@ -407,6 +407,9 @@ def id_runs(raw: bytes) -> list[tuple[int, int]]:
     return id_free(raw)[1]
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def _hex_literal(match: re.Match[str]) -> str:
     """``_shape_hex_sub``'s "0x0", except after a "::" in the run of hex digits and colons just before
     the literal: the IPv6 rule (``redact.TEMPLATE_RULES``) may then take its "0" ("::0x1" masks to
@@ -416,9 +419,6 @@ def _hex_literal(match: re.Match[str]) -> str:
     while left > 0 and (text[left - 1] == ":" or text[left - 1] in _HEX_DIGITS):
         left -= 1
     return match[0] if "::" in text[left:at] else "0x0"
-
-
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def _collapse(message: str) -> str:

@@ -340,33 +340,23 @@ def insert_new(conn: Connection, table: Table, row: Mapping[str, Any], keys: Seq
 
 def insert_new_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> int:
     """``insert_new`` for many rows: how many were added (a row whose key is there, or repeats an
-    earlier row of ``rows``, is not).
-
-    One batched ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (SQLAlchemy's "insertmanyvalues",
-    SQLite and PostgreSQL alike): a row returned is a row added. A window's data points were a
-    statement each, ~5 % of a run cycle over compacted hours."""
-    if not rows:
-        return 0
-    if not conn.dialect.insert_returning or not getattr(conn.dialect, "use_insertmanyvalues", False):
-        return sum(insert_new(conn, table, row, keys) for row in rows)
-    cache_key = (conn.dialect.name, table.name, tuple(keys))
-    stmt = _INSERTING_NEW.get(cache_key)
-    if stmt is None:
-        stmt = _INSERTING_NEW[cache_key] = (_dialect(conn).insert(table).on_conflict_do_nothing(index_elements=list(keys))
-                                            .returning(table.c[keys[0]]))
-    return len(conn.execute(stmt, [dict(row) for row in rows]).all())
+    earlier row of ``rows``, is not), in one statement (``insert_new_keys``). A window's data points
+    were a statement each, ~5 % of a run cycle over compacted hours."""
+    return len(insert_new_keys(conn, table, rows, keys))
 
 
 def insert_new_keys(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
                     ) -> set[tuple[Any, ...]]:
-    """``insert_new_many``, answering which rows were added: the key tuples (``keys``' values, in
-    order) of the rows written. One batched ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` of the key
-    columns; a database without it is asked row by row."""
+    """``insert_new`` for many rows, answering which were added: the key tuples (``keys``' values, in
+    order) of the rows written (a row whose key is there, or repeats an earlier row of ``rows``, is
+    not). One batched ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` of the key columns (SQLAlchemy's
+    "insertmanyvalues", SQLite and PostgreSQL alike): a row returned is a row added. A database
+    without it is asked row by row."""
     if not rows:
         return set()
     if not conn.dialect.insert_returning or not getattr(conn.dialect, "use_insertmanyvalues", False):
         return {tuple(row[k] for k in keys) for row in rows if insert_new(conn, table, row, keys)}
-    cache_key = (conn.dialect.name, table.name, tuple(keys), "keys")
+    cache_key = (conn.dialect.name, table.name, tuple(keys), "many")
     stmt = _INSERTING_NEW.get(cache_key)
     if stmt is None:
         stmt = _INSERTING_NEW[cache_key] = (_dialect(conn).insert(table).on_conflict_do_nothing(index_elements=list(keys))
@@ -374,7 +364,7 @@ def insert_new_keys(conn: Connection, table: Table, rows: Sequence[Mapping[str, 
     return {tuple(found) for found in conn.execute(stmt, [dict(row) for row in rows])}
 
 
-# ``insert_new``'s statement per (dialect, table, keys)
+# ``insert_new``'s and ``insert_new_keys``' statements per (dialect, table, keys[, "many"])
 _INSERTING_NEW: dict[tuple[Any, ...], Any] = {}
 
 

@@ -138,14 +138,7 @@ class Outbox:
             try:
                 with conn.begin():
                     now = self.now_ms()
-                    if conn.dialect.update_returning:
-                        got = self._set_many(conn, _CLAIM_MANY, rows, [r.state for r in rows], {"now": now})
-                    else:
-                        for row in rows:
-                            if conn.execute(_CLAIM, {"k_channel": self.channel, "k_target": row.target,
-                                                     "k_key": row.key, "expect": row.state,
-                                                     "now": now}).rowcount == 1:
-                                got.append(row)
+                    got = self._set_many(conn, _CLAIM_MANY, _CLAIM, rows, [r.state for r in rows], {"now": now})
             finally:
                 if sqlite is not None:
                     sqlite.execute("PRAGMA synchronous=NORMAL")
@@ -159,31 +152,29 @@ class Outbox:
         """``mark_sent`` of several rows in one transaction; how many were still in state ``expect``."""
         if not rows:
             return 0
-        marked = 0
         with self.engine.begin() as conn:
-            now = self.now_ms()
-            if conn.dialect.update_returning:
-                return len(self._set_many(conn, _MARK_SENT_MANY, rows, [expect] * len(rows), {"now": now, "how": how}))
-            for row in rows:
-                marked += conn.execute(_MARK_SENT, {"k_channel": self.channel, "k_target": row.target,
-                                                    "k_key": row.key, "expect": expect, "now": now,
-                                                    "how": how}).rowcount or 0
-        return marked
+            values = {"now": self.now_ms(), "how": how}
+            return len(self._set_many(conn, _MARK_SENT_MANY, _MARK_SENT, rows, [expect] * len(rows), values))
 
-    def _set_many(self, conn: Connection, statement: Any, rows: Sequence[OutboxRow], expected: Sequence[str],
+    def _set_many(self, conn: Connection, many: Any, one: Any, rows: Sequence[OutboxRow], expected: Sequence[str],
                   values: dict[str, Any]) -> list[OutboxRow]:
-        """A compare-and-set ``statement`` (``UPDATE ... RETURNING item_key``) on several rows at once: one
+        """A compare-and-set on several rows at once (``many``: ``UPDATE ... RETURNING item_key``): one
         statement per (target, expected state) and ``_IN_CHUNK`` keys, where there was one per row (a run
         cycle's flush claimed and marked each of its few hundred batches by itself: a round trip each
-        on PostgreSQL). The rows whose state was still the expected one, in the order given."""
+        on PostgreSQL). A database without UPDATE RETURNING sets them one by one (``one``, by its row
+        count). The rows whose state was still the expected one, in the order given."""
+        if not conn.dialect.update_returning:
+            return [row for row, state in zip(rows, expected, strict=True)
+                    if conn.execute(one, {"k_channel": self.channel, "k_target": row.target, "k_key": row.key,
+                                          "expect": state, **values}).rowcount == 1]
         groups: dict[tuple[str, str], list[str]] = {}
         for row, state in zip(rows, expected, strict=True):
             groups.setdefault((row.target, state), []).append(row.key)
         done: set[tuple[str, str]] = set()
         for (target, state), keys in groups.items():
             for at in range(0, len(keys), _IN_CHUNK):
-                found = conn.execute(statement, {"k_channel": self.channel, "k_target": target,
-                                                 "k_keys": keys[at:at + _IN_CHUNK], "expect": state, **values})
+                found = conn.execute(many, {"k_channel": self.channel, "k_target": target,
+                                            "k_keys": keys[at:at + _IN_CHUNK], "expect": state, **values})
                 done.update((target, key) for (key,) in found)
         return [row for row in rows if (row.target, row.key) in done]
 
