@@ -209,3 +209,52 @@ def test_the_redaction_memo_is_bounded(monkeypatch) -> None:
         assert redact(f"user{i}@example.com") == "<redacted:email>"
     assert len(module._memo._done) <= 8
     assert redact("user1@example.com and user2@example.com") == "<redacted:email> and <redacted:email>"
+
+
+# Fragments near every shown-text rule's needles, and the letters re.IGNORECASE folds to ASCII ones
+# ("ı", "İ", "ſ", the Kelvin sign): the needles may let a regex be skipped, never change a result.
+_NEAR_NEEDLES = st.sampled_from([
+    "Bearer ", "BEARER\t", "bearer", "Beareſ ", "Baſic ", "basıc ", "Tolen ", "To\u212aen ", "TOKEN  ", "token=",
+    "AKIA", "ASIA", "ABIA", "ghp_", "xoxb-", "sk_live_", "SK", "0f" * 16, "sq0atp-", "key-", "hf_", "SG.",
+    "aws_secret_access_key", "SECRET_ACCESS_KEY", "ſecret_access_key", "İ", "=", ":", ": ", "@", "://", "-----BEGIN",
+    "eyJ", ".eyJ", "abcdefghijklmnopqrstuvwxyz0123456789ABCD", "0123456789abcdef", "4111 1111 1111 1111", "10.1.2.3",
+    "fe80::1", ".", "password", "session-id", "\n", " ",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_NEAR_NEEDLES, st.text(max_size=6)), max_size=16).map("".join), st.booleans())
+def test_the_needles_never_change_a_result(text: str, ip: bool) -> None:
+    """A rule's regex is skipped for text without its needles: the same pass as searching with every
+    regex (``_once(..., prefilter=False)``), on text made to sit near the needles."""
+    from logpipe.redact import _once
+
+    assert _once(text, ip) == _once(text, ip, prefilter=False)
+
+
+@pytest.mark.parametrize("text", [
+    "Baſic dXNlcjpwYXNzd29yZA==", "basıc dXNlcjpwYXNzd29yZA==", "To\u212aEN abcdefghijklmnop",
+    "ſecret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+])
+def test_case_folded_letters_are_searched_like_ascii(text: str) -> None:
+    """re.IGNORECASE matches these non-ASCII letters to ASCII ones; the lower-cased needles would not
+    (non-ASCII text skips the folded needles)."""
+    from logpipe.redact import _once
+
+    assert _once(text, True) == _once(text, True, prefilter=False) != text
+
+
+def test_text_without_needles_compiles_no_shown_text_regex() -> None:
+    """What a ``query run`` of service names and counts redacts compiles none of the shown-text rules
+    (compiling them all was ~8 ms of every such process), in a process of its own."""
+    import subprocess
+    import sys
+
+    code = ("from logpipe import redact as r\n"
+            "rules = (*r._RULES, r._CARD_RULE, r._IPV4_RULE, r._IPV6_RULE)\n"
+            "for t in ('checkout-api', 'payments', 'GET /api/orders', 'level ERROR'): r.redact(t)\n"
+            "print(sum(rule._regex is not None for rule in rules))\n"
+            "print(r.redact('password=hunter2 at 10.0.0.1'))\n"
+            "print(r._IPV4_RULE._regex is not None, r._RULES[9]._regex is not None, r._CARD_RULE._regex is None)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["0", "password=<redacted:secret> at <redacted:ip>", "True True True"]
