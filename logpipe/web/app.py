@@ -20,6 +20,30 @@ from logpipe.web.context import Console
 
 log = logging.getLogger(__name__)
 
+# The logpipe modules the console's handlers import on first use. Handlers run on the server's worker
+# threads, several at once, and two threads importing modules that import one another can each reach
+# the other's half-initialised ("cannot import name ... from partially initialized module": the race
+# ``logpipe serve``'s job threads had, see ``logpipe.service.jobs.JOB_MODULES``). ``create_app`` imports
+# them all on the calling thread, before the server starts a thread.
+CONSOLE_MODULES = ("logpipe.aws", "logpipe.detectors.history", "logpipe.detectors.lines", "logpipe.digest.deliver",
+                   "logpipe.engines", "logpipe.engines.duckdb", "logpipe.layout", "logpipe.metrics.dashboard",
+                   "logpipe.metrics.history", "logpipe.metrics.names", "logpipe.patterns.store",
+                   "logpipe.queries.catalog", "logpipe.queries.loader", "logpipe.queries.params",
+                   "logpipe.queries.runner", "logpipe.queries.stored", "logpipe.queries.window",
+                   "logpipe.service.health", "logpipe.service.jobs", "logpipe.state", "logpipe.state.audit", "logpipe.state.db",
+                   "logpipe.state.outbox", "logpipe.state.tables", "logpipe.store", "logpipe.web.api",
+                   "logpipe.web.grafana", "logpipe.web.pages", "logpipe.web.dashboards", "logpipe.web.runs",
+                   "logpipe.web.tables")
+
+
+def import_console_modules() -> None:
+    """Import every module a console handler may import lazily (``CONSOLE_MODULES``), on this thread."""
+    import importlib
+
+    for name in CONSOLE_MODULES:
+        importlib.import_module(name)
+
+
 # Routers other modules add to every app (e.g. a Prometheus /metrics endpoint).
 EXTRA_ROUTERS: list[Any] = []
 STATIC_DIR = __import__("pathlib").Path(__file__).resolve().parent / "static"
@@ -111,6 +135,7 @@ def create_app(console: Console, routers: Iterable[Any] = ()) -> Any:
 
     from logpipe.web import api, grafana, pages
 
+    import_console_modules()  # before any handler thread (see CONSOLE_MODULES)
     pages_on = console.config.web.enabled
     app = FastAPI(title="logpipe", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json" if pages_on else None,
