@@ -14,6 +14,8 @@ lookback holds fewer than ``warmup_hours`` processed hours nothing is called new
 
 from __future__ import annotations
 
+import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +27,11 @@ from logpipe.detectors.base import DetectionContext, Finding, PatternActivity, s
 from logpipe.detectors.history import record_findings
 from logpipe.detectors.shapes import ERROR_SHAPES_QUERY, RECORDS_QUERY
 from logpipe.layout import floor_hour, hours_in_window, utc
-from logpipe.patterns.store import PatternStore, PatternUpdate, covered_hours
+from logpipe.patterns.store import MINER_NAME, PatternStore, PatternUpdate, covered_hours
 
 if TYPE_CHECKING:
     from logpipe.config import Config
+    from logpipe.patterns.miner import TemplateMiner
 
 DETECTORS = (new_pattern.detect, regression.detect, spike.detect, error_rate.detect)
 MAX_EXAMPLE_CHARS = 4000
@@ -121,6 +124,48 @@ def _miner_state_without_examples(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+class KeptMiners:
+    """The miner a detection window of this process left, with the state text it stored: the next
+    window takes it instead of rebuilding one from that very state.
+
+    Why: a rebuilt miner has lost its caches, so every shape of the next window is masked again, and
+    rebuilding is a JSON parse and ``from_state`` (1 ms for a few dozen patterns, ~65 ms for 5,000). A
+    run cycle's catch-up processes a day of hourly windows in a row.
+
+    It is the same miner: ids, templates, counts and aliases are what ``from_state`` of the stored text
+    gives (the stored state only drops the raw examples, which decide nothing but when the exact fast
+    path takes a line; tests/test_detectors.py compares both over a day of windows). Taken only while
+    the stored text is still the one this process saved (another process or replica that learned a
+    window since has changed it), and only by one window at a time: ``take`` hands it over, ``keep``
+    puts it back after the window's transaction committed. A window that does not commit (detected but
+    not learned, failed, rolled back) keeps nothing, and the next one rebuilds from the store."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[tuple[str, str], tuple[str, TemplateMiner]] = {}
+
+    def take(self, key: tuple[str, str], text: str | None) -> TemplateMiner | None:
+        with self._lock:
+            kept = self._kept.pop(key, None)
+        return kept[1] if kept is not None and text is not None and kept[0] == text else None
+
+    def keep(self, key: tuple[str, str], text: str, miner: TemplateMiner) -> None:
+        with self._lock:
+            self._kept[key] = (text, miner)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+KEPT_MINERS = KeptMiners()
+
+
+def _store_key(store: PatternStore) -> tuple[str, str]:
+    """The pattern store's database (its URL without a password) and the miner's name."""
+    return (store.engine.url.render_as_string(hide_password=True), MINER_NAME)
+
+
 def run_detectors(config: Config, start: datetime, end: datetime, *, learn: bool = True,
                   store: PatternStore | None = None, fetch: Fetch | None = None) -> DetectionReport:
     """Detect over ``[start, end)``; with ``learn`` the store learns from the window (once)."""
@@ -176,10 +221,17 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
         processed = w.processed_windows(start, end)
         already = (start, end) in processed
         write = learn and not processed and not (only_if_records and total_records == 0)
-        state = w.load_miner_state()
-        miner = TemplateMiner.from_state(state) if state else TemplateMiner()
-        # (the stored aliases: loading an older state may add some, which the store must learn too)
-        aliases_before = dict(state.get("aliases", {})) if state else {}
+        stored = w.load_miner_state_text()
+        key = _store_key(store)
+        kept = KEPT_MINERS.take(key, stored)
+        if kept is not None:  # the miner that stored this very text (its aliases are the stored ones)
+            miner, aliases_before = kept, dict(kept.aliases)
+        else:
+            state = json.loads(stored) if stored else None
+            miner = TemplateMiner.from_state(state) if state else TemplateMiner()
+            # (the stored aliases: loading an older state may add some, which the store must learn too)
+            aliases_before = dict(state.get("aliases", {})) if state else {}
+        saved: str | None = None
 
         # Mine the distinct shapes (the raw example of each: stack traces need their frames).
         mined = []
@@ -256,9 +308,11 @@ def _process(config: Config, store: PatternStore, start: datetime, end: datetime
             w.add_counts((p, s, h, n) for (p, s, h), n in counts.items())
             w.add_service_counts((s, h, r, e) for (s, h), (r, e) in service_rows.items())
             w.add_examples_many((a.pattern_id, [(a.service, a.first_ts, line) for line in a.samples]) for a in activity)
-            w.save_miner_state(_miner_state_without_examples(miner.to_state()))
+            saved = w.save_miner_state(_miner_state_without_examples(miner.to_state()))
             w.mark_window(start, end, sum(counts.values()), len(per_pattern))
             record_findings(w.conn, findings)
+    if saved is not None:  # committed: the next window of this process goes on with this miner
+        KEPT_MINERS.keep(key, saved, miner)
 
     notes = []
     if already:

@@ -163,14 +163,22 @@ class StoreWriter:
         return [(from_ms(r.window_start_ms), from_ms(r.window_end_ms)) for r in self.conn.execute(query)]
 
     def load_miner_state(self, name: str = MINER_NAME) -> Any:
-        text = self.conn.execute(select(miner_state_table.c.state).where(miner_state_table.c.name == name)).scalar()
+        text = self.load_miner_state_text(name)
         return json.loads(text) if text else None
+
+    def load_miner_state_text(self, name: str = MINER_NAME) -> str | None:
+        """The stored state as the JSON text it was saved as (None: no state yet)."""
+        text = self.conn.execute(select(miner_state_table.c.state).where(miner_state_table.c.name == name)).scalar()
+        return str(text) if text else None
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def save_miner_state(self, state: Any, name: str = MINER_NAME) -> None:
-        upsert(self.conn, miner_state_table, [{"name": name, "version": 1, "state": json.dumps(state)}], ["name"],
+    def save_miner_state(self, state: Any, name: str = MINER_NAME) -> str:
+        """Store the state; returns the JSON text stored (what ``load_miner_state_text`` reads back)."""
+        text = json.dumps(state)
+        upsert(self.conn, miner_state_table, [{"name": name, "version": 1, "state": text}], ["name"],
                lambda new: {"state": new.state})
+        return text
 
     def upsert_patterns(self, updates: Iterable[PatternUpdate], status: Status = "new") -> None:
         """Insert patterns or widen their first/last seen and add to their totals."""
