@@ -35,8 +35,7 @@ def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(root: Path, state: str) -> Config:
-    config = make_config(root, state_url=f"sqlite:///{root}/{state}.db", lookback_days=1, warmup_hours=6)
-    return config
+    return make_config(root, state_url=f"sqlite:///{root}/{state}.db", lookback_days=1, warmup_hours=6)
 
 
 def _count_rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:

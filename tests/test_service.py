@@ -305,23 +305,9 @@ def test_the_scheduler_imports_every_module_a_window_imports_lazily() -> None:
     failed window). ``import_job_modules`` (called when a ``Service`` is made, before its threads and
     the HTTP server's start) must import every module that ``logpipe/service/jobs.py`` imports inside a
     function."""
-    import ast
+    from support.lazy_imports import lazy_logpipe_imports, modules_loaded_by
 
-    source = (REPO_ROOT / "logpipe" / "service" / "jobs.py").read_text(encoding="utf-8")
-    lazy: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for inner in ast.walk(node):
-                if isinstance(inner, ast.ImportFrom) and inner.module and inner.module.startswith("logpipe"):
-                    lazy.add(inner.module)
-                    # ``from logpipe.digest import deliver``: a submodule, when it is one
-                    lazy.update(f"{inner.module}.{alias.name}" for alias in inner.names
-                                if (REPO_ROOT / inner.module.replace(".", "/") / f"{alias.name}.py").is_file())
+    lazy = lazy_logpipe_imports([REPO_ROOT / "logpipe" / "service" / "jobs.py"])
     assert {"logpipe.detectors.run", "logpipe.digest.build", "logpipe.service.alerts"} <= lazy  # the walk works
-    code = ("import sys, json\nfrom logpipe.service.jobs import import_job_modules\nimport_job_modules()\n"
-            "print(json.dumps(sorted(sys.modules)))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
-    assert proc.returncode == 0, proc.stderr
-    missing = lazy - set(json.loads(proc.stdout))
+    missing = lazy - modules_loaded_by("from logpipe.service.jobs import import_job_modules\nimport_job_modules()")
     assert not missing, f"import_job_modules does not import {sorted(missing)}: add them to JOB_MODULES"

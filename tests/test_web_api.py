@@ -331,29 +331,9 @@ def test_the_console_imports_every_module_a_handler_imports_lazily() -> None:
     ``logpipe serve``'s job threads had). ``create_app`` calls ``import_console_modules`` before the
     server starts: it must import every logpipe module that ``logpipe/web/*.py`` imports inside a
     function (and the submodules named by ``from logpipe.x import submodule``)."""
-    import ast
-    import os
-    import subprocess
-    import sys
+    from support.lazy_imports import REPO_ROOT, lazy_logpipe_imports, modules_loaded_by
 
-    root = Path(__file__).resolve().parents[1]
-    lazy: set[str] = set()
-    for path in sorted((root / "logpipe" / "web").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            for inner in ast.walk(node):
-                if isinstance(inner, ast.ImportFrom) and inner.module and inner.module.startswith("logpipe"):
-                    lazy.add(inner.module)
-                    lazy.update(f"{inner.module}.{alias.name}" for alias in inner.names
-                                if (root / inner.module.replace(".", "/") / f"{alias.name}.py").is_file())
-                elif isinstance(inner, ast.Import):
-                    lazy.update(alias.name for alias in inner.names if alias.name.startswith("logpipe"))
+    lazy = lazy_logpipe_imports(sorted((REPO_ROOT / "logpipe" / "web").glob("*.py")))
     assert {"logpipe.detectors.history", "logpipe.state.audit", "logpipe.web.dashboards"} <= lazy  # the walk works
-    code = ("import sys, json\nfrom logpipe.web.app import import_console_modules\nimport_console_modules()\n"
-            "print(json.dumps(sorted(sys.modules)))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(root)})
-    assert proc.returncode == 0, proc.stderr
-    missing = lazy - set(json.loads(proc.stdout))
+    missing = lazy - modules_loaded_by("from logpipe.web.app import import_console_modules\nimport_console_modules()")
     assert not missing, f"import_console_modules does not import {sorted(missing)}: add them to CONSOLE_MODULES"

@@ -134,7 +134,7 @@ class KeptMiners:
 
     It is the same miner: ids, templates, counts and aliases are what ``from_state`` of the stored text
     gives (the stored state only drops the raw examples, which decide nothing but when the exact fast
-    path takes a line; tests/test_detectors.py compares both over a day of windows). Taken only while
+    path takes a line; tests/test_kept_miner.py compares both over a day of windows). Taken only while
     the stored text is still the one this process saved (another process or replica that learned a
     window since has changed it), and only by one window at a time: ``take`` hands it over, ``keep``
     puts it back after the window's transaction committed. A window that does not commit (detected but

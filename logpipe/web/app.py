@@ -30,10 +30,10 @@ CONSOLE_MODULES = ("logpipe.aws", "logpipe.detectors.history", "logpipe.detector
                    "logpipe.metrics.history", "logpipe.metrics.names", "logpipe.patterns.store",
                    "logpipe.queries.catalog", "logpipe.queries.loader", "logpipe.queries.params",
                    "logpipe.queries.runner", "logpipe.queries.stored", "logpipe.queries.window",
-                   "logpipe.service.health", "logpipe.service.jobs", "logpipe.state", "logpipe.state.audit", "logpipe.state.db",
-                   "logpipe.state.outbox", "logpipe.state.tables", "logpipe.store", "logpipe.web.api",
-                   "logpipe.web.grafana", "logpipe.web.pages", "logpipe.web.dashboards", "logpipe.web.runs",
-                   "logpipe.web.tables")
+                   "logpipe.service.health", "logpipe.service.jobs", "logpipe.state", "logpipe.state.audit",
+                   "logpipe.state.db", "logpipe.state.outbox", "logpipe.state.tables", "logpipe.store",
+                   "logpipe.web.api", "logpipe.web.dashboards", "logpipe.web.grafana", "logpipe.web.pages",
+                   "logpipe.web.runs", "logpipe.web.tables")
 
 
 def import_console_modules() -> None:
