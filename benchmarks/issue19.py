@@ -31,9 +31,10 @@ Before it starts it byte-compiles logpipe's sources (``compile_sources``): an in
 compiled by pip, an editable install under ``PYTHONDONTWRITEBYTECODE`` would compile from source in
 every process.
 
-5. Writes ``benchmarks/results/issue19.md`` (after every stage: a run cut short keeps what it measured)
-   with the machine, its load, the command and the numbers; every round's figures go to
-   ``issue19-rounds.json`` beside the data.
+5. Writes ``benchmarks/results/issue19-run.md`` (after every stage: a run cut short keeps what it
+   measured) with the machine, its load, the command and the numbers; every round's figures go to
+   ``issue19-rounds.json`` beside the data. The dated history with its readings is ``issue19.md``,
+   written by hand from such runs: the script never writes over it (it did, up to 2026-12-04).
 
 A smaller run for a quick look: ``--days 2 --rate 0.05 --repeat 1 --windows 1 --cycle-days 1 --data /tmp/x``
 (about two minutes).
@@ -364,7 +365,7 @@ def main() -> None:
     parser.add_argument("--windows", default="1,7,30", help="window lengths in days")
     parser.add_argument("--cycle-days", default="1,7", help="logpipe run cycles (first run over N days)")
     parser.add_argument("--cycle-repeat", type=int, default=1, help="rounds of each run cycle")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "issue19.md"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "issue19-run.md"))
     parser.add_argument("--data", default=None, help="where the simulated store and work files go "
                         "(default benchmarks/.data/issue19)")
     args = parser.parse_args()
@@ -465,6 +466,14 @@ def _med(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
+def code_revision() -> str:
+    """The commit the benchmark ran (and whether the tree had changes): a result names its code."""
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD") or "unknown (not a git checkout)"
+    return commit + (" with uncommitted changes" if git("status", "--porcelain", "--", "logpipe") else "")
+
+
 def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact: dict[str, Any], raw_total: int,
                  parquet_total: int, results: dict[int, dict[str, list[dict[str, Any]]]], explain: dict[int, dict[str, Any]],
                  cycles: list[dict[str, Any]], loads: list[tuple[str, str]]) -> None:
@@ -474,6 +483,7 @@ def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact:
              f"Command: `.venv/bin/python benchmarks/issue19.py --days {args.days} --rate {args.rate} "
              f"--repeat {args.repeat} --windows {args.windows} --cycle-days {args.cycle_days} "
              f"--cycle-repeat {args.cycle_repeat}`", "",
+             f"Code: {code_revision()}", "",
              "| machine | |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in info.items()]
     lines += [f"| load average (1/5/15 min) {when} | {value} |" for when, value in loads]
