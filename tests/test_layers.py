@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "logpipe"
 
 # From the ground up. A unit is a top-level module or subpackage of logpipe.
 LAYERS: list[set[str]] = [
-    {"logpipe", "logpipe.errors", "logpipe.cache_files"},  # the version; the exceptions; cache files
+    # the version; the exceptions; cache files; names imported on first use
+    {"logpipe", "logpipe.errors", "logpipe.cache_files", "logpipe.lazy"},
     {"logpipe.extras", "logpipe.layout", "logpipe.schema", "logpipe.redact", "logpipe.text",
      "logpipe.config_file", "logpipe.durations"},  # contracts, wording; the config file; durations
     {"logpipe.config"},  # the validated configuration

@@ -9,9 +9,9 @@ once that is imported.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any as _Any
+
+from logpipe.lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
     from logpipe.digest.build import build_digest
@@ -27,9 +27,4 @@ _LAZY = {"build_digest": "build", "Deliverer": "deliver", "DeliveryReport": "del
 __all__ = ["Deliverer", "DeliveryReport", "Digest", "DigestFinding", "JobProblem", "ServiceErrors", "TopPattern",
            "build_digest", "deliver_now", "render_markdown", "render_slack"]
 
-
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = _lazy_attributes(__name__, _LAZY)

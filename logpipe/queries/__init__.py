@@ -7,9 +7,9 @@ alone must not pull in the engines (DuckDB, pandas) - the CLI's start-up depends
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any as _Any
+
+from logpipe.lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
     from logpipe.queries.loader import get_query, load_queries, parse_query_text
@@ -30,12 +30,7 @@ _LAZY = {
     "run_query": "runner", "run_sql": "runner",
 }
 
-
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'logpipe.queries' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"logpipe.queries.{module}"), name)
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["RUNNER_PARAMS", "ExplainResult", "MetricSpec", "QueryResult", "SavedQuery", "adhoc_query",

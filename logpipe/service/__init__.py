@@ -7,9 +7,9 @@ and needs neither the scheduler nor the health reports.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any as _Any
+
+from logpipe.lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
     from logpipe.service.health import health_report, status_report
@@ -22,9 +22,4 @@ _LAZY = {"health_report": "health", "status_report": "health", "JobRunner": "job
 __all__ = ["JobRunReport", "JobRunner", "JobSpec", "Service", "build_jobs", "health_report", "select_jobs",
            "status_report"]
 
-
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = _lazy_attributes(__name__, _LAZY)

@@ -68,10 +68,9 @@ JOB_MODULES = ("logpipe.queries.runner", "logpipe.detectors.run", "logpipe.diges
 
 def import_job_modules() -> None:
     """Import every module a job's window may import lazily (``JOB_MODULES``), on the calling thread."""
-    import importlib
+    from logpipe.lazy import import_modules
 
-    for name in JOB_MODULES:
-        importlib.import_module(name)
+    import_modules(JOB_MODULES)
 
 
 # A window's metric points as the publisher queues them: (job key, start, end, points).

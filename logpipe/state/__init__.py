@@ -9,9 +9,9 @@ needs to find remembered object verdicts) must not import SQLAlchemy, the outbox
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any as _Any
+
+from logpipe.lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
     from logpipe.state.db import insert_ignore, migrate, open_state, upsert
@@ -23,12 +23,7 @@ _LAZY = {"insert_ignore": "db", "migrate": "db", "open_state": "db", "upsert": "
          "JobState": "watermarks", "WatermarkStore": "watermarks", "WindowRecord": "watermarks",
          "due_windows": "watermarks"}
 
-
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["JobState", "Outbox", "OutboxItem", "OutboxRow", "WatermarkStore", "WindowRecord", "due_windows",

@@ -38,10 +38,9 @@ CONSOLE_MODULES = ("logpipe.aws", "logpipe.detectors.history", "logpipe.detector
 
 def import_console_modules() -> None:
     """Import every module a console handler may import lazily (``CONSOLE_MODULES``), on this thread."""
-    import importlib
+    from logpipe.lazy import import_modules
 
-    for name in CONSOLE_MODULES:
-        importlib.import_module(name)
+    import_modules(CONSOLE_MODULES)
 
 
 # Routers other modules add to every app (e.g. a Prometheus /metrics endpoint).
