@@ -22,8 +22,9 @@ What it does, in one run:
      whole is read from its day file), and DuckDB on the same Parquet files with the same SQL (the
      files come from logpipe's own plan: ``duckdb_spec``);
    - the bytes each form reads, and what Athena would scan (``query explain``).
-4. A ``logpipe run`` cycle (first run: ``first_run_backfill`` = the window) over ``--cycle-days``, on
-   raw hours and on compacted hours, whole process, through a harness (``HARNESS``) that times every
+4. A ``logpipe run`` cycle (first run: ``first_run_backfill`` = the window) over ``--cycle-days``, in
+   three forms (``CYCLE_FORMS``: raw hours; hours compacted before, the queries alone; the shipped
+   configuration, which compacts the cycle's hours first), whole process, through a harness (``HARNESS``) that times every
    call into the duckdb package - its C extension and, since DuckDB 2.0, its Python relation layer -
    (the share of the cycle inside the engine) and counts how often each raw object is handed to a
    DuckDB scan.
@@ -52,6 +53,7 @@ import os
 import platform
 import shlex
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -101,14 +103,15 @@ def generate(days: int, rate: float, seed: int) -> dict[str, Any]:
     return saved
 
 
-def write_config(folder: Path, backfill: str = "24h", compact_enabled: bool = True) -> Path:
+def write_config(folder: Path, backfill: str = "24h", compact_enabled: bool = True, store: Path | None = None,
+                 cache: Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "logpipe.toml"
     path.write_text(f"""
 [store]
-root = "{DATA / 'store'}"
+root = "{store or DATA / 'store'}"
 prefix = "logs"
-cache_dir = "{DATA / 'cache'}"
+cache_dir = "{cache or DATA / 'cache'}"
 [state]
 url = "sqlite:///{folder / 'state.db'}"
 [engine]
@@ -123,6 +126,46 @@ enabled = {str(compact_enabled).lower()}
 max_hours_per_run = 2000
 """, encoding="utf-8")
     return path
+
+
+# The forms of a ``logpipe run`` cycle, each from a copy of the warm state (verdicts of every raw object known):
+# - raw: compaction off, the view reads the raw hours (``LOGPIPE_COMPACT_READ=false``);
+# - compacted: compaction off, every hour of the cycle compacted before (by ``logpipe compact``): the
+#   queries alone over Parquet hours;
+# - default: the shipped configuration (compaction on) over a store whose cycle days are not compacted
+#   yet - a first run, or a run after a stop: the compact job rewrites the closed hours first, then the
+#   queries read them. Its store is a copy (hard links) of the benchmark's with the cycle's days of
+#   Parquet files removed and both watermarks moved back to the cycle's start.
+CYCLE_FORMS = {"raw": "raw", "compacted": "parquet", "default": "default"}
+
+
+def prepare_cycle(folder: Path, form: str, days: int, end: dt.datetime) -> tuple[Path, dict[str, str] | None]:
+    """A cycle's folder (its config, its copy of the warm state, for ``default`` its own store and cache);
+    returns the config's path and the environment the cycle runs with."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    warm = DATA / "work" / "state.db"
+    if form != "default":
+        path = write_config(folder, backfill=f"{days * 24}h", compact_enabled=False)
+        shutil.copy(warm, folder / "state.db")
+        return path, ({"LOGPIPE_COMPACT_READ": "false"} if form == "raw" else None)
+    store, cache = folder / "store", folder / "cache"
+    shutil.copytree(DATA / "store", store, copy_function=os.link)  # the compactor writes new files, never in place
+    shutil.copytree(DATA / "cache", cache)
+    start = end - dt.timedelta(days=days)
+    for tree in ("logs-parquet", "logs-parquet-daily"):
+        for day in range(days):
+            shutil.rmtree(store / tree / f"dt={(start + dt.timedelta(days=day)):%Y-%m-%d}", ignore_errors=True)
+        mark = store / tree / "_watermark.json"
+        body = json.loads(mark.read_text(encoding="utf-8"))
+        mark.unlink()  # a link to the benchmark's own: written anew
+        body["watermark"] = iso(start)
+        mark.write_text(json.dumps(body), encoding="utf-8")
+    shutil.copy(warm, folder / "state.db")
+    # the warm verdicts name the objects by URL: the same objects, under this store's root
+    with sqlite3.connect(folder / "state.db") as con:
+        con.execute("UPDATE object_verdicts SET url = replace(url, ?, ?)", (f"{DATA / 'store'}/", f"{store}/"))
+    return write_config(folder, backfill=f"{days * 24}h", compact_enabled=True, store=store, cache=cache), None
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
@@ -439,15 +482,11 @@ def main() -> None:
     harness.write_text(HARNESS, encoding="utf-8")
     cycles: list[dict[str, Any]] = []
     for days in [int(d) for d in args.cycle_days.split(",") if d]:
-        for compacted in (False, True):
+        for form, folder_name in CYCLE_FORMS.items():
             runs = []
             for _round in range(args.cycle_repeat):
-                folder = DATA / f"cycle-{days}-{'parquet' if compacted else 'raw'}"
-                shutil.rmtree(folder, ignore_errors=True)
-                path = write_config(folder, backfill=f"{days * 24}h", compact_enabled=False)
-                env = None if compacted else raw_env
-                # verdicts are remembered per state database: copy the warm one so neither run pays the count
-                shutil.copy(work / "state.db", folder / "state.db")
+                # verdicts are remembered per state database: each run copies the warm one, none pays the count
+                path, env = prepare_cycle(DATA / f"cycle-{days}-{folder_name}", form, days, end)
                 run = timed([PY, str(harness), "--config", str(path), "run", "--now",
                              iso(end + dt.timedelta(minutes=30)), "--format", "json"], env)
                 report = json.loads(run["stdout"]) if run["stdout"].strip().startswith(("[", "{")) else []
@@ -456,8 +495,8 @@ def main() -> None:
                 run["failed"] = [j["job"] for j in jobs if j.get("failed")]
                 run.update({f"h_{k}": v for k, v in harness_figures(run["stderr"]).items()})
                 runs.append(run)
-            cycles.append({"days": days, "form": "compacted" if compacted else "raw", "runs": runs})
-            loads.append((f"after the {days}-day cycle ({'compacted' if compacted else 'raw'})", load()))
+            cycles.append({"days": days, "form": form, "runs": runs})
+            loads.append((f"after the {days}-day cycle ({form})", load()))
             write_report(args, data, cold, compact, raw_total, parquet_total, results, explain, cycles, loads)
     write_report(args, data, cold, compact, raw_total, parquet_total, results, explain, cycles, loads)
 
@@ -534,7 +573,10 @@ def write_report(args: Any, data: dict[str, Any], cold: dict[str, Any], compact:
         lines += ["### `logpipe run` cycle (first run over the window: every scheduled job, its windows; warm verdicts)",
                   "", "Through a harness that times every call into the duckdb package from logpipe (its C extension: "
                   "statements, results, connections; and DuckDB 2.0's Python relation layer around them) and counts how often each raw object is handed to a DuckDB scan "
-                  "(queries, bad-record counts).", "",
+                  "(queries, bad-record counts, compaction). Forms: raw (compaction off, the raw hours read); compacted "
+                  "(compaction off, every hour compacted before: the queries alone over Parquet hours); default (the "
+                  "shipped configuration, compaction on, over days not compacted yet: the compact job first, then the "
+                  "queries over its hours).", "",
                   "| days | form | windows | wall s | CPU s | peak RSS MB | inside DuckDB | outside | objects read | "
                   "reads per object (mean / max) | failed jobs |",
                   "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]

@@ -8,7 +8,7 @@ tree given (e.g. a checkout of main and a worktree), so that a change's effect i
 machine in the same minutes. Besides the harness's wall split (inside / outside DuckDB) it reports the
 main thread's CPU seconds outside DuckDB, which moves much less than wall time on a shared machine.
 
-Usage:  .venv/bin/python benchmarks/issue19_cycle.py --data /work/data/i19 [--tree DIR ...] [--form raw,parquet]
+Usage:  .venv/bin/python benchmarks/issue19_cycle.py --data /work/data/i19 [--tree DIR ...] [--form compacted,raw,default] [--days 1]
         [--rounds 3] [--now 2026-02-04T00:30:00Z]
 (a tree is put first on PYTHONPATH; this interpreter runs it: give trees whose dependencies match. Each
 tree's ``logpipe`` is byte-compiled first, as ``issue19.py`` does: on a machine with PYTHONDONTWRITEBYTECODE
@@ -19,8 +19,8 @@ cycle's time outside DuckDB that an installed logpipe never pays.)
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -48,11 +48,10 @@ HARNESS = (issue19.HARNESS
                     '"main_cpu": time.thread_time() - cpu0, "engine_cpu": spent["engine_cpu"],'))
 
 
-def run_cycle(tree: Path, form: str, folder: Path, harness: Path, now: str) -> dict[str, Any]:
-    shutil.rmtree(folder, ignore_errors=True)
-    config = issue19.write_config(folder, backfill="24h", compact_enabled=False)
-    shutil.copy(issue19.DATA / "work" / "state.db", folder / "state.db")
-    env = {"PYTHONPATH": str(tree), **({"LOGPIPE_COMPACT_READ": "false"} if form == "raw" else {})}
+def run_cycle(tree: Path, form: str, folder: Path, harness: Path, now: str, days: int) -> dict[str, Any]:
+    end = dt.datetime.fromisoformat(now.replace("Z", "+00:00")) - dt.timedelta(minutes=30)
+    config, form_env = issue19.prepare_cycle(folder, form, days, end)
+    env = {"PYTHONPATH": str(tree), **(form_env or {})}
     run = issue19.timed([sys.executable, str(harness), "--config", str(config), "run", "--now", now,
                          "--format", "json"], env, cwd=tree)
     h = issue19.harness_figures(run["stderr"])
@@ -68,7 +67,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="a store issue19.py built (its --data)")
     parser.add_argument("--tree", action="append", default=[], help="a code tree to run (default: this one)")
-    parser.add_argument("--form", default="parquet,raw")
+    parser.add_argument("--form", default="compacted,raw,default",
+                        help="cycle forms (issue19.CYCLE_FORMS; parquet: the same as compacted)")
+    parser.add_argument("--days", type=int, default=1, help="the cycle's days (first_run_backfill)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--now", default="2026-02-04T00:30:00Z", help="the cycle's now (the data's end + 30 min)")
     args = parser.parse_args()
@@ -82,9 +83,11 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "logpipe")], check=True)
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _round in range(args.rounds):
-        for form in args.form.split(","):
+        for form in ["compacted" if f == "parquet" else f for f in args.form.split(",")]:
+            if form not in issue19.CYCLE_FORMS:
+                parser.error(f"--form {form}: one of {', '.join(issue19.CYCLE_FORMS)}")
             for index, tree in enumerate(trees):
-                run = run_cycle(tree, form, work / f"{form}-{index}", harness, args.now)
+                run = run_cycle(tree, form, work / f"{form}-{index}", harness, args.now, args.days)
                 runs.setdefault((str(tree), form), []).append(run)
                 print(json.dumps({"tree": str(tree), "form": form, **{k: (round(v, 2) if isinstance(v, float) else v)
                                                                        for k, v in run.items()}}), flush=True)

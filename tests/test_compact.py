@@ -239,6 +239,24 @@ def test_the_compact_command_and_the_service_job(cli) -> None:
     assert read_watermark(store) == T0 + 2 * HOUR
 
 
+def test_a_run_at_a_pretended_time_compacts_the_hours_closed_then(cli) -> None:
+    """``logpipe run --now T`` ("pretend the time is this", for backfills and replays) compacts the hours
+    closed at T, not every hour up to the real clock: the compact job used the clock, and a run over a
+    day of last year compacted (as empty Parquet hours) up to ``max_hours_per_run`` hours past it."""
+    from logpipe.config import StoreConfig
+    from logpipe.store import Store
+
+    store = Store(StoreConfig(root=str(cli.cwd / "logpipe-data")))
+    for hour in range(3):
+        store.write_object(store.layout.object_key(T0 + hour * HOUR, seq=1), gzip_lines([rec(T0 + hour * HOUR, "x")]))
+    now = T0 + 2 * HOUR + LATE  # 10:00 and 11:00 are closed then; 12:00 is not
+    code, out, err = cli("run", "--job", "compact", "--now", now.isoformat(), "--format", "json")
+    assert code == 0, err
+    assert [j["job"] for j in json.loads(out)] == ["compact"]
+    assert read_watermark(store) == T0 + 2 * HOUR
+    assert sorted(list_compacted(store, T0 - 24 * HOUR, T0 + 48 * HOUR)) == [T0, T0 + HOUR]
+
+
 def test_athena_reads_the_hours_before_the_watermark_from_the_parquet_table() -> None:
     import sqlglot
 

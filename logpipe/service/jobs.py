@@ -187,6 +187,9 @@ class _JobRun:
     report: JobRunReport
     windows: list[tuple[datetime, datetime]]
     previous: datetime | None  # the watermark before the next window
+    # The run's time (``logpipe run --now``, else the clock when it began): which hours the compact job
+    # takes as closed, and the digests' time, as well as which windows are due.
+    now: datetime
     index: int = 0  # the job's place in the config
     next: int = 0  # the next window to process
     done: bool = False
@@ -324,7 +327,7 @@ class JobRunner:
                     else timedelta(seconds=parse_duration(self.config.service.first_run_backfill)))
         windows, report.backlog = due_windows(state.watermark, now, job.window, lateness,
                                               self.config.service.max_catchup_windows, backfill)
-        return _JobRun(job, report, windows, state.watermark, index, done=not windows)
+        return _JobRun(job, report, windows, state.watermark, now, index, done=not windows)
 
     def _step(self, run: _JobRun) -> bool:
         """Process the run's next window; False when the run is over (no window left, a failure, a stop)."""
@@ -339,7 +342,7 @@ class JobRunner:
             return False
         start, end = run.windows[run.next]
         run.next += 1
-        outcome = self._window(job, start, end, run.previous)
+        outcome = self._window(job, start, end, run.previous, run.now)
         report.windows.append(outcome)
         if not outcome.ok:
             report.backlog += len(run.windows) - len(report.windows)
@@ -364,7 +367,8 @@ class JobRunner:
                     log.warning("cannot prune the kept results of %s: %s", run.job.name, exc)
             self.watermarks.run_finished(run.job.name)
 
-    def _window(self, job: JobSpec, start: datetime, end: datetime, previous: datetime | None) -> WindowOutcome:
+    def _window(self, job: JobSpec, start: datetime, end: datetime, previous: datetime | None,
+                now: datetime) -> WindowOutcome:
         began = time.perf_counter()
         self._info.measured = {}
         self._info.alert_frame = None
@@ -374,7 +378,7 @@ class JobRunner:
         log.debug("job %s: window %s .. %s (attempt %d)", job.name, start, end, attempt)
         try:
             with using_objects(self.objects):
-                finish = self._process(job, start, end)
+                finish = self._process(job, start, end, now)
 
             def commit(conn: Connection) -> None:  # with the watermark's compare-and-set
                 heartbeat = self._service_points(job, start, end, time.perf_counter() - began)
@@ -426,14 +430,16 @@ class JobRunner:
 
     # -- per kind ----------------------------------------------------------------------------------
 
-    def _process(self, job: JobSpec, start: datetime, end: datetime) -> Finish | None:
+    def _process(self, job: JobSpec, start: datetime, end: datetime, now: datetime) -> Finish | None:
         """Do the window's work; return what writes its products, to commit together with the
         watermark (or None)."""
-        return self._queue(job, start, end, self._work(job, start, end))
+        return self._queue(job, start, end, self._work(job, start, end, now))
 
-    def _work(self, job: JobSpec, start: datetime, end: datetime) -> list[DataPoint] | Digest:
+    def _work(self, job: JobSpec, start: datetime, end: datetime, now: datetime) -> list[DataPoint] | Digest:
         """The window's work: a query job's or the detectors' data points, or the digest. Nothing is
-        queued and no watermark moves here (the detectors' own store learns the window once)."""
+        queued and no watermark moves here (the detectors' own store learns the window once).
+        ``now``: the run's time (``_JobRun.now``), not the clock: ``logpipe run --now`` compacts the
+        hours closed at that time, not every hour up to the real one, and dates its digests then."""
         if job.kind == "query":
             from logpipe.queries.runner import run_query
 
@@ -452,7 +458,7 @@ class JobRunner:
             from logpipe.engines.compact import open_compactor
 
             compact = self.config.compact
-            open_compactor(self.config).run(self.clock(), compact.max_hours_per_run,
+            open_compactor(self.config).run(now, compact.max_hours_per_run,
                                             timedelta(seconds=parse_duration(compact.recheck)))
             return []
         if job.kind == "detect":
@@ -468,7 +474,7 @@ class JobRunner:
 
         # The trend charts are drawn for the messages that carry them: with no destination the digest
         # is only the detectors' learning, and matplotlib (its import alone about a second) stays out.
-        return build_digest(self.config, start, end, now=self.clock(), charts=bool(self.config.digest.destinations))
+        return build_digest(self.config, start, end, now=now, charts=bool(self.config.digest.destinations))
 
     def _queue(self, job: JobSpec, start: datetime, end: datetime, work: list[DataPoint] | Digest
                ) -> Finish | None:
