@@ -230,3 +230,28 @@ def test_the_digest_job_draws_charts_only_for_a_destination(tmp_path, monkeypatc
         report = JobRunner(config, clock=lambda: now).run(digest, now)
         assert report.windows and all(w.ok for w in report.windows), report
         assert bool(drawn) == bool(destinations), (destinations, len(drawn))
+
+
+def test_a_run_at_a_pretended_time_dates_its_digest_then(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``logpipe run --now T`` dates its digests T (the job took the clock); a run at the real time dates
+    them when they are made."""
+    from datetime import timedelta
+
+    from support.detectors import DAY0, HOUR, make_config, steady, write_hour
+
+    from logpipe.service.jobs import JobRunner, build_jobs
+
+    base = make_config(tmp_path, warmup_hours=0)
+    for hour in range(3):
+        write_hour(base, DAY0 + hour * HOUR, steady(user=hour))
+    pretended = DAY0 + timedelta(days=1, hours=1, minutes=7)
+    clock = pretended + timedelta(days=40, minutes=13)
+    for name, now in (("pretended", pretended), ("clock", None)):
+        out = tmp_path / name / "digest.md"
+        config = Config.model_validate({**base.model_dump(), "state": {"url": f"sqlite:///{tmp_path}/{name}.db"},
+                                        "service": {"first_run_backfill": "48h"},
+                                        "digest": {"destinations": [{"kind": "file", "path": str(out)}]}})
+        (digest,) = [j for j in build_jobs(config) if j.name == "digest"]
+        (report,) = JobRunner(config, clock=lambda: clock).run_cycle([digest], now)
+        assert report.windows and all(w.ok for w in report.windows), report
+        assert f"_generated {(now or clock):%Y-%m-%d %H:%M}Z by logpipe" in out.read_text(encoding="utf-8")

@@ -173,7 +173,7 @@ def test_run_cycle_goes_window_by_window_and_keeps_each_jobs_failure_its_own(tmp
     runner = JobRunner(config, clock=lambda: now)
     seen: list[tuple[str, datetime]] = []
 
-    def work(job: JobSpec, start: datetime, end: datetime, now: datetime) -> list[Any]:
+    def work(job: JobSpec, start: datetime, end: datetime, pretended: datetime | None = None) -> list[Any]:
         seen.append((job.name, end))
         if job.name == "b" and end == T0 + 2 * HOUR:
             raise RuntimeError("b fails at its second window")
@@ -361,7 +361,7 @@ def test_a_run_cycle_shares_listings_until_a_compaction_window_and_not_beyond_it
     runner = JobRunner(config, clock=lambda: now)
     made: list[tuple[str, datetime]] = []
 
-    def work(job: JobSpec, start: datetime, end: datetime, now: datetime) -> list[Any]:
+    def work(job: JobSpec, start: datetime, end: datetime, pretended: datetime | None = None) -> list[Any]:
         memo = object_cache.listings()
         assert memo is not None
         memo.get(("span", start, end), lambda: made.append((job.name, end)) or object())
@@ -402,7 +402,7 @@ def test_a_cycle_reads_a_windows_verdicts_once_for_its_jobs_until_this_process_w
     bad = verdicts.ObjectVerdict("/s/logs/dt=2024-03-01/hour=11/x.gz", 10, "v1", to_ms(T0 + HOUR),
                                  ObjectCheck(clean=True), {"not_json": 2}, 0, 5, 600)
 
-    def work(job: JobSpec, start: datetime, end: datetime, now: datetime) -> list[Any]:
+    def work(job: JobSpec, start: datetime, end: datetime, pretended: datetime | None = None) -> list[Any]:
         if job.name == "b" and start == T0 + HOUR:  # a's window read; b writes a verdict of its hour
             verdicts.VerdictStore(runner.engine).save([bad])
         return []

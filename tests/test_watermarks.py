@@ -62,7 +62,7 @@ class CountingRunner(JobRunner):
         self.calls: list[datetime] = []
         self.fail = fail or set()
 
-    def _process(self, job, start, end, now):  # type: ignore[no-untyped-def]
+    def _process(self, job, start, end, pretended=None):  # type: ignore[no-untyped-def]
         self.calls.append(start)
         if start in self.fail:
             raise RuntimeError(f"engine down at {start:%H:%M}")
@@ -135,7 +135,7 @@ class ResultRunner(JobRunner):
     """The real runner whose query work is replaced by a fixed result: what the window produced (kept
     result, points, heartbeat) goes through the real commit with the watermark."""
 
-    def _work(self, job, start, end, now):  # type: ignore[no-untyped-def]
+    def _work(self, job, start, end, pretended=None):  # type: ignore[no-untyped-def]
         import pandas as pd
         import pyarrow as pa
 
@@ -198,6 +198,6 @@ def test_a_windows_products_commit_with_its_watermark_or_not_at_all(tmp_path: Pa
     # Another process that did the same window (it read the watermark before this one moved it): its
     # compare-and-set fails and its whole transaction rolls back.
     other = ResultRunner(config)
-    outcome = other._window(job, T0, T0 + H, None, now)
+    outcome = other._window(job, T0, T0 + H, None)
     assert outcome.ok and outcome.skipped
     assert _window_rows(runner) == {"results": 1, "windows": 2, "batches": 2}

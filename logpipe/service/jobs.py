@@ -187,9 +187,9 @@ class _JobRun:
     report: JobRunReport
     windows: list[tuple[datetime, datetime]]
     previous: datetime | None  # the watermark before the next window
-    # The run's time (``logpipe run --now``, else the clock when it began): which hours the compact job
-    # takes as closed, and the digests' time, as well as which windows are due.
-    now: datetime
+    # The time the run pretends (``logpipe run --now``): besides which windows are due, which hours the
+    # compact job takes as closed and the digests' date. None: the clock's, when each window is worked.
+    pretended: datetime | None
     index: int = 0  # the job's place in the config
     next: int = 0  # the next window to process
     done: bool = False
@@ -241,7 +241,7 @@ class JobRunner:
 
     def run(self, job: JobSpec, now: datetime | None = None) -> JobRunReport:
         """Process every due window of ``job`` (oldest first); stop at the first failure."""
-        run = self._begin(job, now or self.clock())
+        run = self._begin(job, now or self.clock(), pretended=now)
         try:
             while self._step(run):
                 pass
@@ -265,12 +265,12 @@ class JobRunner:
         The object cache lets go of the hours before the earliest window left, less that job's
         window (a digest compares its window with the period before it): no window of this cycle
         reads them again, so it holds about two days (the daily windows), not the whole cycle."""
-        now = now or self.clock()
+        pretended, now = now, now or self.clock()
         reports: list[JobRunReport] = []
         runs: list[_JobRun] = []
         for index, job in enumerate(jobs):
             try:
-                run = self._begin(job, now, index)
+                run = self._begin(job, now, index, pretended)
             except Exception as exc:  # one job that cannot run does not keep the others from theirs
                 reports.append(JobRunReport(job.name, error=_error_text(exc)))
                 continue
@@ -313,7 +313,7 @@ class JobRunner:
                     run.report.error = run.report.error or _error_text(exc)
         return reports
 
-    def _begin(self, job: JobSpec, now: datetime, index: int = 0) -> _JobRun:
+    def _begin(self, job: JobSpec, now: datetime, index: int = 0, pretended: datetime | None = None) -> _JobRun:
         """A job's run: its state ensured and marked started, its due windows."""
         from logpipe.state.watermarks import due_windows
 
@@ -327,7 +327,7 @@ class JobRunner:
                     else timedelta(seconds=parse_duration(self.config.service.first_run_backfill)))
         windows, report.backlog = due_windows(state.watermark, now, job.window, lateness,
                                               self.config.service.max_catchup_windows, backfill)
-        return _JobRun(job, report, windows, state.watermark, now, index, done=not windows)
+        return _JobRun(job, report, windows, state.watermark, pretended, index, done=not windows)
 
     def _step(self, run: _JobRun) -> bool:
         """Process the run's next window; False when the run is over (no window left, a failure, a stop)."""
@@ -342,7 +342,7 @@ class JobRunner:
             return False
         start, end = run.windows[run.next]
         run.next += 1
-        outcome = self._window(job, start, end, run.previous, run.now)
+        outcome = self._window(job, start, end, run.previous, run.pretended)
         report.windows.append(outcome)
         if not outcome.ok:
             report.backlog += len(run.windows) - len(report.windows)
@@ -368,7 +368,7 @@ class JobRunner:
             self.watermarks.run_finished(run.job.name)
 
     def _window(self, job: JobSpec, start: datetime, end: datetime, previous: datetime | None,
-                now: datetime) -> WindowOutcome:
+                pretended: datetime | None = None) -> WindowOutcome:
         began = time.perf_counter()
         self._info.measured = {}
         self._info.alert_frame = None
@@ -378,7 +378,7 @@ class JobRunner:
         log.debug("job %s: window %s .. %s (attempt %d)", job.name, start, end, attempt)
         try:
             with using_objects(self.objects):
-                finish = self._process(job, start, end, now)
+                finish = self._process(job, start, end, pretended)
 
             def commit(conn: Connection) -> None:  # with the watermark's compare-and-set
                 heartbeat = self._service_points(job, start, end, time.perf_counter() - began)
@@ -430,16 +430,20 @@ class JobRunner:
 
     # -- per kind ----------------------------------------------------------------------------------
 
-    def _process(self, job: JobSpec, start: datetime, end: datetime, now: datetime) -> Finish | None:
+    def _process(self, job: JobSpec, start: datetime, end: datetime, pretended: datetime | None = None
+                 ) -> Finish | None:
         """Do the window's work; return what writes its products, to commit together with the
         watermark (or None)."""
-        return self._queue(job, start, end, self._work(job, start, end, now))
+        return self._queue(job, start, end, self._work(job, start, end, pretended))
 
-    def _work(self, job: JobSpec, start: datetime, end: datetime, now: datetime) -> list[DataPoint] | Digest:
+    def _work(self, job: JobSpec, start: datetime, end: datetime, pretended: datetime | None = None
+              ) -> list[DataPoint] | Digest:
         """The window's work: a query job's or the detectors' data points, or the digest. Nothing is
         queued and no watermark moves here (the detectors' own store learns the window once).
-        ``now``: the run's time (``_JobRun.now``), not the clock: ``logpipe run --now`` compacts the
-        hours closed at that time, not every hour up to the real one, and dates its digests then."""
+        ``pretended``: the run's pretended time (``logpipe run --now``; ``_JobRun.pretended``), else the
+        clock: a run at a past time compacts the hours closed then, not every hour up to the real time,
+        and dates its digests then."""
+        now = pretended or self.clock()
         if job.kind == "query":
             from logpipe.queries.runner import run_query
 

@@ -21,8 +21,9 @@ PAUSE_ENV = "LOGPIPE_TEST_PAUSE_AFTER_WORK"
 _work = JobRunner._work
 
 
-def _paused_work(self: JobRunner, job: JobSpec, start: datetime, end: datetime, now: datetime) -> Any:
-    done = _work(self, job, start, end, now)
+def _paused_work(self: JobRunner, job: JobSpec, start: datetime, end: datetime,
+                 pretended: datetime | None = None) -> Any:
+    done = _work(self, job, start, end, pretended)
     seconds = float(os.environ[PAUSE_ENV])
     print(f"logpipe: pausing {seconds:g}s after the window's work ({PAUSE_ENV})", file=sys.stderr, flush=True)
     time.sleep(seconds)
