@@ -152,11 +152,15 @@ def prepare_cycle(folder: Path, form: str, days: int, end: dt.datetime) -> tuple
     store, cache = folder / "store", folder / "cache"
     shutil.copytree(DATA / "store", store, copy_function=os.link)  # the compactor writes new files, never in place
     shutil.copytree(DATA / "cache", cache)
+    from logpipe.layout import Layout
+
     start = end - dt.timedelta(days=days)
-    for tree in ("logs-parquet", "logs-parquet-daily"):
+    layout = Layout("logs")
+    for tree, mark_key in ((layout.compacted_prefix, layout.watermark_key()),
+                           (layout.daily_prefix, layout.daily_watermark_key())):
         for day in range(days):
             shutil.rmtree(store / tree / f"dt={(start + dt.timedelta(days=day)):%Y-%m-%d}", ignore_errors=True)
-        mark = store / tree / "_watermark.json"
+        mark = store / mark_key
         body = json.loads(mark.read_text(encoding="utf-8"))
         mark.unlink()  # a link to the benchmark's own: written anew
         body["watermark"] = iso(start)

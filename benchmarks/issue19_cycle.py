@@ -81,11 +81,13 @@ def main() -> None:
     harness.write_text(HARNESS, encoding="utf-8")
     for tree in trees:  # as an installed wheel is (issue19.compile_sources, for each tree)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "logpipe")], check=True)
+    forms = ["compacted" if f == "parquet" else f for f in args.form.split(",")]
+    for form in forms:
+        if form not in issue19.CYCLE_FORMS:
+            parser.error(f"--form {form}: one of {', '.join(issue19.CYCLE_FORMS)}")
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _round in range(args.rounds):
-        for form in ["compacted" if f == "parquet" else f for f in args.form.split(",")]:
-            if form not in issue19.CYCLE_FORMS:
-                parser.error(f"--form {form}: one of {', '.join(issue19.CYCLE_FORMS)}")
+        for form in forms:
             for index, tree in enumerate(trees):
                 run = run_cycle(tree, form, work / f"{form}-{index}", harness, args.now, args.days)
                 runs.setdefault((str(tree), form), []).append(run)

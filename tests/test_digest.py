@@ -249,7 +249,6 @@ def test_a_run_at_a_pretended_time_dates_its_digest_then(tmp_path) -> None:  # t
     for name, now in (("pretended", pretended), ("clock", None)):
         out = tmp_path / name / "digest.md"
         config = Config.model_validate({**base.model_dump(), "state": {"url": f"sqlite:///{tmp_path}/{name}.db"},
-                                        "service": {"first_run_backfill": "48h"},
                                         "digest": {"destinations": [{"kind": "file", "path": str(out)}]}})
         (digest,) = [j for j in build_jobs(config) if j.name == "digest"]
         (report,) = JobRunner(config, clock=lambda: clock).run_cycle([digest], now)
